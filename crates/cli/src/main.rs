@@ -1,0 +1,330 @@
+//! `binhyen`: the headless command line of a Bình Yên station, over the same libraries as
+//! the desktop app. Installers and IT staff script it; the tests drive it. Machine-readable
+//! output with `--json` goes to stdout; errors go to stderr with a non-zero exit code.
+
+mod output;
+
+use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{anyhow, Context, Result};
+use chrono::Utc;
+use clap::{Parser, Subcommand};
+
+use binhyen_domain::tip::{Category, Channel, Status, TipFilter, TipInput, TipPatch};
+use binhyen_store::keys::DEMO_PASSPHRASE;
+use binhyen_store::{InitOptions, Station, StoreError};
+
+use output::Out;
+
+#[derive(Parser)]
+#[command(
+    name = "binhyen",
+    version,
+    about = "Bình Yên: sổ tiếp nhận nguồn tin của Công an xã (dòng lệnh)"
+)]
+struct Cli {
+    /// The station's data directory (default: the user's data directory, as the desktop app).
+    #[arg(long, global = true, env = "BINHYEN_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Machine-readable JSON on stdout.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Create a station for a commune (or a province) in the data directory.
+    Init {
+        /// Official unit code: 5 digits for a commune (24280 = Xã Cư M'gar), 2 for a province.
+        #[arg(long)]
+        unit: String,
+        /// Fill the station with realistic demo data.
+        #[arg(long)]
+        demo: bool,
+        /// This laptop's number within the station (1, 2, …): two laptops of one station
+        /// must have different numbers.
+        #[arg(long, default_value_t = 1)]
+        device: u32,
+    },
+    /// Who this station is, and how much it holds.
+    Info,
+    /// Tips (nguồn tin).
+    #[command(subcommand)]
+    Tip(TipCmd),
+    /// Ranked search across tips, hamlets, people and units, without diacritics.
+    Search {
+        #[arg(required = true)]
+        text: Vec<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Hamlets, residential groups and roster people.
+    #[command(subcommand)]
+    Roster(RosterCmd),
+    /// Check the database's integrity and consistency.
+    Doctor,
+    /// Change the station's passphrase (new one from BINHYEN_NEW_PASSPHRASE or a prompt).
+    Passphrase,
+}
+
+#[derive(Subcommand)]
+enum TipCmd {
+    /// Record a tip from one JSON object on stdin.
+    Add,
+    /// Import tips from a JSON Lines file: all or nothing.
+    Import { file: PathBuf },
+    /// List tips, newest first.
+    List {
+        #[arg(long, value_parser = parse_status)]
+        status: Option<Status>,
+        #[arg(long, value_parser = parse_category)]
+        category: Option<Category>,
+        #[arg(long, value_parser = parse_channel)]
+        channel: Option<Channel>,
+        /// Text to find, with or without diacritics.
+        #[arg(long)]
+        query: Option<String>,
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// Show one tip (by id or register number) with its reporter and timeline.
+    Show { id: String },
+    /// Change a tip: a JSON object of the fields to change on stdin.
+    Update { id: String },
+}
+
+#[derive(Subcommand)]
+enum RosterCmd {
+    /// Import hamlets and people from a CSV file (UTF-8); every row is checked first.
+    Import {
+        file: PathBuf,
+        /// Show what would change; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Export the roster as CSV (UTF-8 with BOM for Excel).
+    Export {
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// List hamlets and residential groups.
+    Hamlets,
+    /// List roster people.
+    People,
+}
+
+fn parse_status(s: &str) -> Result<Status, String> {
+    Status::try_from(s.to_string())
+}
+fn parse_category(s: &str) -> Result<Category, String> {
+    Category::try_from(s.to_string())
+}
+fn parse_channel(s: &str) -> Result<Channel, String> {
+    Channel::try_from(s.to_string())
+}
+
+fn data_dir(cli: &Cli) -> Result<PathBuf> {
+    match &cli.data_dir {
+        Some(d) => Ok(d.clone()),
+        None => dirs::data_dir()
+            .map(|d| d.join("binhyen"))
+            .ok_or_else(|| anyhow!("Không xác định được thư mục dữ liệu; hãy dùng --data-dir.")),
+    }
+}
+
+/// The passphrase from BINHYEN_PASSPHRASE, the demo passphrase for a demo station, or a
+/// prompt when a person is at the terminal.
+fn passphrase_for_open(dir: &Path) -> Result<String> {
+    if let Ok(p) = std::env::var("BINHYEN_PASSPHRASE") {
+        return Ok(p);
+    }
+    if Station::has_demo_passphrase(dir) {
+        return Ok(DEMO_PASSPHRASE.to_string());
+    }
+    if std::io::stdin().is_terminal() {
+        return Ok(rpassword::prompt_password("Mật khẩu của trạm: ")?);
+    }
+    Err(anyhow!(
+        "Cần mật khẩu của trạm: đặt biến môi trường BINHYEN_PASSPHRASE."
+    ))
+}
+
+fn passphrase_for_init(demo: bool) -> Result<String> {
+    if let Ok(p) = std::env::var("BINHYEN_PASSPHRASE") {
+        return Ok(p);
+    }
+    if demo {
+        return Ok(DEMO_PASSPHRASE.to_string());
+    }
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Mật khẩu mới của trạm (ít nhất 8 ký tự): ")?;
+        let second = rpassword::prompt_password("Nhập lại: ")?;
+        if first != second {
+            return Err(anyhow!("Hai lần nhập mật khẩu không khớp."));
+        }
+        return Ok(first);
+    }
+    Err(anyhow!(
+        "Cần mật khẩu cho trạm mới: đặt biến môi trường BINHYEN_PASSPHRASE (ít nhất 8 ký tự)."
+    ))
+}
+
+fn read_stdin() -> Result<String> {
+    let mut s = String::new();
+    std::io::stdin()
+        .read_to_string(&mut s)
+        .context("Không đọc được dữ liệu vào (stdin)")?;
+    Ok(s)
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
+    let text = text.trim_start_matches('\u{feff}').trim();
+    if text.is_empty() {
+        return Err(anyhow!("Không có dữ liệu JSON trên stdin."));
+    }
+    serde_json::from_str(text).map_err(|e| anyhow!(StoreError::Json(e)))
+}
+
+fn init_logging(dir: &Path) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    let logs = dir.join("logs");
+    std::fs::create_dir_all(&logs).ok()?;
+    let appender = tracing_appender::rolling::Builder::new()
+        .rotation(tracing_appender::rolling::Rotation::DAILY)
+        .filename_prefix("binhyen-cli")
+        .filename_suffix("log")
+        .max_log_files(14)
+        .build(&logs)
+        .ok()?;
+    let (writer, guard) = tracing_appender::non_blocking(appender);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BINHYEN_LOG")
+        .unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt()
+        .with_writer(writer)
+        .with_ansi(false)
+        .with_env_filter(filter)
+        .try_init()
+        .ok()?;
+    Some(guard)
+}
+
+fn run(cli: &Cli, out: &Out) -> Result<bool> {
+    let dir = data_dir(cli)?;
+    let _guard = if Station::exists(&dir) {
+        init_logging(&dir)
+    } else {
+        None
+    };
+    let now = Utc::now();
+    let open = || -> Result<Station> { Ok(Station::open(&dir, &passphrase_for_open(&dir)?)?) };
+    match &cli.cmd {
+        Cmd::Init { unit, demo, device } => {
+            let opts = InitOptions {
+                unit_code: unit.clone(),
+                passphrase: passphrase_for_init(*demo)?,
+                device_no: *device,
+                demo: *demo,
+            };
+            let station = Station::init(&dir, &opts, now)?;
+            let _guard = init_logging(&dir);
+            tracing::info!(unit = %unit, demo, "station created");
+            out.station(&station, &dir)?;
+        }
+        Cmd::Info => out.station(&open()?, &dir)?,
+        Cmd::Tip(TipCmd::Add) => {
+            let input: TipInput = parse_json(&read_stdin()?)?;
+            let tip = open()?.add_tip(&input, now)?;
+            out.tip(&tip)?;
+        }
+        Cmd::Tip(TipCmd::Import { file }) => {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("Không đọc được tệp {}", file.display()))?;
+            let mut station = open()?;
+            let ids = station.import_tips(&text, now)?;
+            out.imported(&station, &ids)?;
+        }
+        Cmd::Tip(TipCmd::List {
+            status,
+            category,
+            channel,
+            query,
+            limit,
+        }) => {
+            let filter = TipFilter {
+                status: *status,
+                category: *category,
+                channel: *channel,
+                query: query.clone(),
+                limit: *limit,
+                offset: None,
+            };
+            out.tips(&open()?.list_tips(&filter)?)?;
+        }
+        Cmd::Tip(TipCmd::Show { id }) => out.tip(&open()?.get_tip(id, true)?)?,
+        Cmd::Tip(TipCmd::Update { id }) => {
+            let patch: TipPatch = parse_json(&read_stdin()?)?;
+            let tip = open()?.update_tip(id, &patch, now)?;
+            out.tip(&tip)?;
+        }
+        Cmd::Search { text, limit } => {
+            let station = open()?;
+            let hits =
+                binhyen_store::search::search(station.conn(), &text.join(" "), None, *limit)?;
+            out.hits(&hits)?;
+        }
+        Cmd::Roster(RosterCmd::Import { file, dry_run }) => {
+            let bytes = std::fs::read(file)
+                .with_context(|| format!("Không đọc được tệp {}", file.display()))?;
+            let plan = open()?.import_roster(&bytes, *dry_run, now)?;
+            out.plan(&plan)?;
+        }
+        Cmd::Roster(RosterCmd::Export { out: path }) => {
+            let csv = open()?.export_roster()?;
+            match path {
+                Some(p) => std::fs::write(p, csv)
+                    .with_context(|| format!("Không ghi được tệp {}", p.display()))?,
+                None => out.raw(&csv)?,
+            }
+        }
+        Cmd::Roster(RosterCmd::Hamlets) => out.hamlets(&open()?.list_hamlets()?)?,
+        Cmd::Roster(RosterCmd::People) => out.people(&open()?.list_people()?)?,
+        Cmd::Doctor => {
+            let checks = open()?.doctor()?;
+            out.checks(&checks)?;
+            return Ok(checks.iter().all(|c| c.ok));
+        }
+        Cmd::Passphrase => {
+            let old = passphrase_for_open(&dir)?;
+            let new = match std::env::var("BINHYEN_NEW_PASSPHRASE") {
+                Ok(p) => p,
+                Err(_) if std::io::stdin().is_terminal() => {
+                    rpassword::prompt_password("Mật khẩu mới (ít nhất 8 ký tự): ")?
+                }
+                Err(_) => {
+                    return Err(anyhow!(
+                        "Đặt mật khẩu mới trong biến môi trường BINHYEN_NEW_PASSPHRASE."
+                    ))
+                }
+            };
+            Station::change_passphrase(&dir, &old, &new)?;
+            out.message("Đã đổi mật khẩu của trạm; dữ liệu không phải mã hóa lại.")?;
+        }
+    }
+    Ok(true)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let out = Out { json: cli.json };
+    match run(&cli, &out) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            out.error(&e);
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,332 @@
+//! What the CLI prints: JSON on stdout with `--json`, readable Vietnamese text otherwise;
+//! errors on stderr (as a JSON object with a stable code when `--json` is given).
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Result;
+use serde::Serialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use binhyen_domain::phone::format_national;
+use binhyen_domain::roster::{Hamlet, RosterPerson};
+use binhyen_domain::time::format_vn;
+use binhyen_domain::tip::Tip;
+use binhyen_store::doctor::Check;
+use binhyen_store::roster::RosterPlan;
+use binhyen_store::search::SearchHit;
+use binhyen_store::{Station, StoreError};
+
+pub struct Out {
+    pub json: bool,
+}
+
+fn print_json<T: Serialize + ?Sized>(value: &T) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut stdout, value)?;
+    writeln!(stdout)?;
+    Ok(())
+}
+
+fn short(s: &str, n: usize) -> String {
+    let one_line = s.replace('\n', " ");
+    if one_line.chars().count() <= n {
+        one_line
+    } else {
+        format!("{}…", one_line.chars().take(n - 1).collect::<String>())
+    }
+}
+
+impl Out {
+    pub fn station(&self, station: &Station, dir: &Path) -> Result<()> {
+        let info = station.info();
+        let tips = station.count_tips(&Default::default())?;
+        let pending = binhyen_store::changes::pending_count(station.conn())?;
+        if self.json {
+            return print_json(
+                &json!({"station": info, "data_dir": dir, "tips": tips, "pending_changes": pending}),
+            );
+        }
+        let name = info
+            .unit_name
+            .strip_prefix(&info.unit_type)
+            .map(|rest| format!("{}{rest}", info.unit_type.to_lowercase()));
+        println!(
+            "Trạm: Công an {} ({})",
+            name.as_deref().unwrap_or(&info.unit_name),
+            info.unit_code
+        );
+        if let Some(p) = &info.province_name {
+            println!("Tỉnh: {p}");
+        }
+        println!(
+            "Máy số: {}   Dữ liệu mẫu: {}",
+            info.device_no,
+            if info.demo { "có" } else { "không" }
+        );
+        println!("Thư mục dữ liệu: {}", dir.display());
+        println!("Nguồn tin: {tips}   Thay đổi chờ đồng bộ: {pending}");
+        Ok(())
+    }
+
+    pub fn tip(&self, tip: &Tip) -> Result<()> {
+        if self.json {
+            return print_json(tip);
+        }
+        println!("Số {}  ({})", tip.register_no, tip.id);
+        println!(
+            "Tiếp nhận: {}  qua {}",
+            format_vn(tip.received_at),
+            tip.channel.label()
+        );
+        println!(
+            "Loại: {}   Trạng thái: {}   Mức độ: {}",
+            tip.category.label(),
+            tip.status.label(),
+            tip.urgency.label()
+        );
+        if let Some(h) = &tip.hamlet_name {
+            println!("Địa bàn: {h}");
+        }
+        if let Some(a) = &tip.address {
+            println!("Địa chỉ: {a}");
+        }
+        println!("Nội dung: {}", tip.content);
+        match &tip.reporter {
+            Some(r) => {
+                let secret = if r.secret {
+                    " [YÊU CẦU GIỮ BÍ MẬT]"
+                } else {
+                    ""
+                };
+                let name = r.name.as_deref().unwrap_or("(không tên)");
+                let phone = r.phone.as_deref().map(format_national).unwrap_or_default();
+                println!("Người báo tin: {name} {phone}{secret}");
+            }
+            None => println!("Người báo tin: nặc danh"),
+        }
+        for a in &tip.timeline {
+            let status = match (a.from_status, a.to_status) {
+                (Some(f), Some(t)) => format!("{} → {}", f.label(), t.label()),
+                (None, Some(t)) => t.label().to_string(),
+                _ => String::new(),
+            };
+            println!(
+                "  {}  {}  {} {}",
+                format_vn(a.at),
+                a.kind.label(),
+                status,
+                a.note.as_deref().unwrap_or("")
+            );
+        }
+        Ok(())
+    }
+
+    pub fn tips(&self, tips: &[Tip]) -> Result<()> {
+        if self.json {
+            return print_json(tips);
+        }
+        for t in tips {
+            println!(
+                "{:<14} {}  {:<16} {:<28} {:<14} {}",
+                t.register_no,
+                format_vn(t.received_at),
+                t.status.label(),
+                t.category.label(),
+                t.hamlet_name.as_deref().unwrap_or("-"),
+                short(&t.content, 70)
+            );
+        }
+        println!("({} nguồn tin)", tips.len());
+        Ok(())
+    }
+
+    pub fn imported(&self, station: &Station, ids: &[Uuid]) -> Result<()> {
+        let first = ids
+            .first()
+            .map(|id| station.get_tip(&id.to_string(), false))
+            .transpose()?;
+        let last = ids
+            .last()
+            .map(|id| station.get_tip(&id.to_string(), false))
+            .transpose()?;
+        if self.json {
+            return print_json(&json!({
+                "imported": ids.len(),
+                "ids": ids,
+                "first_register_no": first.map(|t| t.register_no),
+                "last_register_no": last.map(|t| t.register_no),
+            }));
+        }
+        match (first, last) {
+            (Some(f), Some(l)) => println!(
+                "Đã nhập {} nguồn tin, số {} đến {}.",
+                ids.len(),
+                f.register_no,
+                l.register_no
+            ),
+            _ => println!("Tệp không có nguồn tin nào."),
+        }
+        Ok(())
+    }
+
+    pub fn hits(&self, hits: &[SearchHit]) -> Result<()> {
+        if self.json {
+            return print_json(hits);
+        }
+        let kind = |k: &str| match k {
+            "tip" => "Nguồn tin",
+            "hamlet" => "Thôn/buôn",
+            "person" => "Người",
+            "unit" => "Đơn vị",
+            _ => "Khác",
+        };
+        for h in hits {
+            println!(
+                "{:<10} {:<40} {}",
+                kind(&h.kind),
+                short(&h.label, 40),
+                short(&h.detail, 80)
+            );
+        }
+        if hits.is_empty() {
+            println!("Không tìm thấy kết quả nào.");
+        }
+        Ok(())
+    }
+
+    pub fn plan(&self, plan: &RosterPlan) -> Result<()> {
+        if self.json {
+            return print_json(plan);
+        }
+        let verb = if plan.applied {
+            "Đã nhập"
+        } else {
+            "Xem trước (chưa ghi gì)"
+        };
+        println!("{verb}: {} dòng.", plan.rows);
+        println!(
+            "  Thôn/buôn thêm mới: {}   cập nhật: {}",
+            plan.hamlets_created.len(),
+            plan.hamlets_updated.len()
+        );
+        println!(
+            "  Người thêm mới: {}   cập nhật: {}   dòng không đổi: {}",
+            plan.people_created.len(),
+            plan.people_updated.len(),
+            plan.unchanged_rows
+        );
+        for d in &plan.possible_duplicates {
+            println!(
+                "  Có thể trùng người: {} ({}) và {} ({}): {}",
+                d.first,
+                d.first_hamlet.as_deref().unwrap_or("-"),
+                d.second,
+                d.second_hamlet.as_deref().unwrap_or("-"),
+                d.reason
+            );
+        }
+        Ok(())
+    }
+
+    pub fn hamlets(&self, hamlets: &[Hamlet]) -> Result<()> {
+        if self.json {
+            return print_json(hamlets);
+        }
+        for h in hamlets {
+            let n = |v: Option<u32>| v.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
+            println!(
+                "{:<24} {:<11} {:>5} hộ {:>6} khẩu{}",
+                h.name,
+                h.kind.label(),
+                n(h.households),
+                n(h.population),
+                if h.remote { "  (vùng sâu, xa)" } else { "" }
+            );
+        }
+        Ok(())
+    }
+
+    pub fn people(&self, people: &[RosterPerson]) -> Result<()> {
+        if self.json {
+            return print_json(people);
+        }
+        for p in people {
+            let phone = p.phone.as_deref().map(format_national).unwrap_or_default();
+            println!(
+                "{:<24} {:<22} {:<30} {}",
+                p.full_name,
+                p.hamlet_name.as_deref().unwrap_or("-"),
+                p.role.label(),
+                phone
+            );
+        }
+        Ok(())
+    }
+
+    pub fn checks(&self, checks: &[Check]) -> Result<()> {
+        if self.json {
+            return print_json(&json!({"ok": checks.iter().all(|c| c.ok), "checks": checks}));
+        }
+        for c in checks {
+            println!(
+                "{} {:<18} {}",
+                if c.ok { "[ổn]  " } else { "[LỖI] " },
+                c.name,
+                c.detail
+            );
+        }
+        Ok(())
+    }
+
+    pub fn raw(&self, bytes: &[u8]) -> Result<()> {
+        std::io::stdout().lock().write_all(bytes)?;
+        Ok(())
+    }
+
+    pub fn message(&self, text: &str) -> Result<()> {
+        if self.json {
+            return print_json(&json!({"message": text}));
+        }
+        println!("{text}");
+        Ok(())
+    }
+
+    pub fn error(&self, e: &anyhow::Error) {
+        let store = e.downcast_ref::<StoreError>();
+        let code = store.map(StoreError::code).unwrap_or("error");
+        let message = match store {
+            Some(s) => s.to_string(),
+            None => format!("{e:#}"),
+        };
+        if self.json {
+            let mut body = json!({"code": code, "message": message});
+            if let Some(s) = store {
+                let fields = s.field_errors();
+                if !fields.is_empty() {
+                    body["fields"] = json!(fields);
+                }
+                if let StoreError::Rows(rows) = s {
+                    body["rows"] = json!(rows);
+                }
+                if let StoreError::Line { line, .. } = s {
+                    body["line"] = json!(line);
+                }
+            }
+            eprintln!("{}", json!({"error": body}));
+        } else {
+            eprintln!("Lỗi: {message}");
+            if let Some(StoreError::Rows(rows)) = store {
+                for r in rows {
+                    let hint = r
+                        .suggestion
+                        .as_deref()
+                        .map(|s| format!(" (gợi ý: {s})"))
+                        .unwrap_or_default();
+                    eprintln!("  Dòng {} [{}]: {}{hint}", r.line, r.field, r.message);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! The Bình Yên domain: what a tip, a hamlet, a unit and a roster person are, how input is
+//! validated, and the Vietnamese text rules. Pure: no I/O, no clock (time is passed in).
+
+pub mod citizen_id;
+pub mod error;
+pub mod hlc;
+pub mod phone;
+pub mod roster;
+pub mod text;
+pub mod time;
+pub mod tip;
+pub mod unit;
+
+pub use error::{FieldError, Invalid};

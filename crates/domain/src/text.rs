@@ -1,0 +1,175 @@
+//! Vietnamese text rules: NFC normalisation of input, folding for diacritic-insensitive
+//! search, and Vietnamese collation for sorted lists.
+
+use std::cmp::Ordering;
+use std::sync::LazyLock;
+
+use icu_collator::options::CollatorOptions;
+use icu_collator::{Collator, CollatorBorrowed};
+use unicode_normalization::UnicodeNormalization;
+
+/// Normalises free text from any keyboard: NFC (Unikey "tổ hợp" and macOS produce
+/// decomposed text), U+00D0 "Ð" → U+0110 "Đ" (and ð → đ), control characters other than
+/// newline and tab removed, CRLF → LF, surrounding whitespace trimmed.
+pub fn normalize(input: &str) -> String {
+    let nfc: String = input.replace("\r\n", "\n").nfc().collect();
+    nfc.chars()
+        .filter_map(|c| match c {
+            '\u{00D0}' => Some('\u{0110}'),
+            '\u{00F0}' => Some('\u{0111}'),
+            '\n' | '\t' => Some(c),
+            c if c.is_control() => None,
+            c => Some(c),
+        })
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
+/// Like [`normalize`], for one-line values (names, addresses): inner whitespace collapsed.
+pub fn normalize_line(input: &str) -> String {
+    normalize(input)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Folds text for search: lower case, every diacritic removed (tones, circumflex, breve,
+/// horn) and "đ" → "d". "Buôn Ma Thuột" and "buon ma thuot" fold alike, and so do the two
+/// tone placements "hòa" and "hoà". FTS5's `remove_diacritics` does not fold "đ", hence this.
+pub fn fold(input: &str) -> String {
+    let mut out = String::with_capacity(input.len());
+    for c in input.nfd() {
+        match c {
+            '\u{0300}'..='\u{036F}' => {}
+            'đ' | 'Đ' | '\u{00D0}' | '\u{00F0}' => out.push('d'),
+            c => out.extend(c.to_lowercase()),
+        }
+    }
+    out
+}
+
+/// The five Vietnamese tone marks as combining characters (grave, acute, tilde, hook above,
+/// dot below).
+fn is_tone_mark(c: char) -> bool {
+    matches!(
+        c,
+        '\u{0300}' | '\u{0301}' | '\u{0303}' | '\u{0309}' | '\u{0323}'
+    )
+}
+
+/// The identity of a name: two spellings with the same key are the same name. Case, spacing
+/// and the placement of the tone mark ("hòa" / "hoà") do not count; the letters and their
+/// marks do ("Ôn" and "Ơn" are different names, and so are "Hùng" and "Hung"). Each word's
+/// tones are moved to the word's end so that only their order matters.
+pub fn identity_key(input: &str) -> String {
+    let mut words = Vec::new();
+    for word in normalize(input).split_whitespace() {
+        let mut letters = String::new();
+        let mut tones = String::new();
+        for c in word.nfd() {
+            if is_tone_mark(c) {
+                tones.push(c);
+            } else {
+                letters.extend(c.to_lowercase());
+            }
+        }
+        words.push(format!("{}{}", letters.nfc().collect::<String>(), tones));
+    }
+    words.join(" ")
+}
+
+static COLLATOR: LazyLock<Option<CollatorBorrowed<'static>>> = LazyLock::new(|| {
+    let prefs = icu_locale::locale!("vi").into();
+    Collator::try_new(prefs, CollatorOptions::default()).ok()
+});
+
+/// Compares two strings in Vietnamese alphabetical order (a < ă < â, d < đ, o < ô < ơ,
+/// u < ư; tones after base letters), using CLDR's Vietnamese tailoring.
+pub fn vi_cmp(a: &str, b: &str) -> Ordering {
+    match COLLATOR.as_ref() {
+        Some(c) => c.compare(a, b),
+        // The compiled-in data always has "vi"; fall back to folded byte order regardless.
+        None => fold(a).cmp(&fold(b)).then_with(|| a.cmp(b)),
+    }
+}
+
+/// Sorts a slice by a string key in Vietnamese order.
+pub fn vi_sort_by_key<T>(items: &mut [T], key: impl Fn(&T) -> &str) {
+    items.sort_by(|a, b| vi_cmp(key(a), key(b)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_fold(input: &str, expected: &str) {
+        assert_eq!(fold(input), expected, "fold({input:?})");
+    }
+
+    #[test]
+    fn folding() {
+        check_fold("Buôn Ma Thuột", "buon ma thuot");
+        check_fold("Đắk Lắk", "dak lak");
+        check_fold("ĐẮK LẮK", "dak lak");
+        check_fold("hòa", "hoa");
+        check_fold("hoà", "hoa");
+        check_fold("Ða Nẵng", "da nang");
+        check_fold("Cư M'gar", "cu m'gar");
+        check_fold("Trường Sơn", "truong son");
+        check_fold("ưởng", "uong");
+    }
+
+    #[test]
+    fn nfd_input_becomes_nfc() {
+        let nfd: String = "Buôn Đôn, Đắk Lắk".nfd().collect();
+        assert_ne!(nfd, "Buôn Đôn, Đắk Lắk");
+        assert_eq!(normalize(&nfd), "Buôn Đôn, Đắk Lắk");
+        assert_eq!(fold(&nfd), fold("Buôn Đôn, Đắk Lắk"));
+    }
+
+    #[test]
+    fn eth_becomes_d_with_stroke() {
+        assert_eq!(normalize("\u{00D0}ắk Lắk"), "Đắk Lắk");
+        assert_eq!(normalize("\u{00F0}ường"), "đường");
+    }
+
+    #[test]
+    fn control_characters_removed_newlines_kept() {
+        assert_eq!(normalize("  a\u{0000}b\r\nc\u{0007} "), "ab\nc");
+        assert_eq!(normalize_line("  Nguyễn   Văn\tAn "), "Nguyễn Văn An");
+    }
+
+    #[test]
+    fn identity_ignores_tone_placement_not_letters() {
+        assert_eq!(
+            identity_key("Thôn Hòa Bình"),
+            identity_key("thôn  hoà bình")
+        );
+        assert_eq!(identity_key("Y BLIÊNG NIÊ"), identity_key("y bliêng niê"));
+        assert_ne!(identity_key("Thôn Ôn"), identity_key("Thôn Ơn"));
+        assert_ne!(
+            identity_key("Nguyễn Văn Hùng"),
+            identity_key("Nguyen Van Hung")
+        );
+        assert_ne!(identity_key("Đông"), identity_key("Dông"));
+    }
+
+    #[test]
+    fn vietnamese_collation() {
+        let mut names = vec![
+            "Đức", "Dũng", "Ân", "An", "Ấn", "Ơn", "Ôn", "On", "Ưng", "Ung", "Bình",
+        ];
+        names.sort_by(|a, b| vi_cmp(a, b));
+        assert_eq!(
+            names,
+            vec![
+                "An", "Ân", "Ấn", "Bình", "Dũng", "Đức", "On", "Ôn", "Ơn", "Ung", "Ưng"
+            ]
+        );
+        // a < ă < â
+        let mut v = vec!["âm", "ăn", "an"];
+        v.sort_by(|a, b| vi_cmp(a, b));
+        assert_eq!(v, vec!["an", "ăn", "âm"]);
+    }
+}

@@ -1,0 +1,151 @@
+//! The change log (outbox). Every create, update and delete of a synchronised record goes
+//! through a [`Writer`], which writes the change record in the same SQLite transaction as
+//! the data, stamped with the station's hybrid logical clock. Nothing written bypasses it,
+//! so nothing written is invisible to sync.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use serde::Serialize;
+use ts_rs::TS;
+use uuid::Uuid;
+
+use binhyen_domain::hlc::Hlc;
+
+use crate::sql::ts;
+use crate::Result;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(export)]
+pub enum Op {
+    Insert,
+    Update,
+    Delete,
+}
+
+impl Op {
+    fn as_str(self) -> &'static str {
+        match self {
+            Op::Insert => "insert",
+            Op::Update => "update",
+            Op::Delete => "delete",
+        }
+    }
+}
+
+/// One change record, as sync will send it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Change {
+    pub seq: i64,
+    pub change_id: Uuid,
+    pub hlc: String,
+    pub entity: String,
+    pub entity_id: String,
+    pub op: String,
+    pub data: serde_json::Value,
+    pub created_at: String,
+}
+
+pub(crate) fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>> {
+    Ok(conn
+        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()?)
+}
+
+pub(crate) fn meta_set(conn: &Connection, key: &str, value: &str) -> Result<()> {
+    conn.execute(
+        "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        params![key, value],
+    )?;
+    Ok(())
+}
+
+/// A write transaction that records its changes. Dropped without [`Writer::commit`], it
+/// rolls back: data and change records go together or not at all.
+pub struct Writer<'c> {
+    tx: Transaction<'c>,
+    hlc: Hlc,
+    now: DateTime<Utc>,
+}
+
+impl<'c> Writer<'c> {
+    pub(crate) fn begin(conn: &'c mut Connection, now: DateTime<Utc>) -> Result<Writer<'c>> {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let node = meta_get(&tx, "node_id")?.unwrap_or_else(|| "00000000".into());
+        let hlc = meta_get(&tx, "hlc")?
+            .and_then(|s| Hlc::parse(&s))
+            .unwrap_or_else(|| Hlc::zero(&node));
+        Ok(Writer { tx, hlc, now })
+    }
+
+    pub fn conn(&self) -> &Transaction<'c> {
+        &self.tx
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.now
+    }
+
+    /// Records one change of one record; `data` holds the fields written (all of them for
+    /// an insert, the changed ones for an update, none for a delete).
+    pub fn record(
+        &mut self,
+        entity: &str,
+        entity_id: &str,
+        op: Op,
+        data: serde_json::Value,
+    ) -> Result<()> {
+        self.hlc = self.hlc.tick(self.now.timestamp_millis());
+        let mut stmt = self.tx.prepare_cached(
+            "INSERT INTO changes(change_id, hlc, entity, entity_id, op, data, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        stmt.execute(params![
+            Uuid::now_v7().to_string(),
+            self.hlc.to_string(),
+            entity,
+            entity_id,
+            op.as_str(),
+            data.to_string(),
+            ts(self.now)
+        ])?;
+        Ok(())
+    }
+
+    pub fn commit(self) -> Result<()> {
+        meta_set(&self.tx, "hlc", &self.hlc.to_string())?;
+        self.tx.commit()?;
+        Ok(())
+    }
+}
+
+/// Changes not yet acknowledged by the server, oldest first.
+pub fn pending(conn: &Connection, limit: u32) -> Result<Vec<Change>> {
+    let mut stmt = conn.prepare(
+        "SELECT seq, change_id, hlc, entity, entity_id, op, data, created_at
+         FROM changes WHERE acked_at IS NULL ORDER BY seq LIMIT ?1",
+    )?;
+    let rows = stmt.query_map([limit], |r| {
+        let data: String = r.get(6)?;
+        Ok(Change {
+            seq: r.get(0)?,
+            change_id: crate::sql::get_uuid(r, 1)?,
+            hlc: r.get(2)?,
+            entity: r.get(3)?,
+            entity_id: r.get(4)?,
+            op: r.get(5)?,
+            data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
+            created_at: r.get(7)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn pending_count(conn: &Connection) -> Result<u64> {
+    let n: i64 = conn.query_row(
+        "SELECT count(*) FROM changes WHERE acked_at IS NULL",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(n.max(0) as u64)
+}

@@ -1,0 +1,101 @@
+//! Errors of the store. Each has a stable `code` the CLI and the UI branch on, and a
+//! Vietnamese message that says what to do.
+
+use std::path::PathBuf;
+
+use binhyen_domain::{FieldError, Invalid};
+use serde::Serialize;
+use ts_rs::TS;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0}")]
+    Invalid(#[from] Invalid),
+    #[error("Không tìm thấy {what} \"{key}\".")]
+    NotFound { what: &'static str, key: String },
+    #[error("Sai mật khẩu của trạm; dữ liệu vẫn nguyên vẹn, hãy nhập lại.")]
+    WrongPassphrase,
+    #[error("Chưa có trạm nào trong thư mục {0}; hãy chạy `binhyen init --unit MÃ_XÃ`.")]
+    NoStation(PathBuf),
+    #[error("Thư mục {0} đã có một trạm; Bình Yên không ghi đè dữ liệu có sẵn.")]
+    StationExists(PathBuf),
+    #[error("Cơ sở dữ liệu ở phiên bản {found}, mới hơn phần mềm này (tối đa {supported}); hãy cài bản Bình Yên mới hơn. Không có gì bị thay đổi.")]
+    SchemaTooNew { found: i64, supported: i64 },
+    #[error("Mã đơn vị \"{0}\" không có trong danh mục đơn vị hành chính 2025 (xã 5 chữ số, tỉnh 2 chữ số).")]
+    UnknownUnit(String),
+    #[error("Tệp khóa {path} không đọc được ({reason}); hãy khôi phục tệp này từ bản sao lưu.")]
+    KeyFile { path: PathBuf, reason: String },
+    #[error("Dòng {line}: {message}")]
+    Line {
+        line: usize,
+        message: String,
+        errors: Vec<FieldError>,
+    },
+    #[error("Tệp nhập có {} dòng lỗi; chưa nhập dòng nào. {}", .0.len(), .0.iter().take(5).map(|e| format!("Dòng {}: {}", e.line, e.message)).collect::<Vec<_>>().join(" "))]
+    Rows(Vec<RowError>),
+    #[error("Lỗi đọc/ghi tệp {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("Lỗi cơ sở dữ liệu: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("Lỗi dữ liệu JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// One refused row of an imported file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[ts(export)]
+pub struct RowError {
+    pub line: usize,
+    pub field: String,
+    pub message: String,
+    #[ts(optional)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suggestion: Option<String>,
+}
+
+impl StoreError {
+    /// A stable, machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            StoreError::Invalid(_) => "invalid",
+            StoreError::NotFound { .. } => "not_found",
+            StoreError::WrongPassphrase => "wrong_passphrase",
+            StoreError::NoStation(_) => "no_station",
+            StoreError::StationExists(_) => "station_exists",
+            StoreError::SchemaTooNew { .. } => "schema_too_new",
+            StoreError::UnknownUnit(_) => "unknown_unit",
+            StoreError::KeyFile { .. } => "key_file",
+            StoreError::Line { .. } => "bad_line",
+            StoreError::Rows(_) => "bad_rows",
+            StoreError::Io { .. } => "io",
+            StoreError::Sqlite(_) => "database",
+            StoreError::Json(_) => "bad_json",
+        }
+    }
+
+    /// The field errors behind this error, when there are any.
+    pub fn field_errors(&self) -> Vec<FieldError> {
+        match self {
+            StoreError::Invalid(Invalid(errors)) => errors.clone(),
+            StoreError::Line { errors, .. } => errors.clone(),
+            _ => Vec::new(),
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> StoreError {
+        StoreError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn not_found(what: &'static str, key: impl Into<String>) -> StoreError {
+        StoreError::NotFound {
+            what,
+            key: key.into(),
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! The station's store: one encrypted SQLite file per station, its schema and migrations,
+//! the change log every write feeds, register numbers, search, rosters and demo data.
+//!
+//! The store knows nothing of HTTP, of Tauri or of the command line: callers pass in the
+//! time (`now`) and get typed errors with stable codes.
+
+pub mod changes;
+pub mod demo;
+pub mod doctor;
+pub mod error;
+pub mod keys;
+pub mod migrate;
+pub mod roster;
+pub mod search;
+pub mod station;
+pub mod tips;
+pub mod units;
+
+mod sql;
+
+pub use error::StoreError;
+pub use station::{InitOptions, Station, StationInfo};
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;

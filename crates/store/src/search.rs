@@ -1,0 +1,124 @@
+//! Search without diacritics across tips, hamlets, people and units. Text is folded in Rust
+//! (tones, marks and "đ" → "d") before FTS5 sees it, both when indexing and when querying.
+
+use rusqlite::{params, Connection};
+use serde::Serialize;
+use ts_rs::TS;
+
+use binhyen_domain::text::fold;
+
+use crate::Result;
+
+/// One search result.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[ts(export)]
+pub struct SearchHit {
+    /// "tip", "hamlet", "person" or "unit".
+    pub kind: String,
+    pub id: String,
+    pub label: String,
+    pub detail: String,
+    /// Higher is better.
+    pub score: f64,
+}
+
+/// (Re)indexes one document. `title` and `body` must already be folded.
+pub(crate) fn index_doc(
+    conn: &Connection,
+    kind: &str,
+    ref_id: &str,
+    title: &str,
+    body: &str,
+    label: &str,
+    detail: &str,
+) -> Result<()> {
+    let doc: i64 = conn
+        .prepare_cached(
+            "INSERT INTO search_docs(kind, ref_id, label, detail) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(kind, ref_id) DO UPDATE SET label = excluded.label, detail = excluded.detail
+             RETURNING doc",
+        )?
+        .query_row(params![kind, ref_id, label, detail], |r| r.get(0))?;
+    conn.prepare_cached("DELETE FROM search_fts WHERE rowid = ?1")?
+        .execute([doc])?;
+    conn.prepare_cached("INSERT INTO search_fts(rowid, title, body) VALUES (?1, ?2, ?3)")?
+        .execute(params![doc, title, body])?;
+    Ok(())
+}
+
+/// Turns what a person typed into an FTS5 query: folded, split into words, each word a
+/// quoted prefix, all words required. None when nothing searchable is left.
+pub fn fts_query(text: &str) -> Option<String> {
+    let folded = fold(text);
+    let terms: Vec<String> = folded
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|t| !t.is_empty())
+        .take(16)
+        .map(|t| format!("\"{t}\"*"))
+        .collect();
+    if terms.is_empty() {
+        None
+    } else {
+        Some(terms.join(" "))
+    }
+}
+
+/// Ranked hits across every kind of document, best first.
+pub fn search(
+    conn: &Connection,
+    text: &str,
+    kinds: Option<&[&str]>,
+    limit: u32,
+) -> Result<Vec<SearchHit>> {
+    let Some(q) = fts_query(text) else {
+        return Ok(Vec::new());
+    };
+    // Title words (register number, names) weigh ten times body words.
+    let mut stmt = conn.prepare_cached(
+        "SELECT d.kind, d.ref_id, d.label, d.detail, bm25(search_fts, 10.0, 1.0) AS rank
+         FROM search_fts JOIN search_docs d ON d.doc = search_fts.rowid
+         WHERE search_fts MATCH ?1
+         ORDER BY rank LIMIT ?2",
+    )?;
+    // Fetch more than asked when filtering by kind, so the filter does not starve the list.
+    let fetch = if kinds.is_some() {
+        limit.saturating_mul(20)
+    } else {
+        limit
+    };
+    let hits = stmt
+        .query_map(params![q, fetch], |r| {
+            Ok(SearchHit {
+                kind: r.get(0)?,
+                id: r.get(1)?,
+                label: r.get(2)?,
+                detail: r.get(3)?,
+                score: -r.get::<_, f64>(4)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(hits
+        .into_iter()
+        .filter(|h| kinds.is_none_or(|k| k.contains(&h.kind.as_str())))
+        .take(limit as usize)
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fts_query;
+
+    #[test]
+    fn queries_are_folded_and_quoted() {
+        assert_eq!(
+            fts_query("Buôn Ma Thuột").as_deref(),
+            Some("\"buon\"* \"ma\"* \"thuot\"*")
+        );
+        assert_eq!(fts_query("dak lak").as_deref(), Some("\"dak\"* \"lak\"*"));
+        assert_eq!(
+            fts_query("Đắk \"OR\" *").as_deref(),
+            Some("\"dak\"* \"or\"*")
+        );
+        assert_eq!(fts_query("  ,.- "), None);
+    }
+}

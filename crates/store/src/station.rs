@@ -1,0 +1,272 @@
+//! A station: its data directory, the unlocked database connection and who it is (unit,
+//! laptop number, clock node). Creating and opening a station happen here.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OpenFlags};
+use serde::Serialize;
+use ts_rs::TS;
+use uuid::Uuid;
+
+use binhyen_domain::unit::{is_commune_code, is_province_code};
+
+use crate::changes::{meta_get, meta_set, Writer};
+use crate::keys::{DbKey, KeyFile};
+use crate::{migrate, units, Result, StoreError};
+
+pub const DB_FILE: &str = "station.db";
+pub const KEYS_FILE: &str = "keys.json";
+
+/// How to create a station.
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    pub unit_code: String,
+    pub passphrase: String,
+    /// This laptop's number within the station (1, 2, …). Register numbers carry it, so two
+    /// laptops of one station never hand out the same number.
+    pub device_no: u32,
+    pub demo: bool,
+}
+
+/// Who this station is.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[ts(export)]
+pub struct StationInfo {
+    pub station_id: Uuid,
+    pub unit_code: String,
+    pub unit_name: String,
+    pub unit_type: String,
+    pub province_code: Option<String>,
+    pub province_name: Option<String>,
+    pub device_no: u32,
+    pub node_id: String,
+    pub created_at: DateTime<Utc>,
+    pub demo: bool,
+    #[ts(type = "number")]
+    pub schema_version: i64,
+}
+
+/// An open, unlocked station.
+pub struct Station {
+    pub(crate) conn: Connection,
+    dir: PathBuf,
+    info: StationInfo,
+}
+
+impl std::fmt::Debug for Station {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Station")
+            .field("dir", &self.dir)
+            .field("info", &self.info)
+            .finish()
+    }
+}
+
+/// Opens the database file and unlocks it; the one place a connection is made.
+fn connect(path: &Path, key: &DbKey, create: bool) -> Result<Connection> {
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if create {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
+    let conn = Connection::open_with_flags(path, flags)?;
+    key.apply(&conn)?;
+    // The first read proves the key (the key file already did, so a failure here means a
+    // damaged or foreign file).
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map_err(|e| match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::NotADatabase) => StoreError::WrongPassphrase,
+        _ => StoreError::Sqlite(e),
+    })?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // FULL: a committed change survives power loss, which on a station laptop is routine.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+fn remove_station_files(dir: &Path) {
+    for name in [DB_FILE, "station.db-wal", "station.db-shm", KEYS_FILE] {
+        let _ = std::fs::remove_file(dir.join(name));
+    }
+}
+
+impl Station {
+    /// Whether `dir` holds a station (or the remains of one, which must not be overwritten).
+    pub fn exists(dir: &Path) -> bool {
+        dir.join(DB_FILE).exists() || dir.join(KEYS_FILE).exists()
+    }
+
+    /// Whether the station in `dir` still has the public demo passphrase, so that it opens
+    /// without asking (the demo station of a fresh install).
+    pub fn has_demo_passphrase(dir: &Path) -> bool {
+        KeyFile::read(&dir.join(KEYS_FILE))
+            .map(|k| k.demo_passphrase)
+            .unwrap_or(false)
+    }
+
+    /// Creates a station in `dir`. On any failure nothing is left behind.
+    pub fn init(dir: &Path, opts: &InitOptions, now: DateTime<Utc>) -> Result<Station> {
+        if Station::exists(dir) {
+            return Err(StoreError::StationExists(dir.to_path_buf()));
+        }
+        let code = opts.unit_code.trim();
+        if !(is_commune_code(code) || is_province_code(code))
+            || !units::official()?.iter().any(|u| u.code == code)
+        {
+            return Err(StoreError::UnknownUnit(code.to_string()));
+        }
+        if opts.device_no == 0 || opts.device_no > 99 {
+            return Err(StoreError::Invalid(binhyen_domain::Invalid::one(
+                "device_no",
+                "out_of_range",
+                "Số máy trong trạm phải từ 1 đến 99.",
+            )));
+        }
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        let result = Station::create_files(dir, code, opts, now);
+        if result.is_err() {
+            remove_station_files(dir);
+        }
+        result
+    }
+
+    /// Like [`Station::init`] with the schema of an older version: builds the old-schema
+    /// fixtures that upgrade tests open. Not for production use.
+    #[doc(hidden)]
+    pub fn init_with_schema(
+        dir: &Path,
+        opts: &InitOptions,
+        now: DateTime<Utc>,
+        version: i64,
+    ) -> Result<Station> {
+        let code = opts.unit_code.trim();
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        let (keyfile, key) = KeyFile::create(&opts.passphrase).map_err(|reason| {
+            StoreError::Invalid(binhyen_domain::Invalid::one("passphrase", "weak", reason))
+        })?;
+        let mut conn = connect(&dir.join(DB_FILE), &key, true)?;
+        migrate::migrate_to(&mut conn, version)?;
+        Station::write_identity(&mut conn, code, opts, now)?;
+        keyfile.write(&dir.join(KEYS_FILE))?;
+        Station::from_conn(conn, dir)
+    }
+
+    fn write_identity(
+        conn: &mut Connection,
+        code: &str,
+        opts: &InitOptions,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let tx = conn.transaction()?;
+        units::load(&tx)?;
+        meta_set(&tx, "station_id", &Uuid::new_v4().to_string())?;
+        meta_set(&tx, "unit_code", code)?;
+        meta_set(&tx, "device_no", &opts.device_no.to_string())?;
+        // The clock node: short, unique per laptop, stable for its life.
+        meta_set(&tx, "node_id", &Uuid::new_v4().simple().to_string()[..12])?;
+        meta_set(&tx, "created_at", &crate::sql::ts(now))?;
+        meta_set(&tx, "demo", if opts.demo { "1" } else { "0" })?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn create_files(
+        dir: &Path,
+        code: &str,
+        opts: &InitOptions,
+        now: DateTime<Utc>,
+    ) -> Result<Station> {
+        let (keyfile, key) = KeyFile::create(&opts.passphrase).map_err(|reason| {
+            StoreError::Invalid(binhyen_domain::Invalid::one("passphrase", "weak", reason))
+        })?;
+        let mut conn = connect(&dir.join(DB_FILE), &key, true)?;
+        migrate::migrate(&mut conn)?;
+        Station::write_identity(&mut conn, code, opts, now)?;
+        // The key file last: a directory with a key file always has a complete database.
+        keyfile.write(&dir.join(KEYS_FILE))?;
+        let mut station = Station::from_conn(conn, dir)?;
+        if opts.demo {
+            crate::demo::fill(&mut station, now)?;
+        }
+        Ok(station)
+    }
+
+    /// Opens and unlocks the station in `dir`, migrating its schema if it is older.
+    pub fn open(dir: &Path, passphrase: &str) -> Result<Station> {
+        let keys_path = dir.join(KEYS_FILE);
+        if !dir.join(DB_FILE).exists() || !keys_path.exists() {
+            return Err(StoreError::NoStation(dir.to_path_buf()));
+        }
+        let key = KeyFile::read(&keys_path)?.unlock(passphrase)?;
+        let mut conn = connect(&dir.join(DB_FILE), &key, false)?;
+        migrate::migrate(&mut conn)?;
+        Station::from_conn(conn, dir)
+    }
+
+    /// Changes the passphrase; the database is not re-encrypted.
+    pub fn change_passphrase(dir: &Path, old: &str, new: &str) -> Result<()> {
+        let path = dir.join(KEYS_FILE);
+        let mut keyfile = KeyFile::read(&path)?;
+        keyfile.change_passphrase(old, new)?;
+        keyfile.write(&path)
+    }
+
+    fn from_conn(conn: Connection, dir: &Path) -> Result<Station> {
+        let get = |k: &str| -> Result<String> {
+            meta_get(&conn, k)?.ok_or_else(|| StoreError::not_found("thông tin trạm", k))
+        };
+        let unit_code = get("unit_code")?;
+        let unit = units::get(&conn, &unit_code)?
+            .ok_or_else(|| StoreError::UnknownUnit(unit_code.clone()))?;
+        let province = match &unit.parent_code {
+            Some(p) => units::get(&conn, p)?,
+            None => None,
+        };
+        let info = StationInfo {
+            station_id: Uuid::parse_str(&get("station_id")?).map_err(|e| StoreError::KeyFile {
+                path: dir.join(DB_FILE),
+                reason: e.to_string(),
+            })?,
+            unit_code,
+            unit_name: unit.name,
+            unit_type: unit.unit_type,
+            province_code: province.as_ref().map(|p| p.code.clone()),
+            province_name: province.map(|p| p.name),
+            device_no: get("device_no")?.parse().unwrap_or(1),
+            node_id: get("node_id")?,
+            created_at: crate::sql::parse_ts(0, &get("created_at")?)?,
+            demo: get("demo")? == "1",
+            schema_version: migrate::user_version(&conn)?,
+        };
+        Ok(Station {
+            conn,
+            dir: dir.to_path_buf(),
+            info,
+        })
+    }
+
+    pub fn info(&self) -> &StationInfo {
+        &self.info
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Read access for queries that the store does not wrap (doctor, tests, benchmarks).
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Starts a write transaction that records its changes.
+    pub fn writer(&mut self, now: DateTime<Utc>) -> Result<Writer<'_>> {
+        Writer::begin(&mut self.conn, now)
+    }
+}

@@ -1,0 +1,594 @@
+//! Tips: recording (with an offline register number), import, listing, search, update,
+//! and the timeline. Reporter identity lives in its own table and leaves lists out.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension, ToSql};
+use serde_json::json;
+use uuid::Uuid;
+
+use binhyen_domain::text::{fold, identity_key};
+use binhyen_domain::time::vn_year;
+use binhyen_domain::tip::{
+    ActionKind, Category, Channel, NewTip, Reporter, Status, Tip, TipAction, TipFilter, TipInput,
+    TipPatch, Urgency,
+};
+use binhyen_domain::{FieldError, Invalid};
+
+use crate::changes::{Op, Writer};
+use crate::search::{fts_query, index_doc};
+use crate::sql::{get_enum, get_opt_uuid, get_ts, get_uuid, ts};
+use crate::{Result, Station, StoreError};
+
+const TIP_COLUMNS: &str =
+    "t.id, t.unit_code, t.register_no, t.received_at, t.category, t.channel, t.status,
+    t.urgency, t.content, t.hamlet_id, h.name, t.address, t.latitude, t.longitude,
+    r.tip_id IS NOT NULL, COALESCE(r.secret, 0), t.created_at, t.updated_at";
+const TIP_FROM: &str =
+    "tips t LEFT JOIN hamlets h ON h.id = t.hamlet_id LEFT JOIN tip_reporters r ON r.tip_id = t.id";
+
+fn row_to_tip(r: &rusqlite::Row<'_>) -> rusqlite::Result<Tip> {
+    Ok(Tip {
+        id: get_uuid(r, 0)?,
+        unit_code: r.get(1)?,
+        register_no: r.get(2)?,
+        received_at: get_ts(r, 3)?,
+        category: get_enum(r, 4, Category::parse)?,
+        channel: get_enum(r, 5, Channel::parse)?,
+        status: get_enum(r, 6, Status::parse)?,
+        urgency: get_enum(r, 7, Urgency::parse)?,
+        content: r.get(8)?,
+        hamlet_id: get_opt_uuid(r, 9)?,
+        hamlet_name: r.get(10)?,
+        address: r.get(11)?,
+        latitude: r.get(12)?,
+        longitude: r.get(13)?,
+        has_reporter: r.get(14)?,
+        reporter_secret: r.get(15)?,
+        reporter: None,
+        created_at: get_ts(r, 16)?,
+        updated_at: get_ts(r, 17)?,
+        timeline: Vec::new(),
+    })
+}
+
+/// Finds a hamlet of the unit by id or by name. A name typed without diacritics ("buon ea
+/// kmar") is accepted when it matches exactly one hamlet.
+pub(crate) fn resolve_hamlet(
+    conn: &Connection,
+    unit_code: &str,
+    key: &str,
+) -> Result<Option<(String, String)>> {
+    let exact = conn
+        .prepare_cached(
+            "SELECT id, name FROM hamlets WHERE unit_code = ?1 AND (id = ?2 OR name_key = ?3)",
+        )?
+        .query_row(params![unit_code, key, identity_key(key)], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    if exact.is_some() {
+        return Ok(exact);
+    }
+    let folded = fold(key);
+    let mut stmt = conn.prepare_cached("SELECT id, name FROM hamlets WHERE unit_code = ?1")?;
+    let matches: Vec<(String, String)> = stmt
+        .query_map([unit_code], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .filter_map(|r| r.ok())
+        .filter(|(_, name): &(String, String)| fold(name) == folded)
+        .collect();
+    Ok(if matches.len() == 1 {
+        matches.into_iter().next()
+    } else {
+        None
+    })
+}
+
+fn hamlet_not_found(key: &str) -> StoreError {
+    StoreError::Invalid(Invalid(vec![FieldError::new(
+        "hamlet",
+        "unknown_hamlet",
+        format!("Không tìm thấy thôn/buôn/tổ dân phố \"{key}\" trong danh sách của xã; hãy chọn từ danh sách hoặc thêm thôn trước."),
+    )]))
+}
+
+fn tip_doc(
+    register_no: &str,
+    category: Category,
+    hamlet: Option<&str>,
+    content: &str,
+    address: Option<&str>,
+) -> (String, String, String, String) {
+    let title = fold(&format!(
+        "{register_no} {} {}",
+        category.label(),
+        hamlet.unwrap_or("")
+    ));
+    let body = fold(&format!("{content} {}", address.unwrap_or("")));
+    let label = format!("{register_no} · {}", category.label());
+    let mut detail: String = content.chars().take(160).collect();
+    if content.chars().count() > 160 {
+        detail.push('…');
+    }
+    (title, body, label, detail)
+}
+
+fn reporter_json(r: &Reporter) -> serde_json::Value {
+    json!({"name": r.name, "phone": r.phone, "id_number": r.id_number, "address": r.address, "secret": r.secret})
+}
+
+fn upsert_reporter(w: &mut Writer<'_>, tip_id: &str, r: &Reporter, existed: bool) -> Result<()> {
+    w.conn().prepare_cached(
+        "INSERT INTO tip_reporters(tip_id, name, phone, id_number, address, secret) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT(tip_id) DO UPDATE SET name = excluded.name, phone = excluded.phone,
+           id_number = excluded.id_number, address = excluded.address, secret = excluded.secret",
+    )?
+    .execute(params![tip_id, r.name, r.phone, r.id_number, r.address, r.secret])?;
+    let op = if existed { Op::Update } else { Op::Insert };
+    w.record("tip_reporter", tip_id, op, reporter_json(r))
+}
+
+fn add_action(
+    w: &mut Writer<'_>,
+    tip_id: &str,
+    kind: ActionKind,
+    from: Option<Status>,
+    to: Option<Status>,
+    note: Option<&str>,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    let id = Uuid::now_v7().to_string();
+    w.conn().prepare_cached(
+        "INSERT INTO tip_actions(id, tip_id, at, kind, from_status, to_status, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![id, tip_id, ts(at), kind.as_str(), from.map(Status::as_str), to.map(Status::as_str), note])?;
+    w.record(
+        "tip_action",
+        &id,
+        Op::Insert,
+        json!({"tip_id": tip_id, "at": ts(at), "kind": kind.as_str(), "from_status": from.map(Status::as_str),
+               "to_status": to.map(Status::as_str), "note": note}),
+    )
+}
+
+/// Hands out the next register number of this laptop for the unit and year. Laptop numbers
+/// are distinct within a station, so numbers never collide, online or not.
+fn next_register_no(
+    w: &Writer<'_>,
+    unit_code: &str,
+    year: i32,
+    device_no: u32,
+) -> Result<(i64, String)> {
+    let seq: i64 = w
+        .conn()
+        .prepare_cached(
+            "INSERT INTO register_counters(unit_code, year, device_no, last_seq) VALUES (?1, ?2, ?3, 1)
+             ON CONFLICT(unit_code, year, device_no) DO UPDATE SET last_seq = last_seq + 1
+             RETURNING last_seq",
+        )?
+        .query_row(params![unit_code, year, device_no], |r| r.get(0))?;
+    Ok((seq, format!("{seq:04}/{year}/M{device_no}")))
+}
+
+/// Inserts one validated tip with its register number, reporter, first timeline entry,
+/// change records and search document.
+pub(crate) fn insert_tip(
+    w: &mut Writer<'_>,
+    unit_code: &str,
+    device_no: u32,
+    tip: &NewTip,
+    status: Status,
+    hamlets: &mut HashMap<String, Option<(String, String)>>,
+) -> Result<Uuid> {
+    let hamlet = match &tip.hamlet {
+        None => None,
+        Some(key) => {
+            let found = match hamlets.get(key) {
+                Some(found) => found.clone(),
+                None => {
+                    let found = resolve_hamlet(w.conn(), unit_code, key)?;
+                    hamlets.insert(key.clone(), found.clone());
+                    found
+                }
+            };
+            Some(found.ok_or_else(|| hamlet_not_found(key))?)
+        }
+    };
+    let year = vn_year(tip.received_at);
+    let (seq, register_no) = next_register_no(w, unit_code, year, device_no)?;
+    let id = Uuid::now_v7();
+    let now = w.now();
+    let hamlet_id = hamlet.as_ref().map(|h| h.0.as_str());
+    w.conn().prepare_cached(
+        "INSERT INTO tips(id, unit_code, register_no, register_year, register_device, register_seq, received_at,
+            category, channel, status, urgency, content, hamlet_id, address, latitude, longitude, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?17)",
+    )?
+    .execute(params![
+        id.to_string(),
+        unit_code,
+        register_no,
+        year,
+        device_no,
+        seq,
+        ts(tip.received_at),
+        tip.category.as_str(),
+        tip.channel.as_str(),
+        status.as_str(),
+        tip.urgency.as_str(),
+        tip.content,
+        hamlet_id,
+        tip.address,
+        tip.latitude,
+        tip.longitude,
+        ts(now)
+    ])?;
+    let id_s = id.to_string();
+    w.record(
+        "tip",
+        &id_s,
+        Op::Insert,
+        json!({
+            "unit_code": unit_code, "register_no": register_no, "register_year": year,
+            "register_device": device_no, "register_seq": seq, "received_at": ts(tip.received_at),
+            "category": tip.category, "channel": tip.channel, "status": status, "urgency": tip.urgency,
+            "content": tip.content, "hamlet_id": hamlet_id, "address": tip.address,
+            "latitude": tip.latitude, "longitude": tip.longitude, "created_at": ts(now),
+        }),
+    )?;
+    if let Some(r) = &tip.reporter {
+        upsert_reporter(w, &id_s, r, false)?;
+    }
+    add_action(
+        w,
+        &id_s,
+        ActionKind::Received,
+        None,
+        Some(Status::Received),
+        None,
+        tip.received_at,
+    )?;
+    let (title, body, label, detail) = tip_doc(
+        &register_no,
+        tip.category,
+        hamlet.as_ref().map(|h| h.1.as_str()),
+        &tip.content,
+        tip.address.as_deref(),
+    );
+    index_doc(w.conn(), "tip", &id_s, &title, &body, &label, &detail)?;
+    Ok(id)
+}
+
+/// Changes a tip's status inside an open write, with its timeline entry (demo data uses it).
+pub(crate) fn set_status(
+    w: &mut Writer<'_>,
+    id: &str,
+    from: Status,
+    to: Status,
+    at: DateTime<Utc>,
+    note: Option<&str>,
+) -> Result<()> {
+    w.conn()
+        .prepare_cached("UPDATE tips SET status = ?2, updated_at = ?3 WHERE id = ?1")?
+        .execute(params![id, to.as_str(), ts(w.now())])?;
+    w.record("tip", id, Op::Update, json!({"status": to}))?;
+    add_action(
+        w,
+        id,
+        ActionKind::StatusChanged,
+        Some(from),
+        Some(to),
+        note,
+        at,
+    )
+}
+
+impl Station {
+    /// Records a new tip.
+    pub fn add_tip(&mut self, input: &TipInput, now: DateTime<Utc>) -> Result<Tip> {
+        let tip = input.validate(now)?;
+        let (unit, device) = (self.info().unit_code.clone(), self.info().device_no);
+        let mut w = self.writer(now)?;
+        let id = insert_tip(
+            &mut w,
+            &unit,
+            device,
+            &tip,
+            Status::Received,
+            &mut HashMap::new(),
+        )?;
+        w.commit()?;
+        tracing::info!(tip = %id, "tip recorded");
+        self.get_tip(&id.to_string(), true)
+    }
+
+    /// Imports tips from JSON Lines, all or nothing: the first bad line refuses the whole
+    /// file, named by its line number. Blank lines are skipped.
+    pub fn import_tips(&mut self, jsonl: &str, now: DateTime<Utc>) -> Result<Vec<Uuid>> {
+        let mut tips = Vec::new();
+        for (i, line) in jsonl.lines().enumerate() {
+            let line_no = i + 1;
+            let line = line.trim_start_matches('\u{feff}').trim();
+            if line.is_empty() {
+                continue;
+            }
+            let input: TipInput = serde_json::from_str(line).map_err(|e| StoreError::Line {
+                line: line_no,
+                message: format!("JSON không hợp lệ: {e}"),
+                errors: Vec::new(),
+            })?;
+            let tip = input.validate(now).map_err(|e| StoreError::Line {
+                line: line_no,
+                message: e.to_string(),
+                errors: e.0.clone(),
+            })?;
+            tips.push((line_no, tip));
+        }
+        let (unit, device) = (self.info().unit_code.clone(), self.info().device_no);
+        let mut w = self.writer(now)?;
+        let mut hamlets = HashMap::new();
+        let mut ids = Vec::with_capacity(tips.len());
+        for (line_no, tip) in &tips {
+            let id = insert_tip(&mut w, &unit, device, tip, Status::Received, &mut hamlets)
+                .map_err(|e| StoreError::Line {
+                    line: *line_no,
+                    message: e.to_string(),
+                    errors: e.field_errors(),
+                })?;
+            ids.push(id);
+        }
+        w.commit()?;
+        tracing::info!(count = ids.len(), "tips imported");
+        Ok(ids)
+    }
+
+    /// One tip by id or register number; `with_reporter` adds the reporter's identity and
+    /// the timeline.
+    pub fn get_tip(&self, key: &str, with_reporter: bool) -> Result<Tip> {
+        let sql = format!("SELECT {TIP_COLUMNS} FROM {TIP_FROM} WHERE t.id = ?1 OR (t.register_no = ?1 AND t.unit_code = ?2)");
+        let mut tip = self
+            .conn
+            .query_row(&sql, params![key.trim(), self.info().unit_code], row_to_tip)
+            .optional()?
+            .ok_or_else(|| StoreError::not_found("nguồn tin", key))?;
+        let id = tip.id.to_string();
+        if with_reporter && tip.has_reporter {
+            tip.reporter = self
+                .conn
+                .query_row(
+                    "SELECT name, phone, id_number, address, secret FROM tip_reporters WHERE tip_id = ?1",
+                    [&id],
+                    |r| {
+                        Ok(Reporter {
+                            name: r.get(0)?,
+                            phone: r.get(1)?,
+                            id_number: r.get(2)?,
+                            address: r.get(3)?,
+                            secret: r.get(4)?,
+                        })
+                    },
+                )
+                .optional()?;
+        }
+        tip.timeline = self.timeline(&id)?;
+        Ok(tip)
+    }
+
+    fn timeline(&self, tip_id: &str) -> Result<Vec<TipAction>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, at, kind, from_status, to_status, note FROM tip_actions WHERE tip_id = ?1 ORDER BY at, id",
+        )?;
+        let rows = stmt.query_map([tip_id], |r| {
+            let status = |i: usize| -> rusqlite::Result<Option<Status>> {
+                let s: Option<String> = r.get(i)?;
+                Ok(s.and_then(|s| Status::parse(&s)))
+            };
+            Ok(TipAction {
+                id: get_uuid(r, 0)?,
+                at: get_ts(r, 1)?,
+                kind: get_enum(r, 2, ActionKind::parse)?,
+                from_status: status(3)?,
+                to_status: status(4)?,
+                note: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn filter_sql(filter: &TipFilter) -> (String, Vec<Box<dyn ToSql>>) {
+        let mut clauses: Vec<String> = Vec::new();
+        let mut args: Vec<Box<dyn ToSql>> = Vec::new();
+        if let Some(s) = filter.status {
+            args.push(Box::new(s.as_str()));
+            clauses.push(format!("t.status = ?{}", args.len()));
+        }
+        if let Some(c) = filter.category {
+            args.push(Box::new(c.as_str()));
+            clauses.push(format!("t.category = ?{}", args.len()));
+        }
+        if let Some(c) = filter.channel {
+            args.push(Box::new(c.as_str()));
+            clauses.push(format!("t.channel = ?{}", args.len()));
+        }
+        if let Some(q) = filter.query.as_deref().and_then(fts_query) {
+            args.push(Box::new(q));
+            clauses.push(format!(
+                "t.id IN (SELECT d.ref_id FROM search_fts JOIN search_docs d ON d.doc = search_fts.rowid
+                          WHERE search_fts MATCH ?{} AND d.kind = 'tip')",
+                args.len()
+            ));
+        }
+        let where_sql = if clauses.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", clauses.join(" AND "))
+        };
+        (where_sql, args)
+    }
+
+    /// Tips matching the filter, newest first; all of them unless a limit is given.
+    pub fn list_tips(&self, filter: &TipFilter) -> Result<Vec<Tip>> {
+        let (where_sql, mut args) = Station::filter_sql(filter);
+        let limit = filter.limit.map(i64::from).unwrap_or(-1);
+        args.push(Box::new(limit));
+        args.push(Box::new(i64::from(filter.offset.unwrap_or(0))));
+        let sql = format!(
+            "SELECT {TIP_COLUMNS} FROM {TIP_FROM} {where_sql} ORDER BY t.received_at DESC, t.register_no DESC LIMIT ?{} OFFSET ?{}",
+            args.len() - 1,
+            args.len()
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let params: Vec<&dyn ToSql> = args.iter().map(|a| a.as_ref()).collect();
+        let tips = stmt
+            .query_map(params.as_slice(), row_to_tip)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(tips)
+    }
+
+    pub fn count_tips(&self, filter: &TipFilter) -> Result<u64> {
+        let (where_sql, args) = Station::filter_sql(filter);
+        let sql = format!("SELECT count(*) FROM tips t {where_sql}");
+        let params: Vec<&dyn ToSql> = args.iter().map(|a| a.as_ref()).collect();
+        let n: i64 = self.conn.query_row(&sql, params.as_slice(), |r| r.get(0))?;
+        Ok(n.max(0) as u64)
+    }
+
+    /// Applies a patch. Only changed fields are written and recorded (so that sync can merge
+    /// field by field); a status change and a note go to the timeline.
+    pub fn update_tip(&mut self, key: &str, patch: &TipPatch, now: DateTime<Utc>) -> Result<Tip> {
+        let current = self.get_tip(key, true)?;
+        let valid = patch.validate(current.status, now)?;
+        let id = current.id.to_string();
+        let unit = self.info().unit_code.clone();
+        let mut w = self.writer(now)?;
+        let mut changed = serde_json::Map::new();
+        let mut sets: Vec<(&str, Box<dyn ToSql>)> = Vec::new();
+        let mut labels: Vec<&str> = Vec::new();
+        if let Some(c) = valid.content.filter(|c| *c != current.content) {
+            changed.insert("content".into(), json!(c));
+            sets.push(("content", Box::new(c)));
+            labels.push("nội dung");
+        }
+        if let Some(c) = valid.category.filter(|c| *c != current.category) {
+            changed.insert("category".into(), json!(c));
+            sets.push(("category", Box::new(c.as_str())));
+            labels.push("loại");
+        }
+        if let Some(c) = valid.channel.filter(|c| *c != current.channel) {
+            changed.insert("channel".into(), json!(c));
+            sets.push(("channel", Box::new(c.as_str())));
+            labels.push("kênh");
+        }
+        if let Some(at) = valid.received_at.filter(|at| *at != current.received_at) {
+            changed.insert("received_at".into(), json!(ts(at)));
+            sets.push(("received_at", Box::new(ts(at))));
+            labels.push("thời điểm tiếp nhận");
+        }
+        if let Some(u) = valid.urgency.filter(|u| *u != current.urgency) {
+            changed.insert("urgency".into(), json!(u));
+            sets.push(("urgency", Box::new(u.as_str())));
+            labels.push("mức độ khẩn");
+        }
+        if let Some(h) = valid.hamlet {
+            let new_id = match &h {
+                None => None,
+                Some(key) => Some(
+                    resolve_hamlet(w.conn(), &unit, key)?
+                        .ok_or_else(|| hamlet_not_found(key))?
+                        .0,
+                ),
+            };
+            if new_id != current.hamlet_id.map(|u| u.to_string()) {
+                changed.insert("hamlet_id".into(), json!(new_id));
+                sets.push(("hamlet_id", Box::new(new_id)));
+                labels.push("thôn");
+            }
+        }
+        if let Some(a) = valid.address.filter(|a| *a != current.address) {
+            changed.insert("address".into(), json!(a));
+            sets.push(("address", Box::new(a)));
+            labels.push("địa chỉ");
+        }
+        if let Some(s) = valid.status {
+            changed.insert("status".into(), json!(s));
+            sets.push(("status", Box::new(s.as_str())));
+        }
+        let reporter_changed = valid
+            .reporter
+            .as_ref()
+            .is_some_and(|r| Some(r) != current.reporter.as_ref());
+        if changed.is_empty() && !reporter_changed && valid.note.is_none() {
+            return Ok(current);
+        }
+        if !sets.is_empty() {
+            let assignments: Vec<String> = sets
+                .iter()
+                .enumerate()
+                .map(|(i, (col, _))| format!("{col} = ?{}", i + 3))
+                .collect();
+            let sql = format!(
+                "UPDATE tips SET updated_at = ?2, {} WHERE id = ?1",
+                assignments.join(", ")
+            );
+            let mut params: Vec<&dyn ToSql> = vec![&id];
+            let now_s = ts(now);
+            params.push(&now_s);
+            params.extend(sets.iter().map(|(_, v)| v.as_ref()));
+            w.conn().execute(&sql, params.as_slice())?;
+            changed.insert("updated_at".into(), json!(now_s));
+            w.record("tip", &id, Op::Update, serde_json::Value::Object(changed))?;
+        }
+        if let Some(r) = valid.reporter.filter(|_| reporter_changed) {
+            upsert_reporter(&mut w, &id, &r, current.has_reporter)?;
+            labels.push("người báo tin");
+        }
+        let note = valid.note.as_deref();
+        if let Some(to) = valid.status {
+            add_action(
+                &mut w,
+                &id,
+                ActionKind::StatusChanged,
+                Some(current.status),
+                Some(to),
+                note,
+                now,
+            )?;
+        } else if !labels.is_empty() {
+            let text = format!(
+                "Sửa {}{}",
+                labels.join(", "),
+                note.map(|n| format!(": {n}")).unwrap_or_default()
+            );
+            add_action(
+                &mut w,
+                &id,
+                ActionKind::Updated,
+                None,
+                None,
+                Some(&text),
+                now,
+            )?;
+        } else if let Some(n) = note {
+            add_action(&mut w, &id, ActionKind::Note, None, None, Some(n), now)?;
+        }
+        // Reindex with the new values.
+        let updated: (String, String, Option<String>, String, Option<String>) = w.conn().query_row(
+            "SELECT t.register_no, t.category, h.name, t.content, t.address FROM tips t LEFT JOIN hamlets h ON h.id = t.hamlet_id WHERE t.id = ?1",
+            [&id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )?;
+        let category = Category::parse(&updated.1).unwrap_or(Category::Other);
+        let (title, body, label, detail) = tip_doc(
+            &updated.0,
+            category,
+            updated.2.as_deref(),
+            &updated.3,
+            updated.4.as_deref(),
+        );
+        index_doc(w.conn(), "tip", &id, &title, &body, &label, &detail)?;
+        w.commit()?;
+        tracing::info!(tip = %id, "tip updated");
+        self.get_tip(&id, true)
+    }
+}

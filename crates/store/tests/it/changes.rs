@@ -1,0 +1,78 @@
+use binhyen_store::changes::{pending, pending_count};
+use serde_json::json;
+
+use crate::{now, station, tip_input};
+
+/// Every write leaves its change records in the same transaction; nothing is invisible to
+/// sync.
+#[test]
+fn every_write_has_its_change_records() {
+    let (_d, mut s) = station();
+    assert_eq!(pending_count(s.conn()).unwrap(), 0);
+    let tip = s
+        .add_tip(
+            &tip_input(json!({"content": "x", "reporter": {"name": "A", "secret": true}})),
+            now(),
+        )
+        .unwrap();
+    let changes = pending(s.conn(), 100).unwrap();
+    let kinds: Vec<(&str, &str)> = changes
+        .iter()
+        .map(|c| (c.entity.as_str(), c.op.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("tip", "insert"),
+            ("tip_reporter", "insert"),
+            ("tip_action", "insert")
+        ]
+    );
+    assert_eq!(changes[0].entity_id, tip.id.to_string());
+    // The tip's own change record carries no reporter identity: it travels separately.
+    assert!(!changes[0].data.to_string().contains("\"A\""));
+    // Clock values strictly increase.
+    assert!(changes.windows(2).all(|w| w[0].hlc < w[1].hlc));
+}
+
+/// The hybrid logical clock never goes backwards, even when the laptop's clock does.
+#[test]
+fn clock_set_back_still_orders_changes() {
+    let (_d, mut s) = station();
+    s.add_tip(&tip_input(json!({"content": "a"})), now())
+        .unwrap();
+    let earlier = now() - chrono::Duration::hours(5);
+    s.add_tip(
+        &tip_input(json!({"content": "b", "received_at": "2026-11-19T00:00:00Z"})),
+        earlier,
+    )
+    .unwrap();
+    let changes = pending(s.conn(), 100).unwrap();
+    assert!(
+        changes.windows(2).all(|w| w[0].hlc < w[1].hlc),
+        "{changes:#?}"
+    );
+}
+
+/// A write that fails half-way (here: the second tip of an import) rolls back the data and
+/// its change records together.
+#[test]
+fn failed_write_rolls_back_data_and_changes_together() {
+    let (_d, mut s) = station();
+    let before = pending_count(s.conn()).unwrap();
+    let err = s.import_tips(
+        "{\"content\": \"ok\"}\n{\"content\": \"x\", \"hamlet\": \"không có\"}\n",
+        now(),
+    );
+    assert!(err.is_err());
+    assert_eq!(pending_count(s.conn()).unwrap(), before);
+    assert_eq!(s.count_tips(&Default::default()).unwrap(), 0);
+    let counter: i64 = s
+        .conn()
+        .query_row("SELECT count(*) FROM register_counters", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        counter, 0,
+        "a rolled-back tip must not consume a register number"
+    );
+}

@@ -1,0 +1,64 @@
+//! Integration tests of the station store: the real encrypted SQLite file on disk.
+
+mod changes;
+mod migrations;
+mod roster;
+mod station;
+mod tips;
+
+use binhyen_store::{InitOptions, Station};
+use chrono::{DateTime, Utc};
+
+pub const PASS: &str = "mật khẩu thử nghiệm";
+
+pub fn now() -> DateTime<Utc> {
+    "2026-11-20T03:00:00Z".parse().unwrap()
+}
+
+pub fn opts(unit: &str, device: u32, demo: bool) -> InitOptions {
+    InitOptions {
+        unit_code: unit.into(),
+        passphrase: PASS.into(),
+        device_no: device,
+        demo,
+    }
+}
+
+/// A fresh station (no demo data) in a temporary directory.
+pub fn station() -> (tempfile::TempDir, Station) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Station::init(dir.path(), &opts("24280", 1, false), now()).unwrap();
+    (dir, s)
+}
+
+pub fn demo_station() -> (tempfile::TempDir, Station) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Station::init(dir.path(), &opts("24280", 1, true), now()).unwrap();
+    (dir, s)
+}
+
+pub fn tip_input(json: serde_json::Value) -> binhyen_domain::tip::TipInput {
+    serde_json::from_value(json).unwrap()
+}
+
+/// Every table's row count, to prove a refused write left nothing behind.
+pub fn row_counts(s: &Station) -> Vec<(String, i64)> {
+    let tables: Vec<String> = s
+        .conn()
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'search_fts_%' AND name NOT LIKE 'sqlite_%'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    tables
+        .into_iter()
+        .map(|t| {
+            let n = s
+                .conn()
+                .query_row(&format!("SELECT count(*) FROM \"{t}\""), [], |r| r.get(0))
+                .unwrap();
+            (t, n)
+        })
+        .collect()
+}

@@ -1,0 +1,38 @@
+use binhyen_store::migrate::SCHEMA_VERSION;
+use binhyen_store::Station;
+use serde_json::json;
+
+use crate::{now, tip_input};
+
+/// A station written by the first release (schema 1, committed as a fixture) opens with
+/// this binary: migrated in place, its data intact and still usable.
+#[test]
+fn upgrade_from_the_v1_fixture() {
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1");
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["station.db", "keys.json"] {
+        std::fs::copy(fixture.join(f), dir.path().join(f)).unwrap();
+    }
+    let mut s = Station::open(dir.path(), "fixture-passphrase").unwrap();
+    assert_eq!(s.info().schema_version, SCHEMA_VERSION);
+    let tips = s.list_tips(&Default::default()).unwrap();
+    assert_eq!(tips.len(), 2);
+    assert!(tips
+        .iter()
+        .all(|t| t.hamlet_name.as_deref() == Some("Buôn Ea Kmar")));
+    assert_eq!(s.list_people().unwrap()[0].full_name, "Y Bliêng Niê");
+    // Tables of version 2 exist and the old data can be written again.
+    let links: i64 = s
+        .conn()
+        .query_row("SELECT count(*) FROM tip_links", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(links, 0);
+    let tip = s
+        .add_tip(
+            &tip_input(json!({"content": "sau nâng cấp", "hamlet": "buon ea kmar"})),
+            now(),
+        )
+        .unwrap();
+    assert_eq!(tip.register_no, "0001/2026/M1");
+    assert!(s.doctor().unwrap().iter().all(|c| c.ok));
+}

@@ -1,0 +1,268 @@
+use std::collections::HashSet;
+
+use binhyen_domain::tip::{Status, TipFilter, TipPatch};
+use binhyen_store::search::search;
+use binhyen_store::Station;
+use serde_json::json;
+use unicode_normalization::UnicodeNormalization;
+
+use crate::{demo_station, now, opts, row_counts, station, tip_input};
+
+#[test]
+fn add_tip_gives_a_register_number_and_a_timeline() {
+    let (_d, mut s) = station();
+    let tip = s
+        .add_tip(
+            &tip_input(json!({"content": "Nhóm thanh niên tụ tập", "category": "security_order", "channel": "zalo",
+                              "received_at": "2026-11-19T15:30:00Z"})),
+            now(),
+        )
+        .unwrap();
+    assert_eq!(tip.register_no, "0001/2026/M1");
+    assert_eq!(tip.status, Status::Received);
+    assert_eq!(tip.timeline.len(), 1);
+    let second = s
+        .add_tip(&tip_input(json!({"content": "Tin thứ hai"})), now())
+        .unwrap();
+    assert_eq!(second.register_no, "0002/2026/M1");
+}
+
+#[test]
+fn register_numbers_restart_each_vietnam_year() {
+    let (_d, mut s) = station();
+    // 31/12/2025 23:30 in Vietnam is still 2025; 00:30 on 1/1/2026 is 2026.
+    let a = s
+        .add_tip(
+            &tip_input(json!({"content": "a", "received_at": "2025-12-31T16:30:00Z"})),
+            now(),
+        )
+        .unwrap();
+    let b = s
+        .add_tip(
+            &tip_input(json!({"content": "b", "received_at": "2025-12-31T17:30:00Z"})),
+            now(),
+        )
+        .unwrap();
+    let c = s
+        .add_tip(
+            &tip_input(json!({"content": "c", "received_at": "2025-12-31T16:45:00Z"})),
+            now(),
+        )
+        .unwrap();
+    assert_eq!(a.register_no, "0001/2025/M1");
+    assert_eq!(b.register_no, "0001/2026/M1");
+    assert_eq!(c.register_no, "0002/2025/M1");
+}
+
+/// Two laptops of one station, offline, never hand out the same register number.
+#[test]
+fn two_laptops_of_one_station_never_collide() {
+    let d1 = tempfile::tempdir().unwrap();
+    let d2 = tempfile::tempdir().unwrap();
+    let mut l1 = Station::init(d1.path(), &opts("24280", 1, false), now()).unwrap();
+    let mut l2 = Station::init(d2.path(), &opts("24280", 2, false), now()).unwrap();
+    let mut numbers = HashSet::new();
+    for i in 0..50 {
+        for l in [&mut l1, &mut l2] {
+            let t = l
+                .add_tip(&tip_input(json!({"content": format!("tin {i}")})), now())
+                .unwrap();
+            assert!(
+                numbers.insert(t.register_no.clone()),
+                "duplicate {}",
+                t.register_no
+            );
+        }
+    }
+    assert_eq!(numbers.len(), 100);
+}
+
+#[test]
+fn refused_tip_leaves_nothing_behind() {
+    let (_d, mut s) = station();
+    let before = row_counts(&s);
+    for bad in [
+        json!({"content": "  "}),
+        json!({"content": "x", "received_at": "2030-01-01T00:00:00Z"}),
+        json!({"content": "x", "reporter": {"phone": "123"}}),
+        json!({"content": "x", "reporter": {"id_number": "12345"}}),
+        json!({"content": "x", "hamlet": "Thôn Không Có"}),
+    ] {
+        let err = s.add_tip(&tip_input(bad.clone()), now()).unwrap_err();
+        assert_eq!(err.code(), "invalid", "{bad}");
+        assert!(!err.field_errors().is_empty());
+    }
+    assert_eq!(row_counts(&s), before);
+}
+
+#[test]
+fn decomposed_and_precomposed_text_find_each_other() {
+    let (_d, mut s) = station();
+    let nfd: String = "Phát hiện vật nổ ở rẫy cà phê gần Buôn Đôn".nfd().collect();
+    let tip = s
+        .add_tip(&tip_input(json!({"content": nfd})), now())
+        .unwrap();
+    // Stored as NFC.
+    assert_eq!(tip.content, "Phát hiện vật nổ ở rẫy cà phê gần Buôn Đôn");
+    let nfc_hits = search(s.conn(), "rẫy cà phê", None, 10).unwrap();
+    assert_eq!(nfc_hits.len(), 1);
+    let nfd_query: String = "Buôn Đôn".nfd().collect();
+    assert_eq!(
+        search(s.conn(), &nfd_query, Some(&["tip"]), 10)
+            .unwrap()
+            .len(),
+        1
+    );
+    s.add_tip(
+        &tip_input(json!({"content": "Tụ tập đánh bạc ở chợ Hòa Bình"})),
+        now(),
+    )
+    .unwrap();
+    let nfd_query: String = "đánh bạc".nfd().collect();
+    assert_eq!(search(s.conn(), &nfd_query, None, 10).unwrap().len(), 1);
+}
+
+fn check_search(s: &Station, query: &str, expect_kind: &str, expect_label_contains: &str) {
+    let hits = search(s.conn(), query, None, 20).unwrap();
+    assert!(
+        hits.iter()
+            .any(|h| h.kind == expect_kind && h.label.contains(expect_label_contains)),
+        "search {query:?}: {hits:#?}"
+    );
+}
+
+#[test]
+fn search_without_diacritics_across_kinds() {
+    let (_d, s) = demo_station();
+    check_search(&s, "buon ea kmar", "hamlet", "Buôn Ea Kmar");
+    check_search(&s, "dak lak", "unit", "Tỉnh Đắk Lắk");
+    check_search(&s, "DAK LAK", "unit", "Tỉnh Đắk Lắk");
+    check_search(&s, "buon ma thuot", "unit", "Phường Buôn Ma Thuột");
+    check_search(&s, "y blieng nie", "person", "Y Bliêng Niê");
+    check_search(&s, "hoa binh", "hamlet", "Thôn Hòa Bình");
+    check_search(&s, "hoà bình", "hamlet", "Thôn Hòa Bình");
+    check_search(&s, "trom bo", "tip", "Tố giác");
+    // "đ" folds to "d": "doan ket" finds "Đoàn Kết".
+    check_search(&s, "doan ket", "hamlet", "Thôn Đoàn Kết");
+    assert!(search(s.conn(), "xyzzy", None, 10).unwrap().is_empty());
+    assert!(search(s.conn(), "\" OR * NEAR(", None, 10).is_ok());
+}
+
+#[test]
+fn list_filters_and_limit() {
+    let (_d, s) = demo_station();
+    let all = s.list_tips(&TipFilter::default()).unwrap();
+    assert_eq!(all.len(), 300);
+    assert!(all.windows(2).all(|w| w[0].received_at >= w[1].received_at));
+    let received = s
+        .list_tips(&TipFilter {
+            status: Some(Status::Received),
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(!received.is_empty() && received.iter().all(|t| t.status == Status::Received));
+    let limited = s
+        .list_tips(&TipFilter {
+            limit: Some(7),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(limited.len(), 7);
+    let q = s
+        .list_tips(&TipFilter {
+            query: Some("danh bac".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(!q.is_empty());
+    assert!(
+        q.iter()
+            .all(|t| binhyen_domain::text::fold(&t.content).contains("danh bac")),
+        "{q:#?}"
+    );
+    assert_eq!(
+        s.count_tips(&TipFilter {
+            query: Some("danh bac".into()),
+            ..Default::default()
+        })
+        .unwrap(),
+        q.len() as u64
+    );
+    // Lists never carry reporter identity.
+    assert!(all.iter().all(|t| t.reporter.is_none()));
+    assert!(all.iter().any(|t| t.reporter_secret));
+}
+
+#[test]
+fn update_writes_only_changed_fields_and_the_timeline() {
+    let (_d, mut s) = station();
+    let tip = s
+        .add_tip(
+            &tip_input(json!({"content": "Trộm bò", "category": "other"})),
+            now(),
+        )
+        .unwrap();
+    let id = tip.id.to_string();
+    let patch: TipPatch = serde_json::from_value(json!({"category": "crime_denunciation", "status": "verifying", "note": "Đã cử cán bộ xác minh"})).unwrap();
+    let updated = s.update_tip(&tip.register_no, &patch, now()).unwrap();
+    assert_eq!(updated.status, Status::Verifying);
+    assert_eq!(updated.timeline.len(), 2);
+    assert_eq!(
+        updated.timeline[1].note.as_deref(),
+        Some("Đã cử cán bộ xác minh")
+    );
+    let data: String = s
+        .conn()
+        .query_row(
+            "SELECT data FROM changes WHERE entity = 'tip' AND entity_id = ?1 AND op = 'update'",
+            [&id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let data: serde_json::Value = serde_json::from_str(&data).unwrap();
+    let mut keys: Vec<&String> = data.as_object().unwrap().keys().collect();
+    keys.sort();
+    assert_eq!(keys, vec!["category", "status", "updated_at"]);
+    // The same patch again changes nothing and records nothing.
+    let before = row_counts(&s);
+    let same: TipPatch = serde_json::from_value(json!({"category": "crime_denunciation"})).unwrap();
+    s.update_tip(&id, &same, now()).unwrap();
+    assert_eq!(row_counts(&s), before);
+}
+
+#[test]
+fn forbidden_transition_is_refused_whole() {
+    let (_d, mut s) = station();
+    let tip = s
+        .add_tip(&tip_input(json!({"content": "x"})), now())
+        .unwrap();
+    let close: TipPatch = serde_json::from_value(json!({"status": "closed"})).unwrap();
+    s.update_tip(&tip.register_no, &close, now()).unwrap();
+    let before = row_counts(&s);
+    let reopen: TipPatch =
+        serde_json::from_value(json!({"status": "verifying", "content": "changed"})).unwrap();
+    let err = s.update_tip(&tip.register_no, &reopen, now()).unwrap_err();
+    assert_eq!(err.field_errors()[0].code, "bad_transition");
+    assert_eq!(row_counts(&s), before);
+    assert_eq!(s.get_tip(&tip.register_no, false).unwrap().content, "x");
+}
+
+#[test]
+fn import_is_all_or_nothing_with_the_line_number() {
+    let (_d, mut s) = station();
+    let good = "{\"content\": \"một\"}\n\n{\"content\": \"hai\", \"channel\": \"phone\"}\n";
+    let bad = format!(
+        "{good}{{\"content\": \"ba\", \"category\": \"nope\"}}\n{{\"content\": \"bốn\"}}\n"
+    );
+    let before = row_counts(&s);
+    let err = s.import_tips(&bad, now()).unwrap_err();
+    assert_eq!(err.code(), "bad_line");
+    assert!(err.to_string().starts_with("Dòng 4:"), "{err}");
+    assert_eq!(row_counts(&s), before);
+    // A hamlet that does not exist fails at insert time: still nothing written.
+    let late = format!("{good}{{\"content\": \"ba\", \"hamlet\": \"Buôn Không Có\"}}\n");
+    let err = s.import_tips(&late, now()).unwrap_err();
+    assert!(err.to_string().starts_with("Dòng 4:"), "{err}");
+    assert_eq!(row_counts(&s), before);
+    assert_eq!(s.import_tips(good, now()).unwrap().len(), 2);
+}

@@ -1,0 +1,61 @@
+//! The desktop shell: Tauri set-up, logging, the window, and the command list. Everything
+//! the commands do is done by the libraries in `crates/`.
+
+mod commands;
+mod state;
+
+use std::path::PathBuf;
+
+pub use commands::AppError;
+pub use state::StationStatus;
+
+/// The station's data directory: BINHYEN_DATA_DIR, or the user's data directory (shared
+/// with the `binhyen` command line).
+pub fn data_dir() -> PathBuf {
+    std::env::var_os("BINHYEN_DATA_DIR")
+        .map(PathBuf::from)
+        .or_else(|| dirs::data_dir().map(|d| d.join("binhyen")))
+        .unwrap_or_else(|| PathBuf::from("binhyen-data"))
+}
+
+fn init_logging(dir: &std::path::Path) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    let logs = dir.join("logs");
+    std::fs::create_dir_all(&logs).ok()?;
+    let appender = tracing_appender::rolling::Builder::new()
+        .rotation(tracing_appender::rolling::Rotation::DAILY)
+        .filename_prefix("binhyen-desktop")
+        .filename_suffix("log")
+        .max_log_files(14)
+        .build(&logs)
+        .ok()?;
+    let (writer, guard) = tracing_appender::non_blocking(appender);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BINHYEN_LOG")
+        .unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt()
+        .with_writer(writer)
+        .with_ansi(false)
+        .with_env_filter(filter)
+        .try_init()
+        .ok()?;
+    Some(guard)
+}
+
+pub fn run() {
+    let dir = data_dir();
+    let _guard = init_logging(&dir);
+    tracing::info!(dir = %dir.display(), "starting Bình Yên desktop");
+    tauri::Builder::default()
+        .manage(state::AppState::new(dir))
+        .invoke_handler(tauri::generate_handler![
+            commands::station_status,
+            commands::unlock,
+            commands::list_tips,
+            commands::count_tips,
+            commands::get_tip,
+            commands::add_tip,
+            commands::search,
+            commands::list_hamlets,
+        ])
+        .run(tauri::generate_context!())
+        .expect("Bình Yên could not start its window");
+}

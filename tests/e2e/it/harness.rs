@@ -1,0 +1,155 @@
+//! Starts what a journey needs (a display, tauri-driver, a fresh data directory) and stops
+//! it all when dropped.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder};
+
+/// A child process killed on drop.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub struct App {
+    pub client: Client,
+    pub data_dir: tempfile::TempDir,
+    _driver: Proc,
+    _display: Option<Proc>,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// target/debug, found from this test binary's own path (target/debug/deps/it-…).
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().and_then(Path::parent).unwrap().to_path_buf()
+}
+
+fn app_path() -> PathBuf {
+    let path = std::env::var_os("BINHYEN_APP")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| target_dir().join("binhyen-desktop"));
+    assert!(
+        path.exists(),
+        "the desktop app is not built at {}: run `cargo build -p binhyen-desktop` (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+fn tauri_driver() -> PathBuf {
+    if let Some(p) = std::env::var_os("TAURI_DRIVER") {
+        return p.into();
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let cargo_bin = home.join(".cargo/bin/tauri-driver");
+    if cargo_bin.exists() {
+        cargo_bin
+    } else {
+        "tauri-driver".into()
+    }
+}
+
+fn wait_for_port(port: u16, what: &str) {
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{what} did not start listening on port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Screenshots go here, so that a person can look at what the journey saw.
+pub fn screenshot_dir() -> PathBuf {
+    let dir = target_dir().join("e2e-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+impl App {
+    /// Starts the app on an empty data directory (so it creates the demo station).
+    pub async fn start() -> App {
+        let data_dir = tempfile::tempdir().unwrap();
+        let (display, display_proc) = match std::env::var("DISPLAY") {
+            Ok(d) if !d.is_empty() => (d, None),
+            _ => {
+                let n = 90 + (std::process::id() % 800);
+                let child = Command::new("Xvfb")
+                    .args([
+                        format!(":{n}"),
+                        "-screen".into(),
+                        "0".into(),
+                        "1366x768x24".into(),
+                        "-nolisten".into(),
+                        "tcp".into(),
+                    ])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("Xvfb is needed for the webview tests (apt-get install xvfb)");
+                let socket = PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
+                let start = Instant::now();
+                while !socket.exists() {
+                    assert!(
+                        start.elapsed() < Duration::from_secs(20),
+                        "Xvfb :{n} did not start"
+                    );
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                (format!(":{n}"), Some(Proc(child)))
+            }
+        };
+        let port = free_port();
+        let native_port = free_port();
+        let driver = Command::new(tauri_driver())
+            .args([
+                "--port",
+                &port.to_string(),
+                "--native-port",
+                &native_port.to_string(),
+            ])
+            .env("DISPLAY", &display)
+            .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
+            .env("BINHYEN_DATA_DIR", data_dir.path())
+            .env_remove("BINHYEN_PASSPHRASE")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tauri-driver is needed for the webview tests (cargo install tauri-driver)");
+        let driver = Proc(driver);
+        wait_for_port(port, "tauri-driver");
+        let caps = serde_json::json!({"tauri:options": {"application": app_path()}});
+        let serde_json::Value::Object(caps) = caps else {
+            unreachable!()
+        };
+        let client = ClientBuilder::native()
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("could not open a WebDriver session on the app");
+        App {
+            client,
+            data_dir,
+            _driver: driver,
+            _display: display_proc,
+        }
+    }
+}

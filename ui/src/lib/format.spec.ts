@@ -1,0 +1,20 @@
+import { describe, expect, it } from 'vitest';
+import { formatDateTime, fromLocalInput, toLocalInput } from './format';
+
+describe('Vietnam time', () => {
+  it('shows dd/MM/yyyy HH:mm in UTC+7', () => {
+    expect(formatDateTime('2025-12-31T17:30:00Z')).toBe('01/01/2026 00:30');
+    expect(formatDateTime('2026-03-05T02:04:00Z')).toBe('05/03/2026 09:04');
+  });
+
+  it('reads a datetime-local value as Vietnam time', () => {
+    expect(fromLocalInput('2026-01-01T00:30')).toBe('2025-12-31T17:30:00.000Z');
+    expect(fromLocalInput('not a date')).toBeNull();
+    expect(fromLocalInput('2026-13-45T99:99')).toBeNull();
+  });
+
+  it('round-trips through the input', () => {
+    const d = new Date('2026-06-15T10:20:00Z');
+    expect(fromLocalInput(toLocalInput(d))).toBe(d.toISOString());
+  });
+});

@@ -1,0 +1,99 @@
+// The logic of the "record a tip" form, apart from its markup so that it can be tested:
+// turning what was typed into a TipInput, checking it before it is sent, and placing the
+// store's field errors beside the fields they concern.
+import type { Category } from './bindings/Category';
+import type { Channel } from './bindings/Channel';
+import type { FieldError } from './bindings/FieldError';
+import type { TipInput } from './bindings/TipInput';
+import type { Urgency } from './bindings/Urgency';
+import { fromLocalInput } from './format';
+
+export interface TipDraft {
+  content: string;
+  category: Category;
+  channel: Channel;
+  receivedAt: string; // datetime-local, Vietnam time
+  hamlet: string;
+  address: string;
+  urgency: Urgency;
+  reporterName: string;
+  reporterPhone: string;
+  reporterIdNumber: string;
+  reporterSecret: boolean;
+}
+
+export function emptyDraft(receivedAt: string): TipDraft {
+  return {
+    content: '',
+    category: 'security_order',
+    channel: 'zalo',
+    receivedAt,
+    hamlet: '',
+    address: '',
+    urgency: 'normal',
+    reporterName: '',
+    reporterPhone: '',
+    reporterIdNumber: '',
+    reporterSecret: false,
+  };
+}
+
+export type FormErrors = Record<string, string>;
+
+/** Checks what can be checked before sending; the store checks everything again. */
+export function checkDraft(draft: TipDraft, now: Date): FormErrors {
+  const errors: FormErrors = {};
+  if (draft.content.trim() === '') {
+    errors.content = 'Nội dung nguồn tin là bắt buộc: hãy ghi lại điều người dân trình báo.';
+  }
+  const at = fromLocalInput(draft.receivedAt);
+  if (at === null) {
+    errors.received_at = 'Hãy nhập ngày giờ tiếp nhận (dd/MM/yyyy HH:mm).';
+  } else if (new Date(at).getTime() > now.getTime() + 5 * 60_000) {
+    errors.received_at = 'Thời điểm tiếp nhận ở tương lai; hãy kiểm tra ngày giờ.';
+  }
+  const digits = draft.reporterIdNumber.replace(/\s/g, '');
+  if (digits !== '' && !/^\d{12}$/.test(digits)) {
+    errors['reporter.id_number'] = 'Số định danh cá nhân phải gồm đúng 12 chữ số.';
+  }
+  return errors;
+}
+
+function optional(s: string): string | undefined {
+  const t = s.trim();
+  return t === '' ? undefined : t;
+}
+
+export function toInput(draft: TipDraft): TipInput {
+  const hasReporter =
+    draft.reporterName.trim() !== '' ||
+    draft.reporterPhone.trim() !== '' ||
+    draft.reporterIdNumber.trim() !== '' ||
+    draft.reporterSecret;
+  return {
+    content: draft.content,
+    category: draft.category,
+    channel: draft.channel,
+    received_at: fromLocalInput(draft.receivedAt) ?? undefined,
+    hamlet: optional(draft.hamlet),
+    address: optional(draft.address),
+    urgency: draft.urgency,
+    reporter: hasReporter
+      ? {
+          name: optional(draft.reporterName),
+          phone: optional(draft.reporterPhone),
+          id_number: optional(draft.reporterIdNumber),
+          secret: draft.reporterSecret,
+        }
+      : undefined,
+  };
+}
+
+/** The store's field errors, keyed by field, the first message of each field kept. */
+export function fieldErrors(fields: FieldError[]): FormErrors {
+  const out: FormErrors = {};
+  for (const f of fields) {
+    if (!(f.field in out)) out[f.field] = f.suggestion ? `${f.message} (${f.suggestion})` : f.message;
+  }
+  return out;
+}
