@@ -73,10 +73,11 @@ pub fn search(
     let Some(q) = fts_query(text) else {
         return Ok(Vec::new());
     };
-    // Title words (register number, names) weigh ten times body words.
+    // Title words (register number, names) weigh ten times body words. CROSS JOIN keeps the
+    // full-text match as the outer loop (see tips::filter_sql).
     let mut stmt = conn.prepare_cached(
         "SELECT d.kind, d.ref_id, d.label, d.detail, bm25(search_fts, 10.0, 1.0) AS rank
-         FROM search_fts JOIN search_docs d ON d.doc = search_fts.rowid
+         FROM search_fts CROSS JOIN search_docs d ON d.doc = search_fts.rowid
          WHERE search_fts MATCH ?1
          ORDER BY rank LIMIT ?2",
     )?;

@@ -414,7 +414,9 @@ impl Station {
         if let Some(q) = filter.query.as_deref().and_then(fts_query) {
             args.push(Box::new(q));
             clauses.push(format!(
-                "t.id IN (SELECT d.ref_id FROM search_fts JOIN search_docs d ON d.doc = search_fts.rowid
+                // CROSS JOIN keeps the full-text match as the outer loop: the other order runs
+                // the FTS query once per document (minutes at 200,000 tips).
+                "t.id IN (SELECT d.ref_id FROM search_fts CROSS JOIN search_docs d ON d.doc = search_fts.rowid
                           WHERE search_fts MATCH ?{} AND d.kind = 'tip')",
                 args.len()
             ));

@@ -1,5 +1,8 @@
 //! Journeys through the real app in its real webview: tauri-driver + WebKitWebDriver under
 //! Xvfb (started here when no display is set).
 
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used)]
+
 mod harness;
 mod record_and_find;

@@ -1,5 +1,8 @@
 //! Integration tests of the station store: the real encrypted SQLite file on disk.
 
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used)]
+
 mod changes;
 mod migrations;
 mod roster;

@@ -1,0 +1,361 @@
+//! The `binhyen` binary as installers and scripts use it: real processes, a real data
+//! directory, JSON on stdout, errors on stderr with a non-zero exit code.
+
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used)]
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::{json, Value};
+use unicode_normalization::UnicodeNormalization;
+
+const PASS: &str = "mật khẩu của trạm thử";
+
+fn run(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_binhyen"));
+    cmd.arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env("BINHYEN_PASSPHRASE", PASS)
+        .env_remove("BINHYEN_DATA_DIR");
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn ok_json(dir: &Path, args: &[&str], stdin: Option<&str>) -> Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let out = run(dir, &all, stdin);
+    assert!(
+        out.status.success(),
+        "binhyen {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+fn err_json(dir: &Path, args: &[&str], stdin: Option<&str>) -> Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let out = run(dir, &all, stdin);
+    assert!(!out.status.success(), "binhyen {args:?} should have failed");
+    assert!(out.stdout.is_empty(), "nothing on stdout when failing");
+    let err: Value = serde_json::from_slice(&out.stderr)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    err["error"].clone()
+}
+
+fn demo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    ok_json(dir.path(), &["init", "--unit", "24280", "--demo"], None);
+    dir
+}
+
+#[test]
+fn init_demo_then_list_and_search() {
+    let dir = demo();
+    let tips = ok_json(dir.path(), &["tip", "list"], None);
+    assert_eq!(tips.as_array().unwrap().len(), 300);
+    let limited = ok_json(
+        dir.path(),
+        &["tip", "list", "--limit", "5", "--status", "received"],
+        None,
+    );
+    assert!(limited
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|t| t["status"] == "received"));
+    assert!(limited.as_array().unwrap().len() <= 5);
+
+    let buon = ok_json(dir.path(), &["search", "buon"], None);
+    let labels: Vec<&str> = buon
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["label"].as_str().unwrap())
+        .collect();
+    assert!(labels.iter().any(|l| l.starts_with("Buôn ")), "{labels:?}");
+    let dak_lak = ok_json(dir.path(), &["search", "dak", "lak"], None);
+    assert_eq!(dak_lak[0]["label"], "Tỉnh Đắk Lắk");
+
+    // Human-readable output is Vietnamese.
+    let out = run(dir.path(), &["info"], None);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("Công an xã Cư M'gar"), "{text}");
+}
+
+#[test]
+fn tip_add_show_update() {
+    let dir = demo();
+    let input = json!({"content": "Tố giác trộm 2 con bò ở Buôn Ea Kmar", "category": "crime_denunciation",
+                       "channel": "phone", "received_at": "2026-11-01T14:00:00+07:00", "hamlet": "buon ea kmar",
+                       "reporter": {"name": "Y Bliêng Niê", "phone": "0912345678", "secret": true}});
+    let tip = ok_json(dir.path(), &["tip", "add"], Some(&input.to_string()));
+    for key in [
+        "id",
+        "register_no",
+        "status",
+        "content",
+        "category",
+        "channel",
+        "received_at",
+    ] {
+        assert!(tip.get(key).is_some(), "missing {key}: {tip}");
+    }
+    assert_eq!(tip["status"], "received");
+    assert_eq!(tip["hamlet_name"], "Buôn Ea Kmar");
+    assert_eq!(tip["received_at"], "2026-11-01T07:00:00Z");
+    assert_eq!(tip["reporter"]["phone"], "+84912345678");
+    let id = tip["id"].as_str().unwrap();
+
+    let shown = ok_json(
+        dir.path(),
+        &["tip", "show", tip["register_no"].as_str().unwrap()],
+        None,
+    );
+    assert_eq!(shown["id"], tip["id"]);
+
+    let updated = ok_json(
+        dir.path(),
+        &["tip", "update", id],
+        Some(r#"{"status": "verifying", "note": "Cử đồng chí Vinh xác minh"}"#),
+    );
+    assert_eq!(updated["status"], "verifying");
+    assert_eq!(updated["timeline"].as_array().unwrap().len(), 2);
+
+    let err = err_json(
+        dir.path(),
+        &["tip", "update", id],
+        Some(r#"{"status": "received"}"#),
+    );
+    assert_eq!(err["code"], "invalid");
+    assert_eq!(err["fields"][0]["code"], "bad_transition");
+}
+
+#[test]
+fn nfd_input_is_found_by_nfc_query_and_the_reverse() {
+    let dir = demo();
+    let nfd: String = "Phát hiện đầu đạn pháo ở rẫy nhà ông Quý".nfd().collect();
+    ok_json(
+        dir.path(),
+        &["tip", "add"],
+        Some(&json!({"content": nfd}).to_string()),
+    );
+    let hits = ok_json(
+        dir.path(),
+        &["tip", "list", "--query", "đầu đạn pháo ông Quý"],
+        None,
+    );
+    assert_eq!(hits.as_array().unwrap().len(), 1);
+    assert_eq!(
+        hits[0]["content"],
+        "Phát hiện đầu đạn pháo ở rẫy nhà ông Quý"
+    );
+
+    ok_json(
+        dir.path(),
+        &["tip", "add"],
+        Some(r#"{"content": "Nhóm Zalo lan truyền tin giả về ông Thưởng"}"#),
+    );
+    let nfd_query: String = "ông Thưởng".nfd().collect();
+    let hits = ok_json(dir.path(), &["tip", "list", "--query", &nfd_query], None);
+    assert_eq!(hits.as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn bad_input_gets_a_clear_error_and_changes_nothing() {
+    let dir = demo();
+    let before = ok_json(dir.path(), &["info"], None);
+    for (stdin, code) in [
+        ("", "error"),
+        ("not json", "bad_json"),
+        (r#"{"content": ""}"#, "invalid"),
+        (r#"{"content": "x", "category": "murder"}"#, "bad_json"),
+        (
+            r#"{"content": "x", "received_at": "2099-01-01T00:00:00Z"}"#,
+            "invalid",
+        ),
+        (
+            r#"{"content": "x", "reporter": {"phone": "01689123456"}}"#,
+            "invalid",
+        ),
+    ] {
+        let err = err_json(dir.path(), &["tip", "add"], Some(stdin));
+        assert_eq!(err["code"], code, "{stdin}: {err}");
+        assert!(!err["message"].as_str().unwrap().is_empty());
+    }
+    let err = err_json(
+        dir.path(),
+        &["tip", "add"],
+        Some(r#"{"content": "x", "reporter": {"phone": "01689123456"}}"#),
+    );
+    assert_eq!(err["fields"][0]["suggestion"], "+84389123456");
+    assert_eq!(ok_json(dir.path(), &["info"], None), before);
+
+    // Plain-text errors are Vietnamese, on stderr.
+    let out = run(dir.path(), &["tip", "show", "không-có"], None);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Không tìm thấy nguồn tin"));
+}
+
+#[test]
+fn import_jsonl_all_or_nothing() {
+    let dir = demo();
+    let file = dir.path().join("tips.jsonl");
+    std::fs::write(&file, "{\"content\": \"một\"}\n{\"content\": \"hai\"}\n{\"content\": \"ba\", \"channel\": \"pigeon\"}\n").unwrap();
+    let err = err_json(dir.path(), &["tip", "import", file.to_str().unwrap()], None);
+    assert_eq!(err["code"], "bad_line");
+    assert_eq!(err["line"], 3);
+    assert_eq!(
+        ok_json(dir.path(), &["tip", "list"], None)
+            .as_array()
+            .unwrap()
+            .len(),
+        300
+    );
+    std::fs::write(&file, "{\"content\": \"một\"}\n{\"content\": \"hai\"}\n").unwrap();
+    let done = ok_json(dir.path(), &["tip", "import", file.to_str().unwrap()], None);
+    assert_eq!(done["imported"], 2);
+    assert_eq!(
+        ok_json(dir.path(), &["tip", "list"], None)
+            .as_array()
+            .unwrap()
+            .len(),
+        302
+    );
+}
+
+#[test]
+fn roster_dry_run_import_and_export() {
+    let dir = tempfile::tempdir().unwrap();
+    ok_json(dir.path(), &["init", "--unit", "24280"], None);
+    let csv = dir.path().join("roster.csv");
+    std::fs::write(&csv, "Loại,Thôn,Số hộ,Họ tên,Vai trò,Điện thoại\nBuôn,Ea Kmar,143,Y Bliêng Niê,Trưởng buôn,0912345678\nThôn,Thôn 1,200,,,\n").unwrap();
+    let preview = ok_json(
+        dir.path(),
+        &["roster", "import", csv.to_str().unwrap(), "--dry-run"],
+        None,
+    );
+    assert_eq!(preview["applied"], false);
+    assert_eq!(
+        ok_json(dir.path(), &["roster", "hamlets"], None)
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    let done = ok_json(
+        dir.path(),
+        &["roster", "import", csv.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(done["applied"], true);
+    assert_eq!(
+        ok_json(dir.path(), &["roster", "hamlets"], None)
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    let out = dir.path().join("out.csv");
+    let status = run(
+        dir.path(),
+        &["roster", "export", "--out", out.to_str().unwrap()],
+        None,
+    );
+    assert!(status.status.success());
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.starts_with('\u{feff}'));
+    assert!(
+        text.contains("Buôn Ea Kmar") && text.contains("0912 345 678"),
+        "{text}"
+    );
+
+    std::fs::write(&csv, "Thôn,Điện thoại,Họ tên\nThôn 2,123,Lê A\n").unwrap();
+    let err = err_json(
+        dir.path(),
+        &["roster", "import", csv.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(err["code"], "bad_rows");
+    assert_eq!(err["rows"][0]["line"], 2);
+}
+
+#[test]
+fn doctor_reports_a_healthy_station() {
+    let dir = demo();
+    let report = ok_json(dir.path(), &["doctor"], None);
+    assert_eq!(report["ok"], true, "{report}");
+}
+
+#[test]
+fn wrong_or_missing_passphrase_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    ok_json(dir.path(), &["init", "--unit", "24280"], None);
+    let out = Command::new(env!("CARGO_BIN_EXE_binhyen"))
+        .args([
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "--json",
+            "tip",
+            "list",
+        ])
+        .env("BINHYEN_PASSPHRASE", "sai mật khẩu")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err: Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(err["error"]["code"], "wrong_passphrase");
+    let out = Command::new(env!("CARGO_BIN_EXE_binhyen"))
+        .args(["--data-dir", dir.path().to_str().unwrap(), "tip", "list"])
+        .env_remove("BINHYEN_PASSPHRASE")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("BINHYEN_PASSPHRASE"));
+}
+
+#[test]
+fn init_refuses_unknown_unit_and_existing_station() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = err_json(dir.path(), &["init", "--unit", "12345"], None);
+    assert_eq!(err["code"], "unknown_unit");
+    ok_json(dir.path(), &["init", "--unit", "24280"], None);
+    let err = err_json(dir.path(), &["init", "--unit", "24280"], None);
+    assert_eq!(err["code"], "station_exists");
+}
+
+#[test]
+fn logs_hold_no_tip_text() {
+    let dir = demo();
+    ok_json(
+        dir.path(),
+        &["tip", "add"],
+        Some(
+            r#"{"content": "Bí mật tuyệt đối về ông Xuyến", "reporter": {"name": "Người Tố Giác"}}"#,
+        ),
+    );
+    let logs = dir.path().join("logs");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&logs).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        seen += text.lines().count();
+        assert!(
+            !text.contains("Xuyến") && !text.contains("Người Tố Giác"),
+            "{text}"
+        );
+    }
+    assert!(seen > 0, "the CLI writes a log");
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs what Bình Yên needs on a Debian or Ubuntu machine, skipping what is already
+# there: WebKitGTK and its WebDriver, Xvfb, OpenSSL headers (SQLCipher), Node.js, the UI's
+# npm packages and tauri-driver. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO=sudo
+
+packages=(build-essential pkg-config curl file libssl-dev libwebkit2gtk-4.1-dev libxdo-dev librsvg2-dev
+  libayatana-appindicator3-dev webkit2gtk-driver xvfb xauth)
+command -v node >/dev/null 2>&1 || packages+=(nodejs npm)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  step "apt-get install ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "Rust is missing: install it with rustup (https://rustup.rs), then run this again." >&2
+  exit 1
+fi
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then
+  echo "Node.js $(node --version) is too old for the UI build (Vite needs 20.19 or newer)." >&2
+  exit 1
+fi
+
+if ! command -v tauri-driver >/dev/null 2>&1; then
+  step "cargo install tauri-driver"
+  cargo install tauri-driver --locked --version 2.1.0
+fi
+
+if [ ! -d ui/node_modules ] || [ ui/package-lock.json -nt ui/node_modules/.package-lock.json ]; then
+  step "npm ci (ui)"
+  (cd ui && npm ci --no-audit --no-fund)
+fi
