@@ -10,7 +10,10 @@ started=$(date +%s)
 scripts/setup.sh
 
 step "UI: build, svelte-check, lint, unit tests"
-(cd ui && npm run build && npm run check && npm run lint && npm test)
+ui_log=$(mktemp)
+(cd ui && npm run build && npm run check && npm run lint && npm test) 2>&1 | tee "$ui_log"
+ui_passed=$(sed 's/\x1b\[[0-9;]*m//g' "$ui_log" | grep -oE 'Tests +[0-9]+ passed' | grep -oE '[0-9]+' | tail -1)
+rm -f "$ui_log"
 
 step "Rust: formatting"
 cargo fmt --all --check
@@ -25,7 +28,13 @@ step "Rust tests (store, CLI, desktop, WebDriver journeys under a private Xvfb)"
 bindings=$(mktemp -d)
 trap 'rm -rf "$bindings"' EXIT
 # The journeys start their own Xvfb when DISPLAY is unset, so a developer's desktop is left alone.
-env -u DISPLAY -u WAYLAND_DISPLAY TS_RS_EXPORT_DIR="$bindings" cargo test --workspace --locked
+log=$(mktemp)
+trap 'rm -rf "$bindings" "$log"' EXIT
+# --lib --bins --tests: every test binary, not the benchmarks (they print figures and take
+# minutes) and not doc-tests (there are none).
+env -u DISPLAY -u WAYLAND_DISPLAY TS_RS_EXPORT_DIR="$bindings" \
+  cargo test --workspace --locked --lib --bins --tests 2>&1 | tee "$log"
+rust_passed=$(grep -E '^test result: ok' "$log" | awk '{s += $4} END {print s + 0}')
 
 step "IPC types: the TypeScript generated from Rust matches ui/src/lib/bindings"
 if ! diff -r "$bindings" ui/src/lib/bindings; then
@@ -34,4 +43,5 @@ if ! diff -r "$bindings" ui/src/lib/bindings; then
 fi
 
 echo
-echo "All tests passed in $(( $(date +%s) - started )) s."
+echo "All tests passed in $(( $(date +%s) - started )) s: Rust $rust_passed, UI $ui_passed."
+echo "Total: $(( rust_passed + ui_passed )) passed, 0 failed"
