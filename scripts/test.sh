@@ -21,8 +21,8 @@ cargo fmt --all --check
 step "Rust: clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "Desktop app build (driven by the WebDriver journeys)"
-cargo build -p binhyen-desktop --locked
+step "Binaries the end-to-end tests drive: the desktop app, the CLI, the server"
+cargo build -p binhyen-desktop -p binhyen-cli -p binhyen-server --locked
 
 step "Rust tests (store, CLI, desktop, WebDriver journeys under a private Xvfb)"
 bindings=$(mktemp -d)

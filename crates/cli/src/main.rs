@@ -14,7 +14,19 @@ use clap::{Parser, Subcommand};
 
 use binhyen_domain::tip::{Category, Channel, Status, TipFilter, TipInput, TipPatch};
 use binhyen_store::keys::DEMO_PASSPHRASE;
+use binhyen_store::replica::Take;
 use binhyen_store::{InitOptions, Station, StoreError};
+
+/// Sync errors keep their stable code for `--json` output.
+fn sync_error(e: binhyen_sync::SyncError) -> anyhow::Error {
+    match e {
+        binhyen_sync::SyncError::Store(s) => anyhow!(s),
+        other => anyhow!(output::CodedError {
+            code: other.code().to_string(),
+            message: other.to_string()
+        }),
+    }
+}
 
 use output::Out;
 
@@ -69,6 +81,32 @@ enum Cmd {
     Doctor,
     /// Change the station's passphrase (new one from BINHYEN_NEW_PASSPHRASE or a prompt).
     Passphrase,
+    /// Enrol with the provincial server using a provisioning file (creates the station if
+    /// the data directory has none).
+    Enroll { file: PathBuf },
+    /// Synchronise with the provincial server once; exits 0 only if it completed.
+    Sync,
+    /// Sync status: last success, changes waiting, open conflicts, last failure.
+    Status,
+    /// Conflicts between concurrent edits, for a person to decide.
+    #[command(subcommand)]
+    Conflict(ConflictCmd),
+}
+
+#[derive(Subcommand)]
+enum ConflictCmd {
+    /// Open conflicts (all of them with --all).
+    List {
+        #[arg(long)]
+        all: bool,
+    },
+    /// Resolve a conflict: keep the local value, the server's, or a new JSON value.
+    Resolve {
+        id: String,
+        /// local, server, or a JSON value (e.g. '"Nội dung đã thống nhất"').
+        #[arg(long)]
+        take: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -311,6 +349,40 @@ fn run(cli: &Cli, out: &Out) -> Result<bool> {
             };
             Station::change_passphrase(&dir, &old, &new)?;
             out.message("Đã đổi mật khẩu của trạm; dữ liệu không phải mã hóa lại.")?;
+        }
+        Cmd::Enroll { file } => {
+            let passphrase = if Station::exists(&dir) {
+                passphrase_for_open(&dir)?
+            } else {
+                passphrase_for_init(false)?
+            };
+            let station = binhyen_sync::enroll(&dir, file, &passphrase, now).map_err(sync_error)?;
+            let _guard = init_logging(&dir);
+            out.station(&station, &dir)?;
+        }
+        Cmd::Sync => {
+            let mut station = open()?;
+            let report = binhyen_sync::sync_once(&mut station, now).map_err(sync_error)?;
+            out.sync(&report)?;
+            if !report.checksum_ok {
+                return Err(anyhow!(output::CodedError {
+                    code: "checksum_mismatch".into(),
+                    message: "Đã đồng bộ nhưng dữ liệu chưa khớp với máy chủ tỉnh (mã kiểm tra khác nhau); hãy báo cho quản trị viên tỉnh.".into(),
+                }));
+            }
+        }
+        Cmd::Status => out.status(&open()?)?,
+        Cmd::Conflict(ConflictCmd::List { all }) => out.conflicts(&open()?.conflicts(!all)?)?,
+        Cmd::Conflict(ConflictCmd::Resolve { id, take }) => {
+            let take = match take.as_str() {
+                "local" => Take::Local,
+                "server" => Take::Server,
+                other => Take::Value(serde_json::from_str(other).map_err(|e| {
+                    anyhow!("--take phải là local, server hoặc một giá trị JSON (chuỗi trong ngoặc kép): {e}")
+                })?),
+            };
+            open()?.resolve_conflict(id, take, now)?;
+            out.message("Đã giải quyết xung đột; lựa chọn sẽ được đồng bộ tới các máy khác.")?;
         }
     }
     Ok(true)

@@ -22,6 +22,21 @@ pub struct Out {
     pub json: bool,
 }
 
+/// An error from outside the store that still has a stable code.
+#[derive(Debug)]
+pub struct CodedError {
+    pub code: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for CodedError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for CodedError {}
+
 fn print_json<T: Serialize + ?Sized>(value: &T) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut stdout, value)?;
@@ -293,9 +308,86 @@ impl Out {
         Ok(())
     }
 
+    pub fn sync(&self, r: &binhyen_sync::SyncReport) -> Result<()> {
+        if self.json {
+            return print_json(r);
+        }
+        println!(
+            "Đã gửi {} thay đổi, nhận {} thay đổi, {} xung đột mới.",
+            r.pushed, r.pulled, r.conflicts
+        );
+        if r.checksum_ok {
+            println!("Dữ liệu khớp với máy chủ tỉnh.");
+        } else {
+            println!("CẢNH BÁO: dữ liệu chưa khớp với máy chủ tỉnh; cần đồng bộ lại.");
+        }
+        Ok(())
+    }
+
+    pub fn status(&self, station: &Station) -> Result<()> {
+        let get = |k: &str| station.sync_get(k).ok().flatten().filter(|v| !v.is_empty());
+        let pending = binhyen_store::changes::pending_count(station.conn())?;
+        let conflicts = station.conflicts(true)?.len();
+        let body = json!({
+            "enrolled": get("station_id").is_some(),
+            "server_url": get("server_url"),
+            "last_success": get("last_success"),
+            "pending_changes": pending,
+            "open_conflicts": conflicts,
+            "last_error": get("last_error"),
+            "last_error_at": get("last_error_at"),
+        });
+        if self.json {
+            return print_json(&body);
+        }
+        match get("server_url") {
+            Some(url) => println!("Máy chủ tỉnh: {url}"),
+            None => println!("Chưa đăng ký với máy chủ tỉnh."),
+        }
+        println!(
+            "Đồng bộ thành công lần cuối: {}",
+            get("last_success").unwrap_or_else(|| "chưa có".into())
+        );
+        println!("Thay đổi chờ gửi: {pending}   Xung đột chưa giải quyết: {conflicts}");
+        if let Some(e) = get("last_error") {
+            println!("Lỗi lần trước: {e}");
+        }
+        Ok(())
+    }
+
+    pub fn conflicts(&self, list: &[binhyen_store::replica::ConflictView]) -> Result<()> {
+        if self.json {
+            return print_json(list);
+        }
+        for c in list {
+            println!(
+                "{}  {} {}  [{}]  máy này: {}  máy khác: {}  (đang giữ: {})",
+                &c.id[..8],
+                c.entity,
+                &c.entity_id[..8.min(c.entity_id.len())],
+                c.field,
+                c.local_value,
+                c.remote_value,
+                if c.winner == "local" {
+                    "máy này"
+                } else {
+                    "máy khác"
+                }
+            );
+        }
+        if list.is_empty() {
+            println!("Không có xung đột nào.");
+        }
+        Ok(())
+    }
+
     pub fn error(&self, e: &anyhow::Error) {
         let store = e.downcast_ref::<StoreError>();
-        let code = store.map(StoreError::code).unwrap_or("error");
+        let coded = e.downcast_ref::<CodedError>();
+        let code = store
+            .map(StoreError::code)
+            .or(coded.map(|c| c.code.as_str()))
+            .unwrap_or("error");
         let message = match store {
             Some(s) => s.to_string(),
             None => format!("{e:#}"),

@@ -1,9 +1,11 @@
 //! The Bình Yên domain: what a tip, a hamlet, a unit and a roster person are, how input is
 //! validated, and the Vietnamese text rules. Pure: no I/O, no clock (time is passed in).
 
+pub mod catalog;
 pub mod citizen_id;
 pub mod error;
 pub mod hlc;
+pub mod merge;
 pub mod phone;
 pub mod roster;
 pub mod text;

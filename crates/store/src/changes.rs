@@ -44,6 +44,8 @@ pub struct Change {
     pub op: String,
     pub data: serde_json::Value,
     pub created_at: String,
+    /// For updates and deletes: the versions (field → clock value) the edit started from.
+    pub base: Option<serde_json::Value>,
 }
 
 pub(crate) fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>> {
@@ -87,7 +89,8 @@ impl<'c> Writer<'c> {
     }
 
     /// Records one change of one record; `data` holds the fields written (all of them for
-    /// an insert, the changed ones for an update, none for a delete).
+    /// an insert, the changed ones for an update, none for a delete). The fields' versions
+    /// move to the new clock value, and the versions they had become the change's `base`.
     pub fn record(
         &mut self,
         entity: &str,
@@ -96,19 +99,47 @@ impl<'c> Writer<'c> {
         data: serde_json::Value,
     ) -> Result<()> {
         self.hlc = self.hlc.tick(self.now.timestamp_millis());
-        let mut stmt = self.tx.prepare_cached(
-            "INSERT INTO changes(change_id, hlc, entity, entity_id, op, data, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )?;
-        stmt.execute(params![
-            Uuid::now_v7().to_string(),
-            self.hlc.to_string(),
-            entity,
-            entity_id,
-            op.as_str(),
-            data.to_string(),
-            ts(self.now)
-        ])?;
+        let hlc = self.hlc.to_string();
+        let mut versions = load_versions(&self.tx, entity, entity_id)?;
+        let fields: Vec<String> = data
+            .as_object()
+            .map(|d| d.keys().cloned().collect())
+            .unwrap_or_default();
+        let base: Option<serde_json::Map<String, serde_json::Value>> = match op {
+            Op::Insert => None,
+            Op::Update => Some(
+                fields
+                    .iter()
+                    .filter_map(|k| versions.get(k).map(|v| (k.clone(), v.clone())))
+                    .collect(),
+            ),
+            Op::Delete => Some(versions.clone()),
+        };
+        for k in &fields {
+            versions.insert(k.clone(), serde_json::Value::String(hlc.clone()));
+        }
+        let deleted = (op == Op::Delete).then(|| hlc.clone());
+        self.tx
+            .prepare_cached(
+                "INSERT INTO versions(entity, entity_id, fields, deleted) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(entity, entity_id) DO UPDATE SET fields = excluded.fields, deleted = excluded.deleted",
+            )?
+            .execute(params![entity, entity_id, serde_json::Value::Object(versions).to_string(), deleted])?;
+        self.tx
+            .prepare_cached(
+                "INSERT INTO changes(change_id, hlc, entity, entity_id, op, data, created_at, base)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                Uuid::now_v7().to_string(),
+                hlc,
+                entity,
+                entity_id,
+                op.as_str(),
+                data.to_string(),
+                ts(self.now),
+                base.map(|b| serde_json::Value::Object(b).to_string())
+            ])?;
         Ok(())
     }
 
@@ -119,10 +150,26 @@ impl<'c> Writer<'c> {
     }
 }
 
+/// The versions (field → clock value) of one record; empty for a record never written.
+pub fn load_versions(
+    conn: &Connection,
+    entity: &str,
+    entity_id: &str,
+) -> Result<serde_json::Map<String, serde_json::Value>> {
+    let text: Option<String> = conn
+        .prepare_cached("SELECT fields FROM versions WHERE entity = ?1 AND entity_id = ?2")?
+        .query_row(params![entity, entity_id], |r| r.get(0))
+        .optional()?;
+    Ok(match text.and_then(|t| serde_json::from_str(&t).ok()) {
+        Some(serde_json::Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
+    })
+}
+
 /// Changes not yet acknowledged by the server, oldest first.
 pub fn pending(conn: &Connection, limit: u32) -> Result<Vec<Change>> {
     let mut stmt = conn.prepare(
-        "SELECT seq, change_id, hlc, entity, entity_id, op, data, created_at
+        "SELECT seq, change_id, hlc, entity, entity_id, op, data, created_at, base
          FROM changes WHERE acked_at IS NULL ORDER BY seq LIMIT ?1",
     )?;
     let rows = stmt.query_map([limit], |r| {
@@ -136,6 +183,9 @@ pub fn pending(conn: &Connection, limit: u32) -> Result<Vec<Change>> {
             op: r.get(5)?,
             data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
             created_at: r.get(7)?,
+            base: r
+                .get::<_, Option<String>>(8)?
+                .and_then(|b| serde_json::from_str(&b).ok()),
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -10,6 +10,7 @@ pub mod doctor;
 pub mod error;
 pub mod keys;
 pub mod migrate;
+pub mod replica;
 pub mod roster;
 pub mod search;
 pub mod station;

@@ -126,6 +126,44 @@ pub(crate) fn insert_hamlet(
     Ok(id)
 }
 
+/// Rebuilds the search document of a hamlet or a roster person from what is stored.
+pub(crate) fn reindex(conn: &Connection, entity: &str, id: &str) -> Result<()> {
+    if entity == "hamlet" {
+        let row: Option<(String, String)> = conn
+            .query_row("SELECT kind, name FROM hamlets WHERE id = ?1", [id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        if let Some((kind, name)) = row {
+            index_hamlet(
+                conn,
+                id,
+                HamletKind::parse(&kind).unwrap_or(HamletKind::Thon),
+                &name,
+            )?;
+        }
+    } else {
+        let row: Option<(String, String, Option<String>, Option<String>)> = conn
+            .query_row(
+                "SELECT p.full_name, p.role, h.name, p.phone FROM roster_people p LEFT JOIN hamlets h ON h.id = p.hamlet_id WHERE p.id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        if let Some((name, role, hamlet, phone)) = row {
+            index_person(
+                conn,
+                id,
+                &name,
+                PersonRole::parse(&role).unwrap_or(PersonRole::Other),
+                hamlet.as_deref(),
+                phone.as_deref(),
+            )?;
+        }
+    }
+    Ok(())
+}
+
 fn index_hamlet(conn: &Connection, id: &str, kind: HamletKind, name: &str) -> Result<()> {
     index_doc(
         conn,

@@ -234,7 +234,7 @@ pub(crate) fn insert_tip(
             "register_device": device_no, "register_seq": seq, "received_at": ts(tip.received_at),
             "category": tip.category, "channel": tip.channel, "status": status, "urgency": tip.urgency,
             "content": tip.content, "hamlet_id": hamlet_id, "address": tip.address,
-            "latitude": tip.latitude, "longitude": tip.longitude, "created_at": ts(now),
+            "latitude": tip.latitude, "longitude": tip.longitude, "created_at": ts(now), "updated_at": ts(now),
         }),
     )?;
     if let Some(r) = &tip.reporter {
@@ -282,6 +282,33 @@ pub(crate) fn set_status(
         note,
         at,
     )
+}
+
+/// What a tip's search document is made of: register number, category, hamlet name,
+/// content, address.
+type TipDocRow = (String, String, Option<String>, String, Option<String>);
+
+/// Rebuilds a tip's search document from what is stored.
+pub(crate) fn reindex_tip(conn: &Connection, id: &str) -> Result<()> {
+    let row: Option<TipDocRow> = conn
+        .query_row(
+            "SELECT t.register_no, t.category, h.name, t.content, t.address FROM tips t LEFT JOIN hamlets h ON h.id = t.hamlet_id WHERE t.id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .optional()?;
+    if let Some((register_no, category, hamlet, content, address)) = row {
+        let category = Category::parse(&category).unwrap_or(Category::Other);
+        let (title, body, label, detail) = tip_doc(
+            &register_no,
+            category,
+            hamlet.as_deref(),
+            &content,
+            address.as_deref(),
+        );
+        index_doc(conn, "tip", id, &title, &body, &label, &detail)?;
+    }
+    Ok(())
 }
 
 impl Station {

@@ -34,7 +34,7 @@ fn free_port() -> u16 {
 }
 
 /// target/debug, found from this test binary's own path (target/debug/deps/it-…).
-fn target_dir() -> PathBuf {
+pub fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     exe.parent().and_then(Path::parent).unwrap().to_path_buf()
 }

@@ -6,3 +6,4 @@
 
 mod harness;
 mod record_and_find;
+mod sync;

@@ -76,3 +76,54 @@ fn failed_write_rolls_back_data_and_changes_together() {
         "a rolled-back tip must not consume a register number"
     );
 }
+
+/// An update records the versions it started from, so that a receiver can tell a follow-up
+/// edit from a concurrent one.
+#[test]
+fn updates_carry_their_base_versions() {
+    let (_d, mut s) = station();
+    let tip = s
+        .add_tip(&tip_input(json!({"content": "a"})), now())
+        .unwrap();
+    let insert = pending(s.conn(), 10)
+        .unwrap()
+        .into_iter()
+        .find(|c| c.entity == "tip")
+        .unwrap();
+    assert_eq!(insert.base, None);
+    let patch = serde_json::from_value(json!({"content": "b"})).unwrap();
+    s.update_tip(&tip.id.to_string(), &patch, now()).unwrap();
+    let update = pending(s.conn(), 20)
+        .unwrap()
+        .into_iter()
+        .find(|c| c.entity == "tip" && c.op == "update")
+        .unwrap();
+    let base = update.base.unwrap();
+    assert_eq!(
+        base["content"],
+        json!(insert.hlc),
+        "the edit started from the insert's version"
+    );
+    let versions =
+        binhyen_store::changes::load_versions(s.conn(), "tip", &tip.id.to_string()).unwrap();
+    assert_eq!(versions["content"], json!(update.hlc));
+    assert_eq!(versions["status"], json!(insert.hlc));
+}
+
+/// A checksum changes with every write and is equal for equal histories.
+#[test]
+fn checksum_follows_the_writes() {
+    let (_d, mut s) = station();
+    let (empty, n) = s.checksum(true).unwrap();
+    assert_eq!(n, 0);
+    s.add_tip(
+        &tip_input(json!({"content": "a", "reporter": {"name": "X"}})),
+        now(),
+    )
+    .unwrap();
+    let (with_identity, n) = s.checksum(true).unwrap();
+    let (without, m) = s.checksum(false).unwrap();
+    assert_ne!(empty, with_identity);
+    assert_ne!(with_identity, without);
+    assert_eq!((n, m), (3, 2));
+}

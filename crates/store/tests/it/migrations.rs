@@ -35,4 +35,20 @@ fn upgrade_from_the_v1_fixture() {
         .unwrap();
     assert_eq!(tip.register_no, "0001/2026/M1");
     assert!(s.doctor().unwrap().iter().all(|c| c.ok));
+    // Version 3 gave every record written before it its versions, from the change log.
+    let versioned: i64 = s
+        .conn()
+        .query_row(
+            "SELECT count(*) FROM versions WHERE entity = 'tip'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(versioned, 3);
+    let old_tip = &tips[0].id.to_string();
+    let v = binhyen_store::changes::load_versions(s.conn(), "tip", old_tip).unwrap();
+    assert!(
+        v.contains_key("content") && v.contains_key("updated_at"),
+        "{v:?}"
+    );
 }

@@ -1,0 +1,175 @@
+//! The synchronised entities: their names on the wire, their tables, their key and the
+//! fields that may travel. Stations and the server refuse anything not listed here, which
+//! is also what keeps field names from a peer out of SQL.
+
+/// One synchronised entity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntityDef {
+    pub name: &'static str,
+    pub table: &'static str,
+    pub key: &'static str,
+    pub fields: &'static [&'static str],
+    /// Carries a reporter's identity: travels only on need to know.
+    pub identity: bool,
+}
+
+pub const ENTITIES: &[EntityDef] = &[
+    EntityDef {
+        name: "tip",
+        table: "tips",
+        key: "id",
+        fields: &[
+            "unit_code",
+            "register_no",
+            "register_year",
+            "register_device",
+            "register_seq",
+            "received_at",
+            "category",
+            "channel",
+            "status",
+            "urgency",
+            "content",
+            "hamlet_id",
+            "address",
+            "latitude",
+            "longitude",
+            "received_by",
+            "assigned_to",
+            "created_at",
+            "updated_at",
+        ],
+        identity: false,
+    },
+    EntityDef {
+        name: "tip_reporter",
+        table: "tip_reporters",
+        key: "tip_id",
+        fields: &["name", "phone", "id_number", "address", "secret"],
+        identity: true,
+    },
+    EntityDef {
+        name: "tip_action",
+        table: "tip_actions",
+        key: "id",
+        fields: &[
+            "tip_id",
+            "at",
+            "kind",
+            "from_status",
+            "to_status",
+            "note",
+            "officer_id",
+        ],
+        identity: false,
+    },
+    EntityDef {
+        name: "hamlet",
+        table: "hamlets",
+        key: "id",
+        fields: &[
+            "unit_code",
+            "kind",
+            "name",
+            "name_key",
+            "households",
+            "population",
+            "remote",
+            "created_at",
+            "updated_at",
+        ],
+        identity: false,
+    },
+    EntityDef {
+        name: "roster_person",
+        table: "roster_people",
+        key: "id",
+        fields: &[
+            "unit_code",
+            "hamlet_id",
+            "full_name",
+            "name_key",
+            "role",
+            "phone",
+            "note",
+            "created_at",
+            "updated_at",
+        ],
+        identity: false,
+    },
+    EntityDef {
+        name: "online_group",
+        table: "online_groups",
+        key: "id",
+        fields: &[
+            "hamlet_id",
+            "platform",
+            "name",
+            "url",
+            "admin_person_id",
+            "created_at",
+            "updated_at",
+        ],
+        identity: false,
+    },
+    EntityDef {
+        name: "group_member_count",
+        table: "group_member_counts",
+        key: "id",
+        fields: &["group_id", "counted_on", "members"],
+        identity: false,
+    },
+    EntityDef {
+        name: "channel",
+        table: "channels",
+        key: "id",
+        fields: &[
+            "unit_code",
+            "platform",
+            "name",
+            "url",
+            "created_at",
+            "updated_at",
+        ],
+        identity: false,
+    },
+    EntityDef {
+        name: "channel_metric",
+        table: "channel_metrics",
+        key: "id",
+        fields: &[
+            "channel_id",
+            "recorded_on",
+            "followers",
+            "posts",
+            "views",
+            "questions_answered",
+        ],
+        identity: false,
+    },
+    EntityDef {
+        name: "officer",
+        table: "officers",
+        key: "id",
+        fields: &[
+            "unit_code",
+            "full_name",
+            "rank",
+            "phone",
+            "active",
+            "created_at",
+            "updated_at",
+        ],
+        identity: false,
+    },
+];
+
+pub fn entity(name: &str) -> Option<&'static EntityDef> {
+    ENTITIES.iter().find(|e| e.name == name)
+}
+
+impl EntityDef {
+    pub fn has_field(&self, field: &str) -> bool {
+        self.fields.contains(&field)
+    }
+}

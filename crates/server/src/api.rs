@@ -1,0 +1,218 @@
+//! The HTTP API (see `binhyen_sync::protocol`). Handlers parse and authenticate, then hand
+//! the work to the storage backend on a blocking thread. Every refusal is JSON with a code
+//! and a Vietnamese message, and nothing of a refused request is applied.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::Utc;
+use rand::RngCore;
+use serde::Deserialize;
+use tower_http::compression::CompressionLayer;
+use tower_http::trace::TraceLayer;
+
+use binhyen_sync::protocol::{
+    ApiError, ChecksumResponse, EnrollRequest, EnrollResponse, PullResponse, PushRequest,
+    PushResponse, MAX_BATCH, MAX_BODY_BYTES,
+};
+
+use crate::db::{sha256_hex, Backend, DbError, StationRow};
+
+pub type Shared = Arc<dyn Backend>;
+
+pub struct Failure(StatusCode, ApiError);
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        (self.0, Json(self.1)).into_response()
+    }
+}
+
+fn fail(status: u16, code: &str, message: impl Into<String>) -> Failure {
+    Failure(
+        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+        ApiError {
+            code: code.into(),
+            message: message.into(),
+        },
+    )
+}
+
+impl From<DbError> for Failure {
+    fn from(e: DbError) -> Failure {
+        match e {
+            DbError::Refused(r) => fail(r.status, r.code, r.message),
+            other => {
+                tracing::error!(error = %other, "storage failure");
+                fail(
+                    500,
+                    "server_error",
+                    "Máy chủ gặp lỗi lưu trữ; không có gì được ghi. Hãy thử lại sau.",
+                )
+            }
+        }
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, DbError> + Send + 'static,
+) -> Result<T, Failure> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|_| fail(500, "server_error", "Máy chủ gặp lỗi; hãy thử lại sau."))?
+        .map_err(Failure::from)
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, Failure> {
+    serde_json::from_slice(body).map_err(|e| {
+        fail(
+            400,
+            "bad_json",
+            format!("Yêu cầu không phải JSON hợp lệ: {e}"),
+        )
+    })
+}
+
+/// Authenticates `Authorization: Bearer STATION_ID.SECRET`.
+async fn station(db: &Shared, headers: &HeaderMap) -> Result<StationRow, Failure> {
+    let header = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| fail(401, "unauthenticated", "Thiếu thông tin xác thực của trạm."))?;
+    let (id, secret) = header.split_once('.').ok_or_else(|| {
+        fail(
+            401,
+            "unauthenticated",
+            "Thông tin xác thực của trạm không đúng dạng.",
+        )
+    })?;
+    let (db2, id, hash) = (db.clone(), id.to_string(), sha256_hex(secret));
+    let row = blocking(move || db2.station_by_secret(&id, &hash)).await?;
+    let row = row.ok_or_else(|| {
+        fail(
+            401,
+            "unauthenticated",
+            "Thông tin xác thực của trạm không đúng.",
+        )
+    })?;
+    if row.revoked_at.is_some() {
+        return Err(fail(
+            403,
+            "revoked",
+            "Trạm này đã bị thu hồi; liên hệ Công an tỉnh.",
+        ));
+    }
+    Ok(row)
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn openapi() -> impl IntoResponse {
+    (
+        [("content-type", "application/json")],
+        include_str!("openapi.json"),
+    )
+}
+
+async fn enroll(State(db): State<Shared>, body: Bytes) -> Result<Json<EnrollResponse>, Failure> {
+    let req: EnrollRequest = parse_json(&body)?;
+    let mut secret = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut secret);
+    let secret = hex::encode(secret);
+    let (token_hash, secret_hash) = (sha256_hex(&req.token), sha256_hex(&secret));
+    let row = blocking(move || db.enroll(&token_hash, &secret_hash, Utc::now())).await?;
+    tracing::info!(station = %row.id, unit = %row.unit_code, "station enrolled");
+    Ok(Json(EnrollResponse {
+        station_id: row.id,
+        secret,
+        unit_code: row.unit_code,
+        device_no: row.device_no,
+    }))
+}
+
+async fn push(
+    State(db): State<Shared>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<PushResponse>, Failure> {
+    let st = station(&db, &headers).await?;
+    let req: PushRequest = parse_json(&body)?;
+    if req.changes.len() > MAX_BATCH {
+        return Err(fail(
+            413,
+            "batch_too_large",
+            format!("Một lần gửi tối đa {MAX_BATCH} thay đổi."),
+        ));
+    }
+    let n = req.changes.len();
+    let out = blocking(move || db.push(&st, &req.changes, Utc::now())).await?;
+    tracing::info!(
+        changes = n,
+        accepted = out.accepted,
+        duplicates = out.duplicates,
+        "push"
+    );
+    Ok(Json(PushResponse {
+        accepted: out.accepted,
+        duplicates: out.duplicates,
+        conflicts: out.conflicts,
+    }))
+}
+
+#[derive(Deserialize)]
+struct PullQuery {
+    #[serde(default)]
+    after: i64,
+    limit: Option<u32>,
+}
+
+async fn pull(
+    State(db): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<PullQuery>,
+) -> Result<Json<PullResponse>, Failure> {
+    let st = station(&db, &headers).await?;
+    let limit = q.limit.unwrap_or(500).clamp(1, 2_000);
+    let (changes, next, more) = blocking(move || db.pull(&st, q.after.max(0), limit)).await?;
+    Ok(Json(PullResponse {
+        changes,
+        next,
+        more,
+    }))
+}
+
+async fn checksum(
+    State(db): State<Shared>,
+    headers: HeaderMap,
+) -> Result<Json<ChecksumResponse>, Failure> {
+    let st = station(&db, &headers).await?;
+    let (checksum, records) = blocking(move || db.checksum(&st)).await?;
+    Ok(Json(ChecksumResponse { checksum, records }))
+}
+
+async fn not_found() -> Failure {
+    fail(404, "not_found", "Không có địa chỉ này.")
+}
+
+pub fn router(db: Shared) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/api/openapi.json", get(openapi))
+        .route("/api/v1/enroll", post(enroll))
+        .route("/api/v1/push", post(push))
+        .route("/api/v1/pull", get(pull))
+        .route("/api/v1/checksum", get(checksum))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(CompressionLayer::new())
+        .layer(TraceLayer::new_for_http())
+        .with_state(db)
+}

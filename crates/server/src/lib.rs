@@ -1,0 +1,8 @@
+//! The provincial server: enrols stations, receives their changes, serves each station the
+//! changes of its scope, and proves convergence with a checksum per scope. Storage sits
+//! behind [`db::Backend`]; the HTTP layer knows nothing of SQL.
+
+pub mod api;
+pub mod db;
+
+pub use api::router;

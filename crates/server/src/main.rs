@@ -1,0 +1,212 @@
+//! `binhyen-server`: serve the provincial sync API, import units, enrol and revoke stations.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail, Context, Result};
+use chrono::Utc;
+use clap::{Parser, Subcommand};
+use rand::RngCore;
+
+use binhyen_server::db::{sha256_hex, Backend, SqliteBackend};
+use binhyen_sync::protocol::Provisioning;
+
+#[derive(Parser)]
+#[command(
+    name = "binhyen-server",
+    version,
+    about = "Bình Yên: máy chủ Công an tỉnh"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(clap::Args, Clone)]
+struct DbArg {
+    /// `sqlite:PATH` (default: a file in the server's data directory).
+    #[arg(long, env = "BINHYEN_SERVER_DB")]
+    db: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Serve the sync API.
+    Serve {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        listen: SocketAddr,
+        /// Plain HTTP, allowed on a loopback address only.
+        #[arg(long)]
+        insecure_http: bool,
+    },
+    /// Official administrative units.
+    #[command(subcommand)]
+    Units(UnitsCmd),
+    /// Stations: enrol, list, revoke.
+    #[command(subcommand)]
+    Station(StationCmd),
+}
+
+#[derive(Subcommand)]
+enum UnitsCmd {
+    /// Import the units CSV (admin-units-2025.csv format).
+    Import {
+        #[command(flatten)]
+        db: DbArg,
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum StationCmd {
+    /// Create a station and write its one-time provisioning file.
+    Enroll {
+        #[command(flatten)]
+        db: DbArg,
+        /// Commune code (5 digits) or province code (2 digits).
+        #[arg(long)]
+        unit: String,
+        /// The address stations will reach this server at.
+        #[arg(long)]
+        url: String,
+        /// The laptop number within the station (default: the next free one).
+        #[arg(long)]
+        device: Option<u32>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    List {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long)]
+        json: bool,
+    },
+    Revoke {
+        #[command(flatten)]
+        db: DbArg,
+        id: String,
+    },
+}
+
+fn open(db: &DbArg) -> Result<Arc<dyn Backend>> {
+    let spec = match &db.db {
+        Some(s) => s.clone(),
+        None => {
+            let dir = dirs::data_dir()
+                .ok_or_else(|| anyhow!("no data directory; use --db"))?
+                .join("binhyen-server");
+            format!("sqlite:{}", dir.join("server.db").display())
+        }
+    };
+    if let Some(path) = spec.strip_prefix("sqlite:") {
+        return Ok(Arc::new(SqliteBackend::open(std::path::Path::new(path))?));
+    }
+    if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
+        bail!("PostgreSQL storage is not available in this build yet; use --db sqlite:PATH");
+    }
+    bail!("--db must be sqlite:PATH or postgres://…, not {spec:?}")
+}
+
+async fn serve(db: Arc<dyn Backend>, listen: SocketAddr, insecure_http: bool) -> Result<()> {
+    if !insecure_http {
+        bail!("HTTPS serving is not available in this build yet: run with --insecure-http on a loopback address");
+    }
+    if !listen.ip().is_loopback() {
+        bail!("plain HTTP is allowed on loopback addresses only, not {listen}");
+    }
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    tracing::info!(%listen, "serving (plain HTTP, loopback)");
+    println!("listening on http://{}", listener.local_addr()?);
+    axum::serve(listener, binhyen_server::router(db))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BINHYEN_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Serve {
+            db,
+            listen,
+            insecure_http,
+        } => {
+            let backend = open(&db)?;
+            tokio::runtime::Runtime::new()?.block_on(serve(backend, listen, insecure_http))?;
+        }
+        Cmd::Units(UnitsCmd::Import { db, file }) => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let n = open(&db)?.import_units(&text)?;
+            println!("imported {n} units");
+        }
+        Cmd::Station(StationCmd::Enroll {
+            db,
+            unit,
+            url,
+            device,
+            out,
+        }) => {
+            let backend = open(&db)?;
+            let mut token = [0u8; 24];
+            rand::rngs::OsRng.fill_bytes(&mut token);
+            let token = hex::encode(token);
+            let (id, device_no) =
+                backend.create_station(&unit, device, &sha256_hex(&token), Utc::now())?;
+            let p = Provisioning {
+                version: 1,
+                server_url: url,
+                unit_code: unit.clone(),
+                unit_name: String::new(),
+                device_no,
+                token,
+                server_ca_pem: None,
+            };
+            std::fs::write(&out, serde_json::to_string_pretty(&p)?)
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            println!(
+                "station {id} (unit {unit}, laptop {device_no}): provisioning file {}",
+                out.display()
+            );
+        }
+        Cmd::Station(StationCmd::List { db, json }) => {
+            let rows = open(&db)?.stations()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                for r in rows {
+                    let state = if r.revoked_at.is_some() {
+                        "revoked"
+                    } else if r.enrolled_at.is_some() {
+                        "enrolled"
+                    } else {
+                        "waiting"
+                    };
+                    println!("{}  {}  M{}  {state}", r.id, r.unit_code, r.device_no);
+                }
+            }
+        }
+        Cmd::Station(StationCmd::Revoke { db, id }) => {
+            if open(&db)?.revoke(&id, Utc::now())? {
+                println!("station {id} revoked");
+            } else {
+                bail!("no active station {id}");
+            }
+        }
+    }
+    Ok(())
+}

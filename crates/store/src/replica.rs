@@ -1,0 +1,408 @@
+//! The station as a replica: applying changes pulled from the server (through the shared
+//! per-field merge), keeping conflicts for a person, the per-scope checksum, and the sync
+//! bookkeeping (server, credentials, cursor, last success, last failure).
+
+use chrono::{DateTime, Utc};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use ts_rs::TS;
+
+use binhyen_domain::catalog::{entity, EntityDef};
+use binhyen_domain::hlc::Hlc;
+use binhyen_domain::merge::{merge, ChangeOp, Incoming, RecordState};
+use binhyen_domain::Invalid;
+
+use crate::changes::{load_versions, meta_get, meta_set, Op};
+use crate::sql::ts;
+use crate::{Result, Station, StoreError};
+
+/// A change pulled from the server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoteChange {
+    pub seq: i64,
+    pub change_id: String,
+    pub hlc: String,
+    pub entity: String,
+    pub entity_id: String,
+    pub op: String,
+    pub data: Map<String, Value>,
+    pub base: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ApplyReport {
+    pub applied: usize,
+    pub skipped: usize,
+    pub conflicts: usize,
+}
+
+/// A conflict as the officer sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[ts(export)]
+pub struct ConflictView {
+    pub id: String,
+    pub entity: String,
+    pub entity_id: String,
+    pub field: String,
+    pub kind: String,
+    #[ts(type = "unknown")]
+    pub local_value: Value,
+    #[ts(type = "unknown")]
+    pub remote_value: Value,
+    /// Which value the record holds until someone decides: "local" or "remote".
+    pub winner: String,
+    pub detected_at: String,
+    pub resolved_at: Option<String>,
+}
+
+/// How an officer resolves a conflict.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Take {
+    Local,
+    Server,
+    Value(Value),
+}
+
+fn to_sql(v: &Value) -> SqlValue {
+    match v {
+        Value::Null => SqlValue::Null,
+        Value::Bool(b) => SqlValue::Integer(i64::from(*b)),
+        Value::Number(n) => n
+            .as_i64()
+            .map(SqlValue::Integer)
+            .unwrap_or_else(|| SqlValue::Real(n.as_f64().unwrap_or(0.0))),
+        Value::String(s) => SqlValue::Text(s.clone()),
+        other => SqlValue::Text(other.to_string()),
+    }
+}
+
+fn from_sql(v: SqlValue) -> Value {
+    match v {
+        SqlValue::Null => Value::Null,
+        SqlValue::Integer(i) => Value::from(i),
+        SqlValue::Real(f) => Value::from(f),
+        SqlValue::Text(s) => Value::String(s),
+        SqlValue::Blob(b) => Value::String(hex::encode(b)),
+    }
+}
+
+fn refuse(message: String) -> StoreError {
+    StoreError::Invalid(Invalid::one("change", "bad_change", message))
+}
+
+/// The entity and its fields, checked against the catalogue: nothing unknown reaches SQL.
+pub fn check_change(
+    entity_name: &str,
+    op: &str,
+    data: &Map<String, Value>,
+) -> Result<(&'static EntityDef, ChangeOp)> {
+    let def = entity(entity_name).ok_or_else(|| {
+        refuse(format!(
+            "Loại bản ghi \"{entity_name}\" không được đồng bộ."
+        ))
+    })?;
+    let op =
+        ChangeOp::parse(op).ok_or_else(|| refuse(format!("Thao tác \"{op}\" không hợp lệ.")))?;
+    if let Some(bad) = data.keys().find(|k| !def.has_field(k)) {
+        return Err(refuse(format!(
+            "Trường \"{bad}\" không thuộc bản ghi \"{entity_name}\"."
+        )));
+    }
+    Ok((def, op))
+}
+
+fn load_state(conn: &Connection, def: &EntityDef, id: &str) -> Result<RecordState> {
+    let cols = def.fields.join(", ");
+    let values: Option<Map<String, Value>> = conn
+        .prepare_cached(&format!(
+            "SELECT {cols} FROM {} WHERE {} = ?1",
+            def.table, def.key
+        ))?
+        .query_row([id], |r| {
+            let mut m = Map::new();
+            for (i, f) in def.fields.iter().enumerate() {
+                m.insert((*f).to_string(), from_sql(r.get::<_, SqlValue>(i)?));
+            }
+            Ok(m)
+        })
+        .optional()?;
+    let deleted: Option<Option<String>> = conn
+        .prepare_cached("SELECT deleted FROM versions WHERE entity = ?1 AND entity_id = ?2")?
+        .query_row([def.name, id], |r| r.get(0))
+        .optional()?;
+    Ok(RecordState {
+        exists: values.is_some(),
+        values: values.unwrap_or_default(),
+        versions: load_versions(conn, def.name, id)?,
+        deleted: deleted.flatten(),
+    })
+}
+
+/// Rebuilds the search document of a record changed by sync.
+fn reindex(conn: &Connection, def: &EntityDef, id: &str) -> Result<()> {
+    match def.name {
+        "tip" => crate::tips::reindex_tip(conn, id),
+        "hamlet" | "roster_person" => crate::roster::reindex(conn, def.name, id),
+        _ => Ok(()),
+    }
+}
+
+impl Station {
+    /// Applies a page of changes pulled from the server, in order, in one transaction.
+    /// A change seen before (own or applied) is skipped; a bad one refuses the page whole.
+    pub fn apply_remote(
+        &mut self,
+        changes: &[RemoteChange],
+        now: DateTime<Utc>,
+    ) -> Result<ApplyReport> {
+        let mut report = ApplyReport::default();
+        let tx = self.conn.transaction()?;
+        let mut clock = meta_get(&tx, "hlc")?
+            .and_then(|s| Hlc::parse(&s))
+            .unwrap_or_else(|| {
+                Hlc::zero(&meta_get(&tx, "node_id").ok().flatten().unwrap_or_default())
+            });
+        for c in changes {
+            let seen: bool = tx
+                .prepare_cached(
+                    "SELECT EXISTS(SELECT 1 FROM applied_changes WHERE change_id = ?1)
+                         OR EXISTS(SELECT 1 FROM changes WHERE change_id = ?1)",
+                )?
+                .query_row([&c.change_id], |r| r.get(0))?;
+            if seen {
+                report.skipped += 1;
+                continue;
+            }
+            let (def, op) = check_change(&c.entity, &c.op, &c.data)?;
+            let remote = Hlc::parse(&c.hlc)
+                .ok_or_else(|| refuse(format!("Dấu thời gian \"{}\" không hợp lệ.", c.hlc)))?;
+            clock = clock.observe(&remote, now.timestamp_millis());
+            let state = load_state(&tx, def, &c.entity_id)?;
+            let outcome = merge(
+                &state,
+                &Incoming {
+                    entity: def.name,
+                    entity_id: &c.entity_id,
+                    hlc: &c.hlc,
+                    op,
+                    data: &c.data,
+                    base: c.base.as_ref(),
+                },
+            );
+            if outcome.delete.is_some() {
+                tx.execute(
+                    &format!("DELETE FROM {} WHERE {} = ?1", def.table, def.key),
+                    [&c.entity_id],
+                )?;
+                tx.execute("DELETE FROM search_docs WHERE ref_id = ?1", [&c.entity_id])?;
+            } else if !outcome.set.is_empty() {
+                let cols: Vec<&String> = outcome.set.keys().collect();
+                let mut values = vec![SqlValue::Text(c.entity_id.clone())];
+                values.extend(outcome.set.values().map(to_sql));
+                let sql = if state.exists {
+                    let sets: Vec<String> = cols
+                        .iter()
+                        .enumerate()
+                        .map(|(i, k)| format!("{k} = ?{}", i + 2))
+                        .collect();
+                    format!(
+                        "UPDATE {} SET {} WHERE {} = ?1",
+                        def.table,
+                        sets.join(", "),
+                        def.key
+                    )
+                } else {
+                    let names: Vec<&str> = cols.iter().map(|k| k.as_str()).collect();
+                    let marks: Vec<String> =
+                        (2..=cols.len() + 1).map(|i| format!("?{i}")).collect();
+                    format!(
+                        "INSERT INTO {}({}, {}) VALUES (?1, {})",
+                        def.table,
+                        def.key,
+                        names.join(", "),
+                        marks.join(", ")
+                    )
+                };
+                tx.execute(&sql, params_from_iter(values))?;
+                reindex(&tx, def, &c.entity_id)?;
+            }
+            let deleted = outcome.delete.clone().or(if outcome.undelete {
+                None
+            } else {
+                state.deleted.clone()
+            });
+            tx.prepare_cached(
+                "INSERT INTO versions(entity, entity_id, fields, deleted) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(entity, entity_id) DO UPDATE SET fields = excluded.fields, deleted = excluded.deleted",
+            )?
+            .execute(params![def.name, c.entity_id, Value::Object(outcome.versions).to_string(), deleted])?;
+            // A clean edit of a field settles any open conflict on it: that is how a
+            // resolution made on another laptop closes the conflict here too.
+            for (field, value) in &outcome.set {
+                if outcome.conflicts.iter().any(|k| &k.field == field) {
+                    continue;
+                }
+                tx.prepare_cached(
+                    "UPDATE conflicts SET resolved_at = ?4, resolution = ?5
+                     WHERE entity = ?1 AND entity_id = ?2 AND field = ?3 AND resolved_at IS NULL",
+                )?
+                .execute(params![
+                    def.name,
+                    c.entity_id,
+                    field,
+                    ts(now),
+                    value.to_string()
+                ])?;
+            }
+            for k in &outcome.conflicts {
+                let inserted = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO conflicts(id, entity, entity_id, field, kind, local_value, local_hlc,
+                        remote_value, remote_hlc, winner, detected_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                )?
+                .execute(params![
+                    k.id.to_string(),
+                    def.name,
+                    c.entity_id,
+                    k.field,
+                    k.kind.as_str(),
+                    k.local_value.to_string(),
+                    k.local_hlc,
+                    k.remote_value.to_string(),
+                    k.remote_hlc,
+                    if k.remote_wins { "remote" } else { "local" },
+                    ts(now)
+                ])?;
+                report.conflicts += inserted;
+            }
+            tx.prepare_cached(
+                "INSERT INTO applied_changes(change_id, server_seq) VALUES (?1, ?2)",
+            )?
+            .execute(params![c.change_id, c.seq])?;
+            report.applied += 1;
+        }
+        meta_set(&tx, "hlc", &clock.to_string())?;
+        tx.commit()?;
+        Ok(report)
+    }
+
+    /// Marks own changes up to `seq` as acknowledged by the server.
+    pub fn mark_acked(&mut self, up_to_seq: i64, now: DateTime<Utc>) -> Result<usize> {
+        Ok(self.conn.execute(
+            "UPDATE changes SET acked_at = ?2 WHERE seq <= ?1 AND acked_at IS NULL",
+            params![up_to_seq, ts(now)],
+        )?)
+    }
+
+    /// Sync bookkeeping, kept in the encrypted database (the station's secret included).
+    pub fn sync_get(&self, key: &str) -> Result<Option<String>> {
+        meta_get(&self.conn, &format!("sync.{key}"))
+    }
+
+    pub fn sync_set(&self, key: &str, value: &str) -> Result<()> {
+        meta_set(&self.conn, &format!("sync.{key}"), value)
+    }
+
+    pub fn conflicts(&self, open_only: bool) -> Result<Vec<ConflictView>> {
+        let sql = format!(
+            "SELECT id, entity, entity_id, field, kind, local_value, remote_value, winner, detected_at, resolved_at
+             FROM conflicts {} ORDER BY detected_at, id",
+            if open_only { "WHERE resolved_at IS NULL" } else { "" }
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map([], |r| {
+            let json = |i: usize| -> rusqlite::Result<Value> {
+                let s: Option<String> = r.get(i)?;
+                Ok(s.and_then(|s| serde_json::from_str(&s).ok())
+                    .unwrap_or(Value::Null))
+            };
+            Ok(ConflictView {
+                id: r.get(0)?,
+                entity: r.get(1)?,
+                entity_id: r.get(2)?,
+                field: r.get(3)?,
+                kind: r.get(4)?,
+                local_value: json(5)?,
+                remote_value: json(6)?,
+                winner: r.get(7)?,
+                detected_at: r.get(8)?,
+                resolved_at: r.get(9)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Resolves a conflict by writing the chosen value as a new edit of the field: it
+    /// follows the version every replica holds, so it applies everywhere without conflict.
+    pub fn resolve_conflict(&mut self, id: &str, take: Take, now: DateTime<Utc>) -> Result<()> {
+        let conflict = self
+            .conflicts(false)?
+            .into_iter()
+            .find(|c| c.id == id || c.id.starts_with(id))
+            .ok_or_else(|| StoreError::not_found("xung đột", id))?;
+        if conflict.resolved_at.is_some() {
+            return Err(refuse("Xung đột này đã được giải quyết.".into()));
+        }
+        let def =
+            entity(&conflict.entity).ok_or_else(|| refuse("Loại bản ghi không hợp lệ.".into()))?;
+        let value = match take {
+            Take::Local => conflict.local_value.clone(),
+            Take::Server => conflict.remote_value.clone(),
+            Take::Value(v) => v,
+        };
+        let mut w = self.writer(now)?;
+        if conflict.field != "*" && def.has_field(&conflict.field) {
+            let sql = format!(
+                "UPDATE {} SET {} = ?2 WHERE {} = ?1",
+                def.table, conflict.field, def.key
+            );
+            w.conn()
+                .execute(&sql, params![conflict.entity_id, to_sql(&value)])?;
+            let mut data = Map::new();
+            data.insert(conflict.field.clone(), value.clone());
+            w.record(
+                def.name,
+                &conflict.entity_id,
+                Op::Update,
+                Value::Object(data),
+            )?;
+            reindex(w.conn(), def, &conflict.entity_id)?;
+        }
+        w.conn().execute(
+            "UPDATE conflicts SET resolved_at = ?2, resolution = ?3 WHERE id = ?1",
+            params![conflict.id, ts(now), value.to_string()],
+        )?;
+        w.commit()
+    }
+
+    /// A digest of every synchronised record's versions: equal on two replicas exactly
+    /// when they hold the same writes. `with_identity` counts reporter identity records.
+    pub fn checksum(&self, with_identity: bool) -> Result<(String, u64)> {
+        let mut stmt = self.conn.prepare(
+            "SELECT entity, entity_id, fields, deleted FROM versions ORDER BY entity, entity_id",
+        )?;
+        let mut rows = stmt.query([])?;
+        let mut hasher = Sha256::new();
+        let mut n = 0u64;
+        while let Some(r) = rows.next()? {
+            let entity_name: String = r.get(0)?;
+            if !with_identity && entity(&entity_name).is_some_and(|d| d.identity) {
+                continue;
+            }
+            let fields: String = r.get(2)?;
+            let canonical = serde_json::from_str::<Value>(&fields)
+                .map(|v| v.to_string())
+                .unwrap_or(fields);
+            let deleted: Option<String> = r.get(3)?;
+            hasher.update(format!(
+                "{entity_name}\u{1f}{}\u{1f}{canonical}\u{1f}{}\n",
+                r.get::<_, String>(1)?,
+                deleted.unwrap_or_default()
+            ));
+            n += 1;
+        }
+        Ok((hex::encode(hasher.finalize()), n))
+    }
+}

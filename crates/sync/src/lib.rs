@@ -1,0 +1,8 @@
+//! Synchronisation between a station and the provincial server: the wire protocol (shared
+//! with `binhyen-server`) and the station's engine (enrol, push the outbox, pull and merge,
+//! compare checksums). The merge itself is `binhyen_domain::merge`, the same everywhere.
+
+pub mod engine;
+pub mod protocol;
+
+pub use engine::{enroll, sync_once, SyncError, SyncReport};

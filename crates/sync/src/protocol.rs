@@ -1,0 +1,103 @@
+//! The wire protocol, version 1. JSON over HTTP; the server compresses responses.
+//!
+//! - `POST /api/v1/enroll` (one-time token) → the station's identity and secret.
+//! - `POST /api/v1/push` (Bearer) → a batch of the station's changes, applied whole or not
+//!   at all; a change already received is skipped, so a replayed batch changes nothing.
+//! - `GET /api/v1/pull?after=SEQ&limit=N` (Bearer) → changes of the station's scope, in
+//!   the server's order, from other stations.
+//! - `GET /api/v1/checksum` (Bearer) → the digest of the scope, to compare after a sync.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+pub const API: &str = "/api/v1";
+/// Most changes one push may carry; larger batches are refused (413).
+pub const MAX_BATCH: usize = 1_000;
+/// Largest request body the server reads.
+pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+/// What an installer carries to a station: how to reach the server, and a one-time token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Provisioning {
+    pub version: u32,
+    pub server_url: String,
+    pub unit_code: String,
+    pub unit_name: String,
+    pub device_no: u32,
+    pub token: String,
+    /// The server's certificate authority (PEM), pinned by the station. None for a
+    /// loopback server running plain HTTP.
+    #[serde(default)]
+    pub server_ca_pem: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnrollRequest {
+    pub token: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnrollResponse {
+    pub station_id: String,
+    pub secret: String,
+    pub unit_code: String,
+    pub device_no: u32,
+}
+
+/// One change on the wire.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WireChange {
+    pub change_id: String,
+    pub hlc: String,
+    pub entity: String,
+    pub entity_id: String,
+    pub op: String,
+    /// The unit whose record this is (the scope it travels in).
+    pub unit_code: String,
+    pub data: Map<String, Value>,
+    #[serde(default)]
+    pub base: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushRequest {
+    pub batch_id: String,
+    pub changes: Vec<WireChange>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PushResponse {
+    pub accepted: usize,
+    pub duplicates: usize,
+    pub conflicts: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PulledChange {
+    pub seq: i64,
+    pub origin: String,
+    pub change: WireChange,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PullResponse {
+    pub changes: Vec<PulledChange>,
+    /// Ask from here next time.
+    pub next: i64,
+    pub more: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChecksumResponse {
+    pub checksum: String,
+    pub records: u64,
+}
+
+/// Every refusal: a stable code and a Vietnamese message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiError {
+    pub code: String,
+    pub message: String,
+}

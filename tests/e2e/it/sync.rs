@@ -1,0 +1,371 @@
+//! Sync end to end with real processes: one `binhyen-server` (SQLite storage, loopback),
+//! two laptops of Xã Cư M'gar, one laptop of another commune of Đắk Lắk, and one
+//! province-level station, all driven through the `binhyen` command line.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::harness::target_dir;
+
+const PASS: &str = "mật khẩu đồng bộ thử";
+const COMMUNE: &str = "24280"; // Xã Cư M'gar
+const OTHER: &str = "24235"; // Xã Buôn Đôn, also in Đắk Lắk
+
+fn bin(name: &str) -> PathBuf {
+    let path = target_dir().join(name);
+    assert!(
+        path.exists(),
+        "{} is not built: run `cargo build --workspace` (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd.spawn().unwrap().wait_with_output().unwrap()
+}
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn server_cmd(db: &str, args: &[&str]) -> Output {
+    let out = run(Command::new(bin("binhyen-server"))
+        .args(args)
+        .arg("--db")
+        .arg(db));
+    assert!(
+        out.status.success(),
+        "binhyen-server {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn start_server(db: &str) -> Server {
+    start_server_on(
+        db,
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port(),
+    )
+}
+
+fn start_server_on(db: &str, port: u16) -> Server {
+    let child = Command::new(bin("binhyen-server"))
+        .args([
+            "serve",
+            "--db",
+            db,
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--insecure-http",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Server {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+struct Laptop {
+    dir: tempfile::TempDir,
+}
+
+impl Laptop {
+    fn cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut cmd = Command::new(bin("binhyen"));
+        cmd.arg("--data-dir")
+            .arg(self.dir.path())
+            .arg("--json")
+            .args(args)
+            .env("BINHYEN_PASSPHRASE", PASS);
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.unwrap_or("").as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str], stdin: Option<&str>) -> Value {
+        let out = self.cli(args, stdin);
+        assert!(
+            out.status.success(),
+            "binhyen {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn sync(&self) -> Value {
+        let report = self.ok(&["sync"], None);
+        assert_eq!(report["checksum_ok"], true, "checksum after sync: {report}");
+        report
+    }
+
+    fn tips(&self) -> Vec<Value> {
+        self.ok(&["tip", "list"], None).as_array().unwrap().clone()
+    }
+}
+
+fn enroll(db: &str, server: &Server, unit: &str, work: &Path) -> Laptop {
+    let file = work.join(format!("{unit}-{}.json", rand_suffix()));
+    server_cmd(
+        db,
+        &[
+            "station",
+            "enroll",
+            "--unit",
+            unit,
+            "--url",
+            &server.url,
+            "--out",
+            file.to_str().unwrap(),
+        ],
+    );
+    let laptop = Laptop {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    laptop.ok(&["enroll", file.to_str().unwrap()], None);
+    // A provisioning file works once.
+    let again = laptop.cli(&["enroll", file.to_str().unwrap()], None);
+    assert!(!again.status.success());
+    let err: Value = serde_json::from_slice(&again.stderr).unwrap();
+    assert_eq!(err["error"]["code"], "token_used", "{err}");
+    laptop
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+#[test]
+fn stations_converge_within_their_scope_and_conflicts_reach_a_person() {
+    let work = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", work.path().join("server.db").display());
+    let units =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/store/data/admin-units-2025.csv");
+    server_cmd(&db, &["units", "import", units.to_str().unwrap()]);
+    let server = start_server(&db);
+
+    let a1 = enroll(&db, &server, COMMUNE, work.path());
+    let a2 = enroll(&db, &server, COMMUNE, work.path());
+    let b = enroll(&db, &server, OTHER, work.path());
+    let p = enroll(&db, &server, "66", work.path());
+    assert_eq!(
+        a2.ok(&["info"], None)["station"]["device_no"],
+        2,
+        "the server numbers the station's laptops"
+    );
+
+    // Offline work on every laptop.
+    let roster = work.path().join("roster.csv");
+    std::fs::write(&roster, "Loại,Thôn,Số hộ,Họ tên,Vai trò,Điện thoại\nBuôn,Ea Kmar,143,Y Bliêng Niê,Trưởng buôn,0912345678\n").unwrap();
+    a1.ok(&["roster", "import", roster.to_str().unwrap()], None);
+    let t1 = a1.ok(
+        &["tip", "add"],
+        Some(&json!({"content": "Tố giác trộm bò ở Buôn Ea Kmar", "category": "crime_denunciation", "hamlet": "Buôn Ea Kmar",
+                     "reporter": {"name": "Người Tố Giác Bí Mật", "phone": "0977123456", "secret": true}}).to_string()),
+    );
+    let t2 = a2.ok(
+        &["tip", "add"],
+        Some(r#"{"content": "Nhóm thanh niên đua xe trái phép", "category": "security_order"}"#),
+    );
+    b.ok(
+        &["tip", "add"],
+        Some(r#"{"content": "Phản ánh của xã khác", "category": "other"}"#),
+    );
+    assert_ne!(t1["register_no"], t2["register_no"]);
+
+    // Sync in an uneven order; a second round carries everything everywhere.
+    for laptop in [&a1, &b, &a2, &p, &a1, &a2, &b, &p] {
+        laptop.sync();
+    }
+
+    let mut a1_nos: Vec<String> = a1
+        .tips()
+        .iter()
+        .map(|t| t["register_no"].as_str().unwrap().to_string())
+        .collect();
+    let mut a2_nos: Vec<String> = a2
+        .tips()
+        .iter()
+        .map(|t| t["register_no"].as_str().unwrap().to_string())
+        .collect();
+    a1_nos.sort();
+    a2_nos.sort();
+    assert_eq!(a1_nos, a2_nos);
+    assert_eq!(a1_nos.len(), 2);
+    // The second laptop of the station sees the hamlet and the reporter (same station).
+    let on_a2 = a2.ok(&["tip", "show", t1["id"].as_str().unwrap()], None);
+    assert_eq!(on_a2["hamlet_name"], "Buôn Ea Kmar");
+    assert_eq!(on_a2["reporter"]["name"], "Người Tố Giác Bí Mật");
+    // The other commune sees only its own tip.
+    let b_tips = b.tips();
+    assert_eq!(b_tips.len(), 1);
+    assert_eq!(b_tips[0]["content"], "Phản ánh của xã khác");
+    // The province sees every commune's tips, but no reporter identity.
+    let p_tips = p.tips();
+    assert_eq!(p_tips.len(), 3);
+    let on_p = p.ok(&["tip", "show", t1["id"].as_str().unwrap()], None);
+    assert!(
+        on_p.get("reporter").is_none() || on_p["reporter"].is_null(),
+        "{on_p}"
+    );
+    assert_eq!(on_p["has_reporter"], false);
+
+    // Both laptops edit the same tip offline: content on both (a conflict), status on one
+    // and urgency on the other (these merge).
+    let id = t1["id"].as_str().unwrap();
+    a1.ok(
+        &["tip", "update", id],
+        Some(r#"{"content": "Nội dung sửa ở máy 1", "status": "verifying"}"#),
+    );
+    a2.ok(
+        &["tip", "update", id],
+        Some(r#"{"content": "Nội dung sửa ở máy 2", "urgency": "urgent"}"#),
+    );
+    a1.sync();
+    let r2 = a2.sync();
+    assert!(r2["conflicts"].as_u64().unwrap() >= 1, "{r2}");
+    a1.sync();
+    let on_a1 = a1.ok(&["tip", "show", id], None);
+    let on_a2 = a2.ok(&["tip", "show", id], None);
+    assert_eq!(
+        on_a1["content"], on_a2["content"],
+        "the same interim value everywhere"
+    );
+    assert_eq!(on_a1["status"], "verifying");
+    assert_eq!(on_a1["urgency"], "urgent");
+    let conflicts = a1.ok(&["conflict", "list"], None);
+    let conflicts = conflicts.as_array().unwrap();
+    assert_eq!(conflicts.len(), 1, "{conflicts:#?}");
+    assert_eq!(conflicts[0]["field"], "content");
+    assert_eq!(
+        a2.ok(&["conflict", "list"], None).as_array().unwrap().len(),
+        1
+    );
+    assert_eq!(a1.ok(&["status"], None)["open_conflicts"], 1);
+
+    // An officer decides on laptop 1; laptop 2 follows and its conflict closes too.
+    let cid = conflicts[0]["id"].as_str().unwrap();
+    a1.ok(
+        &[
+            "conflict",
+            "resolve",
+            cid,
+            "--take",
+            r#""Nội dung đã thống nhất""#,
+        ],
+        None,
+    );
+    a1.sync();
+    a2.sync();
+    assert_eq!(
+        a2.ok(&["tip", "show", id], None)["content"],
+        "Nội dung đã thống nhất"
+    );
+    assert_eq!(
+        a2.ok(&["conflict", "list"], None).as_array().unwrap().len(),
+        0
+    );
+    assert_eq!(
+        a1.ok(&["conflict", "list"], None).as_array().unwrap().len(),
+        0
+    );
+
+    // The province catches up (it sees the conflict and its resolution in one go).
+    for laptop in [&b, &p] {
+        laptop.sync();
+    }
+    assert_eq!(
+        p.ok(&["conflict", "list"], None).as_array().unwrap().len(),
+        0
+    );
+    assert_eq!(
+        p.ok(&["tip", "show", id], None)["content"],
+        "Nội dung đã thống nhất"
+    );
+
+    // Nothing new: a sync sends and receives nothing, and everything still converges.
+    for laptop in [&a1, &a2, &b, &p] {
+        let r = laptop.sync();
+        assert_eq!(
+            (r["pushed"].as_u64(), r["pulled"].as_u64()),
+            (Some(0), Some(0)),
+            "{r}"
+        );
+    }
+    let status = a2.ok(&["status"], None);
+    assert_eq!(status["pending_changes"], 0);
+    assert!(status["last_success"].is_string());
+}
+
+#[test]
+fn server_unreachable_is_reported_and_nothing_is_lost() {
+    let work = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", work.path().join("server.db").display());
+    let units =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/store/data/admin-units-2025.csv");
+    server_cmd(&db, &["units", "import", units.to_str().unwrap()]);
+    let server = start_server(&db);
+    let port: u16 = server.url.rsplit(':').next().unwrap().parse().unwrap();
+    let a = enroll(&db, &server, COMMUNE, work.path());
+    drop(server);
+    a.ok(&["tip", "add"], Some(r#"{"content": "Ghi khi mất mạng"}"#));
+    let out = a.cli(&["sync"], None);
+    assert!(!out.status.success());
+    let err: Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(err["error"]["code"], "unreachable");
+    let status = a.ok(&["status"], None);
+    assert_eq!(
+        status["pending_changes"], 2,
+        "the tip and its timeline entry wait"
+    );
+    assert!(status["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("Không kết nối được"));
+    // The server comes back (same database); the waiting changes go through.
+    let _server = start_server_on(&db, port);
+    let report = a.sync();
+    assert_eq!(report["pushed"], 2);
+    assert_eq!(a.ok(&["status"], None)["pending_changes"], 0);
+}
