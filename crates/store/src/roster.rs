@@ -173,6 +173,7 @@ fn index_hamlet(conn: &Connection, id: &str, kind: HamletKind, name: &str) -> Re
         &fold(kind.label()),
         name,
         kind.label(),
+        None,
     )
 }
 
@@ -224,6 +225,7 @@ fn index_person(
         &fold(&format!("{detail} {digits}")),
         name,
         &detail,
+        None,
     )
 }
 

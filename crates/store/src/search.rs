@@ -1,7 +1,7 @@
 //! Search without diacritics across tips, hamlets, people and units. Text is folded in Rust
 //! (tones, marks and "đ" → "d") before FTS5 sees it, both when indexing and when querying.
 
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use ts_rs::TS;
 
@@ -22,7 +22,20 @@ pub struct SearchHit {
     pub score: f64,
 }
 
-/// (Re)indexes one document. `title` and `body` must already be folded.
+/// Tip documents are numbered from their received time (milliseconds × 1024, plus a
+/// tie-breaker), so that FTS5's own order, by rowid, is recency: a search walks the matches
+/// newest first and stops at the page it needs. Every other document takes a small number,
+/// below every tip's.
+pub(crate) fn tip_doc_order(received_at: chrono::DateTime<chrono::Utc>) -> i64 {
+    received_at.timestamp_millis().max(0) * 1024
+}
+
+/// Numbers below this are documents other than tips.
+pub(crate) const TIP_DOCS_FROM: i64 = 1 << 40;
+
+/// (Re)indexes one document. `title` and `body` must already be folded; `order` is
+/// [`tip_doc_order`] for a tip, None for anything else.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn index_doc(
     conn: &Connection,
     kind: &str,
@@ -31,14 +44,55 @@ pub(crate) fn index_doc(
     body: &str,
     label: &str,
     detail: &str,
+    order: Option<i64>,
 ) -> Result<()> {
-    let doc: i64 = conn
-        .prepare_cached(
-            "INSERT INTO search_docs(kind, ref_id, label, detail) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT(kind, ref_id) DO UPDATE SET label = excluded.label, detail = excluded.detail
-             RETURNING doc",
-        )?
-        .query_row(params![kind, ref_id, label, detail], |r| r.get(0))?;
+    let existing: Option<i64> = conn
+        .prepare_cached("SELECT doc FROM search_docs WHERE kind = ?1 AND ref_id = ?2")?
+        .query_row(params![kind, ref_id], |r| r.get(0))
+        .optional()?;
+    let keep = match (existing, order) {
+        (Some(d), Some(o)) => (d >> 10) == (o >> 10),
+        (Some(_), None) => true,
+        (None, _) => false,
+    };
+    let doc = match existing {
+        Some(d) if keep => d,
+        _ => {
+            if let Some(d) = existing {
+                conn.prepare_cached("DELETE FROM search_fts WHERE rowid = ?1")?
+                    .execute([d])?;
+                conn.prepare_cached("DELETE FROM search_docs WHERE doc = ?1")?
+                    .execute([d])?;
+            }
+            let start: i64 = match order {
+                Some(o) => o,
+                None => conn
+                    .prepare_cached(
+                        "SELECT COALESCE(max(doc), 0) + 1 FROM search_docs WHERE doc < ?1",
+                    )?
+                    .query_row([TIP_DOCS_FROM], |r| r.get(0))?,
+            };
+            // The first free number from `start` (tips received in the same millisecond).
+            let mut doc = start;
+            let mut taken =
+                conn.prepare_cached("SELECT EXISTS(SELECT 1 FROM search_docs WHERE doc = ?1)")?;
+            while taken.query_row([doc], |r| r.get::<_, bool>(0))? {
+                doc += 1;
+                if doc - start > 1023 {
+                    return Err(crate::StoreError::not_found(
+                        "chỗ trống trong chỉ mục tìm kiếm",
+                        ref_id,
+                    ));
+                }
+            }
+            doc
+        }
+    };
+    conn.prepare_cached(
+        "INSERT INTO search_docs(doc, kind, ref_id, label, detail) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT(doc) DO UPDATE SET label = excluded.label, detail = excluded.detail",
+    )?
+    .execute(params![doc, kind, ref_id, label, detail])?;
     conn.prepare_cached("DELETE FROM search_fts WHERE rowid = ?1")?
         .execute([doc])?;
     conn.prepare_cached("INSERT INTO search_fts(rowid, title, body) VALUES (?1, ?2, ?3)")?

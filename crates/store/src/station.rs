@@ -17,6 +17,8 @@ use crate::keys::{DbKey, KeyFile};
 use crate::{migrate, units, Result, StoreError};
 
 pub const DB_FILE: &str = "station.db";
+/// The layout of the search index; a station with an older one is re-indexed when opened.
+const SEARCH_INDEX_VERSION: &str = "2";
 pub const KEYS_FILE: &str = "keys.json";
 
 /// How to create a station.
@@ -175,6 +177,7 @@ impl Station {
         meta_set(&tx, "node_id", &Uuid::new_v4().simple().to_string()[..12])?;
         meta_set(&tx, "created_at", &crate::sql::ts(now))?;
         meta_set(&tx, "demo", if opts.demo { "1" } else { "0" })?;
+        meta_set(&tx, "search_index", SEARCH_INDEX_VERSION)?;
         tx.commit()?;
         Ok(())
     }
@@ -209,6 +212,13 @@ impl Station {
         let key = KeyFile::read(&keys_path)?.unlock(passphrase)?;
         let mut conn = connect(&dir.join(DB_FILE), &key, false)?;
         migrate::migrate(&mut conn)?;
+        if meta_get(&conn, "search_index")?.as_deref() != Some(SEARCH_INDEX_VERSION) {
+            let tx = conn.transaction()?;
+            let n = crate::tips::rebuild_tip_index(&tx)?;
+            meta_set(&tx, "search_index", SEARCH_INDEX_VERSION)?;
+            tx.commit()?;
+            tracing::info!(tips = n, "search index rebuilt");
+        }
         Station::from_conn(conn, dir)
     }
 

@@ -17,7 +17,7 @@ use binhyen_domain::tip::{
 use binhyen_domain::{FieldError, Invalid};
 
 use crate::changes::{Op, Writer};
-use crate::search::{fts_query, index_doc};
+use crate::search::{fts_query, index_doc, tip_doc_order};
 use crate::sql::{get_enum, get_opt_uuid, get_ts, get_uuid, ts};
 use crate::{Result, Station, StoreError};
 
@@ -256,7 +256,16 @@ pub(crate) fn insert_tip(
         &tip.content,
         tip.address.as_deref(),
     );
-    index_doc(w.conn(), "tip", &id_s, &title, &body, &label, &detail)?;
+    index_doc(
+        w.conn(),
+        "tip",
+        &id_s,
+        &title,
+        &body,
+        &label,
+        &detail,
+        Some(tip_doc_order(tip.received_at)),
+    )?;
     Ok(id)
 }
 
@@ -285,20 +294,40 @@ pub(crate) fn set_status(
 }
 
 /// What a tip's search document is made of: register number, category, hamlet name,
-/// content, address.
-type TipDocRow = (String, String, Option<String>, String, Option<String>);
+/// content, address, received time.
+type TipDocRow = (
+    String,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    String,
+);
 
 /// Rebuilds a tip's search document from what is stored.
 pub(crate) fn reindex_tip(conn: &Connection, id: &str) -> Result<()> {
     let row: Option<TipDocRow> = conn
         .query_row(
-            "SELECT t.register_no, t.category, h.name, t.content, t.address FROM tips t LEFT JOIN hamlets h ON h.id = t.hamlet_id WHERE t.id = ?1",
+            "SELECT t.register_no, t.category, h.name, t.content, t.address, t.received_at
+             FROM tips t LEFT JOIN hamlets h ON h.id = t.hamlet_id WHERE t.id = ?1",
             [id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            },
         )
         .optional()?;
-    if let Some((register_no, category, hamlet, content, address)) = row {
+    if let Some((register_no, category, hamlet, content, address, received_at)) = row {
         let category = Category::parse(&category).unwrap_or(Category::Other);
+        let order = crate::sql::parse_ts(5, &received_at)
+            .map(tip_doc_order)
+            .ok();
         let (title, body, label, detail) = tip_doc(
             &register_no,
             category,
@@ -306,9 +335,22 @@ pub(crate) fn reindex_tip(conn: &Connection, id: &str) -> Result<()> {
             &content,
             address.as_deref(),
         );
-        index_doc(conn, "tip", id, &title, &body, &label, &detail)?;
+        index_doc(conn, "tip", id, &title, &body, &label, &detail, order)?;
     }
     Ok(())
+}
+
+/// Rebuilds every tip's search document (stations made before tip documents were numbered
+/// by received time; `doctor` repairs).
+pub(crate) fn rebuild_tip_index(conn: &Connection) -> Result<usize> {
+    let ids: Vec<String> = conn
+        .prepare("SELECT id FROM tips")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for id in &ids {
+        reindex_tip(conn, id)?;
+    }
+    Ok(ids.len())
 }
 
 impl Station {
@@ -423,9 +465,22 @@ impl Station {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    fn filter_sql(filter: &TipFilter) -> (String, Vec<Box<dyn ToSql>>) {
+    /// The FROM clause, WHERE clause and arguments of a tip filter. With a text query, the
+    /// full-text index is the outer loop and its order (recency, see `search::tip_doc_order`)
+    /// is the list's order, so a page stops early instead of sorting every match.
+    fn filter_sql(filter: &TipFilter) -> (String, String, Vec<Box<dyn ToSql>>) {
         let mut clauses: Vec<String> = Vec::new();
         let mut args: Vec<Box<dyn ToSql>> = Vec::new();
+        let query = filter.query.as_deref().and_then(fts_query);
+        let from = if let Some(q) = query {
+            args.push(Box::new(q));
+            clauses.push("search_fts MATCH ?1 AND d.kind = 'tip'".into());
+            "search_fts CROSS JOIN search_docs d ON d.doc = search_fts.rowid CROSS JOIN tips t ON t.id = d.ref_id
+             LEFT JOIN hamlets h ON h.id = t.hamlet_id LEFT JOIN tip_reporters r ON r.tip_id = t.id"
+                .to_string()
+        } else {
+            TIP_FROM.to_string()
+        };
         if let Some(s) = filter.status {
             args.push(Box::new(s.as_str()));
             clauses.push(format!("t.status = ?{}", args.len()));
@@ -438,32 +493,27 @@ impl Station {
             args.push(Box::new(c.as_str()));
             clauses.push(format!("t.channel = ?{}", args.len()));
         }
-        if let Some(q) = filter.query.as_deref().and_then(fts_query) {
-            args.push(Box::new(q));
-            clauses.push(format!(
-                // CROSS JOIN keeps the full-text match as the outer loop: the other order runs
-                // the FTS query once per document (minutes at 200,000 tips).
-                "t.id IN (SELECT d.ref_id FROM search_fts CROSS JOIN search_docs d ON d.doc = search_fts.rowid
-                          WHERE search_fts MATCH ?{} AND d.kind = 'tip')",
-                args.len()
-            ));
-        }
         let where_sql = if clauses.is_empty() {
             String::new()
         } else {
             format!("WHERE {}", clauses.join(" AND "))
         };
-        (where_sql, args)
+        (from, where_sql, args)
     }
 
     /// Tips matching the filter, newest first; all of them unless a limit is given.
     pub fn list_tips(&self, filter: &TipFilter) -> Result<Vec<Tip>> {
-        let (where_sql, mut args) = Station::filter_sql(filter);
+        let (from, where_sql, mut args) = Station::filter_sql(filter);
+        let order = if filter.query.as_deref().and_then(fts_query).is_some() {
+            "search_fts.rowid DESC"
+        } else {
+            "t.received_at DESC, t.register_no DESC"
+        };
         let limit = filter.limit.map(i64::from).unwrap_or(-1);
         args.push(Box::new(limit));
         args.push(Box::new(i64::from(filter.offset.unwrap_or(0))));
         let sql = format!(
-            "SELECT {TIP_COLUMNS} FROM {TIP_FROM} {where_sql} ORDER BY t.received_at DESC, t.register_no DESC LIMIT ?{} OFFSET ?{}",
+            "SELECT {TIP_COLUMNS} FROM {from} {where_sql} ORDER BY {order} LIMIT ?{} OFFSET ?{}",
             args.len() - 1,
             args.len()
         );
@@ -476,8 +526,19 @@ impl Station {
     }
 
     pub fn count_tips(&self, filter: &TipFilter) -> Result<u64> {
-        let (where_sql, args) = Station::filter_sql(filter);
-        let sql = format!("SELECT count(*) FROM tips t {where_sql}");
+        let only_text =
+            filter.status.is_none() && filter.category.is_none() && filter.channel.is_none();
+        if let (true, Some(q)) = (only_text, filter.query.as_deref().and_then(fts_query)) {
+            // Tip documents are exactly those numbered from TIP_DOCS_FROM: no join needed.
+            let n: i64 = self.conn.query_row(
+                "SELECT count(*) FROM search_fts WHERE search_fts MATCH ?1 AND rowid >= ?2",
+                params![q, crate::search::TIP_DOCS_FROM],
+                |r| r.get(0),
+            )?;
+            return Ok(n.max(0) as u64);
+        }
+        let (from, where_sql, args) = Station::filter_sql(filter);
+        let sql = format!("SELECT count(*) FROM {from} {where_sql}");
         let params: Vec<&dyn ToSql> = args.iter().map(|a| a.as_ref()).collect();
         let n: i64 = self.conn.query_row(&sql, params.as_slice(), |r| r.get(0))?;
         Ok(n.max(0) as u64)
@@ -601,21 +662,7 @@ impl Station {
         } else if let Some(n) = note {
             add_action(&mut w, &id, ActionKind::Note, None, None, Some(n), now)?;
         }
-        // Reindex with the new values.
-        let updated: (String, String, Option<String>, String, Option<String>) = w.conn().query_row(
-            "SELECT t.register_no, t.category, h.name, t.content, t.address FROM tips t LEFT JOIN hamlets h ON h.id = t.hamlet_id WHERE t.id = ?1",
-            [&id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-        )?;
-        let category = Category::parse(&updated.1).unwrap_or(Category::Other);
-        let (title, body, label, detail) = tip_doc(
-            &updated.0,
-            category,
-            updated.2.as_deref(),
-            &updated.3,
-            updated.4.as_deref(),
-        );
-        index_doc(w.conn(), "tip", &id, &title, &body, &label, &detail)?;
+        reindex_tip(w.conn(), &id)?;
         w.commit()?;
         tracing::info!(tip = %id, "tip updated");
         self.get_tip(&id, true)

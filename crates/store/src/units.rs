@@ -102,6 +102,7 @@ pub(crate) fn load(conn: &Connection) -> Result<usize> {
             &fold(&parent),
             &u.name,
             &detail,
+            None,
         )?;
     }
     Ok(units.len())

@@ -266,3 +266,56 @@ fn import_is_all_or_nothing_with_the_line_number() {
     assert_eq!(row_counts(&s), before);
     assert_eq!(s.import_tips(good, now()).unwrap().len(), 2);
 }
+
+/// Search results come newest first however the tips were entered, and an edit of the
+/// received time moves a tip in the results.
+#[test]
+fn search_results_are_newest_first() {
+    let (_d, mut s) = station();
+    for (content, at) in [
+        ("trộm bò lần hai", "2026-10-02T01:00:00Z"),
+        ("trộm bò lần một", "2026-09-01T01:00:00Z"),
+        ("trộm bò lần ba", "2026-11-03T01:00:00Z"),
+        ("trộm bò cùng lúc", "2026-11-03T01:00:00Z"),
+    ] {
+        s.add_tip(
+            &tip_input(json!({"content": content, "received_at": at})),
+            now(),
+        )
+        .unwrap();
+    }
+    let query = |s: &Station| -> Vec<String> {
+        s.list_tips(&TipFilter {
+            query: Some("trom bo".into()),
+            ..Default::default()
+        })
+        .unwrap()
+        .into_iter()
+        .map(|t| t.content)
+        .collect()
+    };
+    let found = query(&s);
+    assert_eq!(found.len(), 4);
+    assert_eq!(&found[2..], ["trộm bò lần hai", "trộm bò lần một"]);
+    let page = s
+        .list_tips(&TipFilter {
+            query: Some("trom bo".into()),
+            limit: Some(1),
+            offset: Some(3),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(page[0].content, "trộm bò lần một");
+    let first = s
+        .list_tips(&TipFilter {
+            query: Some("lan mot".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    let patch: TipPatch =
+        serde_json::from_value(json!({"received_at": "2026-11-10T00:00:00Z"})).unwrap();
+    s.update_tip(&first[0].id.to_string(), &patch, now())
+        .unwrap();
+    assert_eq!(query(&s)[0], "trộm bò lần một");
+    assert!(s.doctor().unwrap().iter().all(|c| c.ok));
+}
