@@ -41,3 +41,29 @@ if [ ! -d ui/node_modules ] || [ ui/package-lock.json -nt ui/node_modules/.packa
   step "npm ci (ui)"
   (cd ui && npm ci --no-audit --no-fund)
 fi
+
+# PostgreSQL for the server's conformance tests: use the one listening on 127.0.0.1:5432,
+# or install and start one. Where it does not trust local connections, give the postgres
+# role a test password and say so in $HOME/.cache/binhyen/pg.env (read by scripts/test.sh).
+pg_env="$HOME/.cache/binhyen/pg.env"
+mkdir -p "$(dirname "$pg_env")"
+if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+  if ! command -v pg_ctlcluster >/dev/null 2>&1; then
+    step "apt-get install postgresql"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends postgresql postgresql-client
+  fi
+  version=$(ls /etc/postgresql | sort -n | tail -1)
+  step "starting PostgreSQL $version"
+  $SUDO pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+fi
+if ! psql "postgres://postgres@127.0.0.1:5432/test" -qAtc 'select 1' >/dev/null 2>&1; then
+  step "preparing the PostgreSQL test database"
+  $SUDO -u postgres psql -qc "ALTER ROLE postgres PASSWORD 'binhyen-test'" 2>/dev/null \
+    || su postgres -c "psql -qc \"ALTER ROLE postgres PASSWORD 'binhyen-test'\""
+  $SUDO -u postgres createdb test 2>/dev/null || su postgres -c "createdb test" 2>/dev/null || true
+  echo "export BINHYEN_TEST_PG=postgres://postgres:binhyen-test@127.0.0.1:5432/test" > "$pg_env"
+else
+  rm -f "$pg_env"
+fi

@@ -8,6 +8,8 @@ source scripts/env.sh
 started=$(date +%s)
 
 scripts/setup.sh
+# Where setup had to give PostgreSQL a password, it says which URL to use.
+if [ -f "$HOME/.cache/binhyen/pg.env" ]; then source "$HOME/.cache/binhyen/pg.env"; fi
 
 step "UI: build, svelte-check, lint, unit tests"
 ui_log=$(mktemp)

@@ -9,7 +9,7 @@ use chrono::Utc;
 use clap::{Parser, Subcommand};
 use rand::RngCore;
 
-use binhyen_server::db::{sha256_hex, Backend, SqliteBackend};
+use binhyen_server::db::{sha256_hex, Backend};
 use binhyen_sync::protocol::Provisioning;
 
 #[derive(Parser)]
@@ -101,13 +101,7 @@ fn open(db: &DbArg) -> Result<Arc<dyn Backend>> {
             format!("sqlite:{}", dir.join("server.db").display())
         }
     };
-    if let Some(path) = spec.strip_prefix("sqlite:") {
-        return Ok(Arc::new(SqliteBackend::open(std::path::Path::new(path))?));
-    }
-    if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
-        bail!("PostgreSQL storage is not available in this build yet; use --db sqlite:PATH");
-    }
-    bail!("--db must be sqlite:PATH or postgres://…, not {spec:?}")
+    Ok(binhyen_server::db::open(&spec)?)
 }
 
 async fn serve(db: Arc<dyn Backend>, listen: SocketAddr, insecure_http: bool) -> Result<()> {

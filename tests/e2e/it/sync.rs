@@ -176,19 +176,76 @@ fn rand_suffix() -> u128 {
         .as_nanos()
 }
 
+/// The server's database for one test: an SQLite file, or a PostgreSQL schema of its own
+/// (dropped at the end).
+enum Db {
+    Sqlite(String),
+    Postgres { spec: String, schema: String },
+}
+
+impl Db {
+    fn sqlite(dir: &Path) -> Db {
+        Db::Sqlite(format!("sqlite:{}", dir.join("server.db").display()))
+    }
+
+    fn postgres() -> Db {
+        let schema = format!("e2e_{}", uuid::Uuid::new_v4().simple());
+        let mut c = postgres::Client::connect(&pg(), postgres::NoTls)
+            .unwrap_or_else(|e| panic!("PostgreSQL is needed ({}): {e}", pg()));
+        c.batch_execute(&format!("CREATE SCHEMA {schema}")).unwrap();
+        let spec = format!("{}?options=-csearch_path%3D{schema}", pg());
+        Db::Postgres { spec, schema }
+    }
+
+    fn spec(&self) -> &str {
+        match self {
+            Db::Sqlite(s) => s,
+            Db::Postgres { spec, .. } => spec,
+        }
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        if let Db::Postgres { schema, .. } = self {
+            if let Ok(mut c) = postgres::Client::connect(&pg(), postgres::NoTls) {
+                let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+            }
+        }
+    }
+}
+
+/// The PostgreSQL to test against (scripts/setup.sh provides one).
+fn pg() -> String {
+    std::env::var("BINHYEN_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
 #[test]
-fn stations_converge_within_their_scope_and_conflicts_reach_a_person() {
+fn stations_converge_with_sqlite_storage() {
     let work = tempfile::tempdir().unwrap();
-    let db = format!("sqlite:{}", work.path().join("server.db").display());
+    let db = Db::sqlite(work.path());
+    converge(db.spec(), work.path());
+}
+
+#[test]
+fn stations_converge_with_postgres_storage() {
+    let work = tempfile::tempdir().unwrap();
+    let db = Db::postgres();
+    converge(db.spec(), work.path());
+}
+
+fn converge(db: &str, work: &Path) {
+    let db = db.to_string();
     let units =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/store/data/admin-units-2025.csv");
     server_cmd(&db, &["units", "import", units.to_str().unwrap()]);
     let server = start_server(&db);
 
-    let a1 = enroll(&db, &server, COMMUNE, work.path());
-    let a2 = enroll(&db, &server, COMMUNE, work.path());
-    let b = enroll(&db, &server, OTHER, work.path());
-    let p = enroll(&db, &server, "66", work.path());
+    let a1 = enroll(&db, &server, COMMUNE, work);
+    let a2 = enroll(&db, &server, COMMUNE, work);
+    let b = enroll(&db, &server, OTHER, work);
+    let p = enroll(&db, &server, "66", work);
     assert_eq!(
         a2.ok(&["info"], None)["station"]["device_no"],
         2,
@@ -196,7 +253,7 @@ fn stations_converge_within_their_scope_and_conflicts_reach_a_person() {
     );
 
     // Offline work on every laptop.
-    let roster = work.path().join("roster.csv");
+    let roster = work.join("roster.csv");
     std::fs::write(&roster, "Loại,Thôn,Số hộ,Họ tên,Vai trò,Điện thoại\nBuôn,Ea Kmar,143,Y Bliêng Niê,Trưởng buôn,0912345678\n").unwrap();
     a1.ok(&["roster", "import", roster.to_str().unwrap()], None);
     let t1 = a1.ok(

@@ -1,5 +1,10 @@
-//! The server's HTTP API against bad input: every malformed, oversized, unauthenticated,
-//! revoked, replayed or out-of-scope request gets a clear 4xx and changes nothing.
+//! The server's conformance suite, run against both storage backends (the embedded SQLite
+//! file and a real PostgreSQL): the HTTP API against bad input (every malformed, oversized,
+//! unauthenticated, revoked, replayed or out-of-scope request gets a clear 4xx and changes
+//! nothing), and the same history giving the same answers on both.
+//!
+//! PostgreSQL: BINHYEN_TEST_PG (default `postgres://postgres@127.0.0.1:5432/test`);
+//! each test works in a schema of its own, dropped at the end.
 
 // Test code: a failed unwrap is a failed test, with its location.
 #![allow(clippy::unwrap_used)]
@@ -9,19 +14,82 @@ use std::sync::Arc;
 use chrono::Utc;
 use serde_json::{json, Value};
 
-use binhyen_server::db::{sha256_hex, Backend, SqliteBackend};
+use binhyen_server::db::{sha256_hex, Backend, PgBackend, SqliteBackend};
+
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Sqlite,
+    Postgres,
+}
+
+fn pg_url() -> String {
+    std::env::var("BINHYEN_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A PostgreSQL schema of its own for one test, dropped at the end.
+struct PgSchema(String);
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        if let Ok(mut c) = postgres::Client::connect(&pg_url(), postgres::NoTls) {
+            let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.0));
+        }
+    }
+}
 
 struct Api {
     url: String,
     db: Arc<dyn Backend>,
-    _dir: tempfile::TempDir,
     _rt: tokio::runtime::Runtime,
+    _dir: tempfile::TempDir,
+    _schema: Option<PgSchema>,
 }
 
-fn start() -> Api {
+fn backend(kind: Kind, dir: &std::path::Path) -> (Arc<dyn Backend>, Option<PgSchema>) {
+    match kind {
+        Kind::Sqlite => (
+            Arc::new(SqliteBackend::open(&dir.join("server.db")).unwrap()),
+            None,
+        ),
+        Kind::Postgres => {
+            let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+            let db = PgBackend::open(&pg_url(), Some(&schema)).unwrap_or_else(|e| {
+                panic!("PostgreSQL at {} is needed for these tests: {e}", pg_url())
+            });
+            (Arc::new(db), Some(PgSchema(schema)))
+        }
+    }
+}
+
+/// Runs a test once per backend.
+macro_rules! both {
+    ($($name:ident),+ $(,)?) => {
+        $(mod $name {
+            #[test]
+            fn sqlite() {
+                super::$name(super::Kind::Sqlite)
+            }
+            #[test]
+            fn postgres() {
+                super::$name(super::Kind::Postgres)
+            }
+        })+
+    };
+}
+
+both!(
+    health_and_openapi,
+    a_good_push_then_its_replay_changes_nothing,
+    bad_requests_are_refused_whole,
+    unauthenticated_revoked_and_cross_commune_requests_are_refused,
+    a_provisioning_token_works_once,
+    laptop_numbers_are_unique_per_unit,
+);
+
+fn start(kind: Kind) -> Api {
     let dir = tempfile::tempdir().unwrap();
-    let db: Arc<dyn Backend> =
-        Arc::new(SqliteBackend::open(&dir.path().join("server.db")).unwrap());
+    let (db, schema) = backend(kind, dir.path());
     let units = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../store/data/admin-units-2025.csv"
@@ -38,8 +106,9 @@ fn start() -> Api {
     Api {
         url,
         db,
-        _dir: dir,
         _rt: rt,
+        _dir: dir,
+        _schema: schema,
     }
 }
 
@@ -118,9 +187,8 @@ fn push(changes: Vec<Value>) -> String {
     json!({"batch_id": uuid::Uuid::new_v4().to_string(), "changes": changes}).to_string()
 }
 
-#[test]
-fn health_and_openapi() {
-    let api = start();
+fn health_and_openapi(kind: Kind) {
+    let api = start(kind);
     let (status, body) = api.get("/healthz", None);
     assert_eq!((status, body), (200, Value::String("ok".into())));
     let (status, doc) = api.get("/api/openapi.json", None);
@@ -139,9 +207,8 @@ fn health_and_openapi() {
     assert_eq!(api.get("/no/such/thing", None).0, 404);
 }
 
-#[test]
-fn a_good_push_then_its_replay_changes_nothing() {
-    let api = start();
+fn a_good_push_then_its_replay_changes_nothing(kind: Kind) {
+    let api = start(kind);
     let a = api.station("24280");
     let b = api.station("24280");
     let body = push(vec![change("c1", "24280", "h1", hamlet("24280"))]);
@@ -156,9 +223,8 @@ fn a_good_push_then_its_replay_changes_nothing() {
     assert_eq!(api.changes_in_scope(&b), 1);
 }
 
-#[test]
-fn bad_requests_are_refused_whole() {
-    let api = start();
+fn bad_requests_are_refused_whole(kind: Kind) {
+    let api = start(kind);
     let a = api.station("24280");
     let b = api.station("24280");
     let good = change("ok-1", "24280", "h-ok", hamlet("24280"));
@@ -261,9 +327,8 @@ fn bad_requests_are_refused_whole() {
     assert_eq!(api.changes_in_scope(&b), 0);
 }
 
-#[test]
-fn unauthenticated_revoked_and_cross_commune_requests_are_refused() {
-    let api = start();
+fn unauthenticated_revoked_and_cross_commune_requests_are_refused(kind: Kind) {
+    let api = start(kind);
     let a = api.station("24280");
     let other = api.station("24235");
     let body = push(vec![change("c1", "24280", "h1", hamlet("24280"))]);
@@ -310,9 +375,8 @@ fn unauthenticated_revoked_and_cross_commune_requests_are_refused() {
     assert_eq!(api.get("/api/v1/pull", Some(&a)).0, 403);
 }
 
-#[test]
-fn a_provisioning_token_works_once() {
-    let api = start();
+fn a_provisioning_token_works_once(kind: Kind) {
+    let api = start(kind);
     api.db
         .create_station("24280", None, &sha256_hex("one-time"), Utc::now())
         .unwrap();
@@ -328,4 +392,87 @@ fn a_provisioning_token_works_once() {
             .0,
         401
     );
+}
+
+fn laptop_numbers_are_unique_per_unit(kind: Kind) {
+    let api = start(kind);
+    let (_, first) = api
+        .db
+        .create_station("24280", None, "h1", Utc::now())
+        .unwrap();
+    let (_, second) = api
+        .db
+        .create_station("24280", None, "h2", Utc::now())
+        .unwrap();
+    let (_, other) = api
+        .db
+        .create_station("24235", None, "h3", Utc::now())
+        .unwrap();
+    assert_eq!((first, second, other), (1, 2, 1));
+    let err = api
+        .db
+        .create_station("24280", Some(2), "h4", Utc::now())
+        .unwrap_err();
+    assert!(err.to_string().contains("Máy số 2"), "{err}");
+    assert!(api
+        .db
+        .create_station("99999", None, "h5", Utc::now())
+        .is_err());
+}
+
+/// The same history pushed into both backends gives the same pulls and the same checksums.
+#[test]
+fn both_backends_agree() {
+    let mut answers = Vec::new();
+    for kind in [Kind::Sqlite, Kind::Postgres] {
+        let api = start(kind);
+        let a = api.station("24280");
+        let b = api.station("24280");
+        let p = api.station("66");
+        let mut first = hamlet("24280");
+        first["name"] = json!("Buôn Ea Kmar");
+        api.post(
+            "/api/v1/push",
+            Some(&a),
+            &push(vec![change("c1", "24280", "h1", first)]),
+        );
+        let edit = |id: &str, hlc: &str, name: &str| {
+            json!({"change_id": id, "hlc": hlc, "entity": "hamlet", "entity_id": "h1", "op": "update", "unit_code": "24280",
+                   "data": {"name": name}, "base": {"name": "000001764000000-00000000-node1"}})
+        };
+        // Two concurrent edits of one field: a conflict, the later clock wins for now.
+        api.post(
+            "/api/v1/push",
+            Some(&a),
+            &push(vec![edit("c2", "000001764000005-00000000-node1", "Buôn A")]),
+        );
+        api.post(
+            "/api/v1/push",
+            Some(&b),
+            &push(vec![edit("c3", "000001764000009-00000000-node2", "Buôn B")]),
+        );
+        let (_, pulled) = api.get("/api/v1/pull?after=0", Some(&p));
+        let (_, sum_p) = api.get("/api/v1/checksum", Some(&p));
+        let (_, sum_a) = api.get("/api/v1/checksum", Some(&a));
+        let seqs: Vec<i64> = pulled["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["seq"].as_i64().unwrap())
+            .collect();
+        let ids: Vec<String> = pulled["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["change"]["change_id"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(ids, ["c1", "c2", "c3"], "{kind:?}");
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+        answers.push((
+            sum_p["checksum"].clone(),
+            sum_a["checksum"].clone(),
+            sum_a["records"].clone(),
+        ));
+    }
+    assert_eq!(answers[0], answers[1], "SQLite and PostgreSQL disagree");
 }

@@ -1,0 +1,414 @@
+//! Server storage. [`Backend`] is the interface the HTTP layer uses; [`SqliteBackend`] is
+//! the embedded default. Every push is applied in one transaction: all of it or none.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use binhyen_domain::catalog::entity;
+use binhyen_domain::merge::{merge, ChangeOp, Incoming, RecordState};
+use binhyen_sync::protocol::{PulledChange, WireChange};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("{0}")]
+    Refused(Refusal),
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("database: {0}")]
+    Postgres(#[from] ::postgres::Error),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A request refused whole, with the HTTP status and a reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+pub(crate) fn refuse(status: u16, code: &'static str, message: impl Into<String>) -> DbError {
+    DbError::Refused(Refusal {
+        status,
+        code,
+        message: message.into(),
+    })
+}
+
+pub type DbResult<T> = Result<T, DbError>;
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct StationRow {
+    pub id: String,
+    pub unit_code: String,
+    pub device_no: u32,
+    pub created_at: String,
+    pub enrolled_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PushOutcome {
+    pub accepted: usize,
+    pub duplicates: usize,
+    pub conflicts: usize,
+}
+
+pub fn sha256_hex(s: &str) -> String {
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+/// What the HTTP layer needs from storage.
+pub trait Backend: Send + Sync {
+    fn import_units(&self, csv: &str) -> DbResult<usize>;
+    fn unit_exists(&self, code: &str) -> DbResult<bool>;
+    /// Creates a station awaiting enrolment; returns its id. `token_hash` is the one-time
+    /// token's SHA-256.
+    fn create_station(
+        &self,
+        unit_code: &str,
+        device_no: Option<u32>,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> DbResult<(String, u32)>;
+    fn stations(&self) -> DbResult<Vec<StationRow>>;
+    fn revoke(&self, id: &str, now: DateTime<Utc>) -> DbResult<bool>;
+    /// Consumes a one-time token and stores the station's secret hash.
+    fn enroll(
+        &self,
+        token_hash: &str,
+        secret_hash: &str,
+        now: DateTime<Utc>,
+    ) -> DbResult<StationRow>;
+    fn station_by_secret(&self, id: &str, secret_hash: &str) -> DbResult<Option<StationRow>>;
+    fn push(
+        &self,
+        station: &StationRow,
+        changes: &[WireChange],
+        now: DateTime<Utc>,
+    ) -> DbResult<PushOutcome>;
+    fn pull(
+        &self,
+        station: &StationRow,
+        after: i64,
+        limit: u32,
+    ) -> DbResult<(Vec<PulledChange>, i64, bool)>;
+    fn checksum(&self, station: &StationRow) -> DbResult<(String, u64)>;
+}
+
+mod postgres;
+mod sqlite;
+
+pub use self::postgres::PgBackend;
+pub use self::sqlite::SqliteBackend;
+
+/// Opens the backend named by `--db`: `sqlite:PATH` or `postgres://…`.
+pub fn open(spec: &str) -> DbResult<std::sync::Arc<dyn Backend>> {
+    if let Some(path) = spec.strip_prefix("sqlite:") {
+        return Ok(std::sync::Arc::new(SqliteBackend::open(
+            std::path::Path::new(path),
+        )?));
+    }
+    if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
+        return Ok(std::sync::Arc::new(PgBackend::open(spec, None)?));
+    }
+    Err(DbError::Other(format!(
+        "--db must be sqlite:PATH or postgres://…, not {spec:?}"
+    )))
+}
+
+/// The storage both backends share: same tables, same meaning.
+pub(crate) const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS units (
+        code TEXT PRIMARY KEY, name TEXT NOT NULL, parent_code TEXT REFERENCES units(code))",
+    "CREATE TABLE IF NOT EXISTS stations (
+        id TEXT PRIMARY KEY, unit_code TEXT NOT NULL REFERENCES units(code), device_no INTEGER NOT NULL,
+        token_hash TEXT NOT NULL UNIQUE, secret_hash TEXT UNIQUE,
+        created_at TEXT NOT NULL, enrolled_at TEXT, revoked_at TEXT)",
+    "CREATE TABLE IF NOT EXISTS records (
+        entity TEXT NOT NULL, entity_id TEXT NOT NULL, unit_code TEXT NOT NULL,
+        vals TEXT NOT NULL, versions TEXT NOT NULL, deleted TEXT,
+        PRIMARY KEY (entity, entity_id))",
+    "CREATE INDEX IF NOT EXISTS records_scope ON records(unit_code)",
+    "CREATE TABLE IF NOT EXISTS conflicts (
+        id TEXT PRIMARY KEY, entity TEXT NOT NULL, entity_id TEXT NOT NULL, field TEXT NOT NULL,
+        kind TEXT NOT NULL, detected_at TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS changes_scope ON changes(unit_code, seq)",
+];
+
+/// A stored record: (unit_code, values JSON, versions JSON, deleted clock value).
+pub(crate) type StoredRecord = (String, String, String, Option<String>);
+
+/// One transaction of a push, as the shared push logic needs it.
+pub(crate) trait PushTx {
+    fn scope_units(&mut self, unit: &str) -> DbResult<Vec<String>>;
+    fn change_exists(&mut self, change_id: &str) -> DbResult<bool>;
+    /// (unit_code, vals, versions, deleted)
+    fn record(&mut self, entity: &str, id: &str) -> DbResult<Option<StoredRecord>>;
+    #[allow(clippy::too_many_arguments)]
+    fn put_record(
+        &mut self,
+        entity: &str,
+        id: &str,
+        unit: &str,
+        vals: &str,
+        versions: &str,
+        deleted: Option<&str>,
+    ) -> DbResult<()>;
+    fn insert_conflict(
+        &mut self,
+        id: &str,
+        entity: &str,
+        entity_id: &str,
+        field: &str,
+        kind: &str,
+        at: &str,
+    ) -> DbResult<usize>;
+    fn insert_change(&mut self, c: &WireChange, origin: &str, at: &str) -> DbResult<()>;
+}
+
+fn parse_obj(s: &str) -> Map<String, Value> {
+    match serde_json::from_str(s) {
+        Ok(Value::Object(m)) => m,
+        _ => Map::new(),
+    }
+}
+
+/// Checks, merges and stores a batch inside one transaction of either backend. Any refusal
+/// returns before the caller commits, so nothing of a refused batch is applied.
+pub(crate) fn push_with(
+    tx: &mut dyn PushTx,
+    station: &StationRow,
+    changes: &[WireChange],
+    now: DateTime<Utc>,
+) -> DbResult<PushOutcome> {
+    let scope = tx.scope_units(&station.unit_code)?;
+    let now_s = now.to_rfc3339();
+    let mut out = PushOutcome::default();
+    for (i, c) in changes.iter().enumerate() {
+        let at = |m: String| format!("Thay đổi thứ {} ({} {}): {m}", i + 1, c.entity, c.entity_id);
+        let def = entity(&c.entity).ok_or_else(|| {
+            refuse(
+                400,
+                "bad_change",
+                at(format!("loại bản ghi \"{}\" không được đồng bộ", c.entity)),
+            )
+        })?;
+        let op = ChangeOp::parse(&c.op).ok_or_else(|| {
+            refuse(
+                400,
+                "bad_change",
+                at(format!("thao tác \"{}\" không hợp lệ", c.op)),
+            )
+        })?;
+        if let Some(bad) = c.data.keys().find(|k| !def.has_field(k)) {
+            return Err(refuse(
+                400,
+                "bad_change",
+                at(format!("trường \"{bad}\" không thuộc bản ghi")),
+            ));
+        }
+        if binhyen_domain::hlc::Hlc::parse(&c.hlc).is_none()
+            || c.change_id.is_empty()
+            || c.entity_id.is_empty()
+        {
+            return Err(refuse(
+                400,
+                "bad_change",
+                at("thiếu mã thay đổi, mã bản ghi hoặc dấu thời gian hợp lệ".into()),
+            ));
+        }
+        if !scope.contains(&c.unit_code) {
+            return Err(refuse(
+                403,
+                "out_of_scope",
+                at(format!(
+                    "đơn vị {} nằm ngoài phạm vi của trạm ({})",
+                    c.unit_code, station.unit_code
+                )),
+            ));
+        }
+        if let Some(u) = c.data.get("unit_code").and_then(Value::as_str) {
+            if u != c.unit_code {
+                return Err(refuse(
+                    403,
+                    "out_of_scope",
+                    at(format!(
+                        "bản ghi ghi cho đơn vị {u}, ngoài phạm vi {}",
+                        c.unit_code
+                    )),
+                ));
+            }
+        }
+        if tx.change_exists(&c.change_id)? {
+            out.duplicates += 1;
+            continue;
+        }
+        let existing = tx.record(&c.entity, &c.entity_id)?;
+        let state = match &existing {
+            Some((unit, vals, versions, deleted)) => {
+                if *unit != c.unit_code {
+                    return Err(refuse(
+                        403,
+                        "out_of_scope",
+                        at(format!(
+                            "bản ghi thuộc đơn vị {unit}, không thể sửa từ {}",
+                            c.unit_code
+                        )),
+                    ));
+                }
+                RecordState {
+                    exists: deleted.is_none(),
+                    values: parse_obj(vals),
+                    versions: parse_obj(versions),
+                    deleted: deleted.clone(),
+                }
+            }
+            None => RecordState::default(),
+        };
+        let outcome = merge(
+            &state,
+            &Incoming {
+                entity: def.name,
+                entity_id: &c.entity_id,
+                hlc: &c.hlc,
+                op,
+                data: &c.data,
+                base: c.base.as_ref(),
+            },
+        );
+        let mut values = state.values.clone();
+        for (k, v) in &outcome.set {
+            values.insert(k.clone(), v.clone());
+        }
+        let deleted = outcome.delete.clone().or(if outcome.undelete {
+            None
+        } else {
+            state.deleted.clone()
+        });
+        tx.put_record(
+            def.name,
+            &c.entity_id,
+            &c.unit_code,
+            &Value::Object(values).to_string(),
+            &Value::Object(outcome.versions).to_string(),
+            deleted.as_deref(),
+        )?;
+        for k in &outcome.conflicts {
+            out.conflicts += tx.insert_conflict(
+                &k.id.to_string(),
+                def.name,
+                &c.entity_id,
+                &k.field,
+                k.kind.as_str(),
+                &now_s,
+            )?;
+        }
+        tx.insert_change(c, &station.id, &now_s)?;
+        out.accepted += 1;
+    }
+    Ok(out)
+}
+
+/// The digest of a scope's records, as the stations compute it (`Station::checksum`).
+pub(crate) fn digest(
+    rows: impl Iterator<Item = (String, String, String, Option<String>)>,
+    with_identity: bool,
+) -> (String, u64) {
+    let mut hasher = Sha256::new();
+    let mut n = 0u64;
+    for (entity_name, id, versions, deleted) in rows {
+        if !with_identity && entity(&entity_name).is_some_and(|d| d.identity) {
+            continue;
+        }
+        let canonical = serde_json::from_str::<Value>(&versions)
+            .map(|v| v.to_string())
+            .unwrap_or(versions);
+        hasher.update(format!(
+            "{entity_name}\u{1f}{id}\u{1f}{canonical}\u{1f}{}\n",
+            deleted.unwrap_or_default()
+        ));
+        n += 1;
+    }
+    (hex::encode(hasher.finalize()), n)
+}
+
+/// A change as stored, back into its wire form (one argument per column).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn wire_change(
+    change_id: String,
+    unit_code: String,
+    entity: String,
+    entity_id: String,
+    op: String,
+    hlc: String,
+    data: &str,
+    base: Option<String>,
+) -> WireChange {
+    WireChange {
+        change_id,
+        unit_code,
+        entity,
+        entity_id,
+        op,
+        hlc,
+        data: parse_obj(data),
+        base: base.map(|b| parse_obj(&b)),
+    }
+}
+
+/// Changes a station may pull: its unit's, and for a province its communes' (never
+/// reporter identity: it stays in its commune). Pushes are serialised, so no change can
+/// commit behind a cursor.
+pub(crate) const PULL_SQL_SQLITE: &str = "SELECT seq, change_id, origin, unit_code, entity, entity_id, op, hlc, data, base
+     FROM changes
+     WHERE seq > ?1 AND origin <> ?2
+       AND (unit_code = ?3 OR (unit_code IN (SELECT code FROM units WHERE parent_code = ?3) AND entity <> 'tip_reporter'))
+     ORDER BY seq LIMIT ?4";
+
+pub(crate) const CHECKSUM_SQL_SQLITE: &str =
+    "SELECT entity, entity_id, versions, deleted FROM records
+     WHERE unit_code = ?1 OR unit_code IN (SELECT code FROM units WHERE parent_code = ?1)
+     ORDER BY entity, entity_id";
+
+/// A page of pulled changes and where to continue.
+pub(crate) fn page(
+    rows: Vec<PulledChange>,
+    after: i64,
+    limit: u32,
+    max_seq: i64,
+) -> (Vec<PulledChange>, i64, bool) {
+    let more = rows.len() as u32 == limit;
+    let next = if more {
+        rows.last().map(|c| c.seq).unwrap_or(after)
+    } else {
+        max_seq.max(after)
+    };
+    (rows, next, more)
+}
+
+/// Whether a station found by its token may enrol now.
+pub(crate) fn check_enrollable(row: Option<StationRow>) -> DbResult<StationRow> {
+    let Some(row) = row else {
+        return Err(refuse(401, "bad_token", "Mã cấp phép không đúng."));
+    };
+    if row.revoked_at.is_some() {
+        return Err(refuse(403, "revoked", "Trạm này đã bị thu hồi."));
+    }
+    if row.enrolled_at.is_some() {
+        return Err(refuse(
+            409,
+            "token_used",
+            "Mã cấp phép này đã được dùng; hãy xin tệp cấp phép mới.",
+        ));
+    }
+    Ok(row)
+}

@@ -1,0 +1,354 @@
+//! The production backend: PostgreSQL. Same tables and the same shared push logic as the
+//! SQLite backend; pushes take an exclusive lock on `changes`, so sequence numbers are
+//! handed out in commit order and no change can commit behind a station's cursor.
+
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use postgres::{Client, NoTls, Transaction};
+
+use binhyen_sync::protocol::{PulledChange, WireChange};
+
+use super::{
+    digest, push_with, refuse, wire_change, Backend, DbError, DbResult, PushOutcome, PushTx,
+    StationRow, StoredRecord, SCHEMA,
+};
+
+pub struct PgBackend {
+    client: Mutex<Client>,
+}
+
+const STATION_COLS: &str = "id, unit_code, device_no, created_at, enrolled_at, revoked_at";
+
+fn row_station(r: &postgres::Row) -> StationRow {
+    StationRow {
+        id: r.get(0),
+        unit_code: r.get(1),
+        device_no: r.get::<_, i32>(2).max(0) as u32,
+        created_at: r.get(3),
+        enrolled_at: r.get(4),
+        revoked_at: r.get(5),
+    }
+}
+
+impl PgBackend {
+    /// Connects and creates the tables if needed. `schema` (tests) isolates a run in its
+    /// own PostgreSQL schema.
+    pub fn open(url: &str, schema: Option<&str>) -> DbResult<PgBackend> {
+        let mut client = Client::connect(url, NoTls)?;
+        if let Some(s) = schema {
+            if !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(DbError::Other(format!("bad schema name {s:?}")));
+            }
+            client.batch_execute(&format!(
+                "CREATE SCHEMA IF NOT EXISTS {s}; SET search_path TO {s}"
+            ))?;
+        }
+        client.batch_execute(
+            "CREATE TABLE IF NOT EXISTS changes (
+                seq BIGSERIAL PRIMARY KEY, change_id TEXT NOT NULL UNIQUE, origin TEXT NOT NULL,
+                unit_code TEXT NOT NULL, entity TEXT NOT NULL, entity_id TEXT NOT NULL, op TEXT NOT NULL,
+                hlc TEXT NOT NULL, data TEXT NOT NULL, base TEXT, received_at TEXT NOT NULL)",
+        )?;
+        for sql in SCHEMA {
+            client.batch_execute(sql)?;
+        }
+        Ok(PgBackend {
+            client: Mutex::new(client),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Client> {
+        self.client.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl PushTx for Transaction<'_> {
+    fn scope_units(&mut self, unit: &str) -> DbResult<Vec<String>> {
+        Ok(self
+            .query(
+                "SELECT code FROM units WHERE code = $1 OR parent_code = $1",
+                &[&unit],
+            )?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+    }
+
+    fn change_exists(&mut self, change_id: &str) -> DbResult<bool> {
+        Ok(self
+            .query_one(
+                "SELECT EXISTS(SELECT 1 FROM changes WHERE change_id = $1)",
+                &[&change_id],
+            )?
+            .get(0))
+    }
+
+    fn record(&mut self, entity: &str, id: &str) -> DbResult<Option<StoredRecord>> {
+        Ok(self
+            .query_opt(
+                "SELECT unit_code, vals, versions, deleted FROM records WHERE entity = $1 AND entity_id = $2",
+                &[&entity, &id],
+            )?
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))))
+    }
+
+    fn put_record(
+        &mut self,
+        entity: &str,
+        id: &str,
+        unit: &str,
+        vals: &str,
+        versions: &str,
+        deleted: Option<&str>,
+    ) -> DbResult<()> {
+        self.execute(
+            "INSERT INTO records(entity, entity_id, unit_code, vals, versions, deleted) VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT(entity, entity_id) DO UPDATE SET vals = excluded.vals, versions = excluded.versions, deleted = excluded.deleted",
+            &[&entity, &id, &unit, &vals, &versions, &deleted],
+        )?;
+        Ok(())
+    }
+
+    fn insert_conflict(
+        &mut self,
+        id: &str,
+        entity: &str,
+        entity_id: &str,
+        field: &str,
+        kind: &str,
+        at: &str,
+    ) -> DbResult<usize> {
+        Ok(self.execute(
+            "INSERT INTO conflicts(id, entity, entity_id, field, kind, detected_at) VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (id) DO NOTHING",
+            &[&id, &entity, &entity_id, &field, &kind, &at],
+        )? as usize)
+    }
+
+    fn insert_change(&mut self, c: &WireChange, origin: &str, at: &str) -> DbResult<()> {
+        let data = serde_json::Value::Object(c.data.clone()).to_string();
+        let base = c
+            .base
+            .as_ref()
+            .map(|b| serde_json::Value::Object(b.clone()).to_string());
+        self.execute(
+            "INSERT INTO changes(change_id, origin, unit_code, entity, entity_id, op, hlc, data, base, received_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            &[&c.change_id, &origin, &c.unit_code, &c.entity, &c.entity_id, &c.op, &c.hlc, &data, &base, &at],
+        )?;
+        Ok(())
+    }
+}
+
+impl Backend for PgBackend {
+    fn import_units(&self, csv_text: &str) -> DbResult<usize> {
+        let mut client = self.lock();
+        let mut tx = client.transaction()?;
+        let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
+        let mut n = 0;
+        for rec in reader.records() {
+            let rec = rec.map_err(|e| refuse(400, "bad_csv", format!("Tệp đơn vị hỏng: {e}")))?;
+            if rec.len() < 4 {
+                return Err(refuse(400, "bad_csv", "Tệp đơn vị thiếu cột."));
+            }
+            n += tx.execute(
+                "INSERT INTO units(code, name, parent_code) VALUES ($1, $2, NULL) ON CONFLICT (code) DO NOTHING",
+                &[&&rec[0], &&rec[1]],
+            )? as usize;
+            tx.execute(
+                "INSERT INTO units(code, name, parent_code) VALUES ($1, $2, $3)
+                 ON CONFLICT(code) DO UPDATE SET name = excluded.name, parent_code = excluded.parent_code",
+                &[&&rec[2], &&rec[3], &&rec[0]],
+            )?;
+            n += 1;
+        }
+        tx.commit()?;
+        Ok(n)
+    }
+
+    fn unit_exists(&self, code: &str) -> DbResult<bool> {
+        Ok(self
+            .lock()
+            .query_one(
+                "SELECT EXISTS(SELECT 1 FROM units WHERE code = $1)",
+                &[&code],
+            )?
+            .get(0))
+    }
+
+    fn create_station(
+        &self,
+        unit_code: &str,
+        device_no: Option<u32>,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> DbResult<(String, u32)> {
+        let mut client = self.lock();
+        let mut tx = client.transaction()?;
+        tx.batch_execute("LOCK TABLE stations IN EXCLUSIVE MODE")?;
+        let known: bool = tx
+            .query_one(
+                "SELECT EXISTS(SELECT 1 FROM units WHERE code = $1)",
+                &[&unit_code],
+            )?
+            .get(0);
+        if !known {
+            return Err(refuse(
+                400,
+                "unknown_unit",
+                format!("Mã đơn vị {unit_code} không có; hãy nhập danh mục đơn vị trước."),
+            ));
+        }
+        let device: i32 = match device_no {
+            Some(d) => d as i32,
+            None => tx
+                .query_one(
+                    "SELECT COALESCE(max(device_no), 0) + 1 FROM stations WHERE unit_code = $1",
+                    &[&unit_code],
+                )?
+                .get(0),
+        };
+        let taken: bool = tx
+            .query_one(
+                "SELECT EXISTS(SELECT 1 FROM stations WHERE unit_code = $1 AND device_no = $2)",
+                &[&unit_code, &device],
+            )?
+            .get(0);
+        if taken {
+            return Err(refuse(
+                409,
+                "device_taken",
+                format!("Máy số {device} của đơn vị {unit_code} đã được cấp."),
+            ));
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        tx.execute(
+            "INSERT INTO stations(id, unit_code, device_no, token_hash, created_at) VALUES ($1, $2, $3, $4, $5)",
+            &[&id, &unit_code, &device, &token_hash, &now.to_rfc3339()],
+        )?;
+        tx.commit()?;
+        Ok((id, device.max(0) as u32))
+    }
+
+    fn stations(&self) -> DbResult<Vec<StationRow>> {
+        Ok(self
+            .lock()
+            .query(
+                &format!("SELECT {STATION_COLS} FROM stations ORDER BY unit_code, device_no"),
+                &[],
+            )?
+            .iter()
+            .map(row_station)
+            .collect())
+    }
+
+    fn revoke(&self, id: &str, now: DateTime<Utc>) -> DbResult<bool> {
+        Ok(self.lock().execute(
+            "UPDATE stations SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+            &[&id, &now.to_rfc3339()],
+        )? == 1)
+    }
+
+    fn enroll(
+        &self,
+        token_hash: &str,
+        secret_hash: &str,
+        now: DateTime<Utc>,
+    ) -> DbResult<StationRow> {
+        let mut client = self.lock();
+        let mut tx = client.transaction()?;
+        let row = tx
+            .query_opt(
+                &format!("SELECT {STATION_COLS} FROM stations WHERE token_hash = $1 FOR UPDATE"),
+                &[&token_hash],
+            )?
+            .map(|r| row_station(&r));
+        let row = super::check_enrollable(row)?;
+        tx.execute(
+            "UPDATE stations SET secret_hash = $2, enrolled_at = $3 WHERE id = $1",
+            &[&row.id, &secret_hash, &now.to_rfc3339()],
+        )?;
+        tx.commit()?;
+        Ok(StationRow {
+            enrolled_at: Some(now.to_rfc3339()),
+            ..row
+        })
+    }
+
+    fn station_by_secret(&self, id: &str, secret_hash: &str) -> DbResult<Option<StationRow>> {
+        Ok(self
+            .lock()
+            .query_opt(
+                &format!("SELECT {STATION_COLS} FROM stations WHERE id = $1 AND secret_hash = $2"),
+                &[&id, &secret_hash],
+            )?
+            .map(|r| row_station(&r)))
+    }
+
+    fn push(
+        &self,
+        station: &StationRow,
+        changes: &[WireChange],
+        now: DateTime<Utc>,
+    ) -> DbResult<PushOutcome> {
+        let mut client = self.lock();
+        let mut tx = client.transaction()?;
+        tx.batch_execute("LOCK TABLE changes IN EXCLUSIVE MODE")?;
+        let out = push_with(&mut tx, station, changes, now)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    fn pull(
+        &self,
+        station: &StationRow,
+        after: i64,
+        limit: u32,
+    ) -> DbResult<(Vec<PulledChange>, i64, bool)> {
+        let mut client = self.lock();
+        let mut tx = client.transaction()?;
+        let rows: Vec<PulledChange> = tx
+            .query(
+                "SELECT seq, change_id, origin, unit_code, entity, entity_id, op, hlc, data, base
+                 FROM changes
+                 WHERE seq > $1 AND origin <> $2
+                   AND (unit_code = $3 OR (unit_code IN (SELECT code FROM units WHERE parent_code = $3) AND entity <> 'tip_reporter'))
+                 ORDER BY seq LIMIT $4",
+                &[&after, &station.id, &station.unit_code, &i64::from(limit)],
+            )?
+            .iter()
+            .map(|r| {
+                let data: String = r.get(8);
+                PulledChange {
+                    seq: r.get(0),
+                    origin: r.get(2),
+                    change: wire_change(r.get(1), r.get(3), r.get(4), r.get(5), r.get(6), r.get(7), &data, r.get(9)),
+                }
+            })
+            .collect();
+        let max: i64 = tx
+            .query_one("SELECT COALESCE(max(seq), 0)::BIGINT FROM changes", &[])?
+            .get(0);
+        tx.commit()?;
+        Ok(super::page(rows, after, limit, max))
+    }
+
+    fn checksum(&self, station: &StationRow) -> DbResult<(String, u64)> {
+        let rows: Vec<(String, String, String, Option<String>)> = self
+            .lock()
+            .query(
+                "SELECT entity, entity_id, versions, deleted FROM records
+                 WHERE unit_code = $1 OR unit_code IN (SELECT code FROM units WHERE parent_code = $1)
+                 ORDER BY entity COLLATE \"C\", entity_id COLLATE \"C\"",
+                &[&station.unit_code],
+            )?
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect();
+        Ok(digest(
+            rows.into_iter(),
+            binhyen_domain::unit::is_commune_code(&station.unit_code),
+        ))
+    }
+}

@@ -1,0 +1,344 @@
+//! The embedded default backend: one SQLite file, one connection behind a mutex (pushes
+//! are serialised, so the server's order is the commit order).
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+
+use binhyen_sync::protocol::{PulledChange, WireChange};
+
+use super::{
+    digest, push_with, refuse, wire_change, Backend, DbError, DbResult, PushOutcome, PushTx,
+    StationRow, StoredRecord, SCHEMA,
+};
+
+pub struct SqliteBackend {
+    conn: Mutex<Connection>,
+}
+
+fn row_station(r: &rusqlite::Row<'_>) -> rusqlite::Result<StationRow> {
+    Ok(StationRow {
+        id: r.get(0)?,
+        unit_code: r.get(1)?,
+        device_no: r.get(2)?,
+        created_at: r.get(3)?,
+        enrolled_at: r.get(4)?,
+        revoked_at: r.get(5)?,
+    })
+}
+
+const STATION_COLS: &str = "id, unit_code, device_no, created_at, enrolled_at, revoked_at";
+
+impl SqliteBackend {
+    pub fn open(path: &Path) -> DbResult<SqliteBackend> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| DbError::Other(format!("{}: {e}", dir.display())))?;
+        }
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS changes (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT, change_id TEXT NOT NULL UNIQUE, origin TEXT NOT NULL,
+                unit_code TEXT NOT NULL, entity TEXT NOT NULL, entity_id TEXT NOT NULL, op TEXT NOT NULL,
+                hlc TEXT NOT NULL, data TEXT NOT NULL, base TEXT, received_at TEXT NOT NULL)",
+        )?;
+        for sql in SCHEMA {
+            conn.execute_batch(sql)?;
+        }
+        Ok(SqliteBackend {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl PushTx for Transaction<'_> {
+    fn scope_units(&mut self, unit: &str) -> DbResult<Vec<String>> {
+        let mut stmt =
+            self.prepare("SELECT code FROM units WHERE code = ?1 OR parent_code = ?1")?;
+        let units = stmt
+            .query_map([unit], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(units)
+    }
+
+    fn change_exists(&mut self, change_id: &str) -> DbResult<bool> {
+        Ok(self.query_row(
+            "SELECT EXISTS(SELECT 1 FROM changes WHERE change_id = ?1)",
+            [change_id],
+            |r| r.get(0),
+        )?)
+    }
+
+    fn record(&mut self, entity: &str, id: &str) -> DbResult<Option<StoredRecord>> {
+        Ok(self
+            .query_row(
+                "SELECT unit_code, vals, versions, deleted FROM records WHERE entity = ?1 AND entity_id = ?2",
+                params![entity, id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?)
+    }
+
+    fn put_record(
+        &mut self,
+        entity: &str,
+        id: &str,
+        unit: &str,
+        vals: &str,
+        versions: &str,
+        deleted: Option<&str>,
+    ) -> DbResult<()> {
+        self.execute(
+            "INSERT INTO records(entity, entity_id, unit_code, vals, versions, deleted) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(entity, entity_id) DO UPDATE SET vals = excluded.vals, versions = excluded.versions, deleted = excluded.deleted",
+            params![entity, id, unit, vals, versions, deleted],
+        )?;
+        Ok(())
+    }
+
+    fn insert_conflict(
+        &mut self,
+        id: &str,
+        entity: &str,
+        entity_id: &str,
+        field: &str,
+        kind: &str,
+        at: &str,
+    ) -> DbResult<usize> {
+        Ok(self.execute(
+            "INSERT OR IGNORE INTO conflicts(id, entity, entity_id, field, kind, detected_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![id, entity, entity_id, field, kind, at],
+        )?)
+    }
+
+    fn insert_change(&mut self, c: &WireChange, origin: &str, at: &str) -> DbResult<()> {
+        self.execute(
+            "INSERT INTO changes(change_id, origin, unit_code, entity, entity_id, op, hlc, data, base, received_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                c.change_id,
+                origin,
+                c.unit_code,
+                c.entity,
+                c.entity_id,
+                c.op,
+                c.hlc,
+                serde_json::Value::Object(c.data.clone()).to_string(),
+                c.base.as_ref().map(|b| serde_json::Value::Object(b.clone()).to_string()),
+                at
+            ],
+        )?;
+        Ok(())
+    }
+}
+
+impl Backend for SqliteBackend {
+    fn import_units(&self, csv_text: &str) -> DbResult<usize> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
+        let mut n = 0;
+        for rec in reader.records() {
+            let rec = rec.map_err(|e| refuse(400, "bad_csv", format!("Tệp đơn vị hỏng: {e}")))?;
+            if rec.len() < 4 {
+                return Err(refuse(400, "bad_csv", "Tệp đơn vị thiếu cột."));
+            }
+            n += tx.execute(
+                "INSERT OR IGNORE INTO units(code, name, parent_code) VALUES (?1, ?2, NULL)",
+                params![&rec[0], &rec[1]],
+            )?;
+            tx.execute(
+                "INSERT INTO units(code, name, parent_code) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(code) DO UPDATE SET name = excluded.name, parent_code = excluded.parent_code",
+                params![&rec[2], &rec[3], &rec[0]],
+            )?;
+            n += 1;
+        }
+        tx.commit()?;
+        Ok(n)
+    }
+
+    fn unit_exists(&self, code: &str) -> DbResult<bool> {
+        Ok(self.lock().query_row(
+            "SELECT EXISTS(SELECT 1 FROM units WHERE code = ?1)",
+            [code],
+            |r| r.get(0),
+        )?)
+    }
+
+    fn create_station(
+        &self,
+        unit_code: &str,
+        device_no: Option<u32>,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> DbResult<(String, u32)> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let known: bool = tx.query_row(
+            "SELECT EXISTS(SELECT 1 FROM units WHERE code = ?1)",
+            [unit_code],
+            |r| r.get(0),
+        )?;
+        if !known {
+            return Err(refuse(
+                400,
+                "unknown_unit",
+                format!("Mã đơn vị {unit_code} không có; hãy nhập danh mục đơn vị trước."),
+            ));
+        }
+        let device = match device_no {
+            Some(d) => d,
+            None => tx.query_row(
+                "SELECT COALESCE(max(device_no), 0) + 1 FROM stations WHERE unit_code = ?1",
+                [unit_code],
+                |r| r.get(0),
+            )?,
+        };
+        let taken: bool = tx.query_row(
+            "SELECT EXISTS(SELECT 1 FROM stations WHERE unit_code = ?1 AND device_no = ?2)",
+            params![unit_code, device],
+            |r| r.get(0),
+        )?;
+        if taken {
+            return Err(refuse(
+                409,
+                "device_taken",
+                format!("Máy số {device} của đơn vị {unit_code} đã được cấp."),
+            ));
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        tx.execute(
+            "INSERT INTO stations(id, unit_code, device_no, token_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id, unit_code, device, token_hash, now.to_rfc3339()],
+        )?;
+        tx.commit()?;
+        Ok((id, device))
+    }
+
+    fn stations(&self) -> DbResult<Vec<StationRow>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {STATION_COLS} FROM stations ORDER BY unit_code, device_no"
+        ))?;
+        let rows = stmt
+            .query_map([], row_station)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    fn revoke(&self, id: &str, now: DateTime<Utc>) -> DbResult<bool> {
+        Ok(self.lock().execute(
+            "UPDATE stations SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+            params![id, now.to_rfc3339()],
+        )? == 1)
+    }
+
+    fn enroll(
+        &self,
+        token_hash: &str,
+        secret_hash: &str,
+        now: DateTime<Utc>,
+    ) -> DbResult<StationRow> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let row: Option<StationRow> = tx
+            .query_row(
+                &format!("SELECT {STATION_COLS} FROM stations WHERE token_hash = ?1"),
+                [token_hash],
+                row_station,
+            )
+            .optional()?;
+        let row = super::check_enrollable(row)?;
+        tx.execute(
+            "UPDATE stations SET secret_hash = ?2, enrolled_at = ?3 WHERE id = ?1",
+            params![row.id, secret_hash, now.to_rfc3339()],
+        )?;
+        tx.commit()?;
+        Ok(StationRow {
+            enrolled_at: Some(now.to_rfc3339()),
+            ..row
+        })
+    }
+
+    fn station_by_secret(&self, id: &str, secret_hash: &str) -> DbResult<Option<StationRow>> {
+        Ok(self
+            .lock()
+            .query_row(
+                &format!("SELECT {STATION_COLS} FROM stations WHERE id = ?1 AND secret_hash = ?2"),
+                params![id, secret_hash],
+                row_station,
+            )
+            .optional()?)
+    }
+
+    fn push(
+        &self,
+        station: &StationRow,
+        changes: &[WireChange],
+        now: DateTime<Utc>,
+    ) -> DbResult<PushOutcome> {
+        let mut conn = self.lock();
+        let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = push_with(&mut tx, station, changes, now)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    fn pull(
+        &self,
+        station: &StationRow,
+        after: i64,
+        limit: u32,
+    ) -> DbResult<(Vec<PulledChange>, i64, bool)> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(super::PULL_SQL_SQLITE)?;
+        let rows = stmt
+            .query_map(params![after, station.id, station.unit_code, limit], |r| {
+                let data: String = r.get(8)?;
+                Ok(PulledChange {
+                    seq: r.get(0)?,
+                    origin: r.get(2)?,
+                    change: wire_change(
+                        r.get(1)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                        r.get(7)?,
+                        &data,
+                        r.get(9)?,
+                    ),
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let max: i64 = conn.query_row("SELECT COALESCE(max(seq), 0) FROM changes", [], |r| {
+            r.get(0)
+        })?;
+        Ok(super::page(rows, after, limit, max))
+    }
+
+    fn checksum(&self, station: &StationRow) -> DbResult<(String, u64)> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(super::CHECKSUM_SQL_SQLITE)?;
+        let rows = stmt
+            .query_map([&station.unit_code], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(digest(
+            rows.into_iter(),
+            binhyen_domain::unit::is_commune_code(&station.unit_code),
+        ))
+    }
+}
