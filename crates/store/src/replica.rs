@@ -150,6 +150,61 @@ fn reindex(conn: &Connection, def: &EntityDef, id: &str) -> Result<()> {
     }
 }
 
+/// Applies a conflict event from the server: a new conflict, or the end of one.
+fn apply_conflict_event(conn: &Connection, c: &RemoteChange) -> Result<usize> {
+    let text = |k: &str| c.data.get(k).and_then(Value::as_str).map(str::to_string);
+    if c.op == "insert" {
+        let n = conn
+            .prepare_cached(
+                "INSERT OR IGNORE INTO conflicts(id, entity, entity_id, field, kind, local_value, local_hlc,
+                    remote_value, remote_hlc, winner, detected_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?
+            .execute(params![
+                c.entity_id,
+                text("entity").unwrap_or_default(),
+                text("entity_id").unwrap_or_default(),
+                text("field").unwrap_or_default(),
+                text("kind").unwrap_or_else(|| "field".into()),
+                text("local_value"),
+                text("local_hlc").unwrap_or_default(),
+                text("remote_value"),
+                text("remote_hlc").unwrap_or_default(),
+                text("winner").unwrap_or_else(|| "remote".into()),
+                text("detected_at").unwrap_or_default()
+            ])?;
+        Ok(n)
+    } else {
+        conn.prepare_cached("UPDATE conflicts SET resolved_at = ?2, resolution = ?3 WHERE id = ?1 AND resolved_at IS NULL")?
+            .execute(params![c.entity_id, text("resolved_at").unwrap_or_default(), text("resolution")])?;
+        Ok(0)
+    }
+}
+
+/// The unit a record belongs to (the scope its changes travel in), found through the
+/// record itself or its parent.
+pub fn record_unit(conn: &Connection, entity_name: &str, id: &str) -> Result<Option<String>> {
+    let sql = match entity_name {
+        "tip" => "SELECT unit_code FROM tips WHERE id = ?1",
+        "tip_reporter" => "SELECT unit_code FROM tips WHERE id = ?1",
+        "tip_action" => "SELECT t.unit_code FROM tip_actions a JOIN tips t ON t.id = a.tip_id WHERE a.id = ?1",
+        "hamlet" => "SELECT unit_code FROM hamlets WHERE id = ?1",
+        "roster_person" => "SELECT unit_code FROM roster_people WHERE id = ?1",
+        "online_group" => "SELECT h.unit_code FROM online_groups g JOIN hamlets h ON h.id = g.hamlet_id WHERE g.id = ?1",
+        "group_member_count" => {
+            "SELECT h.unit_code FROM group_member_counts c JOIN online_groups g ON g.id = c.group_id
+             JOIN hamlets h ON h.id = g.hamlet_id WHERE c.id = ?1"
+        }
+        "channel" => "SELECT unit_code FROM channels WHERE id = ?1",
+        "channel_metric" => "SELECT c.unit_code FROM channel_metrics m JOIN channels c ON c.id = m.channel_id WHERE m.id = ?1",
+        "officer" => "SELECT unit_code FROM officers WHERE id = ?1",
+        _ => return Ok(None),
+    };
+    Ok(conn
+        .prepare_cached(sql)?
+        .query_row([id], |r| r.get(0))
+        .optional()?)
+}
+
 impl Station {
     /// Applies a page of changes pulled from the server, in order, in one transaction.
     /// A change seen before (own or applied) is skipped; a bad one refuses the page whole.
@@ -174,6 +229,15 @@ impl Station {
                 .query_row([&c.change_id], |r| r.get(0))?;
             if seen {
                 report.skipped += 1;
+                continue;
+            }
+            if c.entity == "conflict" || c.entity == "conflict_identity" {
+                report.conflicts += apply_conflict_event(&tx, c)?;
+                tx.prepare_cached(
+                    "INSERT INTO applied_changes(change_id, server_seq) VALUES (?1, ?2)",
+                )?
+                .execute(params![c.change_id, c.seq])?;
+                report.applied += 1;
                 continue;
             }
             let (def, op) = check_change(&c.entity, &c.op, &c.data)?;
@@ -239,44 +303,8 @@ impl Station {
                  ON CONFLICT(entity, entity_id) DO UPDATE SET fields = excluded.fields, deleted = excluded.deleted",
             )?
             .execute(params![def.name, c.entity_id, Value::Object(outcome.versions).to_string(), deleted])?;
-            // A clean edit of a field settles any open conflict on it: that is how a
-            // resolution made on another laptop closes the conflict here too.
-            for (field, value) in &outcome.set {
-                if outcome.conflicts.iter().any(|k| &k.field == field) {
-                    continue;
-                }
-                tx.prepare_cached(
-                    "UPDATE conflicts SET resolved_at = ?4, resolution = ?5
-                     WHERE entity = ?1 AND entity_id = ?2 AND field = ?3 AND resolved_at IS NULL",
-                )?
-                .execute(params![
-                    def.name,
-                    c.entity_id,
-                    field,
-                    ts(now),
-                    value.to_string()
-                ])?;
-            }
-            for k in &outcome.conflicts {
-                let inserted = tx.prepare_cached(
-                    "INSERT OR IGNORE INTO conflicts(id, entity, entity_id, field, kind, local_value, local_hlc,
-                        remote_value, remote_hlc, winner, detected_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                )?
-                .execute(params![
-                    k.id.to_string(),
-                    def.name,
-                    c.entity_id,
-                    k.field,
-                    k.kind.as_str(),
-                    k.local_value.to_string(),
-                    k.local_hlc,
-                    k.remote_value.to_string(),
-                    k.remote_hlc,
-                    if k.remote_wins { "remote" } else { "local" },
-                    ts(now)
-                ])?;
-                report.conflicts += inserted;
-            }
+            // Conflicts are decided by the server, in its one order, and arrive as events
+            // (see `apply_conflict_event`), so that every replica holds the same ones.
             tx.prepare_cached(
                 "INSERT INTO applied_changes(change_id, server_seq) VALUES (?1, ?2)",
             )?

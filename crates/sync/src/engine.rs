@@ -187,6 +187,28 @@ pub fn enroll(
     Ok(station)
 }
 
+/// How the engine reaches the server: HTTP in the product, an in-process link with injected
+/// faults in the simulation tests.
+pub trait Transport {
+    fn push(&mut self, req: &PushRequest) -> Result<PushResponse, SyncError>;
+    fn pull(&mut self, after: i64, limit: u32) -> Result<PullResponse, SyncError>;
+    fn checksum(&mut self) -> Result<ChecksumResponse, SyncError>;
+}
+
+impl Transport for Client {
+    fn push(&mut self, req: &PushRequest) -> Result<PushResponse, SyncError> {
+        self.post("/push", req)
+    }
+
+    fn pull(&mut self, after: i64, limit: u32) -> Result<PullResponse, SyncError> {
+        self.get(&format!("/pull?after={after}&limit={limit}"))
+    }
+
+    fn checksum(&mut self) -> Result<ChecksumResponse, SyncError> {
+        self.get("/checksum")
+    }
+}
+
 fn client_for(station: &Station) -> Result<Client, SyncError> {
     let url = station
         .sync_get("server_url")?
@@ -201,7 +223,7 @@ fn client_for(station: &Station) -> Result<Client, SyncError> {
 /// One full sync: push everything pending, pull everything new, compare checksums. The
 /// outcome (success time, or the failure's reason) is kept for `binhyen status`.
 pub fn sync_once(station: &mut Station, now: DateTime<Utc>) -> Result<SyncReport, SyncError> {
-    let result = run(station, now);
+    let result = client_for(station).and_then(|mut client| sync_with(station, &mut client, now));
     match &result {
         Ok(_) => {
             station.sync_set("last_success", &now.to_rfc3339())?;
@@ -215,8 +237,12 @@ pub fn sync_once(station: &mut Station, now: DateTime<Utc>) -> Result<SyncReport
     result
 }
 
-fn run(station: &mut Station, now: DateTime<Utc>) -> Result<SyncReport, SyncError> {
-    let client = client_for(station)?;
+/// One full sync over any transport (see [`sync_once`] for the bookkeeping around it).
+pub fn sync_with(
+    station: &mut Station,
+    client: &mut dyn Transport,
+    now: DateTime<Utc>,
+) -> Result<SyncReport, SyncError> {
     let unit = station.info().unit_code.clone();
     let mut report = SyncReport::default();
     loop {
@@ -229,26 +255,32 @@ fn run(station: &mut Station, now: DateTime<Utc>) -> Result<SyncReport, SyncErro
             &Uuid::NAMESPACE_OID,
             format!("{}-{}", batch[0].change_id, last.change_id).as_bytes(),
         );
-        let changes: Vec<WireChange> = batch
-            .iter()
-            .map(|c| WireChange {
+        let mut changes: Vec<WireChange> = Vec::with_capacity(batch.len());
+        for c in &batch {
+            // A change travels in the scope of the record it touches, which for a
+            // province station editing a commune's tip is the commune's.
+            let record_unit =
+                binhyen_store::replica::record_unit(station.conn(), &c.entity, &c.entity_id)?;
+            let data_unit = c
+                .data
+                .get("unit_code")
+                .and_then(|u| u.as_str())
+                .map(str::to_string);
+            changes.push(WireChange {
                 change_id: c.change_id.to_string(),
                 hlc: c.hlc.clone(),
                 entity: c.entity.clone(),
                 entity_id: c.entity_id.clone(),
                 op: c.op.clone(),
-                unit_code: unit.clone(),
+                unit_code: record_unit.or(data_unit).unwrap_or_else(|| unit.clone()),
                 data: c.data.as_object().cloned().unwrap_or_default(),
                 base: c.base.as_ref().and_then(|b| b.as_object().cloned()),
-            })
-            .collect();
-        let resp: PushResponse = client.post(
-            "/push",
-            &PushRequest {
-                batch_id: batch_id.to_string(),
-                changes,
-            },
-        )?;
+            });
+        }
+        let resp = client.push(&PushRequest {
+            batch_id: batch_id.to_string(),
+            changes,
+        })?;
         station.mark_acked(last_seq, now)?;
         report.pushed += resp.accepted + resp.duplicates;
     }
@@ -257,7 +289,7 @@ fn run(station: &mut Station, now: DateTime<Utc>) -> Result<SyncReport, SyncErro
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
     loop {
-        let page: PullResponse = client.get(&format!("/pull?after={cursor}&limit={PULL_PAGE}"))?;
+        let page = client.pull(cursor, PULL_PAGE)?;
         let changes: Vec<RemoteChange> = page
             .changes
             .iter()
@@ -281,7 +313,7 @@ fn run(station: &mut Station, now: DateTime<Utc>) -> Result<SyncReport, SyncErro
             break;
         }
     }
-    let server: ChecksumResponse = client.get("/checksum")?;
+    let server = client.checksum()?;
     let with_identity = binhyen_domain::unit::is_commune_code(&unit);
     let (local, _) = station.checksum(with_identity)?;
     report.checksum_ok = local == server.checksum;

@@ -5,4 +5,4 @@
 pub mod engine;
 pub mod protocol;
 
-pub use engine::{enroll, sync_once, SyncError, SyncReport};
+pub use engine::{enroll, sync_once, sync_with, SyncError, SyncReport, Transport};

@@ -2,7 +2,7 @@
 //! the embedded default. Every push is applied in one transaction: all of it or none.
 
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 use binhyen_domain::catalog::entity;
@@ -140,7 +140,7 @@ pub(crate) const SCHEMA: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS records_scope ON records(unit_code)",
     "CREATE TABLE IF NOT EXISTS conflicts (
         id TEXT PRIMARY KEY, entity TEXT NOT NULL, entity_id TEXT NOT NULL, field TEXT NOT NULL,
-        kind TEXT NOT NULL, detected_at TEXT NOT NULL)",
+        kind TEXT NOT NULL, detected_at TEXT NOT NULL, resolved_at TEXT)",
     "CREATE INDEX IF NOT EXISTS changes_scope ON changes(unit_code, seq)",
 ];
 
@@ -173,6 +173,38 @@ pub(crate) trait PushTx {
         at: &str,
     ) -> DbResult<usize>;
     fn insert_change(&mut self, c: &WireChange, origin: &str, at: &str) -> DbResult<()>;
+    /// Open conflicts on one field of one record.
+    fn open_conflicts(
+        &mut self,
+        entity: &str,
+        entity_id: &str,
+        field: &str,
+    ) -> DbResult<Vec<String>>;
+    fn close_conflict(&mut self, id: &str, at: &str) -> DbResult<()>;
+}
+
+/// The log entry that tells every station of the scope about a conflict or its end. Conflicts
+/// are decided here, in the one order, so every station sees the same ones; identity
+/// conflicts have their own name so that they stay in their commune.
+fn conflict_event(c: &WireChange, identity: bool, id: &str, open: bool, data: Value) -> WireChange {
+    WireChange {
+        change_id: format!("{id}:{}", if open { "open" } else { "closed" }),
+        hlc: c.hlc.clone(),
+        entity: if identity {
+            "conflict_identity"
+        } else {
+            "conflict"
+        }
+        .into(),
+        entity_id: id.into(),
+        op: if open { "insert" } else { "update" }.into(),
+        unit_code: c.unit_code.clone(),
+        data: match data {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        },
+        base: None,
+    }
 }
 
 fn parse_obj(s: &str) -> Map<String, Value> {
@@ -302,17 +334,52 @@ pub(crate) fn push_with(
             &Value::Object(outcome.versions).to_string(),
             deleted.as_deref(),
         )?;
+        tx.insert_change(c, &station.id, &now_s)?;
+        // A clean write of a field ends its open conflict; a new conflict replaces it.
+        let close = |tx: &mut dyn PushTx, field: &str, resolution: Value| -> DbResult<()> {
+            for id in tx.open_conflicts(def.name, &c.entity_id, field)? {
+                tx.close_conflict(&id, &now_s)?;
+                let data = json!({"resolved_at": now_s, "resolution": resolution.to_string()});
+                tx.insert_change(
+                    &conflict_event(c, def.identity, &id, false, data),
+                    "server",
+                    &now_s,
+                )?;
+            }
+            Ok(())
+        };
+        for (field, value) in &outcome.set {
+            if !outcome.conflicts.iter().any(|k| &k.field == field) {
+                close(tx, field, value.clone())?;
+            }
+        }
         for k in &outcome.conflicts {
-            out.conflicts += tx.insert_conflict(
-                &k.id.to_string(),
+            let id = k.id.to_string();
+            close(tx, &k.field, Value::String("superseded".into()))?;
+            if tx.insert_conflict(
+                &id,
                 def.name,
                 &c.entity_id,
                 &k.field,
                 k.kind.as_str(),
                 &now_s,
+            )? == 0
+            {
+                continue;
+            }
+            out.conflicts += 1;
+            let data = json!({
+                "entity": def.name, "entity_id": c.entity_id, "field": k.field, "kind": k.kind.as_str(),
+                "local_value": k.local_value.to_string(), "local_hlc": k.local_hlc,
+                "remote_value": k.remote_value.to_string(), "remote_hlc": k.remote_hlc,
+                "winner": if k.remote_wins { "remote" } else { "local" }, "detected_at": now_s,
+            });
+            tx.insert_change(
+                &conflict_event(c, def.identity, &id, true, data),
+                "server",
+                &now_s,
             )?;
         }
-        tx.insert_change(c, &station.id, &now_s)?;
         out.accepted += 1;
     }
     Ok(out)
@@ -368,10 +435,12 @@ pub(crate) fn wire_change(
 /// Changes a station may pull: its unit's, and for a province its communes' (never
 /// reporter identity: it stays in its commune). Pushes are serialised, so no change can
 /// commit behind a cursor.
-pub(crate) const PULL_SQL_SQLITE: &str = "SELECT seq, change_id, origin, unit_code, entity, entity_id, op, hlc, data, base
+pub(crate) const PULL_SQL_SQLITE: &str =
+    "SELECT seq, change_id, origin, unit_code, entity, entity_id, op, hlc, data, base
      FROM changes
      WHERE seq > ?1 AND origin <> ?2
-       AND (unit_code = ?3 OR (unit_code IN (SELECT code FROM units WHERE parent_code = ?3) AND entity <> 'tip_reporter'))
+       AND (unit_code = ?3 OR (unit_code IN (SELECT code FROM units WHERE parent_code = ?3)
+                               AND entity NOT IN ('tip_reporter', 'conflict_identity')))
      ORDER BY seq LIMIT ?4";
 
 pub(crate) const CHECKSUM_SQL_SQLITE: &str =

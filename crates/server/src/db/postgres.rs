@@ -139,6 +139,30 @@ impl PushTx for Transaction<'_> {
         )?;
         Ok(())
     }
+
+    fn open_conflicts(
+        &mut self,
+        entity: &str,
+        entity_id: &str,
+        field: &str,
+    ) -> DbResult<Vec<String>> {
+        Ok(self
+            .query(
+                "SELECT id FROM conflicts WHERE entity = $1 AND entity_id = $2 AND field = $3 AND resolved_at IS NULL ORDER BY id COLLATE \"C\"",
+                &[&entity, &entity_id, &field],
+            )?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+    }
+
+    fn close_conflict(&mut self, id: &str, at: &str) -> DbResult<()> {
+        self.execute(
+            "UPDATE conflicts SET resolved_at = $2 WHERE id = $1",
+            &[&id, &at],
+        )?;
+        Ok(())
+    }
 }
 
 impl Backend for PgBackend {
@@ -313,7 +337,8 @@ impl Backend for PgBackend {
                 "SELECT seq, change_id, origin, unit_code, entity, entity_id, op, hlc, data, base
                  FROM changes
                  WHERE seq > $1 AND origin <> $2
-                   AND (unit_code = $3 OR (unit_code IN (SELECT code FROM units WHERE parent_code = $3) AND entity <> 'tip_reporter'))
+                   AND (unit_code = $3 OR (unit_code IN (SELECT code FROM units WHERE parent_code = $3)
+                                           AND entity NOT IN ('tip_reporter', 'conflict_identity')))
                  ORDER BY seq LIMIT $4",
                 &[&after, &station.id, &station.unit_code, &i64::from(limit)],
             )?

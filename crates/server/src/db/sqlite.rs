@@ -140,6 +140,29 @@ impl PushTx for Transaction<'_> {
         )?;
         Ok(())
     }
+
+    fn open_conflicts(
+        &mut self,
+        entity: &str,
+        entity_id: &str,
+        field: &str,
+    ) -> DbResult<Vec<String>> {
+        let mut stmt = self.prepare(
+            "SELECT id FROM conflicts WHERE entity = ?1 AND entity_id = ?2 AND field = ?3 AND resolved_at IS NULL ORDER BY id",
+        )?;
+        let ids = stmt
+            .query_map(params![entity, entity_id, field], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(ids)
+    }
+
+    fn close_conflict(&mut self, id: &str, at: &str) -> DbResult<()> {
+        self.execute(
+            "UPDATE conflicts SET resolved_at = ?2 WHERE id = ?1",
+            params![id, at],
+        )?;
+        Ok(())
+    }
 }
 
 impl Backend for SqliteBackend {

@@ -9,6 +9,8 @@
 // Test code: a failed unwrap is a failed test, with its location.
 #![allow(clippy::unwrap_used)]
 
+mod simulation;
+
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -466,7 +468,15 @@ fn both_backends_agree() {
             .iter()
             .map(|c| c["change"]["change_id"].as_str().unwrap().to_string())
             .collect();
-        assert_eq!(ids, ["c1", "c2", "c3"], "{kind:?}");
+        // The concurrent edits, then the server's conflict event, which every station gets.
+        assert_eq!(&ids[..3], ["c1", "c2", "c3"], "{kind:?}");
+        assert_eq!(ids.len(), 4, "{kind:?}: {ids:?}");
+        assert!(ids[3].ends_with(":open"), "{ids:?}");
+        let event = &pulled["changes"][3]["change"];
+        assert_eq!(
+            (event["entity"].as_str(), event["data"]["field"].as_str()),
+            (Some("conflict"), Some("name"))
+        );
         assert!(seqs.windows(2).all(|w| w[0] < w[1]));
         answers.push((
             sum_p["checksum"].clone(),

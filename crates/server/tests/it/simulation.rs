@@ -1,0 +1,428 @@
+//! Deterministic simulation of several stations and the server (seeded; many seeds per run).
+//! Real stations (encrypted SQLite files) and the real server storage, joined by a link that
+//! loses requests, loses responses after the server committed, delivers batches twice and
+//! late, and by clocks hours apart; stations and the server restart from disk at random.
+//! When the faults stop and everyone syncs, every acknowledged write is on the server, and
+//! every station holds exactly what the server holds for its scope.
+//!
+//! BINHYEN_SIM_SEEDS (default 12) and BINHYEN_SIM_STEPS (default 150) scale it up.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::json;
+
+use binhyen_domain::tip::{Status, TipFilter};
+use binhyen_server::db::{sha256_hex, Backend, DbError, SqliteBackend, StationRow};
+use binhyen_store::replica::Take;
+use binhyen_store::{InitOptions, Station};
+use binhyen_sync::protocol::{ApiError, ChecksumResponse, PullResponse, PushRequest, PushResponse};
+use binhyen_sync::{sync_with, SyncError, Transport};
+
+const PASS: &str = "simulation passphrase";
+
+struct Faults {
+    on: bool,
+    rng: StdRng,
+    /// Per station: a batch kept to be delivered again later, out of order.
+    stale: BTreeMap<String, PushRequest>,
+}
+
+struct Link<'a> {
+    db: &'a Arc<dyn Backend>,
+    row: &'a StationRow,
+    now: DateTime<Utc>,
+    faults: &'a mut Faults,
+}
+
+fn lost() -> SyncError {
+    SyncError::Unreachable {
+        url: "sim".into(),
+        reason: "link cut".into(),
+    }
+}
+
+fn refused(e: DbError) -> SyncError {
+    SyncError::Refused {
+        status: 400,
+        error: ApiError {
+            code: "sim".into(),
+            message: e.to_string(),
+        },
+    }
+}
+
+impl Link<'_> {
+    fn chance(&mut self, p: f64) -> bool {
+        self.faults.on && self.faults.rng.gen_bool(p)
+    }
+}
+
+impl Transport for Link<'_> {
+    fn push(&mut self, req: &PushRequest) -> Result<PushResponse, SyncError> {
+        if self.chance(0.3) {
+            if let Some(old) = self.faults.stale.remove(&self.row.id) {
+                // An old batch arrives late, before this one.
+                self.db
+                    .push(self.row, &old.changes, self.now)
+                    .map_err(refused)?;
+            }
+        }
+        if self.chance(0.15) {
+            return Err(lost()); // lost on the way: nothing applied
+        }
+        let out = self
+            .db
+            .push(self.row, &req.changes, self.now)
+            .map_err(refused)?;
+        if self.chance(0.2) {
+            self.db
+                .push(self.row, &req.changes, self.now)
+                .map_err(refused)?; // delivered twice
+        }
+        if self.chance(0.2) {
+            self.faults.stale.insert(self.row.id.clone(), req.clone());
+        }
+        if self.chance(0.15) {
+            return Err(lost()); // applied, but the answer is lost
+        }
+        Ok(PushResponse {
+            accepted: out.accepted,
+            duplicates: out.duplicates,
+            conflicts: out.conflicts,
+        })
+    }
+
+    fn pull(&mut self, after: i64, limit: u32) -> Result<PullResponse, SyncError> {
+        if self.chance(0.1) {
+            return Err(lost());
+        }
+        // Small pages, so that cuts fall between pages too.
+        let (changes, next, more) = self
+            .db
+            .pull(self.row, after, limit.min(7))
+            .map_err(refused)?;
+        if self.chance(0.1) {
+            return Err(lost());
+        }
+        Ok(PullResponse {
+            changes,
+            next,
+            more,
+        })
+    }
+
+    fn checksum(&mut self) -> Result<ChecksumResponse, SyncError> {
+        let (checksum, records) = self.db.checksum(self.row).map_err(refused)?;
+        Ok(ChecksumResponse { checksum, records })
+    }
+}
+
+struct Laptop {
+    dir: PathBuf,
+    station: Option<Station>,
+    row: StationRow,
+    skew: Duration,
+}
+
+impl Laptop {
+    fn s(&mut self) -> &mut Station {
+        if self.station.is_none() {
+            self.station = Some(Station::open(&self.dir, PASS).unwrap());
+        }
+        self.station.as_mut().unwrap()
+    }
+}
+
+fn laptop(
+    root: &Path,
+    db: &Arc<dyn Backend>,
+    unit: &str,
+    name: &str,
+    skew_hours: i64,
+    now: DateTime<Utc>,
+) -> Laptop {
+    let token = format!("{name}-token");
+    let (_, device) = db
+        .create_station(unit, None, &sha256_hex(&token), now)
+        .unwrap();
+    let row = db
+        .enroll(&sha256_hex(&token), &sha256_hex(name), now)
+        .unwrap();
+    let dir = root.join(name);
+    let opts = InitOptions {
+        unit_code: unit.into(),
+        passphrase: PASS.into(),
+        device_no: device,
+        demo: false,
+    };
+    let station = Station::init(&dir, &opts, now).unwrap();
+    Laptop {
+        dir,
+        station: Some(station),
+        row,
+        skew: Duration::hours(skew_hours),
+    }
+}
+
+const WORDS: &[&str] = &[
+    "trộm bò",
+    "đánh bạc",
+    "tụ tập",
+    "lừa đảo",
+    "Buôn Ea Kmar",
+    "xe máy",
+    "rẫy cà phê",
+    "tin giả",
+    "đêm qua",
+];
+
+fn sentence(rng: &mut StdRng) -> String {
+    (0..rng.gen_range(3..8))
+        .map(|_| WORDS[rng.gen_range(0..WORDS.len())])
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// What a station shows of its tips, for comparing stations.
+fn snapshot(s: &Station) -> BTreeMap<String, String> {
+    s.list_tips(&TipFilter::default())
+        .unwrap()
+        .into_iter()
+        .map(|t| {
+            let view = json!([
+                t.register_no,
+                t.content,
+                t.status,
+                t.urgency,
+                t.category,
+                t.unit_code
+            ]);
+            (t.id.to_string(), view.to_string())
+        })
+        .collect()
+}
+
+fn run(seed: u64, steps: usize) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let root = tempfile::tempdir().unwrap();
+    let server_file = root.path().join("server.db");
+    let open_server =
+        || -> Arc<dyn Backend> { Arc::new(SqliteBackend::open(&server_file).unwrap()) };
+    let mut db = open_server();
+    let units = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../store/data/admin-units-2025.csv"
+    ))
+    .unwrap();
+    db.import_units(&units).unwrap();
+    let start: DateTime<Utc> = "2026-11-20T01:00:00Z".parse().unwrap();
+    let mut laptops = [
+        laptop(root.path(), &db, "24280", "a1", 0, start),
+        laptop(root.path(), &db, "24280", "a2", -5, start),
+        laptop(root.path(), &db, "24280", "a3", 3, start),
+        laptop(root.path(), &db, "24235", "b1", 6, start),
+        laptop(root.path(), &db, "66", "p1", -2, start),
+    ];
+    let mut faults = Faults {
+        on: true,
+        rng: StdRng::seed_from_u64(seed ^ 0x5eed),
+        stale: BTreeMap::new(),
+    };
+
+    for step in 0..steps {
+        let now = start + Duration::minutes(step as i64);
+        let i = rng.gen_range(0..laptops.len());
+        let l = &mut laptops[i];
+        let local_now = now + l.skew;
+        match rng.gen_range(0..100) {
+            0..=29 => {
+                let input = serde_json::from_value(
+                    json!({"content": sentence(&mut rng), "urgency": "normal"}),
+                )
+                .unwrap();
+                l.s().add_tip(&input, local_now).unwrap();
+            }
+            30..=54 => {
+                let tips = l.s().list_tips(&TipFilter::default()).unwrap();
+                if tips.is_empty() {
+                    continue;
+                }
+                let tip = &tips[rng.gen_range(0..tips.len())];
+                let mut patch = serde_json::Map::new();
+                if rng.gen_bool(0.5) {
+                    patch.insert("content".into(), json!(sentence(&mut rng)));
+                }
+                if rng.gen_bool(0.4) {
+                    patch.insert(
+                        "urgency".into(),
+                        json!(["normal", "urgent", "critical"][rng.gen_range(0..3)]),
+                    );
+                }
+                let next: Vec<Status> = tip
+                    .status
+                    .next()
+                    .iter()
+                    .copied()
+                    .filter(|s| *s != Status::Rejected)
+                    .collect();
+                if !next.is_empty() && rng.gen_bool(0.3) {
+                    patch.insert("status".into(), json!(next[rng.gen_range(0..next.len())]));
+                }
+                let patch = serde_json::from_value(serde_json::Value::Object(patch)).unwrap();
+                l.s()
+                    .update_tip(&tip.id.to_string(), &patch, local_now)
+                    .unwrap();
+            }
+            55..=89 => {
+                let row = l.row.clone();
+                let station = l.s();
+                let mut link = Link {
+                    db: &db,
+                    row: &row,
+                    now,
+                    faults: &mut faults,
+                };
+                match sync_with(station, &mut link, local_now) {
+                    Ok(_) | Err(SyncError::Unreachable { .. }) => {}
+                    Err(e) => panic!("seed {seed} step {step}: sync refused: {e}"),
+                }
+            }
+            90..=92 => {
+                // An officer settles the first open conflict, one way or the other.
+                let open = l.s().conflicts(true).unwrap();
+                if let Some(c) = open.first() {
+                    let take = if rng.gen_bool(0.5) {
+                        Take::Local
+                    } else {
+                        Take::Server
+                    };
+                    l.s().resolve_conflict(&c.id, take, local_now).unwrap();
+                }
+            }
+            93..=95 => l.station = None, // the laptop is switched off; it reopens from disk
+            _ => db = open_server(),     // the server restarts from its file
+        }
+    }
+
+    // The network heals; everyone syncs until nothing moves.
+    faults.on = false;
+    let end = start + Duration::minutes(steps as i64 + 10);
+    for _round in 0..3 {
+        for l in laptops.iter_mut() {
+            let row = l.row.clone();
+            let local_now = end + l.skew;
+            let station = l.s();
+            let mut link = Link {
+                db: &db,
+                row: &row,
+                now: end,
+                faults: &mut faults,
+            };
+            let report = sync_with(station, &mut link, local_now)
+                .unwrap_or_else(|e| panic!("seed {seed}: final sync: {e}"));
+            let _ = report;
+        }
+    }
+    let mut commune = Vec::new();
+    let mut everything: BTreeMap<String, String> = BTreeMap::new();
+    for l in laptops.iter_mut() {
+        let row = l.row.clone();
+        let station = l.s();
+        let mut link = Link {
+            db: &db,
+            row: &row,
+            now: end,
+            faults: &mut faults,
+        };
+        let report = sync_with(station, &mut link, end).unwrap();
+        assert!(
+            report.checksum_ok,
+            "seed {seed}: {} differs from the server",
+            row.unit_code
+        );
+        assert_eq!(
+            (report.pushed, report.pulled),
+            (0, 0),
+            "seed {seed}: still moving"
+        );
+        assert_eq!(
+            binhyen_store::changes::pending_count(station.conn()).unwrap(),
+            0,
+            "seed {seed}: unacknowledged writes"
+        );
+        let snap = snapshot(station);
+        if row.unit_code == "24280" {
+            let conflicts: BTreeSet<(String, String)> = station
+                .conflicts(true)
+                .unwrap()
+                .into_iter()
+                .map(|c| (c.entity_id, c.field))
+                .collect();
+            commune.push((snap.clone(), conflicts));
+        }
+        if row.unit_code != "66" {
+            everything.extend(snap);
+        }
+    }
+    // The laptops of one commune hold the same tips, with the same values and conflicts.
+    for other in &commune[1..] {
+        assert_eq!(
+            other.0, commune[0].0,
+            "seed {seed}: laptops of one commune differ"
+        );
+        assert_eq!(
+            other.1, commune[0].1,
+            "seed {seed}: laptops of one commune see different conflicts"
+        );
+    }
+    // The province sees every commune's tips, with the same values.
+    let province = snapshot(laptops[4].s());
+    for (id, view) in &everything {
+        assert_eq!(
+            province.get(id),
+            Some(view),
+            "seed {seed}: the province misses or differs on {id}"
+        );
+    }
+    // Every write made anywhere reached the server once.
+    let server = rusqlite::Connection::open(&server_file).unwrap();
+    let mut written = 0i64;
+    for l in laptops.iter_mut() {
+        written += l
+            .s()
+            .conn()
+            .query_row("SELECT count(*) FROM changes", [], |r| r.get::<_, i64>(0))
+            .unwrap();
+    }
+    let on_server: i64 = server
+        .query_row(
+            "SELECT count(*) FROM changes WHERE origin <> 'server'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        on_server, written,
+        "seed {seed}: writes lost or duplicated on the way"
+    );
+}
+
+#[test]
+fn every_seed_converges_without_losing_an_acknowledged_write() {
+    let seeds: u64 = std::env::var("BINHYEN_SIM_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(12);
+    let steps: usize = std::env::var("BINHYEN_SIM_STEPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(150);
+    for seed in 0..seeds {
+        run(seed, steps);
+    }
+}
