@@ -86,3 +86,49 @@ pub fn search(state: State<'_, AppState>, text: String, limit: u32) -> Res<Vec<S
 pub fn list_hamlets(state: State<'_, AppState>) -> Res<Vec<Hamlet>> {
     Ok(state.with(|s| s.list_hamlets())?)
 }
+
+/// What the window shows of synchronisation.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct SyncStatus {
+    pub enrolled: bool,
+    #[ts(optional)]
+    pub server_url: Option<String>,
+    #[ts(optional)]
+    pub last_success: Option<String>,
+    #[ts(type = "number")]
+    pub pending_changes: u64,
+    pub open_conflicts: u32,
+    /// Why the last attempt failed, in Vietnamese; absent after a success.
+    #[ts(optional)]
+    pub last_error: Option<String>,
+    #[ts(optional)]
+    pub next_attempt: Option<String>,
+    pub running: bool,
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn sync_status(state: State<'_, AppState>) -> Res<SyncStatus> {
+    let (running, next) = (state.sync.running(), state.sync.next_attempt());
+    Ok(state.with(|s| {
+        let get = |k: &str| s.sync_get(k).ok().flatten().filter(|v| !v.is_empty());
+        Ok(SyncStatus {
+            enrolled: get("station_id").is_some(),
+            server_url: get("server_url"),
+            last_success: get("last_success"),
+            pending_changes: binhyen_store::changes::pending_count(s.conn())?,
+            open_conflicts: s.conflicts(true)?.len() as u32,
+            last_error: get("last_error"),
+            next_attempt: next.map(|n| n.to_rfc3339()),
+            running,
+        })
+    })?)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn sync_now(state: State<'_, AppState>) -> Res<()> {
+    state.sync.wake_now();
+    Ok(())
+}

@@ -3,10 +3,12 @@
 
 mod commands;
 mod state;
+mod sync_loop;
 
 use std::path::PathBuf;
 
 pub use commands::AppError;
+pub use commands::SyncStatus;
 pub use state::StationStatus;
 
 /// The station's data directory: BINHYEN_DATA_DIR, or the user's data directory (shared
@@ -44,8 +46,14 @@ pub fn run() {
     let dir = data_dir();
     let _guard = init_logging(&dir);
     tracing::info!(dir = %dir.display(), "starting Bình Yên desktop");
+    let state = state::AppState::new(dir.clone());
+    let control = state.sync.clone();
+    std::thread::Builder::new()
+        .name("sync".into())
+        .spawn(move || sync_loop::run(dir, control))
+        .expect("the sync thread could not start");
     tauri::Builder::default()
-        .manage(state::AppState::new(dir))
+        .manage(state)
         .invoke_handler(tauri::generate_handler![
             commands::station_status,
             commands::unlock,
@@ -55,6 +63,8 @@ pub fn run() {
             commands::add_tip,
             commands::search,
             commands::list_hamlets,
+            commands::sync_status,
+            commands::sync_now,
         ])
         .run(tauri::generate_context!())
         .expect("Bình Yên could not start its window");

@@ -14,6 +14,7 @@ use binhyen_store::{InitOptions, Station, StationInfo, StoreError};
 pub struct AppState {
     dir: PathBuf,
     station: Mutex<Option<Station>>,
+    pub sync: std::sync::Arc<crate::sync_loop::SyncControl>,
 }
 
 /// What the window shows first: the station, or the passphrase prompt.
@@ -39,6 +40,7 @@ impl AppState {
         AppState {
             dir,
             station: Mutex::new(None),
+            sync: Default::default(),
         }
     }
 
@@ -62,10 +64,13 @@ impl AppState {
                     demo: true,
                 };
                 *guard = Some(Station::init(&self.dir, &opts, Utc::now())?);
+                self.sync.set_passphrase(DEMO_PASSPHRASE);
             } else if Station::has_demo_passphrase(&self.dir) {
                 *guard = Some(Station::open(&self.dir, DEMO_PASSPHRASE)?);
+                self.sync.set_passphrase(DEMO_PASSPHRASE);
             } else if let Ok(p) = std::env::var("BINHYEN_PASSPHRASE") {
                 *guard = Some(Station::open(&self.dir, &p)?);
+                self.sync.set_passphrase(&p);
             }
         }
         self.describe(guard.as_ref())
@@ -91,6 +96,7 @@ impl AppState {
         let mut guard = self.lock();
         if guard.is_none() {
             *guard = Some(Station::open(&self.dir, passphrase)?);
+            self.sync.set_passphrase(passphrase);
         }
         self.describe(guard.as_ref())
     }

@@ -87,11 +87,19 @@ pub fn screenshot_dir() -> PathBuf {
 impl App {
     /// Starts the app on an empty data directory (so it creates the demo station).
     pub async fn start() -> App {
-        let data_dir = tempfile::tempdir().unwrap();
+        App::start_in(tempfile::tempdir().unwrap()).await
+    }
+
+    /// Starts the app on `data_dir` (an officer unlocks it through the window).
+    pub async fn start_in(data_dir: tempfile::TempDir) -> App {
         let (display, display_proc) = match std::env::var("DISPLAY") {
             Ok(d) if !d.is_empty() => (d, None),
             _ => {
-                let n = 90 + (std::process::id() % 800);
+                // One display per app, also when several journeys run at once.
+                static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+                let n = 100
+                    + (std::process::id() % 400) * 8
+                    + NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % 8;
                 let child = Command::new("Xvfb")
                     .args([
                         format!(":{n}"),

@@ -14,7 +14,7 @@ const PASS: &str = "mật khẩu đồng bộ thử";
 const COMMUNE: &str = "24280"; // Xã Cư M'gar
 const OTHER: &str = "24235"; // Xã Buôn Đôn, also in Đắk Lắk
 
-fn bin(name: &str) -> PathBuf {
+pub(crate) fn bin(name: &str) -> PathBuf {
     let path = target_dir().join(name);
     assert!(
         path.exists(),
@@ -24,16 +24,16 @@ fn bin(name: &str) -> PathBuf {
     path
 }
 
-fn run(cmd: &mut Command) -> Output {
+pub(crate) fn run(cmd: &mut Command) -> Output {
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     cmd.spawn().unwrap().wait_with_output().unwrap()
 }
 
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Drop for Server {
@@ -43,7 +43,7 @@ impl Drop for Server {
     }
 }
 
-fn server_cmd(db: &str, args: &[&str]) -> Output {
+pub(crate) fn server_cmd(db: &str, args: &[&str]) -> Output {
     let out = run(Command::new(bin("binhyen-server"))
         .args(args)
         .arg("--db")
@@ -56,7 +56,7 @@ fn server_cmd(db: &str, args: &[&str]) -> Output {
     out
 }
 
-fn start_server(db: &str) -> Server {
+pub(crate) fn start_server(db: &str) -> Server {
     start_server_on(
         db,
         std::net::TcpListener::bind("127.0.0.1:0")

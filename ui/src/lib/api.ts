@@ -5,6 +5,7 @@ import type { AppError } from './bindings/AppError';
 import type { Hamlet } from './bindings/Hamlet';
 import type { SearchHit } from './bindings/SearchHit';
 import type { StationStatus } from './bindings/StationStatus';
+import type { SyncStatus } from './bindings/SyncStatus';
 import type { Tip } from './bindings/Tip';
 import type { TipFilter } from './bindings/TipFilter';
 import type { TipInput } from './bindings/TipInput';
@@ -22,4 +23,6 @@ export const api = {
   addTip: (input: TipInput) => invoke<Tip>('add_tip', { input }),
   search: (text: string, limit: number) => invoke<SearchHit[]>('search', { text, limit }),
   listHamlets: () => invoke<Hamlet[]>('list_hamlets'),
+  syncStatus: () => invoke<SyncStatus>('sync_status'),
+  syncNow: () => invoke<void>('sync_now'),
 };

@@ -15,7 +15,22 @@ use super::{
 };
 
 pub struct PgBackend {
-    client: Mutex<Client>,
+    client: Mutex<Option<Client>>,
+}
+
+impl Drop for PgBackend {
+    fn drop(&mut self) {
+        // The synchronous client blocks when it closes, which must not happen on an async
+        // worker thread (the server drops its storage there when it shuts down).
+        let client = self
+            .client
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(client) = client {
+            let _ = std::thread::spawn(move || drop(client)).join();
+        }
+    }
 }
 
 const STATION_COLS: &str = "id, unit_code, device_no, created_at, enrolled_at, revoked_at";
@@ -54,12 +69,32 @@ impl PgBackend {
             client.batch_execute(sql)?;
         }
         Ok(PgBackend {
-            client: Mutex::new(client),
+            client: Mutex::new(Some(client)),
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Client> {
-        self.client.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> ClientGuard<'_> {
+        ClientGuard(self.client.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// The locked client (present for the backend's whole life; taken only by `drop`).
+struct ClientGuard<'a>(std::sync::MutexGuard<'a, Option<Client>>);
+
+impl std::ops::Deref for ClientGuard<'_> {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        self.0
+            .as_ref()
+            .expect("the client lives as long as the backend")
+    }
+}
+
+impl std::ops::DerefMut for ClientGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Client {
+        self.0
+            .as_mut()
+            .expect("the client lives as long as the backend")
     }
 }
 
