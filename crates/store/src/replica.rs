@@ -16,6 +16,7 @@ use binhyen_domain::merge::{merge, ChangeOp, Incoming, RecordState};
 use binhyen_domain::Invalid;
 
 use crate::changes::{load_versions, meta_get, meta_set, Op};
+use crate::roster::to_sql;
 use crate::sql::ts;
 use crate::{Result, Station, StoreError};
 
@@ -64,19 +65,6 @@ pub enum Take {
     Local,
     Server,
     Value(Value),
-}
-
-fn to_sql(v: &Value) -> SqlValue {
-    match v {
-        Value::Null => SqlValue::Null,
-        Value::Bool(b) => SqlValue::Integer(i64::from(*b)),
-        Value::Number(n) => n
-            .as_i64()
-            .map(SqlValue::Integer)
-            .unwrap_or_else(|| SqlValue::Real(n.as_f64().unwrap_or(0.0))),
-        Value::String(s) => SqlValue::Text(s.clone()),
-        other => SqlValue::Text(other.to_string()),
-    }
 }
 
 fn from_sql(v: SqlValue) -> Value {

@@ -22,7 +22,8 @@ use crate::search::index_doc;
 use crate::sql::{get_enum, get_opt_uuid, get_uuid, ts};
 use crate::{Result, Station, StoreError};
 
-fn to_sql(v: &Value) -> SqlValue {
+/// A JSON value as an SQLite value (booleans as 0/1, objects and arrays as JSON text).
+pub(crate) fn to_sql(v: &Value) -> SqlValue {
     match v {
         Value::Null => SqlValue::Null,
         Value::Bool(b) => SqlValue::Integer(i64::from(*b)),
