@@ -333,6 +333,7 @@ impl Out {
             "server_url": get("server_url"),
             "last_success": get("last_success"),
             "pending_changes": pending,
+            "rejected_changes": binhyen_store::changes::rejected_count(station.conn())?,
             "open_conflicts": conflicts,
             "last_error": get("last_error"),
             "last_error_at": get("last_error_at"),
@@ -349,6 +350,10 @@ impl Out {
             get("last_success").unwrap_or_else(|| "chưa có".into())
         );
         println!("Thay đổi chờ gửi: {pending}   Xung đột chưa giải quyết: {conflicts}");
+        let rejected = binhyen_store::changes::rejected_count(station.conn())?;
+        if rejected > 0 {
+            println!("Thay đổi bị máy chủ từ chối (vẫn giữ trên máy, cần xem lại): {rejected}");
+        }
         if let Some(e) = get("last_error") {
             println!("Lỗi lần trước: {e}");
         }

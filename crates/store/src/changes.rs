@@ -170,7 +170,7 @@ pub fn load_versions(
 pub fn pending(conn: &Connection, limit: u32) -> Result<Vec<Change>> {
     let mut stmt = conn.prepare(
         "SELECT seq, change_id, hlc, entity, entity_id, op, data, created_at, base
-         FROM changes WHERE acked_at IS NULL ORDER BY seq LIMIT ?1",
+         FROM changes WHERE acked_at IS NULL AND rejected_at IS NULL ORDER BY seq LIMIT ?1",
     )?;
     let rows = stmt.query_map([limit], |r| {
         let data: String = r.get(6)?;
@@ -193,7 +193,17 @@ pub fn pending(conn: &Connection, limit: u32) -> Result<Vec<Change>> {
 
 pub fn pending_count(conn: &Connection) -> Result<u64> {
     let n: i64 = conn.query_row(
-        "SELECT count(*) FROM changes WHERE acked_at IS NULL",
+        "SELECT count(*) FROM changes WHERE acked_at IS NULL AND rejected_at IS NULL",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(n.max(0) as u64)
+}
+
+/// Changes the server refused for good: kept, with the server's reason, for a person.
+pub fn rejected_count(conn: &Connection) -> Result<u64> {
+    let n: i64 = conn.query_row(
+        "SELECT count(*) FROM changes WHERE rejected_at IS NOT NULL",
         [],
         |r| r.get(0),
     )?;

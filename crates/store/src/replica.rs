@@ -307,9 +307,19 @@ impl Station {
     /// Marks own changes up to `seq` as acknowledged by the server.
     pub fn mark_acked(&mut self, up_to_seq: i64, now: DateTime<Utc>) -> Result<usize> {
         Ok(self.conn.execute(
-            "UPDATE changes SET acked_at = ?2 WHERE seq <= ?1 AND acked_at IS NULL",
+            "UPDATE changes SET acked_at = ?2 WHERE seq <= ?1 AND acked_at IS NULL AND rejected_at IS NULL",
             params![up_to_seq, ts(now)],
         )?)
+    }
+
+    /// Sets one change aside: the server refused it for good (`reason`). It stays in the
+    /// change log and its data stays in the tables; it is no longer sent.
+    pub fn mark_rejected(&mut self, seq: i64, reason: &str, now: DateTime<Utc>) -> Result<()> {
+        self.conn.execute(
+            "UPDATE changes SET rejected_at = ?2, rejected_reason = ?3 WHERE seq = ?1 AND acked_at IS NULL",
+            params![seq, ts(now), reason],
+        )?;
+        Ok(())
     }
 
     /// Sync bookkeeping, kept in the encrypted database (the station's secret included).

@@ -53,10 +53,21 @@ impl SyncError {
     }
 }
 
+/// A refusal that sending again will not change: the change itself is at fault.
+fn refused_for_good_code(code: &str) -> bool {
+    matches!(code, "bad_change" | "out_of_scope")
+}
+
+fn refused_for_good(e: &SyncError) -> bool {
+    matches!(e, SyncError::Refused { error, .. } if refused_for_good_code(&error.code))
+}
+
 /// What one sync did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SyncReport {
     pub pushed: usize,
+    /// Changes the server refused for good, now set aside (see `binhyen status`).
+    pub rejected: usize,
     pub pulled: usize,
     pub conflicts: usize,
     pub checksum_ok: bool,
@@ -277,12 +288,42 @@ pub fn sync_with(
                 base: c.base.as_ref().and_then(|b| b.as_object().cloned()),
             });
         }
-        let resp = client.push(&PushRequest {
+        let request = PushRequest {
             batch_id: batch_id.to_string(),
             changes,
-        })?;
-        station.mark_acked(last_seq, now)?;
-        report.pushed += resp.accepted + resp.duplicates;
+        };
+        match client.push(&request) {
+            Ok(resp) => {
+                station.mark_acked(last_seq, now)?;
+                report.pushed += resp.accepted + resp.duplicates;
+            }
+            Err(e) if refused_for_good(&e) => {
+                // One bad change must not hold back the others: send them one by one and
+                // set aside (keep, never delete) each one the server refuses on its own.
+                for (c, wire) in batch.iter().zip(request.changes) {
+                    let single = PushRequest {
+                        batch_id: Uuid::new_v5(&Uuid::NAMESPACE_OID, wire.change_id.as_bytes())
+                            .to_string(),
+                        changes: vec![wire],
+                    };
+                    match client.push(&single) {
+                        Ok(resp) => {
+                            station.mark_acked(c.seq, now)?;
+                            report.pushed += resp.accepted + resp.duplicates;
+                        }
+                        Err(SyncError::Refused { error, .. })
+                            if refused_for_good_code(&error.code) =>
+                        {
+                            tracing::warn!(seq = c.seq, code = %error.code, "change refused by the server; set aside");
+                            station.mark_rejected(c.seq, &error.message, now)?;
+                            report.rejected += 1;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            Err(e) => return Err(e),
+        }
     }
     let mut cursor: i64 = station
         .sync_get("cursor")?

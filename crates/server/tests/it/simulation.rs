@@ -47,11 +47,21 @@ fn lost() -> SyncError {
 }
 
 fn refused(e: DbError) -> SyncError {
-    SyncError::Refused {
-        status: 400,
-        error: ApiError {
-            code: "sim".into(),
-            message: e.to_string(),
+    // As the HTTP layer does: the server's status and code reach the station.
+    match e {
+        DbError::Refused(r) => SyncError::Refused {
+            status: r.status,
+            error: ApiError {
+                code: r.code.into(),
+                message: r.message,
+            },
+        },
+        other => SyncError::Refused {
+            status: 500,
+            error: ApiError {
+                code: "server_error".into(),
+                message: other.to_string(),
+            },
         },
     }
 }
@@ -425,4 +435,82 @@ fn every_seed_converges_without_losing_an_acknowledged_write() {
     for seed in 0..seeds {
         run(seed, steps);
     }
+}
+
+/// A change the server refuses for good (here: one no version of the protocol accepts) is
+/// set aside, kept on the laptop, and does not hold back the changes queued behind it.
+#[test]
+fn a_refused_change_does_not_block_the_others() {
+    let root = tempfile::tempdir().unwrap();
+    let db: Arc<dyn Backend> =
+        Arc::new(SqliteBackend::open(&root.path().join("server.db")).unwrap());
+    let units = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../store/data/admin-units-2025.csv"
+    ))
+    .unwrap();
+    db.import_units(&units).unwrap();
+    let now: DateTime<Utc> = "2026-11-20T01:00:00Z".parse().unwrap();
+    let mut a = laptop(root.path(), &db, "24280", "a1", 0, now);
+    let mut b = laptop(root.path(), &db, "24280", "a2", 0, now);
+    let tip = |s: &mut Station, text: &str| {
+        s.add_tip(
+            &serde_json::from_value(json!({"content": text})).unwrap(),
+            now,
+        )
+        .unwrap()
+    };
+    tip(a.s(), "trước thay đổi hỏng");
+    a.s()
+        .conn()
+        .execute(
+            "INSERT INTO changes(change_id, hlc, entity, entity_id, op, data, created_at)
+             VALUES ('00000000-0000-4000-8000-0000000000b1', '000001763600000-00000000-x', 'no_such_entity', 'x', 'insert', '{}', '2026-11-20T01:00:00.000Z')",
+            [],
+        )
+        .unwrap();
+    tip(a.s(), "sau thay đổi hỏng");
+    let mut faults = Faults {
+        on: false,
+        rng: StdRng::seed_from_u64(1),
+        stale: BTreeMap::new(),
+    };
+    let row = a.row.clone();
+    let report = sync_with(
+        a.s(),
+        &mut Link {
+            db: &db,
+            row: &row,
+            now,
+            faults: &mut faults,
+        },
+        now,
+    )
+    .unwrap();
+    assert_eq!(report.rejected, 1);
+    assert_eq!(
+        binhyen_store::changes::pending_count(a.s().conn()).unwrap(),
+        0
+    );
+    assert_eq!(
+        binhyen_store::changes::rejected_count(a.s().conn()).unwrap(),
+        1
+    );
+    let row = b.row.clone();
+    sync_with(
+        b.s(),
+        &mut Link {
+            db: &db,
+            row: &row,
+            now,
+            faults: &mut faults,
+        },
+        now,
+    )
+    .unwrap();
+    assert_eq!(
+        snapshot(b.s()).len(),
+        2,
+        "both good tips reached the other laptop"
+    );
 }
