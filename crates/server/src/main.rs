@@ -165,7 +165,7 @@ fn main() -> Result<()> {
                 version: 1,
                 server_url: url,
                 unit_code: unit.clone(),
-                unit_name: String::new(),
+                unit_name: backend.unit_name(&unit)?.unwrap_or_default(),
                 device_no,
                 token,
                 server_ca_pem: None,

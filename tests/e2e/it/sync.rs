@@ -160,6 +160,12 @@ fn enroll(db: &str, server: &Server, unit: &str, work: &Path) -> Laptop {
     let laptop = Laptop {
         dir: tempfile::tempdir().unwrap(),
     };
+    let provisioning: Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert!(
+        !provisioning["unit_name"].as_str().unwrap().is_empty(),
+        "the installer can see which unit: {provisioning}"
+    );
     laptop.ok(&["enroll", file.to_str().unwrap()], None);
     // A provisioning file works once.
     let again = laptop.cli(&["enroll", file.to_str().unwrap()], None);

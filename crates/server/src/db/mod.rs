@@ -70,6 +70,8 @@ pub fn sha256_hex(s: &str) -> String {
 pub trait Backend: Send + Sync {
     fn import_units(&self, csv: &str) -> DbResult<usize>;
     fn unit_exists(&self, code: &str) -> DbResult<bool>;
+    /// The official name of a unit ("Xã Cư M'gar").
+    fn unit_name(&self, code: &str) -> DbResult<Option<String>>;
     /// Creates a station awaiting enrolment; returns its id. `token_hash` is the one-time
     /// token's SHA-256.
     fn create_station(

@@ -226,6 +226,13 @@ impl Backend for PgBackend {
         Ok(n)
     }
 
+    fn unit_name(&self, code: &str) -> DbResult<Option<String>> {
+        Ok(self
+            .lock()
+            .query_opt("SELECT name FROM units WHERE code = $1", &[&code])?
+            .map(|r| r.get(0)))
+    }
+
     fn unit_exists(&self, code: &str) -> DbResult<bool> {
         Ok(self
             .lock()

@@ -191,6 +191,15 @@ impl Backend for SqliteBackend {
         Ok(n)
     }
 
+    fn unit_name(&self, code: &str) -> DbResult<Option<String>> {
+        Ok(self
+            .lock()
+            .query_row("SELECT name FROM units WHERE code = ?1", [code], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
     fn unit_exists(&self, code: &str) -> DbResult<bool> {
         Ok(self.lock().query_row(
             "SELECT EXISTS(SELECT 1 FROM units WHERE code = ?1)",

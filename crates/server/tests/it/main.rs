@@ -514,3 +514,19 @@ fn both_backends_agree() {
     }
     assert_eq!(answers[0], answers[1], "SQLite and PostgreSQL disagree");
 }
+
+/// The provisioning file names the unit, so that an installer carrying a bag of them can
+/// tell which goes to which station.
+#[test]
+fn units_have_their_official_names() {
+    let api = start(Kind::Sqlite);
+    assert_eq!(
+        api.db.unit_name("24280").unwrap().as_deref(),
+        Some("Xã Cư M'gar")
+    );
+    assert_eq!(
+        api.db.unit_name("66").unwrap().as_deref(),
+        Some("Tỉnh Đắk Lắk")
+    );
+    assert_eq!(api.db.unit_name("99999").unwrap(), None);
+}
