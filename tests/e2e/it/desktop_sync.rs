@@ -39,6 +39,37 @@ async fn text(app: &App, id: &str) -> String {
     }
 }
 
+/// A one-time provisioning file for the next laptop of Xã Cư M'gar.
+fn provision(db: &str, url: &str, out: &Path) {
+    let args = [
+        "station",
+        "enroll",
+        "--unit",
+        "24280",
+        "--url",
+        url,
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    server_cmd(db, &args);
+}
+
+/// `binhyen` on a laptop's data directory; fails the test if it fails.
+fn binhyen(dir: &Path, args: &[&str]) -> std::process::Output {
+    let mut cmd = Command::new(bin("binhyen"));
+    cmd.arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env("BINHYEN_PASSPHRASE", PASS);
+    let out = run(&mut cmd);
+    assert!(
+        out.status.success(),
+        "binhyen {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn sync_now_sends_the_waiting_changes() {
     let work = tempfile::tempdir().unwrap();
@@ -48,34 +79,12 @@ async fn sync_now_sends_the_waiting_changes() {
     server_cmd(&db, &["units", "import", units.to_str().unwrap()]);
     let server = start_server(&db);
     let file = work.path().join("station.json");
-    server_cmd(
-        &db,
-        &[
-            "station",
-            "enroll",
-            "--unit",
-            "24280",
-            "--url",
-            &server.url,
-            "--out",
-            file.to_str().unwrap(),
-        ],
-    );
+    provision(&db, &server.url, &file);
 
     // The installer enrols the laptop; an officer records a tip with the command line.
     let data = tempfile::tempdir().unwrap();
     let cli = |args: &[&str]| {
-        let mut cmd = Command::new(bin("binhyen"));
-        cmd.arg("--data-dir")
-            .arg(data.path())
-            .args(args)
-            .env("BINHYEN_PASSPHRASE", PASS);
-        let out = run(&mut cmd);
-        assert!(
-            out.status.success(),
-            "binhyen {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        binhyen(data.path(), args);
     };
     cli(&["enroll", file.to_str().unwrap()]);
 
@@ -190,38 +199,14 @@ async fn sync_now_sends_the_waiting_changes() {
 
     // The server has the tip: a second laptop of the station receives it.
     let file2 = work.path().join("station2.json");
-    server_cmd(
-        &db,
-        &[
-            "station",
-            "enroll",
-            "--unit",
-            "24280",
-            "--url",
-            &server.url,
-            "--out",
-            file2.to_str().unwrap(),
-        ],
-    );
+    provision(&db, &server.url, &file2);
     let other = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(bin("binhyen"));
-    cmd.arg("--data-dir")
-        .arg(other.path())
-        .args(["enroll", file2.to_str().unwrap()])
-        .env("BINHYEN_PASSPHRASE", PASS);
-    assert!(run(&mut cmd).status.success());
-    let mut cmd = Command::new(bin("binhyen"));
-    cmd.arg("--data-dir")
-        .arg(other.path())
-        .args(["--json", "sync"])
-        .env("BINHYEN_PASSPHRASE", PASS);
-    assert!(run(&mut cmd).status.success());
-    let mut cmd = Command::new(bin("binhyen"));
-    cmd.arg("--data-dir")
-        .arg(other.path())
-        .args(["--json", "tip", "list", "--query", "trom xe may cho"])
-        .env("BINHYEN_PASSPHRASE", PASS);
-    let out = run(&mut cmd);
+    binhyen(other.path(), &["enroll", file2.to_str().unwrap()]);
+    binhyen(other.path(), &["--json", "sync"]);
+    let out = binhyen(
+        other.path(),
+        &["--json", "tip", "list", "--query", "trom xe may cho"],
+    );
     let tips: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(tips.as_array().unwrap().len(), 1, "{tips}");
 }
