@@ -173,3 +173,23 @@ impl EntityDef {
         self.fields.contains(&field)
     }
 }
+
+/// Checks a change against the catalogue: a synchronised entity, a known operation, and only
+/// the fields that may travel. The message says what is wrong (Vietnamese, lower case, to be
+/// placed in a sentence). Stations and the server both call this one check.
+pub fn check_change(
+    entity_name: &str,
+    op: &str,
+    data: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(&'static EntityDef, crate::merge::ChangeOp), String> {
+    let def = entity(entity_name)
+        .ok_or_else(|| format!("loại bản ghi \"{entity_name}\" không được đồng bộ"))?;
+    let op = crate::merge::ChangeOp::parse(op)
+        .ok_or_else(|| format!("thao tác \"{op}\" không hợp lệ"))?;
+    if let Some(bad) = data.keys().find(|k| !def.has_field(k)) {
+        return Err(format!(
+            "trường \"{bad}\" không thuộc bản ghi \"{entity_name}\""
+        ));
+    }
+    Ok((def, op))
+}

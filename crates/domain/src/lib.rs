@@ -2,6 +2,7 @@
 //! validated, and the Vietnamese text rules. Pure: no I/O, no clock (time is passed in).
 
 pub mod catalog;
+pub mod checksum;
 pub mod citizen_id;
 pub mod error;
 pub mod hlc;

@@ -7,7 +7,6 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use serde::Serialize;
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 use ts_rs::TS;
 
 use binhyen_domain::catalog::{entity, EntityDef};
@@ -87,19 +86,8 @@ pub fn check_change(
     op: &str,
     data: &Map<String, Value>,
 ) -> Result<(&'static EntityDef, ChangeOp)> {
-    let def = entity(entity_name).ok_or_else(|| {
-        refuse(format!(
-            "Loại bản ghi \"{entity_name}\" không được đồng bộ."
-        ))
-    })?;
-    let op =
-        ChangeOp::parse(op).ok_or_else(|| refuse(format!("Thao tác \"{op}\" không hợp lệ.")))?;
-    if let Some(bad) = data.keys().find(|k| !def.has_field(k)) {
-        return Err(refuse(format!(
-            "Trường \"{bad}\" không thuộc bản ghi \"{entity_name}\"."
-        )));
-    }
-    Ok((def, op))
+    binhyen_domain::catalog::check_change(entity_name, op, data)
+        .map_err(|m| refuse(format!("Thay đổi không hợp lệ: {m}.")))
 }
 
 fn load_state(conn: &Connection, def: &EntityDef, id: &str) -> Result<RecordState> {
@@ -409,26 +397,9 @@ impl Station {
         let mut stmt = self.conn.prepare(
             "SELECT entity, entity_id, fields, deleted FROM versions ORDER BY entity, entity_id",
         )?;
-        let mut rows = stmt.query([])?;
-        let mut hasher = Sha256::new();
-        let mut n = 0u64;
-        while let Some(r) = rows.next()? {
-            let entity_name: String = r.get(0)?;
-            if !with_identity && entity(&entity_name).is_some_and(|d| d.identity) {
-                continue;
-            }
-            let fields: String = r.get(2)?;
-            let canonical = serde_json::from_str::<Value>(&fields)
-                .map(|v| v.to_string())
-                .unwrap_or(fields);
-            let deleted: Option<String> = r.get(3)?;
-            hasher.update(format!(
-                "{entity_name}\u{1f}{}\u{1f}{canonical}\u{1f}{}\n",
-                r.get::<_, String>(1)?,
-                deleted.unwrap_or_default()
-            ));
-            n += 1;
-        }
-        Ok((hex::encode(hasher.finalize()), n))
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(binhyen_domain::checksum::digest(rows, with_identity))
     }
 }

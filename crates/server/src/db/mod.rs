@@ -3,11 +3,10 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha256};
 
-use binhyen_domain::catalog::entity;
-use binhyen_domain::merge::{merge, ChangeOp, Incoming, RecordState};
+use binhyen_domain::merge::{merge, Incoming, RecordState};
 use binhyen_sync::protocol::{PulledChange, WireChange};
+use sha2::{Digest, Sha256};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -229,27 +228,8 @@ pub(crate) fn push_with(
     let mut out = PushOutcome::default();
     for (i, c) in changes.iter().enumerate() {
         let at = |m: String| format!("Thay đổi thứ {} ({} {}): {m}", i + 1, c.entity, c.entity_id);
-        let def = entity(&c.entity).ok_or_else(|| {
-            refuse(
-                400,
-                "bad_change",
-                at(format!("loại bản ghi \"{}\" không được đồng bộ", c.entity)),
-            )
-        })?;
-        let op = ChangeOp::parse(&c.op).ok_or_else(|| {
-            refuse(
-                400,
-                "bad_change",
-                at(format!("thao tác \"{}\" không hợp lệ", c.op)),
-            )
-        })?;
-        if let Some(bad) = c.data.keys().find(|k| !def.has_field(k)) {
-            return Err(refuse(
-                400,
-                "bad_change",
-                at(format!("trường \"{bad}\" không thuộc bản ghi")),
-            ));
-        }
+        let (def, op) = binhyen_domain::catalog::check_change(&c.entity, &c.op, &c.data)
+            .map_err(|m| refuse(400, "bad_change", at(m)))?;
         if binhyen_domain::hlc::Hlc::parse(&c.hlc).is_none()
             || c.change_id.is_empty()
             || c.entity_id.is_empty()
@@ -387,28 +367,7 @@ pub(crate) fn push_with(
     Ok(out)
 }
 
-/// The digest of a scope's records, as the stations compute it (`Station::checksum`).
-pub(crate) fn digest(
-    rows: impl Iterator<Item = (String, String, String, Option<String>)>,
-    with_identity: bool,
-) -> (String, u64) {
-    let mut hasher = Sha256::new();
-    let mut n = 0u64;
-    for (entity_name, id, versions, deleted) in rows {
-        if !with_identity && entity(&entity_name).is_some_and(|d| d.identity) {
-            continue;
-        }
-        let canonical = serde_json::from_str::<Value>(&versions)
-            .map(|v| v.to_string())
-            .unwrap_or(versions);
-        hasher.update(format!(
-            "{entity_name}\u{1f}{id}\u{1f}{canonical}\u{1f}{}\n",
-            deleted.unwrap_or_default()
-        ));
-        n += 1;
-    }
-    (hex::encode(hasher.finalize()), n)
-}
+pub(crate) use binhyen_domain::checksum::digest;
 
 /// A change as stored, back into its wire form (one argument per column).
 #[allow(clippy::too_many_arguments)]

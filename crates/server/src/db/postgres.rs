@@ -414,7 +414,7 @@ impl Backend for PgBackend {
             .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
             .collect();
         Ok(digest(
-            rows.into_iter(),
+            rows,
             binhyen_domain::unit::is_commune_code(&station.unit_code),
         ))
     }

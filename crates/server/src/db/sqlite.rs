@@ -369,7 +369,7 @@ impl Backend for SqliteBackend {
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(digest(
-            rows.into_iter(),
+            rows,
             binhyen_domain::unit::is_commune_code(&station.unit_code),
         ))
     }
