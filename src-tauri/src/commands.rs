@@ -98,6 +98,9 @@ pub struct SyncStatus {
     pub last_success: Option<String>,
     #[ts(type = "number")]
     pub pending_changes: u64,
+    /// Changes the server refused for good: kept on the laptop, no longer sent.
+    #[ts(type = "number")]
+    pub rejected_changes: u64,
     pub open_conflicts: u32,
     /// Why the last attempt failed, in Vietnamese; absent after a success.
     #[ts(optional)]
@@ -118,6 +121,7 @@ pub fn sync_status(state: State<'_, AppState>) -> Res<SyncStatus> {
             server_url: get("server_url"),
             last_success: get("last_success"),
             pending_changes: binhyen_store::changes::pending_count(s.conn())?,
+            rejected_changes: binhyen_store::changes::rejected_count(s.conn())?,
             open_conflicts: s.conflicts(true)?.len() as u32,
             last_error: get("last_error"),
             next_attempt: next.map(|n| n.to_rfc3339()),

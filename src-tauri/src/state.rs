@@ -108,7 +108,14 @@ impl AppState {
     ) -> Result<T, StoreError> {
         let mut guard = self.lock();
         match guard.as_mut() {
-            Some(station) => f(station),
+            Some(station) => {
+                // The sync thread locks a station the server has revoked: close it here too.
+                if let Some(at) = station.revoked_at()? {
+                    *guard = None;
+                    return Err(StoreError::Revoked(at));
+                }
+                f(station)
+            }
             None => Err(StoreError::NoStation(self.dir.clone())),
         }
     }

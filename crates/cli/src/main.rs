@@ -91,6 +91,21 @@ enum Cmd {
     /// Conflicts between concurrent edits, for a person to decide.
     #[command(subcommand)]
     Conflict(ConflictCmd),
+    /// Sync without any network: bundles carried to and from the provincial server.
+    #[command(subcommand)]
+    Bundle(BundleCmd),
+}
+
+#[derive(Subcommand)]
+enum BundleCmd {
+    /// Write the pending changes into a bundle sealed for the server (they stay pending
+    /// until its reply is imported).
+    Export {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Apply the server's reply bundle (importing it twice changes nothing).
+    Import { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -372,6 +387,21 @@ fn run(cli: &Cli, out: &Out) -> Result<bool> {
             }
         }
         Cmd::Status => out.status(&open()?)?,
+        Cmd::Bundle(BundleCmd::Export { out: file }) => {
+            let station = open()?;
+            let (bytes, info) = binhyen_sync::export_bundle(&station, now).map_err(sync_error)?;
+            binhyen_sync::bundle::write_file_atomically(file, &bytes)
+                .map_err(|e| anyhow!("Không ghi được tệp {}: {e}", file.display()))?;
+            out.bundle_export(&info, file)?;
+        }
+        Cmd::Bundle(BundleCmd::Import { file }) => {
+            let bytes = std::fs::read(file)
+                .map_err(|e| anyhow!("Không đọc được tệp {}: {e}", file.display()))?;
+            let mut station = open()?;
+            let report =
+                binhyen_sync::import_reply(&mut station, &bytes, now).map_err(sync_error)?;
+            out.sync(&report)?;
+        }
         Cmd::Conflict(ConflictCmd::List { all }) => out.conflicts(&open()?.conflicts(!all)?)?,
         Cmd::Conflict(ConflictCmd::Resolve { id, take }) => {
             let take = match take.as_str() {

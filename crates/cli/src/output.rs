@@ -324,6 +324,23 @@ impl Out {
         Ok(())
     }
 
+    pub fn bundle_export(
+        &self,
+        info: &binhyen_sync::BundleExport,
+        file: &std::path::Path,
+    ) -> Result<()> {
+        if self.json {
+            return print_json(info);
+        }
+        println!(
+            "Đã ghi {} thay đổi vào gói {} ({} byte). Mang gói tới Công an tỉnh; các thay đổi vẫn chờ gửi cho tới khi nhập gói trả lời.",
+            info.changes,
+            file.display(),
+            info.bytes
+        );
+        Ok(())
+    }
+
     pub fn status(&self, station: &Station) -> Result<()> {
         let get = |k: &str| station.sync_get(k).ok().flatten().filter(|v| !v.is_empty());
         let pending = binhyen_store::changes::pending_count(station.conn())?;

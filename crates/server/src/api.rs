@@ -14,11 +14,12 @@ use chrono::Utc;
 use rand::RngCore;
 use serde::Deserialize;
 use tower_http::compression::CompressionLayer;
+use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::trace::TraceLayer;
 
 use binhyen_sync::protocol::{
     ApiError, ChecksumResponse, EnrollRequest, EnrollResponse, PullResponse, PushRequest,
-    PushResponse, MAX_BATCH, MAX_BODY_BYTES,
+    PushResponse, RecordsResponse, MAX_BATCH, MAX_BODY_BYTES,
 };
 
 use crate::db::{sha256_hex, Backend, DbError, StationRow};
@@ -128,7 +129,9 @@ async fn enroll(State(db): State<Shared>, body: Bytes) -> Result<Json<EnrollResp
     rand::rngs::OsRng.fill_bytes(&mut secret);
     let secret = hex::encode(secret);
     let (token_hash, secret_hash) = (sha256_hex(&req.token), sha256_hex(&secret));
-    let row = blocking(move || db.enroll(&token_hash, &secret_hash, Utc::now())).await?;
+    let bundle_key = hex::encode(binhyen_sync::bundle::bundle_key(&secret));
+    let row =
+        blocking(move || db.enroll(&token_hash, &secret_hash, &bundle_key, Utc::now())).await?;
     tracing::info!(station = %row.id, unit = %row.unit_code, "station enrolled");
     Ok(Json(EnrollResponse {
         station_id: row.id,
@@ -198,6 +201,28 @@ async fn checksum(
     Ok(Json(ChecksumResponse { checksum, records }))
 }
 
+#[derive(Deserialize)]
+struct RecordsQuery {
+    #[serde(default)]
+    after_entity: String,
+    #[serde(default)]
+    after_id: String,
+    limit: Option<u32>,
+}
+
+async fn records(
+    State(db): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<RecordsQuery>,
+) -> Result<Json<RecordsResponse>, Failure> {
+    let st = station(&db, &headers).await?;
+    let limit = q.limit.unwrap_or(1_000).clamp(1, 5_000);
+    let after = (!q.after_entity.is_empty()).then_some((q.after_entity, q.after_id));
+    let records = blocking(move || db.records(&st, after, limit)).await?;
+    let more = records.len() as u32 == limit;
+    Ok(Json(RecordsResponse { records, more }))
+}
+
 async fn not_found() -> Failure {
     fail(404, "not_found", "Không có địa chỉ này.")
 }
@@ -210,9 +235,13 @@ pub fn router(db: Shared) -> Router {
         .route("/api/v1/push", post(push))
         .route("/api/v1/pull", get(pull))
         .route("/api/v1/checksum", get(checksum))
+        .route("/api/v1/records", get(records))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(CompressionLayer::new())
+        // Stations gzip what they push (it matters on a 256 kbit/s link); the body limit
+        // applies to the decompressed bytes.
+        .layer(RequestDecompressionLayer::new())
         .layer(TraceLayer::new_for_http())
         .with_state(db)
 }

@@ -3,6 +3,8 @@
 //! behind [`db::Backend`]; the HTTP layer knows nothing of SQL.
 
 pub mod api;
+pub mod bundle;
 pub mod db;
+pub mod tls;
 
 pub use api::router;

@@ -38,9 +38,21 @@ enum Cmd {
         db: DbArg,
         #[arg(long, default_value = "127.0.0.1:8443")]
         listen: SocketAddr,
-        /// Plain HTTP, allowed on a loopback address only.
+        /// Plain HTTP, allowed on a loopback address only (tests, a laptop demo).
         #[arg(long)]
         insecure_http: bool,
+        /// Another name or address stations reach this server by, for its certificate
+        /// (repeatable; names given to `station enroll --url` are added by themselves).
+        #[arg(long = "name")]
+        names: Vec<String>,
+    },
+    /// Offline bundles carried from stations without network.
+    #[command(subcommand)]
+    Bundle(BundleCmd),
+    /// The server's certificate authority, as provisioning files pin it.
+    Ca {
+        #[command(flatten)]
+        db: DbArg,
     },
     /// Official administrative units.
     #[command(subcommand)]
@@ -57,6 +69,18 @@ enum UnitsCmd {
         #[command(flatten)]
         db: DbArg,
         file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum BundleCmd {
+    /// Apply a station's bundle and write the reply the station imports.
+    Import {
+        #[command(flatten)]
+        db: DbArg,
+        file: PathBuf,
+        #[arg(long)]
+        reply: PathBuf,
     },
 }
 
@@ -104,23 +128,54 @@ fn open(db: &DbArg) -> Result<Arc<dyn Backend>> {
     Ok(binhyen_server::db::open(&spec)?)
 }
 
-async fn serve(db: Arc<dyn Backend>, listen: SocketAddr, insecure_http: bool) -> Result<()> {
-    if !insecure_http {
-        bail!("HTTPS serving is not available in this build yet: run with --insecure-http on a loopback address");
+async fn serve(
+    db: Arc<dyn Backend>,
+    listen: SocketAddr,
+    insecure_http: bool,
+    mut names: Vec<String>,
+) -> Result<()> {
+    if insecure_http {
+        if !listen.ip().is_loopback() {
+            bail!("plain HTTP is allowed on loopback addresses only, not {listen}; leave out --insecure-http to serve HTTPS");
+        }
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        tracing::info!(%listen, "serving (plain HTTP, loopback)");
+        println!("listening on http://{}", listener.local_addr()?);
+        axum::serve(listener, binhyen_server::router(db))
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await?;
+        return Ok(());
     }
-    if !listen.ip().is_loopback() {
-        bail!("plain HTTP is allowed on loopback addresses only, not {listen}");
+    if !listen.ip().is_unspecified() {
+        names.push(listen.ip().to_string());
     }
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
+    let db2 = db.clone();
+    let config =
+        tokio::task::spawn_blocking(move || binhyen_server::tls::server_config(&*db2, &names))
+            .await??;
+    let std_listener = std::net::TcpListener::bind(listen)
         .with_context(|| format!("cannot listen on {listen}"))?;
-    tracing::info!(%listen, "serving (plain HTTP, loopback)");
-    println!("listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, binhyen_server::router(db))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    std_listener.set_nonblocking(true)?;
+    let local = std_listener.local_addr()?;
+    tracing::info!(%local, "serving (HTTPS)");
+    println!("listening on https://{local}");
+    let handle = axum_server::Handle::new();
+    let h = handle.clone();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        h.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+    });
+    axum_server::from_tcp_rustls(
+        std_listener,
+        axum_server::tls_rustls::RustlsConfig::from_config(config),
+    )?
+    .handle(handle)
+    .serve(binhyen_server::router(db).into_make_service())
+    .await?;
     Ok(())
 }
 
@@ -138,9 +193,29 @@ fn main() -> Result<()> {
             db,
             listen,
             insecure_http,
+            names,
         } => {
             let backend = open(&db)?;
-            tokio::runtime::Runtime::new()?.block_on(serve(backend, listen, insecure_http))?;
+            tokio::runtime::Runtime::new()?.block_on(serve(
+                backend,
+                listen,
+                insecure_http,
+                names,
+            ))?;
+        }
+        Cmd::Ca { db } => {
+            let ca = binhyen_server::tls::ensure_ca(&*open(&db)?)?;
+            print!("{}", ca.cert_pem);
+            eprintln!("SHA-256: {}", ca.fingerprint);
+        }
+        Cmd::Bundle(BundleCmd::Import { db, file, reply }) => {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let backend = open(&db)?;
+            let (out, summary) = binhyen_server::bundle::import(&*backend, &bytes, Utc::now())?;
+            binhyen_sync::bundle::write_file_atomically(&reply, &out)
+                .with_context(|| format!("cannot write {}", reply.display()))?;
+            println!("{}", serde_json::to_string(&summary)?);
         }
         Cmd::Units(UnitsCmd::Import { db, file }) => {
             let text = std::fs::read_to_string(&file)
@@ -156,6 +231,23 @@ fn main() -> Result<()> {
             out,
         }) => {
             let backend = open(&db)?;
+            let https = url.starts_with("https://");
+            let loopback_http =
+                url.starts_with("http://") && binhyen_sync::engine::is_loopback_url(&url);
+            if !(https || loopback_http) {
+                bail!("--url must be https://HOST:PORT (plain http:// only for this machine)");
+            }
+            // The authority is pinned in the file; the address's host goes into the
+            // server's next certificate.
+            let ca = if https {
+                let ca = binhyen_server::tls::ensure_ca(&*backend)?;
+                if let Some(host) = binhyen_server::tls::url_host(&url) {
+                    binhyen_server::tls::remember_name(&*backend, &host)?;
+                }
+                Some(ca)
+            } else {
+                None
+            };
             let mut token = [0u8; 24];
             rand::rngs::OsRng.fill_bytes(&mut token);
             let token = hex::encode(token);
@@ -168,7 +260,8 @@ fn main() -> Result<()> {
                 unit_name: backend.unit_name(&unit)?.unwrap_or_default(),
                 device_no,
                 token,
-                server_ca_pem: None,
+                server_ca_pem: ca.as_ref().map(|c| c.cert_pem.clone()),
+                server_ca_sha256: ca.map(|c| c.fingerprint),
             };
             std::fs::write(&out, serde_json::to_string_pretty(&p)?)
                 .with_context(|| format!("cannot write {}", out.display()))?;

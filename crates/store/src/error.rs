@@ -38,6 +38,8 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("Trạm này đã bị Công an tỉnh thu hồi ({0}); dữ liệu được khóa lại, không mất. Để dùng lại, nhận tệp cấp phép mới và chạy `binhyen enroll TỆP`.")]
+    Revoked(String),
     #[error("Lỗi cơ sở dữ liệu: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("Lỗi dữ liệu JSON: {0}")]
@@ -72,6 +74,7 @@ impl StoreError {
             StoreError::Rows(_) => "bad_rows",
             StoreError::Io { .. } => "io",
             StoreError::Sqlite(_) => "database",
+            StoreError::Revoked(_) => "revoked",
             StoreError::Json(_) => "bad_json",
         }
     }

@@ -181,6 +181,58 @@ pub fn record_unit(conn: &Connection, entity_name: &str, id: &str) -> Result<Opt
         .optional()?)
 }
 
+/// Writes `set` (field → value) into the record's row: an update of an existing row, or
+/// the insert of a new one; then refreshes its search document.
+fn write_values(
+    tx: &Connection,
+    def: &EntityDef,
+    id: &str,
+    exists: bool,
+    set: &Map<String, Value>,
+) -> Result<()> {
+    let cols: Vec<&String> = set.keys().collect();
+    let mut values = vec![SqlValue::Text(id.to_string())];
+    values.extend(set.values().map(to_sql));
+    let sql = if exists {
+        let sets: Vec<String> = cols
+            .iter()
+            .enumerate()
+            .map(|(i, k)| format!("{k} = ?{}", i + 2))
+            .collect();
+        format!(
+            "UPDATE {} SET {} WHERE {} = ?1",
+            def.table,
+            sets.join(", "),
+            def.key
+        )
+    } else {
+        let names: Vec<&str> = cols.iter().map(|k| k.as_str()).collect();
+        let marks: Vec<String> = (2..=cols.len() + 1).map(|i| format!("?{i}")).collect();
+        format!(
+            "INSERT INTO {}({}, {}) VALUES (?1, {})",
+            def.table,
+            def.key,
+            names.join(", "),
+            marks.join(", ")
+        )
+    };
+    tx.execute(&sql, params_from_iter(values))?;
+    reindex(tx, def, id)
+}
+
+/// (entity, id, versions JSON, tombstone) of one record.
+pub type VersionRow = (String, String, String, Option<String>);
+
+/// One record as the server holds it, for a repair after a checksum mismatch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerRecord {
+    pub entity: String,
+    pub entity_id: String,
+    pub data: Map<String, Value>,
+    pub versions: Map<String, Value>,
+    pub deleted: Option<String>,
+}
+
 impl Station {
     /// Applies a page of changes pulled from the server, in order, in one transaction.
     /// A change seen before (own or applied) is skipped; a bad one refuses the page whole.
@@ -239,35 +291,7 @@ impl Station {
                 )?;
                 tx.execute("DELETE FROM search_docs WHERE ref_id = ?1", [&c.entity_id])?;
             } else if !outcome.set.is_empty() {
-                let cols: Vec<&String> = outcome.set.keys().collect();
-                let mut values = vec![SqlValue::Text(c.entity_id.clone())];
-                values.extend(outcome.set.values().map(to_sql));
-                let sql = if state.exists {
-                    let sets: Vec<String> = cols
-                        .iter()
-                        .enumerate()
-                        .map(|(i, k)| format!("{k} = ?{}", i + 2))
-                        .collect();
-                    format!(
-                        "UPDATE {} SET {} WHERE {} = ?1",
-                        def.table,
-                        sets.join(", "),
-                        def.key
-                    )
-                } else {
-                    let names: Vec<&str> = cols.iter().map(|k| k.as_str()).collect();
-                    let marks: Vec<String> =
-                        (2..=cols.len() + 1).map(|i| format!("?{i}")).collect();
-                    format!(
-                        "INSERT INTO {}({}, {}) VALUES (?1, {})",
-                        def.table,
-                        def.key,
-                        names.join(", "),
-                        marks.join(", ")
-                    )
-                };
-                tx.execute(&sql, params_from_iter(values))?;
-                reindex(&tx, def, &c.entity_id)?;
+                write_values(&tx, def, &c.entity_id, state.exists, &outcome.set)?;
             }
             let deleted = outcome.delete.clone().or(if outcome.undelete {
                 None
@@ -290,6 +314,101 @@ impl Station {
         meta_set(&tx, "hlc", &clock.to_string())?;
         tx.commit()?;
         Ok(report)
+    }
+
+    /// Marks own changes, by id, as acknowledged (an offline bundle's reply).
+    pub fn mark_acked_ids(&mut self, ids: &[String], now: DateTime<Utc>) -> Result<usize> {
+        let tx = self.conn.transaction()?;
+        let mut n = 0;
+        for id in ids {
+            n += tx
+                .prepare_cached(
+                    "UPDATE changes SET acked_at = ?2 WHERE change_id = ?1 AND acked_at IS NULL AND rejected_at IS NULL",
+                )?
+                .execute(params![id, ts(now)])?;
+        }
+        tx.commit()?;
+        Ok(n)
+    }
+
+    /// Sets aside an own change, by id, that the server refused for good.
+    pub fn mark_rejected_id(&mut self, id: &str, reason: &str, now: DateTime<Utc>) -> Result<()> {
+        self.conn.execute(
+            "UPDATE changes SET rejected_at = ?2, rejected_reason = ?3 WHERE change_id = ?1 AND acked_at IS NULL",
+            params![id, ts(now), reason],
+        )?;
+        Ok(())
+    }
+
+    /// Every record's versions, (entity, id, versions JSON, deleted) in (entity, id) order:
+    /// what the checksum counts, for comparing record by record.
+    pub fn version_rows(&self) -> Result<Vec<VersionRow>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT entity, entity_id, fields, deleted FROM versions ORDER BY entity, entity_id",
+        )?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Whether own changes to a record are still waiting to be sent.
+    pub fn has_pending(&self, entity_name: &str, id: &str) -> Result<bool> {
+        Ok(self.conn.query_row(
+            "SELECT EXISTS(SELECT 1 FROM changes WHERE entity = ?1 AND entity_id = ?2
+                                                  AND acked_at IS NULL AND rejected_at IS NULL)",
+            params![entity_name, id],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Sends a record's own changes again (the server skips those it holds): the repair for
+    /// a record the server lacks or holds older than this station.
+    pub fn requeue(&mut self, entity_name: &str, id: &str) -> Result<usize> {
+        Ok(self.conn.execute(
+            "UPDATE changes SET acked_at = NULL
+             WHERE entity = ?1 AND entity_id = ?2 AND acked_at IS NOT NULL AND rejected_at IS NULL",
+            params![entity_name, id],
+        )?)
+    }
+
+    /// Takes the server's state of a record (values, versions, tombstone) as it is: the
+    /// repair for a record this station holds differently and has nothing newer for.
+    pub fn adopt(&mut self, record: &ServerRecord) -> Result<()> {
+        let def = entity(&record.entity)
+            .ok_or_else(|| refuse(format!("Loại bản ghi \"{}\" không có.", record.entity)))?;
+        let data: Map<String, Value> = record
+            .data
+            .iter()
+            .filter(|(k, _)| def.fields.contains(&k.as_str()) && k.as_str() != def.key)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let tx = self.conn.transaction()?;
+        let state = load_state(&tx, def, &record.entity_id)?;
+        if record.deleted.is_some() {
+            tx.execute(
+                &format!("DELETE FROM {} WHERE {} = ?1", def.table, def.key),
+                [&record.entity_id],
+            )?;
+            tx.execute(
+                "DELETE FROM search_docs WHERE ref_id = ?1",
+                [&record.entity_id],
+            )?;
+        } else if !data.is_empty() {
+            write_values(&tx, def, &record.entity_id, state.exists, &data)?;
+        }
+        tx.execute(
+            "INSERT INTO versions(entity, entity_id, fields, deleted) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(entity, entity_id) DO UPDATE SET fields = excluded.fields, deleted = excluded.deleted",
+            params![
+                def.name,
+                record.entity_id,
+                Value::Object(record.versions.clone()).to_string(),
+                record.deleted
+            ],
+        )?;
+        tx.commit()?;
+        Ok(())
     }
 
     /// Marks own changes up to `seq` as acknowledged by the server.
@@ -393,9 +512,15 @@ impl Station {
 
     /// A digest of every synchronised record's versions: equal on two replicas exactly
     /// when they hold the same writes. `with_identity` counts reporter identity records.
+    /// Records whose creation the server refused (set aside) are left out: the server never
+    /// held them, and they are shown to the officer instead.
     pub fn checksum(&self, with_identity: bool) -> Result<(String, u64)> {
         let mut stmt = self.conn.prepare(
-            "SELECT entity, entity_id, fields, deleted FROM versions ORDER BY entity, entity_id",
+            "SELECT v.entity, v.entity_id, v.fields, v.deleted FROM versions v
+             WHERE NOT EXISTS (SELECT 1 FROM changes c WHERE c.entity = v.entity
+                                 AND c.entity_id = v.entity_id AND c.op = 'insert'
+                                 AND c.rejected_at IS NOT NULL)
+             ORDER BY v.entity, v.entity_id",
         )?;
         let rows = stmt
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?

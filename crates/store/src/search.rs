@@ -72,17 +72,21 @@ pub(crate) fn index_doc(
                     )?
                     .query_row([TIP_DOCS_FROM], |r| r.get(0))?,
             };
-            // The first free number from `start` (tips received in the same millisecond).
-            let mut doc = start;
+            // A free number at or after `start`. Tips received in the same millisecond take
+            // the numbers after it, in the order they are indexed; past 1,024 of them they
+            // spill into the next milliseconds' numbers, which moves them in the order by
+            // at most that much (a bulk import with one timestamp, say).
             let mut taken =
                 conn.prepare_cached("SELECT EXISTS(SELECT 1 FROM search_docs WHERE doc = ?1)")?;
-            while taken.query_row([doc], |r| r.get::<_, bool>(0))? {
-                doc += 1;
-                if doc - start > 1023 {
-                    return Err(crate::StoreError::not_found(
-                        "chỗ trống trong chỉ mục tìm kiếm",
-                        ref_id,
-                    ));
+            let mut doc = start;
+            if taken.query_row([doc], |r| r.get::<_, bool>(0))? {
+                doc = conn
+                    .prepare_cached(
+                        "SELECT max(doc) + 1 FROM search_docs WHERE doc >= ?1 AND doc < ?1 + 1048576",
+                    )?
+                    .query_row([start], |r| r.get(0))?;
+                while taken.query_row([doc], |r| r.get::<_, bool>(0))? {
+                    doc += 1;
                 }
             }
             doc

@@ -203,8 +203,28 @@ impl Station {
         Ok(station)
     }
 
-    /// Opens and unlocks the station in `dir`, migrating its schema if it is older.
+    /// Opens and unlocks the station in `dir`, migrating its schema if it is older. A
+    /// station the provincial server has revoked stays locked (see [`Station::open_revoked`]).
     pub fn open(dir: &Path, passphrase: &str) -> Result<Station> {
+        let station = Station::open_revoked(dir, passphrase)?;
+        match station.revoked_at()? {
+            Some(at) => Err(StoreError::Revoked(at)),
+            None => Ok(station),
+        }
+    }
+
+    /// When the server said this station is revoked, if it has.
+    pub fn revoked_at(&self) -> Result<Option<String>> {
+        Ok(meta_get(&self.conn, "sync.revoked_at")?.filter(|s| !s.is_empty()))
+    }
+
+    /// Locks the station: the server refused it as revoked. Nothing is deleted.
+    pub fn lock_revoked(&self, at: DateTime<Utc>) -> Result<()> {
+        meta_set(&self.conn, "sync.revoked_at", &at.to_rfc3339())
+    }
+
+    /// Opens even a revoked station; only a new enrolment may use this (it lifts the lock).
+    pub fn open_revoked(dir: &Path, passphrase: &str) -> Result<Station> {
         let keys_path = dir.join(KEYS_FILE);
         if !dir.join(DB_FILE).exists() || !keys_path.exists() {
             return Err(StoreError::NoStation(dir.to_path_buf()));

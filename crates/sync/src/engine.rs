@@ -14,13 +14,19 @@ use binhyen_store::changes::pending;
 use binhyen_store::replica::RemoteChange;
 use binhyen_store::{InitOptions, Station, StoreError};
 
+use binhyen_store::changes::Change;
+use binhyen_store::replica::ServerRecord;
+
 use crate::protocol::{
     ApiError, ChecksumResponse, EnrollRequest, EnrollResponse, Provisioning, PullResponse,
-    PushRequest, PushResponse, WireChange, API,
+    PushRequest, PushResponse, RecordsResponse, WireChange, API,
 };
 
-const PUSH_BATCH: u32 = 500;
-const PULL_PAGE: u32 = 500;
+// Small enough that a batch crosses a 256 kbit/s link in a few seconds, so a cut loses
+// little; large enough that loopback sync is not dominated by round trips.
+const PUSH_BATCH: u32 = 250;
+const PULL_PAGE: u32 = 250;
+const RECORDS_PAGE: u32 = 1_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -30,6 +36,8 @@ pub enum SyncError {
         "Không kết nối được máy chủ {url}: {reason}. Dữ liệu vẫn an toàn trên máy; sẽ thử lại."
     )]
     Unreachable { url: String, reason: String },
+    #[error("Máy chủ {url} không xuất trình đúng chứng chỉ đã ghim trong tệp cấp phép ({reason}). Có thể đã kết nối nhầm máy chủ hoặc bị giả mạo; không có dữ liệu nào được gửi. Hãy báo Công an tỉnh.")]
+    Untrusted { url: String, reason: String },
     #[error("Máy chủ từ chối ({status}): {}", .error.message)]
     Refused { status: u16, error: ApiError },
     #[error("Trạm chưa đăng ký với máy chủ tỉnh: hãy chạy `binhyen enroll TỆP_CẤP_PHÉP`.")]
@@ -38,6 +46,8 @@ pub enum SyncError {
     Provisioning(String),
     #[error("Trả lời của máy chủ không đọc được: {0}")]
     BadResponse(String),
+    #[error("{0}")]
+    Bundle(#[from] crate::bundle::BundleError),
 }
 
 impl SyncError {
@@ -45,10 +55,12 @@ impl SyncError {
         match self {
             SyncError::Store(e) => e.code(),
             SyncError::Unreachable { .. } => "unreachable",
+            SyncError::Untrusted { .. } => "untrusted_server",
             SyncError::Refused { error, .. } => &error.code,
             SyncError::NotEnrolled => "not_enrolled",
             SyncError::Provisioning(_) => "bad_provisioning",
             SyncError::BadResponse(_) => "bad_response",
+            SyncError::Bundle(e) => e.code(),
         }
     }
 }
@@ -72,6 +84,8 @@ pub struct SyncReport {
     pub conflicts: usize,
     pub checksum_ok: bool,
     pub checksum: String,
+    /// Records put right after a checksum mismatch (sent again, or taken from the server).
+    pub repaired: usize,
 }
 
 struct Client {
@@ -80,23 +94,86 @@ struct Client {
     agent: ureq::Agent,
 }
 
+/// Whether a server address names this machine (plain HTTP is allowed there only).
+pub fn is_loopback_url(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or("");
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 impl Client {
-    fn new(base: &str, auth: Option<String>) -> Client {
-        let config = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(60)))
-            .http_status_as_error(false)
-            .build();
-        Client {
-            base: base.trim_end_matches('/').to_string(),
-            auth,
-            agent: config.into(),
+    /// A client for `base`. Over HTTPS it trusts only the pinned authority `ca_pem` (from the
+    /// provisioning file), never the system's list; plain HTTP only to this machine.
+    fn new(base: &str, auth: Option<String>, ca_pem: Option<&str>) -> Result<Client, SyncError> {
+        let base = base.trim_end_matches('/').to_string();
+        let mut config = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(120)))
+            .timeout_connect(Some(Duration::from_secs(20)))
+            .http_status_as_error(false);
+        if base.starts_with("https://") {
+            let pem = ca_pem.filter(|p| !p.trim().is_empty()).ok_or_else(|| {
+                SyncError::Provisioning(
+                    "thiếu chứng chỉ của máy chủ tỉnh (server_ca_pem) để ghim; hãy xin tệp cấp phép mới".into(),
+                )
+            })?;
+            let certs: Vec<ureq::tls::Certificate<'static>> = ureq::tls::parse_pem(pem.as_bytes())
+                .filter_map(|item| match item {
+                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+                    _ => None,
+                })
+                .collect();
+            if certs.is_empty() {
+                return Err(SyncError::Provisioning(
+                    "chứng chỉ của máy chủ tỉnh (server_ca_pem) không đọc được".into(),
+                ));
+            }
+            config = config.tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .provider(ureq::tls::TlsProvider::Rustls)
+                    .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(certs)))
+                    .build(),
+            );
+        } else if base.starts_with("http://") {
+            if !is_loopback_url(&base) {
+                return Err(SyncError::Provisioning(format!(
+                    "máy chủ {base} phải dùng HTTPS; HTTP thường chỉ được dùng trên chính máy này"
+                )));
+            }
+        } else {
+            return Err(SyncError::Provisioning(format!(
+                "địa chỉ máy chủ {base:?} phải bắt đầu bằng https://"
+            )));
         }
+        Ok(Client {
+            base,
+            auth,
+            agent: config.build().into(),
+        })
     }
 
     fn unreachable(&self, e: impl std::fmt::Display) -> SyncError {
+        let reason = e.to_string();
+        // A certificate that does not chain to the pinned authority is not a network
+        // hiccup to retry quietly: it is named for what it is.
+        if reason.contains("rustls")
+            || reason.contains("certificate")
+            || reason.contains("Certificate")
+        {
+            return SyncError::Untrusted {
+                url: self.base.clone(),
+                reason,
+            };
+        }
         SyncError::Unreachable {
             url: self.base.clone(),
-            reason: e.to_string(),
+            reason,
         }
     }
 
@@ -126,11 +203,20 @@ impl Client {
         path: &str,
         body: &B,
     ) -> Result<T, SyncError> {
-        let mut req = self.agent.post(format!("{}{API}{path}", self.base));
+        let mut req = self
+            .agent
+            .post(format!("{}{API}{path}", self.base))
+            .header("Content-Type", "application/json")
+            .header("Content-Encoding", "gzip");
         if let Some(a) = &self.auth {
             req = req.header("Authorization", a);
         }
-        let resp = req.send_json(body).map_err(|e| self.unreachable(e))?;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        serde_json::to_writer(&mut gz, body).map_err(|e| SyncError::BadResponse(e.to_string()))?;
+        let bytes = gz
+            .finish()
+            .map_err(|e| SyncError::BadResponse(e.to_string()))?;
+        let resp = req.send(&bytes[..]).map_err(|e| self.unreachable(e))?;
         self.read(resp)
     }
 
@@ -164,12 +250,21 @@ pub fn enroll(
         )));
     }
     let station = if Station::exists(dir) {
-        let s = Station::open(dir, passphrase)?;
+        // A new provisioning file is also how the province lifts a revoked station's lock.
+        let s = Station::open_revoked(dir, passphrase)?;
         if s.info().unit_code != p.unit_code {
             return Err(SyncError::Provisioning(format!(
                 "tệp dành cho đơn vị {} nhưng trạm này thuộc {}",
                 p.unit_code,
                 s.info().unit_code
+            )));
+        }
+        if s.info().device_no != p.device_no {
+            return Err(SyncError::Provisioning(format!(
+                "tệp dành cho máy số {} nhưng máy này là máy số {} của trạm; hãy xin tệp cấp lại với --device {}",
+                p.device_no,
+                s.info().device_no,
+                s.info().device_no
             )));
         }
         s
@@ -182,7 +277,7 @@ pub fn enroll(
         };
         Station::init(dir, &opts, now)?
     };
-    let client = Client::new(&p.server_url, None);
+    let client = Client::new(&p.server_url, None, p.server_ca_pem.as_deref())?;
     let resp: EnrollResponse = client.post(
         "/enroll",
         &EnrollRequest {
@@ -190,10 +285,12 @@ pub fn enroll(
         },
     )?;
     station.sync_set("server_url", &p.server_url)?;
+    station.sync_set("server_ca", p.server_ca_pem.as_deref().unwrap_or(""))?;
     station.sync_set("station_id", &resp.station_id)?;
     station.sync_set("secret", &resp.secret)?;
     station.sync_set("cursor", "0")?;
     station.sync_set("enrolled_at", &now.to_rfc3339())?;
+    station.sync_set("revoked_at", "")?;
     tracing::info!(station = %resp.station_id, "enrolled");
     Ok(station)
 }
@@ -204,6 +301,12 @@ pub trait Transport {
     fn push(&mut self, req: &PushRequest) -> Result<PushResponse, SyncError>;
     fn pull(&mut self, after: i64, limit: u32) -> Result<PullResponse, SyncError>;
     fn checksum(&mut self) -> Result<ChecksumResponse, SyncError>;
+    /// The scope's records after (entity, id), in checksum order.
+    fn records(
+        &mut self,
+        after: Option<(&str, &str)>,
+        limit: u32,
+    ) -> Result<RecordsResponse, SyncError>;
 }
 
 impl Transport for Client {
@@ -218,6 +321,32 @@ impl Transport for Client {
     fn checksum(&mut self) -> Result<ChecksumResponse, SyncError> {
         self.get("/checksum")
     }
+
+    fn records(
+        &mut self,
+        after: Option<(&str, &str)>,
+        limit: u32,
+    ) -> Result<RecordsResponse, SyncError> {
+        let (e, id) = after.unwrap_or(("", ""));
+        self.get(&format!(
+            "/records?after_entity={}&after_id={}&limit={limit}",
+            query_escape(e),
+            query_escape(id)
+        ))
+    }
+}
+
+/// Percent-encodes a query value (ids are ASCII; anything else is escaped byte by byte).
+fn query_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 fn client_for(station: &Station) -> Result<Client, SyncError> {
@@ -228,7 +357,8 @@ fn client_for(station: &Station) -> Result<Client, SyncError> {
         .sync_get("station_id")?
         .ok_or(SyncError::NotEnrolled)?;
     let secret = station.sync_get("secret")?.ok_or(SyncError::NotEnrolled)?;
-    Ok(Client::new(&url, Some(format!("Bearer {id}.{secret}"))))
+    let ca = station.sync_get("server_ca")?;
+    Client::new(&url, Some(format!("Bearer {id}.{secret}")), ca.as_deref())
 }
 
 /// One full sync: push everything pending, pull everything new, compare checksums. The
@@ -243,13 +373,172 @@ pub fn sync_once(station: &mut Station, now: DateTime<Utc>) -> Result<SyncReport
         Err(e) => {
             station.sync_set("last_error", &e.to_string())?;
             station.sync_set("last_error_at", &now.to_rfc3339())?;
+            if e.code() == "revoked" {
+                // The province revoked this station: lock its data at once. Nothing is
+                // deleted; a new provisioning file lifts the lock.
+                tracing::warn!("the server says this station is revoked; locking it");
+                station.lock_revoked(now)?;
+            }
         }
     }
     result
 }
 
+/// Own changes as they travel. A change travels in the scope of the record it touches,
+/// which for a province station editing a commune's tip is the commune's.
+fn wire_changes(station: &Station, batch: &[Change]) -> Result<Vec<WireChange>, SyncError> {
+    let unit = &station.info().unit_code;
+    let mut changes: Vec<WireChange> = Vec::with_capacity(batch.len());
+    for c in batch {
+        let record_unit =
+            binhyen_store::replica::record_unit(station.conn(), &c.entity, &c.entity_id)?;
+        let data_unit = c
+            .data
+            .get("unit_code")
+            .and_then(|u| u.as_str())
+            .map(str::to_string);
+        changes.push(WireChange {
+            change_id: c.change_id.to_string(),
+            hlc: c.hlc.clone(),
+            entity: c.entity.clone(),
+            entity_id: c.entity_id.clone(),
+            op: c.op.clone(),
+            unit_code: record_unit.or(data_unit).unwrap_or_else(|| unit.clone()),
+            data: c.data.as_object().cloned().unwrap_or_default(),
+            base: c.base.as_ref().and_then(|b| b.as_object().cloned()),
+        });
+    }
+    Ok(changes)
+}
+
 /// One full sync over any transport (see [`sync_once`] for the bookkeeping around it).
+/// When the checksums differ afterwards, the scope is compared record by record and put
+/// right ([`repair`]), then compared again.
 pub fn sync_with(
+    station: &mut Station,
+    client: &mut dyn Transport,
+    now: DateTime<Utc>,
+) -> Result<SyncReport, SyncError> {
+    let mut report = exchange(station, client, now)?;
+    if !report.checksum_ok {
+        let repaired = repair(station, client, now)?;
+        tracing::warn!(repaired, "checksum mismatch: scope repaired");
+        let again = exchange(station, client, now)?;
+        report.pushed += again.pushed;
+        report.rejected += again.rejected;
+        report.pulled += again.pulled;
+        report.conflicts += again.conflicts;
+        report.checksum_ok = again.checksum_ok;
+        report.checksum = again.checksum;
+        report.repaired = repaired;
+    }
+    Ok(report)
+}
+
+/// Compares the scope record by record with the server's and puts each difference right:
+/// a record this station holds newer (or the server lacks) has its changes sent again; a
+/// record the server holds differently, with nothing newer here, is taken from the server.
+/// Records with changes still waiting are left to the next push. Returns how many records
+/// were put right.
+pub fn repair(
+    station: &mut Station,
+    client: &mut dyn Transport,
+    _now: DateTime<Utc>,
+) -> Result<usize, SyncError> {
+    use std::collections::BTreeMap;
+    let with_identity = binhyen_domain::unit::is_commune_code(&station.info().unit_code);
+    let mut local: BTreeMap<(String, String), (String, Option<String>)> = station
+        .version_rows()?
+        .into_iter()
+        .filter(|(e, ..)| {
+            with_identity || !binhyen_domain::catalog::entity(e).is_some_and(|d| d.identity)
+        })
+        .map(|(e, id, v, d)| ((e, id), (v, d)))
+        .collect();
+    let mut repaired = 0;
+    let mut after: Option<(String, String)> = None;
+    loop {
+        let page = client.records(
+            after.as_ref().map(|(e, i)| (e.as_str(), i.as_str())),
+            RECORDS_PAGE,
+        )?;
+        for r in &page.records {
+            let key = (r.entity.clone(), r.entity_id.clone());
+            let server_versions = serde_json::Value::Object(r.versions.clone());
+            let same = local.remove(&key).is_some_and(|(v, d)| {
+                serde_json::from_str::<serde_json::Value>(&v).ok().as_ref()
+                    == Some(&server_versions)
+                    && d == r.deleted
+            });
+            if same || station.has_pending(&r.entity, &r.entity_id)? {
+                continue;
+            }
+            let local_versions =
+                binhyen_store::changes::load_versions(station.conn(), &r.entity, &r.entity_id)?;
+            let newer_here = local_versions.iter().any(|(field, v)| {
+                let theirs = r.versions.get(field).and_then(|t| t.as_str()).unwrap_or("");
+                v.as_str().is_some_and(|mine| mine > theirs)
+            });
+            if newer_here && station.requeue(&r.entity, &r.entity_id)? > 0 {
+                repaired += 1;
+                continue;
+            }
+            station.adopt(&ServerRecord {
+                entity: r.entity.clone(),
+                entity_id: r.entity_id.clone(),
+                data: r.data.clone(),
+                versions: r.versions.clone(),
+                deleted: r.deleted.clone(),
+            })?;
+            repaired += 1;
+        }
+        after = page
+            .records
+            .last()
+            .map(|r| (r.entity.clone(), r.entity_id.clone()));
+        if !page.more || after.is_none() {
+            break;
+        }
+    }
+    // What the server does not hold at all: send it again.
+    for (entity_name, id) in local.keys() {
+        if !station.has_pending(entity_name, id)? && station.requeue(entity_name, id)? > 0 {
+            repaired += 1;
+        }
+    }
+    Ok(repaired)
+}
+
+/// Pulls every page after the cursor; returns how many changes were applied.
+fn pull_all(
+    station: &mut Station,
+    client: &mut dyn Transport,
+    now: DateTime<Utc>,
+    report: &mut SyncReport,
+) -> Result<usize, SyncError> {
+    let mut cursor: i64 = station
+        .sync_get("cursor")?
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let mut applied_total = 0;
+    loop {
+        let page = client.pull(cursor, PULL_PAGE)?;
+        let changes: Vec<RemoteChange> = page.changes.iter().map(remote_change).collect();
+        let applied = station.apply_remote(&changes, now)?;
+        applied_total += applied.applied;
+        report.pulled += applied.applied;
+        report.conflicts += applied.conflicts;
+        cursor = page.next;
+        station.sync_set("cursor", &cursor.to_string())?;
+        if !page.more {
+            break;
+        }
+    }
+    Ok(applied_total)
+}
+
+/// Push, pull, compare.
+fn exchange(
     station: &mut Station,
     client: &mut dyn Transport,
     now: DateTime<Utc>,
@@ -266,28 +555,7 @@ pub fn sync_with(
             &Uuid::NAMESPACE_OID,
             format!("{}-{}", batch[0].change_id, last.change_id).as_bytes(),
         );
-        let mut changes: Vec<WireChange> = Vec::with_capacity(batch.len());
-        for c in &batch {
-            // A change travels in the scope of the record it touches, which for a
-            // province station editing a commune's tip is the commune's.
-            let record_unit =
-                binhyen_store::replica::record_unit(station.conn(), &c.entity, &c.entity_id)?;
-            let data_unit = c
-                .data
-                .get("unit_code")
-                .and_then(|u| u.as_str())
-                .map(str::to_string);
-            changes.push(WireChange {
-                change_id: c.change_id.to_string(),
-                hlc: c.hlc.clone(),
-                entity: c.entity.clone(),
-                entity_id: c.entity_id.clone(),
-                op: c.op.clone(),
-                unit_code: record_unit.or(data_unit).unwrap_or_else(|| unit.clone()),
-                data: c.data.as_object().cloned().unwrap_or_default(),
-                base: c.base.as_ref().and_then(|b| b.as_object().cloned()),
-            });
-        }
+        let changes = wire_changes(station, &batch)?;
         let request = PushRequest {
             batch_id: batch_id.to_string(),
             changes,
@@ -325,42 +593,132 @@ pub fn sync_with(
             Err(e) => return Err(e),
         }
     }
-    let mut cursor: i64 = station
-        .sync_get("cursor")?
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    loop {
-        let page = client.pull(cursor, PULL_PAGE)?;
-        let changes: Vec<RemoteChange> = page
-            .changes
-            .iter()
-            .map(|p| RemoteChange {
-                seq: p.seq,
-                change_id: p.change.change_id.clone(),
-                hlc: p.change.hlc.clone(),
-                entity: p.change.entity.clone(),
-                entity_id: p.change.entity_id.clone(),
-                op: p.change.op.clone(),
-                data: p.change.data.clone(),
-                base: p.change.base.clone(),
-            })
-            .collect();
-        let applied = station.apply_remote(&changes, now)?;
-        report.pulled += applied.applied;
-        report.conflicts += applied.conflicts;
-        cursor = page.next;
-        station.sync_set("cursor", &cursor.to_string())?;
-        if !page.more {
+    pull_all(station, client, now, &mut report)?;
+    let with_identity = binhyen_domain::unit::is_commune_code(&unit);
+    // Another station may push between the last page and the checksum: pull again before
+    // calling it a mismatch.
+    for attempt in 0..3 {
+        let server = client.checksum()?;
+        let (local, _) = station.checksum(with_identity)?;
+        report.checksum_ok = local == server.checksum;
+        report.checksum = local;
+        if report.checksum_ok || attempt == 2 {
+            if !report.checksum_ok {
+                tracing::warn!(local = %report.checksum, server = %server.checksum, "checksum mismatch");
+            }
+            break;
+        }
+        if pull_all(station, client, now, &mut report)? == 0 {
             break;
         }
     }
-    let server = client.checksum()?;
-    let with_identity = binhyen_domain::unit::is_commune_code(&unit);
-    let (local, _) = station.checksum(with_identity)?;
-    report.checksum_ok = local == server.checksum;
-    report.checksum = local;
-    if !report.checksum_ok {
-        tracing::warn!(local = %report.checksum, server = %server.checksum, "checksum mismatch");
-    }
     Ok(report)
+}
+
+/// What writing an offline bundle did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct BundleExport {
+    pub bundle_id: String,
+    pub changes: usize,
+    pub bytes: usize,
+}
+
+fn bundle_credentials(station: &Station) -> Result<(String, [u8; 32]), SyncError> {
+    let id = station
+        .sync_get("station_id")?
+        .filter(|s| !s.is_empty())
+        .ok_or(SyncError::NotEnrolled)?;
+    let secret = station
+        .sync_get("secret")?
+        .filter(|s| !s.is_empty())
+        .ok_or(SyncError::NotEnrolled)?;
+    Ok((id, crate::bundle::bundle_key(&secret)))
+}
+
+/// Writes every pending change, and where this station's pull stands, into a bundle sealed
+/// for the server (`binhyen bundle export`). Nothing is marked sent: the changes stay pending
+/// until the server's reply is imported (or an online sync sends them).
+pub fn export_bundle(
+    station: &Station,
+    now: DateTime<Utc>,
+) -> Result<(Vec<u8>, BundleExport), SyncError> {
+    use crate::bundle::{seal, BundleHeader, BundleKind, PushBundle};
+    let (station_id, key) = bundle_credentials(station)?;
+    let batch = pending(station.conn(), u32::MAX)?;
+    let changes = wire_changes(station, &batch)?;
+    let cursor: i64 = station
+        .sync_get("cursor")?
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let bundle_id = Uuid::new_v4().to_string();
+    let header = BundleHeader {
+        kind: BundleKind::Push,
+        station_id,
+        bundle_id: bundle_id.clone(),
+        created_at: now.to_rfc3339(),
+    };
+    let n = changes.len();
+    let bytes = seal(&key, &header, &PushBundle { cursor, changes })?;
+    let info = BundleExport {
+        bundle_id,
+        changes: n,
+        bytes: bytes.len(),
+    };
+    Ok((bytes, info))
+}
+
+/// Applies the server's reply bundle (`binhyen bundle import`): marks what the server holds
+/// as sent, sets aside what it refused, applies the scope's changes, and compares the
+/// checksum. Importing the same reply twice changes nothing.
+pub fn import_reply(
+    station: &mut Station,
+    bytes: &[u8],
+    now: DateTime<Utc>,
+) -> Result<SyncReport, SyncError> {
+    use crate::bundle::{open, BundleError, BundleKind, ReplyBundle};
+    let (station_id, key) = bundle_credentials(station)?;
+    let header = crate::bundle::read_header(bytes)?;
+    if header.station_id != station_id {
+        return Err(BundleError::Tampered.into());
+    }
+    let (_, reply): (_, ReplyBundle) = open(&key, bytes, BundleKind::Reply)?;
+    let mut report = SyncReport::default();
+    for r in &reply.rejected {
+        station.mark_rejected_id(&r.change_id, &r.message, now)?;
+        report.rejected += 1;
+    }
+    report.pushed = station.mark_acked_ids(&reply.acked, now)?;
+    for page in reply.changes.chunks(PULL_PAGE as usize) {
+        let changes: Vec<RemoteChange> = page.iter().map(remote_change).collect();
+        let applied = station.apply_remote(&changes, now)?;
+        report.pulled += applied.applied;
+        report.conflicts += applied.conflicts;
+    }
+    let cursor: i64 = station
+        .sync_get("cursor")?
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    // An older reply imported after a newer sync must not move the cursor back.
+    if reply.next > cursor {
+        station.sync_set("cursor", &reply.next.to_string())?;
+    }
+    let with_identity = binhyen_domain::unit::is_commune_code(&station.info().unit_code);
+    let (local, _) = station.checksum(with_identity)?;
+    report.checksum_ok = local == reply.checksum;
+    report.checksum = local;
+    station.sync_set("last_bundle_import", &now.to_rfc3339())?;
+    Ok(report)
+}
+
+fn remote_change(p: &crate::protocol::PulledChange) -> RemoteChange {
+    RemoteChange {
+        seq: p.seq,
+        change_id: p.change.change_id.clone(),
+        hlc: p.change.hlc.clone(),
+        entity: p.change.entity.clone(),
+        entity_id: p.change.entity_id.clone(),
+        op: p.change.op.clone(),
+        data: p.change.data.clone(),
+        base: p.change.base.clone(),
+    }
 }

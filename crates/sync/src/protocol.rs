@@ -6,6 +6,8 @@
 //! - `GET /api/v1/pull?after=SEQ&limit=N` (Bearer) → changes of the station's scope, in
 //!   the server's order, from other stations.
 //! - `GET /api/v1/checksum` (Bearer) → the digest of the scope, to compare after a sync.
+//! - `GET /api/v1/records?after_entity=E&after_id=ID&limit=N` (Bearer) → the scope's
+//!   records as the server holds them, in checksum order: the repair after a mismatch.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -25,10 +27,29 @@ pub struct Provisioning {
     pub unit_name: String,
     pub device_no: u32,
     pub token: String,
-    /// The server's certificate authority (PEM), pinned by the station. None for a
-    /// loopback server running plain HTTP.
+    /// The server's certificate authority (PEM), pinned by the station: the only one it
+    /// trusts for this server. None for a loopback server running plain HTTP.
     #[serde(default)]
     pub server_ca_pem: Option<String>,
+    /// SHA-256 of the authority's certificate (hex), for reading out over the phone.
+    #[serde(default)]
+    pub server_ca_sha256: Option<String>,
+}
+
+/// One record of a scope, as the server holds it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScopeRecord {
+    pub entity: String,
+    pub entity_id: String,
+    pub data: Map<String, Value>,
+    pub versions: Map<String, Value>,
+    pub deleted: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordsResponse {
+    pub records: Vec<ScopeRecord>,
+    pub more: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -6,5 +6,6 @@
 
 mod desktop_sync;
 mod harness;
+mod offline;
 mod record_and_find;
 mod sync;

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use crate::harness::target_dir;
 
-const PASS: &str = "mật khẩu đồng bộ thử";
+pub(crate) const PASS: &str = "mật khẩu đồng bộ thử";
 const COMMUNE: &str = "24280"; // Xã Cư M'gar
 const OTHER: &str = "24235"; // Xã Buôn Đôn, also in Đắk Lắk
 
@@ -67,7 +67,7 @@ pub(crate) fn start_server(db: &str) -> Server {
     )
 }
 
-fn start_server_on(db: &str, port: u16) -> Server {
+pub(crate) fn start_server_on(db: &str, port: u16) -> Server {
     let child = Command::new(bin("binhyen-server"))
         .args([
             "serve",
@@ -75,7 +75,6 @@ fn start_server_on(db: &str, port: u16) -> Server {
             db,
             "--listen",
             &format!("127.0.0.1:{port}"),
-            "--insecure-http",
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -89,18 +88,19 @@ fn start_server_on(db: &str, port: u16) -> Server {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    // HTTPS, as in production: the provisioning files pin the server's own authority.
     Server {
         child,
-        url: format!("http://127.0.0.1:{port}"),
+        url: format!("https://127.0.0.1:{port}"),
     }
 }
 
-struct Laptop {
-    dir: tempfile::TempDir,
+pub(crate) struct Laptop {
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl Laptop {
-    fn cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
+    pub(crate) fn cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
         let mut cmd = Command::new(bin("binhyen"));
         cmd.arg("--data-dir")
             .arg(self.dir.path())
@@ -121,7 +121,7 @@ impl Laptop {
         child.wait_with_output().unwrap()
     }
 
-    fn ok(&self, args: &[&str], stdin: Option<&str>) -> Value {
+    pub(crate) fn ok(&self, args: &[&str], stdin: Option<&str>) -> Value {
         let out = self.cli(args, stdin);
         assert!(
             out.status.success(),
@@ -131,18 +131,18 @@ impl Laptop {
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
-    fn sync(&self) -> Value {
+    pub(crate) fn sync(&self) -> Value {
         let report = self.ok(&["sync"], None);
         assert_eq!(report["checksum_ok"], true, "checksum after sync: {report}");
         report
     }
 
-    fn tips(&self) -> Vec<Value> {
+    pub(crate) fn tips(&self) -> Vec<Value> {
         self.ok(&["tip", "list"], None).as_array().unwrap().clone()
     }
 }
 
-fn enroll(db: &str, server: &Server, unit: &str, work: &Path) -> Laptop {
+pub(crate) fn enroll(db: &str, server: &Server, unit: &str, work: &Path) -> Laptop {
     let file = work.join(format!("{unit}-{}.json", rand_suffix()));
     server_cmd(
         db,

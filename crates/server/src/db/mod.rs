@@ -87,6 +87,7 @@ pub trait Backend: Send + Sync {
         &self,
         token_hash: &str,
         secret_hash: &str,
+        bundle_key: &str,
         now: DateTime<Utc>,
     ) -> DbResult<StationRow>;
     fn station_by_secret(&self, id: &str, secret_hash: &str) -> DbResult<Option<StationRow>>;
@@ -103,7 +104,24 @@ pub trait Backend: Send + Sync {
         limit: u32,
     ) -> DbResult<(Vec<PulledChange>, i64, bool)>;
     fn checksum(&self, station: &StationRow) -> DbResult<(String, u64)>;
+    /// The scope's records in (entity, id) order after `after`, as the checksum counts them:
+    /// what a station compares against when its checksum differs.
+    fn records(
+        &self,
+        station: &StationRow,
+        after: Option<(String, String)>,
+        limit: u32,
+    ) -> DbResult<Vec<ScopeRecord>>;
+    /// A station by id, with the key its offline bundles are sealed with.
+    fn station_with_key(&self, id: &str) -> DbResult<Option<(StationRow, Option<String>)>>;
+    /// Server settings (the certificate authority lives here).
+    fn meta_get(&self, key: &str) -> DbResult<Option<String>>;
+    fn meta_set(&self, key: &str, value: &str) -> DbResult<()>;
+    /// Stores `value` unless the key is set already; returns what is stored.
+    fn meta_init(&self, key: &str, value: &str) -> DbResult<String>;
 }
+
+pub use binhyen_sync::protocol::ScopeRecord;
 
 mod postgres;
 mod sqlite;
@@ -143,6 +161,9 @@ pub(crate) const SCHEMA: &[&str] = &[
         id TEXT PRIMARY KEY, entity TEXT NOT NULL, entity_id TEXT NOT NULL, field TEXT NOT NULL,
         kind TEXT NOT NULL, detected_at TEXT NOT NULL, resolved_at TEXT)",
     "CREATE INDEX IF NOT EXISTS changes_scope ON changes(unit_code, seq)",
+    "CREATE TABLE IF NOT EXISTS server_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS station_keys (
+        station_id TEXT PRIMARY KEY REFERENCES stations(id), bundle_key TEXT NOT NULL)",
 ];
 
 /// A stored record: (unit_code, values JSON, versions JSON, deleted clock value).
@@ -408,6 +429,35 @@ pub(crate) const CHECKSUM_SQL_SQLITE: &str =
     "SELECT entity, entity_id, versions, deleted FROM records
      WHERE unit_code = ?1 OR unit_code IN (SELECT code FROM units WHERE parent_code = ?1)
      ORDER BY entity, entity_id";
+
+/// The scope's records after (entity, id), in the checksum's order: (entity, id, vals,
+/// versions, deleted) rows become [`ScopeRecord`]s, without reporter identity for a
+/// province.
+pub(crate) fn scope_records(
+    station: &StationRow,
+    rows: Vec<(String, String, String, String, Option<String>)>,
+) -> Vec<ScopeRecord> {
+    let identity = binhyen_domain::unit::is_commune_code(&station.unit_code);
+    rows.into_iter()
+        .filter(|(e, ..)| {
+            identity || !binhyen_domain::catalog::entity(e).is_some_and(|d| d.identity)
+        })
+        .map(|(entity, entity_id, vals, versions, deleted)| ScopeRecord {
+            entity,
+            entity_id,
+            data: parse_obj(&vals),
+            versions: parse_obj(&versions),
+            deleted,
+        })
+        .collect()
+}
+
+pub(crate) const RECORDS_SQL_SQLITE: &str =
+    "SELECT entity, entity_id, vals, versions, deleted FROM records
+     WHERE (unit_code = ?1 OR unit_code IN (SELECT code FROM units WHERE parent_code = ?1))
+       AND (entity > ?2 OR (entity = ?2 AND entity_id > ?3))
+       AND (?5 OR entity <> 'tip_reporter')
+     ORDER BY entity, entity_id LIMIT ?4";
 
 /// A page of pulled changes and where to continue.
 pub(crate) fn page(

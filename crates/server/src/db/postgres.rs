@@ -11,7 +11,7 @@ use binhyen_sync::protocol::{PulledChange, WireChange};
 
 use super::{
     digest, push_with, refuse, wire_change, Backend, DbError, DbResult, PushOutcome, PushTx,
-    StationRow, StoredRecord, SCHEMA,
+    ScopeRecord, StationRow, StoredRecord, SCHEMA,
 };
 
 pub struct PgBackend {
@@ -277,7 +277,7 @@ impl Backend for PgBackend {
         };
         let taken: bool = tx
             .query_one(
-                "SELECT EXISTS(SELECT 1 FROM stations WHERE unit_code = $1 AND device_no = $2)",
+                "SELECT EXISTS(SELECT 1 FROM stations WHERE unit_code = $1 AND device_no = $2 AND revoked_at IS NULL)",
                 &[&unit_code, &device],
             )?
             .get(0);
@@ -320,6 +320,7 @@ impl Backend for PgBackend {
         &self,
         token_hash: &str,
         secret_hash: &str,
+        bundle_key: &str,
         now: DateTime<Utc>,
     ) -> DbResult<StationRow> {
         let mut client = self.lock();
@@ -334,6 +335,11 @@ impl Backend for PgBackend {
         tx.execute(
             "UPDATE stations SET secret_hash = $2, enrolled_at = $3 WHERE id = $1",
             &[&row.id, &secret_hash, &now.to_rfc3339()],
+        )?;
+        tx.execute(
+            "INSERT INTO station_keys(station_id, bundle_key) VALUES ($1, $2)
+             ON CONFLICT(station_id) DO UPDATE SET bundle_key = excluded.bundle_key",
+            &[&row.id, &bundle_key],
         )?;
         tx.commit()?;
         Ok(StationRow {
@@ -417,5 +423,79 @@ impl Backend for PgBackend {
             rows,
             binhyen_domain::unit::is_commune_code(&station.unit_code),
         ))
+    }
+
+    fn records(
+        &self,
+        station: &StationRow,
+        after: Option<(String, String)>,
+        limit: u32,
+    ) -> DbResult<Vec<ScopeRecord>> {
+        let (e, id) = after.unwrap_or_default();
+        let rows = self
+            .lock()
+            .query(
+                "SELECT entity, entity_id, vals, versions, deleted FROM records
+                 WHERE (unit_code = $1 OR unit_code IN (SELECT code FROM units WHERE parent_code = $1))
+                   AND (entity COLLATE \"C\" > $2 OR (entity = $2 AND entity_id COLLATE \"C\" > $3))
+                   AND ($5 OR entity <> 'tip_reporter')
+                 ORDER BY entity COLLATE \"C\", entity_id COLLATE \"C\" LIMIT $4",
+                &[
+                    &station.unit_code,
+                    &e,
+                    &id,
+                    &i64::from(limit),
+                    &binhyen_domain::unit::is_commune_code(&station.unit_code),
+                ],
+            )?
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+            .collect();
+        Ok(super::scope_records(station, rows))
+    }
+
+    fn station_with_key(&self, id: &str) -> DbResult<Option<(StationRow, Option<String>)>> {
+        let mut client = self.lock();
+        let row = client
+            .query_opt(
+                &format!("SELECT {STATION_COLS} FROM stations WHERE id = $1"),
+                &[&id],
+            )?
+            .map(|r| row_station(&r));
+        let Some(row) = row else { return Ok(None) };
+        let key = client
+            .query_opt(
+                "SELECT bundle_key FROM station_keys WHERE station_id = $1",
+                &[&id],
+            )?
+            .map(|r| r.get(0));
+        Ok(Some((row, key)))
+    }
+
+    fn meta_get(&self, key: &str) -> DbResult<Option<String>> {
+        Ok(self
+            .lock()
+            .query_opt("SELECT value FROM server_meta WHERE key = $1", &[&key])?
+            .map(|r| r.get(0)))
+    }
+
+    fn meta_set(&self, key: &str, value: &str) -> DbResult<()> {
+        self.lock().execute(
+            "INSERT INTO server_meta(key, value) VALUES ($1, $2)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            &[&key, &value],
+        )?;
+        Ok(())
+    }
+
+    fn meta_init(&self, key: &str, value: &str) -> DbResult<String> {
+        let mut client = self.lock();
+        client.execute(
+            "INSERT INTO server_meta(key, value) VALUES ($1, $2) ON CONFLICT(key) DO NOTHING",
+            &[&key, &value],
+        )?;
+        Ok(client
+            .query_one("SELECT value FROM server_meta WHERE key = $1", &[&key])?
+            .get(0))
     }
 }

@@ -11,7 +11,7 @@ use binhyen_sync::protocol::{PulledChange, WireChange};
 
 use super::{
     digest, push_with, refuse, wire_change, Backend, DbError, DbResult, PushOutcome, PushTx,
-    StationRow, StoredRecord, SCHEMA,
+    ScopeRecord, StationRow, StoredRecord, SCHEMA,
 };
 
 pub struct SqliteBackend {
@@ -238,7 +238,7 @@ impl Backend for SqliteBackend {
             )?,
         };
         let taken: bool = tx.query_row(
-            "SELECT EXISTS(SELECT 1 FROM stations WHERE unit_code = ?1 AND device_no = ?2)",
+            "SELECT EXISTS(SELECT 1 FROM stations WHERE unit_code = ?1 AND device_no = ?2 AND revoked_at IS NULL)",
             params![unit_code, device],
             |r| r.get(0),
         )?;
@@ -280,6 +280,7 @@ impl Backend for SqliteBackend {
         &self,
         token_hash: &str,
         secret_hash: &str,
+        bundle_key: &str,
         now: DateTime<Utc>,
     ) -> DbResult<StationRow> {
         let mut conn = self.lock();
@@ -295,6 +296,11 @@ impl Backend for SqliteBackend {
         tx.execute(
             "UPDATE stations SET secret_hash = ?2, enrolled_at = ?3 WHERE id = ?1",
             params![row.id, secret_hash, now.to_rfc3339()],
+        )?;
+        tx.execute(
+            "INSERT INTO station_keys(station_id, bundle_key) VALUES (?1, ?2)
+             ON CONFLICT(station_id) DO UPDATE SET bundle_key = excluded.bundle_key",
+            params![row.id, bundle_key],
         )?;
         tx.commit()?;
         Ok(StationRow {
@@ -372,5 +378,80 @@ impl Backend for SqliteBackend {
             rows,
             binhyen_domain::unit::is_commune_code(&station.unit_code),
         ))
+    }
+
+    fn records(
+        &self,
+        station: &StationRow,
+        after: Option<(String, String)>,
+        limit: u32,
+    ) -> DbResult<Vec<ScopeRecord>> {
+        let (e, id) = after.unwrap_or_default();
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(super::RECORDS_SQL_SQLITE)?;
+        let rows = stmt
+            .query_map(
+                params![
+                    station.unit_code,
+                    e,
+                    id,
+                    limit,
+                    binhyen_domain::unit::is_commune_code(&station.unit_code)
+                ],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(super::scope_records(station, rows))
+    }
+
+    fn station_with_key(&self, id: &str) -> DbResult<Option<(StationRow, Option<String>)>> {
+        let conn = self.lock();
+        let row = conn
+            .query_row(
+                &format!("SELECT {STATION_COLS} FROM stations WHERE id = ?1"),
+                [id],
+                row_station,
+            )
+            .optional()?;
+        let Some(row) = row else { return Ok(None) };
+        let key = conn
+            .query_row(
+                "SELECT bundle_key FROM station_keys WHERE station_id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(Some((row, key)))
+    }
+
+    fn meta_get(&self, key: &str) -> DbResult<Option<String>> {
+        Ok(self
+            .lock()
+            .query_row("SELECT value FROM server_meta WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    fn meta_set(&self, key: &str, value: &str) -> DbResult<()> {
+        self.lock().execute(
+            "INSERT INTO server_meta(key, value) VALUES (?1, ?2)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    fn meta_init(&self, key: &str, value: &str) -> DbResult<String> {
+        let conn = self.lock();
+        conn.execute(
+            "INSERT INTO server_meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO NOTHING",
+            params![key, value],
+        )?;
+        Ok(
+            conn.query_row("SELECT value FROM server_meta WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })?,
+        )
     }
 }

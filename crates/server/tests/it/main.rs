@@ -87,6 +87,8 @@ both!(
     unauthenticated_revoked_and_cross_commune_requests_are_refused,
     a_provisioning_token_works_once,
     laptop_numbers_are_unique_per_unit,
+    records_are_paged_in_checksum_order_and_stay_in_scope,
+    a_gzip_push_is_read_and_a_broken_one_refused,
 );
 
 fn start(kind: Kind) -> Api {
@@ -230,6 +232,7 @@ fn health_and_openapi(kind: Kind) {
         "/api/v1/push",
         "/api/v1/pull",
         "/api/v1/checksum",
+        "/api/v1/records",
     ] {
         assert!(
             doc["paths"].get(path).is_some(),
@@ -529,4 +532,75 @@ fn units_have_their_official_names() {
         Some("Tỉnh Đắk Lắk")
     );
     assert_eq!(api.db.unit_name("99999").unwrap(), None);
+}
+
+fn records_are_paged_in_checksum_order_and_stay_in_scope(kind: Kind) {
+    let api = start(kind);
+    let a = api.station("24280");
+    let other = api.station("24235");
+    let province = api.station("66");
+    let body = push(vec![
+        change("r1", "24280", "h-b", hamlet("24280")),
+        change("r2", "24280", "h-a", hamlet("24280")),
+    ]);
+    assert_eq!(api.post("/api/v1/push", Some(&a), &body).0, 200);
+    let (status, page) = api.get("/api/v1/records?limit=1", Some(&a));
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["records"][0]["entity_id"], "h-a");
+    assert_eq!(page["more"], true);
+    assert!(page["records"][0]["versions"]["name"].is_string(), "{page}");
+    let (_, page) = api.get(
+        "/api/v1/records?limit=1&after_entity=hamlet&after_id=h-a",
+        Some(&a),
+    );
+    assert_eq!(page["records"][0]["entity_id"], "h-b");
+    let (_, page) = api.get(
+        "/api/v1/records?limit=1&after_entity=hamlet&after_id=h-b",
+        Some(&a),
+    );
+    assert_eq!(page["records"].as_array().unwrap().len(), 0);
+    assert_eq!(page["more"], false);
+    let (_, page) = api.get("/api/v1/records", Some(&other));
+    assert_eq!(page["records"].as_array().unwrap().len(), 0, "{page}");
+    let (_, page) = api.get("/api/v1/records", Some(&province));
+    assert_eq!(page["records"].as_array().unwrap().len(), 2, "{page}");
+    assert_eq!(api.get("/api/v1/records", None).0, 401);
+}
+
+fn a_gzip_push_is_read_and_a_broken_one_refused(kind: Kind) {
+    use std::io::Write;
+    let api = start(kind);
+    let a = api.station("24280");
+    let body = push(vec![change("g1", "24280", "h-g", hamlet("24280"))]);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(body.as_bytes()).unwrap();
+    let zipped = gz.finish().unwrap();
+    let send = |bytes: &[u8]| {
+        let mut resp = agent()
+            .post(format!("{}/api/v1/push", api.url))
+            .header("content-type", "application/json")
+            .header("content-encoding", "gzip")
+            .header("authorization", &a)
+            .send(bytes)
+            .unwrap();
+        let status = resp.status().as_u16();
+        let _ = resp.body_mut().read_to_string();
+        status
+    };
+    assert_eq!(send(&zipped), 200);
+    assert_eq!(
+        api.changes_in_scope(&a),
+        0,
+        "own changes are not pulled back"
+    );
+    let (_, page) = api.get("/api/v1/records", Some(&a));
+    assert_eq!(page["records"].as_array().unwrap().len(), 1);
+    let status = send(&zipped[..zipped.len() / 2]);
+    assert!((400..500).contains(&status), "a cut gzip body: {status}");
+    let (_, page) = api.get("/api/v1/records", Some(&a));
+    assert_eq!(
+        page["records"].as_array().unwrap().len(),
+        1,
+        "nothing applied"
+    );
 }

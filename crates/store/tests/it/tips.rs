@@ -319,3 +319,33 @@ fn search_results_are_newest_first() {
     assert_eq!(query(&s)[0], "trộm bò lần một");
     assert!(s.doctor().unwrap().iter().all(|c| c.ok));
 }
+
+/// A bulk import where every tip has the same timestamp (more than the 1,024 search numbers
+/// of one millisecond): all are imported, listed and found.
+#[test]
+fn thousands_of_tips_with_one_timestamp_are_all_indexed() {
+    let (_d, mut s) = station();
+    let lines: Vec<String> = (0..1500)
+        .map(|i| {
+            serde_json::json!({"content": format!("Tin nhập hàng loạt số {i}, trộm bò"),
+                               "received_at": "2026-11-01T08:00:00Z"})
+            .to_string()
+        })
+        .collect();
+    assert_eq!(s.import_tips(&lines.join("\n"), now()).unwrap().len(), 1500);
+    let filter = TipFilter {
+        query: Some("trom bo".into()),
+        limit: Some(2000),
+        ..TipFilter::default()
+    };
+    assert_eq!(s.list_tips(&filter).unwrap().len(), 1500);
+    let one = TipFilter {
+        query: Some("so 1499".into()),
+        ..TipFilter::default()
+    };
+    assert!(s
+        .list_tips(&one)
+        .unwrap()
+        .iter()
+        .any(|t| t.content.contains("số 1499")));
+}

@@ -3,7 +3,11 @@
 /**
  * What the window shows of synchronisation.
  */
-export type SyncStatus = { enrolled: boolean, server_url?: string, last_success?: string, pending_changes: number, open_conflicts: number, 
+export type SyncStatus = { enrolled: boolean, server_url?: string, last_success?: string, pending_changes: number, 
+/**
+ * Changes the server refused for good: kept on the laptop, no longer sent.
+ */
+rejected_changes: number, open_conflicts: number, 
 /**
  * Why the last attempt failed, in Vietnamese; absent after a success.
  */

@@ -1,0 +1,144 @@
+//! Offline bundles at the server (`binhyen-server bundle import`): open a station's push
+//! bundle with that station's key, apply it exactly as an online push would be, and seal the
+//! reply. A bundle applied twice changes nothing (changes are known by their ids).
+
+use chrono::{DateTime, Utc};
+
+use binhyen_sync::bundle::{
+    open, read_header, seal, BundleHeader, BundleKind, PushBundle, RejectedChange, ReplyBundle,
+};
+use binhyen_sync::protocol::{WireChange, MAX_BATCH};
+
+use crate::db::{Backend, DbError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("{0}")]
+    Bundle(#[from] binhyen_sync::bundle::BundleError),
+    #[error("Gói đồng bộ của trạm {0} không có trên máy chủ này.")]
+    UnknownStation(String),
+    #[error("Trạm {0} đã bị thu hồi; gói của trạm không được áp dụng.")]
+    Revoked(String),
+    #[error("Trạm {0} đăng ký trước khi có gói đồng bộ ngoại tuyến; hãy cấp lại tệp cấp phép.")]
+    NoKey(String),
+    #[error("{0}")]
+    Db(#[from] DbError),
+}
+
+/// What one import did, for the operator.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct ImportSummary {
+    pub station_id: String,
+    pub unit_code: String,
+    pub accepted: usize,
+    pub duplicates: usize,
+    pub rejected: usize,
+    pub reply_changes: usize,
+}
+
+/// Applies a push bundle and returns the sealed reply.
+pub fn import(
+    db: &dyn Backend,
+    bytes: &[u8],
+    now: DateTime<Utc>,
+) -> Result<(Vec<u8>, ImportSummary), ImportError> {
+    let header = read_header(bytes)?;
+    let (station, key) = db
+        .station_with_key(&header.station_id)?
+        .ok_or_else(|| ImportError::UnknownStation(header.station_id.clone()))?;
+    if station.revoked_at.is_some() {
+        return Err(ImportError::Revoked(station.id));
+    }
+    let key: [u8; 32] = key
+        .and_then(|k| hex::decode(k).ok())
+        .and_then(|k| k.try_into().ok())
+        .ok_or_else(|| ImportError::NoKey(station.id.clone()))?;
+    let (_, push): (_, PushBundle) = open(&key, bytes, BundleKind::Push)?;
+
+    let mut summary = ImportSummary {
+        station_id: station.id.clone(),
+        unit_code: station.unit_code.clone(),
+        ..Default::default()
+    };
+    let mut acked = Vec::new();
+    let mut rejected = Vec::new();
+    for chunk in push.changes.chunks(MAX_BATCH) {
+        match db.push(&station, chunk, now) {
+            Ok(out) => {
+                summary.accepted += out.accepted;
+                summary.duplicates += out.duplicates;
+                acked.extend(chunk.iter().map(|c| c.change_id.clone()));
+            }
+            Err(DbError::Refused(r)) if matches!(r.code, "bad_change" | "out_of_scope") => {
+                // As online: one refused change must not hold back the others.
+                for c in chunk {
+                    apply_one(
+                        db,
+                        &station,
+                        c,
+                        now,
+                        &mut summary,
+                        &mut acked,
+                        &mut rejected,
+                    )?;
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    summary.rejected = rejected.len();
+
+    let mut changes = Vec::new();
+    let mut after = push.cursor.max(0);
+    loop {
+        let (page, next, more) = db.pull(&station, after, 2_000)?;
+        changes.extend(page);
+        after = next;
+        if !more {
+            break;
+        }
+    }
+    summary.reply_changes = changes.len();
+    let (checksum, _) = db.checksum(&station)?;
+    let reply = ReplyBundle {
+        in_reply_to: header.bundle_id.clone(),
+        acked,
+        rejected,
+        changes,
+        next: after,
+        checksum,
+    };
+    let reply_header = BundleHeader {
+        kind: BundleKind::Reply,
+        station_id: station.id,
+        bundle_id: uuid::Uuid::new_v4().to_string(),
+        created_at: now.to_rfc3339(),
+    };
+    Ok((seal(&key, &reply_header, &reply)?, summary))
+}
+
+fn apply_one(
+    db: &dyn Backend,
+    station: &crate::db::StationRow,
+    c: &WireChange,
+    now: DateTime<Utc>,
+    summary: &mut ImportSummary,
+    acked: &mut Vec<String>,
+    rejected: &mut Vec<RejectedChange>,
+) -> Result<(), ImportError> {
+    match db.push(station, std::slice::from_ref(c), now) {
+        Ok(out) => {
+            summary.accepted += out.accepted;
+            summary.duplicates += out.duplicates;
+            acked.push(c.change_id.clone());
+        }
+        Err(DbError::Refused(r)) if matches!(r.code, "bad_change" | "out_of_scope") => {
+            rejected.push(RejectedChange {
+                change_id: c.change_id.clone(),
+                message: r.message,
+            });
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
+}

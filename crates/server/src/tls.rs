@@ -1,0 +1,198 @@
+//! The server's own certificate authority. Created on first use and kept in the server's
+//! storage (so every server process on one database presents the same authority), it signs
+//! a fresh leaf certificate at each start for the names stations reach the server by.
+//! Provisioning files carry the authority's certificate, and stations trust it and nothing
+//! else: the pin.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use chrono::Datelike;
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType,
+};
+use sha2::{Digest, Sha256};
+
+use crate::db::{Backend, DbError, DbResult};
+
+const CA_CERT: &str = "tls.ca_cert";
+const CA_KEY: &str = "tls.ca_key";
+const NAMES: &str = "tls.names";
+
+/// The authority's certificate (PEM) and its SHA-256 fingerprint, as the provisioning file
+/// carries them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaInfo {
+    pub cert_pem: String,
+    pub fingerprint: String,
+}
+
+fn tls_err(e: impl std::fmt::Display) -> DbError {
+    DbError::Other(format!("TLS: {e}"))
+}
+
+/// The fingerprint an installer can read out over the phone: SHA-256 of the DER, in hex.
+pub fn fingerprint(cert_pem: &str) -> DbResult<String> {
+    let der = pem_der(cert_pem)?;
+    Ok(hex::encode(Sha256::digest(&der)))
+}
+
+fn pem_der(cert_pem: &str) -> DbResult<Vec<u8>> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::from_pem_slice(cert_pem.as_bytes())
+        .map(|der| der.to_vec())
+        .map_err(tls_err)
+}
+
+/// A validity bound: today (UTC) moved by `offset`, at midnight.
+macro_rules! at {
+    ($offset:expr) => {{
+        let d = (chrono::Utc::now() + $offset).date_naive();
+        rcgen::date_time_ymd(d.year(), d.month() as u8, d.day() as u8)
+    }};
+}
+
+/// The authority, created the first time it is asked for. Two processes racing here agree:
+/// the storage keeps the first one written.
+pub fn ensure_ca(db: &dyn Backend) -> DbResult<CaInfo> {
+    if let Some(cert_pem) = db.meta_get(CA_CERT)? {
+        return Ok(CaInfo {
+            fingerprint: fingerprint(&cert_pem)?,
+            cert_pem,
+        });
+    }
+    let key = KeyPair::generate().map_err(tls_err)?;
+    let mut params = CertificateParams::new(Vec::<String>::new()).map_err(tls_err)?;
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, "Bình Yên: máy chủ Công an tỉnh (CA)");
+    dn.push(DnType::OrganizationName, "Bình Yên");
+    params.distinguished_name = dn;
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    params.not_before = at!(chrono::Duration::days(-1));
+    params.not_after = at!(chrono::Duration::days(365 * 25));
+    let cert = params.self_signed(&key).map_err(tls_err)?;
+    // Written key first: a certificate is never stored without its key.
+    db.meta_init(CA_KEY, &key.serialize_pem())?;
+    let stored_key = db.meta_get(CA_KEY)?.unwrap_or_default();
+    let cert_pem = if stored_key == key.serialize_pem() {
+        db.meta_init(CA_CERT, &cert.pem())?
+    } else {
+        // Another process won the race; use its authority.
+        loop {
+            if let Some(c) = db.meta_get(CA_CERT)? {
+                break c;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    tracing::info!("created the server's certificate authority");
+    Ok(CaInfo {
+        fingerprint: fingerprint(&cert_pem)?,
+        cert_pem,
+    })
+}
+
+/// Remembers a name stations are told to reach the server by (from `station enroll --url`),
+/// so the next certificate covers it.
+pub fn remember_name(db: &dyn Backend, name: &str) -> DbResult<()> {
+    let mut names = known_names(db)?;
+    if !names.iter().any(|n| n == name) {
+        names.push(name.to_string());
+        db.meta_set(NAMES, &names.join("\n"))?;
+    }
+    Ok(())
+}
+
+fn known_names(db: &dyn Backend) -> DbResult<Vec<String>> {
+    Ok(db
+        .meta_get(NAMES)?
+        .map(|s| s.lines().map(str::to_string).collect())
+        .unwrap_or_default())
+}
+
+/// The host part of a server address (`https://HOST:PORT/…`).
+pub fn url_host(url: &str) -> Option<String> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split('/').next()?;
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split(']').next()?
+    } else {
+        authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+    };
+    (!host.is_empty()).then(|| host.to_string())
+}
+
+/// A rustls configuration for this start: a leaf for `extra` names, those remembered from
+/// enrolments, and the loopback names, signed by the authority.
+pub fn server_config(db: &dyn Backend, extra: &[String]) -> DbResult<Arc<rustls::ServerConfig>> {
+    let ca = ensure_ca(db)?;
+    let ca_key_pem = db
+        .meta_get(CA_KEY)?
+        .ok_or_else(|| tls_err("the authority's key is missing"))?;
+    let ca_key = KeyPair::from_pem(&ca_key_pem).map_err(tls_err)?;
+    let issuer = Issuer::from_ca_cert_pem(&ca.cert_pem, ca_key).map_err(tls_err)?;
+
+    let mut names: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
+    for n in extra.iter().cloned().chain(known_names(db)?) {
+        if !names.contains(&n) {
+            names.push(n);
+        }
+    }
+    let mut params = CertificateParams::new(Vec::<String>::new()).map_err(tls_err)?;
+    for n in &names {
+        params.subject_alt_names.push(match n.parse::<IpAddr>() {
+            Ok(ip) => SanType::IpAddress(ip),
+            Err(_) => SanType::DnsName(n.clone().try_into().map_err(tls_err)?),
+        });
+    }
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, names[0].clone());
+    params.distinguished_name = dn;
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.not_before = at!(chrono::Duration::days(-1));
+    params.not_after = at!(chrono::Duration::days(397));
+    let leaf_key = KeyPair::generate().map_err(tls_err)?;
+    let leaf = params.signed_by(&leaf_key, &issuer).map_err(tls_err)?;
+
+    let chain = vec![
+        leaf.der().clone(),
+        rustls::pki_types::CertificateDer::from(pem_der(&ca.cert_pem)?),
+    ];
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(tls_err)?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(tls_err)?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    tracing::info!(names = ?names, "certificate issued for this start");
+    Ok(Arc::new(config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::url_host;
+
+    #[test]
+    fn hosts_are_read_from_addresses() {
+        assert_eq!(
+            url_host("https://tinh.example.vn:8443").as_deref(),
+            Some("tinh.example.vn")
+        );
+        assert_eq!(
+            url_host("https://10.0.0.5:8443/api").as_deref(),
+            Some("10.0.0.5")
+        );
+        assert_eq!(url_host("https://[::1]:8443").as_deref(), Some("::1"));
+        assert_eq!(url_host("https://may-chu").as_deref(), Some("may-chu"));
+    }
+}

@@ -1,0 +1,345 @@
+//! With real processes: offline bundles carried between a station and the server, the
+//! server's certificate pinned from the provisioning file, plain HTTP refused away from
+//! loopback, and a revoked station locked at its next contact.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::sync::{bin, enroll, run, server_cmd, start_server, Laptop};
+
+const COMMUNE: &str = "24280";
+
+fn setup(work: &Path) -> String {
+    let db = format!("sqlite:{}", work.join("server.db").display());
+    let units =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/store/data/admin-units-2025.csv");
+    server_cmd(&db, &["units", "import", units.to_str().unwrap()]);
+    db
+}
+
+fn err_code(out: &std::process::Output) -> String {
+    let err: Value = serde_json::from_slice(&out.stderr)
+        .unwrap_or_else(|_| panic!("stderr: {}", String::from_utf8_lossy(&out.stderr)));
+    err["error"]["code"].as_str().unwrap().to_string()
+}
+
+fn err_message(out: &std::process::Output) -> String {
+    let err: Value = serde_json::from_slice(&out.stderr).unwrap();
+    err["error"]["message"].as_str().unwrap().to_string()
+}
+
+fn bundle_import(db: &str, file: &Path, reply: &Path) -> std::process::Output {
+    run(Command::new(bin("binhyen-server")).args([
+        "bundle",
+        "import",
+        "--db",
+        db,
+        file.to_str().unwrap(),
+        "--reply",
+        reply.to_str().unwrap(),
+    ]))
+}
+
+fn pending(l: &Laptop) -> u64 {
+    l.ok(&["status"], None)["pending_changes"].as_u64().unwrap()
+}
+
+#[test]
+fn offline_bundles_carry_changes_both_ways_and_twice_changes_nothing() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let db = setup(w);
+    let server = start_server(&db);
+    // Enrolled at the province office, online; then back to a commune with no network.
+    let a1 = enroll(&db, &server, COMMUNE, w);
+    let a2 = enroll(&db, &server, COMMUNE, w);
+    a2.ok(
+        &["tip", "add"],
+        Some(r#"{"content": "Ghi ở máy 2, có mạng"}"#),
+    );
+    a2.sync();
+
+    a1.ok(
+        &["tip", "add"],
+        Some(r#"{"content": "Trộm gà ở thôn 5, ghi khi mất mạng"}"#),
+    );
+    a1.ok(
+        &["tip", "add"],
+        Some(r#"{"content": "Hỏi thủ tục đăng ký tạm trú"}"#),
+    );
+    let waiting = pending(&a1);
+    assert!(waiting >= 2);
+    let push = w.join("tram-a1.byb");
+    let export = a1.ok(&["bundle", "export", "--out", push.to_str().unwrap()], None);
+    assert_eq!(export["changes"].as_u64().unwrap(), waiting);
+    assert_eq!(
+        pending(&a1),
+        waiting,
+        "changes stay pending until the reply"
+    );
+    // Sealed: the tip text is not readable in the file.
+    let raw = std::fs::read(&push).unwrap();
+    assert!(!String::from_utf8_lossy(&raw).contains("Trộm gà"));
+
+    // Any edit or cut is refused, and nothing is applied.
+    let mut tampered = raw.clone();
+    let at = tampered.len() - 20;
+    tampered[at] ^= 0x40;
+    let bad = w.join("tampered.byb");
+    std::fs::write(&bad, &tampered).unwrap();
+    let out = bundle_import(&db, &bad, &w.join("never.byb"));
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("bị sửa"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(&bad, &raw[..raw.len() / 2]).unwrap();
+    let out = bundle_import(&db, &bad, &w.join("never.byb"));
+    assert!(!out.status.success());
+    assert!(
+        !w.join("never.byb").exists(),
+        "no reply for a refused bundle"
+    );
+
+    // The server applies it; a second import of the same bundle changes nothing.
+    let reply = w.join("tra-loi.byb");
+    let out = bundle_import(&db, &push, &reply);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["accepted"].as_u64().unwrap(), waiting, "{summary}");
+    let reply2 = w.join("tra-loi-2.byb");
+    let out = bundle_import(&db, &push, &reply2);
+    assert!(out.status.success());
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["accepted"], 0, "{summary}");
+    assert_eq!(summary["duplicates"].as_u64().unwrap(), waiting);
+
+    // Another station cannot open this station's reply; a push bundle is not a reply.
+    let out = a2.cli(&["bundle", "import", reply.to_str().unwrap()], None);
+    assert_eq!(err_code(&out), "bundle_tampered");
+    let out = a1.cli(&["bundle", "import", push.to_str().unwrap()], None);
+    assert_eq!(err_code(&out), "bundle_wrong_kind");
+
+    // The station applies the reply: its changes are acknowledged and the other laptop's
+    // tip arrives. Importing it again, or the second reply, changes nothing.
+    let report = a1.ok(&["bundle", "import", reply.to_str().unwrap()], None);
+    assert_eq!(report["pushed"].as_u64().unwrap(), waiting, "{report}");
+    assert!(report["pulled"].as_u64().unwrap() >= 1, "{report}");
+    assert_eq!(report["checksum_ok"], true, "{report}");
+    assert_eq!(pending(&a1), 0);
+    let tips = a1.tips();
+    assert_eq!(tips.len(), 3);
+    for again in [&reply, &reply2] {
+        let report = a1.ok(&["bundle", "import", again.to_str().unwrap()], None);
+        assert_eq!(
+            (report["pushed"].as_u64(), report["pulled"].as_u64()),
+            (Some(0), Some(0)),
+            "{report}"
+        );
+        assert_eq!(report["checksum_ok"], true);
+        assert_eq!(a1.tips(), tips);
+    }
+    // Online again later: nothing to resend, and the other laptop has everything.
+    assert_eq!(a1.sync()["pushed"], 0);
+    a2.sync();
+    assert_eq!(a2.tips().len(), 3);
+}
+
+#[test]
+fn the_pinned_authority_is_the_only_one_trusted() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let db = setup(w);
+    let server = start_server(&db);
+    let file = w.join("cap-phep.json");
+    server_cmd(
+        &db,
+        &[
+            "station",
+            "enroll",
+            "--unit",
+            COMMUNE,
+            "--url",
+            &server.url,
+            "--out",
+            file.to_str().unwrap(),
+        ],
+    );
+    let good: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert!(good["server_ca_pem"]
+        .as_str()
+        .unwrap()
+        .starts_with("-----BEGIN CERTIFICATE-----"));
+    assert_eq!(good["server_ca_sha256"].as_str().unwrap().len(), 64);
+
+    // Another server's authority (an impostor, say) in the file: refused, clearly.
+    let other_db = format!("sqlite:{}", w.join("other.db").display());
+    let other_ca = server_cmd(&other_db, &["ca"]).stdout;
+    let mut forged = good.clone();
+    forged["server_ca_pem"] = Value::String(String::from_utf8(other_ca).unwrap());
+    let forged_file = w.join("gia.json");
+    std::fs::write(&forged_file, forged.to_string()).unwrap();
+    let laptop = Laptop {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let out = laptop.cli(&["enroll", forged_file.to_str().unwrap()], None);
+    assert!(!out.status.success());
+    assert_eq!(err_code(&out), "untrusted_server");
+    assert!(err_message(&out).contains("chứng chỉ"));
+
+    // Plain HTTP to another machine: refused before anything is sent.
+    let mut plain = good.clone();
+    plain["server_url"] = Value::String("http://10.20.30.40:8443".into());
+    let plain_file = w.join("http.json");
+    std::fs::write(&plain_file, plain.to_string()).unwrap();
+    let out = laptop.cli(&["enroll", plain_file.to_str().unwrap()], None);
+    assert_eq!(err_code(&out), "bad_provisioning");
+    assert!(err_message(&out).contains("HTTPS"));
+
+    // The genuine file still works (the token was not spent by the refused attempts).
+    laptop.ok(&["enroll", file.to_str().unwrap()], None);
+    assert!(laptop.sync()["checksum_ok"].as_bool().unwrap());
+
+    // And the server will not serve plain HTTP away from loopback.
+    let out = run(Command::new(bin("binhyen-server")).args([
+        "serve",
+        "--db",
+        &db,
+        "--listen",
+        "0.0.0.0:0",
+        "--insecure-http",
+    ]));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
+}
+
+#[test]
+fn a_revoked_station_is_locked_at_its_next_contact_and_a_new_enrolment_unlocks_it() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let db = setup(w);
+    let server = start_server(&db);
+    let a = enroll(&db, &server, COMMUNE, w);
+    a.ok(
+        &["tip", "add"],
+        Some(r#"{"content": "Tin trước khi bị thu hồi"}"#),
+    );
+    a.sync();
+    a.ok(&["tip", "add"], Some(r#"{"content": "Tin chưa gửi"}"#));
+
+    let stations: Value =
+        serde_json::from_slice(&server_cmd(&db, &["station", "list", "--json"]).stdout).unwrap();
+    let id = stations[0]["id"].as_str().unwrap().to_string();
+    server_cmd(&db, &["station", "revoke", &id]);
+
+    let out = a.cli(&["sync"], None);
+    assert!(!out.status.success());
+    assert_eq!(err_code(&out), "revoked");
+    // Locked from now on, for reading too.
+    for args in [&["tip", "list"][..], &["status"][..]] {
+        let out = a.cli(args, None);
+        assert!(!out.status.success(), "{args:?} works on a revoked station");
+        assert_eq!(err_code(&out), "revoked");
+        assert!(err_message(&out).contains("thu hồi"));
+    }
+    // The bundle path is closed too.
+    let out = a.cli(
+        &[
+            "bundle",
+            "export",
+            "--out",
+            w.join("x.byb").to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(err_code(&out), "revoked");
+
+    // The province issues a new provisioning file: the lock is lifted, nothing was lost,
+    // and the unsent tip goes through.
+    let file = w.join("cap-lai.json");
+    server_cmd(
+        &db,
+        &[
+            "station",
+            "enroll",
+            "--unit",
+            COMMUNE,
+            "--url",
+            &server.url,
+            "--device",
+            "1",
+            "--out",
+            file.to_str().unwrap(),
+        ],
+    );
+    a.ok(&["enroll", file.to_str().unwrap()], None);
+    assert_eq!(a.tips().len(), 2);
+    let report = a.sync();
+    assert!(report["pushed"].as_u64().unwrap() >= 1, "{report}");
+}
+
+/// `kill -9` in the middle of a sync: the next sync sends only what was not acknowledged,
+/// and everything arrives once.
+#[test]
+fn a_sync_killed_mid_way_resumes_without_resending_what_was_acknowledged() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let db = setup(w);
+    let server = start_server(&db);
+    let a = enroll(&db, &server, COMMUNE, w);
+    let b = enroll(&db, &server, COMMUNE, w);
+    let tips = w.join("tips.jsonl");
+    let lines: Vec<String> = (0..2000)
+        .map(|i| {
+            serde_json::json!({"content": format!("Tin số {i}: trộm bò ở Buôn Ea Kmar, đêm qua"),
+                               "category": "crime_report", "channel": "zalo"})
+            .to_string()
+        })
+        .collect();
+    std::fs::write(&tips, lines.join("\n")).unwrap();
+    a.ok(&["tip", "import", tips.to_str().unwrap()], None);
+    let total = pending(&a);
+
+    let mut child = Command::new(bin("binhyen"))
+        .arg("--data-dir")
+        .arg(a.dir.path())
+        .args(["--json", "sync"])
+        .env("BINHYEN_PASSPHRASE", crate::sync::PASS)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let left = loop {
+        let left = pending(&a);
+        if left < total || child.try_wait().unwrap().is_some() {
+            break left;
+        }
+    };
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let left = left.min(pending(&a));
+    assert!(
+        left > 0 && left < total,
+        "the cut fell mid-way ({left} of {total} waiting)"
+    );
+
+    let report = a.sync();
+    let pushed = report["pushed"].as_u64().unwrap();
+    // What was acknowledged is not sent again; at most the batch in flight at the cut
+    // (applied by the server, unacknowledged here) comes back as duplicates.
+    assert!(
+        pushed >= left && pushed <= left + 250,
+        "resumed sync sent {pushed} for {left} waiting"
+    );
+    assert_eq!(pending(&a), 0);
+    let got = b.sync();
+    assert_eq!(got["pulled"].as_u64().unwrap(), total, "{got}");
+    assert_eq!(b.ok(&["info"], None)["tips"], 2000);
+}
