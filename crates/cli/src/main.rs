@@ -377,8 +377,9 @@ fn run(cli: &Cli, out: &Out) -> Result<bool> {
         }
         Cmd::Sync => {
             let mut station = open()?;
+            let started = std::time::Instant::now();
             let report = binhyen_sync::sync_once(&mut station, now).map_err(sync_error)?;
-            out.sync(&report)?;
+            out.sync(&report, Some(started.elapsed().as_secs_f64()))?;
             if !report.checksum_ok {
                 return Err(anyhow!(output::CodedError {
                     code: "checksum_mismatch".into(),
@@ -400,7 +401,7 @@ fn run(cli: &Cli, out: &Out) -> Result<bool> {
             let mut station = open()?;
             let report =
                 binhyen_sync::import_reply(&mut station, &bytes, now).map_err(sync_error)?;
-            out.sync(&report)?;
+            out.sync(&report, None)?;
         }
         Cmd::Conflict(ConflictCmd::List { all }) => out.conflicts(&open()?.conflicts(!all)?)?,
         Cmd::Conflict(ConflictCmd::Resolve { id, take }) => {

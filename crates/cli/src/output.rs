@@ -308,13 +308,23 @@ impl Out {
         Ok(())
     }
 
-    pub fn sync(&self, r: &binhyen_sync::SyncReport) -> Result<()> {
+    /// `seconds`: how long the exchange took (after the station was unlocked).
+    pub fn sync(&self, r: &binhyen_sync::SyncReport, seconds: Option<f64>) -> Result<()> {
         if self.json {
-            return print_json(r);
+            let mut v = serde_json::to_value(r)?;
+            if let (Some(obj), Some(secs)) = (v.as_object_mut(), seconds) {
+                obj.insert("seconds".into(), json!((secs * 1000.0).round() / 1000.0));
+            }
+            return print_json(&v);
         }
         println!(
-            "Đã gửi {} thay đổi, nhận {} thay đổi, {} xung đột mới.",
-            r.pushed, r.pulled, r.conflicts
+            "Đã gửi {} thay đổi, nhận {} thay đổi, {} xung đột mới{}.",
+            r.pushed,
+            r.pulled,
+            r.conflicts,
+            seconds
+                .map(|s| format!(" trong {s:.1} giây"))
+                .unwrap_or_default()
         );
         if r.checksum_ok {
             println!("Dữ liệu khớp với máy chủ tỉnh.");

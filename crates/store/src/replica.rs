@@ -216,7 +216,7 @@ fn write_values(
             marks.join(", ")
         )
     };
-    tx.execute(&sql, params_from_iter(values))?;
+    tx.prepare_cached(&sql)?.execute(params_from_iter(values))?;
     reindex(tx, def, id)
 }
 
@@ -239,6 +239,17 @@ impl Station {
     pub fn apply_remote(
         &mut self,
         changes: &[RemoteChange],
+        now: DateTime<Utc>,
+    ) -> Result<ApplyReport> {
+        self.apply_page(changes, None, now)
+    }
+
+    /// [`Station::apply_remote`], and the pull cursor moved to `cursor` in the same
+    /// transaction: a page is applied and remembered together, or not at all.
+    pub fn apply_page(
+        &mut self,
+        changes: &[RemoteChange],
+        cursor: Option<i64>,
         now: DateTime<Utc>,
     ) -> Result<ApplyReport> {
         let mut report = ApplyReport::default();
@@ -312,6 +323,9 @@ impl Station {
             report.applied += 1;
         }
         meta_set(&tx, "hlc", &clock.to_string())?;
+        if let Some(c) = cursor {
+            meta_set(&tx, "sync.cursor", &c.to_string())?;
+        }
         tx.commit()?;
         Ok(report)
     }

@@ -126,8 +126,10 @@ pub fn seal<T: Serialize>(
 ) -> Result<Vec<u8>, BundleError> {
     let header_json =
         serde_json::to_vec(header).map_err(|e| BundleError::Payload(e.to_string()))?;
+    let json = serde_json::to_vec(payload).map_err(|e| BundleError::Payload(e.to_string()))?;
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    serde_json::to_writer(&mut gz, payload).map_err(|e| BundleError::Payload(e.to_string()))?;
+    gz.write_all(&json)
+        .map_err(|e| BundleError::Payload(e.to_string()))?;
     let plain = gz
         .finish()
         .map_err(|e| BundleError::Payload(e.to_string()))?;

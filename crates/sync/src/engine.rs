@@ -22,10 +22,35 @@ use crate::protocol::{
     PushRequest, PushResponse, RecordsResponse, WireChange, API,
 };
 
-// Small enough that a batch crosses a 256 kbit/s link in a few seconds, so a cut loses
-// little; large enough that loopback sync is not dominated by round trips.
-const PUSH_BATCH: u32 = 250;
 const PULL_PAGE: u32 = 250;
+
+/// Batch sizes that follow the link: a first batch small enough to cross a 256 kbit/s link
+/// in a few seconds (so a cut loses little), doubled while round trips stay short (so a
+/// fast link is not held back by round trips and commits), halved when they grow long.
+struct Pace {
+    size: u32,
+    max: u32,
+}
+
+impl Pace {
+    const START: u32 = 250;
+    const MIN: u32 = 50;
+
+    fn new(max: u32) -> Pace {
+        Pace {
+            size: Pace::START,
+            max,
+        }
+    }
+
+    fn after(&mut self, took: Duration) {
+        if took < Duration::from_millis(1_500) {
+            self.size = (self.size * 2).min(self.max);
+        } else if took > Duration::from_secs(8) {
+            self.size = (self.size / 2).max(Pace::MIN);
+        }
+    }
+}
 const RECORDS_PAGE: u32 = 1_000;
 
 #[derive(Debug, thiserror::Error)]
@@ -211,8 +236,15 @@ impl Client {
         if let Some(a) = &self.auth {
             req = req.header("Authorization", a);
         }
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        serde_json::to_writer(&mut gz, body).map_err(|e| SyncError::BadResponse(e.to_string()))?;
+        // Serialised whole, then compressed in one write: many small writes into the
+        // encoder cost more than the compression itself.
+        let json = serde_json::to_vec(body).map_err(|e| SyncError::BadResponse(e.to_string()))?;
+        let mut gz = flate2::write::GzEncoder::new(
+            Vec::with_capacity(json.len() / 4),
+            flate2::Compression::default(),
+        );
+        std::io::Write::write_all(&mut gz, &json)
+            .map_err(|e| SyncError::BadResponse(e.to_string()))?;
         let bytes = gz
             .finish()
             .map_err(|e| SyncError::BadResponse(e.to_string()))?;
@@ -521,15 +553,17 @@ fn pull_all(
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
     let mut applied_total = 0;
+    let mut pace = Pace::new(2_000);
     loop {
-        let page = client.pull(cursor, PULL_PAGE)?;
+        let started = std::time::Instant::now();
+        let page = client.pull(cursor, pace.size)?;
+        pace.after(started.elapsed());
         let changes: Vec<RemoteChange> = page.changes.iter().map(remote_change).collect();
-        let applied = station.apply_remote(&changes, now)?;
+        let applied = station.apply_page(&changes, Some(page.next), now)?;
         applied_total += applied.applied;
         report.pulled += applied.applied;
         report.conflicts += applied.conflicts;
         cursor = page.next;
-        station.sync_set("cursor", &cursor.to_string())?;
         if !page.more {
             break;
         }
@@ -545,8 +579,9 @@ fn exchange(
 ) -> Result<SyncReport, SyncError> {
     let unit = station.info().unit_code.clone();
     let mut report = SyncReport::default();
+    let mut pace = Pace::new(crate::protocol::MAX_BATCH as u32);
     loop {
-        let batch = pending(station.conn(), PUSH_BATCH)?;
+        let batch = pending(station.conn(), pace.size)?;
         let Some(last) = batch.last() else { break };
         let last_seq = last.seq;
         // The batch id names the batch by its content, so a resend after a cut is the same
@@ -560,7 +595,10 @@ fn exchange(
             batch_id: batch_id.to_string(),
             changes,
         };
-        match client.push(&request) {
+        let started = std::time::Instant::now();
+        let pushed = client.push(&request);
+        pace.after(started.elapsed());
+        match pushed {
             Ok(resp) => {
                 station.mark_acked(last_seq, now)?;
                 report.pushed += resp.accepted + resp.duplicates;

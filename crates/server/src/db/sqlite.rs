@@ -42,6 +42,7 @@ impl SqliteBackend {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.set_prepared_statement_cache_capacity(64);
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS changes (
                 seq INTEGER PRIMARY KEY AUTOINCREMENT, change_id TEXT NOT NULL UNIQUE, origin TEXT NOT NULL,
@@ -64,7 +65,7 @@ impl SqliteBackend {
 impl PushTx for Transaction<'_> {
     fn scope_units(&mut self, unit: &str) -> DbResult<Vec<String>> {
         let mut stmt =
-            self.prepare("SELECT code FROM units WHERE code = ?1 OR parent_code = ?1")?;
+            self.prepare_cached("SELECT code FROM units WHERE code = ?1 OR parent_code = ?1")?;
         let units = stmt
             .query_map([unit], |r| r.get(0))?
             .collect::<rusqlite::Result<Vec<String>>>()?;
@@ -72,17 +73,17 @@ impl PushTx for Transaction<'_> {
     }
 
     fn change_exists(&mut self, change_id: &str) -> DbResult<bool> {
-        Ok(self.query_row(
-            "SELECT EXISTS(SELECT 1 FROM changes WHERE change_id = ?1)",
-            [change_id],
-            |r| r.get(0),
-        )?)
+        Ok(self
+            .prepare_cached("SELECT EXISTS(SELECT 1 FROM changes WHERE change_id = ?1)")?
+            .query_row([change_id], |r| r.get(0))?)
     }
 
     fn record(&mut self, entity: &str, id: &str) -> DbResult<Option<StoredRecord>> {
         Ok(self
-            .query_row(
+            .prepare_cached(
                 "SELECT unit_code, vals, versions, deleted FROM records WHERE entity = ?1 AND entity_id = ?2",
+            )?
+            .query_row(
                 params![entity, id],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
@@ -98,9 +99,10 @@ impl PushTx for Transaction<'_> {
         versions: &str,
         deleted: Option<&str>,
     ) -> DbResult<()> {
-        self.execute(
+        self.prepare_cached(
             "INSERT INTO records(entity, entity_id, unit_code, vals, versions, deleted) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT(entity, entity_id) DO UPDATE SET vals = excluded.vals, versions = excluded.versions, deleted = excluded.deleted",
+             ON CONFLICT(entity, entity_id) DO UPDATE SET vals = excluded.vals, versions = excluded.versions, deleted = excluded.deleted")?
+            .execute(
             params![entity, id, unit, vals, versions, deleted],
         )?;
         Ok(())
@@ -115,16 +117,18 @@ impl PushTx for Transaction<'_> {
         kind: &str,
         at: &str,
     ) -> DbResult<usize> {
-        Ok(self.execute(
-            "INSERT OR IGNORE INTO conflicts(id, entity, entity_id, field, kind, detected_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        Ok(self.prepare_cached(
+            "INSERT OR IGNORE INTO conflicts(id, entity, entity_id, field, kind, detected_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
+            .execute(
             params![id, entity, entity_id, field, kind, at],
         )?)
     }
 
     fn insert_change(&mut self, c: &WireChange, origin: &str, at: &str) -> DbResult<()> {
-        self.execute(
+        self.prepare_cached(
             "INSERT INTO changes(change_id, origin, unit_code, entity, entity_id, op, hlc, data, base, received_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")?
+            .execute(
             params![
                 c.change_id,
                 origin,
@@ -147,7 +151,7 @@ impl PushTx for Transaction<'_> {
         entity_id: &str,
         field: &str,
     ) -> DbResult<Vec<String>> {
-        let mut stmt = self.prepare(
+        let mut stmt = self.prepare_cached(
             "SELECT id FROM conflicts WHERE entity = ?1 AND entity_id = ?2 AND field = ?3 AND resolved_at IS NULL ORDER BY id",
         )?;
         let ids = stmt
@@ -157,10 +161,8 @@ impl PushTx for Transaction<'_> {
     }
 
     fn close_conflict(&mut self, id: &str, at: &str) -> DbResult<()> {
-        self.execute(
-            "UPDATE conflicts SET resolved_at = ?2 WHERE id = ?1",
-            params![id, at],
-        )?;
+        self.prepare_cached("UPDATE conflicts SET resolved_at = ?2 WHERE id = ?1")?
+            .execute(params![id, at])?;
         Ok(())
     }
 }
