@@ -66,7 +66,7 @@ pub fn count_tips(state: State<'_, AppState>, filter: TipFilter) -> Res<u64> {
 #[tauri::command(async)]
 #[tracing::instrument(skip_all)]
 pub fn get_tip(state: State<'_, AppState>, id: String) -> Res<Tip> {
-    Ok(state.with(|s| s.get_tip(&id, true))?)
+    Ok(state.with(|s| s.reveal_tip(&id, "xem chi tiết trên ứng dụng", Utc::now()))?)
 }
 
 #[tauri::command(async)]

@@ -73,6 +73,9 @@ impl AppState {
                 self.sync.set_passphrase(&p);
             }
         }
+        if let Some(station) = guard.as_mut() {
+            signed_in(station)?;
+        }
         self.describe(guard.as_ref())
     }
 
@@ -95,7 +98,9 @@ impl AppState {
     pub fn unlock(&self, passphrase: &str) -> Result<StationStatus, StoreError> {
         let mut guard = self.lock();
         if guard.is_none() {
-            *guard = Some(Station::open(&self.dir, passphrase)?);
+            let mut station = Station::open(&self.dir, passphrase)?;
+            signed_in(&mut station)?;
+            *guard = Some(station);
             self.sync.set_passphrase(passphrase);
         }
         self.describe(guard.as_ref())
@@ -119,4 +124,19 @@ impl AppState {
             None => Err(StoreError::NoStation(self.dir.clone())),
         }
     }
+}
+
+/// Names the app's user in the audit trail and records the sign-in, once per opening.
+fn signed_in(station: &mut Station) -> Result<(), StoreError> {
+    if station.actor().starts_with("ứng dụng") {
+        return Ok(());
+    }
+    let user = std::env::var("USER").unwrap_or_default();
+    station.set_actor(&format!("ứng dụng:{user}"));
+    station.audit(
+        binhyen_store::audit::Action::Unlock,
+        None,
+        serde_json::json!({ "via": "desktop" }),
+        Utc::now(),
+    )
 }

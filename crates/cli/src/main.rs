@@ -94,6 +94,20 @@ enum Cmd {
     /// Sync without any network: bundles carried to and from the provincial server.
     #[command(subcommand)]
     Bundle(BundleCmd),
+    /// The audit trail: who did what on this laptop.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+}
+
+#[derive(Subcommand)]
+enum AuditCmd {
+    /// The latest entries, newest first.
+    List {
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Check the hash chain; exits 1 if an entry was edited, removed, inserted or reordered.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -144,8 +158,13 @@ enum TipCmd {
         #[arg(long)]
         limit: Option<u32>,
     },
-    /// Show one tip (by id or register number) with its reporter and timeline.
-    Show { id: String },
+    /// Show one tip (by id or register number) with its reporter and timeline; showing a
+    /// reporter's identity is written to the audit trail, with the reason.
+    Show {
+        id: String,
+        #[arg(long, default_value = "xem chi tiết nguồn tin")]
+        reason: String,
+    },
     /// Change a tip: a JSON object of the fields to change on stdin.
     Update { id: String },
 }
@@ -272,7 +291,24 @@ fn run(cli: &Cli, out: &Out) -> Result<bool> {
         None
     };
     let now = Utc::now();
-    let open = || -> Result<Station> { Ok(Station::open(&dir, &passphrase_for_open(&dir)?)?) };
+    // Every command that unlocks the station is a sign-in, named in the audit trail by
+    // BINHYEN_OFFICER (officer accounts will replace it) or the system user.
+    let actor = std::env::var("BINHYEN_OFFICER")
+        .ok()
+        .filter(|a| !a.trim().is_empty())
+        .or_else(|| std::env::var("USER").ok().map(|u| format!("hệ thống:{u}")))
+        .unwrap_or_else(|| "dòng lệnh".into());
+    let open = || -> Result<Station> {
+        let mut station = Station::open(&dir, &passphrase_for_open(&dir)?)?;
+        station.set_actor(&actor);
+        station.audit(
+            binhyen_store::audit::Action::Unlock,
+            None,
+            serde_json::json!({ "via": "cli" }),
+            now,
+        )?;
+        Ok(station)
+    };
     match &cli.cmd {
         Cmd::Init { unit, demo, device } => {
             let opts = InitOptions {
@@ -316,7 +352,7 @@ fn run(cli: &Cli, out: &Out) -> Result<bool> {
             };
             out.tips(&open()?.list_tips(&filter)?)?;
         }
-        Cmd::Tip(TipCmd::Show { id }) => out.tip(&open()?.get_tip(id, true)?)?,
+        Cmd::Tip(TipCmd::Show { id, reason }) => out.tip(&open()?.reveal_tip(id, reason, now)?)?,
         Cmd::Tip(TipCmd::Update { id }) => {
             let patch: TipPatch = parse_json(&read_stdin()?)?;
             let tip = open()?.update_tip(id, &patch, now)?;
@@ -335,7 +371,14 @@ fn run(cli: &Cli, out: &Out) -> Result<bool> {
             out.plan(&plan)?;
         }
         Cmd::Roster(RosterCmd::Export { out: path }) => {
-            let csv = open()?.export_roster()?;
+            let mut station = open()?;
+            let csv = station.export_roster()?;
+            station.audit(
+                binhyen_store::audit::Action::RosterExport,
+                None,
+                serde_json::json!({ "bytes": csv.len() }),
+                now,
+            )?;
             match path {
                 Some(p) => std::fs::write(p, csv)
                     .with_context(|| format!("Không ghi được tệp {}", p.display()))?,
@@ -363,6 +406,14 @@ fn run(cli: &Cli, out: &Out) -> Result<bool> {
                 }
             };
             Station::change_passphrase(&dir, &old, &new)?;
+            let mut station = Station::open(&dir, &new)?;
+            station.set_actor(&actor);
+            station.audit(
+                binhyen_store::audit::Action::PassphraseChange,
+                None,
+                serde_json::json!({}),
+                now,
+            )?;
             out.message("Đã đổi mật khẩu của trạm; dữ liệu không phải mã hóa lại.")?;
         }
         Cmd::Enroll { file } => {
@@ -388,11 +439,34 @@ fn run(cli: &Cli, out: &Out) -> Result<bool> {
             }
         }
         Cmd::Status => out.status(&open()?)?,
+        Cmd::Audit(AuditCmd::List { limit }) => {
+            out.audit_entries(&open()?.audit_entries(*limit)?)?
+        }
+        Cmd::Audit(AuditCmd::Verify) => {
+            let check = open()?.verify_audit()?;
+            if check.ok {
+                out.audit_check(&check)?;
+            } else {
+                return Err(anyhow!(output::CodedError {
+                    code: "audit_broken".into(),
+                    message: format!(
+                        "Nhật ký kiểm tra đã bị can thiệp: {}.",
+                        check.problem.unwrap_or_default()
+                    ),
+                }));
+            }
+        }
         Cmd::Bundle(BundleCmd::Export { out: file }) => {
-            let station = open()?;
+            let mut station = open()?;
             let (bytes, info) = binhyen_sync::export_bundle(&station, now).map_err(sync_error)?;
             binhyen_sync::bundle::write_file_atomically(file, &bytes)
                 .map_err(|e| anyhow!("Không ghi được tệp {}: {e}", file.display()))?;
+            station.audit(
+                binhyen_store::audit::Action::BundleExport,
+                None,
+                serde_json::json!({ "changes": info.changes, "bundle": info.bundle_id }),
+                now,
+            )?;
             out.bundle_export(&info, file)?;
         }
         Cmd::Bundle(BundleCmd::Import { file }) => {
@@ -401,6 +475,12 @@ fn run(cli: &Cli, out: &Out) -> Result<bool> {
             let mut station = open()?;
             let report =
                 binhyen_sync::import_reply(&mut station, &bytes, now).map_err(sync_error)?;
+            station.audit(
+                binhyen_store::audit::Action::BundleImport,
+                None,
+                serde_json::json!({ "acknowledged": report.pushed, "received": report.pulled }),
+                now,
+            )?;
             out.sync(&report, None)?;
         }
         Cmd::Conflict(ConflictCmd::List { all }) => out.conflicts(&open()?.conflicts(!all)?)?,

@@ -351,6 +351,33 @@ impl Out {
         Ok(())
     }
 
+    pub fn audit_entries(&self, entries: &[binhyen_store::audit::AuditEntry]) -> Result<()> {
+        if self.json {
+            return print_json(entries);
+        }
+        for e in entries {
+            println!(
+                "{:>6}  {}  {:<18}  {}  {}",
+                e.seq,
+                e.at,
+                e.action,
+                e.actor,
+                e.target.as_deref().unwrap_or("")
+            );
+        }
+        Ok(())
+    }
+
+    pub fn audit_check(&self, check: &binhyen_store::audit::AuditCheck) -> Result<()> {
+        if self.json {
+            return print_json(check);
+        }
+        if check.ok {
+            println!("Nhật ký kiểm tra nguyên vẹn: {} mục.", check.entries);
+        }
+        Ok(())
+    }
+
     pub fn status(&self, station: &Station) -> Result<()> {
         let get = |k: &str| station.sync_get(k).ok().flatten().filter(|v| !v.is_empty());
         let pending = binhyen_store::changes::pending_count(station.conn())?;

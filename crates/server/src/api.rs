@@ -18,8 +18,8 @@ use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::trace::TraceLayer;
 
 use binhyen_sync::protocol::{
-    ApiError, ChecksumResponse, EnrollRequest, EnrollResponse, PullResponse, PushRequest,
-    PushResponse, RecordsResponse, MAX_BATCH, MAX_BODY_BYTES,
+    ApiError, AuditPush, AuditPushResponse, ChecksumResponse, EnrollRequest, EnrollResponse,
+    PullResponse, PushRequest, PushResponse, RecordsResponse, MAX_BATCH, MAX_BODY_BYTES,
 };
 
 use crate::db::{sha256_hex, Backend, DbError, StationRow};
@@ -223,6 +223,29 @@ async fn records(
     Ok(Json(RecordsResponse { records, more }))
 }
 
+async fn audit(
+    State(db): State<Shared>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<AuditPushResponse>, Failure> {
+    let st = station(&db, &headers).await?;
+    let req: AuditPush = parse_json(&body)?;
+    if req.entries.len() > MAX_BATCH {
+        return Err(fail(
+            413,
+            "batch_too_large",
+            format!("Một lần gửi tối đa {MAX_BATCH} mục nhật ký."),
+        ));
+    }
+    let id = st.id.clone();
+    let acked_seq = blocking(move || db.push_audit(&st, &req))
+        .await
+        .inspect_err(|f| {
+            tracing::warn!(station = %id, code = %f.1.code, "audit chain refused");
+        })?;
+    Ok(Json(AuditPushResponse { acked_seq }))
+}
+
 async fn not_found() -> Failure {
     fail(404, "not_found", "Không có địa chỉ này.")
 }
@@ -236,6 +259,7 @@ pub fn router(db: Shared) -> Router {
         .route("/api/v1/pull", get(pull))
         .route("/api/v1/checksum", get(checksum))
         .route("/api/v1/records", get(records))
+        .route("/api/v1/audit", post(audit))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(CompressionLayer::new())

@@ -49,6 +49,9 @@ enum Cmd {
     /// Offline bundles carried from stations without network.
     #[command(subcommand)]
     Bundle(BundleCmd),
+    /// The stations' audit trails as received: check every chain.
+    #[command(subcommand)]
+    Audit(AuditCmd),
     /// The server's certificate authority, as provisioning files pin it.
     Ca {
         #[command(flatten)]
@@ -69,6 +72,17 @@ enum UnitsCmd {
         #[command(flatten)]
         db: DbArg,
         file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCmd {
+    /// Checks each station's chain (or one station's); exits 1 if any does not hold.
+    Verify {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long)]
+        station: Option<String>,
     },
 }
 
@@ -202,6 +216,36 @@ fn main() -> Result<()> {
                 insecure_http,
                 names,
             ))?;
+        }
+        Cmd::Audit(AuditCmd::Verify { db, station }) => {
+            let backend = open(&db)?;
+            let ids: Vec<String> = match station {
+                Some(id) => vec![id],
+                None => backend.stations()?.into_iter().map(|s| s.id).collect(),
+            };
+            let mut broken = 0;
+            for id in ids {
+                let chain = backend.audit_chain(&id)?;
+                let anchor = chain.first().map(|e| (e.seq - 1, e.prev_hash.clone()));
+                let result = binhyen_domain::audit::check_chain(
+                    anchor.as_ref().map(|(s, h)| (*s, h.as_str())),
+                    &chain,
+                );
+                let line = match &result {
+                    Ok(()) => {
+                        serde_json::json!({"station": id, "entries": chain.len(), "ok": true})
+                    }
+                    Err((seq, problem)) => {
+                        broken += 1;
+                        serde_json::json!({"station": id, "entries": chain.len(), "ok": false,
+                                           "first_bad_seq": seq, "problem": problem})
+                    }
+                };
+                println!("{line}");
+            }
+            if broken > 0 {
+                bail!("{broken} station audit chain(s) do not hold");
+            }
         }
         Cmd::Ca { db } => {
             let ca = binhyen_server::tls::ensure_ca(&*open(&db)?)?;

@@ -68,16 +68,26 @@ pub struct Writer<'c> {
     tx: Transaction<'c>,
     hlc: Hlc,
     now: DateTime<Utc>,
+    actor: String,
 }
 
 impl<'c> Writer<'c> {
-    pub(crate) fn begin(conn: &'c mut Connection, now: DateTime<Utc>) -> Result<Writer<'c>> {
+    pub(crate) fn begin(
+        conn: &'c mut Connection,
+        now: DateTime<Utc>,
+        actor: &str,
+    ) -> Result<Writer<'c>> {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let node = meta_get(&tx, "node_id")?.unwrap_or_else(|| "00000000".into());
         let hlc = meta_get(&tx, "hlc")?
             .and_then(|s| Hlc::parse(&s))
             .unwrap_or_else(|| Hlc::zero(&node));
-        Ok(Writer { tx, hlc, now })
+        Ok(Writer {
+            tx,
+            hlc,
+            now,
+            actor: actor.to_string(),
+        })
     }
 
     pub fn conn(&self) -> &Transaction<'c> {
@@ -86,6 +96,16 @@ impl<'c> Writer<'c> {
 
     pub fn now(&self) -> DateTime<Utc> {
         self.now
+    }
+
+    /// Adds an audit entry to this transaction: it commits with the write it records.
+    pub fn audit(
+        &self,
+        action: crate::audit::Action,
+        target: Option<&str>,
+        detail: serde_json::Value,
+    ) -> Result<()> {
+        crate::audit::append(&self.tx, &self.actor, action, target, &detail, self.now)
     }
 
     /// Records one change of one record; `data` holds the fields written (all of them for

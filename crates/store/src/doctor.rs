@@ -169,6 +169,16 @@ impl Station {
                 format!("Bảng tìm kiếm hỏng: {fts:?}")
             },
         });
+
+        let audit = self.verify_audit()?;
+        checks.push(Check {
+            name: "audit_chain".into(),
+            ok: audit.ok,
+            detail: match &audit.problem {
+                None => format!("Nhật ký kiểm tra nguyên vẹn ({} mục).", audit.entries),
+                Some(p) => format!("Nhật ký kiểm tra đã bị can thiệp: {p}."),
+            },
+        });
         Ok(checks)
     }
 }

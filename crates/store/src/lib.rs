@@ -4,6 +4,7 @@
 //! The store knows nothing of HTTP, of Tauri or of the command line: callers pass in the
 //! time (`now`) and get typed errors with stable codes.
 
+pub mod audit;
 pub mod changes;
 pub mod demo;
 pub mod doctor;

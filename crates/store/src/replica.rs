@@ -253,7 +253,9 @@ impl Station {
         now: DateTime<Utc>,
     ) -> Result<ApplyReport> {
         let mut report = ApplyReport::default();
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut clock = meta_get(&tx, "hlc")?
             .and_then(|s| Hlc::parse(&s))
             .unwrap_or_else(|| {
@@ -332,7 +334,9 @@ impl Station {
 
     /// Marks own changes, by id, as acknowledged (an offline bundle's reply).
     pub fn mark_acked_ids(&mut self, ids: &[String], now: DateTime<Utc>) -> Result<usize> {
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut n = 0;
         for id in ids {
             n += tx
@@ -397,7 +401,9 @@ impl Station {
             .filter(|(k, _)| def.fields.contains(&k.as_str()) && k.as_str() != def.key)
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let state = load_state(&tx, def, &record.entity_id)?;
         if record.deleted.is_some() {
             tx.execute(
@@ -520,6 +526,11 @@ impl Station {
         w.conn().execute(
             "UPDATE conflicts SET resolved_at = ?2, resolution = ?3 WHERE id = ?1",
             params![conflict.id, ts(now), value.to_string()],
+        )?;
+        w.audit(
+            crate::audit::Action::ConflictResolve,
+            Some(&conflict.entity_id),
+            serde_json::json!({ "conflict": conflict.id, "field": conflict.field }),
         )?;
         w.commit()
     }

@@ -849,6 +849,11 @@ impl Station {
         if dry_run {
             drop(w);
         } else {
+            w.audit(
+                crate::audit::Action::RosterImport,
+                None,
+                serde_json::json!({ "rows": plan.rows }),
+            )?;
             w.commit()?;
             plan.applied = true;
             tracing::info!(rows = plan.rows, "roster imported");

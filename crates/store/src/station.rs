@@ -55,6 +55,8 @@ pub struct Station {
     pub(crate) conn: Connection,
     dir: PathBuf,
     info: StationInfo,
+    /// Who acts, as the audit trail names them (see `audit.rs`).
+    pub(crate) actor: String,
 }
 
 impl std::fmt::Debug for Station {
@@ -281,6 +283,7 @@ impl Station {
             conn,
             dir: dir.to_path_buf(),
             info,
+            actor: "trạm".to_string(),
         })
     }
 
@@ -299,6 +302,6 @@ impl Station {
 
     /// Starts a write transaction that records its changes.
     pub fn writer(&mut self, now: DateTime<Utc>) -> Result<Writer<'_>> {
-        Writer::begin(&mut self.conn, now)
+        Writer::begin(&mut self.conn, now, &self.actor)
     }
 }

@@ -367,6 +367,11 @@ impl Station {
             Status::Received,
             &mut HashMap::new(),
         )?;
+        w.audit(
+            crate::audit::Action::TipCreate,
+            Some(&id.to_string()),
+            serde_json::json!({}),
+        )?;
         w.commit()?;
         tracing::info!(tip = %id, "tip recorded");
         self.get_tip(&id.to_string(), true)
@@ -407,6 +412,11 @@ impl Station {
                 })?;
             ids.push(id);
         }
+        w.audit(
+            crate::audit::Action::TipImport,
+            None,
+            serde_json::json!({ "count": ids.len() }),
+        )?;
         w.commit()?;
         tracing::info!(count = ids.len(), "tips imported");
         Ok(ids)
@@ -663,8 +673,41 @@ impl Station {
             add_action(&mut w, &id, ActionKind::Note, None, None, Some(n), now)?;
         }
         reindex_tip(w.conn(), &id)?;
+        w.audit(
+            crate::audit::Action::TipUpdate,
+            Some(&id),
+            serde_json::to_value(patch)
+                .map(|v| {
+                    let changed: Vec<String> = v
+                        .as_object()
+                        .map(|o| {
+                            o.iter()
+                                .filter(|(_, v)| !v.is_null())
+                                .map(|(k, _)| k.clone())
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    serde_json::json!({ "fields": changed })
+                })
+                .unwrap_or_default(),
+        )?;
         w.commit()?;
         tracing::info!(tip = %id, "tip updated");
         self.get_tip(&id, true)
+    }
+
+    /// A tip with its reporter's identity, for a person who needs it: the reveal is written
+    /// to the audit trail with who and why, in the same step.
+    pub fn reveal_tip(&mut self, key: &str, reason: &str, now: DateTime<Utc>) -> Result<Tip> {
+        let tip = self.get_tip(key, true)?;
+        if tip.reporter.is_some() {
+            self.audit(
+                crate::audit::Action::IdentityView,
+                Some(&tip.id.to_string()),
+                serde_json::json!({ "reason": reason }),
+                now,
+            )?;
+        }
+        Ok(tip)
     }
 }

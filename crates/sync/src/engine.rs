@@ -18,8 +18,8 @@ use binhyen_store::changes::Change;
 use binhyen_store::replica::ServerRecord;
 
 use crate::protocol::{
-    ApiError, ChecksumResponse, EnrollRequest, EnrollResponse, Provisioning, PullResponse,
-    PushRequest, PushResponse, RecordsResponse, WireChange, API,
+    ApiError, AuditPush, AuditPushResponse, ChecksumResponse, EnrollRequest, EnrollResponse,
+    Provisioning, PullResponse, PushRequest, PushResponse, RecordsResponse, WireChange, API,
 };
 
 const PULL_PAGE: u32 = 250;
@@ -321,6 +321,7 @@ pub fn enroll(
     station.sync_set("station_id", &resp.station_id)?;
     station.sync_set("secret", &resp.secret)?;
     station.sync_set("cursor", "0")?;
+    station.sync_set("audit_acked", "0")?;
     station.sync_set("enrolled_at", &now.to_rfc3339())?;
     station.sync_set("revoked_at", "")?;
     tracing::info!(station = %resp.station_id, "enrolled");
@@ -339,6 +340,8 @@ pub trait Transport {
         after: Option<(&str, &str)>,
         limit: u32,
     ) -> Result<RecordsResponse, SyncError>;
+    /// Hands the server the audit entries it has not acknowledged.
+    fn push_audit(&mut self, req: &AuditPush) -> Result<AuditPushResponse, SyncError>;
 }
 
 impl Transport for Client {
@@ -365,6 +368,16 @@ impl Transport for Client {
             query_escape(e),
             query_escape(id)
         ))
+    }
+
+    fn push_audit(&mut self, req: &AuditPush) -> Result<AuditPushResponse, SyncError> {
+        self.audit(req)
+    }
+}
+
+impl Client {
+    fn audit(&mut self, req: &AuditPush) -> Result<AuditPushResponse, SyncError> {
+        self.post("/audit", req)
     }
 }
 
@@ -452,6 +465,7 @@ pub fn sync_with(
     now: DateTime<Utc>,
 ) -> Result<SyncReport, SyncError> {
     let mut report = exchange(station, client, now)?;
+    push_audit(station, client)?;
     if !report.checksum_ok {
         let repaired = repair(station, client, now)?;
         tracing::warn!(repaired, "checksum mismatch: scope repaired");
@@ -465,6 +479,35 @@ pub fn sync_with(
         report.repaired = repaired;
     }
     Ok(report)
+}
+
+/// Sends the audit entries the server has not acknowledged, with this laptop's head: the
+/// server keeps a copy of the chain and refuses one rewritten since it last saw it.
+fn push_audit(station: &mut Station, client: &mut dyn Transport) -> Result<(), SyncError> {
+    let (head_seq, head_hash) = station
+        .audit_head()?
+        .and_then(|h| {
+            h.split_once(':')
+                .map(|(s, h)| (s.parse::<i64>().unwrap_or(0), h.to_string()))
+        })
+        .unwrap_or((0, String::new()));
+    loop {
+        let acked: i64 = station
+            .sync_get("audit_acked")?
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let entries = station.audit_records_after(acked, 500)?;
+        let done = entries.len() < 500;
+        let resp = client.push_audit(&AuditPush {
+            entries,
+            head_seq,
+            head_hash: head_hash.clone(),
+        })?;
+        station.sync_set("audit_acked", &resp.acked_seq.to_string())?;
+        if done || resp.acked_seq <= acked {
+            return Ok(());
+        }
+    }
 }
 
 /// Compares the scope record by record with the server's and puts each difference right:

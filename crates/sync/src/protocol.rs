@@ -6,6 +6,8 @@
 //! - `GET /api/v1/pull?after=SEQ&limit=N` (Bearer) → changes of the station's scope, in
 //!   the server's order, from other stations.
 //! - `GET /api/v1/checksum` (Bearer) → the digest of the scope, to compare after a sync.
+//! - `POST /api/v1/audit` (Bearer) → the station's new audit entries and its head; the
+//!   server keeps a copy of each station's chain and refuses one that does not follow on.
 //! - `GET /api/v1/records?after_entity=E&after_id=ID&limit=N` (Bearer) → the scope's
 //!   records as the server holds them, in checksum order: the repair after a mismatch.
 
@@ -114,6 +116,22 @@ pub struct PullResponse {
 pub struct ChecksumResponse {
     pub checksum: String,
     pub records: u64,
+}
+
+/// A station's audit entries the server has not acknowledged, and its head (last number
+/// and hash), which must match the server's copy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditPush {
+    pub entries: Vec<binhyen_domain::audit::AuditRecord>,
+    pub head_seq: i64,
+    pub head_hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditPushResponse {
+    /// The last entry the server holds for this station.
+    pub acked_seq: i64,
 }
 
 /// Every refusal: a stable code and a Vietnamese message.

@@ -343,3 +343,101 @@ fn a_sync_killed_mid_way_resumes_without_resending_what_was_acknowledged() {
     assert_eq!(got["pulled"].as_u64().unwrap(), total, "{got}");
     assert_eq!(b.ok(&["info"], None)["tips"], 2000);
 }
+
+/// The server keeps a copy of each laptop's audit trail: a trail rewritten on the laptop
+/// (every hash recomputed, so that it holds there) is refused at the next sync.
+#[test]
+fn the_server_holds_each_audit_trail_and_refuses_a_rewritten_one() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let db = setup(w);
+    let server = start_server(&db);
+    let a = enroll(&db, &server, COMMUNE, w);
+    let tip = a.ok(
+        &["tip", "add"],
+        Some(r#"{"content": "Tố giác đánh bạc", "reporter": {"name": "Người Giấu Tên", "secret": true}}"#),
+    );
+    a.ok(
+        &[
+            "tip",
+            "show",
+            tip["id"].as_str().unwrap(),
+            "--reason",
+            "xác minh",
+        ],
+        None,
+    );
+    a.sync();
+    let out = server_cmd(&db, &["audit", "verify"]);
+    let line: Value = serde_json::from_slice(
+        out.stdout
+            .split(|b| *b == b'\n')
+            .find(|l| !l.is_empty())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(line["ok"], true, "{line}");
+    assert!(line["entries"].as_u64().unwrap() >= 3, "{line}");
+
+    // Someone with the key rewrites who looked at the identity, and re-chains every hash.
+    {
+        let s = binhyen_store::Station::open(a.dir.path(), crate::sync::PASS).unwrap();
+        let c = s.conn();
+        c.execute_batch("DROP TRIGGER audit_log_no_update;")
+            .unwrap();
+        c.execute(
+            "UPDATE audit_log SET actor = 'người khác' WHERE action = 'identity.view'",
+            [],
+        )
+        .unwrap();
+        let rows: Vec<(i64, String, String, String, Option<String>, String)> = c
+            .prepare("SELECT seq, at, actor, action, target, detail FROM audit_log ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let mut prev: String = c
+            .query_row("SELECT prev_hash FROM audit_log WHERE seq = 1", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        for (seq, at, actor, action, target, detail) in rows {
+            let hash = binhyen_domain::audit::entry_hash(
+                &prev,
+                seq,
+                &at,
+                &actor,
+                &action,
+                target.as_deref(),
+                &detail,
+            );
+            c.execute(
+                "UPDATE audit_log SET prev_hash = ?2, hash = ?3 WHERE seq = ?1",
+                (seq, prev.as_str(), hash.as_str()),
+            )
+            .unwrap();
+            c.execute(
+                "UPDATE meta SET value = ?1 WHERE key = 'audit.head'",
+                [format!("{seq}:{hash}")],
+            )
+            .unwrap();
+            prev = hash;
+        }
+    }
+    // It holds on the laptop...
+    assert_eq!(a.ok(&["audit", "verify"], None)["ok"], true);
+    // ...but not against the server's copy.
+    let out = a.cli(&["sync"], None);
+    assert!(!out.status.success());
+    assert_eq!(err_code(&out), "audit_rewritten");
+}

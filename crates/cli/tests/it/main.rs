@@ -359,3 +359,56 @@ fn logs_hold_no_tip_text() {
     }
     assert!(seen > 0, "the CLI writes a log");
 }
+
+#[test]
+fn the_audit_trail_names_who_revealed_an_identity_and_finds_tampering() {
+    let dir = tempfile::tempdir().unwrap();
+    ok_json(dir.path(), &["init", "--unit", "24280"], None);
+    let tip = ok_json(
+        dir.path(),
+        &["tip", "add"],
+        Some(
+            r#"{"content": "Tố giác buôn bán ma túy", "reporter": {"name": "Người Giấu Tên", "secret": true}}"#,
+        ),
+    );
+    let id = tip["id"].as_str().unwrap();
+    let shown = ok_json(
+        dir.path(),
+        &["tip", "show", id, "--reason", "lập biên bản tiếp nhận"],
+        None,
+    );
+    assert_eq!(shown["reporter"]["name"], "Người Giấu Tên");
+    let entries = ok_json(dir.path(), &["audit", "list"], None);
+    let reveal = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "identity.view")
+        .expect("the reveal is in the trail");
+    assert_eq!(reveal["target"], id);
+    assert!(reveal["detail"]
+        .as_str()
+        .unwrap()
+        .contains("lập biên bản tiếp nhận"));
+    assert!(entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| !e["detail"].as_str().unwrap().contains("Người Giấu Tên")));
+    let check = ok_json(dir.path(), &["audit", "verify"], None);
+    assert_eq!(check["ok"], true, "{check}");
+
+    // Someone with the key rewrites why the identity was looked at.
+    let station = binhyen_store::Station::open(dir.path(), PASS).unwrap();
+    station
+        .conn()
+        .execute_batch(
+            "DROP TRIGGER audit_log_no_update;
+             UPDATE audit_log SET detail = '{\"reason\":\"không\"}' WHERE action = 'identity.view';",
+        )
+        .unwrap();
+    drop(station);
+    let err = err_json(dir.path(), &["audit", "verify"], None);
+    assert_eq!(err["code"], "audit_broken", "{err}");
+    assert!(err["message"].as_str().unwrap().contains("bị sửa"));
+}

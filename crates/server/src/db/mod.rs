@@ -114,6 +114,11 @@ pub trait Backend: Send + Sync {
     ) -> DbResult<Vec<ScopeRecord>>;
     /// A station by id, with the key its offline bundles are sealed with.
     fn station_with_key(&self, id: &str) -> DbResult<Option<(StationRow, Option<String>)>>;
+    /// Keeps a station's audit entries after checking that they follow on from the copy
+    /// held, and that the station's head matches it. Returns the last entry held.
+    fn push_audit(&self, station: &StationRow, push: &AuditPush) -> DbResult<i64>;
+    /// Every station's audit chain as held, for `binhyen-server audit verify`.
+    fn audit_chain(&self, station_id: &str) -> DbResult<Vec<AuditRecord>>;
     /// Server settings (the certificate authority lives here).
     fn meta_get(&self, key: &str) -> DbResult<Option<String>>;
     fn meta_set(&self, key: &str, value: &str) -> DbResult<()>;
@@ -122,6 +127,62 @@ pub trait Backend: Send + Sync {
 }
 
 pub use binhyen_sync::protocol::ScopeRecord;
+
+use binhyen_domain::audit::AuditRecord;
+use binhyen_sync::protocol::AuditPush;
+
+/// Which of a push's audit entries are new, after checking them against the copy held:
+/// `held(seq)` is the hash held for an entry, `last` the last one held. An entry held with
+/// another hash, a head that disagrees, or new entries that do not follow on are refused.
+pub(crate) fn audit_new<'a>(
+    push: &'a AuditPush,
+    last: Option<(i64, String)>,
+    held: &mut dyn FnMut(i64) -> DbResult<Option<String>>,
+) -> DbResult<Vec<&'a AuditRecord>> {
+    let rewritten = |seq: i64| {
+        refuse(
+            409,
+            "audit_rewritten",
+            format!("Nhật ký kiểm tra của trạm khác với bản máy chủ đã nhận (mục {seq}): nhật ký trên máy đã bị sửa. Không nhận thêm; hãy báo Công an tỉnh."),
+        )
+    };
+    if push.head_seq > 0 {
+        if let Some(h) = held(push.head_seq)? {
+            if h != push.head_hash {
+                return Err(rewritten(push.head_seq));
+            }
+        }
+    }
+    let last_seq = last.as_ref().map_or(0, |(s, _)| *s);
+    let mut fresh = Vec::new();
+    for e in &push.entries {
+        if e.seq <= last_seq {
+            match held(e.seq)? {
+                Some(h) if h == e.hash => continue,
+                _ => return Err(rewritten(e.seq)),
+            }
+        }
+        fresh.push(e);
+    }
+    // New entries that do not hang on the last one held mean the history the server holds
+    // was rewritten on the laptop.
+    if let (Some((s, h)), Some(first)) = (&last, fresh.first()) {
+        if first.seq == s + 1 && &first.prev_hash != h {
+            return Err(rewritten(*s));
+        }
+    }
+    let owned: Vec<AuditRecord> = fresh.iter().map(|e| (*e).clone()).collect();
+    // The first entry ever received is taken as the anchor (its own hash is still checked).
+    let after = last.as_ref().map(|(s, h)| (*s, h.as_str()));
+    if let Err((_, problem)) = binhyen_domain::audit::check_chain(after, &owned) {
+        return Err(refuse(
+            409,
+            "audit_broken",
+            format!("Nhật ký kiểm tra gửi lên không liền mạch: {problem}."),
+        ));
+    }
+    Ok(fresh)
+}
 
 mod postgres;
 mod sqlite;
@@ -162,6 +223,11 @@ pub(crate) const SCHEMA: &[&str] = &[
         kind TEXT NOT NULL, detected_at TEXT NOT NULL, resolved_at TEXT)",
     "CREATE INDEX IF NOT EXISTS changes_scope ON changes(unit_code, seq)",
     "CREATE TABLE IF NOT EXISTS server_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS audit_entries (
+        station_id TEXT NOT NULL REFERENCES stations(id), seq BIGINT NOT NULL, at TEXT NOT NULL,
+        actor TEXT NOT NULL, action TEXT NOT NULL, target TEXT, detail TEXT NOT NULL,
+        prev_hash TEXT NOT NULL, hash TEXT NOT NULL, received_at TEXT NOT NULL,
+        PRIMARY KEY (station_id, seq))",
     "CREATE TABLE IF NOT EXISTS station_keys (
         station_id TEXT PRIMARY KEY REFERENCES stations(id), bundle_key TEXT NOT NULL)",
 ];

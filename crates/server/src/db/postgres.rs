@@ -7,7 +7,8 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 use postgres::{Client, NoTls, Transaction};
 
-use binhyen_sync::protocol::{PulledChange, WireChange};
+use binhyen_domain::audit::AuditRecord;
+use binhyen_sync::protocol::{AuditPush, PulledChange, WireChange};
 
 use super::{
     digest, push_with, refuse, wire_change, Backend, DbError, DbResult, PushOutcome, PushTx,
@@ -470,6 +471,69 @@ impl Backend for PgBackend {
             )?
             .map(|r| r.get(0));
         Ok(Some((row, key)))
+    }
+
+    fn push_audit(&self, station: &StationRow, push: &AuditPush) -> DbResult<i64> {
+        let mut client = self.lock();
+        let mut tx = client.transaction()?;
+        // One writer per station's chain at a time.
+        tx.execute(
+            "SELECT 1 FROM stations WHERE id = $1 FOR UPDATE",
+            &[&station.id],
+        )?;
+        let last: Option<(i64, String)> = tx
+            .query_opt(
+                "SELECT seq, hash FROM audit_entries WHERE station_id = $1 ORDER BY seq DESC LIMIT 1",
+                &[&station.id],
+            )?
+            .map(|r| (r.get(0), r.get(1)));
+        let fresh = {
+            let mut held = |seq: i64| -> DbResult<Option<String>> {
+                Ok(tx
+                    .query_opt(
+                        "SELECT hash FROM audit_entries WHERE station_id = $1 AND seq = $2",
+                        &[&station.id, &seq],
+                    )?
+                    .map(|r| r.get(0)))
+            };
+            super::audit_new(push, last.clone(), &mut held)?
+        };
+        let now = chrono::Utc::now().to_rfc3339();
+        for e in &fresh {
+            tx.execute(
+                "INSERT INTO audit_entries(station_id, seq, at, actor, action, target, detail, prev_hash, hash, received_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                &[&station.id, &e.seq, &e.at, &e.actor, &e.action, &e.target, &e.detail, &e.prev_hash, &e.hash, &now],
+            )?;
+        }
+        tx.commit()?;
+        Ok(fresh
+            .last()
+            .map(|e| e.seq)
+            .or(last.map(|(s, _)| s))
+            .unwrap_or(0))
+    }
+
+    fn audit_chain(&self, station_id: &str) -> DbResult<Vec<AuditRecord>> {
+        Ok(self
+            .lock()
+            .query(
+                "SELECT seq, at, actor, action, target, detail, prev_hash, hash FROM audit_entries
+                 WHERE station_id = $1 ORDER BY seq",
+                &[&station_id],
+            )?
+            .iter()
+            .map(|r| AuditRecord {
+                seq: r.get(0),
+                at: r.get(1),
+                actor: r.get(2),
+                action: r.get(3),
+                target: r.get(4),
+                detail: r.get(5),
+                prev_hash: r.get(6),
+                hash: r.get(7),
+            })
+            .collect())
     }
 
     fn meta_get(&self, key: &str) -> DbResult<Option<String>> {

@@ -7,7 +7,8 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
-use binhyen_sync::protocol::{PulledChange, WireChange};
+use binhyen_domain::audit::AuditRecord;
+use binhyen_sync::protocol::{AuditPush, PulledChange, WireChange};
 
 use super::{
     digest, push_with, refuse, wire_change, Backend, DbError, DbResult, PushOutcome, PushTx,
@@ -424,6 +425,68 @@ impl Backend for SqliteBackend {
             )
             .optional()?;
         Ok(Some((row, key)))
+    }
+
+    fn push_audit(&self, station: &StationRow, push: &AuditPush) -> DbResult<i64> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let last: Option<(i64, String)> = tx
+            .query_row(
+                "SELECT seq, hash FROM audit_entries WHERE station_id = ?1 ORDER BY seq DESC LIMIT 1",
+                [&station.id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let fresh = {
+            let mut held = |seq: i64| -> DbResult<Option<String>> {
+                Ok(tx
+                    .prepare_cached(
+                        "SELECT hash FROM audit_entries WHERE station_id = ?1 AND seq = ?2",
+                    )?
+                    .query_row(params![station.id, seq], |r| r.get(0))
+                    .optional()?)
+            };
+            super::audit_new(push, last.clone(), &mut held)?
+        };
+        let now = chrono::Utc::now().to_rfc3339();
+        for e in &fresh {
+            tx.prepare_cached(
+                "INSERT INTO audit_entries(station_id, seq, at, actor, action, target, detail, prev_hash, hash, received_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?
+            .execute(params![
+                station.id, e.seq, e.at, e.actor, e.action, e.target, e.detail, e.prev_hash, e.hash, now
+            ])?;
+        }
+        tx.commit()?;
+        Ok(fresh
+            .last()
+            .map(|e| e.seq)
+            .or(last.map(|(s, _)| s))
+            .unwrap_or(0))
+    }
+
+    fn audit_chain(&self, station_id: &str) -> DbResult<Vec<AuditRecord>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(
+            "SELECT seq, at, actor, action, target, detail, prev_hash, hash FROM audit_entries
+             WHERE station_id = ?1 ORDER BY seq",
+        )?;
+        let rows = stmt
+            .query_map([station_id], |r| {
+                Ok(AuditRecord {
+                    seq: r.get(0)?,
+                    at: r.get(1)?,
+                    actor: r.get(2)?,
+                    action: r.get(3)?,
+                    target: r.get(4)?,
+                    detail: r.get(5)?,
+                    prev_hash: r.get(6)?,
+                    hash: r.get(7)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
     }
 
     fn meta_get(&self, key: &str) -> DbResult<Option<String>> {

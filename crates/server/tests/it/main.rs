@@ -89,6 +89,7 @@ both!(
     laptop_numbers_are_unique_per_unit,
     records_are_paged_in_checksum_order_and_stay_in_scope,
     a_gzip_push_is_read_and_a_broken_one_refused,
+    the_server_keeps_each_audit_chain_and_refuses_a_rewritten_one,
 );
 
 fn start(kind: Kind) -> Api {
@@ -233,6 +234,7 @@ fn health_and_openapi(kind: Kind) {
         "/api/v1/pull",
         "/api/v1/checksum",
         "/api/v1/records",
+        "/api/v1/audit",
     ] {
         assert!(
             doc["paths"].get(path).is_some(),
@@ -602,5 +604,84 @@ fn a_gzip_push_is_read_and_a_broken_one_refused(kind: Kind) {
         page["records"].as_array().unwrap().len(),
         1,
         "nothing applied"
+    );
+}
+
+fn audit_chain(n: i64, actor: &str) -> Vec<binhyen_domain::audit::AuditRecord> {
+    let mut prev = binhyen_domain::audit::genesis("station-x");
+    (1..=n)
+        .map(|seq| {
+            let mut e = binhyen_domain::audit::AuditRecord {
+                seq,
+                at: format!("2026-11-2{}T08:00:00.000Z", seq % 10),
+                actor: actor.into(),
+                action: "tip.create".into(),
+                target: Some(format!("tip-{seq}")),
+                detail: "{}".into(),
+                prev_hash: prev.clone(),
+                hash: String::new(),
+            };
+            e.hash = e.computed_hash();
+            prev = e.hash.clone();
+            e
+        })
+        .collect()
+}
+
+fn the_server_keeps_each_audit_chain_and_refuses_a_rewritten_one(kind: Kind) {
+    let api = start(kind);
+    let a = api.station("24280");
+    let chain = audit_chain(5, "cán bộ Hà");
+    let body = |entries: &[binhyen_domain::audit::AuditRecord],
+                head: &binhyen_domain::audit::AuditRecord| {
+        json!({"entries": entries, "head_seq": head.seq, "head_hash": head.hash}).to_string()
+    };
+    let (status, resp) = api.post("/api/v1/audit", Some(&a), &body(&chain[..3], &chain[2]));
+    assert_eq!(
+        (status, resp["acked_seq"].as_i64()),
+        (200, Some(3)),
+        "{resp}"
+    );
+    // A replay, and the rest with an overlap: kept once.
+    let (status, resp) = api.post("/api/v1/audit", Some(&a), &body(&chain[1..], &chain[4]));
+    assert_eq!(
+        (status, resp["acked_seq"].as_i64()),
+        (200, Some(5)),
+        "{resp}"
+    );
+    let (status, _) = api.post("/api/v1/audit", Some(&a), &body(&chain, &chain[4]));
+    assert_eq!(status, 200);
+    let station_id = a.trim_start_matches("Bearer ").split('.').next().unwrap();
+    assert_eq!(api.db.audit_chain(station_id).unwrap(), chain);
+
+    // The laptop's chain rewritten from entry 2 on (hashes recomputed, so it holds locally).
+    let forged = audit_chain(6, "người khác");
+    let (status, err) = api.post("/api/v1/audit", Some(&a), &body(&forged[5..], &forged[5]));
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (409, Some("audit_rewritten")),
+        "{err}"
+    );
+    let (status, err) = api.post("/api/v1/audit", Some(&a), &body(&[], &forged[3]));
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (409, Some("audit_rewritten")),
+        "{err}"
+    );
+    // A gap, or an entry whose hash does not hold: refused, nothing kept.
+    let mut next = audit_chain(7, "cán bộ Hà");
+    let (status, err) = api.post("/api/v1/audit", Some(&a), &body(&next[6..], &next[6]));
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (409, Some("audit_broken")),
+        "{err}"
+    );
+    next[5].detail = "{\"sửa\":1}".into();
+    let (status, _) = api.post("/api/v1/audit", Some(&a), &body(&next[5..6], &next[5]));
+    assert_eq!(status, 409);
+    assert_eq!(api.db.audit_chain(station_id).unwrap().len(), 5);
+    assert_eq!(
+        api.post("/api/v1/audit", None, &body(&chain, &chain[4])).0,
+        401
     );
 }

@@ -21,7 +21,8 @@ use binhyen_server::db::{sha256_hex, Backend, DbError, SqliteBackend, StationRow
 use binhyen_store::replica::Take;
 use binhyen_store::{InitOptions, Station};
 use binhyen_sync::protocol::{
-    ApiError, ChecksumResponse, PullResponse, PushRequest, PushResponse, RecordsResponse,
+    ApiError, AuditPush, AuditPushResponse, ChecksumResponse, PullResponse, PushRequest,
+    PushResponse, RecordsResponse,
 };
 use binhyen_sync::{sync_with, SyncError, Transport};
 
@@ -152,6 +153,17 @@ impl Transport for Link<'_> {
             .map_err(refused)?;
         let more = records.len() as u32 == limit;
         Ok(RecordsResponse { records, more })
+    }
+
+    fn push_audit(&mut self, req: &AuditPush) -> Result<AuditPushResponse, SyncError> {
+        if self.chance(0.1) {
+            return Err(lost());
+        }
+        let acked_seq = self.db.push_audit(self.row, req).map_err(refused)?;
+        if self.chance(0.1) {
+            return Err(lost()); // kept, but the answer is lost
+        }
+        Ok(AuditPushResponse { acked_seq })
     }
 }
 
