@@ -97,6 +97,24 @@ enum Cmd {
     /// The audit trail: who did what on this laptop.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// The unit's report for a period (month 2026-10, quarter 2026-Q4, year 2026, or
+    /// --from/--to), counted from the records, with the previous period beside it.
+    Report {
+        #[arg(long, conflicts_with_all = ["from", "to"])]
+        period: Option<String>,
+        /// First day (YYYY-MM-DD), with --to.
+        #[arg(long, requires = "to")]
+        from: Option<chrono::NaiveDate>,
+        /// Last day, included.
+        #[arg(long, requires = "from")]
+        to: Option<chrono::NaiveDate>,
+        /// json, csv, xlsx or pdf.
+        #[arg(long, default_value = "json")]
+        format: String,
+        /// The file to write (standard output for json and csv when absent).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -439,6 +457,57 @@ fn run(cli: &Cli, out: &Out) -> Result<bool> {
             }
         }
         Cmd::Status => out.status(&open()?)?,
+        Cmd::Report {
+            period,
+            from,
+            to,
+            format,
+            out: path,
+        } => {
+            let period = match (period, from, to) {
+                (Some(p), _, _) => binhyen_domain::period::Period::parse(p),
+                (None, Some(f), Some(t)) => binhyen_domain::period::Period::range(*f, *t),
+                _ => Err("Hãy chọn kỳ báo cáo: --period 2026-10 (hoặc 2026-Q4, 2026), hoặc --from và --to.".to_string()),
+            }
+            .map_err(|m| anyhow!(output::CodedError { code: "bad_period".into(), message: m }))?;
+            let mut station = open()?;
+            let report = station.unit_report(&period, Default::default(), now)?;
+            let bytes = match format.as_str() {
+                "json" => serde_json::to_vec_pretty(&report)?,
+                "csv" => binhyen_store::report_export::to_csv(&report)?,
+                "xlsx" => binhyen_store::report_export::to_xlsx(&report)?,
+                "pdf" => binhyen_store::report_pdf::to_pdf(&report)?,
+                other => {
+                    return Err(anyhow!(output::CodedError {
+                        code: "bad_format".into(),
+                        message: format!(
+                            "Định dạng \"{other}\" không có: dùng json, csv, xlsx hoặc pdf."
+                        ),
+                    }))
+                }
+            };
+            station.audit(
+                binhyen_store::audit::Action::ReportExport,
+                None,
+                serde_json::json!({ "period": period.label, "format": format }),
+                now,
+            )?;
+            match path {
+                Some(p) => {
+                    binhyen_sync::bundle::write_file_atomically(p, &bytes)
+                        .map_err(|e| anyhow!("Không ghi được tệp {}: {e}", p.display()))?;
+                    out.message(&format!(
+                        "Đã ghi báo cáo {} vào {}.",
+                        period.label,
+                        p.display()
+                    ))?;
+                }
+                None if format == "xlsx" || format == "pdf" => {
+                    return Err(anyhow!("Báo cáo {} cần --out TỆP.", format.to_uppercase()));
+                }
+                None => out.raw(&bytes)?,
+            }
+        }
         Cmd::Audit(AuditCmd::List { limit }) => {
             out.audit_entries(&open()?.audit_entries(*limit)?)?
         }

@@ -8,6 +8,7 @@ pub mod citizen_id;
 pub mod error;
 pub mod hlc;
 pub mod merge;
+pub mod period;
 pub mod phone;
 pub mod roster;
 pub mod text;

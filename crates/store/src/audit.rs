@@ -29,6 +29,7 @@ pub enum Action {
     BundleImport,
     PassphraseChange,
     ConflictResolve,
+    ReportExport,
 }
 
 impl Action {
@@ -45,6 +46,7 @@ impl Action {
             Action::BundleImport => "bundle.import",
             Action::PassphraseChange => "passphrase.change",
             Action::ConflictResolve => "conflict.resolve",
+            Action::ReportExport => "report.export",
         }
     }
 }

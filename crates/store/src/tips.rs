@@ -307,21 +307,20 @@ type TipDocRow = (
 /// Rebuilds a tip's search document from what is stored.
 pub(crate) fn reindex_tip(conn: &Connection, id: &str) -> Result<()> {
     let row: Option<TipDocRow> = conn
-        .query_row(
+        .prepare_cached(
             "SELECT t.register_no, t.category, h.name, t.content, t.address, t.received_at
              FROM tips t LEFT JOIN hamlets h ON h.id = t.hamlet_id WHERE t.id = ?1",
-            [id],
-            |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
-            },
-        )
+        )?
+        .query_row([id], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })
         .optional()?;
     if let Some((register_no, category, hamlet, content, address, received_at)) = row {
         let category = Category::parse(&category).unwrap_or(Category::Other);

@@ -412,3 +412,80 @@ fn the_audit_trail_names_who_revealed_an_identity_and_finds_tampering() {
     assert_eq!(err["code"], "audit_broken", "{err}");
     assert!(err["message"].as_str().unwrap().contains("bị sửa"));
 }
+
+#[test]
+fn report_by_script_in_every_format_with_clear_errors() {
+    let dir = demo();
+    let r = ok_json(dir.path(), &["report", "--period", "2026"], None);
+    assert_eq!(r["period"]["label"], "Năm 2026");
+    assert_eq!(r["previous"]["label"], "Năm 2025");
+    assert!(r["tips"]["current"].as_i64().unwrap() > 0, "{}", r["tips"]);
+    let ranged = ok_json(
+        dir.path(),
+        &["report", "--from", "2026-10-01", "--to", "2026-10-31"],
+        None,
+    );
+    let october = ok_json(dir.path(), &["report", "--period", "2026-10"], None);
+    assert_eq!(ranged["tips"]["current"], october["tips"]["current"]);
+
+    let xlsx = dir.path().join("bao-cao.xlsx");
+    ok_json(
+        dir.path(),
+        &[
+            "report",
+            "--period",
+            "2026-Q3",
+            "--format",
+            "xlsx",
+            "--out",
+            xlsx.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(
+        std::fs::read(&xlsx).unwrap().starts_with(b"PK"),
+        "a zip: an XLSX"
+    );
+    let pdf = dir.path().join("bao-cao.pdf");
+    ok_json(
+        dir.path(),
+        &[
+            "report",
+            "--period",
+            "2026-10",
+            "--format",
+            "pdf",
+            "--out",
+            pdf.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(std::fs::read(&pdf).unwrap().starts_with(b"%PDF-"));
+    let csv = run(
+        dir.path(),
+        &["report", "--period", "2026-10", "--format", "csv"],
+        None,
+    );
+    assert!(csv.status.success());
+    assert!(csv.stdout.starts_with(b"\xEF\xBB\xBF"));
+    assert!(String::from_utf8_lossy(&csv.stdout).contains("Tháng 10/2026"));
+
+    assert_eq!(
+        err_json(dir.path(), &["report", "--period", "2026-13"], None)["code"],
+        "bad_period"
+    );
+    assert_eq!(
+        err_json(
+            dir.path(),
+            &["report", "--period", "2026", "--format", "docx"],
+            None
+        )["code"],
+        "bad_format"
+    );
+    let entries = ok_json(dir.path(), &["audit", "list", "--limit", "200"], None);
+    assert!(entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["action"] == "report.export"));
+}

@@ -6,6 +6,7 @@
 mod audit;
 mod changes;
 mod migrations;
+mod report;
 mod roster;
 mod station;
 mod tips;

@@ -1,0 +1,439 @@
+//! The unit's periodic report, counted from the records themselves: tips by category,
+//! channel, status and hamlet; time to transfer and to resolve; overdue tips; questions
+//! answered; hamlet groups and their members; the unit's pages. Each figure comes with the
+//! previous period's. Reporter identity is never read here.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use rusqlite::params;
+use serde::Serialize;
+use ts_rs::TS;
+
+use binhyen_domain::period::Period;
+use binhyen_domain::tip::{Category, Channel, Status};
+
+use crate::sql::ts;
+use crate::{Result, Station};
+
+/// Hours a crime tip may wait before it must be transferred (TTLT 01/2017 defaults: 24 h,
+/// 48 h where the hamlet is remote).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, TS)]
+#[ts(export)]
+pub struct DeadlineRules {
+    pub transfer_hours: u32,
+    pub transfer_hours_remote: u32,
+}
+
+impl Default for DeadlineRules {
+    fn default() -> Self {
+        DeadlineRules {
+            transfer_hours: 24,
+            transfer_hours_remote: 48,
+        }
+    }
+}
+
+/// One figure, this period and the one before.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[ts(export)]
+pub struct Figure {
+    pub key: String,
+    pub label: String,
+    #[ts(type = "number")]
+    pub current: i64,
+    #[ts(type = "number")]
+    pub previous: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[ts(export)]
+pub struct MatrixCell {
+    pub category: String,
+    pub channel: String,
+    pub status: String,
+    #[ts(type = "number")]
+    pub count: i64,
+}
+
+/// Hours from receipt to a step (transfer, or resolution), over the tips received in the
+/// period that reached it.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[ts(export)]
+pub struct Timing {
+    #[ts(type = "number")]
+    pub count: i64,
+    pub median_hours: Option<f64>,
+    pub worst_hours: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[ts(export)]
+pub struct OverdueTip {
+    pub id: String,
+    pub register_no: String,
+    pub received_at: String,
+    pub hamlet: Option<String>,
+    pub hours_late: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[ts(export)]
+pub struct UnitReport {
+    pub unit_code: String,
+    pub unit_name: String,
+    pub province_name: Option<String>,
+    pub period: Period,
+    pub previous: Period,
+    pub generated_at: String,
+    pub tips: Figure,
+    pub by_category: Vec<Figure>,
+    pub by_channel: Vec<Figure>,
+    /// Status at the end of the period.
+    pub by_status: Vec<Figure>,
+    pub matrix: Vec<MatrixCell>,
+    pub by_hamlet: Vec<Figure>,
+    pub transfer: Timing,
+    pub resolve: Timing,
+    pub rules: DeadlineRules,
+    pub overdue: Vec<OverdueTip>,
+    pub admin_questions_resolved: Figure,
+    pub questions_answered_online: Figure,
+    pub groups: Figure,
+    pub group_members: Figure,
+    pub followers: Figure,
+    pub posts: Figure,
+    pub views: Figure,
+}
+
+/// A tip as the report counts it.
+struct Row {
+    id: String,
+    register_no: String,
+    received_at: String,
+    category: String,
+    channel: String,
+    hamlet: Option<String>,
+    remote: bool,
+    /// Status at the end of the period, and when it was first transferred / resolved.
+    status: String,
+    transferred_at: Option<String>,
+    resolved_at: Option<String>,
+}
+
+fn hours(from: &str, to: &str) -> Option<f64> {
+    let a = DateTime::parse_from_rfc3339(from).ok()?;
+    let b = DateTime::parse_from_rfc3339(to).ok()?;
+    Some((b - a).num_seconds() as f64 / 3600.0)
+}
+
+fn timing(mut v: Vec<f64>) -> Timing {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    let median = match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(v[n / 2]),
+        _ => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
+    };
+    let round = |x: f64| (x * 10.0).round() / 10.0;
+    Timing {
+        count: n as i64,
+        median_hours: median.map(round),
+        worst_hours: v.last().copied().map(round),
+    }
+}
+
+impl Station {
+    fn report_rows(&self, start: &str, end: &str) -> Result<Vec<Row>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT t.id, t.register_no, t.received_at, t.category, t.channel, h.name, COALESCE(h.remote, 0),
+                    (SELECT a.to_status FROM tip_actions a
+                      WHERE a.tip_id = t.id AND a.to_status IS NOT NULL AND a.at < ?2
+                      ORDER BY a.at DESC LIMIT 1),
+                    (SELECT min(a.at) FROM tip_actions a WHERE a.tip_id = t.id AND a.to_status = 'transferred'),
+                    (SELECT min(a.at) FROM tip_actions a WHERE a.tip_id = t.id AND a.to_status IN ('resolved', 'closed'))
+             FROM tips t LEFT JOIN hamlets h ON h.id = t.hamlet_id
+             WHERE t.unit_code = ?3 AND t.received_at >= ?1 AND t.received_at < ?2",
+        )?;
+        let rows = stmt
+            .query_map(params![start, end, self.info().unit_code], |r| {
+                Ok(Row {
+                    id: r.get(0)?,
+                    register_no: r.get(1)?,
+                    received_at: r.get(2)?,
+                    category: r.get(3)?,
+                    channel: r.get(4)?,
+                    hamlet: r.get(5)?,
+                    remote: r.get::<_, i64>(6)? != 0,
+                    status: r
+                        .get::<_, Option<String>>(7)?
+                        .unwrap_or_else(|| "received".into()),
+                    transferred_at: r.get(8)?,
+                    resolved_at: r.get(9)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Tips received before `end` and still waiting for transfer at `end` (for overdue).
+    fn open_crime_tips(&self, end: &str) -> Result<Vec<Row>> {
+        Ok(self
+            .report_rows("", end)?
+            .into_iter()
+            .filter(|r| {
+                matches!(r.category.as_str(), "crime_denunciation" | "crime_report")
+                    && matches!(r.status.as_str(), "received" | "verifying")
+            })
+            .collect())
+    }
+
+    fn sum(&self, sql: &str, args: &[&dyn rusqlite::ToSql]) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row(sql, args, |r| r.get::<_, Option<i64>>(0))?
+            .unwrap_or(0))
+    }
+
+    /// The report of this station's unit for `period`, as of `now`.
+    pub fn unit_report(
+        &self,
+        period: &Period,
+        rules: DeadlineRules,
+        now: DateTime<Utc>,
+    ) -> Result<UnitReport> {
+        let previous = period.previous();
+        let (s, e) = period.utc_range();
+        let (ps, pe) = previous.utc_range();
+        let (s, e, ps, pe) = (ts(s), ts(e), ts(ps), ts(pe));
+        let cur = self.report_rows(&s, &e)?;
+        let prev = self.report_rows(&ps, &pe)?;
+
+        let count_by = |rows: &[Row], f: &dyn Fn(&Row) -> String| {
+            let mut m: BTreeMap<String, i64> = BTreeMap::new();
+            for r in rows {
+                *m.entry(f(r)).or_default() += 1;
+            }
+            m
+        };
+        let figures = |keys: Vec<(String, String)>, f: &dyn Fn(&Row) -> String| -> Vec<Figure> {
+            let (c, p) = (count_by(&cur, f), count_by(&prev, f));
+            keys.into_iter()
+                .map(|(key, label)| Figure {
+                    current: c.get(&key).copied().unwrap_or(0),
+                    previous: p.get(&key).copied().unwrap_or(0),
+                    key,
+                    label,
+                })
+                .collect()
+        };
+        let by_category = figures(
+            Category::ALL
+                .iter()
+                .map(|c| (c.as_str().to_string(), c.label().to_string()))
+                .collect(),
+            &|r| r.category.clone(),
+        );
+        let by_channel = figures(
+            Channel::ALL
+                .iter()
+                .map(|c| (c.as_str().to_string(), c.label().to_string()))
+                .collect(),
+            &|r| r.channel.clone(),
+        );
+        let by_status = figures(
+            Status::ALL
+                .iter()
+                .map(|c| (c.as_str().to_string(), c.label().to_string()))
+                .collect(),
+            &|r| r.status.clone(),
+        );
+        let mut hamlet_keys: Vec<String> = cur
+            .iter()
+            .chain(prev.iter())
+            .map(|r| r.hamlet.clone().unwrap_or_default())
+            .collect();
+        hamlet_keys.sort_by(|a, b| binhyen_domain::text::vi_cmp(a, b));
+        hamlet_keys.dedup();
+        let by_hamlet = figures(
+            hamlet_keys
+                .into_iter()
+                .map(|h| {
+                    let label = if h.is_empty() {
+                        "Chưa rõ thôn, buôn".to_string()
+                    } else {
+                        h.clone()
+                    };
+                    (h, label)
+                })
+                .collect(),
+            &|r| r.hamlet.clone().unwrap_or_default(),
+        );
+        let mut matrix: BTreeMap<(String, String, String), i64> = BTreeMap::new();
+        for r in &cur {
+            *matrix
+                .entry((r.category.clone(), r.channel.clone(), r.status.clone()))
+                .or_default() += 1;
+        }
+        let transfer = timing(
+            cur.iter()
+                .filter_map(|r| {
+                    r.transferred_at
+                        .as_deref()
+                        .filter(|t| *t < e.as_str())
+                        .and_then(|t| hours(&r.received_at, t))
+                })
+                .collect(),
+        );
+        let resolve = timing(
+            cur.iter()
+                .filter_map(|r| {
+                    r.resolved_at
+                        .as_deref()
+                        .filter(|t| *t < e.as_str())
+                        .and_then(|t| hours(&r.received_at, t))
+                })
+                .collect(),
+        );
+        // Overdue at the end of the period (or now, for the period under way).
+        let as_of = ts(now.min(period.utc_range().1));
+        let mut overdue: Vec<OverdueTip> = self
+            .open_crime_tips(&e)?
+            .into_iter()
+            .filter_map(|r| {
+                let limit = f64::from(if r.remote {
+                    rules.transfer_hours_remote
+                } else {
+                    rules.transfer_hours
+                });
+                let waited = hours(&r.received_at, &as_of)?;
+                (waited > limit).then(|| OverdueTip {
+                    id: r.id,
+                    register_no: r.register_no,
+                    received_at: r.received_at,
+                    hamlet: r.hamlet,
+                    hours_late: ((waited - limit) * 10.0).round() / 10.0,
+                })
+            })
+            .collect();
+        overdue.sort_by(|a, b| b.hours_late.total_cmp(&a.hours_late));
+
+        let unit = self.info().unit_code.clone();
+        let resolved_questions = |start: &str, end: &str| -> Result<i64> {
+            self.sum(
+                "SELECT count(*) FROM tips t WHERE t.unit_code = ?1 AND t.category = 'admin_question'
+                   AND EXISTS (SELECT 1 FROM tip_actions a WHERE a.tip_id = t.id
+                               AND a.to_status IN ('resolved', 'closed') AND a.at >= ?2 AND a.at < ?3)",
+                &[&unit, &start, &end],
+            )
+        };
+        // Metrics are recorded by day (Vietnam calendar day), compared as dates.
+        let (sd, ed) = (period.from.to_string(), period.to.to_string());
+        let (psd, ped) = (previous.from.to_string(), previous.to.to_string());
+        let metric_sum = |col: &str, from: &str, to: &str| -> Result<i64> {
+            self.sum(
+                &format!(
+                    "SELECT sum(m.{col}) FROM channel_metrics m JOIN channels c ON c.id = m.channel_id
+                     WHERE c.unit_code = ?1 AND m.recorded_on >= ?2 AND m.recorded_on <= ?3"
+                ),
+                &[&unit, &from, &to],
+            )
+        };
+        let followers_at = |to: &str| -> Result<i64> {
+            self.sum(
+                "SELECT sum(m.followers) FROM channel_metrics m JOIN channels c ON c.id = m.channel_id
+                 WHERE c.unit_code = ?1 AND m.recorded_on = (
+                     SELECT max(m2.recorded_on) FROM channel_metrics m2
+                     WHERE m2.channel_id = m.channel_id AND m2.recorded_on <= ?2)",
+                &[&unit, &to],
+            )
+        };
+        let groups_at = |to: &str| -> Result<(i64, i64)> {
+            let groups = self.sum(
+                "SELECT count(*) FROM online_groups g JOIN hamlets h ON h.id = g.hamlet_id
+                 WHERE h.unit_code = ?1 AND substr(g.created_at, 1, 10) <= ?2",
+                &[&unit, &to],
+            )?;
+            let members = self.sum(
+                "SELECT sum(c.members) FROM group_member_counts c
+                 JOIN online_groups g ON g.id = c.group_id JOIN hamlets h ON h.id = g.hamlet_id
+                 WHERE h.unit_code = ?1 AND c.counted_on = (
+                     SELECT max(c2.counted_on) FROM group_member_counts c2
+                     WHERE c2.group_id = c.group_id AND c2.counted_on <= ?2)",
+                &[&unit, &to],
+            )?;
+            Ok((groups, members))
+        };
+        let fig = |key: &str, label: &str, current: i64, previous: i64| Figure {
+            key: key.into(),
+            label: label.into(),
+            current,
+            previous,
+        };
+        let (g, m) = groups_at(&ed)?;
+        let (pg, pm) = groups_at(&ped)?;
+        Ok(UnitReport {
+            unit_code: unit.clone(),
+            unit_name: self.info().unit_name.clone(),
+            province_name: self.info().province_name.clone(),
+            tips: fig(
+                "tips",
+                "Nguồn tin tiếp nhận",
+                cur.len() as i64,
+                prev.len() as i64,
+            ),
+            by_category,
+            by_channel,
+            by_status,
+            matrix: matrix
+                .into_iter()
+                .map(|((category, channel, status), count)| MatrixCell {
+                    category,
+                    channel,
+                    status,
+                    count,
+                })
+                .collect(),
+            by_hamlet,
+            transfer,
+            resolve,
+            rules,
+            overdue,
+            admin_questions_resolved: fig(
+                "admin_questions_resolved",
+                "Hỏi đáp thủ tục hành chính đã trả lời",
+                resolved_questions(&s, &e)?,
+                resolved_questions(&ps, &pe)?,
+            ),
+            questions_answered_online: fig(
+                "questions_answered_online",
+                "Câu hỏi trả lời trên trang của đơn vị",
+                metric_sum("questions_answered", &sd, &ed)?,
+                metric_sum("questions_answered", &psd, &ped)?,
+            ),
+            groups: fig("groups", "Nhóm Zalo/Facebook của thôn, buôn", g, pg),
+            group_members: fig("group_members", "Thành viên các nhóm", m, pm),
+            followers: fig(
+                "followers",
+                "Người theo dõi trang của đơn vị",
+                followers_at(&ed)?,
+                followers_at(&ped)?,
+            ),
+            posts: fig(
+                "posts",
+                "Bài đăng",
+                metric_sum("posts", &sd, &ed)?,
+                metric_sum("posts", &psd, &ped)?,
+            ),
+            views: fig(
+                "views",
+                "Lượt xem",
+                metric_sum("views", &sd, &ed)?,
+                metric_sum("views", &psd, &ped)?,
+            ),
+            period: period.clone(),
+            previous,
+            generated_at: ts(now),
+        })
+    }
+}

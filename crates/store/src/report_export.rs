@@ -1,0 +1,252 @@
+//! The report as files: CSV that Excel opens with Vietnamese intact (UTF-8 with a BOM), and
+//! a real XLSX workbook (typed numbers, widths, a header block). Reporter identity is not in
+//! the report, so it cannot reach these files.
+
+use rust_xlsxwriter::{Format, FormatAlign, FormatBorder, Workbook};
+
+use crate::report::{Figure, UnitReport};
+use crate::{Result, StoreError};
+
+fn sections(r: &UnitReport) -> Vec<(&'static str, Vec<&Figure>)> {
+    vec![
+        ("Tổng hợp", vec![&r.tips]),
+        ("Theo loại nguồn tin", r.by_category.iter().collect()),
+        ("Theo kênh tiếp nhận", r.by_channel.iter().collect()),
+        ("Theo trạng thái (cuối kỳ)", r.by_status.iter().collect()),
+        ("Theo thôn, buôn", r.by_hamlet.iter().collect()),
+        (
+            "Hỏi đáp, nhóm và trang của đơn vị",
+            vec![
+                &r.admin_questions_resolved,
+                &r.questions_answered_online,
+                &r.groups,
+                &r.group_members,
+                &r.followers,
+                &r.posts,
+                &r.views,
+            ],
+        ),
+    ]
+}
+
+fn hours(h: Option<f64>) -> String {
+    h.map(|h| format!("{h:.1}")).unwrap_or_else(|| "-".into())
+}
+
+/// CSV: UTF-8 with a byte-order mark and comma separators, one table after another.
+pub fn to_csv(r: &UnitReport) -> Result<Vec<u8>> {
+    let mut out = b"\xEF\xBB\xBF".to_vec();
+    {
+        let mut w = csv::WriterBuilder::new()
+            .flexible(true)
+            .from_writer(&mut out);
+        let err = |e: csv::Error| StoreError::Io {
+            path: "report.csv".into(),
+            source: std::io::Error::other(e.to_string()),
+        };
+        w.write_record([format!(
+            "BÁO CÁO CÔNG TÁC TIẾP NHẬN NGUỒN TIN - {}",
+            r.period.label
+        )])
+        .map_err(err)?;
+        w.write_record([format!("Đơn vị: Công an {}", r.unit_name)])
+            .map_err(err)?;
+        w.write_record(["Mục", "Chỉ tiêu", &r.period.label, &r.previous.label])
+            .map_err(err)?;
+        for (section, figures) in sections(r) {
+            for f in figures {
+                w.write_record([
+                    section,
+                    &f.label,
+                    &f.current.to_string(),
+                    &f.previous.to_string(),
+                ])
+                .map_err(err)?;
+            }
+        }
+        w.write_record([
+            "Thời gian xử lý",
+            "Chuyển CQĐT: số tin / trung vị (giờ) / lâu nhất (giờ)",
+            &format!(
+                "{} / {} / {}",
+                r.transfer.count,
+                hours(r.transfer.median_hours),
+                hours(r.transfer.worst_hours)
+            ),
+            "",
+        ])
+        .map_err(err)?;
+        w.write_record([
+            "Thời gian xử lý",
+            "Giải quyết: số tin / trung vị (giờ) / lâu nhất (giờ)",
+            &format!(
+                "{} / {} / {}",
+                r.resolve.count,
+                hours(r.resolve.median_hours),
+                hours(r.resolve.worst_hours)
+            ),
+            "",
+        ])
+        .map_err(err)?;
+        w.write_record([
+            "Quá hạn",
+            "Tin về tội phạm quá hạn chuyển",
+            &r.overdue.len().to_string(),
+            "",
+        ])
+        .map_err(err)?;
+        for o in &r.overdue {
+            w.write_record([
+                "Quá hạn",
+                &o.register_no,
+                &format!("trễ {:.1} giờ", o.hours_late),
+                o.hamlet.as_deref().unwrap_or(""),
+            ])
+            .map_err(err)?;
+        }
+        w.flush().map_err(|e| StoreError::Io {
+            path: "report.csv".into(),
+            source: e,
+        })?;
+    }
+    Ok(out)
+}
+
+fn xlsx_err(e: rust_xlsxwriter::XlsxError) -> StoreError {
+    StoreError::Io {
+        path: "report.xlsx".into(),
+        source: std::io::Error::other(e.to_string()),
+    }
+}
+
+/// XLSX: a sheet with the figures (numbers as numbers), and one with the category × channel
+/// × status table.
+pub fn to_xlsx(r: &UnitReport) -> Result<Vec<u8>> {
+    let mut wb = Workbook::new();
+    let title = Format::new().set_bold().set_font_size(13);
+    let bold = Format::new().set_bold();
+    let head = Format::new()
+        .set_bold()
+        .set_border(FormatBorder::Thin)
+        .set_align(FormatAlign::Center)
+        .set_background_color("#DCE6F1");
+    let cell = Format::new().set_border(FormatBorder::Thin);
+    let num = Format::new()
+        .set_border(FormatBorder::Thin)
+        .set_num_format("#,##0");
+    let dec = Format::new()
+        .set_border(FormatBorder::Thin)
+        .set_num_format("0.0");
+
+    let ws = wb.add_worksheet();
+    ws.set_name("Báo cáo").map_err(xlsx_err)?;
+    ws.set_column_width(0, 34).map_err(xlsx_err)?;
+    ws.set_column_width(1, 44).map_err(xlsx_err)?;
+    ws.set_column_width(2, 16).map_err(xlsx_err)?;
+    ws.set_column_width(3, 16).map_err(xlsx_err)?;
+    ws.write_string_with_format(
+        0,
+        0,
+        format!("CÔNG AN {}", r.unit_name.to_uppercase()),
+        &bold,
+    )
+    .map_err(xlsx_err)?;
+    ws.write_string_with_format(
+        2,
+        0,
+        format!(
+            "BÁO CÁO CÔNG TÁC TIẾP NHẬN NGUỒN TIN - {}",
+            r.period.label.to_uppercase()
+        ),
+        &title,
+    )
+    .map_err(xlsx_err)?;
+    let mut row = 4u32;
+    for (i, h) in [
+        "Mục",
+        "Chỉ tiêu",
+        r.period.label.as_str(),
+        r.previous.label.as_str(),
+    ]
+    .iter()
+    .enumerate()
+    {
+        ws.write_string_with_format(row, i as u16, *h, &head)
+            .map_err(xlsx_err)?;
+    }
+    row += 1;
+    for (section, figures) in sections(r) {
+        for f in figures {
+            ws.write_string_with_format(row, 0, section, &cell)
+                .map_err(xlsx_err)?;
+            ws.write_string_with_format(row, 1, &f.label, &cell)
+                .map_err(xlsx_err)?;
+            ws.write_number_with_format(row, 2, f.current as f64, &num)
+                .map_err(xlsx_err)?;
+            ws.write_number_with_format(row, 3, f.previous as f64, &num)
+                .map_err(xlsx_err)?;
+            row += 1;
+        }
+    }
+    row += 1;
+    for (label, t) in [
+        ("Thời gian chuyển CQĐT (giờ)", &r.transfer),
+        ("Thời gian giải quyết (giờ)", &r.resolve),
+    ] {
+        ws.write_string_with_format(row, 0, label, &bold)
+            .map_err(xlsx_err)?;
+        ws.write_string_with_format(row, 1, "Số tin / trung vị / lâu nhất", &cell)
+            .map_err(xlsx_err)?;
+        ws.write_number_with_format(row, 2, t.count as f64, &num)
+            .map_err(xlsx_err)?;
+        if let Some(m) = t.median_hours {
+            ws.write_number_with_format(row, 3, m, &dec)
+                .map_err(xlsx_err)?;
+        }
+        if let Some(w) = t.worst_hours {
+            ws.write_number_with_format(row, 4, w, &dec)
+                .map_err(xlsx_err)?;
+        }
+        row += 1;
+    }
+    ws.write_string_with_format(row, 0, "Tin về tội phạm quá hạn chuyển", &bold)
+        .map_err(xlsx_err)?;
+    ws.write_number_with_format(row, 2, r.overdue.len() as f64, &num)
+        .map_err(xlsx_err)?;
+
+    let ws = wb.add_worksheet();
+    ws.set_name("Loại - kênh - trạng thái").map_err(xlsx_err)?;
+    for (i, h) in ["Loại nguồn tin", "Kênh tiếp nhận", "Trạng thái", "Số tin"]
+        .iter()
+        .enumerate()
+    {
+        ws.write_string_with_format(0, i as u16, *h, &head)
+            .map_err(xlsx_err)?;
+        ws.set_column_width(i as u16, 28).map_err(xlsx_err)?;
+    }
+    for (i, c) in r.matrix.iter().enumerate() {
+        let row = i as u32 + 1;
+        let label = |k: &str, f: fn(&str) -> Option<&'static str>| f(k).unwrap_or("").to_string();
+        ws.write_string_with_format(row, 0, label(&c.category, category_label), &cell)
+            .map_err(xlsx_err)?;
+        ws.write_string_with_format(row, 1, label(&c.channel, channel_label), &cell)
+            .map_err(xlsx_err)?;
+        ws.write_string_with_format(row, 2, label(&c.status, status_label), &cell)
+            .map_err(xlsx_err)?;
+        ws.write_number_with_format(row, 3, c.count as f64, &num)
+            .map_err(xlsx_err)?;
+    }
+    wb.save_to_buffer().map_err(xlsx_err)
+}
+
+fn category_label(k: &str) -> Option<&'static str> {
+    binhyen_domain::tip::Category::parse(k).map(|c| c.label())
+}
+
+fn channel_label(k: &str) -> Option<&'static str> {
+    binhyen_domain::tip::Channel::parse(k).map(|c| c.label())
+}
+
+fn status_label(k: &str) -> Option<&'static str> {
+    binhyen_domain::tip::Status::parse(k).map(|c| c.label())
+}
