@@ -350,8 +350,13 @@ impl Station {
         };
         let groups_at = |to: &str| -> Result<(i64, i64)> {
             let groups = self.sum(
+                // A group counts from when it was entered, or from its first member count
+                // if that is earlier (groups are often entered after the fact).
                 "SELECT count(*) FROM online_groups g JOIN hamlets h ON h.id = g.hamlet_id
-                 WHERE h.unit_code = ?1 AND substr(g.created_at, 1, 10) <= ?2",
+                 WHERE h.unit_code = ?1
+                   AND (substr(g.created_at, 1, 10) <= ?2
+                        OR EXISTS (SELECT 1 FROM group_member_counts c
+                                   WHERE c.group_id = g.id AND c.counted_on <= ?2))",
                 &[&unit, &to],
             )?;
             let members = self.sum(

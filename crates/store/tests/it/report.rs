@@ -187,6 +187,19 @@ fn the_demo_year_counts_groups_and_pages() {
         r.groups
     );
     assert!(r.followers.current > 0 && r.posts.current > 0 && r.views.current > 0);
+    // Groups entered today but counted since the start of the year are there in October.
+    let oct = s
+        .unit_report(
+            &Period::parse("2026-10").unwrap(),
+            DeadlineRules::default(),
+            at("2026-11-20T00:00:00Z"),
+        )
+        .unwrap();
+    assert!(
+        oct.groups.current > 0 && oct.groups.previous > 0,
+        "{:?}",
+        oct.groups
+    );
 }
 
 #[test]
