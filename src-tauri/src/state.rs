@@ -63,18 +63,15 @@ impl AppState {
                     device_no: 1,
                     demo: true,
                 };
-                *guard = Some(Station::init(&self.dir, &opts, Utc::now())?);
+                *guard = Some(signed_in(Station::init(&self.dir, &opts, Utc::now())?)?);
                 self.sync.set_passphrase(DEMO_PASSPHRASE);
             } else if Station::has_demo_passphrase(&self.dir) {
-                *guard = Some(Station::open(&self.dir, DEMO_PASSPHRASE)?);
+                *guard = Some(signed_in(Station::open(&self.dir, DEMO_PASSPHRASE)?)?);
                 self.sync.set_passphrase(DEMO_PASSPHRASE);
             } else if let Ok(p) = std::env::var("BINHYEN_PASSPHRASE") {
-                *guard = Some(Station::open(&self.dir, &p)?);
+                *guard = Some(signed_in(Station::open(&self.dir, &p)?)?);
                 self.sync.set_passphrase(&p);
             }
-        }
-        if let Some(station) = guard.as_mut() {
-            signed_in(station)?;
         }
         self.describe(guard.as_ref())
     }
@@ -98,9 +95,7 @@ impl AppState {
     pub fn unlock(&self, passphrase: &str) -> Result<StationStatus, StoreError> {
         let mut guard = self.lock();
         if guard.is_none() {
-            let mut station = Station::open(&self.dir, passphrase)?;
-            signed_in(&mut station)?;
-            *guard = Some(station);
+            *guard = Some(signed_in(Station::open(&self.dir, passphrase)?)?);
             self.sync.set_passphrase(passphrase);
         }
         self.describe(guard.as_ref())
@@ -126,11 +121,8 @@ impl AppState {
     }
 }
 
-/// Names the app's user in the audit trail and records the sign-in, once per opening.
-fn signed_in(station: &mut Station) -> Result<(), StoreError> {
-    if station.actor().starts_with("ứng dụng") {
-        return Ok(());
-    }
+/// A station just opened by the app: its user named in the audit trail, the sign-in recorded.
+fn signed_in(mut station: Station) -> Result<Station, StoreError> {
     let user = std::env::var("USER").unwrap_or_default();
     station.set_actor(&format!("ứng dụng:{user}"));
     station.audit(
@@ -138,5 +130,6 @@ fn signed_in(station: &mut Station) -> Result<(), StoreError> {
         None,
         serde_json::json!({ "via": "desktop" }),
         Utc::now(),
-    )
+    )?;
+    Ok(station)
 }

@@ -69,9 +69,9 @@ pub fn entry_hash(
 /// Checks that `entries` follow one another and each carries its own hash, starting after
 /// `(last_seq, last_hash)` when given. Returns the first entry that does not hold, with
 /// what is wrong (in Vietnamese).
-pub fn check_chain(
+pub fn check_chain<'a>(
     after: Option<(i64, &str)>,
-    entries: &[AuditRecord],
+    entries: impl IntoIterator<Item = &'a AuditRecord>,
 ) -> Result<(), (i64, String)> {
     let mut prev: Option<(i64, String)> = after.map(|(s, h)| (s, h.to_string()));
     for e in entries {

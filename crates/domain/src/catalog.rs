@@ -168,6 +168,11 @@ pub fn entity(name: &str) -> Option<&'static EntityDef> {
     ENTITIES.iter().find(|e| e.name == name)
 }
 
+/// Whether records of this entity carry reporter identity (which stays in its commune).
+pub fn is_identity(name: &str) -> bool {
+    entity(name).is_some_and(|d| d.identity)
+}
+
 impl EntityDef {
     pub fn has_field(&self, field: &str) -> bool {
         self.fields.contains(&field)

@@ -4,7 +4,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::catalog::entity;
+use crate::catalog::is_identity;
 
 /// (digest, number of records counted). `with_identity` counts reporter-identity records,
 /// which a province never holds.
@@ -15,7 +15,7 @@ pub fn digest(
     let mut hasher = Sha256::new();
     let mut n = 0u64;
     for (entity_name, id, versions, deleted) in rows {
-        if !with_identity && entity(&entity_name).is_some_and(|d| d.identity) {
+        if !with_identity && is_identity(&entity_name) {
             continue;
         }
         let canonical = serde_json::from_str::<serde_json::Value>(&versions)

@@ -16,8 +16,10 @@ use sha2::{Digest, Sha256};
 
 use crate::db::{Backend, DbError, DbResult};
 
-const CA_CERT: &str = "tls.ca_cert";
-const CA_KEY: &str = "tls.ca_key";
+/// The authority's certificate and key, stored together (two PEM blocks) so that one write
+/// decides which authority a server has.
+const CA: &str = "tls.ca";
+const KEY_BEGIN: &str = "-----BEGIN PRIVATE KEY-----";
 const NAMES: &str = "tls.names";
 
 /// The authority's certificate (PEM) and its SHA-256 fingerprint, as the provisioning file
@@ -56,12 +58,34 @@ macro_rules! at {
 /// The authority, created the first time it is asked for. Two processes racing here agree:
 /// the storage keeps the first one written.
 pub fn ensure_ca(db: &dyn Backend) -> DbResult<CaInfo> {
-    if let Some(cert_pem) = db.meta_get(CA_CERT)? {
-        return Ok(CaInfo {
-            fingerprint: fingerprint(&cert_pem)?,
-            cert_pem,
-        });
-    }
+    authority(db).map(|(ca, _)| ca)
+}
+
+/// The authority's certificate, and its key (PEM).
+fn authority(db: &dyn Backend) -> DbResult<(CaInfo, String)> {
+    let stored = match db.meta_get(CA)? {
+        Some(s) => s,
+        None => {
+            let stored = db.meta_init(CA, &new_authority()?)?;
+            tracing::info!("the server's certificate authority is ready");
+            stored
+        }
+    };
+    let at = stored
+        .find(KEY_BEGIN)
+        .ok_or_else(|| tls_err("the stored authority has no key"))?;
+    let (cert_pem, key_pem) = stored.split_at(at);
+    Ok((
+        CaInfo {
+            fingerprint: fingerprint(cert_pem)?,
+            cert_pem: cert_pem.to_string(),
+        },
+        key_pem.to_string(),
+    ))
+}
+
+/// A new self-signed authority: certificate then key, as PEM.
+fn new_authority() -> DbResult<String> {
     let key = KeyPair::generate().map_err(tls_err)?;
     let mut params = CertificateParams::new(Vec::<String>::new()).map_err(tls_err)?;
     let mut dn = DistinguishedName::new();
@@ -77,25 +101,7 @@ pub fn ensure_ca(db: &dyn Backend) -> DbResult<CaInfo> {
     params.not_before = at!(chrono::Duration::days(-1));
     params.not_after = at!(chrono::Duration::days(365 * 25));
     let cert = params.self_signed(&key).map_err(tls_err)?;
-    // Written key first: a certificate is never stored without its key.
-    db.meta_init(CA_KEY, &key.serialize_pem())?;
-    let stored_key = db.meta_get(CA_KEY)?.unwrap_or_default();
-    let cert_pem = if stored_key == key.serialize_pem() {
-        db.meta_init(CA_CERT, &cert.pem())?
-    } else {
-        // Another process won the race; use its authority.
-        loop {
-            if let Some(c) = db.meta_get(CA_CERT)? {
-                break c;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-    };
-    tracing::info!("created the server's certificate authority");
-    Ok(CaInfo {
-        fingerprint: fingerprint(&cert_pem)?,
-        cert_pem,
-    })
+    Ok(format!("{}{}", cert.pem(), key.serialize_pem()))
 }
 
 /// Remembers a name stations are told to reach the server by (from `station enroll --url`),
@@ -131,10 +137,7 @@ pub fn url_host(url: &str) -> Option<String> {
 /// A rustls configuration for this start: a leaf for `extra` names, those remembered from
 /// enrolments, and the loopback names, signed by the authority.
 pub fn server_config(db: &dyn Backend, extra: &[String]) -> DbResult<Arc<rustls::ServerConfig>> {
-    let ca = ensure_ca(db)?;
-    let ca_key_pem = db
-        .meta_get(CA_KEY)?
-        .ok_or_else(|| tls_err("the authority's key is missing"))?;
+    let (ca, ca_key_pem) = authority(db)?;
     let ca_key = KeyPair::from_pem(&ca_key_pem).map_err(tls_err)?;
     let issuer = Issuer::from_ca_cert_pem(&ca.cert_pem, ca_key).map_err(tls_err)?;
 

@@ -7,7 +7,7 @@
 //! removed, inserted or reordered entry, and a cut tail.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 use serde::Serialize;
 use ts_rs::TS;
 
@@ -78,6 +78,14 @@ pub struct AuditCheck {
 
 use binhyen_domain::audit::{entry_hash, genesis, AuditRecord};
 
+/// The last entry's number and hash, as recorded in `meta` (`"SEQ:HASH"`).
+fn head(conn: &Connection) -> Result<Option<(i64, String)>> {
+    Ok(meta_get(conn, "audit.head")?.and_then(|h| {
+        h.split_once(':')
+            .and_then(|(s, h)| Some((s.parse().ok()?, h.to_string())))
+    }))
+}
+
 /// Appends an entry on `conn` (inside the caller's transaction when there is one, so the
 /// entry and what it records commit together).
 pub(crate) fn append(
@@ -88,13 +96,12 @@ pub(crate) fn append(
     detail: &serde_json::Value,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let station_id = meta_get(conn, "station_id")?.unwrap_or_default();
-    let (last_seq, prev) = match meta_get(conn, "audit.head")? {
-        Some(head) => match head.split_once(':') {
-            Some((s, h)) => (s.parse::<i64>().unwrap_or(0), h.to_string()),
-            None => (0, genesis(&station_id)),
-        },
-        None => (0, genesis(&station_id)),
+    let (last_seq, prev) = match head(conn)? {
+        Some(h) => h,
+        None => (
+            0,
+            genesis(&meta_get(conn, "station_id")?.unwrap_or_default()),
+        ),
     };
     let seq = last_seq + 1;
     let at = ts(now);
@@ -122,10 +129,6 @@ impl Station {
     /// exist; until then what the shell says: the system user, the app).
     pub fn set_actor(&mut self, actor: &str) {
         self.actor = actor.to_string();
-    }
-
-    pub fn actor(&self) -> &str {
-        &self.actor
     }
 
     /// Records an action in the audit trail, in its own transaction.
@@ -193,14 +196,10 @@ impl Station {
         {
             return Ok(bad(seq, problem));
         }
-        let last = records.last().map(|r| format!("{}:{}", r.seq, r.hash));
-        let head = meta_get(&self.conn, "audit.head")?;
-        if head != last {
-            let head_seq = head
-                .as_deref()
-                .and_then(|h| h.split_once(':'))
-                .and_then(|(s, _)| s.parse::<i64>().ok())
-                .unwrap_or(0);
+        let last = records.last().map(|r| (r.seq, r.hash.clone()));
+        let recorded = head(&self.conn)?;
+        if recorded != last {
+            let head_seq = recorded.map_or(0, |(s, _)| s);
             let have = records.last().map_or(0, |r| r.seq);
             return Ok(bad(
                 have + 1,
@@ -241,12 +240,7 @@ impl Station {
     }
 
     /// The last entry's number and hash, as recorded.
-    pub fn audit_head(&self) -> Result<Option<String>> {
-        Ok(self
-            .conn
-            .query_row("SELECT value FROM meta WHERE key = 'audit.head'", [], |r| {
-                r.get(0)
-            })
-            .optional()?)
+    pub fn audit_head(&self) -> Result<Option<(i64, String)>> {
+        head(&self.conn)
     }
 }

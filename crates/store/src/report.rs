@@ -203,9 +203,9 @@ impl Station {
         now: DateTime<Utc>,
     ) -> Result<UnitReport> {
         let previous = period.previous();
-        let (s, e) = period.utc_range();
+        let (start, end) = period.utc_range();
         let (ps, pe) = previous.utc_range();
-        let (s, e, ps, pe) = (ts(s), ts(e), ts(ps), ts(pe));
+        let (s, e, ps, pe) = (ts(start), ts(end), ts(ps), ts(pe));
         let cur = self.report_rows(&s, &e)?;
         let prev = self.report_rows(&ps, &pe)?;
 
@@ -296,7 +296,7 @@ impl Station {
                 .collect(),
         );
         // Overdue at the end of the period (or now, for the period under way).
-        let as_of = ts(now.min(period.utc_range().1));
+        let as_of = ts(now.min(end));
         let mut overdue: Vec<OverdueTip> = self
             .open_crime_tips(&e)?
             .into_iter()

@@ -50,10 +50,18 @@ fn pdf_err(e: impl std::fmt::Display) -> StoreError {
 
 /// Width of `text` at `size` points, from the font's advances.
 fn width(bold: bool, text: &str, size: f32) -> f32 {
-    let data = if bold { BOLD } else { REGULAR };
-    let Ok(face) = ttf_parser::Face::parse(data, 0) else {
+    static FACES: OnceLock<Option<(ttf_parser::Face<'static>, ttf_parser::Face<'static>)>> =
+        OnceLock::new();
+    let faces = FACES.get_or_init(|| {
+        Some((
+            ttf_parser::Face::parse(REGULAR, 0).ok()?,
+            ttf_parser::Face::parse(BOLD, 0).ok()?,
+        ))
+    });
+    let Some((regular, bold_face)) = faces else {
         return 0.0;
     };
+    let face = if bold { bold_face } else { regular };
     let units = f32::from(face.units_per_em());
     text.chars()
         .map(|c| {

@@ -371,12 +371,6 @@ impl Transport for Client {
     }
 
     fn push_audit(&mut self, req: &AuditPush) -> Result<AuditPushResponse, SyncError> {
-        self.audit(req)
-    }
-}
-
-impl Client {
-    fn audit(&mut self, req: &AuditPush) -> Result<AuditPushResponse, SyncError> {
         self.post("/audit", req)
     }
 }
@@ -484,13 +478,7 @@ pub fn sync_with(
 /// Sends the audit entries the server has not acknowledged, with this laptop's head: the
 /// server keeps a copy of the chain and refuses one rewritten since it last saw it.
 fn push_audit(station: &mut Station, client: &mut dyn Transport) -> Result<(), SyncError> {
-    let (head_seq, head_hash) = station
-        .audit_head()?
-        .and_then(|h| {
-            h.split_once(':')
-                .map(|(s, h)| (s.parse::<i64>().unwrap_or(0), h.to_string()))
-        })
-        .unwrap_or((0, String::new()));
+    let (head_seq, head_hash) = station.audit_head()?.unwrap_or((0, String::new()));
     loop {
         let acked: i64 = station
             .sync_get("audit_acked")?
@@ -525,9 +513,7 @@ pub fn repair(
     let mut local: BTreeMap<(String, String), (String, Option<String>)> = station
         .version_rows()?
         .into_iter()
-        .filter(|(e, ..)| {
-            with_identity || !binhyen_domain::catalog::entity(e).is_some_and(|d| d.identity)
-        })
+        .filter(|(e, ..)| with_identity || !binhyen_domain::catalog::is_identity(e))
         .map(|(e, id, v, d)| ((e, id), (v, d)))
         .collect();
     let mut repaired = 0;
@@ -584,6 +570,14 @@ pub fn repair(
     Ok(repaired)
 }
 
+/// Where this station's pull stands: the last server sequence number it applied.
+fn pull_cursor(station: &Station) -> Result<i64, SyncError> {
+    Ok(station
+        .sync_get("cursor")?
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0))
+}
+
 /// Pulls every page after the cursor; returns how many changes were applied.
 fn pull_all(
     station: &mut Station,
@@ -591,10 +585,7 @@ fn pull_all(
     now: DateTime<Utc>,
     report: &mut SyncReport,
 ) -> Result<usize, SyncError> {
-    let mut cursor: i64 = station
-        .sync_get("cursor")?
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
+    let mut cursor = pull_cursor(station)?;
     let mut applied_total = 0;
     let mut pace = Pace::new(2_000);
     loop {
@@ -727,10 +718,7 @@ pub fn export_bundle(
     let (station_id, key) = bundle_credentials(station)?;
     let batch = pending(station.conn(), u32::MAX)?;
     let changes = wire_changes(station, &batch)?;
-    let cursor: i64 = station
-        .sync_get("cursor")?
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
+    let cursor = pull_cursor(station)?;
     let bundle_id = Uuid::new_v4().to_string();
     let header = BundleHeader {
         kind: BundleKind::Push,
@@ -775,10 +763,7 @@ pub fn import_reply(
         report.pulled += applied.applied;
         report.conflicts += applied.conflicts;
     }
-    let cursor: i64 = station
-        .sync_get("cursor")?
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
+    let cursor = pull_cursor(station)?;
     // An older reply imported after a newer sync must not move the cursor back.
     if reply.next > cursor {
         station.sync_set("cursor", &reply.next.to_string())?;

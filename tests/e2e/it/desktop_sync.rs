@@ -8,7 +8,7 @@ use std::time::Duration;
 use fantoccini::Locator;
 
 use crate::harness::{screenshot_dir, App};
-use crate::sync::{bin, run, server_cmd, start_server};
+use crate::sync::{bin, provision, run, server_cmd, start_server};
 
 const PASS: &str = "mật khẩu máy trạm";
 
@@ -40,20 +40,6 @@ async fn text(app: &App, id: &str) -> String {
 }
 
 /// A one-time provisioning file for the next laptop of Xã Cư M'gar.
-fn provision(db: &str, url: &str, out: &Path) {
-    let args = [
-        "station",
-        "enroll",
-        "--unit",
-        "24280",
-        "--url",
-        url,
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    server_cmd(db, &args);
-}
-
 /// `binhyen` on a laptop's data directory; fails the test if it fails.
 fn binhyen(dir: &Path, args: &[&str]) -> std::process::Output {
     let mut cmd = Command::new(bin("binhyen"));
@@ -79,7 +65,7 @@ async fn sync_now_sends_the_waiting_changes() {
     server_cmd(&db, &["units", "import", units.to_str().unwrap()]);
     let server = start_server(&db);
     let file = work.path().join("station.json");
-    provision(&db, &server.url, &file);
+    provision(&db, "24280", &server.url, &file, &[]);
 
     // The installer enrols the laptop; an officer records a tip with the command line.
     let data = tempfile::tempdir().unwrap();
@@ -199,7 +185,7 @@ async fn sync_now_sends_the_waiting_changes() {
 
     // The server has the tip: a second laptop of the station receives it.
     let file2 = work.path().join("station2.json");
-    provision(&db, &server.url, &file2);
+    provision(&db, "24280", &server.url, &file2, &[]);
     let other = tempfile::tempdir().unwrap();
     binhyen(other.path(), &["enroll", file2.to_str().unwrap()]);
     binhyen(other.path(), &["--json", "sync"]);

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::sync::{bin, enroll, run, server_cmd, start_server, Laptop};
+use crate::sync::{bin, enroll, provision, run, server_cmd, start_server, Laptop};
 
 const COMMUNE: &str = "24280";
 
@@ -159,19 +159,7 @@ fn the_pinned_authority_is_the_only_one_trusted() {
     let db = setup(w);
     let server = start_server(&db);
     let file = w.join("cap-phep.json");
-    server_cmd(
-        &db,
-        &[
-            "station",
-            "enroll",
-            "--unit",
-            COMMUNE,
-            "--url",
-            &server.url,
-            "--out",
-            file.to_str().unwrap(),
-        ],
-    );
+    provision(&db, COMMUNE, &server.url, &file, &[]);
     let good: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     assert!(good["server_ca_pem"]
         .as_str()
@@ -264,21 +252,7 @@ fn a_revoked_station_is_locked_at_its_next_contact_and_a_new_enrolment_unlocks_i
     // The province issues a new provisioning file: the lock is lifted, nothing was lost,
     // and the unsent tip goes through.
     let file = w.join("cap-lai.json");
-    server_cmd(
-        &db,
-        &[
-            "station",
-            "enroll",
-            "--unit",
-            COMMUNE,
-            "--url",
-            &server.url,
-            "--device",
-            "1",
-            "--out",
-            file.to_str().unwrap(),
-        ],
-    );
+    provision(&db, COMMUNE, &server.url, &file, &["--device", "1"]);
     a.ok(&["enroll", file.to_str().unwrap()], None);
     assert_eq!(a.tips().len(), 2);
     let report = a.sync();

@@ -142,21 +142,17 @@ impl Laptop {
     }
 }
 
+/// `binhyen-server station enroll` for `unit`, writing the provisioning file `out`.
+pub(crate) fn provision(db: &str, unit: &str, url: &str, out: &Path, extra: &[&str]) {
+    let mut args = vec!["station", "enroll", "--unit", unit, "--url", url];
+    args.extend_from_slice(extra);
+    args.extend(["--out", out.to_str().unwrap()]);
+    server_cmd(db, &args);
+}
+
 pub(crate) fn enroll(db: &str, server: &Server, unit: &str, work: &Path) -> Laptop {
     let file = work.join(format!("{unit}-{}.json", rand_suffix()));
-    server_cmd(
-        db,
-        &[
-            "station",
-            "enroll",
-            "--unit",
-            unit,
-            "--url",
-            &server.url,
-            "--out",
-            file.to_str().unwrap(),
-        ],
-    );
+    provision(db, unit, &server.url, &file, &[]);
     let laptop = Laptop {
         dir: tempfile::tempdir().unwrap(),
     };

@@ -171,10 +171,9 @@ pub(crate) fn audit_new<'a>(
             return Err(rewritten(*s));
         }
     }
-    let owned: Vec<AuditRecord> = fresh.iter().map(|e| (*e).clone()).collect();
     // The first entry ever received is taken as the anchor (its own hash is still checked).
     let after = last.as_ref().map(|(s, h)| (*s, h.as_str()));
-    if let Err((_, problem)) = binhyen_domain::audit::check_chain(after, &owned) {
+    if let Err((_, problem)) = binhyen_domain::audit::check_chain(after, fresh.iter().copied()) {
         return Err(refuse(
             409,
             "audit_broken",
@@ -496,18 +495,13 @@ pub(crate) const CHECKSUM_SQL_SQLITE: &str =
      WHERE unit_code = ?1 OR unit_code IN (SELECT code FROM units WHERE parent_code = ?1)
      ORDER BY entity, entity_id";
 
-/// The scope's records after (entity, id), in the checksum's order: (entity, id, vals,
-/// versions, deleted) rows become [`ScopeRecord`]s, without reporter identity for a
-/// province.
+/// The scope's records, as the backends' `RECORDS` queries return them (in the checksum's
+/// order, reporter identity already left out for a province): (entity, id, vals, versions,
+/// deleted) rows become [`ScopeRecord`]s.
 pub(crate) fn scope_records(
-    station: &StationRow,
     rows: Vec<(String, String, String, String, Option<String>)>,
 ) -> Vec<ScopeRecord> {
-    let identity = binhyen_domain::unit::is_commune_code(&station.unit_code);
     rows.into_iter()
-        .filter(|(e, ..)| {
-            identity || !binhyen_domain::catalog::entity(e).is_some_and(|d| d.identity)
-        })
         .map(|(entity, entity_id, vals, versions, deleted)| ScopeRecord {
             entity,
             entity_id,

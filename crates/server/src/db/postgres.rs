@@ -452,7 +452,7 @@ impl Backend for PgBackend {
             .iter()
             .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
             .collect();
-        Ok(super::scope_records(station, rows))
+        Ok(super::scope_records(rows))
     }
 
     fn station_with_key(&self, id: &str) -> DbResult<Option<(StationRow, Option<String>)>> {

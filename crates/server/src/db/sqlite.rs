@@ -404,7 +404,7 @@ impl Backend for SqliteBackend {
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
             )?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(super::scope_records(station, rows))
+        Ok(super::scope_records(rows))
     }
 
     fn station_with_key(&self, id: &str) -> DbResult<Option<(StationRow, Option<String>)>> {
