@@ -1,15 +1,23 @@
 //! The commands the window may call. Each is a few lines: take the state, call the store,
 //! convert the error into one with a stable code and a Vietnamese message.
 
-use chrono::Utc;
+use chrono::{NaiveDate, Utc};
 use serde::Serialize;
 use tauri::State;
 use ts_rs::TS;
 
-use binhyen_domain::roster::Hamlet;
-use binhyen_domain::tip::{Tip, TipFilter, TipInput};
+use binhyen_domain::period::Period;
+use binhyen_domain::roster::{Hamlet, RosterPerson};
+use binhyen_domain::tip::{Tip, TipFilter, TipInput, TipPatch};
 use binhyen_domain::FieldError;
+use binhyen_store::channels::{ChannelFigures, ChannelInput, ChannelView, GroupInput, GroupView};
+use binhyen_store::documents::{DocKind, PrintDoc};
+use binhyen_store::error::RowError;
+use binhyen_store::replica::{ConflictView, SyncAttempt, Take};
+use binhyen_store::report::{DeadlineRules, UnitReport};
+use binhyen_store::roster::RosterPlan;
 use binhyen_store::search::SearchHit;
+use binhyen_store::today::Today;
 use binhyen_store::StoreError;
 
 use crate::state::{AppState, StationStatus};
@@ -22,6 +30,8 @@ pub struct AppError {
     pub code: String,
     pub message: String,
     pub fields: Vec<FieldError>,
+    /// The refused rows of an imported file, each with its line.
+    pub rows: Vec<RowError>,
 }
 
 impl From<StoreError> for AppError {
@@ -33,6 +43,10 @@ impl From<StoreError> for AppError {
             code: e.code().into(),
             message: e.to_string(),
             fields: e.field_errors(),
+            rows: match &e {
+                StoreError::Rows(rows) => rows.clone(),
+                _ => Vec::new(),
+            },
         }
     }
 }
@@ -63,10 +77,268 @@ pub fn count_tips(state: State<'_, AppState>, filter: TipFilter) -> Res<u64> {
     Ok(state.with(|s| s.count_tips(&filter))?)
 }
 
+/// A tip with its timeline, without its reporter's identity (see `reveal_reporter`).
 #[tauri::command(async)]
 #[tracing::instrument(skip_all)]
 pub fn get_tip(state: State<'_, AppState>, id: String) -> Res<Tip> {
-    Ok(state.with(|s| s.reveal_tip(&id, "xem chi tiết trên ứng dụng", Utc::now()))?)
+    Ok(state.with(|s| s.get_tip(&id, false))?)
+}
+
+/// The tip with its reporter's identity, for a stated reason that goes to the audit trail.
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn reveal_reporter(state: State<'_, AppState>, id: String, reason: String) -> Res<Tip> {
+    let reason = reason.trim();
+    if reason.chars().count() < 5 {
+        return Err(AppError {
+            code: "reason_required".into(),
+            message: "Hãy ghi lý do cần xem danh tính người báo tin (ít nhất 5 ký tự); lý do được lưu vào nhật ký.".into(),
+            fields: vec![FieldError::new("reason", "required", "Hãy ghi lý do xem danh tính.")],
+            rows: Vec::new(),
+        });
+    }
+    Ok(state.with(|s| s.reveal_tip(&id, reason, Utc::now()))?)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn update_tip(state: State<'_, AppState>, id: String, patch: TipPatch) -> Res<Tip> {
+    Ok(state.with(|s| {
+        s.update_tip(&id, &patch, Utc::now())?;
+        s.get_tip(&id, false)
+    })?)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn print_doc(
+    state: State<'_, AppState>,
+    id: String,
+    kind: DocKind,
+    include_reporter: bool,
+) -> Res<PrintDoc> {
+    Ok(state.with(|s| s.print_doc(&id, kind, include_reporter, Utc::now()))?)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn today(state: State<'_, AppState>) -> Res<Today> {
+    Ok(state.with(|s| s.today(Utc::now()))?)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn get_draft(state: State<'_, AppState>) -> Res<Option<serde_json::Value>> {
+    Ok(state.with(|s| s.draft())?)
+}
+
+/// Keeps the form's draft in the encrypted database (never in the webview's storage).
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn save_draft(state: State<'_, AppState>, draft: Option<serde_json::Value>) -> Res<()> {
+    Ok(state.with(|s| s.set_draft(draft.as_ref()))?)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn deadline_rules(state: State<'_, AppState>) -> Res<DeadlineRules> {
+    Ok(state.with(|s| s.deadline_rules())?)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn set_deadline_rules(state: State<'_, AppState>, rules: DeadlineRules) -> Res<DeadlineRules> {
+    Ok(state.with(|s| {
+        s.set_deadline_rules(rules, Utc::now())?;
+        s.deadline_rules()
+    })?)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn list_people(state: State<'_, AppState>) -> Res<Vec<RosterPerson>> {
+    Ok(state.with(|s| s.list_people())?)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn set_hamlet_remote(state: State<'_, AppState>, id: String, remote: bool) -> Res<()> {
+    Ok(state.with(|s| s.set_hamlet_remote(&id, remote, Utc::now()))?)
+}
+
+/// The largest roster file the window accepts.
+const MAX_IMPORT_BYTES: usize = 10 * 1024 * 1024;
+
+/// Imports a roster file (CSV or XLSX); `dry_run` previews without writing anything.
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn import_roster(state: State<'_, AppState>, bytes: Vec<u8>, dry_run: bool) -> Res<RosterPlan> {
+    if bytes.len() > MAX_IMPORT_BYTES {
+        return Err(AppError {
+            code: "too_large".into(),
+            message: "Tệp quá lớn (tối đa 10 MB); hãy chia danh sách thành nhiều tệp.".into(),
+            fields: Vec::new(),
+            rows: Vec::new(),
+        });
+    }
+    Ok(state.with(|s| s.import_roster_file(&bytes, dry_run, Utc::now()))?)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn list_groups(state: State<'_, AppState>) -> Res<Vec<GroupView>> {
+    Ok(state.with(|s| s.list_groups())?)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn add_group(state: State<'_, AppState>, input: GroupInput) -> Res<String> {
+    Ok(state.with(|s| s.add_group(&input, Utc::now()))?)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn record_group_count(
+    state: State<'_, AppState>,
+    group_id: String,
+    on: NaiveDate,
+    members: u32,
+) -> Res<()> {
+    Ok(state.with(|s| s.record_group_count(&group_id, on, members, Utc::now()))?)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn list_channels(state: State<'_, AppState>) -> Res<Vec<ChannelView>> {
+    Ok(state.with(|s| s.list_channels())?)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn add_channel(state: State<'_, AppState>, input: ChannelInput) -> Res<String> {
+    Ok(state.with(|s| s.add_channel(&input, Utc::now()))?)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn record_channel_figures(
+    state: State<'_, AppState>,
+    channel_id: String,
+    figures: ChannelFigures,
+) -> Res<()> {
+    Ok(state.with(|s| s.record_channel_figures(&channel_id, &figures, Utc::now()))?)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn list_conflicts(state: State<'_, AppState>, open_only: bool) -> Res<Vec<ConflictView>> {
+    Ok(state.with(|s| s.conflicts(open_only))?)
+}
+
+/// Resolves a conflict: `take` is "local", "server", or (with `value`) a value typed in.
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn resolve_conflict(
+    state: State<'_, AppState>,
+    id: String,
+    take: String,
+    value: Option<serde_json::Value>,
+) -> Res<()> {
+    let take =
+        match (take.as_str(), value) {
+            ("local", _) => Take::Local,
+            ("server", _) => Take::Server,
+            ("value", Some(v)) => Take::Value(v),
+            _ => return Err(AppError {
+                code: "bad_choice".into(),
+                message:
+                    "Hãy chọn giữ giá trị trên máy này, giá trị từ máy chủ, hoặc nhập giá trị mới."
+                        .into(),
+                fields: Vec::new(),
+                rows: Vec::new(),
+            }),
+        };
+    Ok(state.with(|s| s.resolve_conflict(&id, take, Utc::now()))?)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn sync_history(state: State<'_, AppState>) -> Res<Vec<SyncAttempt>> {
+    Ok(state.with(|s| s.sync_history())?)
+}
+
+fn period_of(period: &str) -> Res<Period> {
+    Period::parse(period).map_err(|m| AppError {
+        code: "bad_period".into(),
+        message: m,
+        fields: vec![FieldError::new(
+            "period",
+            "bad_period",
+            "Kỳ báo cáo không hợp lệ.",
+        )],
+        rows: Vec::new(),
+    })
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn unit_report(state: State<'_, AppState>, period: String) -> Res<UnitReport> {
+    let period = period_of(&period)?;
+    Ok(state.with(|s| {
+        let rules = s.deadline_rules()?;
+        s.unit_report(&period, rules, Utc::now())
+    })?)
+}
+
+/// Writes the report for `period` as `format` (xlsx, csv, pdf) into the data directory's
+/// `exports` folder and returns the file's path.
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn export_report(state: State<'_, AppState>, period: String, format: String) -> Res<String> {
+    let period = period_of(&period)?;
+    let now = Utc::now();
+    let (bytes, name) = state.with(|s| {
+        let rules = s.deadline_rules()?;
+        let report = s.unit_report(&period, rules, now)?;
+        let bytes = match format.as_str() {
+            "csv" => binhyen_store::report_export::to_csv(&report)?,
+            "xlsx" => binhyen_store::report_export::to_xlsx(&report)?,
+            "pdf" => binhyen_store::report_pdf::to_pdf(&report)?,
+            other => {
+                return Err(binhyen_domain::Invalid::one(
+                    "format",
+                    "bad_format",
+                    format!("Định dạng \"{other}\" không có: chọn XLSX, CSV hoặc PDF."),
+                )
+                .into())
+            }
+        };
+        s.audit(
+            binhyen_store::audit::Action::ReportExport,
+            None,
+            serde_json::json!({ "period": period.label, "format": format, "via": "desktop" }),
+            now,
+        )?;
+        let stamp = now
+            .with_timezone(&binhyen_domain::time::VN_TZ)
+            .format("%Y%m%d-%H%M%S");
+        let label: String = period
+            .label
+            .chars()
+            .map(|c| if c.is_alphanumeric() { c } else { '-' })
+            .collect();
+        Ok((bytes, format!("bao-cao-{label}-{stamp}.{format}")))
+    })?;
+    let path = state.dir().join("exports").join(name);
+    std::fs::create_dir_all(path.parent().unwrap_or(state.dir()))
+        .and_then(|_| binhyen_sync::bundle::write_file_atomically(&path, &bytes))
+        .map_err(|e| AppError {
+            code: "io".into(),
+            message: format!("Không ghi được tệp báo cáo {}: {e}", path.display()),
+            fields: Vec::new(),
+            rows: Vec::new(),
+        })?;
+    Ok(path.display().to_string())
 }
 
 #[tauri::command(async)]

@@ -44,6 +44,10 @@ impl AppState {
         }
     }
 
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Station>> {
         // A panic while holding the lock leaves the station as it was: SQLite rolled back
         // the unfinished transaction, so the data is consistent and usable.

@@ -366,7 +366,7 @@ fn run(cli: &Cli, out: &Out) -> Result<bool> {
                 channel: *channel,
                 query: query.clone(),
                 limit: *limit,
-                offset: None,
+                ..Default::default()
             };
             out.tips(&open()?.list_tips(&filter)?)?;
         }
@@ -471,7 +471,8 @@ fn run(cli: &Cli, out: &Out) -> Result<bool> {
             }
             .map_err(|m| anyhow!(output::CodedError { code: "bad_period".into(), message: m }))?;
             let mut station = open()?;
-            let report = station.unit_report(&period, Default::default(), now)?;
+            let rules = station.deadline_rules()?;
+            let report = station.unit_report(&period, rules, now)?;
             let bytes = match format.as_str() {
                 "json" => serde_json::to_vec_pretty(&report)?,
                 "csv" => binhyen_store::report_export::to_csv(&report)?,

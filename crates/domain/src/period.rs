@@ -90,9 +90,13 @@ impl Period {
         })
     }
 
-    /// "2026-10", "2026-Q4" or "2026".
+    /// "2026-10", "2026-Q4", "2026", or a range of days "2026-10-01..2026-10-15".
     pub fn parse(s: &str) -> Result<Period, String> {
         let t = s.trim();
+        if let Some((from, to)) = t.split_once("..") {
+            let day = |d: &str| NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").map_err(|_| bad(s));
+            return Period::range(day(from)?, day(to)?);
+        }
         let num = |x: &str| x.parse::<u32>().ok();
         let p = if let Some((y, rest)) = t.split_once('-') {
             let y: i32 = y.parse().map_err(|_| bad(s))?;
@@ -178,5 +182,14 @@ mod tests {
         let (start, end) = Period::parse("2026-10").unwrap().utc_range();
         assert_eq!(start.to_rfc3339(), "2026-09-30T17:00:00+00:00");
         assert_eq!(end.to_rfc3339(), "2026-10-31T17:00:00+00:00");
+    }
+
+    #[test]
+    fn a_range_of_days_parses_too() {
+        let p = Period::parse("2026-10-01..2026-10-15").unwrap();
+        assert_eq!(p.kind, PeriodKind::Range);
+        assert_eq!(p.label, "Từ 01/10/2026 đến 15/10/2026");
+        assert!(Period::parse("2026-10-15..2026-10-01").is_err());
+        assert!(Period::parse("2026-10-01..hôm nay").is_err());
     }
 }

@@ -11,6 +11,11 @@ pub fn vn_year(at: DateTime<Utc>) -> i32 {
     at.with_timezone(&Ho_Chi_Minh).year()
 }
 
+/// The calendar day of an instant in Vietnam.
+pub fn vn_today(at: DateTime<Utc>) -> chrono::NaiveDate {
+    at.with_timezone(&Ho_Chi_Minh).date_naive()
+}
+
 /// dd/MM/yyyy HH:mm in Vietnam time.
 pub fn format_vn(at: DateTime<Utc>) -> String {
     at.with_timezone(&Ho_Chi_Minh)

@@ -435,6 +435,16 @@ impl TipPatch {
                 ));
             }
         }
+        if self.status == Some(Status::Transferred)
+            && current != Status::Transferred
+            && self.note.as_deref().map(str::trim).unwrap_or("").is_empty()
+        {
+            errors.add(
+                "note",
+                "required",
+                "Khi chuyển nguồn tin, hãy ghi cơ quan nhận, ví dụ: Cơ quan CSĐT Công an tỉnh.",
+            );
+        }
         if self.status == Some(Status::Rejected)
             && self.note.as_deref().map(str::trim).unwrap_or("").is_empty()
         {
@@ -542,12 +552,49 @@ pub struct TipFilter {
     #[serde(default)]
     #[ts(optional)]
     pub query: Option<String>,
+    /// A hamlet, by id.
+    #[serde(default)]
+    #[ts(optional)]
+    pub hamlet: Option<String>,
+    /// Received at or after this instant (RFC 3339).
+    #[serde(default)]
+    #[ts(optional)]
+    pub from: Option<String>,
+    /// Received before this instant (RFC 3339).
+    #[serde(default)]
+    #[ts(optional)]
+    pub to: Option<String>,
+    /// Only tips still being handled (received or verifying).
+    #[serde(default)]
+    #[ts(optional)]
+    pub open: Option<bool>,
+    /// Only crime tips past their transfer deadline at this instant (RFC 3339), by the
+    /// station's deadline rules.
+    #[serde(default)]
+    #[ts(optional)]
+    pub overdue_at: Option<String>,
+    #[serde(default)]
+    #[ts(optional)]
+    pub sort: Option<TipSort>,
     #[serde(default)]
     #[ts(optional)]
     pub limit: Option<u32>,
     #[serde(default)]
     #[ts(optional)]
     pub offset: Option<u32>,
+}
+
+/// The order of the tip list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(export)]
+pub enum TipSort {
+    /// Most recently received first.
+    #[default]
+    Newest,
+    Oldest,
+    /// Most urgent first, then newest.
+    Urgency,
 }
 
 #[cfg(test)]

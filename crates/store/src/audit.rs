@@ -30,6 +30,9 @@ pub enum Action {
     PassphraseChange,
     ConflictResolve,
     ReportExport,
+    SettingsChange,
+    RosterChange,
+    DocumentPrint,
 }
 
 impl Action {
@@ -47,6 +50,9 @@ impl Action {
             Action::PassphraseChange => "passphrase.change",
             Action::ConflictResolve => "conflict.resolve",
             Action::ReportExport => "report.export",
+            Action::SettingsChange => "settings.change",
+            Action::RosterChange => "roster.change",
+            Action::DocumentPrint => "document.print",
         }
     }
 }

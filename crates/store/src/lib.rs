@@ -6,8 +6,10 @@
 
 pub mod audit;
 pub mod changes;
+pub mod channels;
 pub mod demo;
 pub mod doctor;
+pub mod documents;
 pub mod error;
 pub mod keys;
 pub mod migrate;
@@ -17,8 +19,10 @@ pub mod report_export;
 pub mod report_pdf;
 pub mod roster;
 pub mod search;
+pub mod settings;
 pub mod station;
 pub mod tips;
+pub mod today;
 pub mod units;
 
 mod sql;

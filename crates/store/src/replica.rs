@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use ts_rs::TS;
 
@@ -551,5 +551,42 @@ impl Station {
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(binhyen_domain::checksum::digest(rows, with_identity))
+    }
+}
+
+/// One sync attempt as the Sync screen lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct SyncAttempt {
+    pub at: DateTime<Utc>,
+    pub ok: bool,
+    #[ts(type = "number")]
+    pub pushed: u64,
+    #[ts(type = "number")]
+    pub pulled: u64,
+    #[ts(type = "number")]
+    pub conflicts: u64,
+    /// Why it failed, in Vietnamese.
+    pub error: Option<String>,
+}
+
+/// How many attempts the history keeps.
+const SYNC_HISTORY: usize = 30;
+
+impl Station {
+    /// The latest sync attempts, newest first.
+    pub fn sync_history(&self) -> Result<Vec<SyncAttempt>> {
+        Ok(match self.sync_get("history")? {
+            Some(v) => serde_json::from_str(&v)?,
+            None => Vec::new(),
+        })
+    }
+
+    /// Adds an attempt to the history (the oldest beyond thirty are dropped).
+    pub fn record_sync_attempt(&self, attempt: SyncAttempt) -> Result<()> {
+        let mut history = self.sync_history().unwrap_or_default();
+        history.insert(0, attempt);
+        history.truncate(SYNC_HISTORY);
+        self.sync_set("history", &serde_json::to_string(&history)?)
     }
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use rusqlite::params;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use binhyen_domain::period::Period;
@@ -18,7 +18,7 @@ use crate::{Result, Station};
 
 /// Hours a crime tip may wait before it must be transferred (TTLT 01/2017 defaults: 24 h,
 /// 48 h where the hamlet is remote).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, TS)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, TS)]
 #[ts(export)]
 pub struct DeadlineRules {
     pub transfer_hours: u32,

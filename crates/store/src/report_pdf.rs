@@ -171,7 +171,7 @@ impl Writer<'_> {
 }
 
 /// The place name in the date line: "Cư M'gar" for "Xã Cư M'gar".
-fn place(unit_name: &str) -> &str {
+pub(crate) fn place(unit_name: &str) -> &str {
     for prefix in ["Xã ", "Phường ", "Đặc khu ", "Thị trấn "] {
         if let Some(rest) = unit_name.strip_prefix(prefix) {
             return rest;

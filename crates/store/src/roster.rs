@@ -716,9 +716,57 @@ impl Station {
         Ok(hamlets)
     }
 
+    /// Marks a hamlet as remote from the station (its crime tips get the longer transfer
+    /// deadline) or not.
+    pub fn set_hamlet_remote(&mut self, id: &str, remote: bool, now: DateTime<Utc>) -> Result<()> {
+        let unit = self.info().unit_code.clone();
+        let mut w = self.writer(now)?;
+        let current: Option<bool> = w
+            .conn()
+            .query_row(
+                "SELECT remote FROM hamlets WHERE id = ?1 AND unit_code = ?2",
+                [id, &unit],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let current = current.ok_or_else(|| StoreError::NotFound {
+            what: "thôn",
+            key: id.into(),
+        })?;
+        if current == remote {
+            return Ok(());
+        }
+        let mut fields = Map::new();
+        fields.insert("remote".into(), Value::Bool(remote));
+        fields.insert("updated_at".into(), Value::String(ts(now)));
+        update_record(&mut w, "hamlet", "hamlets", id, fields)?;
+        w.audit(
+            crate::audit::Action::RosterChange,
+            Some(id),
+            json!({ "remote": remote }),
+        )?;
+        w.commit()
+    }
+
     /// Roster people, by hamlet then name, in Vietnamese order.
     pub fn list_people(&self) -> Result<Vec<RosterPerson>> {
         list_people_in(&self.conn, &self.info().unit_code)
+    }
+
+    /// Imports a roster file as the officer picked it: an Excel workbook (.xlsx, its first
+    /// sheet) or a CSV; the rules are those of `import_roster`.
+    pub fn import_roster_file(
+        &mut self,
+        bytes: &[u8],
+        dry_run: bool,
+        now: DateTime<Utc>,
+    ) -> Result<RosterPlan> {
+        if bytes.starts_with(b"PK\x03\x04") {
+            let csv = xlsx_to_csv(bytes).map_err(StoreError::Rows)?;
+            self.import_roster(&csv, dry_run, now)
+        } else {
+            self.import_roster(bytes, dry_run, now)
+        }
     }
 
     /// Imports a roster CSV. Every row is checked first; one bad row and nothing is written
@@ -919,4 +967,44 @@ impl Station {
         }
         Ok(out)
     }
+}
+
+/// The first sheet of an XLSX workbook as CSV, so that both formats go through the same
+/// row checks (line numbers count from the sheet's header row, which is line 1).
+fn xlsx_to_csv(bytes: &[u8]) -> Result<Vec<u8>, Vec<RowError>> {
+    use calamine::{Data, Reader, Xlsx};
+    let bad = |message: String| {
+        vec![RowError {
+            line: 1,
+            field: "file".into(),
+            message,
+            suggestion: None,
+        }]
+    };
+    let mut book = Xlsx::new(std::io::Cursor::new(bytes)).map_err(|e| {
+        bad(format!(
+            "Tệp Excel không đọc được ({e}); hãy mở bằng Excel và lưu lại dạng .xlsx."
+        ))
+    })?;
+    let range = book
+        .worksheet_range_at(0)
+        .ok_or_else(|| bad("Tệp Excel không có trang tính nào.".into()))?
+        .map_err(|e| bad(format!("Trang tính đầu tiên không đọc được: {e}")))?;
+    let mut out = csv::Writer::from_writer(Vec::new());
+    for row in range.rows() {
+        let cells: Vec<String> = row
+            .iter()
+            .map(|c| match c {
+                Data::Empty => String::new(),
+                Data::String(s) => s.clone(),
+                Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
+                Data::Float(f) => f.to_string(),
+                Data::Int(i) => i.to_string(),
+                Data::Bool(b) => if *b { "có" } else { "không" }.to_string(),
+                other => other.to_string(),
+            })
+            .collect();
+        out.write_record(&cells).map_err(|e| bad(e.to_string()))?;
+    }
+    out.into_inner().map_err(|e| bad(e.to_string()))
 }

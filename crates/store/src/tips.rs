@@ -12,7 +12,7 @@ use binhyen_domain::text::{fold, identity_key};
 use binhyen_domain::time::vn_year;
 use binhyen_domain::tip::{
     ActionKind, Category, Channel, NewTip, Reporter, Status, Tip, TipAction, TipFilter, TipInput,
-    TipPatch, Urgency,
+    TipPatch, TipSort, Urgency,
 };
 use binhyen_domain::{FieldError, Invalid};
 
@@ -25,6 +25,9 @@ const TIP_COLUMNS: &str =
     "t.id, t.unit_code, t.register_no, t.received_at, t.category, t.channel, t.status,
     t.urgency, t.content, t.hamlet_id, h.name, t.address, t.latitude, t.longitude,
     r.tip_id IS NOT NULL, COALESCE(r.secret, 0), t.created_at, t.updated_at";
+/// The FROM clause, the WHERE clause and the arguments of a tip filter.
+type FilterSql = (String, String, Vec<Box<dyn ToSql>>);
+
 const TIP_FROM: &str =
     "tips t LEFT JOIN hamlets h ON h.id = t.hamlet_id LEFT JOIN tip_reporters r ON r.tip_id = t.id";
 
@@ -477,7 +480,7 @@ impl Station {
     /// The FROM clause, WHERE clause and arguments of a tip filter. With a text query, the
     /// full-text index is the outer loop and its order (recency, see `search::tip_doc_order`)
     /// is the list's order, so a page stops early instead of sorting every match.
-    fn filter_sql(filter: &TipFilter) -> (String, String, Vec<Box<dyn ToSql>>) {
+    fn filter_sql(&self, filter: &TipFilter) -> Result<FilterSql> {
         let mut clauses: Vec<String> = Vec::new();
         let mut args: Vec<Box<dyn ToSql>> = Vec::new();
         let query = filter.query.as_deref().and_then(fts_query);
@@ -502,21 +505,57 @@ impl Station {
             args.push(Box::new(c.as_str()));
             clauses.push(format!("t.channel = ?{}", args.len()));
         }
+        if let Some(h) = filter.hamlet.as_deref().filter(|h| !h.is_empty()) {
+            args.push(Box::new(h.to_string()));
+            clauses.push(format!("t.hamlet_id = ?{}", args.len()));
+        }
+        if let Some(at) = filter.from.as_deref().filter(|v| !v.is_empty()) {
+            args.push(Box::new(ts(filter_instant("from", at)?)));
+            clauses.push(format!("t.received_at >= ?{}", args.len()));
+        }
+        if let Some(at) = filter.to.as_deref().filter(|v| !v.is_empty()) {
+            args.push(Box::new(ts(filter_instant("to", at)?)));
+            clauses.push(format!("t.received_at < ?{}", args.len()));
+        }
+        if filter.open == Some(true) {
+            clauses.push("t.status IN ('received','verifying')".into());
+        }
+        if let Some(at) = filter.overdue_at.as_deref().filter(|v| !v.is_empty()) {
+            let at = filter_instant("overdue_at", at)?;
+            let rules = self.deadline_rules()?;
+            let cutoff = |h: u32| ts(at - chrono::Duration::hours(i64::from(h)));
+            args.push(Box::new(cutoff(rules.transfer_hours_remote)));
+            args.push(Box::new(cutoff(rules.transfer_hours)));
+            clauses.push(format!(
+                "t.category IN ('crime_denunciation','crime_report') AND t.status IN ('received','verifying')
+                 AND t.received_at < CASE WHEN COALESCE(h.remote, 0) THEN ?{} ELSE ?{} END",
+                args.len() - 1,
+                args.len()
+            ));
+        }
         let where_sql = if clauses.is_empty() {
             String::new()
         } else {
             format!("WHERE {}", clauses.join(" AND "))
         };
-        (from, where_sql, args)
+        Ok((from, where_sql, args))
     }
 
-    /// Tips matching the filter, newest first; all of them unless a limit is given.
+    /// Tips matching the filter, in the filter's order (newest first by default); all of
+    /// them unless a limit is given.
     pub fn list_tips(&self, filter: &TipFilter) -> Result<Vec<Tip>> {
-        let (from, where_sql, mut args) = Station::filter_sql(filter);
-        let order = if filter.query.as_deref().and_then(fts_query).is_some() {
-            "search_fts.rowid DESC"
-        } else {
-            "t.received_at DESC, t.register_no DESC"
+        let (from, where_sql, mut args) = self.filter_sql(filter)?;
+        let text = filter.query.as_deref().and_then(fts_query).is_some();
+        let urgency = "CASE t.urgency WHEN 'critical' THEN 0 WHEN 'urgent' THEN 1 ELSE 2 END";
+        let order = match (filter.sort.unwrap_or_default(), text) {
+            (TipSort::Newest, true) => "search_fts.rowid DESC".to_string(),
+            (TipSort::Oldest, true) => "search_fts.rowid ASC".to_string(),
+            (TipSort::Urgency, true) => format!("{urgency}, search_fts.rowid DESC"),
+            (TipSort::Newest, false) => "t.received_at DESC, t.register_no DESC".to_string(),
+            (TipSort::Oldest, false) => "t.received_at ASC, t.register_no ASC".to_string(),
+            (TipSort::Urgency, false) => {
+                format!("{urgency}, t.received_at DESC, t.register_no DESC")
+            }
         };
         let limit = filter.limit.map(i64::from).unwrap_or(-1);
         args.push(Box::new(limit));
@@ -535,8 +574,13 @@ impl Station {
     }
 
     pub fn count_tips(&self, filter: &TipFilter) -> Result<u64> {
-        let only_text =
-            filter.status.is_none() && filter.category.is_none() && filter.channel.is_none();
+        let only_text = TipFilter {
+            query: None,
+            limit: None,
+            offset: None,
+            sort: None,
+            ..filter.clone()
+        } == TipFilter::default();
         if let (true, Some(q)) = (only_text, filter.query.as_deref().and_then(fts_query)) {
             // Tip documents are exactly those numbered from TIP_DOCS_FROM: no join needed.
             let n: i64 = self.conn.query_row(
@@ -546,10 +590,13 @@ impl Station {
             )?;
             return Ok(n.max(0) as u64);
         }
-        let (from, where_sql, args) = Station::filter_sql(filter);
+        let (from, where_sql, args) = self.filter_sql(filter)?;
         let sql = format!("SELECT count(*) FROM {from} {where_sql}");
         let params: Vec<&dyn ToSql> = args.iter().map(|a| a.as_ref()).collect();
-        let n: i64 = self.conn.query_row(&sql, params.as_slice(), |r| r.get(0))?;
+        let n: i64 = self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row(params.as_slice(), |r| r.get(0))?;
         Ok(n.max(0) as u64)
     }
 
@@ -709,4 +756,19 @@ impl Station {
         }
         Ok(tip)
     }
+}
+
+/// An instant of a filter (RFC 3339), or a field error naming the filter.
+fn filter_instant(field: &str, value: &str) -> Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(value)
+        .map(|d| d.with_timezone(&Utc))
+        .map_err(|_| {
+            StoreError::Invalid(Invalid::one(
+                field,
+                "bad_date",
+                format!(
+                    "Thời điểm lọc \"{value}\" không hợp lệ (cần dạng 2026-10-31T23:30:00+07:00)."
+                ),
+            ))
+        })
 }

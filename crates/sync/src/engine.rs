@@ -404,6 +404,15 @@ fn client_for(station: &Station) -> Result<Client, SyncError> {
 /// outcome (success time, or the failure's reason) is kept for `binhyen status`.
 pub fn sync_once(station: &mut Station, now: DateTime<Utc>) -> Result<SyncReport, SyncError> {
     let result = client_for(station).and_then(|mut client| sync_with(station, &mut client, now));
+    let attempt = binhyen_store::replica::SyncAttempt {
+        at: now,
+        ok: result.is_ok(),
+        pushed: result.as_ref().map(|r| r.pushed as u64).unwrap_or(0),
+        pulled: result.as_ref().map(|r| r.pulled as u64).unwrap_or(0),
+        conflicts: result.as_ref().map(|r| r.conflicts as u64).unwrap_or(0),
+        error: result.as_ref().err().map(|e| e.to_string()),
+    };
+    station.record_sync_attempt(attempt)?;
     match &result {
         Ok(_) => {
             station.sync_set("last_success", &now.to_rfc3339())?;

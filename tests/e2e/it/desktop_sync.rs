@@ -23,7 +23,8 @@ async fn text(app: &App, id: &str) -> String {
         Ok(el) => el.text().await.unwrap(),
         Err(e) => {
             // What the window showed instead, for whoever reads the failure.
-            if let Ok(png) = app.client.screenshot().await {
+            let png = tokio::time::timeout(Duration::from_secs(10), app.png()).await;
+            if let Ok(png) = png {
                 std::fs::write(screenshot_dir().join("desktop-sync-failure.png"), png).unwrap();
             }
             let body = app
@@ -54,6 +55,125 @@ fn binhyen(dir: &Path, args: &[&str]) -> std::process::Output {
         String::from_utf8_lossy(&out.stderr)
     );
     out
+}
+
+/// `binhyen` with `input` on stdin; fails the test if it fails.
+fn binhyen_in(dir: &Path, args: &[&str], input: &str) -> serde_json::Value {
+    use std::io::Write;
+    let mut child = Command::new(bin("binhyen"))
+        .arg("--data-dir")
+        .arg(dir)
+        .arg("--json")
+        .args(args)
+        .env("BINHYEN_PASSPHRASE", PASS)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "binhyen {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+async fn unlock(app: &App) {
+    let pass = app
+        .client
+        .wait()
+        .at_most(Duration::from_secs(60))
+        .for_element(Locator::Css("input[type=password]"))
+        .await
+        .unwrap();
+    pass.send_keys(PASS).await.unwrap();
+    app.client
+        .find(Locator::Css("form.unlock button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Two laptops of one commune move the same tip to different statuses while apart; the
+/// officer at the desktop sees the conflict side by side, keeps this laptop's value, and
+/// after the next sync both laptops agree with no conflict left open.
+#[tokio::test(flavor = "multi_thread")]
+async fn resolve_a_conflict_side_by_side() {
+    let work = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", work.path().join("server.db").display());
+    let units =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/store/data/admin-units-2025.csv");
+    server_cmd(&db, &["units", "import", units.to_str().unwrap()]);
+    let server = start_server(&db);
+    let (f1, f2) = (work.path().join("a.json"), work.path().join("b.json"));
+    provision(&db, "24280", &server.url, &f1, &[]);
+    provision(&db, "24280", &server.url, &f2, &[]);
+    let desk = tempfile::tempdir().unwrap();
+    let other = tempfile::tempdir().unwrap();
+    binhyen(desk.path(), &["enroll", f1.to_str().unwrap()]);
+    binhyen(other.path(), &["enroll", f2.to_str().unwrap()]);
+    let tip = binhyen_in(
+        desk.path(),
+        &["tip", "add"],
+        r#"{"content": "Tin báo trộm bò ở Buôn Drai", "category": "crime_report"}"#,
+    );
+    let id = tip["id"].as_str().unwrap().to_string();
+    binhyen(desk.path(), &["--json", "sync"]);
+    binhyen(other.path(), &["--json", "sync"]);
+    // Apart, each laptop moves the tip on.
+    binhyen_in(
+        desk.path(),
+        &["tip", "update", &id],
+        r#"{"status": "verifying", "note": "Đang xác minh tại chỗ"}"#,
+    );
+    binhyen_in(
+        other.path(),
+        &["tip", "update", &id],
+        r#"{"status": "resolved", "note": "Đã tìm thấy bò"}"#,
+    );
+    binhyen(other.path(), &["--json", "sync"]);
+    binhyen(desk.path(), &["--json", "sync"]);
+
+    let app = App::start_in(desk).await;
+    unlock(&app).await;
+    app.wait_text("today-conflicts", |t| t.starts_with('1'))
+        .await;
+    app.click("today-conflicts").await;
+    // The server decided the order; whichever side holds this laptop's value, it is kept.
+    let first = app.text("conflict-local").await;
+    let later = app.text("conflict-server").await;
+    let mut sides = [first.clone(), later];
+    sides.sort();
+    assert_eq!(sides, ["Đang xác minh", "Đã giải quyết"]);
+    app.screenshot("conflict").await;
+    if first == "Đang xác minh" {
+        app.click("take-local").await;
+    } else {
+        app.click("take-server").await;
+    }
+    app.el("no-conflicts").await;
+    assert!(app.text("conflicts-message").await.contains("Đã xử lý"));
+    app.client.clone().close().await.unwrap();
+
+    let desk = &app.data_dir;
+    binhyen(desk.path(), &["--json", "sync"]);
+    binhyen(other.path(), &["--json", "sync"]);
+    for dir in [desk.path(), other.path()] {
+        let shown = binhyen_in(dir, &["tip", "show", &id], "");
+        assert_eq!(shown["status"], "verifying", "{shown}");
+        let open = binhyen_in(dir, &["conflict", "list"], "");
+        assert_eq!(open.as_array().map(Vec::len), Some(0), "{open}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -120,7 +240,7 @@ async fn sync_now_sends_the_waiting_changes() {
         .await
         .unwrap();
     app.client
-        .find(Locator::Css("[data-testid=new-tip]"))
+        .find(Locator::Css("[data-testid=nav-record]"))
         .await
         .unwrap()
         .click()

@@ -6,6 +6,7 @@
 
 mod desktop_sync;
 mod harness;
+mod journeys;
 mod offline;
-mod record_and_find;
 mod sync;
+mod ui;

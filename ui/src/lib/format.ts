@@ -36,3 +36,46 @@ export function fromLocalInput(value: string): string | null {
   const date = new Date(`${withSeconds}+07:00`);
   return Number.isNaN(date.getTime()) ? null : date.toISOString();
 }
+
+/** dd/MM/yyyy of an instant (Vietnam time) or of a calendar day ("2026-10-31"). */
+export function formatDate(value: string): string {
+  const day = /^(\d{4})-(\d{2})-(\d{2})$/.exec(value);
+  if (day) return `${day[3]}/${day[2]}/${day[1]}`;
+  const p = vnParts(new Date(value));
+  return `${p.d}/${p.mo}/${p.y}`;
+}
+
+/** The instant a Vietnam calendar day ("2026-10-31") starts, as RFC 3339. */
+export function dayStart(day: string): string {
+  return `${day}T00:00:00+07:00`;
+}
+
+/** The instant after a Vietnam calendar day ends (the next day's start), as RFC 3339. */
+export function dayEnd(day: string): string {
+  const d = new Date(`${day}T00:00:00Z`);
+  d.setUTCDate(d.getUTCDate() + 1);
+  return `${d.toISOString().slice(0, 10)}T00:00:00+07:00`;
+}
+
+/** Today's calendar day in Vietnam ("2026-11-28"). */
+export function vnToday(now: Date = new Date()): string {
+  const p = vnParts(now);
+  return `${p.y}-${p.mo}-${p.d}`;
+}
+
+/** A whole number with Vietnamese grouping: 12.345. */
+export function formatNumber(n: number): string {
+  return new Intl.NumberFormat('vi-VN').format(n);
+}
+
+
+/** Text for matching without diacritics: "Buôn Đôn" and "buon don" fold alike. */
+export function fold(text: string): string {
+  return text
+    .normalize('NFD')
+    .replace(/\p{M}/gu, '')
+    .replace(/đ/g, 'd')
+    .replace(/Đ/g, 'D')
+    .toLowerCase()
+    .trim();
+}

@@ -6,7 +6,7 @@ import type { Channel } from './bindings/Channel';
 import type { FieldError } from './bindings/FieldError';
 import type { TipInput } from './bindings/TipInput';
 import type { Urgency } from './bindings/Urgency';
-import { fromLocalInput } from './format';
+import { fold, fromLocalInput } from './format';
 
 export interface TipDraft {
   content: string;
@@ -96,4 +96,53 @@ export function fieldErrors(fields: FieldError[]): FormErrors {
     if (!(f.field in out)) out[f.field] = f.suggestion ? `${f.message} (${f.suggestion})` : f.message;
   }
   return out;
+}
+
+/** Whether a draft holds anything an officer typed (an untouched form is not kept). */
+export function isBlankDraft(draft: TipDraft): boolean {
+  return (
+    draft.content.trim() === '' &&
+    draft.address.trim() === '' &&
+    draft.reporterName.trim() === '' &&
+    draft.reporterPhone.trim() === '' &&
+    draft.reporterIdNumber.trim() === ''
+  );
+}
+
+/** A saved draft, if it has the draft's shape; anything else is ignored. */
+export function restoreDraft(saved: unknown, fallback: TipDraft): TipDraft | null {
+  if (typeof saved !== 'object' || saved === null) return null;
+  const out: TipDraft = { ...fallback };
+  const record = saved as Record<string, unknown>;
+  for (const key of Object.keys(fallback) as (keyof TipDraft)[]) {
+    const value = record[key];
+    if (typeof value === typeof fallback[key]) (out as unknown as Record<string, unknown>)[key] = value;
+  }
+  return isBlankDraft(out) ? null : out;
+}
+
+export interface HamletChoice {
+  id: string;
+  name: string;
+}
+
+/**
+ * Hamlets matching what is typed, without regard to diacritics or case: every typed word
+ * must begin a word of the name ("ea kp" finds "Buôn Ea Kpam"); names starting with the
+ * typed text come first.
+ */
+export function matchHamlets<T extends HamletChoice>(hamlets: T[], typed: string, limit = 8): T[] {
+  const words = fold(typed).split(/\s+/).filter((w) => w !== '');
+  if (words.length === 0) return hamlets.slice(0, limit);
+  const scored: [number, T][] = [];
+  for (const h of hamlets) {
+    const name = fold(h.name);
+    const nameWords = name.split(/\s+/);
+    if (!words.every((w) => nameWords.some((n) => n.startsWith(w)))) continue;
+    scored.push([name.startsWith(words.join(' ')) ? 0 : 1, h]);
+  }
+  return scored
+    .sort((a, b) => a[0] - b[0])
+    .slice(0, limit)
+    .map(([, h]) => h);
 }

@@ -317,6 +317,7 @@ fn run(seed: u64, steps: usize) {
                     .collect();
                 if !next.is_empty() && rng.gen_bool(0.3) {
                     patch.insert("status".into(), json!(next[rng.gen_range(0..next.len())]));
+                    patch.insert("note".into(), json!("bước xử lý"));
                 }
                 let patch = serde_json::from_value(serde_json::Value::Object(patch)).unwrap();
                 l.s()

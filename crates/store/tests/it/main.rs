@@ -5,6 +5,7 @@
 
 mod audit;
 mod changes;
+mod desk;
 mod migrations;
 mod report;
 mod roster;

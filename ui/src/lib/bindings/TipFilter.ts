@@ -2,6 +2,7 @@
 import type { Category } from "./Category";
 import type { Channel } from "./Channel";
 import type { Status } from "./Status";
+import type { TipSort } from "./TipSort";
 
 /**
  * Filters of the tip list.
@@ -10,4 +11,25 @@ export type TipFilter = { status?: Status, category?: Category, channel?: Channe
 /**
  * Diacritic-insensitive text search over content, address and hamlet.
  */
-query?: string, limit?: number, offset?: number, };
+query?: string, 
+/**
+ * A hamlet, by id.
+ */
+hamlet?: string, 
+/**
+ * Received at or after this instant (RFC 3339).
+ */
+from?: string, 
+/**
+ * Received before this instant (RFC 3339).
+ */
+to?: string, 
+/**
+ * Only tips still being handled (received or verifying).
+ */
+open?: boolean, 
+/**
+ * Only crime tips past their transfer deadline at this instant (RFC 3339), by the
+ * station's deadline rules.
+ */
+overdue_at?: string, sort?: TipSort, limit?: number, offset?: number, };

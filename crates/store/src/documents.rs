@@ -1,0 +1,175 @@
+//! The papers a tip produces: the reception record (biên bản tiếp nhận nguồn tin) and the
+//! transfer slip (phiếu chuyển nguồn tin). The library decides what each paper may show, so
+//! a secret reporter's identity cannot reach paper by a slip of the window: it is left out
+//! of both, and a reporter who did not ask for secrecy appears only on the reception record
+//! unless the person printing the slip explicitly includes them. Every print is audited.
+
+use chrono::{DateTime, Datelike, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use ts_rs::TS;
+
+use binhyen_domain::time::{format_vn, VN_TZ};
+
+use crate::audit::Action;
+use crate::report_pdf::place;
+use crate::{Result, Station};
+
+/// Which paper.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(export)]
+pub enum DocKind {
+    /// Biên bản tiếp nhận nguồn tin.
+    Reception,
+    /// Phiếu chuyển nguồn tin (to the investigation agency).
+    Transfer,
+}
+
+/// One labelled line of a paper.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[ts(export)]
+pub struct DocLine {
+    pub label: String,
+    pub value: String,
+}
+
+/// A paper ready to print: the window lays it out, it adds nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[ts(export)]
+pub struct PrintDoc {
+    pub kind: DocKind,
+    /// "CÔNG AN TỈNH ĐẮK LẮK", "CÔNG AN XÃ CƯ M'GAR".
+    pub superior: Option<String>,
+    pub unit: String,
+    pub number: String,
+    /// "Cư M'gar, ngày 28 tháng 11 năm 2026".
+    pub place_date: String,
+    pub title: String,
+    pub lines: Vec<DocLine>,
+    pub content: String,
+    /// The reporter's lines, or none when the identity is withheld.
+    pub reporter: Vec<DocLine>,
+    /// Why the reporter is not named (secrecy, or anonymous), when that is the case.
+    pub reporter_note: Option<String>,
+    pub signatures: Vec<String>,
+}
+
+impl Station {
+    /// The paper `kind` for a tip. `include_reporter` asks for a non-secret reporter on the
+    /// transfer slip; a secret reporter is never printed.
+    pub fn print_doc(
+        &mut self,
+        key: &str,
+        kind: DocKind,
+        include_reporter: bool,
+        now: DateTime<Utc>,
+    ) -> Result<PrintDoc> {
+        let tip = self.get_tip(key, true)?;
+        let info = self.info().clone();
+        let d = now.with_timezone(&VN_TZ);
+        let place_date = format!(
+            "{}, ngày {:02} tháng {:02} năm {}",
+            place(&info.unit_name),
+            d.day(),
+            d.month(),
+            d.year()
+        );
+        let mut lines = vec![
+            DocLine {
+                label: "Số sổ tiếp nhận".into(),
+                value: tip.register_no.clone(),
+            },
+            DocLine {
+                label: "Thời điểm tiếp nhận".into(),
+                value: format_vn(tip.received_at),
+            },
+            DocLine {
+                label: "Hình thức tiếp nhận".into(),
+                value: tip.channel.label().into(),
+            },
+            DocLine {
+                label: "Loại nguồn tin".into(),
+                value: tip.category.label().into(),
+            },
+        ];
+        let location = [tip.address.clone(), tip.hamlet_name.clone()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(", ");
+        if !location.is_empty() {
+            lines.push(DocLine {
+                label: "Địa điểm".into(),
+                value: location,
+            });
+        }
+        let show = match (&tip.reporter, kind) {
+            (Some(r), _) if r.secret => false,
+            (Some(_), DocKind::Reception) => true,
+            (Some(_), DocKind::Transfer) => include_reporter,
+            (None, _) => false,
+        };
+        let (reporter, reporter_note) = match (&tip.reporter, show) {
+            (Some(r), true) => {
+                let mut l = Vec::new();
+                for (label, value) in [
+                    ("Họ và tên", &r.name),
+                    ("Số định danh cá nhân", &r.id_number),
+                    ("Điện thoại", &r.phone),
+                    ("Nơi ở", &r.address),
+                ] {
+                    if let Some(v) = value {
+                        l.push(DocLine {
+                            label: label.into(),
+                            value: v.clone(),
+                        });
+                    }
+                }
+                (l, None)
+            }
+            (Some(r), false) if r.secret => (
+                Vec::new(),
+                Some("Người tố giác đề nghị giữ bí mật họ tên, địa chỉ, bút tích (Điều 56 Bộ luật Tố tụng hình sự); thông tin được lưu riêng tại đơn vị tiếp nhận.".to_string()),
+            ),
+            (Some(_), false) => (
+                Vec::new(),
+                Some("Thông tin người báo tin được lưu tại đơn vị tiếp nhận.".to_string()),
+            ),
+            (None, _) => (Vec::new(), Some("Nguồn tin nặc danh.".to_string())),
+        };
+        let (title, signatures) = match kind {
+            DocKind::Reception => (
+                "BIÊN BẢN TIẾP NHẬN NGUỒN TIN".to_string(),
+                vec!["NGƯỜI BÁO TIN".into(), "CÁN BỘ TIẾP NHẬN".into()],
+            ),
+            DocKind::Transfer => (
+                "PHIẾU CHUYỂN NGUỒN TIN VỀ TỘI PHẠM".to_string(),
+                vec!["TRƯỞNG CÔNG AN".into()],
+            ),
+        };
+        let doc = PrintDoc {
+            kind,
+            superior: info
+                .province_name
+                .as_ref()
+                .map(|p| format!("CÔNG AN {}", p.to_uppercase())),
+            unit: format!("CÔNG AN {}", info.unit_name.to_uppercase()),
+            number: format!("Số: {}", tip.register_no),
+            place_date,
+            title,
+            lines,
+            content: tip.content.clone(),
+            reporter,
+            reporter_note,
+            signatures,
+        };
+        self.audit(
+            Action::DocumentPrint,
+            Some(&tip.id.to_string()),
+            json!({ "kind": kind, "reporter_shown": show }),
+            now,
+        )?;
+        Ok(doc)
+    }
+}

@@ -1,0 +1,383 @@
+//! The officer's journeys through the real window on the demo station: record a tip (with
+//! the draft kept when the officer walks away), find it without diacritics, follow it up and
+//! transfer it, print its papers without a secret reporter's name; import a roster with
+//! errors and then without; read a report, drill down to its tips, export it; switch the
+//! language. Each asserts what the officer sees, then what the encrypted file holds.
+
+use binhyen_domain::tip::{Status, TipFilter};
+
+use crate::harness::App;
+
+const CONTENT: &str = "Phản ánh nhóm người lạ tụ tập đánh bạc ở rẫy cà phê gần Buôn Đôn, nghi do Hoàng Văn Xoài cầm đầu.";
+const REPORTER: &str = "Trần Thị Bí Mật";
+
+fn open_station(app: &App) -> binhyen_store::Station {
+    binhyen_store::Station::open(app.data_dir.path(), binhyen_store::keys::DEMO_PASSPHRASE).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn record_find_follow_up_and_transfer_a_tip() {
+    let app = App::start().await;
+
+    // The window opens on Today, for the demo station.
+    app.el("screen-today").await;
+    let station = app.text("station-name").await;
+    assert!(station.contains("Công an xã Cư M'gar"), "{station}");
+    app.wait_text("today-open", |t| !t.trim().is_empty()).await;
+
+    // Record: an empty form is refused in Vietnamese.
+    app.click("nav-record").await;
+    app.click("tip-save").await;
+    let form = app.text("tip-form").await;
+    assert!(form.contains("Nội dung nguồn tin là bắt buộc"), "{form}");
+
+    // Half-typed, the officer walks away; the draft is there on return.
+    app.type_in("tip-content-input", CONTENT).await;
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    app.click("nav-tips").await;
+    app.el("screen-tips").await;
+    app.click("nav-record").await;
+    app.el("draft-restored").await;
+    let kept = app
+        .el("tip-content-input")
+        .await
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(kept.as_deref(), Some(CONTENT));
+
+    // The hamlet is found by typing without diacritics.
+    app.select("tip-category", "crime_report").await;
+    app.type_in("tip-hamlet", "ea kmar").await;
+    let options = app.wait_texts("hamlet-option", |o| !o.is_empty()).await;
+    assert_eq!(options, ["Buôn Ea Kmar"]);
+    app.click("hamlet-option").await;
+    app.type_in("reporter-name", REPORTER).await;
+    app.type_in("reporter-phone", "0912 345 678").await;
+    app.click("reporter-secret").await;
+    app.screenshot("record-filled").await;
+    app.click("tip-save").await;
+    let saved = app
+        .wait_text("tip-saved", |t| t.contains("/2026/M1") || t.contains("/20"))
+        .await;
+    assert!(saved.contains("Đã lưu nguồn tin số"), "{saved}");
+
+    // Its page: the secret reporter is on file, not on screen.
+    app.click("open-saved").await;
+    app.el("screen-tip").await;
+    assert_eq!(app.text("tip-status").await, "Đã tiếp nhận");
+    app.el("reporter-secret-badge").await;
+    assert!(!app.body().await.contains(REPORTER));
+    assert!(app
+        .text("tip-detail-content")
+        .await
+        .contains("Hoàng Văn Xoài"));
+
+    // Follow up: verifying, then a transfer, which needs the receiving agency.
+    app.click("move-verifying").await;
+    app.click("move-confirm").await;
+    app.wait_text("tip-status", |t| t == "Đang xác minh").await;
+    app.click("move-transferred").await;
+    app.click("move-confirm").await;
+    let refused = app.text("move-error").await;
+    assert!(refused.contains("cơ quan nhận"), "{refused}");
+    app.type_in("move-note", "Cơ quan CSĐT Công an tỉnh Đắk Lắk")
+        .await;
+    app.click("move-confirm").await;
+    app.wait_text("tip-status", |t| t == "Đã chuyển CQĐT").await;
+    let timeline = app.text("tip-timeline").await;
+    assert!(
+        timeline.contains("Cơ quan CSĐT Công an tỉnh Đắk Lắk"),
+        "{timeline}"
+    );
+
+    // The transfer slip leaves the secret reporter out, and says why.
+    app.click("print-transfer").await;
+    let slip = app.text("print-doc").await;
+    assert!(slip.contains("PHIẾU CHUYỂN NGUỒN TIN"), "{slip}");
+    assert!(
+        slip.contains("CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"),
+        "{slip}"
+    );
+    assert!(!slip.contains(REPORTER), "{slip}");
+    assert!(app.text("print-reporter-note").await.contains("bí mật"));
+    app.screenshot("transfer-slip").await;
+    app.click("print-close").await;
+
+    // The reveal needs a reason; then the name shows, and the reveal is logged.
+    app.click("reveal-start").await;
+    app.click("reveal-confirm").await;
+    app.wait_body("a reason is asked for", |b| b.contains("Hãy ghi lý do"))
+        .await;
+    app.type_in(
+        "reveal-reason",
+        "Xác minh lời khai theo yêu cầu trưởng công an",
+    )
+    .await;
+    app.click("reveal-confirm").await;
+    let shown = app.text("reporter-shown").await;
+    assert!(shown.contains(REPORTER), "{shown}");
+
+    // Find it: without diacritics, in capitals, with filters, and page through the list.
+    app.click("nav-tips").await;
+    app.type_in("tip-search", "HOANG VAN XOAI").await;
+    app.wait_texts("tip-content", |rows| rows.len() == 1 && rows[0] == CONTENT)
+        .await;
+    app.select("filter-status", "transferred").await;
+    app.wait_texts("tip-content", |rows| rows.len() == 1).await;
+    app.select("filter-status", "received").await;
+    app.wait_texts("tip-content", |rows| rows.is_empty()).await;
+    app.click("filter-clear").await;
+    app.wait_text("tip-count", |t| t.starts_with("301 ")).await;
+    assert_eq!(app.text("page-label").await, "Trang 1/7");
+    app.click("page-next").await;
+    app.wait_text("page-label", |t| t == "Trang 2/7").await;
+    let second_page = app.texts("tip-row").await;
+    assert_eq!(second_page.len(), 50);
+    app.screenshot("tips-page-2").await;
+    app.client.clone().close().await.unwrap();
+
+    // The encrypted file holds what the window showed.
+    let s = open_station(&app);
+    let tips = s
+        .list_tips(&TipFilter {
+            query: Some("hoang van xoai".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(tips.len(), 1);
+    let tip = s.get_tip(&tips[0].id.to_string(), true).unwrap();
+    assert_eq!(tip.status, Status::Transferred);
+    assert_eq!(tip.hamlet_name.as_deref(), Some("Buôn Ea Kmar"));
+    let reporter = tip.reporter.unwrap();
+    assert_eq!(reporter.name.as_deref(), Some(REPORTER));
+    assert_eq!(reporter.phone.as_deref(), Some("+84912345678"));
+    assert!(reporter.secret);
+    assert_eq!(s.draft().unwrap(), None, "a saved tip leaves no draft");
+    let actions: Vec<String> = s
+        .audit_entries(50)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert!(actions.iter().any(|a| a == "document.print"), "{actions:?}");
+    assert_eq!(
+        actions.iter().filter(|a| *a == "identity.view").count(),
+        1,
+        "one reveal, with its reason: {actions:?}"
+    );
+    assert!(s.verify_audit().unwrap().ok);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn import_a_roster_with_errors_then_without() {
+    let app = App::start().await;
+    app.el("screen-today").await;
+    app.click("nav-hamlets").await;
+    app.wait_text("hamlet-table", |t| t.contains("Buôn Drai"))
+        .await;
+    let before = app.texts("hamlet-table").await;
+    app.click("tab-import").await;
+
+    // Two bad rows: nothing is imported, and each error names its line.
+    let bad = "Thôn/Buôn/TDP,Số hộ,Họ tên,Vai trò,Điện thoại\n\
+               Thôn Hòa Thuận,90,Nguyễn Văn An,Trưởng thôn,0905123456\n\
+               ,12,Lê Văn Bình,,\n\
+               Thôn Hòa Thuận,nhiều,,,\n";
+    app.pick_file("import-file", "danh-sach.csv", bad.as_bytes())
+        .await;
+    let errors = app.text("import-row-errors").await;
+    assert!(errors.contains("Thiếu tên thôn"), "{errors}");
+    let lines: Vec<String> = app
+        .client
+        .execute(
+            "return Array.from(document.querySelectorAll('[data-testid=import-row-errors] tbody tr td:first-child')).map(e => e.textContent.trim());",
+            vec![],
+        )
+        .await
+        .map(|v| serde_json::from_value(v).unwrap())
+        .unwrap();
+    assert_eq!(lines, ["3", "4"]);
+    app.screenshot("import-errors").await;
+
+    // Corrected: a preview first (with a possible duplicate flagged), then the import.
+    let good = "Thôn/Buôn/TDP,Số hộ,Họ tên,Vai trò,Điện thoại\n\
+                Thôn Hòa Thuận,90,Nguyễn Văn An,Trưởng thôn,0905123456\n\
+                Thôn Hòa Thuận,,Nguyen Van An,Tổ bảo vệ ANTT,0905999888\n";
+    app.pick_file("import-file", "danh-sach.csv", good.as_bytes())
+        .await;
+    let preview = app.text("import-preview").await;
+    assert!(preview.contains("1 thôn mới"), "{preview}");
+    assert!(app
+        .text("import-duplicates")
+        .await
+        .contains("Nguyen Van An"));
+    app.click("tab-hamlets").await;
+    assert_eq!(
+        app.texts("hamlet-table").await,
+        before,
+        "a preview writes nothing"
+    );
+    app.click("tab-import").await;
+    app.pick_file("import-file", "danh-sach.csv", good.as_bytes())
+        .await;
+    app.click("import-confirm").await;
+    let done = app.text("hamlets-message").await;
+    assert!(done.contains("Đã nhập"), "{done}");
+    app.click("tab-hamlets").await;
+    app.wait_text("hamlet-table", |t| t.contains("Thôn Hòa Thuận"))
+        .await;
+    app.click("tab-people").await;
+    app.wait_text("people-table", |t| t.contains("Nguyễn Văn An"))
+        .await;
+    app.client.clone().close().await.unwrap();
+
+    let s = open_station(&app);
+    let people = s.list_people().unwrap();
+    assert_eq!(
+        people
+            .iter()
+            .filter(|p| p.hamlet_name.as_deref() == Some("Thôn Hòa Thuận"))
+            .count(),
+        2
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn read_a_report_drill_down_export_and_switch_language() {
+    let app = App::start().await;
+    app.el("screen-today").await;
+    app.click("nav-reports").await;
+    // The demo's year: a quarter with tips in it.
+    app.select("report-kind", "year").await;
+    app.click("report-show").await;
+    let title = app.wait_text("report-title", |t| t.contains("Năm")).await;
+    assert!(title.contains("Xã Cư M'gar"), "{title}");
+    let figure: u64 = app
+        .client
+        .execute(
+            "return document.querySelector('[data-testid=drill-category-security_order]').closest('tr').querySelector('td.num').textContent.replace(/\\./g, '');",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(figure > 0);
+    app.screenshot("report").await;
+
+    // Drill down: the tips behind the figure, exactly as many.
+    app.click("drill-category-security_order").await;
+    app.el("screen-tips").await;
+    let category = app.el("filter-category").await.prop("value").await.unwrap();
+    assert_eq!(category.as_deref(), Some("security_order"));
+    app.wait_text("tip-count", |t| {
+        t.replace('.', "").starts_with(&format!("{figure} "))
+    })
+    .await;
+
+    // Export: a real workbook in the data directory's exports folder.
+    app.click("nav-reports").await;
+    app.select("report-kind", "year").await;
+    app.click("report-show").await;
+    app.wait_text("report-title", |t| t.contains("Năm")).await;
+    app.click("export-xlsx").await;
+    let path = app.text("export-path").await;
+    let path = path.split_whitespace().last().unwrap().to_string();
+    let bytes = std::fs::read(&path).unwrap();
+    assert!(
+        bytes.starts_with(b"PK\x03\x04"),
+        "{path} is not an XLSX file"
+    );
+    assert!(
+        path.starts_with(app.data_dir.path().to_str().unwrap()),
+        "{path}"
+    );
+
+    // Settings: a deadline nobody can mean is refused; English, then Vietnamese again.
+    app.click("nav-settings").await;
+    let hours = app.el("rule-hours").await;
+    hours.clear().await.unwrap();
+    hours.send_keys("0").await.unwrap();
+    app.click("rules-save").await;
+    app.wait_body("the bad deadline is refused", |b| {
+        b.contains("Thời hạn phải từ 1 đến 720 giờ")
+    })
+    .await;
+    app.select("language", "en").await;
+    app.wait_text("nav-today", |t| t.contains("Today")).await;
+    assert!(app.text("nav-reports").await.contains("Reports"));
+    assert!(app
+        .text("screen-settings")
+        .await
+        .contains("Transfer deadlines"));
+    app.screenshot("settings-english").await;
+    app.select("language", "vi").await;
+    app.wait_text("nav-today", |t| t.contains("Hôm nay")).await;
+    app.client.clone().close().await.unwrap();
+
+    let s = open_station(&app);
+    assert_eq!(s.deadline_rules().unwrap().transfer_hours, 24);
+    assert!(s
+        .audit_entries(20)
+        .unwrap()
+        .iter()
+        .any(|e| e.action == "report.export"));
+}
+
+/// Every screen, one screenshot each (scripts/screenshots.sh prints where): each screen
+/// shows its own content and no error.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_screen_opens_without_error() {
+    let app = App::start().await;
+    // The session is open once the window exists; the first screen follows.
+    let opened = std::time::Instant::now();
+    app.el("today-open").await;
+    println!(
+        "the window showed Today, with its figures, {} ms after it opened",
+        opened.elapsed().as_millis()
+    );
+    let dir = crate::harness::screenshot_dir().join("screens");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (n, screen) in [
+        "today",
+        "record",
+        "tips",
+        "hamlets",
+        "channels",
+        "conflicts",
+        "sync",
+        "reports",
+        "settings",
+    ]
+    .iter()
+    .enumerate()
+    {
+        app.click(&format!("nav-{screen}")).await;
+        app.el(&format!("screen-{screen}")).await;
+        // Let the screen load its data.
+        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+        let errors: Vec<String> = app
+            .client
+            .execute(
+                "return Array.from(document.querySelectorAll('.error[role=alert]')).map(e => e.textContent);",
+                vec![],
+            )
+            .await
+            .map(|v| serde_json::from_value(v).unwrap())
+            .unwrap();
+        assert!(errors.is_empty(), "{screen}: {errors:?}");
+        let png = app.png().await;
+        std::fs::write(dir.join(format!("{:02}-{screen}.png", n + 1)), png).unwrap();
+    }
+    // A tip's page too.
+    app.click("nav-tips").await;
+    app.click("tip-open").await;
+    app.el("screen-tip").await;
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let png = app.png().await;
+    std::fs::write(dir.join("10-tip.png"), png).unwrap();
+    app.client.clone().close().await.unwrap();
+}
