@@ -54,6 +54,9 @@ pub struct ConflictView {
     pub remote_value: Value,
     /// Which value the record holds until someone decides: "local" or "remote".
     pub winner: String,
+    /// Which value this laptop wrote, if either: "local" or "remote". ("local" and
+    /// "remote" are the server's order: the value it held, and the one that came after.)
+    pub mine: Option<String>,
     pub detected_at: String,
     pub resolved_at: Option<String>,
 }
@@ -460,12 +463,28 @@ impl Station {
 
     pub fn conflicts(&self, open_only: bool) -> Result<Vec<ConflictView>> {
         let sql = format!(
-            "SELECT id, entity, entity_id, field, kind, local_value, remote_value, winner, detected_at, resolved_at
+            "SELECT id, entity, entity_id, field, kind, local_value, remote_value, winner, detected_at, resolved_at,
+                    local_hlc, remote_hlc
              FROM conflicts {} ORDER BY detected_at, id",
             if open_only { "WHERE resolved_at IS NULL" } else { "" }
         );
+        let node = meta_get(&self.conn, "node_id")?.unwrap_or_default();
         let mut stmt = self.conn.prepare(&sql)?;
         let rows = stmt.query_map([], |r| {
+            let written_here = |i: usize| -> rusqlite::Result<bool> {
+                let hlc: Option<String> = r.get(i)?;
+                Ok(hlc
+                    .as_deref()
+                    .and_then(Hlc::parse)
+                    .is_some_and(|h| !node.is_empty() && h.node == node))
+            };
+            let mine = if written_here(10)? {
+                Some("local".to_string())
+            } else if written_here(11)? {
+                Some("remote".to_string())
+            } else {
+                None
+            };
             let json = |i: usize| -> rusqlite::Result<Value> {
                 let s: Option<String> = r.get(i)?;
                 Ok(s.and_then(|s| serde_json::from_str(&s).ok())
@@ -482,6 +501,7 @@ impl Station {
                 winner: r.get(7)?,
                 detected_at: r.get(8)?,
                 resolved_at: r.get(9)?,
+                mine,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -156,9 +156,12 @@ async fn resolve_a_conflict_side_by_side() {
     sides.sort();
     assert_eq!(sides, ["Đang xác minh", "Đã giải quyết"]);
     app.screenshot("conflict").await;
+    // The side this laptop wrote says so.
     if first == "Đang xác minh" {
+        app.el("mine-local").await;
         app.click("take-local").await;
     } else {
+        app.el("mine-remote").await;
         app.click("take-server").await;
     }
     app.el("no-conflicts").await;

@@ -7,4 +7,9 @@ export type ConflictView = { id: string, entity: string, entity_id: string, fiel
 /**
  * Which value the record holds until someone decides: "local" or "remote".
  */
-winner: string, detected_at: string, resolved_at: string | null, };
+winner: string, 
+/**
+ * Which value this laptop wrote, if either: "local" or "remote". ("local" and
+ * "remote" are the server's order: the value it held, and the one that came after.)
+ */
+mine: string | null, detected_at: string, resolved_at: string | null, };
