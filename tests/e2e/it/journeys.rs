@@ -104,6 +104,15 @@ async fn record_find_follow_up_and_transfer_a_tip() {
     app.screenshot("transfer-slip").await;
     app.click("print-close").await;
 
+    // Corrected afterwards: the timeline says what was changed.
+    app.click("tip-edit").await;
+    app.select("edit-urgency", "urgent").await;
+    app.click("edit-save").await;
+    app.wait_text("tip-done", |t| t.contains("Đã lưu thay đổi"))
+        .await;
+    let timeline = app.text("tip-timeline").await;
+    assert!(timeline.contains("Sửa mức độ khẩn"), "{timeline}");
+
     // The reveal needs a reason; then the name shows, and the reveal is logged.
     app.click("reveal-start").await;
     app.click("reveal-confirm").await;
@@ -148,6 +157,7 @@ async fn record_find_follow_up_and_transfer_a_tip() {
     assert_eq!(tips.len(), 1);
     let tip = s.get_tip(&tips[0].id.to_string(), true).unwrap();
     assert_eq!(tip.status, Status::Transferred);
+    assert_eq!(serde_json::to_value(tip.urgency).unwrap(), "urgent");
     assert_eq!(tip.hamlet_name.as_deref(), Some("Buôn Ea Kmar"));
     let reporter = tip.reporter.unwrap();
     assert_eq!(reporter.name.as_deref(), Some(REPORTER));
