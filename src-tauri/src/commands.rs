@@ -51,6 +51,18 @@ impl From<StoreError> for AppError {
     }
 }
 
+impl AppError {
+    /// An error of the window's own making (not the store's): a code and what to do.
+    fn new(code: &str, message: impl Into<String>, fields: Vec<FieldError>) -> AppError {
+        AppError {
+            code: code.into(),
+            message: message.into(),
+            fields,
+            rows: Vec::new(),
+        }
+    }
+}
+
 type Res<T> = Result<T, AppError>;
 
 #[tauri::command(async)]
@@ -90,12 +102,11 @@ pub fn get_tip(state: State<'_, AppState>, id: String) -> Res<Tip> {
 pub fn reveal_reporter(state: State<'_, AppState>, id: String, reason: String) -> Res<Tip> {
     let reason = reason.trim();
     if reason.chars().count() < 5 {
-        return Err(AppError {
-            code: "reason_required".into(),
-            message: "Hãy ghi lý do cần xem danh tính người báo tin (ít nhất 5 ký tự); lý do được lưu vào nhật ký.".into(),
-            fields: vec![FieldError::new("reason", "required", "Hãy ghi lý do xem danh tính.")],
-            rows: Vec::new(),
-        });
+        return Err(AppError::new(
+            "reason_required",
+            "Hãy ghi lý do cần xem danh tính người báo tin (ít nhất 5 ký tự); lý do được lưu vào nhật ký.",
+            vec![FieldError::new("reason", "required", "Hãy ghi lý do xem danh tính.")],
+        ));
     }
     Ok(state.with(|s| s.reveal_tip(&id, reason, Utc::now()))?)
 }
@@ -174,12 +185,11 @@ const MAX_IMPORT_BYTES: usize = 10 * 1024 * 1024;
 #[tracing::instrument(skip_all)]
 pub fn import_roster(state: State<'_, AppState>, bytes: Vec<u8>, dry_run: bool) -> Res<RosterPlan> {
     if bytes.len() > MAX_IMPORT_BYTES {
-        return Err(AppError {
-            code: "too_large".into(),
-            message: "Tệp quá lớn (tối đa 10 MB); hãy chia danh sách thành nhiều tệp.".into(),
-            fields: Vec::new(),
-            rows: Vec::new(),
-        });
+        return Err(AppError::new(
+            "too_large",
+            "Tệp quá lớn (tối đa 10 MB); hãy chia danh sách thành nhiều tệp.",
+            Vec::new(),
+        ));
     }
     Ok(state.with(|s| s.import_roster_file(&bytes, dry_run, Utc::now()))?)
 }
@@ -244,20 +254,18 @@ pub fn resolve_conflict(
     take: String,
     value: Option<serde_json::Value>,
 ) -> Res<()> {
-    let take =
-        match (take.as_str(), value) {
-            ("local", _) => Take::Local,
-            ("server", _) => Take::Server,
-            ("value", Some(v)) => Take::Value(v),
-            _ => return Err(AppError {
-                code: "bad_choice".into(),
-                message:
-                    "Hãy chọn giữ giá trị trên máy này, giá trị từ máy chủ, hoặc nhập giá trị mới."
-                        .into(),
-                fields: Vec::new(),
-                rows: Vec::new(),
-            }),
-        };
+    let take = match (take.as_str(), value) {
+        ("local", _) => Take::Local,
+        ("server", _) => Take::Server,
+        ("value", Some(v)) => Take::Value(v),
+        _ => {
+            return Err(AppError::new(
+                "bad_choice",
+                "Hãy chọn một trong hai giá trị, hoặc nhập giá trị mới.",
+                Vec::new(),
+            ))
+        }
+    };
     Ok(state.with(|s| s.resolve_conflict(&id, take, Utc::now()))?)
 }
 
@@ -268,15 +276,16 @@ pub fn sync_history(state: State<'_, AppState>) -> Res<Vec<SyncAttempt>> {
 }
 
 fn period_of(period: &str) -> Res<Period> {
-    Period::parse(period).map_err(|m| AppError {
-        code: "bad_period".into(),
-        message: m,
-        fields: vec![FieldError::new(
-            "period",
+    Period::parse(period).map_err(|m| {
+        AppError::new(
             "bad_period",
-            "Kỳ báo cáo không hợp lệ.",
-        )],
-        rows: Vec::new(),
+            m,
+            vec![FieldError::new(
+                "period",
+                "bad_period",
+                "Kỳ báo cáo không hợp lệ.",
+            )],
+        )
     })
 }
 
@@ -332,11 +341,12 @@ pub fn export_report(state: State<'_, AppState>, period: String, format: String)
     let path = state.dir().join("exports").join(name);
     std::fs::create_dir_all(path.parent().unwrap_or(state.dir()))
         .and_then(|_| binhyen_sync::bundle::write_file_atomically(&path, &bytes))
-        .map_err(|e| AppError {
-            code: "io".into(),
-            message: format!("Không ghi được tệp báo cáo {}: {e}", path.display()),
-            fields: Vec::new(),
-            rows: Vec::new(),
+        .map_err(|e| {
+            AppError::new(
+                "io",
+                format!("Không ghi được tệp báo cáo {}: {e}", path.display()),
+                Vec::new(),
+            )
         })?;
     Ok(path.display().to_string())
 }
