@@ -148,11 +148,24 @@ impl App {
         let serde_json::Value::Object(caps) = caps else {
             unreachable!()
         };
-        let client = ClientBuilder::native()
-            .capabilities(caps)
-            .connect(&format!("http://127.0.0.1:{port}"))
-            .await
-            .expect("could not open a WebDriver session on the app");
+        // tauri-driver listens before WebKitWebDriver behind it is ready; under load the
+        // first request can be cut short. A few tries, then the real error.
+        let mut attempt = 0;
+        let client = loop {
+            attempt += 1;
+            match ClientBuilder::native()
+                .capabilities(caps.clone())
+                .connect(&format!("http://127.0.0.1:{port}"))
+                .await
+            {
+                Ok(c) => break c,
+                Err(e) if attempt < 4 => {
+                    eprintln!("WebDriver session, attempt {attempt}: {e}; trying again");
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+                Err(e) => panic!("could not open a WebDriver session on the app: {e}"),
+            }
+        };
         App {
             client,
             data_dir,
