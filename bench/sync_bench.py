@@ -248,7 +248,7 @@ class Binhyen:
 class Laptop:
     def __init__(self, d):
         self.dir = d
-        self.env = dict(os.environ, BINHYEN_PASSPHRASE=PASS, BINHYEN_LOG="warn")
+        self.env = dict(os.environ, BINHYEN_USER="truong", BINHYEN_PASSWORD=PASS, BINHYEN_LOG="warn")
 
     def args(self, *a):
         return [CLI, "--data-dir", self.dir, "--json", *a]

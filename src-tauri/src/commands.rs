@@ -6,10 +6,12 @@ use serde::Serialize;
 use tauri::State;
 use ts_rs::TS;
 
+use binhyen_domain::access::Role;
 use binhyen_domain::period::Period;
 use binhyen_domain::roster::{Hamlet, RosterPerson};
 use binhyen_domain::tip::{Tip, TipFilter, TipInput, TipPatch};
 use binhyen_domain::FieldError;
+use binhyen_store::accounts::{Account, NewAccount};
 use binhyen_store::channels::{ChannelFigures, ChannelInput, ChannelView, GroupInput, GroupView};
 use binhyen_store::documents::{DocKind, PrintDoc};
 use binhyen_store::error::RowError;
@@ -73,8 +75,63 @@ pub fn station_status(state: State<'_, AppState>) -> Res<StationStatus> {
 
 #[tauri::command(async)]
 #[tracing::instrument(skip_all)]
-pub fn unlock(state: State<'_, AppState>, passphrase: String) -> Res<StationStatus> {
-    Ok(state.unlock(&passphrase)?)
+pub fn sign_in(
+    state: State<'_, AppState>,
+    username: String,
+    password: String,
+) -> Res<StationStatus> {
+    Ok(state.sign_in(&username, &password)?)
+}
+
+/// Locks the window (the officer's button, or the window's own inactivity timer).
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn sign_out(state: State<'_, AppState>) -> Res<StationStatus> {
+    state.sign_out();
+    Ok(state.status()?)
+}
+
+/// The officer is active in the window (typing, clicking) without calling anything else.
+#[tauri::command(async)]
+pub fn still_here(state: State<'_, AppState>) -> Res<()> {
+    Ok(state.with(|_| Ok(()))?)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn change_password(state: State<'_, AppState>, old: String, new: String) -> Res<StationStatus> {
+    state.with(|s| s.change_password(&old, &new, Utc::now()))?;
+    Ok(state.status()?)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn list_accounts(state: State<'_, AppState>) -> Res<Vec<Account>> {
+    Ok(state.with(|s| s.accounts())?)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn create_account(state: State<'_, AppState>, account: NewAccount) -> Res<Account> {
+    Ok(state.with(|s| s.create_account(&account, Utc::now()))?)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn set_account_role(state: State<'_, AppState>, id: String, role: Role) -> Res<Account> {
+    Ok(state.with(|s| s.set_account_role(&id, role, Utc::now()))?)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn set_account_active(state: State<'_, AppState>, id: String, active: bool) -> Res<Account> {
+    Ok(state.with(|s| s.set_account_active(&id, active, Utc::now()))?)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn reset_password(state: State<'_, AppState>, id: String, password: String) -> Res<Account> {
+    Ok(state.with(|s| s.reset_password(&id, &password, Utc::now()))?)
 }
 
 #[tauri::command(async)]
@@ -307,27 +364,7 @@ pub fn export_report(state: State<'_, AppState>, period: String, format: String)
     let period = period_of(&period)?;
     let now = Utc::now();
     let (bytes, name) = state.with(|s| {
-        let rules = s.deadline_rules()?;
-        let report = s.unit_report(&period, rules, now)?;
-        let bytes = match format.as_str() {
-            "csv" => binhyen_store::report_export::to_csv(&report)?,
-            "xlsx" => binhyen_store::report_export::to_xlsx(&report)?,
-            "pdf" => binhyen_store::report_pdf::to_pdf(&report)?,
-            other => {
-                return Err(binhyen_domain::Invalid::one(
-                    "format",
-                    "bad_format",
-                    format!("Định dạng \"{other}\" không có: chọn XLSX, CSV hoặc PDF."),
-                )
-                .into())
-            }
-        };
-        s.audit(
-            binhyen_store::audit::Action::ReportExport,
-            None,
-            serde_json::json!({ "period": period.label, "format": format, "via": "desktop" }),
-            now,
-        )?;
+        let bytes = s.export_report(&period, &format, "desktop", now)?;
         let stamp = now
             .with_timezone(&binhyen_domain::time::VN_TZ)
             .format("%Y%m%d-%H%M%S");
@@ -360,7 +397,7 @@ pub fn add_tip(state: State<'_, AppState>, input: TipInput) -> Res<Tip> {
 #[tauri::command(async)]
 #[tracing::instrument(skip_all)]
 pub fn search(state: State<'_, AppState>, text: String, limit: u32) -> Res<Vec<SearchHit>> {
-    Ok(state.with(|s| binhyen_store::search::search(s.conn(), &text, None, limit.min(200)))?)
+    Ok(state.with(|s| s.search(&text, limit.min(200)))?)
 }
 
 #[tauri::command(async)]
@@ -404,7 +441,7 @@ pub fn sync_status(state: State<'_, AppState>) -> Res<SyncStatus> {
             last_success: get("last_success"),
             pending_changes: binhyen_store::changes::pending_count(s.conn())?,
             rejected_changes: binhyen_store::changes::rejected_count(s.conn())?,
-            open_conflicts: s.conflicts(true)?.len() as u32,
+            open_conflicts: s.open_conflict_count()? as u32,
             last_error: get("last_error"),
             next_attempt: next.map(|n| n.to_rfc3339()),
             running,

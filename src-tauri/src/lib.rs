@@ -56,7 +56,15 @@ pub fn run() {
         .manage(state)
         .invoke_handler(tauri::generate_handler![
             commands::station_status,
-            commands::unlock,
+            commands::sign_in,
+            commands::sign_out,
+            commands::still_here,
+            commands::change_password,
+            commands::list_accounts,
+            commands::create_account,
+            commands::set_account_role,
+            commands::set_account_active,
+            commands::reset_password,
             commands::list_tips,
             commands::count_tips,
             commands::get_tip,

@@ -1,23 +1,41 @@
-//! The app's one piece of state: the open station, behind a mutex, opened on first use
-//! (the demo station is created when the data directory is empty).
+//! The app's one piece of state: the open station of the signed-in officer, behind a mutex.
+//! Nothing is open until an officer signs in; the window locks (the station is closed) after
+//! a spell without activity, when the officer locks it, or when the officer's account has
+//! been disabled (by a sync). The demo station is created when the data directory is empty.
 
 use std::path::PathBuf;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use serde::Serialize;
 use ts_rs::TS;
 
+use binhyen_domain::access::Role;
+use binhyen_store::demo::DEMO_OFFICERS;
 use binhyen_store::keys::DEMO_PASSPHRASE;
-use binhyen_store::{InitOptions, Station, StationInfo, StoreError};
+use binhyen_store::{
+    Credentials, FirstOfficer, InitOptions, Session, Station, StationInfo, StoreError,
+};
 
 pub struct AppState {
     dir: PathBuf,
     station: Mutex<Option<Station>>,
+    last_activity: Mutex<Instant>,
+    idle_lock: Duration,
     pub sync: std::sync::Arc<crate::sync_loop::SyncControl>,
 }
 
-/// What the window shows first: the station, or the passphrase prompt.
+/// A demo account the sign-in screen offers (the demo station only).
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct DemoAccount {
+    pub username: String,
+    pub full_name: String,
+    pub role_label: String,
+}
+
+/// What the window shows first: the sign-in screen, or the station of who is signed in.
 #[derive(Debug, Clone, Serialize, TS)]
 #[ts(export)]
 pub struct StationStatus {
@@ -26,6 +44,14 @@ pub struct StationStatus {
     #[ts(optional)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub station: Option<StationInfo>,
+    #[ts(optional)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<Session>,
+    /// The demo station's accounts and their public password, for the sign-in screen.
+    pub demo_accounts: Vec<DemoAccount>,
+    pub demo_password: Option<String>,
+    /// The window locks after this many seconds without activity.
+    pub idle_lock_seconds: u32,
     #[ts(type = "number")]
     pub tips: u64,
     #[ts(type = "number")]
@@ -34,12 +60,22 @@ pub struct StationStatus {
 
 /// The demo station's commune when nothing is set up: Xã Cư M'gar, Đắk Lắk.
 const DEMO_UNIT: &str = "24280";
+/// Ten minutes without a key press or a click lock the window.
+const IDLE_LOCK: Duration = Duration::from_secs(600);
 
 impl AppState {
     pub fn new(dir: PathBuf) -> AppState {
+        let idle_lock = std::env::var("BINHYEN_IDLE_LOCK_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .filter(|s| *s >= 5)
+            .map(Duration::from_secs)
+            .unwrap_or(IDLE_LOCK);
         AppState {
             dir,
             station: Mutex::new(None),
+            last_activity: Mutex::new(Instant::now()),
+            idle_lock,
             sync: Default::default(),
         }
     }
@@ -54,41 +90,73 @@ impl AppState {
         self.station.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Opens the station if it can be opened without asking: the demo station, or one whose
-    /// passphrase is in BINHYEN_PASSPHRASE. Creates the demo station in an empty directory.
+    fn touch(&self) {
+        *self.last_activity.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+    }
+
+    fn idle(&self) -> bool {
+        self.last_activity
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed()
+            // The window locks itself at `idle_lock` (it sees every key press); this is the
+            // backstop should the window not.
+            > self.idle_lock + Duration::from_secs(60)
+    }
+
+    /// Creates the demo station in an empty directory (nothing opens without a sign-in).
     pub fn status(&self) -> Result<StationStatus, StoreError> {
         let mut guard = self.lock();
-        if guard.is_none() {
-            if !Station::exists(&self.dir) {
-                let opts = InitOptions {
-                    unit_code: std::env::var("BINHYEN_DEMO_UNIT")
-                        .unwrap_or_else(|_| DEMO_UNIT.into()),
-                    passphrase: DEMO_PASSPHRASE.into(),
-                    device_no: 1,
-                    demo: true,
-                };
-                *guard = Some(signed_in(Station::init(&self.dir, &opts, Utc::now())?)?);
-                self.sync.set_passphrase(DEMO_PASSPHRASE);
-            } else if Station::has_demo_passphrase(&self.dir) {
-                *guard = Some(signed_in(Station::open(&self.dir, DEMO_PASSPHRASE)?)?);
-                self.sync.set_passphrase(DEMO_PASSPHRASE);
-            } else if let Ok(p) = std::env::var("BINHYEN_PASSPHRASE") {
-                *guard = Some(signed_in(Station::open(&self.dir, &p)?)?);
-                self.sync.set_passphrase(&p);
-            }
+        if guard.is_none() && !Station::exists(&self.dir) {
+            let (full_name, _, username, _) = DEMO_OFFICERS[0];
+            let opts = InitOptions {
+                unit_code: std::env::var("BINHYEN_DEMO_UNIT").unwrap_or_else(|_| DEMO_UNIT.into()),
+                first_officer: FirstOfficer {
+                    username: username.into(),
+                    full_name: full_name.into(),
+                    password: DEMO_PASSPHRASE.into(),
+                    role: Role::Chief,
+                },
+                device_no: 1,
+                demo: true,
+            };
+            // Made, then closed: the demo station is signed into like any other.
+            drop(Station::init(&self.dir, &opts, Utc::now())?);
+        }
+        if guard.is_some() && self.idle() {
+            *guard = None;
         }
         self.describe(guard.as_ref())
     }
 
     fn describe(&self, station: Option<&Station>) -> Result<StationStatus, StoreError> {
+        let demo_accounts: Vec<DemoAccount> = DEMO_OFFICERS
+            .iter()
+            .filter(|(_, _, username, _)| Station::has_demo_account(&self.dir, username))
+            .map(|(name, _, username, role)| DemoAccount {
+                username: username.to_string(),
+                full_name: name.to_string(),
+                role_label: role.label().to_string(),
+            })
+            .collect();
+        let reads_tips = station.is_some_and(|s| {
+            s.session()
+                .role
+                .allows(binhyen_domain::access::Permission::TipRead)
+                && !s.session().must_change_password
+        });
         Ok(StationStatus {
             unlocked: station.is_some(),
             data_dir: self.dir.display().to_string(),
             station: station.map(|s| s.info().clone()),
-            tips: station
-                .map(|s| s.count_tips(&Default::default()))
-                .transpose()?
-                .unwrap_or(0),
+            session: station.map(|s| s.session().clone()),
+            demo_password: (!demo_accounts.is_empty()).then(|| DEMO_PASSPHRASE.to_string()),
+            demo_accounts,
+            idle_lock_seconds: self.idle_lock.as_secs() as u32,
+            tips: match station {
+                Some(s) if reads_tips => s.count_tips(&Default::default())?,
+                _ => 0,
+            },
             pending_changes: station
                 .map(|s| binhyen_store::changes::pending_count(s.conn()))
                 .transpose()?
@@ -96,21 +164,37 @@ impl AppState {
         })
     }
 
-    pub fn unlock(&self, passphrase: &str) -> Result<StationStatus, StoreError> {
+    /// Signs an officer in: opens the station with their password and hands the sync
+    /// thread the key it needs for its own connection.
+    pub fn sign_in(&self, username: &str, password: &str) -> Result<StationStatus, StoreError> {
         let mut guard = self.lock();
-        if guard.is_none() {
-            *guard = Some(signed_in(Station::open(&self.dir, passphrase)?)?);
-            self.sync.set_passphrase(passphrase);
-        }
+        *guard = None;
+        let station = Station::open(&self.dir, &Credentials::new(username, password))?;
+        self.sync
+            .set_key(station.session_key(), &station.session().officer_id);
+        *guard = Some(station);
+        self.touch();
         self.describe(guard.as_ref())
     }
 
-    /// Runs `f` on the open station.
+    /// Locks the window: the station closes until someone signs in. Background sync goes
+    /// on with the key it holds (so a laptop left locked still catches up).
+    pub fn sign_out(&self) {
+        *self.lock() = None;
+    }
+
+    /// Runs `f` on the open station, as the signed-in officer. Refused once the window has
+    /// been idle too long, or the account was disabled (a sync brought it), or the station
+    /// revoked: the station is closed and the window shows the sign-in screen.
     pub fn with<T>(
         &self,
         f: impl FnOnce(&mut Station) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut guard = self.lock();
+        if guard.is_some() && self.idle() {
+            *guard = None;
+            tracing::info!("window locked after inactivity");
+        }
         match guard.as_mut() {
             Some(station) => {
                 // The sync thread locks a station the server has revoked: close it here too.
@@ -118,22 +202,14 @@ impl AppState {
                     *guard = None;
                     return Err(StoreError::Revoked(at));
                 }
+                if !station.session_valid()? {
+                    *guard = None;
+                    return Err(StoreError::AccountDisabled);
+                }
+                self.touch();
                 f(station)
             }
-            None => Err(StoreError::NoStation(self.dir.clone())),
+            None => Err(StoreError::SignedOut),
         }
     }
-}
-
-/// A station just opened by the app: its user named in the audit trail, the sign-in recorded.
-fn signed_in(mut station: Station) -> Result<Station, StoreError> {
-    let user = std::env::var("USER").unwrap_or_default();
-    station.set_actor(&format!("ứng dụng:{user}"));
-    station.audit(
-        binhyen_store::audit::Action::Unlock,
-        None,
-        serde_json::json!({ "via": "desktop" }),
-        Utc::now(),
-    )?;
-    Ok(station)
 }

@@ -10,7 +10,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rand::Rng;
 
-use binhyen_store::Station;
+use binhyen_store::keys::DbKey;
+use binhyen_store::{Station, StoreError};
 
 /// Shared between the window's commands and the sync thread.
 #[derive(Default)]
@@ -24,7 +25,8 @@ struct Shared {
     woken: bool,
     running: bool,
     next_attempt: Option<DateTime<Utc>>,
-    passphrase: Option<String>,
+    /// The database key and the officer the sync acts for (the last one to sign in).
+    key: Option<(DbKey, String)>,
 }
 
 const AFTER_SUCCESS: Duration = Duration::from_secs(120);
@@ -43,10 +45,14 @@ impl SyncControl {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The passphrase of the open station, so the sync thread can open its own connection.
-    pub fn set_passphrase(&self, passphrase: &str) {
-        self.lock().passphrase = Some(passphrase.to_string());
+    /// The key of the open station, so the sync thread can open its own connection.
+    pub fn set_key(&self, key: DbKey, officer_id: &str) {
+        self.lock().key = Some((key, officer_id.to_string()));
         self.wake_now();
+    }
+
+    fn forget_key(&self) {
+        self.lock().key = None;
     }
 
     pub fn wake_now(&self) {
@@ -62,7 +68,7 @@ impl SyncControl {
         self.lock().next_attempt
     }
 
-    fn wait(&self, timeout: Duration) -> Option<String> {
+    fn wait(&self, timeout: Duration) -> Option<(DbKey, String)> {
         let mut g = self.lock();
         g.next_attempt = Some(Utc::now() + chrono::Duration::from_std(timeout).unwrap_or_default());
         if !g.woken {
@@ -73,8 +79,8 @@ impl SyncControl {
                 .unwrap_or_else(|e| e.into_inner().0);
         }
         g.woken = false;
-        g.running = g.passphrase.is_some();
-        g.passphrase.clone()
+        g.running = g.key.is_some();
+        g.key.clone()
     }
 
     fn done(&self) {
@@ -87,12 +93,11 @@ pub fn run(dir: PathBuf, control: Arc<SyncControl>) {
     let mut failures = 0u32;
     let mut delay = Duration::from_secs(3);
     loop {
-        let passphrase = control.wait(delay);
-        let Some(passphrase) = passphrase else {
+        let Some((key, officer)) = control.wait(delay) else {
             delay = Duration::from_secs(30);
             continue;
         };
-        let outcome = Station::open(&dir, &passphrase)
+        let outcome = Station::open_with_key(&dir, &key, &officer)
             .map_err(binhyen_sync::SyncError::from)
             .and_then(|mut station| {
                 if station.sync_get("station_id")?.is_none() {
@@ -112,6 +117,12 @@ pub fn run(dir: PathBuf, control: Arc<SyncControl>) {
                 );
                 failures = 0;
                 AFTER_SUCCESS
+            }
+            Err(binhyen_sync::SyncError::Store(StoreError::AccountDisabled)) => {
+                // The officer it acted for was disabled: wait for the next sign-in.
+                control.forget_key();
+                tracing::info!("sync stopped: the account it acted for is disabled");
+                Duration::from_secs(30)
             }
             Err(e) => {
                 failures += 1;

@@ -12,9 +12,12 @@ use anyhow::{anyhow, Context, Result};
 use chrono::Utc;
 use clap::{Parser, Subcommand};
 
+use binhyen_domain::access::Role;
 use binhyen_domain::tip::{Category, Channel, Status, TipFilter, TipInput, TipPatch};
+use binhyen_store::demo::DEMO_OFFICERS;
 use binhyen_store::keys::DEMO_PASSPHRASE;
 use binhyen_store::replica::Take;
+use binhyen_store::{Credentials, FirstOfficer};
 use binhyen_store::{InitOptions, Station, StoreError};
 
 /// Sync errors keep their stable code for `--json` output.
@@ -61,6 +64,13 @@ enum Cmd {
         /// must have different numbers.
         #[arg(long, default_value_t = 1)]
         device: u32,
+        /// The first account's username (default BINHYEN_USER); its password comes from
+        /// BINHYEN_PASSWORD or a prompt.
+        #[arg(long)]
+        user: Option<String>,
+        /// The first account's full name.
+        #[arg(long)]
+        name: Option<String>,
     },
     /// Who this station is, and how much it holds.
     Info,
@@ -79,8 +89,21 @@ enum Cmd {
     Roster(RosterCmd),
     /// Check the database's integrity and consistency.
     Doctor,
-    /// Change the station's passphrase (new one from BINHYEN_NEW_PASSPHRASE or a prompt).
-    Passphrase,
+    /// Change your own password (the new one from BINHYEN_NEW_PASSWORD or a prompt). The
+    /// data is not re-encrypted.
+    Password,
+    /// Officers' accounts on this station (station chief, administrator).
+    #[command(subcommand)]
+    Account(AccountCmd),
+    /// When every password of the station is forgotten: unlock it with the recovery code
+    /// the provincial server keeps, and set a chief's account and password (the new password
+    /// from BINHYEN_NEW_PASSWORD, the code from BINHYEN_RECOVERY_CODE, or prompts).
+    Recover {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
     /// Enrol with the provincial server using a provisioning file (creates the station if
     /// the data directory has none).
     Enroll { file: PathBuf },
@@ -115,6 +138,105 @@ enum Cmd {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum AccountCmd {
+    /// Every account of the station.
+    List,
+    /// A new account; its temporary password (BINHYEN_NEW_PASSWORD or a prompt) must be
+    /// changed at the first sign-in.
+    Add {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        name: String,
+        /// officer, chief, analyst or admin.
+        #[arg(long, value_parser = parse_role, default_value = "officer")]
+        role: Role,
+        #[arg(long)]
+        rank: Option<String>,
+        #[arg(long)]
+        phone: Option<String>,
+    },
+    /// Change an account's role.
+    Role {
+        user: String,
+        #[arg(value_parser = parse_role)]
+        role: Role,
+    },
+    /// Disable an account: its password stops working here at once, elsewhere at the next
+    /// sync.
+    Disable { user: String },
+    /// Enable a disabled account again (it then needs a new password: reset-password).
+    Enable { user: String },
+    /// Set a temporary password (BINHYEN_NEW_PASSWORD or a prompt) for a forgotten one.
+    ResetPassword { user: String },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::try_from(s.to_string())
+}
+
+fn account(
+    cmd: &AccountCmd,
+    station: &mut Station,
+    out: &Out,
+    now: chrono::DateTime<Utc>,
+) -> Result<()> {
+    let find = |station: &Station, user: &str| -> Result<String> {
+        let user = user.trim().to_lowercase();
+        station
+            .accounts()?
+            .into_iter()
+            .filter(|a| a.username.as_deref() == Some(user.as_str()))
+            .max_by_key(|a| a.active)
+            .map(|a| a.id)
+            .ok_or_else(|| {
+                anyhow!(StoreError::NotFound {
+                    what: "tài khoản",
+                    key: user
+                })
+            })
+    };
+    match cmd {
+        AccountCmd::List => out.accounts(&station.accounts()?)?,
+        AccountCmd::Add {
+            user,
+            name,
+            role,
+            rank,
+            phone,
+        } => {
+            let new = binhyen_store::accounts::NewAccount {
+                username: user.clone(),
+                full_name: name.clone(),
+                role: *role,
+                password: new_password("BINHYEN_NEW_PASSWORD")?,
+                rank: rank.clone(),
+                phone: phone.clone(),
+            };
+            out.accounts(&[station.create_account(&new, now)?])?;
+        }
+        AccountCmd::Role { user, role } => {
+            let id = find(station, user)?;
+            out.accounts(&[station.set_account_role(&id, *role, now)?])?;
+        }
+        AccountCmd::Disable { user } => {
+            let id = find(station, user)?;
+            out.accounts(&[station.set_account_active(&id, false, now)?])?;
+        }
+        AccountCmd::Enable { user } => {
+            let id = find(station, user)?;
+            out.accounts(&[station.set_account_active(&id, true, now)?])?;
+        }
+        AccountCmd::ResetPassword { user } => {
+            let id = find(station, user)?;
+            let password = new_password("BINHYEN_NEW_PASSWORD")?;
+            out.accounts(&[station.reset_password(&id, &password, now)?])?;
+        }
+    }
+    Ok(())
 }
 
 #[derive(Subcommand)]
@@ -226,41 +348,94 @@ fn data_dir(cli: &Cli) -> Result<PathBuf> {
     }
 }
 
-/// The passphrase from BINHYEN_PASSPHRASE, the demo passphrase for a demo station, or a
-/// prompt when a person is at the terminal.
-fn passphrase_for_open(dir: &Path) -> Result<String> {
-    if let Ok(p) = std::env::var("BINHYEN_PASSPHRASE") {
-        return Ok(p);
+/// A value from an environment variable, or asked at the terminal.
+fn env_or_prompt(var: &str, prompt: &str, secret: bool) -> Result<Option<String>> {
+    if let Ok(v) = std::env::var(var) {
+        return Ok(Some(v));
     }
-    if Station::has_demo_passphrase(dir) {
-        return Ok(DEMO_PASSPHRASE.to_string());
+    if !std::io::stdin().is_terminal() {
+        return Ok(None);
     }
-    if std::io::stdin().is_terminal() {
-        return Ok(rpassword::prompt_password("Mật khẩu của trạm: ")?);
+    if secret {
+        return Ok(Some(rpassword::prompt_password(prompt)?));
     }
-    Err(anyhow!(
-        "Cần mật khẩu của trạm: đặt biến môi trường BINHYEN_PASSPHRASE."
-    ))
+    eprint!("{prompt}");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(Some(line.trim().to_string()))
 }
 
-fn passphrase_for_init(demo: bool) -> Result<String> {
-    if let Ok(p) = std::env::var("BINHYEN_PASSPHRASE") {
+/// The officer who signs in: BINHYEN_USER and BINHYEN_PASSWORD (for scripts), or asked at
+/// the terminal. On the demo station, with nothing given, its chief's demo account.
+fn credentials(dir: &Path) -> Result<Credentials> {
+    if std::env::var("BINHYEN_USER").is_err()
+        && std::env::var("BINHYEN_PASSWORD").is_err()
+        && Station::has_demo_account(dir, DEMO_OFFICERS[0].2)
+    {
+        return Ok(Credentials::new(DEMO_OFFICERS[0].2, DEMO_PASSPHRASE));
+    }
+    let missing = || {
+        anyhow!(output::CodedError {
+            code: "credentials_required".into(),
+            message: "Cần đăng nhập: đặt BINHYEN_USER và BINHYEN_PASSWORD (tên đăng nhập và mật khẩu của cán bộ).".into(),
+        })
+    };
+    let user = env_or_prompt("BINHYEN_USER", "Tên đăng nhập: ", false)?.ok_or_else(missing)?;
+    let password = env_or_prompt("BINHYEN_PASSWORD", "Mật khẩu: ", true)?.ok_or_else(missing)?;
+    Ok(Credentials::new(&user, &password))
+}
+
+/// A new password: `var`, or asked twice at the terminal.
+fn new_password(var: &str) -> Result<String> {
+    if let Ok(p) = std::env::var(var) {
         return Ok(p);
     }
-    if demo {
-        return Ok(DEMO_PASSPHRASE.to_string());
-    }
     if std::io::stdin().is_terminal() {
-        let first = rpassword::prompt_password("Mật khẩu mới của trạm (ít nhất 8 ký tự): ")?;
+        let first = rpassword::prompt_password("Mật khẩu mới (ít nhất 8 ký tự): ")?;
         let second = rpassword::prompt_password("Nhập lại: ")?;
         if first != second {
             return Err(anyhow!("Hai lần nhập mật khẩu không khớp."));
         }
         return Ok(first);
     }
-    Err(anyhow!(
-        "Cần mật khẩu cho trạm mới: đặt biến môi trường BINHYEN_PASSPHRASE (ít nhất 8 ký tự)."
-    ))
+    Err(anyhow!(output::CodedError {
+        code: "password_required".into(),
+        message: format!("Cần mật khẩu mới: đặt biến môi trường {var} (ít nhất 8 ký tự)."),
+    }))
+}
+
+/// The station's first account, for `init`: --user (or BINHYEN_USER), --name, and the
+/// password from BINHYEN_PASSWORD (the demo password for a demo station).
+fn first_officer(user: Option<&str>, name: Option<&str>, demo: bool) -> Result<FirstOfficer> {
+    let username = match user {
+        Some(u) => u.to_string(),
+        None => match std::env::var("BINHYEN_USER") {
+            Ok(u) => u,
+            Err(_) if demo => DEMO_OFFICERS[0].2.to_string(),
+            Err(_) => {
+                return Err(anyhow!(output::CodedError {
+                    code: "credentials_required".into(),
+                    message: "Cần tài khoản đầu tiên của trạm: --user TÊN (hoặc BINHYEN_USER), --name \"Họ tên\" và mật khẩu trong BINHYEN_PASSWORD.".into(),
+                }))
+            }
+        },
+    };
+    let password = match std::env::var("BINHYEN_PASSWORD") {
+        Ok(p) => p,
+        Err(_) if demo => DEMO_PASSPHRASE.to_string(),
+        Err(_) => new_password("BINHYEN_PASSWORD")?,
+    };
+    let full_name = match name {
+        Some(n) => n.to_string(),
+        None if demo && username == DEMO_OFFICERS[0].2 => DEMO_OFFICERS[0].0.to_string(),
+        None => username.clone(),
+    };
+    Ok(FirstOfficer {
+        username,
+        full_name,
+        password,
+        role: Role::Chief,
+    })
 }
 
 fn read_stdin() -> Result<String> {
@@ -309,29 +484,19 @@ fn run(cli: &Cli, out: &Out) -> Result<bool> {
         None
     };
     let now = Utc::now();
-    // Every command that unlocks the station is a sign-in, named in the audit trail by
-    // BINHYEN_OFFICER (officer accounts will replace it) or the system user.
-    let actor = std::env::var("BINHYEN_OFFICER")
-        .ok()
-        .filter(|a| !a.trim().is_empty())
-        .or_else(|| std::env::var("USER").ok().map(|u| format!("hệ thống:{u}")))
-        .unwrap_or_else(|| "dòng lệnh".into());
-    let open = || -> Result<Station> {
-        let mut station = Station::open(&dir, &passphrase_for_open(&dir)?)?;
-        station.set_actor(&actor);
-        station.audit(
-            binhyen_store::audit::Action::Unlock,
-            None,
-            serde_json::json!({ "via": "cli" }),
-            now,
-        )?;
-        Ok(station)
-    };
+    // Every command that unlocks the station is a sign-in by an officer, in the audit trail.
+    let open = || -> Result<Station> { Ok(Station::open(&dir, &credentials(&dir)?)?) };
     match &cli.cmd {
-        Cmd::Init { unit, demo, device } => {
+        Cmd::Init {
+            unit,
+            demo,
+            device,
+            user,
+            name,
+        } => {
             let opts = InitOptions {
                 unit_code: unit.clone(),
-                passphrase: passphrase_for_init(*demo)?,
+                first_officer: first_officer(user.as_deref(), name.as_deref(), *demo)?,
                 device_no: *device,
                 demo: *demo,
             };
@@ -378,8 +543,7 @@ fn run(cli: &Cli, out: &Out) -> Result<bool> {
         }
         Cmd::Search { text, limit } => {
             let station = open()?;
-            let hits =
-                binhyen_store::search::search(station.conn(), &text.join(" "), None, *limit)?;
+            let hits = station.search(&text.join(" "), *limit)?;
             out.hits(&hits)?;
         }
         Cmd::Roster(RosterCmd::Import { file, dry_run }) => {
@@ -410,37 +574,42 @@ fn run(cli: &Cli, out: &Out) -> Result<bool> {
             out.checks(&checks)?;
             return Ok(checks.iter().all(|c| c.ok));
         }
-        Cmd::Passphrase => {
-            let old = passphrase_for_open(&dir)?;
-            let new = match std::env::var("BINHYEN_NEW_PASSPHRASE") {
-                Ok(p) => p,
-                Err(_) if std::io::stdin().is_terminal() => {
-                    rpassword::prompt_password("Mật khẩu mới (ít nhất 8 ký tự): ")?
-                }
-                Err(_) => {
-                    return Err(anyhow!(
-                        "Đặt mật khẩu mới trong biến môi trường BINHYEN_NEW_PASSPHRASE."
-                    ))
-                }
+        Cmd::Password => {
+            let mut station = open()?;
+            let old = credentials(&dir)?;
+            let new = new_password("BINHYEN_NEW_PASSWORD")?;
+            station.change_password(&old.password, &new, now)?;
+            out.message("Đã đổi mật khẩu; dữ liệu không phải mã hóa lại.")?;
+        }
+        Cmd::Account(cmd) => account(cmd, &mut open()?, out, now)?,
+        Cmd::Recover { user, name } => {
+            let code = env_or_prompt("BINHYEN_RECOVERY_CODE", "Mã khôi phục do Công an tỉnh đọc: ", true)?
+                .ok_or_else(|| anyhow!(output::CodedError {
+                    code: "recovery_code_required".into(),
+                    message: "Cần mã khôi phục: đặt BINHYEN_RECOVERY_CODE (Công an tỉnh đọc mã bằng `binhyen-server station recovery-code`).".into(),
+                }))?;
+            let password = new_password("BINHYEN_NEW_PASSWORD")?;
+            let first = FirstOfficer {
+                username: user.clone(),
+                full_name: name.clone().unwrap_or_else(|| user.clone()),
+                password,
+                role: Role::Chief,
             };
-            Station::change_passphrase(&dir, &old, &new)?;
-            let mut station = Station::open(&dir, &new)?;
-            station.set_actor(&actor);
-            station.audit(
-                binhyen_store::audit::Action::PassphraseChange,
-                None,
-                serde_json::json!({}),
-                now,
-            )?;
-            out.message("Đã đổi mật khẩu của trạm; dữ liệu không phải mã hóa lại.")?;
+            let station = Station::recover(&dir, &code, &first, now)?;
+            out.message(&format!(
+                "Đã khôi phục trạm: tài khoản \"{}\" ({}) có mật khẩu mới. Mã khôi phục này hết hiệu lực; lần đồng bộ tới sẽ gửi mã mới lên Công an tỉnh.",
+                station.session().username,
+                station.session().role_label
+            ))?;
         }
         Cmd::Enroll { file } => {
-            let passphrase = if Station::exists(&dir) {
-                passphrase_for_open(&dir)?
+            let creds = if Station::exists(&dir) {
+                credentials(&dir)?
             } else {
-                passphrase_for_init(false)?
+                let user = std::env::var("BINHYEN_USER").unwrap_or_default();
+                Credentials::new(&user, &new_password("BINHYEN_PASSWORD")?)
             };
-            let station = binhyen_sync::enroll(&dir, file, &passphrase, now).map_err(sync_error)?;
+            let station = binhyen_sync::enroll(&dir, file, &creds, now).map_err(sync_error)?;
             let _guard = init_logging(&dir);
             out.station(&station, &dir)?;
         }
@@ -470,29 +639,7 @@ fn run(cli: &Cli, out: &Out) -> Result<bool> {
                 _ => Err("Hãy chọn kỳ báo cáo: --period 2026-10 (hoặc 2026-Q4, 2026), hoặc --from và --to.".to_string()),
             }
             .map_err(|m| anyhow!(output::CodedError { code: "bad_period".into(), message: m }))?;
-            let mut station = open()?;
-            let rules = station.deadline_rules()?;
-            let report = station.unit_report(&period, rules, now)?;
-            let bytes = match format.as_str() {
-                "json" => serde_json::to_vec_pretty(&report)?,
-                "csv" => binhyen_store::report_export::to_csv(&report)?,
-                "xlsx" => binhyen_store::report_export::to_xlsx(&report)?,
-                "pdf" => binhyen_store::report_pdf::to_pdf(&report)?,
-                other => {
-                    return Err(anyhow!(output::CodedError {
-                        code: "bad_format".into(),
-                        message: format!(
-                            "Định dạng \"{other}\" không có: dùng json, csv, xlsx hoặc pdf."
-                        ),
-                    }))
-                }
-            };
-            station.audit(
-                binhyen_store::audit::Action::ReportExport,
-                None,
-                serde_json::json!({ "period": period.label, "format": format }),
-                now,
-            )?;
+            let bytes = open()?.export_report(&period, format, "cli", now)?;
             match path {
                 Some(p) => {
                     binhyen_sync::bundle::write_file_atomically(p, &bytes)

@@ -300,6 +300,31 @@ impl Out {
         Ok(())
     }
 
+    pub fn accounts(&self, accounts: &[binhyen_store::accounts::Account]) -> Result<()> {
+        if self.json {
+            return print_json(accounts);
+        }
+        for a in accounts {
+            println!(
+                "{:<16}  {:<28}  {:<26}  {}{}",
+                a.username.as_deref().unwrap_or("-"),
+                a.full_name,
+                a.role_label,
+                if a.active {
+                    "đang dùng"
+                } else {
+                    "đã vô hiệu hóa"
+                },
+                if a.active && !a.password_here {
+                    " (chưa có mật khẩu trên máy này)"
+                } else {
+                    ""
+                }
+            );
+        }
+        Ok(())
+    }
+
     pub fn message(&self, text: &str) -> Result<()> {
         if self.json {
             return print_json(&json!({"message": text}));

@@ -157,6 +157,8 @@ pub const ENTITIES: &[EntityDef] = &[
             "rank",
             "phone",
             "active",
+            "username",
+            "role",
             "created_at",
             "updated_at",
         ],

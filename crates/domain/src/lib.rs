@@ -1,6 +1,7 @@
 //! The Bình Yên domain: what a tip, a hamlet, a unit and a roster person are, how input is
 //! validated, and the Vietnamese text rules. Pure: no I/O, no clock (time is passed in).
 
+pub mod access;
 pub mod audit;
 pub mod catalog;
 pub mod checksum;

@@ -115,6 +115,12 @@ enum StationCmd {
         device: Option<u32>,
         #[arg(long)]
         out: PathBuf,
+        /// The station's first account (its chief), named in the file: the installer
+        /// enrols with this username (with --officer-name).
+        #[arg(long, requires = "officer_name")]
+        officer: Option<String>,
+        #[arg(long, requires = "officer")]
+        officer_name: Option<String>,
     },
     List {
         #[command(flatten)]
@@ -273,7 +279,17 @@ fn main() -> Result<()> {
             url,
             device,
             out,
+            officer,
+            officer_name,
         }) => {
+            let first_officer = match (officer, officer_name) {
+                (Some(u), Some(n)) => Some(binhyen_sync::protocol::ProvisionedOfficer {
+                    username: binhyen_domain::access::normalize_username(&u)
+                        .map_err(|m| anyhow::anyhow!("--officer: {m}"))?,
+                    full_name: n,
+                }),
+                _ => None,
+            };
             let backend = open(&db)?;
             let https = url.starts_with("https://");
             let loopback_http =
@@ -306,6 +322,7 @@ fn main() -> Result<()> {
                 token,
                 server_ca_pem: ca.as_ref().map(|c| c.cert_pem.clone()),
                 server_ca_sha256: ca.map(|c| c.fingerprint),
+                first_officer,
             };
             std::fs::write(&out, serde_json::to_string_pretty(&p)?)
                 .with_context(|| format!("cannot write {}", out.display()))?;

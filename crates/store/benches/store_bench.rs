@@ -178,7 +178,12 @@ fn ms(d: Duration) -> String {
 fn new_station(dir: &std::path::Path) -> Station {
     let opts = InitOptions {
         unit_code: "24280".into(),
-        passphrase: "benchmark passphrase".into(),
+        first_officer: binhyen_store::FirstOfficer {
+            username: "truong".into(),
+            full_name: "Nguyễn Hữu Thành".into(),
+            password: "benchmark passphrase".into(),
+            role: binhyen_domain::access::Role::Chief,
+        },
         device_no: 1,
         demo: false,
     };

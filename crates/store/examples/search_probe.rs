@@ -15,11 +15,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::path::PathBuf::from(format!("/tmp/binhyen-probe-{n}"));
     let pass = "probe passphrase";
     let mut station = if Station::exists(&dir) {
-        Station::open(&dir, pass)?
+        Station::open(&dir, &binhyen_store::Credentials::new("truong", pass))?
     } else {
         let opts = InitOptions {
             unit_code: "24280".into(),
-            passphrase: pass.into(),
+            first_officer: binhyen_store::FirstOfficer {
+                username: "truong".into(),
+                full_name: "Nguyễn Hữu Thành".into(),
+                password: pass.into(),
+                role: binhyen_domain::access::Role::Chief,
+            },
             device_no: 1,
             demo: false,
         };

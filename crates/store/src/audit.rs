@@ -33,6 +33,10 @@ pub enum Action {
     SettingsChange,
     RosterChange,
     DocumentPrint,
+    SignIn,
+    PasswordChange,
+    AccountChange,
+    RecoveryUse,
 }
 
 impl Action {
@@ -53,6 +57,10 @@ impl Action {
             Action::SettingsChange => "settings.change",
             Action::RosterChange => "roster.change",
             Action::DocumentPrint => "document.print",
+            Action::SignIn => "sign_in",
+            Action::PasswordChange => "password.change",
+            Action::AccountChange => "account.change",
+            Action::RecoveryUse => "recovery.use",
         }
     }
 }
@@ -131,12 +139,6 @@ pub(crate) fn append(
 }
 
 impl Station {
-    /// Who is acting, as the audit trail names them (the officer's account once accounts
-    /// exist; until then what the shell says: the system user, the app).
-    pub fn set_actor(&mut self, actor: &str) {
-        self.actor = actor.to_string();
-    }
-
     /// Records an action in the audit trail, in its own transaction.
     pub fn audit(
         &mut self,
@@ -157,6 +159,7 @@ impl Station {
 
     /// The audit trail, newest first.
     pub fn audit_entries(&self, limit: u32) -> Result<Vec<AuditEntry>> {
+        self.require(binhyen_domain::access::Permission::AuditView)?;
         let mut stmt = self.conn.prepare(
             "SELECT seq, at, actor, action, target, detail, hash FROM audit_log ORDER BY seq DESC LIMIT ?1",
         )?;
@@ -179,6 +182,7 @@ impl Station {
     /// Walks the chain from the start: every entry must follow the one before it (numbers
     /// without gaps, the previous hash, its own hash), and the last must be the recorded head.
     pub fn verify_audit(&self) -> Result<AuditCheck> {
+        self.require(binhyen_domain::access::Permission::AuditView)?;
         let station_id = meta_get(&self.conn, "station_id")?.unwrap_or_default();
         let records = self.audit_records_after(0, u32::MAX)?;
         let n = records.len() as u64;

@@ -172,6 +172,7 @@ impl Station {
 
     /// Adds an online group to a hamlet of this commune.
     pub fn add_group(&mut self, input: &GroupInput, now: DateTime<Utc>) -> Result<String> {
+        self.require(binhyen_domain::access::Permission::RosterManage)?;
         let (name, url) = check_name(&input.name, input.url.as_deref())?;
         let unit = self.info().unit_code.clone();
         let mut w = self.writer(now)?;
@@ -205,6 +206,7 @@ impl Station {
         members: u32,
         now: DateTime<Utc>,
     ) -> Result<()> {
+        self.require(binhyen_domain::access::Permission::RosterManage)?;
         if on > binhyen_domain::time::vn_today(now) {
             return Err(Invalid::one(
                 "on",
@@ -298,6 +300,7 @@ impl Station {
 
     /// Adds one of the unit's pages.
     pub fn add_channel(&mut self, input: &ChannelInput, now: DateTime<Utc>) -> Result<String> {
+        self.require(binhyen_domain::access::Permission::RosterManage)?;
         let (name, url) = check_name(&input.name, input.url.as_deref())?;
         let unit = self.info().unit_code.clone();
         let mut w = self.writer(now)?;
@@ -320,6 +323,7 @@ impl Station {
         figures: &ChannelFigures,
         now: DateTime<Utc>,
     ) -> Result<()> {
+        self.require(binhyen_domain::access::Permission::RosterManage)?;
         if figures.on > binhyen_domain::time::vn_today(now) {
             return Err(Invalid::one(
                 "on",

@@ -12,12 +12,15 @@ use rand::{Rng, SeedableRng};
 use binhyen_domain::roster::{HamletKind, PersonRole};
 use binhyen_domain::tip::{Category, Channel, NewTip, Reporter, Status, Urgency};
 
+use crate::accounts::insert_account;
+use crate::keys::DEMO_PASSPHRASE;
 use crate::roster::{
     insert_channel, insert_channel_metric, insert_group, insert_group_count, insert_hamlet,
-    insert_officer, insert_person, Metrics,
+    insert_person, Metrics,
 };
 use crate::tips::{insert_tip, set_status};
 use crate::{Result, Station};
+use binhyen_domain::access::Role;
 
 const HAMLETS: &[(HamletKind, &str, u32, bool)] = &[
     (HamletKind::Buon, "Buôn Ea Mdroh", 212, true),
@@ -64,12 +67,35 @@ const KINH_NAMES: &[&str] = &[
     "Dương Văn Ơn",
     "Lý Thị Ưng",
 ];
-const OFFICERS: &[(&str, &str)] = &[
-    ("Nguyễn Hữu Thành", "Thiếu tá, Trưởng Công an xã"),
-    ("Y Phôn Ksơr", "Đại úy, Phó Trưởng Công an xã"),
-    ("Trần Quang Vinh", "Thượng úy, Cảnh sát khu vực"),
-    ("H'Yăm Êban", "Trung úy, Cảnh sát khu vực"),
-    ("Lê Văn Định", "Công an viên"),
+/// The demo station's officers and their accounts (all with the demo password). The first
+/// is the account the demo station is created with.
+pub const DEMO_OFFICERS: &[(&str, &str, &str, Role)] = &[
+    (
+        "Nguyễn Hữu Thành",
+        "Thiếu tá, Trưởng Công an xã",
+        "truong",
+        Role::Chief,
+    ),
+    (
+        "Y Phôn Ksơr",
+        "Đại úy, Phó Trưởng Công an xã",
+        "yphon",
+        Role::Chief,
+    ),
+    (
+        "Trần Quang Vinh",
+        "Thượng úy, Cảnh sát khu vực",
+        "vinh",
+        Role::Officer,
+    ),
+    (
+        "H'Yăm Êban",
+        "Trung úy, Cảnh sát khu vực",
+        "hyam",
+        Role::Officer,
+    ),
+    ("Lê Văn Định", "Công an viên", "dinh", Role::Officer),
+    ("Phạm Thị Hoa", "Cán bộ kỹ thuật", "quantri", Role::Admin),
 ];
 
 /// (category, channel weights, templates). `{h}` is a hamlet, `{p}` the province.
@@ -192,10 +218,27 @@ pub fn fill(station: &mut Station, now: DateTime<Utc>) -> Result<()> {
     });
     let mut rng = StdRng::seed_from_u64(seed);
     let months = month_starts(now, 12);
+    let first = station.session().username.clone();
+    let key = station.key.clone();
+    let keys_path = station.dir().join(crate::station::KEYS_FILE);
+    let mut keys = crate::keys::KeyFile::read(&keys_path)?;
     let mut w = station.writer(now)?;
 
-    for (name, rank) in OFFICERS {
-        insert_officer(&mut w, &unit, name, rank, Some(&phone(&mut rng)))?;
+    for (name, rank, username, role) in DEMO_OFFICERS {
+        let phone = phone(&mut rng);
+        if *username == first {
+            continue;
+        }
+        let id = insert_account(
+            &mut w,
+            &unit,
+            username,
+            name,
+            *role,
+            Some(rank),
+            Some(&phone),
+        )?;
+        keys.set_password(&key, username, &id, DEMO_PASSPHRASE, false)?;
     }
 
     let mut hamlets: Vec<(String, String)> = Vec::new();
@@ -413,6 +456,8 @@ pub fn fill(station: &mut Station, now: DateTime<Utc>) -> Result<()> {
         }
     }
     w.commit()?;
+    // The accounts are committed before the key file names them.
+    keys.write(&keys_path)?;
     tracing::info!(unit = %unit, tips = tips.len(), "demo data written");
     Ok(())
 }

@@ -65,7 +65,14 @@ impl Station {
         include_reporter: bool,
         now: DateTime<Utc>,
     ) -> Result<PrintDoc> {
-        let tip = self.get_tip(key, true)?;
+        self.require(binhyen_domain::access::Permission::TipRead)?;
+        if kind == DocKind::Transfer {
+            self.require(binhyen_domain::access::Permission::TipTransfer)?;
+        }
+        if include_reporter {
+            self.require(binhyen_domain::access::Permission::IdentityView)?;
+        }
+        let tip = self.load_tip(key, true)?;
         let info = self.info().clone();
         let d = now.with_timezone(&VN_TZ);
         let place_date = format!(

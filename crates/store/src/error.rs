@@ -13,8 +13,23 @@ pub enum StoreError {
     Invalid(#[from] Invalid),
     #[error("Không tìm thấy {what} \"{key}\".")]
     NotFound { what: &'static str, key: String },
-    #[error("Sai mật khẩu của trạm; dữ liệu vẫn nguyên vẹn, hãy nhập lại.")]
-    WrongPassphrase,
+    #[error("Sai tên đăng nhập hoặc mật khẩu; dữ liệu vẫn nguyên vẹn, hãy nhập lại.")]
+    WrongCredentials,
+    #[error("Tài khoản tạm khóa vì nhập sai mật khẩu nhiều lần; hãy thử lại sau {seconds} giây.")]
+    LockedOut { seconds: u64 },
+    #[error("Tài khoản này đã bị vô hiệu hóa; hãy liên hệ trưởng Công an xã hoặc quản trị viên.")]
+    AccountDisabled,
+    #[error("Tài khoản {role} không được {what}.")]
+    Forbidden {
+        role: &'static str,
+        what: &'static str,
+    },
+    #[error("Mật khẩu này do người khác đặt: hãy đổi mật khẩu của mình trước khi làm việc.")]
+    PasswordChangeRequired,
+    #[error("Mã khôi phục không đúng; hãy đọc lại mã do Công an tỉnh cấp.")]
+    WrongRecoveryCode,
+    #[error("Chưa đăng nhập hoặc màn hình đã khóa; hãy đăng nhập lại.")]
+    SignedOut,
     #[error("Chưa có trạm nào trong thư mục {0}; hãy chạy `binhyen init --unit MÃ_XÃ`.")]
     NoStation(PathBuf),
     #[error("Thư mục {0} đã có một trạm; Bình Yên không ghi đè dữ liệu có sẵn.")]
@@ -64,7 +79,13 @@ impl StoreError {
         match self {
             StoreError::Invalid(_) => "invalid",
             StoreError::NotFound { .. } => "not_found",
-            StoreError::WrongPassphrase => "wrong_passphrase",
+            StoreError::WrongCredentials => "wrong_credentials",
+            StoreError::LockedOut { .. } => "locked_out",
+            StoreError::AccountDisabled => "account_disabled",
+            StoreError::Forbidden { .. } => "forbidden",
+            StoreError::PasswordChangeRequired => "password_change_required",
+            StoreError::WrongRecoveryCode => "wrong_recovery_code",
+            StoreError::SignedOut => "signed_out",
             StoreError::NoStation(_) => "no_station",
             StoreError::StationExists(_) => "station_exists",
             StoreError::SchemaTooNew { .. } => "schema_too_new",

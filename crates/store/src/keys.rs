@@ -1,30 +1,51 @@
-//! Key handling, all of it: the database is encrypted with a random 256-bit key; that key is
-//! stored only wrapped (XChaCha20-Poly1305) under keys derived from passphrases (Argon2id),
-//! one slot per passphrase, in `keys.json` beside the database. Adding a passphrase or
-//! changing one rewraps the key and never re-encrypts the database.
+//! Key handling, all of it. The database is encrypted with a random 256-bit key; that key is
+//! stored only wrapped (XChaCha20-Poly1305) under keys derived (Argon2id) from each
+//! officer's password, one slot per officer, in `keys.json` beside the database. Adding an
+//! officer or changing a password rewraps the key and never re-encrypts the database.
+//!
+//! A slot also counts failed sign-ins: after [`FREE_ATTEMPTS`] in a row it refuses every
+//! attempt for a while, doubling each time (30 s, 1 min, … up to 15 min). The counter lives
+//! in this file because the database is still locked when a password is wrong; someone who
+//! can edit the file could reset it, but could equally copy it and guess offline, which
+//! Argon2id's cost is there to slow.
+//!
+//! The **recovery slot** wraps the same key under a random code that only the provincial
+//! server keeps (sent once over the pinned connection, never stored on the laptop): when
+//! every password of a station is forgotten, the province reads the code out and the
+//! station sets a new chief's password with it (`binhyen recover`).
 
 use std::path::Path;
 
 use argon2::{Algorithm, Argon2, Params, Version};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use rand::RngCore;
+use chrono::{DateTime, Duration, Utc};
+use rand::{Rng, RngCore};
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::{Result, StoreError};
 
-/// The passphrase of the demo station that opens when nothing is set up. Demo data only.
+/// The password of the demo station's accounts. Demo data only.
 pub const DEMO_PASSPHRASE: &str = "binhyen-demo";
+
+/// Failed sign-ins allowed in a row before the account is held back.
+pub const FREE_ATTEMPTS: u32 = 5;
+
+/// The label of the slot opened by the recovery code.
+const RECOVERY: &str = "#recovery";
+/// The label of a version-1 key file's single slot (the station passphrase, before accounts).
+const LEGACY: &str = "station";
 
 const AAD: &[u8] = b"binhyen db key v1";
 
 /// The database key. Zeroed when dropped.
+#[derive(Clone)]
 pub struct DbKey(Zeroizing<[u8; 32]>);
 
 impl DbKey {
-    fn random() -> DbKey {
+    pub(crate) fn random() -> DbKey {
         let mut k = Zeroizing::new([0u8; 32]);
         rand::rngs::OsRng.fill_bytes(k.as_mut());
         DbKey(k)
@@ -39,9 +60,28 @@ impl DbKey {
         conn.execute_batch(&pragma)?;
         Ok(())
     }
+
+    /// A subkey for one purpose (attachments, backups), so that no two uses share a key.
+    pub fn derive(&self, purpose: &str) -> Zeroizing<[u8; 32]> {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(b"binhyen subkey v1\0");
+        h.update(purpose.as_bytes());
+        h.update(b"\0");
+        h.update(self.0.as_ref());
+        let mut out = Zeroizing::new([0u8; 32]);
+        out.copy_from_slice(&h.finalize());
+        out
+    }
 }
 
-/// Argon2id cost. 19 MiB and 2 passes (the OWASP minimum) keep unlocking under a second on
+impl std::fmt::Debug for DbKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DbKey(…)")
+    }
+}
+
+/// Argon2id cost. 19 MiB and 2 passes (the OWASP minimum) keep signing in under a second on
 /// a cheap laptop.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct KdfParams {
@@ -54,21 +94,55 @@ struct KdfParams {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Slot {
+    /// The officer's username, [`RECOVERY`], or [`LEGACY`].
     label: String,
+    /// The officer's record (`officers.id`); the database says what role the officer has
+    /// and whether the account is still active.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    officer_id: Option<String>,
     kdf: KdfParams,
     nonce: String,
     wrapped: String,
+    /// The password is the public demo one.
+    #[serde(default, skip_serializing_if = "is_false")]
+    demo: bool,
+    /// The password was set by someone else (a new account, a reset): it must be changed
+    /// at the next sign-in.
+    #[serde(default, skip_serializing_if = "is_false")]
+    must_change: bool,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    failures: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    locked_until: Option<DateTime<Utc>>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// The contents of `keys.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KeyFile {
     version: u32,
-    /// True while the passphrase is the public [`DEMO_PASSPHRASE`]: the station opens
-    /// without asking, which is only acceptable for demo data.
-    #[serde(default)]
-    pub demo_passphrase: bool,
+    /// Version 1 only: the single passphrase was the public demo one.
+    #[serde(default, skip_serializing_if = "is_false")]
+    demo_passphrase: bool,
     slots: Vec<Slot>,
+}
+
+/// What opening a slot tells the caller besides the key.
+#[derive(Debug, Clone)]
+pub struct Opened {
+    pub key: DbKey,
+    /// None for a version-1 key file (the station passphrase): the caller makes the first
+    /// account from it.
+    pub officer_id: Option<String>,
+    pub must_change: bool,
+    /// Failed attempts since the last sign-in (the audit trail records them).
+    pub failures_before: u32,
 }
 
 fn derive(passphrase: &str, kdf: &KdfParams) -> Result<Zeroizing<[u8; 32]>, String> {
@@ -81,17 +155,21 @@ fn derive(passphrase: &str, kdf: &KdfParams) -> Result<Zeroizing<[u8; 32]>, Stri
     Ok(out)
 }
 
-fn wrap(key: &DbKey, label: &str, passphrase: &str) -> Result<Slot, String> {
+fn new_kdf() -> KdfParams {
     let mut salt = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut salt);
-    let kdf = KdfParams {
+    KdfParams {
         alg: "argon2id".into(),
         m_kib: 19 * 1024,
         t: 2,
         p: 1,
         salt: hex::encode(salt),
-    };
-    let kek = derive(passphrase, &kdf)?;
+    }
+}
+
+fn wrap(key: &DbKey, label: &str, passphrase: &str) -> Result<Slot> {
+    let kdf = new_kdf();
+    let kek = derive(passphrase, &kdf).map_err(key_error)?;
     let mut nonce = [0u8; 24];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
     let cipher = XChaCha20Poly1305::new(kek.as_ref().into());
@@ -103,83 +181,266 @@ fn wrap(key: &DbKey, label: &str, passphrase: &str) -> Result<Slot, String> {
                 aad: AAD,
             },
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| key_error(e.to_string()))?;
     Ok(Slot {
         label: label.into(),
+        officer_id: None,
         kdf,
         nonce: hex::encode(nonce),
         wrapped: hex::encode(wrapped),
+        demo: passphrase == DEMO_PASSPHRASE,
+        must_change: false,
+        failures: 0,
+        locked_until: None,
     })
 }
 
-impl KeyFile {
-    /// A new random database key, wrapped for one passphrase.
-    pub fn create(passphrase: &str) -> Result<(KeyFile, DbKey), String> {
-        let demo_passphrase = passphrase == DEMO_PASSPHRASE;
-        if passphrase.chars().count() < 8 {
-            return Err("Mật khẩu của trạm phải có ít nhất 8 ký tự.".into());
-        }
-        let key = DbKey::random();
-        let slot = wrap(&key, "station", passphrase)?;
-        Ok((
-            KeyFile {
-                version: 1,
-                demo_passphrase,
-                slots: vec![slot],
-            },
-            key,
-        ))
+fn key_error(reason: String) -> StoreError {
+    StoreError::KeyFile {
+        path: "keys.json".into(),
+        reason,
     }
+}
 
-    /// The database key, if `passphrase` opens one of the slots.
-    pub fn unlock(&self, passphrase: &str) -> Result<DbKey> {
-        for slot in &self.slots {
-            let Ok(kek) = derive(passphrase, &slot.kdf) else {
-                continue;
-            };
-            let (Ok(nonce), Ok(wrapped)) = (hex::decode(&slot.nonce), hex::decode(&slot.wrapped))
-            else {
-                continue;
-            };
-            if nonce.len() != 24 {
-                continue;
-            }
-            let cipher = XChaCha20Poly1305::new(kek.as_ref().into());
-            if let Ok(plain) = cipher.decrypt(
+fn unwrap_slot(slot: &Slot, passphrase: &str) -> Option<DbKey> {
+    let kek = derive(passphrase, &slot.kdf).ok()?;
+    let nonce = hex::decode(&slot.nonce).ok()?;
+    let wrapped = hex::decode(&slot.wrapped).ok()?;
+    if nonce.len() != 24 {
+        return None;
+    }
+    let cipher = XChaCha20Poly1305::new(kek.as_ref().into());
+    let plain = Zeroizing::new(
+        cipher
+            .decrypt(
                 XNonce::from_slice(&nonce),
                 Payload {
                     msg: &wrapped,
                     aad: AAD,
                 },
-            ) {
-                let plain = Zeroizing::new(plain);
-                if plain.len() == 32 {
-                    let mut k = Zeroizing::new([0u8; 32]);
-                    k.copy_from_slice(&plain);
-                    return Ok(DbKey(k));
+            )
+            .ok()?,
+    );
+    if plain.len() != 32 {
+        return None;
+    }
+    let mut k = Zeroizing::new([0u8; 32]);
+    k.copy_from_slice(&plain);
+    Some(DbKey(k))
+}
+
+/// How long an account is held back after `failures` failed attempts in a row.
+pub fn hold_back(failures: u32) -> Option<Duration> {
+    if failures < FREE_ATTEMPTS {
+        return None;
+    }
+    let doublings = (failures - FREE_ATTEMPTS).min(5);
+    Some(Duration::seconds(30 << doublings))
+}
+
+/// Checks a password's strength (the same rule for every account).
+pub fn check_password(username: &str, password: &str) -> Result<()> {
+    let refuse = |code: &'static str, message: &str| {
+        Err(StoreError::Invalid(binhyen_domain::Invalid::one(
+            "password", code, message,
+        )))
+    };
+    if password.chars().count() < 8 {
+        return refuse("too_short", "Mật khẩu phải có ít nhất 8 ký tự.");
+    }
+    if password.trim().to_lowercase() == username.trim().to_lowercase() {
+        return refuse(
+            "same_as_username",
+            "Mật khẩu không được trùng tên đăng nhập.",
+        );
+    }
+    Ok(())
+}
+
+/// A new recovery code: 25 characters of Crockford base32 (125 bits) in groups of five.
+pub fn new_recovery_code() -> String {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let mut rng = rand::rngs::OsRng;
+    (0..5)
+        .map(|_| {
+            (0..5)
+                .map(|_| ALPHABET[rng.gen_range(0..32)] as char)
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// A recovery code as typed (lower case, spaces, O for 0…) in its canonical form.
+fn canonical_code(code: &str) -> String {
+    code.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| match c.to_ascii_uppercase() {
+            'O' => '0',
+            'I' | 'L' => '1',
+            c => c,
+        })
+        .collect()
+}
+
+impl KeyFile {
+    /// A new random database key, wrapped for the first officer's password.
+    pub fn create(username: &str, officer_id: &str, password: &str) -> Result<(KeyFile, DbKey)> {
+        let key = DbKey::random();
+        let mut file = KeyFile::empty();
+        file.set_password(&key, username, officer_id, password, false)?;
+        Ok((file, key))
+    }
+
+    /// A key file with no slot yet (a new station, before its first account).
+    pub(crate) fn empty() -> KeyFile {
+        KeyFile {
+            version: 2,
+            demo_passphrase: false,
+            slots: Vec::new(),
+        }
+    }
+
+    /// A version-1 file: one passphrase for the whole station, no accounts yet.
+    pub fn is_legacy(&self) -> bool {
+        self.slots.iter().any(|s| s.label == LEGACY)
+    }
+
+    /// Whether the demo password opens the slot of `username` (the demo station).
+    pub fn has_demo_account(&self, username: &str) -> bool {
+        self.demo_passphrase || self.slot(username).is_some_and(|s| s.demo)
+    }
+
+    fn slot(&self, username: &str) -> Option<&Slot> {
+        let username = username.trim().to_lowercase();
+        self.slots.iter().find(|s| s.label == username)
+    }
+
+    /// The usernames with a password on this laptop.
+    pub fn usernames(&self) -> Vec<String> {
+        self.slots
+            .iter()
+            .filter(|s| s.officer_id.is_some())
+            .map(|s| s.label.clone())
+            .collect()
+    }
+
+    /// The officer ids with a password on this laptop.
+    pub fn officer_ids(&self) -> Vec<String> {
+        self.slots
+            .iter()
+            .filter_map(|s| s.officer_id.clone())
+            .collect()
+    }
+
+    /// Opens the slot of `username` with `password`, counting a failure (the caller writes
+    /// the file back whether it succeeded or not). An account held back after repeated
+    /// failures is refused without trying the password.
+    pub fn unlock(&mut self, username: &str, password: &str, now: DateTime<Utc>) -> Result<Opened> {
+        let username = username.trim().to_lowercase();
+        if self.is_legacy() {
+            let slot = self.slots.iter().find(|s| s.label == LEGACY).cloned();
+            return match slot.and_then(|s| unwrap_slot(&s, password)) {
+                Some(key) => Ok(Opened {
+                    key,
+                    officer_id: None,
+                    must_change: false,
+                    failures_before: 0,
+                }),
+                None => Err(StoreError::WrongCredentials),
+            };
+        }
+        let Some(i) = self.slots.iter().position(|s| s.label == username) else {
+            // The same work as a real attempt, so that timing does not tell which
+            // usernames exist.
+            let _ = derive(password, &new_kdf());
+            return Err(StoreError::WrongCredentials);
+        };
+        if let Some(until) = self.slots[i].locked_until.filter(|u| *u > now) {
+            return Err(StoreError::LockedOut {
+                seconds: (until - now).num_seconds().max(1) as u64,
+            });
+        }
+        match unwrap_slot(&self.slots[i], password) {
+            Some(key) => {
+                let slot = &mut self.slots[i];
+                let failures_before = slot.failures;
+                slot.failures = 0;
+                slot.locked_until = None;
+                Ok(Opened {
+                    key,
+                    officer_id: slot.officer_id.clone(),
+                    must_change: slot.must_change,
+                    failures_before,
+                })
+            }
+            None => {
+                let slot = &mut self.slots[i];
+                slot.failures += 1;
+                slot.locked_until = hold_back(slot.failures).map(|d| now + d);
+                match slot.locked_until {
+                    Some(until) => Err(StoreError::LockedOut {
+                        seconds: (until - now).num_seconds().max(1) as u64,
+                    }),
+                    None => Err(StoreError::WrongCredentials),
                 }
             }
         }
-        Err(StoreError::WrongPassphrase)
     }
 
-    /// Replaces the passphrase of every slot with a new one; the database key is unchanged.
-    pub fn change_passphrase(&mut self, old: &str, new: &str) -> Result<()> {
-        let key = self.unlock(old)?;
-        if new.chars().count() < 8 {
-            return Err(StoreError::Invalid(binhyen_domain::Invalid::one(
-                "passphrase",
-                "too_short",
-                "Mật khẩu của trạm phải có ít nhất 8 ký tự.",
-            )));
-        }
-        let slot = wrap(&key, "station", new).map_err(|reason| StoreError::KeyFile {
-            path: "keys.json".into(),
-            reason,
-        })?;
-        self.slots = vec![slot];
-        self.demo_passphrase = new == DEMO_PASSPHRASE;
+    /// Sets (or replaces) the password of `username`'s slot. `must_change`: someone else
+    /// chose it, so the officer must change it at the next sign-in.
+    pub fn set_password(
+        &mut self,
+        key: &DbKey,
+        username: &str,
+        officer_id: &str,
+        password: &str,
+        must_change: bool,
+    ) -> Result<()> {
+        let username = username.trim().to_lowercase();
+        check_password(&username, password)?;
+        let mut slot = wrap(key, &username, password)?;
+        slot.officer_id = Some(officer_id.to_string());
+        slot.must_change = must_change;
+        self.slots
+            .retain(|s| s.label != username && s.officer_id.as_deref() != Some(officer_id));
+        self.slots.retain(|s| s.label != LEGACY);
+        self.slots.push(slot);
+        self.version = 2;
+        self.demo_passphrase = false;
         Ok(())
+    }
+
+    /// Removes the password of an officer (disabled, or the account is gone): that password
+    /// no longer opens anything on this laptop.
+    pub fn remove_officer(&mut self, officer_id: &str) -> bool {
+        let before = self.slots.len();
+        self.slots
+            .retain(|s| s.officer_id.as_deref() != Some(officer_id));
+        before != self.slots.len()
+    }
+
+    /// Wraps the key under a recovery code (replacing any earlier one).
+    pub fn set_recovery(&mut self, key: &DbKey, code: &str) -> Result<()> {
+        let slot = wrap(key, RECOVERY, &canonical_code(code))?;
+        self.slots.retain(|s| s.label != RECOVERY);
+        self.slots.push(slot);
+        Ok(())
+    }
+
+    pub fn has_recovery(&self) -> bool {
+        self.slots.iter().any(|s| s.label == RECOVERY)
+    }
+
+    /// The database key, if `code` is this station's recovery code.
+    pub fn unlock_recovery(&self, code: &str) -> Result<DbKey> {
+        let code = canonical_code(code);
+        self.slots
+            .iter()
+            .find(|s| s.label == RECOVERY)
+            .and_then(|s| unwrap_slot(s, &code))
+            .ok_or(StoreError::WrongRecoveryCode)
     }
 
     pub fn read(path: &Path) -> Result<KeyFile> {
@@ -201,6 +462,11 @@ impl KeyFile {
             .map_err(|e| StoreError::io(&tmp, e))?;
         f.sync_all().map_err(|e| StoreError::io(&tmp, e))?;
         std::fs::rename(&tmp, path).map_err(|e| StoreError::io(path, e))?;
+        if let Some(dir) = path.parent() {
+            if let Ok(d) = std::fs::File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
         Ok(())
     }
 }
@@ -209,33 +475,99 @@ impl KeyFile {
 mod tests {
     use super::*;
 
+    fn now() -> DateTime<Utc> {
+        "2026-11-28T08:00:00Z".parse().unwrap()
+    }
+
     #[test]
-    fn wrong_passphrase_is_refused_right_one_opens() {
-        let (file, key) = KeyFile::create("mật khẩu đúng").unwrap();
+    fn wrong_password_is_refused_right_one_opens() {
+        let (mut file, key) = KeyFile::create("lan", "o1", "mật khẩu đúng").unwrap();
         assert!(matches!(
-            file.unlock("sai rồi"),
-            Err(StoreError::WrongPassphrase)
+            file.unlock("lan", "sai rồi", now()),
+            Err(StoreError::WrongCredentials)
         ));
-        assert_eq!(
-            file.unlock("mật khẩu đúng").unwrap().0.as_ref(),
-            key.0.as_ref()
-        );
+        assert!(matches!(
+            file.unlock("khong-co", "mật khẩu đúng", now()),
+            Err(StoreError::WrongCredentials)
+        ));
+        let opened = file.unlock("Lan", "mật khẩu đúng", now()).unwrap();
+        assert_eq!(opened.key.0.as_ref(), key.0.as_ref());
+        assert_eq!(opened.officer_id.as_deref(), Some("o1"));
+        assert_eq!(opened.failures_before, 1);
     }
 
     #[test]
-    fn passphrase_change_keeps_the_key() {
-        let (mut file, key) = KeyFile::create("old passphrase").unwrap();
-        file.change_passphrase("old passphrase", "new passphrase")
+    fn each_officer_has_a_slot_and_a_password_change_keeps_the_key() {
+        let (mut file, key) = KeyFile::create("lan", "o1", "mật khẩu của Lan").unwrap();
+        file.set_password(&key, "binh", "o2", "tạm thời 123", true)
             .unwrap();
-        assert!(file.unlock("old passphrase").is_err());
-        assert_eq!(
-            file.unlock("new passphrase").unwrap().0.as_ref(),
-            key.0.as_ref()
+        let b = file.unlock("binh", "tạm thời 123", now()).unwrap();
+        assert!(b.must_change);
+        assert_eq!(b.key.0.as_ref(), key.0.as_ref());
+        file.set_password(&key, "binh", "o2", "mật khẩu riêng", false)
+            .unwrap();
+        assert!(file.unlock("binh", "tạm thời 123", now()).is_err());
+        assert!(
+            !file
+                .unlock("binh", "mật khẩu riêng", now())
+                .unwrap()
+                .must_change
         );
+        assert!(file.unlock("lan", "mật khẩu của Lan", now()).is_ok());
+        assert!(file.remove_officer("o2"));
+        assert!(file.unlock("binh", "mật khẩu riêng", now()).is_err());
     }
 
     #[test]
-    fn short_passphrase_refused() {
-        assert!(KeyFile::create("short").is_err());
+    fn repeated_failures_hold_the_account_back_then_let_it_try_again() {
+        let (mut file, _) = KeyFile::create("lan", "o1", "mật khẩu đúng").unwrap();
+        for _ in 0..FREE_ATTEMPTS - 1 {
+            assert!(matches!(
+                file.unlock("lan", "sai", now()),
+                Err(StoreError::WrongCredentials)
+            ));
+        }
+        assert!(matches!(
+            file.unlock("lan", "sai", now()),
+            Err(StoreError::LockedOut { seconds: 30 })
+        ));
+        // Even the right password waits.
+        assert!(matches!(
+            file.unlock("lan", "mật khẩu đúng", now() + Duration::seconds(10)),
+            Err(StoreError::LockedOut { seconds: 20 })
+        ));
+        // Another failure after the wait doubles it.
+        assert!(matches!(
+            file.unlock("lan", "sai", now() + Duration::seconds(31)),
+            Err(StoreError::LockedOut { seconds: 60 })
+        ));
+        let later = now() + Duration::seconds(31 + 61);
+        let opened = file.unlock("lan", "mật khẩu đúng", later).unwrap();
+        assert_eq!(opened.failures_before, FREE_ATTEMPTS + 1);
+        assert!(matches!(
+            file.unlock("lan", "sai", later),
+            Err(StoreError::WrongCredentials)
+        ));
+    }
+
+    #[test]
+    fn recovery_code_opens_the_key_however_it_is_typed() {
+        let (mut file, key) = KeyFile::create("lan", "o1", "mật khẩu đúng").unwrap();
+        let code = new_recovery_code();
+        assert_eq!(code.len(), 29);
+        file.set_recovery(&key, &code).unwrap();
+        let typed = code.to_lowercase().replace('-', " ");
+        assert_eq!(
+            file.unlock_recovery(&typed).unwrap().0.as_ref(),
+            key.0.as_ref()
+        );
+        assert!(file.unlock_recovery(&new_recovery_code()).is_err());
+        assert!(file.usernames() == vec!["lan".to_string()]);
+    }
+
+    #[test]
+    fn short_password_refused() {
+        assert!(KeyFile::create("lan", "o1", "short").is_err());
+        assert!(KeyFile::create("lan12345", "o1", "LAN12345").is_err());
     }
 }

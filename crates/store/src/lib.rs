@@ -4,6 +4,7 @@
 //! The store knows nothing of HTTP, of Tauri or of the command line: callers pass in the
 //! time (`now`) and get typed errors with stable codes.
 
+pub mod accounts;
 pub mod audit;
 pub mod changes;
 pub mod channels;
@@ -27,6 +28,7 @@ pub mod units;
 
 mod sql;
 
+pub use accounts::{Credentials, FirstOfficer, Session};
 pub use error::StoreError;
 pub use station::{InitOptions, Station, StationInfo};
 

@@ -461,7 +461,37 @@ impl Station {
         meta_set(&self.conn, &format!("sync.{key}"), value)
     }
 
+    /// The conflicts this station knows, as the signed-in officer may see them: the values
+    /// of a conflict about reporter identity are hidden from roles that may not see identity.
     pub fn conflicts(&self, open_only: bool) -> Result<Vec<ConflictView>> {
+        self.require(binhyen_domain::access::Permission::TipRead)?;
+        let mut all = self.load_conflicts(open_only)?;
+        if !self
+            .session()
+            .role
+            .allows(binhyen_domain::access::Permission::IdentityView)
+        {
+            for c in all
+                .iter_mut()
+                .filter(|c| binhyen_domain::catalog::is_identity(&c.entity))
+            {
+                c.local_value = Value::String("(ẩn danh tính)".into());
+                c.remote_value = Value::String("(ẩn danh tính)".into());
+            }
+        }
+        Ok(all)
+    }
+
+    /// How many conflicts wait for a decision (a count reveals nothing: every role sees it).
+    pub fn open_conflict_count(&self) -> Result<u64> {
+        Ok(self.conn.query_row(
+            "SELECT count(*) FROM conflicts WHERE resolved_at IS NULL",
+            [],
+            |r| r.get::<_, i64>(0),
+        )? as u64)
+    }
+
+    fn load_conflicts(&self, open_only: bool) -> Result<Vec<ConflictView>> {
         let sql = format!(
             "SELECT id, entity, entity_id, field, kind, local_value, remote_value, winner, detected_at, resolved_at,
                     local_hlc, remote_hlc
@@ -510,13 +540,17 @@ impl Station {
     /// Resolves a conflict by writing the chosen value as a new edit of the field: it
     /// follows the version every replica holds, so it applies everywhere without conflict.
     pub fn resolve_conflict(&mut self, id: &str, take: Take, now: DateTime<Utc>) -> Result<()> {
+        self.require(binhyen_domain::access::Permission::ConflictResolve)?;
         let conflict = self
-            .conflicts(false)?
+            .load_conflicts(false)?
             .into_iter()
             .find(|c| c.id == id || c.id.starts_with(id))
             .ok_or_else(|| StoreError::not_found("xung đột", id))?;
         if conflict.resolved_at.is_some() {
             return Err(refuse("Xung đột này đã được giải quyết.".into()));
+        }
+        if binhyen_domain::catalog::is_identity(&conflict.entity) {
+            self.require(binhyen_domain::access::Permission::IdentityView)?;
         }
         let def =
             entity(&conflict.entity).ok_or_else(|| refuse("Loại bản ghi không hợp lệ.".into()))?;

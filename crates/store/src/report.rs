@@ -202,6 +202,7 @@ impl Station {
         rules: DeadlineRules,
         now: DateTime<Utc>,
     ) -> Result<UnitReport> {
+        self.require(binhyen_domain::access::Permission::ReportView)?;
         let previous = period.previous();
         let (start, end) = period.utc_range();
         let (ps, pe) = previous.utc_range();

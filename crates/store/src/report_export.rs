@@ -250,3 +250,40 @@ fn channel_label(k: &str) -> Option<&'static str> {
 fn status_label(k: &str) -> Option<&'static str> {
     binhyen_domain::tip::Status::parse(k).map(|c| c.label())
 }
+
+impl crate::Station {
+    /// The unit's report for `period` as a file in `format` (`xlsx`, `csv`, `pdf` or `json`),
+    /// by the station's deadline rules. Exporting needs the right to export and is written
+    /// to the audit trail (with `via`: what asked for it).
+    pub fn export_report(
+        &mut self,
+        period: &binhyen_domain::period::Period,
+        format: &str,
+        via: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<u8>> {
+        self.require(binhyen_domain::access::Permission::Export)?;
+        let rules = self.deadline_rules()?;
+        let report = self.unit_report(period, rules, now)?;
+        let bytes = match format {
+            "json" => serde_json::to_vec_pretty(&report)?,
+            "csv" => to_csv(&report)?,
+            "xlsx" => to_xlsx(&report)?,
+            "pdf" => crate::report_pdf::to_pdf(&report)?,
+            other => {
+                return Err(StoreError::Invalid(binhyen_domain::Invalid::one(
+                    "format",
+                    "bad_format",
+                    format!("Định dạng \"{other}\" không có: chọn XLSX, CSV, PDF hoặc JSON."),
+                )))
+            }
+        };
+        self.audit(
+            crate::audit::Action::ReportExport,
+            None,
+            serde_json::json!({ "period": period.label, "format": format, "via": via }),
+            now,
+        )?;
+        Ok(bytes)
+    }
+}

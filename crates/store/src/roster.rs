@@ -306,25 +306,6 @@ pub(crate) fn insert_channel_metric(
     )
 }
 
-pub(crate) fn insert_officer(
-    w: &mut Writer<'_>,
-    unit: &str,
-    name: &str,
-    rank: &str,
-    phone: Option<&str>,
-) -> Result<String> {
-    let now = ts(w.now());
-    insert_record(
-        w,
-        "officer",
-        "officers",
-        obj(
-            json!({"unit_code": unit, "full_name": name, "rank": rank, "phone": phone, "active": true,
-            "created_at": now, "updated_at": now}),
-        ),
-    )
-}
-
 /// What a roster import does (or, in a dry run, would do).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, TS)]
 #[ts(export)]
@@ -719,6 +700,7 @@ impl Station {
     /// Marks a hamlet as remote from the station (its crime tips get the longer transfer
     /// deadline) or not.
     pub fn set_hamlet_remote(&mut self, id: &str, remote: bool, now: DateTime<Utc>) -> Result<()> {
+        self.require(binhyen_domain::access::Permission::RosterManage)?;
         let unit = self.info().unit_code.clone();
         let mut w = self.writer(now)?;
         let current: Option<bool> = w
@@ -750,6 +732,7 @@ impl Station {
 
     /// Roster people, by hamlet then name, in Vietnamese order.
     pub fn list_people(&self) -> Result<Vec<RosterPerson>> {
+        self.require(binhyen_domain::access::Permission::RosterManage)?;
         list_people_in(&self.conn, &self.info().unit_code)
     }
 
@@ -761,6 +744,7 @@ impl Station {
         dry_run: bool,
         now: DateTime<Utc>,
     ) -> Result<RosterPlan> {
+        self.require(binhyen_domain::access::Permission::RosterManage)?;
         if bytes.starts_with(b"PK\x03\x04") {
             let csv = xlsx_to_csv(bytes).map_err(StoreError::Rows)?;
             self.import_roster(&csv, dry_run, now)
@@ -778,6 +762,7 @@ impl Station {
         dry_run: bool,
         now: DateTime<Utc>,
     ) -> Result<RosterPlan> {
+        self.require(binhyen_domain::access::Permission::RosterManage)?;
         let rows = parse_rows(bytes).map_err(StoreError::Rows)?;
         let unit = self.info().unit_code.clone();
         let mut plan = RosterPlan {
@@ -912,6 +897,7 @@ impl Station {
     /// The roster as CSV (UTF-8 with BOM, so Excel shows Vietnamese), in the same columns
     /// that [`Station::import_roster`] reads: exporting and importing again changes nothing.
     pub fn export_roster(&self) -> Result<Vec<u8>> {
+        self.require(binhyen_domain::access::Permission::Export)?;
         let hamlets = self.list_hamlets()?;
         let people = self.list_people()?;
         let mut out = b"\xEF\xBB\xBF".to_vec();

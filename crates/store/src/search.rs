@@ -163,6 +163,24 @@ pub fn search(
         .collect())
 }
 
+impl crate::Station {
+    /// Ranked search across what the signed-in officer may read: tips for those who read
+    /// tips, roster people for those who keep rosters, hamlets and units for everyone.
+    pub fn search(&self, text: &str, limit: u32) -> Result<Vec<SearchHit>> {
+        use binhyen_domain::access::Permission;
+        let role = self.session().role;
+        let mut kinds = vec!["hamlet", "unit"];
+        if role.allows(Permission::TipRead) {
+            kinds.push("tip");
+        }
+        if role.allows(Permission::RosterManage) {
+            kinds.push("person");
+        }
+        let all = kinds.len() == 4;
+        search(&self.conn, text, (!all).then_some(&kinds[..]), limit)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::fts_query;

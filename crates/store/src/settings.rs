@@ -59,6 +59,7 @@ impl Station {
 
     /// Changes the deadline rules (checked first; the change is audited).
     pub fn set_deadline_rules(&mut self, rules: DeadlineRules, now: DateTime<Utc>) -> Result<()> {
+        self.require(binhyen_domain::access::Permission::SettingsManage)?;
         rules.validate()?;
         let before = self.deadline_rules()?;
         let w = self.writer(now)?;
@@ -73,6 +74,7 @@ impl Station {
 
     /// The tip form's draft as the window last saved it.
     pub fn draft(&self) -> Result<Option<serde_json::Value>> {
+        self.require(binhyen_domain::access::Permission::TipRecord)?;
         meta_get(&self.conn, DRAFT_KEY)?
             .map(|v| serde_json::from_str(&v).map_err(StoreError::from))
             .transpose()
@@ -80,6 +82,7 @@ impl Station {
 
     /// Keeps the tip form's draft (any JSON the window chooses), or clears it with `None`.
     pub fn set_draft(&self, draft: Option<&serde_json::Value>) -> Result<()> {
+        self.require(binhyen_domain::access::Permission::TipRecord)?;
         match draft {
             Some(d) => {
                 let text = serde_json::to_string(d)?;

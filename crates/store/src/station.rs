@@ -5,13 +5,15 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use serde::Serialize;
 use ts_rs::TS;
 use uuid::Uuid;
 
 use binhyen_domain::unit::{is_commune_code, is_province_code};
 
+use crate::accounts::{self, Credentials, FirstOfficer, Session};
+use crate::audit::Action;
 use crate::changes::{meta_get, meta_set, Writer};
 use crate::keys::{DbKey, KeyFile};
 use crate::{migrate, units, Result, StoreError};
@@ -25,7 +27,8 @@ pub const KEYS_FILE: &str = "keys.json";
 #[derive(Debug, Clone)]
 pub struct InitOptions {
     pub unit_code: String,
-    pub passphrase: String,
+    /// The first account, made with the station (the chief, or whoever sets it up).
+    pub first_officer: FirstOfficer,
     /// This laptop's number within the station (1, 2, …). Register numbers carry it, so two
     /// laptops of one station never hand out the same number.
     pub device_no: u32,
@@ -55,8 +58,11 @@ pub struct Station {
     pub(crate) conn: Connection,
     dir: PathBuf,
     info: StationInfo,
-    /// Who acts, as the audit trail names them (see `audit.rs`).
+    /// Who acts, as the audit trail names them (the signed-in officer's username).
     pub(crate) actor: String,
+    pub(crate) session: Session,
+    /// The database key, to wrap it for a new password (accounts) and derive subkeys.
+    pub(crate) key: DbKey,
 }
 
 impl std::fmt::Debug for Station {
@@ -82,7 +88,7 @@ fn connect(path: &Path, key: &DbKey, create: bool) -> Result<Connection> {
         r.get::<_, i64>(0)
     })
     .map_err(|e| match e.sqlite_error_code() {
-        Some(rusqlite::ErrorCode::NotADatabase) => StoreError::WrongPassphrase,
+        Some(rusqlite::ErrorCode::NotADatabase) => StoreError::WrongCredentials,
         _ => StoreError::Sqlite(e),
     })?;
     conn.busy_timeout(Duration::from_secs(10))?;
@@ -109,11 +115,11 @@ impl Station {
         dir.join(DB_FILE).exists() || dir.join(KEYS_FILE).exists()
     }
 
-    /// Whether the station in `dir` still has the public demo passphrase, so that it opens
-    /// without asking (the demo station of a fresh install).
-    pub fn has_demo_passphrase(dir: &Path) -> bool {
+    /// Whether `username` of the station in `dir` still has the public demo password (the
+    /// demo station of a fresh install, whose sign-in screen says so).
+    pub fn has_demo_account(dir: &Path, username: &str) -> bool {
         KeyFile::read(&dir.join(KEYS_FILE))
-            .map(|k| k.demo_passphrase)
+            .map(|k| k.has_demo_account(username))
             .unwrap_or(false)
     }
 
@@ -143,27 +149,6 @@ impl Station {
         result
     }
 
-    /// Like [`Station::init`] with the schema of an older version: builds the old-schema
-    /// fixtures that upgrade tests open. Not for production use.
-    #[doc(hidden)]
-    pub fn init_with_schema(
-        dir: &Path,
-        opts: &InitOptions,
-        now: DateTime<Utc>,
-        version: i64,
-    ) -> Result<Station> {
-        let code = opts.unit_code.trim();
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
-        let (keyfile, key) = KeyFile::create(&opts.passphrase).map_err(|reason| {
-            StoreError::Invalid(binhyen_domain::Invalid::one("passphrase", "weak", reason))
-        })?;
-        let mut conn = connect(&dir.join(DB_FILE), &key, true)?;
-        migrate::migrate_to(&mut conn, version)?;
-        Station::write_identity(&mut conn, code, opts, now)?;
-        keyfile.write(&dir.join(KEYS_FILE))?;
-        Station::from_conn(conn, dir)
-    }
-
     fn write_identity(
         conn: &mut Connection,
         code: &str,
@@ -190,15 +175,33 @@ impl Station {
         opts: &InitOptions,
         now: DateTime<Utc>,
     ) -> Result<Station> {
-        let (keyfile, key) = KeyFile::create(&opts.passphrase).map_err(|reason| {
-            StoreError::Invalid(binhyen_domain::Invalid::one("passphrase", "weak", reason))
-        })?;
+        let first = &opts.first_officer;
+        let (username, full_name) =
+            accounts::check_new(&first.username, &first.full_name, &first.password)?;
+        let key = DbKey::random();
         let mut conn = connect(&dir.join(DB_FILE), &key, true)?;
         migrate::migrate(&mut conn)?;
         Station::write_identity(&mut conn, code, opts, now)?;
+        let officer_id = {
+            let mut w = Writer::begin(&mut conn, now, &username)?;
+            let id = accounts::insert_account(
+                &mut w, code, &username, &full_name, first.role, None, None,
+            )?;
+            w.audit(
+                Action::AccountChange,
+                Some(&id),
+                serde_json::json!({"op": "create", "username": username, "role": first.role.as_str()}),
+            )?;
+            w.commit()?;
+            id
+        };
+        let mut keyfile = KeyFile::empty();
+        keyfile.set_password(&key, &username, &officer_id, &first.password, false)?;
         // The key file last: a directory with a key file always has a complete database.
         keyfile.write(&dir.join(KEYS_FILE))?;
-        let mut station = Station::from_conn(conn, dir)?;
+        let officer = accounts::load(&conn, &officer_id)?
+            .ok_or_else(|| StoreError::not_found("tài khoản", &officer_id))?;
+        let mut station = Station::from_conn(conn, dir, Session::new(&officer, false), key)?;
         if opts.demo {
             crate::demo::fill(&mut station, now)?;
         }
@@ -207,8 +210,8 @@ impl Station {
 
     /// Opens and unlocks the station in `dir`, migrating its schema if it is older. A
     /// station the provincial server has revoked stays locked (see [`Station::open_revoked`]).
-    pub fn open(dir: &Path, passphrase: &str) -> Result<Station> {
-        let station = Station::open_revoked(dir, passphrase)?;
+    pub fn open(dir: &Path, credentials: &Credentials) -> Result<Station> {
+        let station = Station::open_revoked(dir, credentials)?;
         match station.revoked_at()? {
             Some(at) => Err(StoreError::Revoked(at)),
             None => Ok(station),
@@ -226,13 +229,203 @@ impl Station {
     }
 
     /// Opens even a revoked station; only a new enrolment may use this (it lifts the lock).
-    pub fn open_revoked(dir: &Path, passphrase: &str) -> Result<Station> {
+    pub fn open_revoked(dir: &Path, credentials: &Credentials) -> Result<Station> {
         let keys_path = dir.join(KEYS_FILE);
         if !dir.join(DB_FILE).exists() || !keys_path.exists() {
             return Err(StoreError::NoStation(dir.to_path_buf()));
         }
-        let key = KeyFile::read(&keys_path)?.unlock(passphrase)?;
-        let mut conn = connect(&dir.join(DB_FILE), &key, false)?;
+        let now = Utc::now();
+        let mut keys = KeyFile::read(&keys_path)?;
+        let opened = match keys.unlock(&credentials.username, &credentials.password, now) {
+            Ok(o) => o,
+            Err(e) => {
+                // The failure count must survive, or the hold-back would never start.
+                keys.write(&keys_path)?;
+                return Err(e);
+            }
+        };
+        if opened.failures_before > 0 {
+            keys.write(&keys_path)?;
+        }
+        let mut conn = Station::connect_migrated(dir, &opened.key)?;
+        let officer = match &opened.officer_id {
+            Some(id) => match accounts::load(&conn, id)? {
+                Some(a) if a.active => a,
+                _ => {
+                    // Disabled (here or at the province): the password stops working.
+                    keys.remove_officer(id);
+                    keys.write(&keys_path)?;
+                    return Err(StoreError::AccountDisabled);
+                }
+            },
+            None => Station::adopt_legacy(
+                &mut conn,
+                &mut keys,
+                &keys_path,
+                &opened.key,
+                credentials,
+                now,
+            )?,
+        };
+        let mut station = Station::from_conn(
+            conn,
+            dir,
+            Session::new(&officer, opened.must_change),
+            opened.key,
+        )?;
+        station.audit(
+            Action::SignIn,
+            None,
+            serde_json::json!({"failed_attempts_before": opened.failures_before}),
+            now,
+        )?;
+        Ok(station)
+    }
+
+    /// Opens the station with a key already proven at sign-in, acting as `officer_id`: the
+    /// desktop's sync thread, which needs its own connection. Refused if the account has
+    /// been disabled since, or the station revoked.
+    pub fn open_with_key(dir: &Path, key: &DbKey, officer_id: &str) -> Result<Station> {
+        let conn = Station::connect_migrated(dir, key)?;
+        let officer = match accounts::load(&conn, officer_id)? {
+            Some(a) if a.active => a,
+            _ => return Err(StoreError::AccountDisabled),
+        };
+        let station = Station::from_conn(conn, dir, Session::new(&officer, false), key.clone())?;
+        match station.revoked_at()? {
+            Some(at) => Err(StoreError::Revoked(at)),
+            None => Ok(station),
+        }
+    }
+
+    /// When every password of the station is forgotten: unlocks it with the recovery code
+    /// the provincial server keeps and gives `officer` (a chief; an existing account of that
+    /// username is enabled again) the new password. The code is then spent: the next sync
+    /// escrows a new one.
+    pub fn recover(
+        dir: &Path,
+        code: &str,
+        officer: &FirstOfficer,
+        now: DateTime<Utc>,
+    ) -> Result<Station> {
+        let keys_path = dir.join(KEYS_FILE);
+        if !dir.join(DB_FILE).exists() || !keys_path.exists() {
+            return Err(StoreError::NoStation(dir.to_path_buf()));
+        }
+        let mut keys = KeyFile::read(&keys_path)?;
+        let key = keys.unlock_recovery(code)?;
+        let (username, full_name) =
+            accounts::check_new(&officer.username, &officer.full_name, &officer.password)?;
+        let mut conn = Station::connect_migrated(dir, &key)?;
+        let unit = meta_get(&conn, "unit_code")?.unwrap_or_default();
+        let existing: Option<(String, i64)> = conn
+            .query_row(
+                "SELECT id, active FROM officers WHERE username = ?1 ORDER BY active DESC LIMIT 1",
+                [&username],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let id = {
+            let mut w = Writer::begin(&mut conn, now, &username)?;
+            let id = match existing {
+                Some((id, active)) => {
+                    let mut fields = serde_json::Map::new();
+                    if active == 0 {
+                        fields.insert("active".into(), true.into());
+                    }
+                    fields.insert("role".into(), officer.role.as_str().into());
+                    fields.insert("updated_at".into(), crate::sql::ts(now).into());
+                    crate::roster::update_record(&mut w, "officer", "officers", &id, fields)?;
+                    id
+                }
+                None => accounts::insert_account(
+                    &mut w,
+                    &unit,
+                    &username,
+                    &full_name,
+                    officer.role,
+                    None,
+                    None,
+                )?,
+            };
+            w.audit(
+                Action::RecoveryUse,
+                Some(&id),
+                serde_json::json!({"username": username, "role": officer.role.as_str()}),
+            )?;
+            meta_set(w.conn(), "sync.recovery_escrowed", "0")?;
+            w.commit()?;
+            id
+        };
+        keys.set_password(&key, &username, &id, &officer.password, false)?;
+        keys.write(&keys_path)?;
+        let account =
+            accounts::load(&conn, &id)?.ok_or_else(|| StoreError::not_found("tài khoản", &id))?;
+        Station::from_conn(conn, dir, Session::new(&account, false), key)
+    }
+
+    /// The database key of this open station, for [`Station::open_with_key`].
+    pub fn session_key(&self) -> DbKey {
+        self.key.clone()
+    }
+
+    /// A station from before accounts, opened with its passphrase: the officer who opens it
+    /// becomes its first account (a chief), with that passphrase as password.
+    fn adopt_legacy(
+        conn: &mut Connection,
+        keys: &mut KeyFile,
+        keys_path: &Path,
+        key: &DbKey,
+        credentials: &Credentials,
+        now: DateTime<Utc>,
+    ) -> Result<accounts::Account> {
+        let (username, full_name) = accounts::check_new(
+            &credentials.username,
+            &credentials.username,
+            &credentials.password,
+        )?;
+        let unit = meta_get(conn, "unit_code")?.unwrap_or_default();
+        // A first attempt may have committed the account and then failed to write the key
+        // file: reuse it rather than making a second one.
+        let existing: Option<String> = conn
+            .query_row(
+                "SELECT id FROM officers WHERE username = ?1 AND active = 1",
+                [&username],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let id = match existing {
+            Some(id) => id,
+            None => {
+                let mut w = Writer::begin(conn, now, &username)?;
+                let id = accounts::insert_account(
+                    &mut w,
+                    &unit,
+                    &username,
+                    &full_name,
+                    binhyen_domain::access::Role::Chief,
+                    None,
+                    None,
+                )?;
+                w.audit(
+                    Action::AccountChange,
+                    Some(&id),
+                    serde_json::json!({"op": "create", "username": username, "role": "chief", "from": "station passphrase"}),
+                )?;
+                w.commit()?;
+                id
+            }
+        };
+        // The account is committed before the key file names it, so a slot never points at
+        // an officer who does not exist.
+        keys.set_password(key, &username, &id, &credentials.password, false)?;
+        keys.write(keys_path)?;
+        tracing::info!("station passphrase became the first account's password");
+        accounts::load(conn, &id)?.ok_or_else(|| StoreError::not_found("tài khoản", id))
+    }
+
+    fn connect_migrated(dir: &Path, key: &DbKey) -> Result<Connection> {
+        let mut conn = connect(&dir.join(DB_FILE), key, false)?;
         migrate::migrate(&mut conn)?;
         if meta_get(&conn, "search_index")?.as_deref() != Some(SEARCH_INDEX_VERSION) {
             let tx = conn.transaction()?;
@@ -241,18 +434,10 @@ impl Station {
             tx.commit()?;
             tracing::info!(tips = n, "search index rebuilt");
         }
-        Station::from_conn(conn, dir)
+        Ok(conn)
     }
 
-    /// Changes the passphrase; the database is not re-encrypted.
-    pub fn change_passphrase(dir: &Path, old: &str, new: &str) -> Result<()> {
-        let path = dir.join(KEYS_FILE);
-        let mut keyfile = KeyFile::read(&path)?;
-        keyfile.change_passphrase(old, new)?;
-        keyfile.write(&path)
-    }
-
-    fn from_conn(conn: Connection, dir: &Path) -> Result<Station> {
+    fn from_conn(conn: Connection, dir: &Path, session: Session, key: DbKey) -> Result<Station> {
         let get = |k: &str| -> Result<String> {
             meta_get(&conn, k)?.ok_or_else(|| StoreError::not_found("thông tin trạm", k))
         };
@@ -283,7 +468,9 @@ impl Station {
             conn,
             dir: dir.to_path_buf(),
             info,
-            actor: "trạm".to_string(),
+            actor: session.username.clone(),
+            session,
+            key,
         })
     }
 

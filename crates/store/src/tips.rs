@@ -1,6 +1,7 @@
 //! Tips: recording (with an offline register number), import, listing, search, update,
 //! and the timeline. Reporter identity lives in its own table and leaves lists out.
 
+use binhyen_domain::access::Permission;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
@@ -358,6 +359,7 @@ pub(crate) fn rebuild_tip_index(conn: &Connection) -> Result<usize> {
 impl Station {
     /// Records a new tip.
     pub fn add_tip(&mut self, input: &TipInput, now: DateTime<Utc>) -> Result<Tip> {
+        self.require(Permission::TipRecord)?;
         let tip = input.validate(now)?;
         let (unit, device) = (self.info().unit_code.clone(), self.info().device_no);
         let mut w = self.writer(now)?;
@@ -376,12 +378,13 @@ impl Station {
         )?;
         w.commit()?;
         tracing::info!(tip = %id, "tip recorded");
-        self.get_tip(&id.to_string(), true)
+        self.load_tip(&id.to_string(), true)
     }
 
     /// Imports tips from JSON Lines, all or nothing: the first bad line refuses the whole
     /// file, named by its line number. Blank lines are skipped.
     pub fn import_tips(&mut self, jsonl: &str, now: DateTime<Utc>) -> Result<Vec<Uuid>> {
+        self.require(Permission::TipRecord)?;
         let mut tips = Vec::new();
         for (i, line) in jsonl.lines().enumerate() {
             let line_no = i + 1;
@@ -427,6 +430,15 @@ impl Station {
     /// One tip by id or register number; `with_reporter` adds the reporter's identity and
     /// the timeline.
     pub fn get_tip(&self, key: &str, with_reporter: bool) -> Result<Tip> {
+        self.require(Permission::TipRead)?;
+        if with_reporter {
+            self.require(Permission::IdentityView)?;
+        }
+        self.load_tip(key, with_reporter)
+    }
+
+    /// [`Station::get_tip`] without the permission check, for the library's own use.
+    pub(crate) fn load_tip(&self, key: &str, with_reporter: bool) -> Result<Tip> {
         let sql = format!("SELECT {TIP_COLUMNS} FROM {TIP_FROM} WHERE t.id = ?1 OR (t.register_no = ?1 AND t.unit_code = ?2)");
         let mut tip = self
             .conn
@@ -544,6 +556,7 @@ impl Station {
     /// Tips matching the filter, in the filter's order (newest first by default); all of
     /// them unless a limit is given.
     pub fn list_tips(&self, filter: &TipFilter) -> Result<Vec<Tip>> {
+        self.require(Permission::TipRead)?;
         let (from, where_sql, mut args) = self.filter_sql(filter)?;
         let text = filter.query.as_deref().and_then(fts_query).is_some();
         let urgency = "CASE t.urgency WHEN 'critical' THEN 0 WHEN 'urgent' THEN 1 ELSE 2 END";
@@ -574,6 +587,7 @@ impl Station {
     }
 
     pub fn count_tips(&self, filter: &TipFilter) -> Result<u64> {
+        self.require(Permission::TipRead)?;
         let only_text = TipFilter {
             query: None,
             limit: None,
@@ -603,8 +617,15 @@ impl Station {
     /// Applies a patch. Only changed fields are written and recorded (so that sync can merge
     /// field by field); a status change and a note go to the timeline.
     pub fn update_tip(&mut self, key: &str, patch: &TipPatch, now: DateTime<Utc>) -> Result<Tip> {
-        let current = self.get_tip(key, true)?;
+        self.require(Permission::TipEdit)?;
+        let current = self.load_tip(key, true)?;
         let valid = patch.validate(current.status, now)?;
+        if let Some(s) = valid.status {
+            self.require(binhyen_domain::access::status_permission(s))?;
+        }
+        if patch.reporter.is_some() {
+            self.require(Permission::IdentityView)?;
+        }
         let id = current.id.to_string();
         let unit = self.info().unit_code.clone();
         let mut w = self.writer(now)?;
@@ -739,13 +760,14 @@ impl Station {
         )?;
         w.commit()?;
         tracing::info!(tip = %id, "tip updated");
-        self.get_tip(&id, true)
+        self.load_tip(&id, true)
     }
 
     /// A tip with its reporter's identity, for a person who needs it: the reveal is written
     /// to the audit trail with who and why, in the same step.
     pub fn reveal_tip(&mut self, key: &str, reason: &str, now: DateTime<Utc>) -> Result<Tip> {
-        let tip = self.get_tip(key, true)?;
+        self.require(Permission::IdentityView)?;
+        let tip = self.load_tip(key, true)?;
         if tip.reporter.is_some() {
             self.audit(
                 crate::audit::Action::IdentityView,

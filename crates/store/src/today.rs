@@ -56,6 +56,7 @@ pub fn vn_midnight(now: DateTime<Utc>) -> DateTime<Utc> {
 
 impl Station {
     pub fn today(&self, now: DateTime<Utc>) -> Result<Today> {
+        self.require(binhyen_domain::access::Permission::TipRead)?;
         let rules = self.deadline_rules()?;
         let count = |sql: &str, args: &[&dyn rusqlite::ToSql]| -> Result<u32> {
             Ok(self.conn.query_row(sql, args, |r| r.get::<_, u32>(0))?)

@@ -10,9 +10,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
+use binhyen_domain::access::Role;
 use binhyen_store::changes::pending;
 use binhyen_store::replica::RemoteChange;
-use binhyen_store::{InitOptions, Station, StoreError};
+use binhyen_store::{Credentials, FirstOfficer, InitOptions, Station, StoreError};
 
 use binhyen_store::changes::Change;
 use binhyen_store::replica::ServerRecord;
@@ -268,7 +269,7 @@ impl Client {
 pub fn enroll(
     dir: &Path,
     provisioning: &Path,
-    passphrase: &str,
+    credentials: &Credentials,
     now: DateTime<Utc>,
 ) -> Result<Station, SyncError> {
     let text = std::fs::read_to_string(provisioning)
@@ -283,7 +284,7 @@ pub fn enroll(
     }
     let station = if Station::exists(dir) {
         // A new provisioning file is also how the province lifts a revoked station's lock.
-        let s = Station::open_revoked(dir, passphrase)?;
+        let s = Station::open_revoked(dir, credentials)?;
         if s.info().unit_code != p.unit_code {
             return Err(SyncError::Provisioning(format!(
                 "tệp dành cho đơn vị {} nhưng trạm này thuộc {}",
@@ -301,9 +302,32 @@ pub fn enroll(
         }
         s
     } else {
+        let first_officer = match &p.first_officer {
+            Some(o)
+                if !credentials.username.is_empty()
+                    && credentials.username != o.username.trim().to_lowercase() =>
+            {
+                return Err(SyncError::Provisioning(format!(
+                    "tệp cấp phép dành cho tài khoản \"{}\" ({}), không phải \"{}\"",
+                    o.username, o.full_name, credentials.username
+                )))
+            }
+            Some(o) => FirstOfficer {
+                username: o.username.clone(),
+                full_name: o.full_name.clone(),
+                password: credentials.password.to_string(),
+                role: Role::Chief,
+            },
+            None => FirstOfficer {
+                username: credentials.username.clone(),
+                full_name: credentials.username.clone(),
+                password: credentials.password.to_string(),
+                role: Role::Chief,
+            },
+        };
         let opts = InitOptions {
             unit_code: p.unit_code.clone(),
-            passphrase: passphrase.to_string(),
+            first_officer,
             device_no: p.device_no,
             demo: false,
         };
@@ -481,6 +505,8 @@ pub fn sync_with(
         report.checksum = again.checksum;
         report.repaired = repaired;
     }
+    // Accounts disabled at the province (or on another laptop) lose their password here.
+    station.sync_key_slots()?;
     Ok(report)
 }
 

@@ -36,6 +36,17 @@ pub struct Provisioning {
     /// SHA-256 of the authority's certificate (hex), for reading out over the phone.
     #[serde(default)]
     pub server_ca_sha256: Option<String>,
+    /// The station's first account (usually its chief), when the province names it: the
+    /// installer enrols with this username and a password the chief then changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_officer: Option<ProvisionedOfficer>,
+}
+
+/// The first account named in a provisioning file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProvisionedOfficer {
+    pub username: String,
+    pub full_name: String,
 }
 
 /// One record of a scope, as the server holds it.

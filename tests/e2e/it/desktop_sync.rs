@@ -47,7 +47,8 @@ fn binhyen(dir: &Path, args: &[&str]) -> std::process::Output {
     cmd.arg("--data-dir")
         .arg(dir)
         .args(args)
-        .env("BINHYEN_PASSPHRASE", PASS);
+        .env("BINHYEN_USER", "truong")
+        .env("BINHYEN_PASSWORD", PASS);
     let out = run(&mut cmd);
     assert!(
         out.status.success(),
@@ -65,7 +66,8 @@ fn binhyen_in(dir: &Path, args: &[&str], input: &str) -> serde_json::Value {
         .arg(dir)
         .arg("--json")
         .args(args)
-        .env("BINHYEN_PASSPHRASE", PASS)
+        .env("BINHYEN_USER", "truong")
+        .env("BINHYEN_PASSWORD", PASS)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -87,21 +89,7 @@ fn binhyen_in(dir: &Path, args: &[&str], input: &str) -> serde_json::Value {
 }
 
 async fn unlock(app: &App) {
-    let pass = app
-        .client
-        .wait()
-        .at_most(Duration::from_secs(60))
-        .for_element(Locator::Css("input[type=password]"))
-        .await
-        .unwrap();
-    pass.send_keys(PASS).await.unwrap();
-    app.client
-        .find(Locator::Css("form.unlock button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    app.sign_in("truong", PASS).await;
 }
 
 /// Two laptops of one commune move the same tip to different statuses while apart; the
@@ -197,41 +185,17 @@ async fn sync_now_sends_the_waiting_changes() {
     };
     cli(&["enroll", file.to_str().unwrap()]);
 
-    // The officer opens the window and unlocks the station with its passphrase.
+    // The officer opens the window and signs in; a wrong password is refused first.
     let app = App::start_in(data).await;
-    let pass = app
-        .client
-        .wait()
-        .at_most(Duration::from_secs(60))
-        .for_element(Locator::Css("input[type=password]"))
-        .await
-        .unwrap();
-    pass.send_keys("sai mật khẩu").await.unwrap();
-    app.client
-        .find(Locator::Css("form.unlock button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let refused = app
-        .client
-        .wait()
-        .for_element(Locator::Css("form.unlock .error"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(refused.contains("Sai mật khẩu"), "{refused}");
-    pass.send_keys(PASS).await.unwrap();
-    app.client
-        .find(Locator::Css("form.unlock button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    app.type_in("sign-in-user", "truong").await;
+    app.type_in("sign-in-password", "sai mật khẩu").await;
+    app.click("sign-in-submit").await;
+    let refused = app.text("sign-in-error").await;
+    assert!(
+        refused.contains("Sai tên đăng nhập hoặc mật khẩu"),
+        "{refused}"
+    );
+    app.sign_in("truong", PASS).await;
     let bar = text(&app, "sync-status").await;
     assert!(bar.contains("thay đổi chờ gửi"), "{bar}");
 

@@ -85,13 +85,22 @@ pub fn screenshot_dir() -> PathBuf {
 }
 
 impl App {
-    /// Starts the app on an empty data directory (so it creates the demo station).
+    /// Starts the app on an empty data directory (so it creates the demo station) and
+    /// signs in as the demo station's chief.
     pub async fn start() -> App {
-        App::start_in(tempfile::tempdir().unwrap()).await
+        let app = App::start_in(tempfile::tempdir().unwrap()).await;
+        app.sign_in("truong", binhyen_store::keys::DEMO_PASSPHRASE)
+            .await;
+        app
     }
 
     /// Starts the app on `data_dir` (an officer unlocks it through the window).
     pub async fn start_in(data_dir: tempfile::TempDir) -> App {
+        App::start_with(data_dir, &[]).await
+    }
+
+    /// Starts the app on `data_dir` with extra environment variables.
+    pub async fn start_with(data_dir: tempfile::TempDir, envs: &[(&str, &str)]) -> App {
         let (display, display_proc) = match std::env::var("DISPLAY") {
             Ok(d) if !d.is_empty() => (d, None),
             _ => {
@@ -137,7 +146,9 @@ impl App {
             .env("DISPLAY", &display)
             .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
             .env("BINHYEN_DATA_DIR", data_dir.path())
-            .env_remove("BINHYEN_PASSPHRASE")
+            .env_remove("BINHYEN_PASSWORD")
+            .env_remove("BINHYEN_USER")
+            .envs(envs.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -12,7 +12,11 @@ const CONTENT: &str = "Phản ánh nhóm người lạ tụ tập đánh bạc �
 const REPORTER: &str = "Trần Thị Bí Mật";
 
 fn open_station(app: &App) -> binhyen_store::Station {
-    binhyen_store::Station::open(app.data_dir.path(), binhyen_store::keys::DEMO_PASSPHRASE).unwrap()
+    binhyen_store::Station::open(
+        app.data_dir.path(),
+        &binhyen_store::Credentials::new("truong", binhyen_store::keys::DEMO_PASSPHRASE),
+    )
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -390,4 +394,61 @@ async fn every_screen_opens_without_error() {
     let png = app.png().await;
     std::fs::write(dir.join("10-tip.png"), png).unwrap();
     app.client.clone().close().await.unwrap();
+}
+
+/// The chief adds an officer in the window; the officer's first sign-in forces a new
+/// password before anything else; the window locks itself when left alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn accounts_roles_and_the_idle_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::start_with(dir, &[("BINHYEN_IDLE_LOCK_SECS", "15")]).await;
+
+    // The demo station lists its accounts; a wrong password is refused in Vietnamese.
+    let demo = app.text("demo-accounts").await;
+    assert!(
+        demo.contains("truong") && demo.contains("binhyen-demo"),
+        "{demo}"
+    );
+    app.type_in("sign-in-user", "truong").await;
+    app.type_in("sign-in-password", "sai mật khẩu").await;
+    app.click("sign-in-submit").await;
+    let refused = app.text("sign-in-error").await;
+    assert!(
+        refused.contains("Sai tên đăng nhập hoặc mật khẩu"),
+        "{refused}"
+    );
+    app.sign_in("truong", binhyen_store::keys::DEMO_PASSPHRASE)
+        .await;
+    assert!(app.text("signed-in-as").await.contains("Nguyễn Hữu Thành"));
+
+    // The chief adds an officer; a bad username is refused at its field.
+    app.click("nav-accounts").await;
+    app.el("screen-accounts").await;
+    app.type_in("new-username", "Lò Văn A").await;
+    app.type_in("new-name", "Lò Văn An").await;
+    app.type_in("new-password", "tạm thời 2026").await;
+    app.click("new-submit").await;
+    let form = app.text("account-form").await;
+    assert!(form.contains("Tên đăng nhập gồm"), "{form}");
+    app.clear("new-username").await;
+    app.type_in("new-username", "an.lv").await;
+    app.click("new-submit").await;
+    app.wait_text("accounts-message", |t| t.contains("an.lv"))
+        .await;
+    app.el("account-an.lv").await;
+    app.screenshot("accounts").await;
+
+    // Locked by the chief; the officer signs in with the temporary password and must
+    // choose their own before anything else.
+    app.click("lock").await;
+    app.el("sign-in").await;
+    app.sign_in("an.lv", "tạm thời 2026").await;
+    app.el("change-password").await;
+    // Nothing else is offered until the officer has their own password.
+    assert!(app.texts("nav-today").await.is_empty());
+
+    // Left alone, the window locks itself and says why.
+    let notice = app.text("sign-in-notice").await;
+    assert!(notice.contains("tự khóa"), "{notice}");
+    app.screenshot("locked").await;
 }

@@ -285,7 +285,8 @@ fn a_sync_killed_mid_way_resumes_without_resending_what_was_acknowledged() {
         .arg("--data-dir")
         .arg(a.dir.path())
         .args(["--json", "sync"])
-        .env("BINHYEN_PASSPHRASE", crate::sync::PASS)
+        .env("BINHYEN_USER", "truong")
+        .env("BINHYEN_PASSWORD", crate::sync::PASS)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -355,7 +356,11 @@ fn the_server_holds_each_audit_trail_and_refuses_a_rewritten_one() {
 
     // Someone with the key rewrites who looked at the identity, and re-chains every hash.
     {
-        let s = binhyen_store::Station::open(a.dir.path(), crate::sync::PASS).unwrap();
+        let s = binhyen_store::Station::open(
+            a.dir.path(),
+            &binhyen_store::Credentials::new("truong", crate::sync::PASS),
+        )
+        .unwrap();
         let c = s.conn();
         c.execute_batch("DROP TRIGGER audit_log_no_update;")
             .unwrap();

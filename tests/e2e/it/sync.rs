@@ -106,7 +106,8 @@ impl Laptop {
             .arg(self.dir.path())
             .arg("--json")
             .args(args)
-            .env("BINHYEN_PASSPHRASE", PASS);
+            .env("BINHYEN_USER", "truong")
+            .env("BINHYEN_PASSWORD", PASS);
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

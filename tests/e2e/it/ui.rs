@@ -8,6 +8,16 @@ use fantoccini::Locator;
 use crate::harness::{screenshot_dir, App};
 
 impl App {
+    /// Signs in through the sign-in screen and waits until the window shows who is in.
+    pub async fn sign_in(&self, user: &str, password: &str) {
+        self.clear("sign-in-user").await;
+        self.clear("sign-in-password").await;
+        self.type_in("sign-in-user", user).await;
+        self.type_in("sign-in-password", password).await;
+        self.click("sign-in-submit").await;
+        self.el("signed-in-as").await;
+    }
+
     /// The element with `data-testid=id`, waiting for it up to a minute; on failure, the
     /// window's text and a screenshot say what was shown instead.
     pub async fn el(&self, id: &str) -> Element {
@@ -48,6 +58,18 @@ impl App {
 
     pub async fn click(&self, id: &str) {
         self.el(id).await.click().await.unwrap();
+    }
+
+    /// Empties an input the way typing would (WebDriver's clear fires no input event).
+    pub async fn clear(&self, id: &str) {
+        self.el(id).await;
+        self.client
+            .execute(
+                "const i = document.querySelector(`[data-testid='${arguments[0]}']`); i.value = ''; i.dispatchEvent(new Event('input'));",
+                vec![serde_json::json!(id)],
+            )
+            .await
+            .unwrap();
     }
 
     pub async fn type_in(&self, id: &str, text: &str) {

@@ -1,6 +1,9 @@
 // The typed IPC surface: one function per Tauri command, with the types generated from
 // Rust by ts-rs (src/lib/bindings). Errors arrive as AppError with a stable `code`.
 import { invoke } from '@tauri-apps/api/core';
+import type { Account } from './bindings/Account';
+import type { NewAccount } from './bindings/NewAccount';
+import type { Role } from './bindings/Role';
 import type { AppError } from './bindings/AppError';
 import type { ChannelFigures } from './bindings/ChannelFigures';
 import type { ChannelInput } from './bindings/ChannelInput';
@@ -25,6 +28,20 @@ import type { TipPatch } from './bindings/TipPatch';
 import type { Today } from './bindings/Today';
 import type { UnitReport } from './bindings/UnitReport';
 
+/** Fired when a command finds the window signed out (idle lock, disabled account). */
+export const SIGNED_OUT_EVENT = 'binhyen:signed-out';
+
+async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {
+  try {
+    return await invoke<T>(cmd, args);
+  } catch (e) {
+    if (isAppError(e) && ['signed_out', 'account_disabled', 'revoked'].includes(e.code)) {
+      window.dispatchEvent(new CustomEvent(SIGNED_OUT_EVENT, { detail: e.message }));
+    }
+    throw e;
+  }
+}
+
 export function isAppError(e: unknown): e is AppError {
   return typeof e === 'object' && e !== null && 'code' in e && 'message' in e;
 }
@@ -36,41 +53,49 @@ export function errorText(e: unknown): string {
 
 export const api = {
   stationStatus: () => invoke<StationStatus>('station_status'),
-  unlock: (passphrase: string) => invoke<StationStatus>('unlock', { passphrase }),
-  listTips: (filter: TipFilter) => invoke<Tip[]>('list_tips', { filter }),
-  countTips: (filter: TipFilter) => invoke<number>('count_tips', { filter }),
-  getTip: (id: string) => invoke<Tip>('get_tip', { id }),
-  revealReporter: (id: string, reason: string) => invoke<Tip>('reveal_reporter', { id, reason }),
-  addTip: (input: TipInput) => invoke<Tip>('add_tip', { input }),
-  updateTip: (id: string, patch: TipPatch) => invoke<Tip>('update_tip', { id, patch }),
+  signIn: (username: string, password: string) => invoke<StationStatus>('sign_in', { username, password }),
+  signOut: () => invoke<StationStatus>('sign_out'),
+  stillHere: () => call<void>('still_here'),
+  changePassword: (old: string, next: string) => call<StationStatus>('change_password', { old, new: next }),
+  listAccounts: () => call<Account[]>('list_accounts'),
+  createAccount: (account: NewAccount) => call<Account>('create_account', { account }),
+  setAccountRole: (id: string, role: Role) => call<Account>('set_account_role', { id, role }),
+  setAccountActive: (id: string, active: boolean) => call<Account>('set_account_active', { id, active }),
+  resetPassword: (id: string, password: string) => call<Account>('reset_password', { id, password }),
+  listTips: (filter: TipFilter) => call<Tip[]>('list_tips', { filter }),
+  countTips: (filter: TipFilter) => call<number>('count_tips', { filter }),
+  getTip: (id: string) => call<Tip>('get_tip', { id }),
+  revealReporter: (id: string, reason: string) => call<Tip>('reveal_reporter', { id, reason }),
+  addTip: (input: TipInput) => call<Tip>('add_tip', { input }),
+  updateTip: (id: string, patch: TipPatch) => call<Tip>('update_tip', { id, patch }),
   printDoc: (id: string, kind: DocKind, includeReporter: boolean) =>
-    invoke<PrintDoc>('print_doc', { id, kind, includeReporter }),
-  search: (text: string, limit: number) => invoke<SearchHit[]>('search', { text, limit }),
-  today: () => invoke<Today>('today'),
-  getDraft: () => invoke<unknown>('get_draft'),
-  saveDraft: (draft: unknown) => invoke<void>('save_draft', { draft }),
-  deadlineRules: () => invoke<DeadlineRules>('deadline_rules'),
-  setDeadlineRules: (rules: DeadlineRules) => invoke<DeadlineRules>('set_deadline_rules', { rules }),
-  listHamlets: () => invoke<Hamlet[]>('list_hamlets'),
-  listPeople: () => invoke<RosterPerson[]>('list_people'),
-  setHamletRemote: (id: string, remote: boolean) => invoke<void>('set_hamlet_remote', { id, remote }),
+    call<PrintDoc>('print_doc', { id, kind, includeReporter }),
+  search: (text: string, limit: number) => call<SearchHit[]>('search', { text, limit }),
+  today: () => call<Today>('today'),
+  getDraft: () => call<unknown>('get_draft'),
+  saveDraft: (draft: unknown) => call<void>('save_draft', { draft }),
+  deadlineRules: () => call<DeadlineRules>('deadline_rules'),
+  setDeadlineRules: (rules: DeadlineRules) => call<DeadlineRules>('set_deadline_rules', { rules }),
+  listHamlets: () => call<Hamlet[]>('list_hamlets'),
+  listPeople: () => call<RosterPerson[]>('list_people'),
+  setHamletRemote: (id: string, remote: boolean) => call<void>('set_hamlet_remote', { id, remote }),
   importRoster: (bytes: Uint8Array, dryRun: boolean) =>
-    invoke<RosterPlan>('import_roster', { bytes: Array.from(bytes), dryRun }),
-  listGroups: () => invoke<GroupView[]>('list_groups'),
-  addGroup: (input: GroupInput) => invoke<string>('add_group', { input }),
+    call<RosterPlan>('import_roster', { bytes: Array.from(bytes), dryRun }),
+  listGroups: () => call<GroupView[]>('list_groups'),
+  addGroup: (input: GroupInput) => call<string>('add_group', { input }),
   recordGroupCount: (groupId: string, on: string, members: number) =>
-    invoke<void>('record_group_count', { groupId, on, members }),
-  listChannels: () => invoke<ChannelView[]>('list_channels'),
-  addChannel: (input: ChannelInput) => invoke<string>('add_channel', { input }),
+    call<void>('record_group_count', { groupId, on, members }),
+  listChannels: () => call<ChannelView[]>('list_channels'),
+  addChannel: (input: ChannelInput) => call<string>('add_channel', { input }),
   recordChannelFigures: (channelId: string, figures: ChannelFigures) =>
-    invoke<void>('record_channel_figures', { channelId, figures }),
-  listConflicts: (openOnly: boolean) => invoke<ConflictView[]>('list_conflicts', { openOnly }),
+    call<void>('record_channel_figures', { channelId, figures }),
+  listConflicts: (openOnly: boolean) => call<ConflictView[]>('list_conflicts', { openOnly }),
   resolveConflict: (id: string, take: 'local' | 'server' | 'value', value?: unknown) =>
-    invoke<void>('resolve_conflict', { id, take, value }),
-  syncStatus: () => invoke<SyncStatus>('sync_status'),
-  syncNow: () => invoke<void>('sync_now'),
-  syncHistory: () => invoke<SyncAttempt[]>('sync_history'),
-  unitReport: (period: string) => invoke<UnitReport>('unit_report', { period }),
+    call<void>('resolve_conflict', { id, take, value }),
+  syncStatus: () => call<SyncStatus>('sync_status'),
+  syncNow: () => call<void>('sync_now'),
+  syncHistory: () => call<SyncAttempt[]>('sync_history'),
+  unitReport: (period: string) => call<UnitReport>('unit_report', { period }),
   exportReport: (period: string, format: 'xlsx' | 'csv' | 'pdf') =>
-    invoke<string>('export_report', { period, format }),
+    call<string>('export_report', { period, format }),
 };

@@ -12,6 +12,7 @@ export type Screen =
   | 'conflicts'
   | 'sync'
   | 'reports'
+  | 'accounts'
   | 'settings';
 
 export const nav = $state<{ screen: Screen; tipId: string | null; filter: TipFilter; back: Screen }>({

@@ -18,7 +18,8 @@ fn run(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
     cmd.arg("--data-dir")
         .arg(dir)
         .args(args)
-        .env("BINHYEN_PASSPHRASE", PASS)
+        .env("BINHYEN_USER", "truong")
+        .env("BINHYEN_PASSWORD", PASS)
         .env_remove("BINHYEN_DATA_DIR");
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -311,20 +312,243 @@ fn wrong_or_missing_passphrase_is_refused() {
             "tip",
             "list",
         ])
-        .env("BINHYEN_PASSPHRASE", "sai mật khẩu")
+        .env("BINHYEN_USER", "truong")
+        .env("BINHYEN_PASSWORD", "sai mật khẩu")
         .output()
         .unwrap();
     assert!(!out.status.success());
     let err: Value = serde_json::from_slice(&out.stderr).unwrap();
-    assert_eq!(err["error"]["code"], "wrong_passphrase");
+    assert_eq!(err["error"]["code"], "wrong_credentials");
     let out = Command::new(env!("CARGO_BIN_EXE_binhyen"))
         .args(["--data-dir", dir.path().to_str().unwrap(), "tip", "list"])
-        .env_remove("BINHYEN_PASSPHRASE")
+        .env_remove("BINHYEN_PASSWORD")
+        .env_remove("BINHYEN_USER")
         .stdin(Stdio::null())
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("BINHYEN_PASSPHRASE"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("BINHYEN_USER"));
+}
+
+/// `binhyen` as another officer: same data directory, other credentials.
+fn run_as(dir: &Path, user: &str, password: &str, args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_binhyen"));
+    cmd.arg("--data-dir")
+        .arg(dir)
+        .arg("--json")
+        .args(args)
+        .env("BINHYEN_USER", user)
+        .env("BINHYEN_PASSWORD", password)
+        .env_remove("BINHYEN_DATA_DIR")
+        .stdin(Stdio::null());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn code_of(out: &Output) -> String {
+    assert!(
+        !out.status.success(),
+        "should have failed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let err: Value = serde_json::from_slice(&out.stderr)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    err["error"]["code"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn accounts_and_roles_through_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    ok_json(
+        dir.path(),
+        &[
+            "init",
+            "--unit",
+            "24280",
+            "--user",
+            "truong",
+            "--name",
+            "Nguyễn Hữu Thành",
+        ],
+        None,
+    );
+    let tip = ok_json(
+        dir.path(),
+        &["tip", "add"],
+        Some(r#"{"content": "Trộm bò ở buôn Ea Kpam", "category": "crime_report"}"#),
+    );
+    let id = tip["id"].as_str().unwrap().to_string();
+    let temp = "mật khẩu tạm 123";
+    let own = "mật khẩu riêng 456";
+    for (user, role) in [
+        ("canbo", "officer"),
+        ("phantich", "analyst"),
+        ("quantri", "admin"),
+    ] {
+        let out = run_as(
+            dir.path(),
+            "truong",
+            PASS,
+            &[
+                "account",
+                "add",
+                "--user",
+                user,
+                "--name",
+                &format!("Cán bộ {user}"),
+                "--role",
+                role,
+            ],
+            &[("BINHYEN_NEW_PASSWORD", temp)],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // The first sign-in must change the temporary password, and nothing else works.
+        let out = run_as(dir.path(), user, temp, &["tip", "list"], &[]);
+        assert_eq!(code_of(&out), "password_change_required");
+        let out = run_as(
+            dir.path(),
+            user,
+            temp,
+            &["password"],
+            &[("BINHYEN_NEW_PASSWORD", own)],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let list: Value = serde_json::from_slice(
+        &run_as(dir.path(), "truong", PASS, &["account", "list"], &[]).stdout,
+    )
+    .unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 4);
+
+    // Officer: records and follows up; may not transfer, export or manage accounts.
+    let ok = |args: &[&str], stdin: &str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_binhyen"));
+        let out = cmd
+            .arg("--data-dir")
+            .arg(dir.path())
+            .arg("--json")
+            .args(args)
+            .env("BINHYEN_USER", "canbo")
+            .env("BINHYEN_PASSWORD", own)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = out;
+        out.stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        out.wait_with_output().unwrap()
+    };
+    assert!(ok(
+        &["tip", "update", &id],
+        r#"{"status": "verifying", "note": "Đi xác minh"}"#
+    )
+    .status
+    .success());
+    let refused = ok(
+        &["tip", "update", &id],
+        r#"{"status": "transferred", "note": "Chuyển CQĐT"}"#,
+    );
+    assert_eq!(code_of(&refused), "forbidden");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("không được chuyển nguồn tin"));
+    assert_eq!(
+        code_of(&run_as(
+            dir.path(),
+            "canbo",
+            own,
+            &["report", "--period", "2026-11", "--format", "csv"],
+            &[]
+        )),
+        "forbidden"
+    );
+    assert_eq!(
+        code_of(&run_as(dir.path(), "canbo", own, &["account", "list"], &[])),
+        "forbidden"
+    );
+    assert!(run_as(
+        dir.path(),
+        "canbo",
+        own,
+        &["tip", "show", &id, "--reason", "gọi lại người báo"],
+        &[]
+    )
+    .status
+    .success());
+
+    // Analyst: reads and exports, never identity.
+    assert!(run_as(dir.path(), "phantich", own, &["tip", "list"], &[])
+        .status
+        .success());
+    assert!(run_as(
+        dir.path(),
+        "phantich",
+        own,
+        &["report", "--period", "2026-11", "--format", "csv"],
+        &[]
+    )
+    .status
+    .success());
+    assert_eq!(
+        code_of(&run_as(
+            dir.path(),
+            "phantich",
+            own,
+            &["tip", "show", &id, "--reason", "xem"],
+            &[]
+        )),
+        "forbidden"
+    );
+
+    // Admin: accounts and the audit trail, never a tip.
+    assert_eq!(
+        code_of(&run_as(dir.path(), "quantri", own, &["tip", "list"], &[])),
+        "forbidden"
+    );
+    assert!(
+        run_as(dir.path(), "quantri", own, &["audit", "verify"], &[])
+            .status
+            .success()
+    );
+    let out = run_as(
+        dir.path(),
+        "quantri",
+        own,
+        &["account", "disable", "canbo"],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A disabled officer is refused.
+    assert_eq!(
+        code_of(&run_as(dir.path(), "canbo", own, &["tip", "list"], &[])),
+        "wrong_credentials"
+    );
+    // The chief transfers.
+    let out = run_as(
+        dir.path(),
+        "truong",
+        PASS,
+        &["tip", "show", &id, "--reason", "lập phiếu chuyển"],
+        &[],
+    );
+    assert!(out.status.success());
 }
 
 #[test]
@@ -399,7 +623,9 @@ fn the_audit_trail_names_who_revealed_an_identity_and_finds_tampering() {
     assert_eq!(check["ok"], true, "{check}");
 
     // Someone with the key rewrites why the identity was looked at.
-    let station = binhyen_store::Station::open(dir.path(), PASS).unwrap();
+    let station =
+        binhyen_store::Station::open(dir.path(), &binhyen_store::Credentials::new("truong", PASS))
+            .unwrap();
     station
         .conn()
         .execute_batch(
@@ -479,7 +705,7 @@ fn report_by_script_in_every_format_with_clear_errors() {
             dir.path(),
             &["report", "--period", "2026", "--format", "docx"],
             None
-        )["code"],
+        )["fields"][0]["code"],
         "bad_format"
     );
     let entries = ok_json(dir.path(), &["audit", "list", "--limit", "200"], None);

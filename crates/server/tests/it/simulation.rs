@@ -177,7 +177,9 @@ struct Laptop {
 impl Laptop {
     fn s(&mut self) -> &mut Station {
         if self.station.is_none() {
-            self.station = Some(Station::open(&self.dir, PASS).unwrap());
+            self.station = Some(
+                Station::open(&self.dir, &binhyen_store::Credentials::new("truong", PASS)).unwrap(),
+            );
         }
         self.station.as_mut().unwrap()
     }
@@ -201,7 +203,12 @@ fn laptop(
     let dir = root.join(name);
     let opts = InitOptions {
         unit_code: unit.into(),
-        passphrase: PASS.into(),
+        first_officer: binhyen_store::FirstOfficer {
+            username: "truong".into(),
+            full_name: "Nguyễn Hữu Thành".into(),
+            password: PASS.into(),
+            role: binhyen_domain::access::Role::Chief,
+        },
         device_no: device,
         demo: false,
     };

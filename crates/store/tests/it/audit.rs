@@ -9,7 +9,6 @@ use crate::{now, station, tip_input};
 /// A station with a few audited actions: a tip recorded, changed, its reporter revealed.
 fn with_history() -> (tempfile::TempDir, Station) {
     let (d, mut s) = station();
-    s.set_actor("cán bộ Hà");
     let tip = s
         .add_tip(
             &tip_input(json!({"content": "Tố giác đánh bạc ở thôn 2",
@@ -41,9 +40,17 @@ fn actions_are_recorded_with_who_and_why_and_the_chain_holds() {
     let actions: Vec<&str> = entries.iter().rev().map(|e| e.action.as_str()).collect();
     assert_eq!(
         actions,
-        ["tip.create", "tip.update", "identity.view", "roster.export"]
+        // The first is the station's first account, made with it.
+        [
+            "account.change",
+            "tip.create",
+            "tip.update",
+            "identity.view",
+            "roster.export"
+        ]
     );
-    assert!(entries.iter().all(|e| e.actor == "cán bộ Hà"));
+    // Who acted: the signed-in officer's username.
+    assert!(entries.iter().all(|e| e.actor == "truong"));
     let reveal = &entries[1];
     assert!(reveal.detail.contains("lập biên bản"), "{reveal:?}");
     // The identity itself never enters the trail.
@@ -52,7 +59,7 @@ fn actions_are_recorded_with_who_and_why_and_the_chain_holds() {
     }
     let check = s.verify_audit().unwrap();
     assert!(check.ok, "{check:?}");
-    assert_eq!(check.entries, 4);
+    assert_eq!(check.entries, 5);
 }
 
 #[test]

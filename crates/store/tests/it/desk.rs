@@ -204,7 +204,11 @@ fn deadline_rules_are_checked_kept_and_audited() {
     };
     s.set_deadline_rules(rules, now()).unwrap();
     drop(s);
-    let s = binhyen_store::Station::open(d.path(), crate::PASS).unwrap();
+    let s = binhyen_store::Station::open(
+        d.path(),
+        &binhyen_store::Credentials::new("truong", crate::PASS),
+    )
+    .unwrap();
     assert_eq!(s.deadline_rules().unwrap(), rules);
     let audit = s.audit_entries(5).unwrap();
     assert!(audit.iter().any(|e| e.action == "settings.change"));
@@ -218,7 +222,11 @@ fn the_form_draft_survives_a_restart_and_can_be_cleared() {
     let draft = json!({"content": "Đang ghi dở: có người lạ", "hamlet": "Thôn 1"});
     s.set_draft(Some(&draft)).unwrap();
     drop(s);
-    let s = binhyen_store::Station::open(d.path(), crate::PASS).unwrap();
+    let s = binhyen_store::Station::open(
+        d.path(),
+        &binhyen_store::Credentials::new("truong", crate::PASS),
+    )
+    .unwrap();
     assert_eq!(s.draft().unwrap(), Some(draft));
     let huge = json!({"content": "x".repeat(300 * 1024)});
     assert_eq!(s.set_draft(Some(&huge)).unwrap_err().code(), "invalid");

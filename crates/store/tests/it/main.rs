@@ -3,6 +3,7 @@
 // Test code: a failed unwrap is a failed test, with its location.
 #![allow(clippy::unwrap_used)]
 
+mod accounts;
 mod audit;
 mod changes;
 mod desk;
@@ -24,7 +25,12 @@ pub fn now() -> DateTime<Utc> {
 pub fn opts(unit: &str, device: u32, demo: bool) -> InitOptions {
     InitOptions {
         unit_code: unit.into(),
-        passphrase: PASS.into(),
+        first_officer: binhyen_store::FirstOfficer {
+            username: "truong".into(),
+            full_name: "Nguyễn Hữu Thành".into(),
+            password: PASS.into(),
+            role: binhyen_domain::access::Role::Chief,
+        },
         device_no: device,
         demo,
     }

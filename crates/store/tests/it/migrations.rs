@@ -13,8 +13,19 @@ fn upgrade_from_the_v1_fixture() {
     for f in ["station.db", "keys.json"] {
         std::fs::copy(fixture.join(f), dir.path().join(f)).unwrap();
     }
-    let mut s = Station::open(dir.path(), "fixture-passphrase").unwrap();
+    // Before accounts, a station had one passphrase: whoever opens it with it becomes its
+    // first account (a chief), with the passphrase as password.
+    let creds = binhyen_store::Credentials::new("truong", "fixture-passphrase");
+    let s = Station::open(dir.path(), &creds).unwrap();
     assert_eq!(s.info().schema_version, SCHEMA_VERSION);
+    assert_eq!(s.session().role, binhyen_domain::access::Role::Chief);
+    drop(s);
+    let keys = std::fs::read_to_string(dir.path().join("keys.json")).unwrap();
+    assert!(
+        keys.contains("\"truong\"") && !keys.contains("\"station\""),
+        "{keys}"
+    );
+    let mut s = Station::open(dir.path(), &creds).unwrap();
     let tips = s.list_tips(&Default::default()).unwrap();
     assert_eq!(tips.len(), 2);
     assert!(tips

@@ -9,7 +9,8 @@ fn init_then_open_with_the_passphrase() {
     assert_eq!(info.unit_name, "Xã Cư M'gar");
     assert_eq!(info.province_name.as_deref(), Some("Tỉnh Đắk Lắk"));
     drop(s);
-    let again = Station::open(dir.path(), PASS).unwrap();
+    let again =
+        Station::open(dir.path(), &binhyen_store::Credentials::new("truong", PASS)).unwrap();
     assert_eq!(again.info().station_id, info.station_id);
 }
 
@@ -17,8 +18,22 @@ fn init_then_open_with_the_passphrase() {
 fn wrong_passphrase_is_refused() {
     let (dir, s) = station();
     drop(s);
-    let err = Station::open(dir.path(), "không đúng").unwrap_err();
-    assert_eq!(err.code(), "wrong_passphrase");
+    let err = Station::open(
+        dir.path(),
+        &binhyen_store::Credentials::new("truong", "không đúng"),
+    )
+    .unwrap_err();
+    assert_eq!(err.code(), "wrong_credentials");
+    let err = Station::open(
+        dir.path(),
+        &binhyen_store::Credentials::new("khongco", PASS),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.code(),
+        "wrong_credentials",
+        "an unknown username says no more"
+    );
 }
 
 #[test]
@@ -29,10 +44,14 @@ fn passphrase_change_keeps_the_data_readable() {
         now(),
     )
     .unwrap();
+    s.change_password(PASS, "mật khẩu mới 2026", now()).unwrap();
     drop(s);
-    Station::change_passphrase(dir.path(), PASS, "mật khẩu mới 2026").unwrap();
-    assert!(Station::open(dir.path(), PASS).is_err());
-    let s = Station::open(dir.path(), "mật khẩu mới 2026").unwrap();
+    assert!(Station::open(dir.path(), &binhyen_store::Credentials::new("truong", PASS)).is_err());
+    let s = Station::open(
+        dir.path(),
+        &binhyen_store::Credentials::new("truong", "mật khẩu mới 2026"),
+    )
+    .unwrap();
     assert_eq!(s.count_tips(&Default::default()).unwrap(), 1);
 }
 
@@ -57,7 +76,7 @@ fn unknown_unit_leaves_no_files() {
 fn weak_passphrase_leaves_no_files() {
     let dir = tempfile::tempdir().unwrap();
     let mut o = opts("24280", 1, false);
-    o.passphrase = "123".into();
+    o.first_officer.password = "123".into();
     assert_eq!(
         Station::init(dir.path(), &o, now()).unwrap_err().code(),
         "invalid"
@@ -122,7 +141,8 @@ fn schema_newer_than_the_binary_is_refused_untouched() {
     s.conn().pragma_update(None, "user_version", 999).unwrap();
     drop(s);
     let before = std::fs::read(dir.path().join("station.db")).unwrap();
-    let err = Station::open(dir.path(), PASS).unwrap_err();
+    let err =
+        Station::open(dir.path(), &binhyen_store::Credentials::new("truong", PASS)).unwrap_err();
     assert_eq!(err.code(), "schema_too_new");
     assert!(err.to_string().contains("999"));
     assert_eq!(

@@ -1,0 +1,157 @@
+//! Who may do what: the four roles of an account and the permissions each one holds. The
+//! store checks these before it reads or writes (the window only hides what the store would
+//! refuse anyway).
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use crate::tip::{string_enum, Status};
+
+string_enum!(
+    /// The role of an officer's account.
+    Role, "Vai trò", {
+        Officer => ("officer", "cán bộ"),
+        Chief => ("chief", "trưởng Công an xã"),
+        Analyst => ("analyst", "cán bộ phân tích của tỉnh"),
+        Admin => ("admin", "quản trị viên"),
+    }
+);
+
+string_enum!(
+    /// One thing an account may be allowed to do. The label completes the sentence "Tài
+    /// khoản … không được …".
+    Permission, "Quyền", {
+        TipRead => ("tip_read", "xem nguồn tin"),
+        TipRecord => ("tip_record", "tiếp nhận nguồn tin mới"),
+        TipEdit => ("tip_edit", "sửa hoặc ghi diễn biến nguồn tin"),
+        TipAssign => ("tip_assign", "phân công cán bộ thụ lý"),
+        TipTransfer => ("tip_transfer", "chuyển nguồn tin cho cơ quan điều tra"),
+        TipClose => ("tip_close", "kết thúc, đóng hoặc loại nguồn tin"),
+        IdentityView => ("identity_view", "xem danh tính người tố giác"),
+        ReportView => ("report_view", "xem báo cáo"),
+        Export => ("export", "xuất dữ liệu ra tệp"),
+        RosterManage => ("roster_manage", "sửa danh sách thôn, nhóm, kênh"),
+        AccountsManage => ("accounts_manage", "quản lý tài khoản"),
+        SettingsManage => ("settings_manage", "đổi cài đặt của trạm"),
+        ConflictResolve => ("conflict_resolve", "giải quyết xung đột đồng bộ"),
+        AuditView => ("audit_view", "xem nhật ký kiểm tra"),
+    }
+);
+
+impl Role {
+    /// Whether this role holds `p`.
+    ///
+    /// - officers receive and follow up tips, see a reporter when they must call back, keep
+    ///   rosters current; they do not transfer, close, assign or export;
+    /// - the station chief does everything at the station, including accounts;
+    /// - province analysts read tips (without identity) and figures and export them;
+    /// - administrators manage accounts, rosters and settings, and read the audit trail,
+    ///   but never read tips.
+    pub fn allows(self, p: Permission) -> bool {
+        use Permission::*;
+        match self {
+            Role::Chief => true,
+            Role::Officer => matches!(
+                p,
+                TipRead
+                    | TipRecord
+                    | TipEdit
+                    | IdentityView
+                    | ReportView
+                    | RosterManage
+                    | ConflictResolve
+            ),
+            Role::Analyst => matches!(p, TipRead | ReportView | Export),
+            Role::Admin => matches!(
+                p,
+                ReportView | RosterManage | AccountsManage | SettingsManage | AuditView
+            ),
+        }
+    }
+
+    /// Everything this role holds, for the window to show only what will work.
+    pub fn permissions(self) -> Vec<Permission> {
+        Permission::ALL
+            .iter()
+            .copied()
+            .filter(|p| self.allows(*p))
+            .collect()
+    }
+
+    /// Which roles an account of this role may give: the chief any role (it holds every
+    /// permission); an administrator any but the chief's, so that it cannot make itself the
+    /// one account that does everything.
+    pub fn may_grant(self, other: Role) -> bool {
+        match self {
+            Role::Chief => true,
+            Role::Admin => other != Role::Chief,
+            _ => false,
+        }
+    }
+}
+
+/// The permission a move to `status` needs beyond editing.
+pub fn status_permission(status: Status) -> Permission {
+    match status {
+        Status::Received | Status::Verifying => Permission::TipEdit,
+        Status::Transferred => Permission::TipTransfer,
+        _ => Permission::TipClose,
+    }
+}
+
+/// A username as typed, in its stored form (trimmed, lower case), or why it is refused.
+pub fn normalize_username(username: &str) -> Result<String, &'static str> {
+    let u = username.trim().to_lowercase();
+    let ok_len = (3..=32).contains(&u.chars().count());
+    let ok_chars = u
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
+    if ok_len && ok_chars && u.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        Ok(u)
+    } else {
+        Err("Tên đăng nhập gồm 3–32 chữ cái không dấu, chữ số, dấu chấm, gạch dưới hoặc gạch ngang, bắt đầu bằng chữ hoặc số.")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_matrix_holds() {
+        use Permission::*;
+        assert!(Role::Officer.allows(TipRecord));
+        assert!(Role::Officer.allows(IdentityView));
+        assert!(!Role::Officer.allows(TipTransfer));
+        assert!(!Role::Officer.allows(Export));
+        assert!(!Role::Officer.allows(AccountsManage));
+        assert!(Role::Chief.allows(TipTransfer) && Role::Chief.allows(AccountsManage));
+        assert!(Role::Analyst.allows(Export) && !Role::Analyst.allows(IdentityView));
+        assert!(!Role::Analyst.allows(TipRecord));
+        assert!(!Role::Admin.allows(TipRead) && !Role::Admin.allows(IdentityView));
+        assert!(Role::Admin.allows(AccountsManage));
+        assert!(Role::Chief.may_grant(Role::Admin) && Role::Admin.may_grant(Role::Officer));
+        assert!(!Role::Admin.may_grant(Role::Chief));
+        assert!(!Role::Officer.may_grant(Role::Officer));
+    }
+
+    #[test]
+    fn status_moves_need_their_permission() {
+        assert_eq!(status_permission(Status::Verifying), Permission::TipEdit);
+        assert_eq!(
+            status_permission(Status::Transferred),
+            Permission::TipTransfer
+        );
+        assert_eq!(status_permission(Status::Closed), Permission::TipClose);
+        assert_eq!(status_permission(Status::Rejected), Permission::TipClose);
+    }
+
+    #[test]
+    fn usernames() {
+        assert_eq!(normalize_username("  Lan.Nguyen "), Ok("lan.nguyen".into()));
+        assert!(normalize_username("lân").is_err());
+        assert!(normalize_username("ab").is_err());
+        assert!(normalize_username(".abc").is_err());
+        assert!(normalize_username("a b c").is_err());
+    }
+}
