@@ -130,9 +130,10 @@ impl AppState {
     }
 
     fn describe(&self, station: Option<&Station>) -> Result<StationStatus, StoreError> {
+        let demo = Station::demo_usernames(&self.dir);
         let demo_accounts: Vec<DemoAccount> = DEMO_OFFICERS
             .iter()
-            .filter(|(_, _, username, _)| Station::has_demo_account(&self.dir, username))
+            .filter(|(_, _, username, _)| demo.iter().any(|d| d == username))
             .map(|(name, _, username, role)| DemoAccount {
                 username: username.to_string(),
                 full_name: name.to_string(),

@@ -575,8 +575,9 @@ fn run(cli: &Cli, out: &Out) -> Result<bool> {
             return Ok(checks.iter().all(|c| c.ok));
         }
         Cmd::Password => {
-            let mut station = open()?;
+            // Asked once: the same password signs in and proves the change.
             let old = credentials(&dir)?;
+            let mut station = Station::open(&dir, &old)?;
             let new = new_password("BINHYEN_NEW_PASSWORD")?;
             station.change_password(&old.password, &new, now)?;
             out.message("Đã đổi mật khẩu; dữ liệu không phải mã hóa lại.")?;
@@ -597,7 +598,7 @@ fn run(cli: &Cli, out: &Out) -> Result<bool> {
             };
             let station = Station::recover(&dir, &code, &first, now)?;
             out.message(&format!(
-                "Đã khôi phục trạm: tài khoản \"{}\" ({}) có mật khẩu mới. Mã khôi phục này hết hiệu lực; lần đồng bộ tới sẽ gửi mã mới lên Công an tỉnh.",
+                "Đã khôi phục trạm: tài khoản \"{}\" ({}) có mật khẩu mới.",
                 station.session().username,
                 station.session().role_label
             ))?;

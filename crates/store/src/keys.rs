@@ -60,19 +60,6 @@ impl DbKey {
         conn.execute_batch(&pragma)?;
         Ok(())
     }
-
-    /// A subkey for one purpose (attachments, backups), so that no two uses share a key.
-    pub fn derive(&self, purpose: &str) -> Zeroizing<[u8; 32]> {
-        use sha2::{Digest, Sha256};
-        let mut h = Sha256::new();
-        h.update(b"binhyen subkey v1\0");
-        h.update(purpose.as_bytes());
-        h.update(b"\0");
-        h.update(self.0.as_ref());
-        let mut out = Zeroizing::new([0u8; 32]);
-        out.copy_from_slice(&h.finalize());
-        out
-    }
 }
 
 impl std::fmt::Debug for DbKey {
@@ -309,6 +296,15 @@ impl KeyFile {
     /// Whether the demo password opens the slot of `username` (the demo station).
     pub fn has_demo_account(&self, username: &str) -> bool {
         self.demo_passphrase || self.slot(username).is_some_and(|s| s.demo)
+    }
+
+    /// The usernames whose password is the public demo one.
+    pub fn demo_usernames(&self) -> Vec<String> {
+        self.slots
+            .iter()
+            .filter(|s| s.demo && s.officer_id.is_some())
+            .map(|s| s.label.clone())
+            .collect()
     }
 
     fn slot(&self, username: &str) -> Option<&Slot> {

@@ -123,6 +123,13 @@ impl Station {
             .unwrap_or(false)
     }
 
+    /// The usernames of the station in `dir` that still have the public demo password.
+    pub fn demo_usernames(dir: &Path) -> Vec<String> {
+        KeyFile::read(&dir.join(KEYS_FILE))
+            .map(|k| k.demo_usernames())
+            .unwrap_or_default()
+    }
+
     /// Creates a station in `dir`. On any failure nothing is left behind.
     pub fn init(dir: &Path, opts: &InitOptions, now: DateTime<Utc>) -> Result<Station> {
         if Station::exists(dir) {
@@ -298,10 +305,9 @@ impl Station {
         }
     }
 
-    /// When every password of the station is forgotten: unlocks it with the recovery code
-    /// the provincial server keeps and gives `officer` (a chief; an existing account of that
-    /// username is enabled again) the new password. The code is then spent: the next sync
-    /// escrows a new one.
+    /// When every password of the station is forgotten: unlocks it with its recovery code
+    /// (see [`Station::set_recovery_code`]) and gives `officer` (a chief; an existing
+    /// account of that username is enabled again) the new password.
     pub fn recover(
         dir: &Path,
         code: &str,
@@ -314,51 +320,17 @@ impl Station {
         }
         let mut keys = KeyFile::read(&keys_path)?;
         let key = keys.unlock_recovery(code)?;
-        let (username, full_name) =
-            accounts::check_new(&officer.username, &officer.full_name, &officer.password)?;
         let mut conn = Station::connect_migrated(dir, &key)?;
-        let unit = meta_get(&conn, "unit_code")?.unwrap_or_default();
-        let existing: Option<(String, i64)> = conn
-            .query_row(
-                "SELECT id, active FROM officers WHERE username = ?1 ORDER BY active DESC LIMIT 1",
-                [&username],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        let id = {
-            let mut w = Writer::begin(&mut conn, now, &username)?;
-            let id = match existing {
-                Some((id, active)) => {
-                    let mut fields = serde_json::Map::new();
-                    if active == 0 {
-                        fields.insert("active".into(), true.into());
-                    }
-                    fields.insert("role".into(), officer.role.as_str().into());
-                    fields.insert("updated_at".into(), crate::sql::ts(now).into());
-                    crate::roster::update_record(&mut w, "officer", "officers", &id, fields)?;
-                    id
-                }
-                None => accounts::insert_account(
-                    &mut w,
-                    &unit,
-                    &username,
-                    &full_name,
-                    officer.role,
-                    None,
-                    None,
-                )?,
-            };
-            w.audit(
-                Action::RecoveryUse,
-                Some(&id),
-                serde_json::json!({"username": username, "role": officer.role.as_str()}),
-            )?;
-            meta_set(w.conn(), "sync.recovery_escrowed", "0")?;
-            w.commit()?;
-            id
-        };
-        keys.set_password(&key, &username, &id, &officer.password, false)?;
-        keys.write(&keys_path)?;
+        let id = Station::claim_account(
+            &mut conn,
+            &mut keys,
+            &keys_path,
+            &key,
+            officer,
+            Action::RecoveryUse,
+            serde_json::json!({}),
+            now,
+        )?;
         let account =
             accounts::load(&conn, &id)?.ok_or_else(|| StoreError::not_found("tài khoản", &id))?;
         Station::from_conn(conn, dir, Session::new(&account, false), key)
@@ -379,49 +351,82 @@ impl Station {
         credentials: &Credentials,
         now: DateTime<Utc>,
     ) -> Result<accounts::Account> {
-        let (username, full_name) = accounts::check_new(
-            &credentials.username,
-            &credentials.username,
-            &credentials.password,
-        )?;
-        let unit = meta_get(conn, "unit_code")?.unwrap_or_default();
-        // A first attempt may have committed the account and then failed to write the key
-        // file: reuse it rather than making a second one.
-        let existing: Option<String> = conn
-            .query_row(
-                "SELECT id FROM officers WHERE username = ?1 AND active = 1",
-                [&username],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let id = match existing {
-            Some(id) => id,
-            None => {
-                let mut w = Writer::begin(conn, now, &username)?;
-                let id = accounts::insert_account(
-                    &mut w,
-                    &unit,
-                    &username,
-                    &full_name,
-                    binhyen_domain::access::Role::Chief,
-                    None,
-                    None,
-                )?;
-                w.audit(
-                    Action::AccountChange,
-                    Some(&id),
-                    serde_json::json!({"op": "create", "username": username, "role": "chief", "from": "station passphrase"}),
-                )?;
-                w.commit()?;
-                id
-            }
+        let officer = FirstOfficer {
+            username: credentials.username.clone(),
+            full_name: credentials.username.clone(),
+            password: credentials.password.to_string(),
+            role: binhyen_domain::access::Role::Chief,
         };
-        // The account is committed before the key file names it, so a slot never points at
-        // an officer who does not exist.
-        keys.set_password(key, &username, &id, &credentials.password, false)?;
-        keys.write(keys_path)?;
+        let id = Station::claim_account(
+            conn,
+            keys,
+            keys_path,
+            key,
+            &officer,
+            Action::AccountChange,
+            serde_json::json!({"op": "create", "from": "station passphrase"}),
+            now,
+        )?;
         tracing::info!("station passphrase became the first account's password");
         accounts::load(conn, &id)?.ok_or_else(|| StoreError::not_found("tài khoản", id))
+    }
+
+    /// Gives `officer` an active account with its role (the one of that username, enabled
+    /// again, or a new one), records `action` in the audit trail, and wraps the key under
+    /// its password. The account is committed before the key file names it, so a slot
+    /// never points at an officer who does not exist (and a repeat after a failed key-file
+    /// write reuses the account). Returns the officer's id.
+    #[allow(clippy::too_many_arguments)]
+    fn claim_account(
+        conn: &mut Connection,
+        keys: &mut KeyFile,
+        keys_path: &Path,
+        key: &DbKey,
+        officer: &FirstOfficer,
+        action: Action,
+        detail: serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<String> {
+        let (username, full_name) =
+            accounts::check_new(&officer.username, &officer.full_name, &officer.password)?;
+        let unit = meta_get(conn, "unit_code")?.unwrap_or_default();
+        let existing: Option<(String, i64)> = conn
+            .query_row(
+                "SELECT id, active FROM officers WHERE username = ?1 ORDER BY active DESC LIMIT 1",
+                [&username],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let mut w = Writer::begin(conn, now, &username)?;
+        let id = match existing {
+            Some((id, active)) => {
+                let mut fields = serde_json::Map::new();
+                if active == 0 {
+                    fields.insert("active".into(), true.into());
+                }
+                fields.insert("role".into(), officer.role.as_str().into());
+                fields.insert("updated_at".into(), crate::sql::ts(now).into());
+                crate::roster::update_record(&mut w, "officer", "officers", &id, fields)?;
+                id
+            }
+            None => accounts::insert_account(
+                &mut w,
+                &unit,
+                &username,
+                &full_name,
+                officer.role,
+                None,
+                None,
+            )?,
+        };
+        let mut detail = detail;
+        detail["username"] = username.clone().into();
+        detail["role"] = officer.role.as_str().into();
+        w.audit(action, Some(&id), detail)?;
+        w.commit()?;
+        keys.set_password(key, &username, &id, &officer.password, false)?;
+        keys.write(keys_path)?;
+        Ok(id)
     }
 
     fn connect_migrated(dir: &Path, key: &DbKey) -> Result<Connection> {

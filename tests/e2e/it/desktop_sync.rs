@@ -88,10 +88,6 @@ fn binhyen_in(dir: &Path, args: &[&str], input: &str) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-async fn unlock(app: &App) {
-    app.sign_in("truong", PASS).await;
-}
-
 /// Two laptops of one commune move the same tip to different statuses while apart; the
 /// officer at the desktop sees the conflict side by side, keeps this laptop's value, and
 /// after the next sync both laptops agree with no conflict left open.
@@ -133,7 +129,7 @@ async fn resolve_a_conflict_side_by_side() {
     binhyen(desk.path(), &["--json", "sync"]);
 
     let app = App::start_in(desk).await;
-    unlock(&app).await;
+    app.sign_in("truong", PASS).await;
     app.wait_text("today-conflicts", |t| t.starts_with('1'))
         .await;
     app.click("today-conflicts").await;
@@ -187,10 +183,7 @@ async fn sync_now_sends_the_waiting_changes() {
 
     // The officer opens the window and signs in; a wrong password is refused first.
     let app = App::start_in(data).await;
-    app.type_in("sign-in-user", "truong").await;
-    app.type_in("sign-in-password", "sai mật khẩu").await;
-    app.click("sign-in-submit").await;
-    let refused = app.text("sign-in-error").await;
+    let refused = app.sign_in_refused("truong", "sai mật khẩu").await;
     assert!(
         refused.contains("Sai tên đăng nhập hoặc mật khẩu"),
         "{refused}"

@@ -409,10 +409,7 @@ async fn accounts_roles_and_the_idle_lock() {
         demo.contains("truong") && demo.contains("binhyen-demo"),
         "{demo}"
     );
-    app.type_in("sign-in-user", "truong").await;
-    app.type_in("sign-in-password", "sai mật khẩu").await;
-    app.click("sign-in-submit").await;
-    let refused = app.text("sign-in-error").await;
+    let refused = app.sign_in_refused("truong", "sai mật khẩu").await;
     assert!(
         refused.contains("Sai tên đăng nhập hoặc mật khẩu"),
         "{refused}"

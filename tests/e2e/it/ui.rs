@@ -18,6 +18,14 @@ impl App {
         self.el("signed-in-as").await;
     }
 
+    /// Tries to sign in with a wrong password and returns the refusal the window shows.
+    pub async fn sign_in_refused(&self, user: &str, password: &str) -> String {
+        self.type_in("sign-in-user", user).await;
+        self.type_in("sign-in-password", password).await;
+        self.click("sign-in-submit").await;
+        self.text("sign-in-error").await
+    }
+
     /// The element with `data-testid=id`, waiting for it up to a minute; on failure, the
     /// window's text and a screenshot say what was shown instead.
     pub async fn el(&self, id: &str) -> Element {

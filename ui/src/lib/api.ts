@@ -2,6 +2,7 @@
 // Rust by ts-rs (src/lib/bindings). Errors arrive as AppError with a stable `code`.
 import { invoke } from '@tauri-apps/api/core';
 import type { Account } from './bindings/Account';
+import { SIGNED_OUT_CODES } from './session.svelte';
 import type { NewAccount } from './bindings/NewAccount';
 import type { Role } from './bindings/Role';
 import type { AppError } from './bindings/AppError';
@@ -35,7 +36,7 @@ async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> 
   try {
     return await invoke<T>(cmd, args);
   } catch (e) {
-    if (isAppError(e) && ['signed_out', 'account_disabled', 'revoked'].includes(e.code)) {
+    if (isAppError(e) && SIGNED_OUT_CODES.includes(e.code)) {
       window.dispatchEvent(new CustomEvent(SIGNED_OUT_EVENT, { detail: e.message }));
     }
     throw e;
