@@ -416,8 +416,8 @@ fn server_unreachable_is_reported_and_nothing_is_lost() {
     assert_eq!(err["error"]["code"], "unreachable");
     let status = a.ok(&["status"], None);
     assert_eq!(
-        status["pending_changes"], 2,
-        "the tip and its timeline entry wait"
+        status["pending_changes"], 3,
+        "the station's first account (never synced yet), the tip and its timeline entry wait"
     );
     assert!(status["last_error"]
         .as_str()
@@ -426,6 +426,6 @@ fn server_unreachable_is_reported_and_nothing_is_lost() {
     // The server comes back (same database); the waiting changes go through.
     let _server = start_server_on(&db, port);
     let report = a.sync();
-    assert_eq!(report["pushed"], 2);
+    assert_eq!(report["pushed"], 3);
     assert_eq!(a.ok(&["status"], None)["pending_changes"], 0);
 }
