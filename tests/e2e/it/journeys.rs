@@ -397,7 +397,8 @@ async fn every_screen_opens_without_error() {
 }
 
 /// The chief adds an officer in the window; the officer's first sign-in forces a new
-/// password before anything else; the window locks itself when left alone.
+/// password before anything else; an officer's window offers no accounts and no transfer
+/// slip, and the store refuses them anyway; the window locks itself when left alone.
 #[tokio::test(flavor = "multi_thread")]
 async fn accounts_roles_and_the_idle_lock() {
     let dir = tempfile::tempdir().unwrap();
@@ -443,6 +444,27 @@ async fn accounts_roles_and_the_idle_lock() {
     app.el("change-password").await;
     // Nothing else is offered until the officer has their own password.
     assert!(app.texts("nav-today").await.is_empty());
+    app.type_in("pw-old", "tạm thời 2026").await;
+    app.type_in("pw-new", "mật khẩu của An").await;
+    app.type_in("pw-again", "mật khẩu của An").await;
+    app.click("pw-submit").await;
+    app.el("screen-today").await;
+    // An officer's window: no accounts, no transfer slip; the store refuses anyway.
+    assert!(app.texts("nav-accounts").await.is_empty());
+    app.click("nav-tips").await;
+    app.click("tip-open").await;
+    app.el("screen-tip").await;
+    assert!(app.texts("print-transfer").await.is_empty());
+    let refused = app
+        .client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             window.__TAURI_INTERNALS__.invoke('list_accounts').then(() => done('allowed'), (e) => done(e.code));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(refused, "forbidden");
 
     // Left alone, the window locks itself and says why.
     let notice = app.text("sign-in-notice").await;
