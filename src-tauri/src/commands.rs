@@ -11,7 +11,7 @@ use binhyen_domain::period::Period;
 use binhyen_domain::roster::{Hamlet, RosterPerson};
 use binhyen_domain::tip::{Tip, TipFilter, TipInput, TipPatch};
 use binhyen_domain::FieldError;
-use binhyen_store::accounts::{Account, NewAccount};
+use binhyen_store::accounts::{Account, NewAccount, OfficerChoice};
 use binhyen_store::channels::{ChannelFigures, ChannelInput, ChannelView, GroupInput, GroupView};
 use binhyen_store::documents::{DocKind, PrintDoc};
 use binhyen_store::error::RowError;
@@ -175,6 +175,25 @@ pub fn update_tip(state: State<'_, AppState>, id: String, patch: TipPatch) -> Re
         s.update_tip(&id, &patch, Utc::now())?;
         s.get_tip(&id, false)
     })?)
+}
+
+/// Gives the tip to an officer of the station to handle.
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn assign_tip(
+    state: State<'_, AppState>,
+    id: String,
+    officer: String,
+    note: Option<String>,
+) -> Res<Tip> {
+    Ok(state.with(|s| s.assign_tip(&id, &officer, note.as_deref(), Utc::now()))?)
+}
+
+/// The officers a tip may be given to (and the list filtered by).
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn list_officers(state: State<'_, AppState>) -> Res<Vec<OfficerChoice>> {
+    Ok(state.with(|s| s.officers())?)
 }
 
 #[tauri::command(async)]

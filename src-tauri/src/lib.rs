@@ -75,6 +75,8 @@ pub fn run() {
             commands::sync_now,
             commands::reveal_reporter,
             commands::update_tip,
+            commands::assign_tip,
+            commands::list_officers,
             commands::print_doc,
             commands::today,
             commands::get_draft,

@@ -295,6 +295,9 @@ enum TipCmd {
         /// Text to find, with or without diacritics.
         #[arg(long)]
         query: Option<String>,
+        /// Only tips this officer handles (username).
+        #[arg(long)]
+        officer: Option<String>,
         #[arg(long)]
         limit: Option<u32>,
     },
@@ -307,6 +310,15 @@ enum TipCmd {
     },
     /// Change a tip: a JSON object of the fields to change on stdin.
     Update { id: String },
+    /// Give a tip to an officer to handle (station chief).
+    Assign {
+        id: String,
+        /// The officer's username.
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -523,6 +535,7 @@ fn run(cli: &Cli, out: &Out) -> Result<bool> {
             category,
             channel,
             query,
+            officer,
             limit,
         }) => {
             let filter = TipFilter {
@@ -530,6 +543,7 @@ fn run(cli: &Cli, out: &Out) -> Result<bool> {
                 category: *category,
                 channel: *channel,
                 query: query.clone(),
+                officer: officer.clone(),
                 limit: *limit,
                 ..Default::default()
             };
@@ -539,6 +553,10 @@ fn run(cli: &Cli, out: &Out) -> Result<bool> {
         Cmd::Tip(TipCmd::Update { id }) => {
             let patch: TipPatch = parse_json(&read_stdin()?)?;
             let tip = open()?.update_tip(id, &patch, now)?;
+            out.tip(&tip)?;
+        }
+        Cmd::Tip(TipCmd::Assign { id, to, note }) => {
+            let tip = open()?.assign_tip(id, to, note.as_deref(), now)?;
             out.tip(&tip)?;
         }
         Cmd::Search { text, limit } => {

@@ -107,6 +107,12 @@ impl Out {
         if let Some(a) = &tip.address {
             println!("Địa chỉ: {a}");
         }
+        if let Some(n) = &tip.received_by_name {
+            println!("Người tiếp nhận: {n}");
+        }
+        if let Some(n) = &tip.assigned_to_name {
+            println!("Cán bộ thụ lý: {n}");
+        }
         println!("Nội dung: {}", tip.content);
         match &tip.reporter {
             Some(r) => {
@@ -409,7 +415,9 @@ impl Out {
         let conflicts = station.conflicts(true)?.len();
         let body = json!({
             "enrolled": get("station_id").is_some(),
+            "station_id": get("station_id"),
             "server_url": get("server_url"),
+            "recovery_code_at_province": get("recovery_escrowed").is_some(),
             "last_success": get("last_success"),
             "pending_changes": pending,
             "rejected_changes": binhyen_store::changes::rejected_count(station.conn())?,
@@ -421,8 +429,21 @@ impl Out {
             return print_json(&body);
         }
         match get("server_url") {
-            Some(url) => println!("Máy chủ tỉnh: {url}"),
+            Some(url) => println!(
+                "Máy chủ tỉnh: {url}   Mã trạm: {}",
+                get("station_id").unwrap_or_default()
+            ),
             None => println!("Chưa đăng ký với máy chủ tỉnh."),
+        }
+        if get("station_id").is_some() {
+            println!(
+                "Mã khôi phục: {}",
+                if get("recovery_escrowed").is_some() {
+                    "Công an tỉnh đang giữ"
+                } else {
+                    "sẽ gửi Công an tỉnh ở lần đồng bộ tới"
+                }
+            );
         }
         println!(
             "Đồng bộ thành công lần cuối: {}",

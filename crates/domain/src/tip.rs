@@ -507,6 +507,12 @@ pub struct Tip {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub reporter: Option<Reporter>,
+    /// The officer who received the tip, and the one handling it (cán bộ thụ lý): the
+    /// receiver until a chief assigns someone else.
+    pub received_by: Option<Uuid>,
+    pub received_by_name: Option<String>,
+    pub assigned_to: Option<Uuid>,
+    pub assigned_to_name: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// The timeline (empty in lists).
@@ -521,6 +527,7 @@ string_enum!(
     Updated => ("updated", "Cập nhật"),
     StatusChanged => ("status_changed", "Chuyển trạng thái"),
     Note => ("note", "Ghi chú"),
+    Assigned => ("assigned", "Giao thụ lý"),
 });
 
 /// One entry of a tip's timeline.
@@ -564,6 +571,10 @@ pub struct TipFilter {
     #[serde(default)]
     #[ts(optional)]
     pub to: Option<String>,
+    /// Only tips handled by this officer (by id or username).
+    #[serde(default)]
+    #[ts(optional)]
+    pub officer: Option<String>,
     /// Only tips still being handled (received or verifying).
     #[serde(default)]
     #[ts(optional)]

@@ -19,7 +19,8 @@ use tower_http::trace::TraceLayer;
 
 use binhyen_sync::protocol::{
     ApiError, AuditPush, AuditPushResponse, ChecksumResponse, EnrollRequest, EnrollResponse,
-    PullResponse, PushRequest, PushResponse, RecordsResponse, MAX_BATCH, MAX_BODY_BYTES,
+    PullResponse, PushRequest, PushResponse, RecordsResponse, RecoveryEscrow,
+    RecoveryEscrowResponse, MAX_BATCH, MAX_BODY_BYTES,
 };
 
 use crate::db::{sha256_hex, Backend, DbError, StationRow};
@@ -246,6 +247,40 @@ async fn audit(
     Ok(Json(AuditPushResponse { acked_seq }))
 }
 
+/// Whether `code` has the form stations make (five groups of five Crockford base32
+/// characters).
+fn recovery_code_ok(code: &str) -> bool {
+    const ALPHABET: &str = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let groups: Vec<&str> = code.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .all(|g| g.len() == 5 && g.chars().all(|c| ALPHABET.contains(c)))
+}
+
+async fn recovery(
+    State(db): State<Shared>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<RecoveryEscrowResponse>, Failure> {
+    let st = station(&db, &headers).await?;
+    let req: RecoveryEscrow = parse_json(&body)?;
+    if !recovery_code_ok(&req.code) {
+        return Err(fail(
+            422,
+            "bad_recovery_code",
+            "Mã khôi phục không đúng dạng (5 nhóm 5 ký tự).",
+        ));
+    }
+    let now = Utc::now();
+    let id = st.id.clone();
+    blocking(move || db.set_recovery_code(&st.id, &req.code, now)).await?;
+    tracing::info!(station = %id, "recovery code stored");
+    Ok(Json(RecoveryEscrowResponse {
+        stored_at: now.to_rfc3339(),
+    }))
+}
+
 async fn not_found() -> Failure {
     fail(404, "not_found", "Không có địa chỉ này.")
 }
@@ -260,6 +295,7 @@ pub fn router(db: Shared) -> Router {
         .route("/api/v1/checksum", get(checksum))
         .route("/api/v1/records", get(records))
         .route("/api/v1/audit", post(audit))
+        .route("/api/v1/recovery", post(recovery))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(CompressionLayer::new())

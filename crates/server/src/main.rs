@@ -133,6 +133,14 @@ enum StationCmd {
         db: DbArg,
         id: String,
     },
+    /// Read out the code that unlocks a station whose passwords are all forgotten (the
+    /// station hands it over at its first sync, and a new one after each use). Reading it
+    /// is logged.
+    RecoveryCode {
+        #[command(flatten)]
+        db: DbArg,
+        id: String,
+    },
 }
 
 fn open(db: &DbArg) -> Result<Arc<dyn Backend>> {
@@ -346,6 +354,25 @@ fn main() -> Result<()> {
                     };
                     println!("{}  {}  M{}  {state}", r.id, r.unit_code, r.device_no);
                 }
+            }
+        }
+        Cmd::Station(StationCmd::RecoveryCode { db, id }) => {
+            let db = open(&db)?;
+            if db.station_with_key(&id)?.is_none() {
+                bail!("no station {id}");
+            }
+            match db.recovery_code(&id)? {
+                Some((code, stored_at)) => {
+                    tracing::warn!(station = %id, "recovery code read out");
+                    println!("{code}");
+                    eprintln!(
+                        "Mã khôi phục của trạm {id} (nhận lúc {stored_at}). Trạm dùng mã này với \
+                         `binhyen recover --user TÊN`; lần đồng bộ sau đó trạm gửi mã mới."
+                    );
+                }
+                None => bail!(
+                    "station {id} has not handed over a recovery code yet (it does so at its first sync)"
+                ),
             }
         }
         Cmd::Station(StationCmd::Revoke { db, id }) => {

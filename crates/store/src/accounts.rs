@@ -95,6 +95,14 @@ pub struct Account {
     pub password_here: bool,
 }
 
+/// An officer who may be given a tip.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[ts(export)]
+pub struct OfficerChoice {
+    pub id: String,
+    pub full_name: String,
+}
+
 /// A new account as the chief or an administrator enters it. The password is temporary:
 /// the officer must change it at the first sign-in.
 #[derive(Debug, Clone, Deserialize, TS)]
@@ -522,15 +530,29 @@ impl Station {
             == Some(1))
     }
 
-    /// Active officers of the station, for choosing who handles a tip.
-    pub fn officers(&self) -> Result<Vec<(String, String)>> {
+    /// The station's active officers who may handle tips (chiefs and officers), for choosing
+    /// who handles a tip and for filtering the list, in Vietnamese name order.
+    pub fn officers(&self) -> Result<Vec<OfficerChoice>> {
         self.require(Permission::TipRead)?;
         let mut stmt = self.conn.prepare(
-            "SELECT id, full_name FROM officers WHERE active = 1 AND username IS NOT NULL
-             ORDER BY full_name",
+            "SELECT id, full_name, role FROM officers
+             WHERE active = 1 AND username IS NOT NULL AND unit_code = ?1",
         )?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let rows = stmt.query_map([&self.info().unit_code], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut out: Vec<OfficerChoice> = rows
+            .collect::<rusqlite::Result<Vec<_>>>()?
+            .into_iter()
+            .filter(|(_, _, role)| Role::parse(role).is_some_and(|r| r.allows(Permission::TipEdit)))
+            .map(|(id, full_name, _)| OfficerChoice { id, full_name })
+            .collect();
+        binhyen_domain::text::vi_sort_by_key(&mut out, |o| &o.full_name);
+        Ok(out)
     }
 
     /// Wraps the database key under a recovery code (kept by the provincial server only).

@@ -37,6 +37,7 @@ pub enum Action {
     PasswordChange,
     AccountChange,
     RecoveryUse,
+    TipAssign,
 }
 
 impl Action {
@@ -58,6 +59,7 @@ impl Action {
             Action::RosterChange => "roster.change",
             Action::DocumentPrint => "document.print",
             Action::SignIn => "sign_in",
+            Action::TipAssign => "tip.assign",
             Action::PasswordChange => "password.change",
             Action::AccountChange => "account.change",
             Action::RecoveryUse => "recovery.use",

@@ -222,11 +222,17 @@ pub fn fill(station: &mut Station, now: DateTime<Utc>) -> Result<()> {
     let key = station.key.clone();
     let keys_path = station.dir().join(crate::station::KEYS_FILE);
     let mut keys = crate::keys::KeyFile::read(&keys_path)?;
+    let first_id = station.session().officer_id.clone();
     let mut w = station.writer(now)?;
 
+    // Those who receive and handle tips: every chief and officer.
+    let mut handlers: Vec<String> = Vec::new();
     for (name, rank, username, role) in DEMO_OFFICERS {
         let phone = phone(&mut rng);
         if *username == first {
+            if role.allows(binhyen_domain::access::Permission::TipEdit) {
+                handlers.push(first_id.clone());
+            }
             continue;
         }
         let id = insert_account(
@@ -239,6 +245,9 @@ pub fn fill(station: &mut Station, now: DateTime<Utc>) -> Result<()> {
             Some(&phone),
         )?;
         keys.set_password(&key, username, &id, DEMO_PASSPHRASE, false)?;
+        if role.allows(binhyen_domain::access::Permission::TipEdit) {
+            handlers.push(id);
+        }
     }
 
     let mut hamlets: Vec<(String, String)> = Vec::new();
@@ -400,7 +409,17 @@ pub fn fill(station: &mut Station, now: DateTime<Utc>) -> Result<()> {
 
     let mut cache = HashMap::new();
     for tip in &tips {
-        let id = insert_tip(&mut w, &unit, device, tip, Status::Received, &mut cache)?.to_string();
+        let officer = handlers.choose(&mut rng).map(String::as_str);
+        let id = insert_tip(
+            &mut w,
+            &unit,
+            device,
+            officer,
+            tip,
+            Status::Received,
+            &mut cache,
+        )?
+        .to_string();
         let age = now - tip.received_at;
         let step = |h: i64| tip.received_at + Duration::hours(h);
         let path: &[(Status, Option<&str>)] = if rng.gen_bool(0.03) && age > Duration::days(2) {

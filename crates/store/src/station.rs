@@ -333,6 +333,9 @@ impl Station {
         )?;
         let account =
             accounts::load(&conn, &id)?.ok_or_else(|| StoreError::not_found("tài khoản", &id))?;
+        // The code has been read out over the telephone: the next sync hands the province a
+        // new one (and wraps the key under it), so the old one stops working.
+        meta_set(&conn, "sync.recovery_escrowed", "")?;
         Station::from_conn(conn, dir, Session::new(&account, false), key)
     }
 

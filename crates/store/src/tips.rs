@@ -25,12 +25,15 @@ use crate::{Result, Station, StoreError};
 const TIP_COLUMNS: &str =
     "t.id, t.unit_code, t.register_no, t.received_at, t.category, t.channel, t.status,
     t.urgency, t.content, t.hamlet_id, h.name, t.address, t.latitude, t.longitude,
-    r.tip_id IS NOT NULL, COALESCE(r.secret, 0), t.created_at, t.updated_at";
+    r.tip_id IS NOT NULL, COALESCE(r.secret, 0), t.created_at, t.updated_at,
+    t.received_by, rb.full_name, t.assigned_to, ab.full_name";
 /// The FROM clause, the WHERE clause and the arguments of a tip filter.
 type FilterSql = (String, String, Vec<Box<dyn ToSql>>);
 
-const TIP_FROM: &str =
-    "tips t LEFT JOIN hamlets h ON h.id = t.hamlet_id LEFT JOIN tip_reporters r ON r.tip_id = t.id";
+/// What a tip row is joined with (after `tips t`).
+const TIP_JOINS: &str =
+    "LEFT JOIN hamlets h ON h.id = t.hamlet_id LEFT JOIN tip_reporters r ON r.tip_id = t.id
+     LEFT JOIN officers rb ON rb.id = t.received_by LEFT JOIN officers ab ON ab.id = t.assigned_to";
 
 fn row_to_tip(r: &rusqlite::Row<'_>) -> rusqlite::Result<Tip> {
     Ok(Tip {
@@ -53,6 +56,10 @@ fn row_to_tip(r: &rusqlite::Row<'_>) -> rusqlite::Result<Tip> {
         reporter: None,
         created_at: get_ts(r, 16)?,
         updated_at: get_ts(r, 17)?,
+        received_by: get_opt_uuid(r, 18)?,
+        received_by_name: r.get(19)?,
+        assigned_to: get_opt_uuid(r, 20)?,
+        assigned_to_name: r.get(21)?,
         timeline: Vec::new(),
     })
 }
@@ -176,11 +183,13 @@ fn next_register_no(
 }
 
 /// Inserts one validated tip with its register number, reporter, first timeline entry,
-/// change records and search document.
+/// change records and search document. `officer` received it and handles it until a chief
+/// assigns someone else.
 pub(crate) fn insert_tip(
     w: &mut Writer<'_>,
     unit_code: &str,
     device_no: u32,
+    officer: Option<&str>,
     tip: &NewTip,
     status: Status,
     hamlets: &mut HashMap<String, Option<(String, String)>>,
@@ -206,8 +215,9 @@ pub(crate) fn insert_tip(
     let hamlet_id = hamlet.as_ref().map(|h| h.0.as_str());
     w.conn().prepare_cached(
         "INSERT INTO tips(id, unit_code, register_no, register_year, register_device, register_seq, received_at,
-            category, channel, status, urgency, content, hamlet_id, address, latitude, longitude, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?17)",
+            category, channel, status, urgency, content, hamlet_id, address, latitude, longitude, created_at, updated_at,
+            received_by, assigned_to)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?17, ?18, ?18)",
     )?
     .execute(params![
         id.to_string(),
@@ -226,7 +236,8 @@ pub(crate) fn insert_tip(
         tip.address,
         tip.latitude,
         tip.longitude,
-        ts(now)
+        ts(now),
+        officer
     ])?;
     let id_s = id.to_string();
     w.record(
@@ -239,6 +250,7 @@ pub(crate) fn insert_tip(
             "category": tip.category, "channel": tip.channel, "status": status, "urgency": tip.urgency,
             "content": tip.content, "hamlet_id": hamlet_id, "address": tip.address,
             "latitude": tip.latitude, "longitude": tip.longitude, "created_at": ts(now), "updated_at": ts(now),
+            "received_by": officer, "assigned_to": officer,
         }),
     )?;
     if let Some(r) = &tip.reporter {
@@ -362,11 +374,13 @@ impl Station {
         self.require(Permission::TipRecord)?;
         let tip = input.validate(now)?;
         let (unit, device) = (self.info().unit_code.clone(), self.info().device_no);
+        let officer = self.session.officer_id.clone();
         let mut w = self.writer(now)?;
         let id = insert_tip(
             &mut w,
             &unit,
             device,
+            Some(&officer),
             &tip,
             Status::Received,
             &mut HashMap::new(),
@@ -405,16 +419,25 @@ impl Station {
             tips.push((line_no, tip));
         }
         let (unit, device) = (self.info().unit_code.clone(), self.info().device_no);
+        let officer = self.session.officer_id.clone();
         let mut w = self.writer(now)?;
         let mut hamlets = HashMap::new();
         let mut ids = Vec::with_capacity(tips.len());
         for (line_no, tip) in &tips {
-            let id = insert_tip(&mut w, &unit, device, tip, Status::Received, &mut hamlets)
-                .map_err(|e| StoreError::Line {
-                    line: *line_no,
-                    message: e.to_string(),
-                    errors: e.field_errors(),
-                })?;
+            let id = insert_tip(
+                &mut w,
+                &unit,
+                device,
+                Some(&officer),
+                tip,
+                Status::Received,
+                &mut hamlets,
+            )
+            .map_err(|e| StoreError::Line {
+                line: *line_no,
+                message: e.to_string(),
+                errors: e.field_errors(),
+            })?;
             ids.push(id);
         }
         w.audit(
@@ -439,7 +462,7 @@ impl Station {
 
     /// [`Station::get_tip`] without the permission check, for the library's own use.
     pub(crate) fn load_tip(&self, key: &str, with_reporter: bool) -> Result<Tip> {
-        let sql = format!("SELECT {TIP_COLUMNS} FROM {TIP_FROM} WHERE t.id = ?1 OR (t.register_no = ?1 AND t.unit_code = ?2)");
+        let sql = format!("SELECT {TIP_COLUMNS} FROM tips t {TIP_JOINS} WHERE t.id = ?1 OR (t.register_no = ?1 AND t.unit_code = ?2)");
         let mut tip = self
             .conn
             .query_row(&sql, params![key.trim(), self.info().unit_code], row_to_tip)
@@ -499,11 +522,12 @@ impl Station {
         let from = if let Some(q) = query {
             args.push(Box::new(q));
             clauses.push("search_fts MATCH ?1 AND d.kind = 'tip'".into());
-            "search_fts CROSS JOIN search_docs d ON d.doc = search_fts.rowid CROSS JOIN tips t ON t.id = d.ref_id
-             LEFT JOIN hamlets h ON h.id = t.hamlet_id LEFT JOIN tip_reporters r ON r.tip_id = t.id"
-                .to_string()
+            format!(
+                "search_fts CROSS JOIN search_docs d ON d.doc = search_fts.rowid
+                 CROSS JOIN tips t ON t.id = d.ref_id {TIP_JOINS}"
+            )
         } else {
-            TIP_FROM.to_string()
+            format!("tips t {TIP_JOINS}")
         };
         if let Some(s) = filter.status {
             args.push(Box::new(s.as_str()));
@@ -520,6 +544,13 @@ impl Station {
         if let Some(h) = filter.hamlet.as_deref().filter(|h| !h.is_empty()) {
             args.push(Box::new(h.to_string()));
             clauses.push(format!("t.hamlet_id = ?{}", args.len()));
+        }
+        if let Some(o) = filter.officer.as_deref().filter(|o| !o.is_empty()) {
+            args.push(Box::new(o.to_string()));
+            clauses.push(format!(
+                "t.assigned_to IN (SELECT id FROM officers WHERE id = ?{0} OR username = lower(?{0}))",
+                args.len()
+            ));
         }
         if let Some(at) = filter.from.as_deref().filter(|v| !v.is_empty()) {
             args.push(Box::new(ts(filter_instant("from", at)?)));
@@ -761,6 +792,88 @@ impl Station {
         w.commit()?;
         tracing::info!(tip = %id, "tip updated");
         self.load_tip(&id, true)
+    }
+
+    /// Gives a tip to an officer of its unit to handle (by username or id), with an optional
+    /// note; the timeline and the audit trail say who gave it to whom.
+    pub fn assign_tip(
+        &mut self,
+        key: &str,
+        officer: &str,
+        note: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Tip> {
+        self.require(Permission::TipAssign)?;
+        let current = self.load_tip(key, false)?;
+        let officer = officer.trim();
+        let found: Option<(String, String, bool, String)> = self
+            .conn
+            .query_row(
+                "SELECT id, full_name, active, role FROM officers
+                 WHERE (id = ?1 OR username = ?2) AND unit_code = ?3 AND username IS NOT NULL",
+                params![officer, officer.to_lowercase(), current.unit_code],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        let refuse = |message: String| {
+            StoreError::Invalid(Invalid::one("officer", "unknown_officer", message))
+        };
+        let (officer_id, name, active, role) = found.ok_or_else(|| {
+            refuse(format!(
+                "Không có cán bộ \"{officer}\" trong đơn vị của nguồn tin; hãy chọn từ danh sách."
+            ))
+        })?;
+        let handles = binhyen_domain::access::Role::parse(&role)
+            .is_some_and(|r| r.allows(Permission::TipEdit));
+        if !active || !handles {
+            return Err(refuse(format!(
+                "Tài khoản của {name} {} nên không thể thụ lý nguồn tin.",
+                if active {
+                    "không có quyền xử lý nguồn tin"
+                } else {
+                    "đã bị khóa"
+                }
+            )));
+        }
+        let note = note.map(str::trim).filter(|n| !n.is_empty());
+        if current.assigned_to.map(|u| u.to_string()) == Some(officer_id.clone()) && note.is_none()
+        {
+            return Ok(current);
+        }
+        let id = current.id.to_string();
+        let mut w = self.writer(now)?;
+        let now_s = ts(now);
+        w.conn()
+            .prepare_cached("UPDATE tips SET assigned_to = ?2, updated_at = ?3 WHERE id = ?1")?
+            .execute(params![id, officer_id, now_s])?;
+        w.record(
+            "tip",
+            &id,
+            Op::Update,
+            json!({"assigned_to": officer_id, "updated_at": now_s}),
+        )?;
+        // The timeline shows the kind ("Giao thụ lý") before it: the note names the officer.
+        let text = format!(
+            "{name}{}",
+            note.map(|n| format!(": {n}")).unwrap_or_default()
+        );
+        add_action(
+            &mut w,
+            &id,
+            ActionKind::Assigned,
+            None,
+            None,
+            Some(&text),
+            now,
+        )?;
+        w.audit(
+            crate::audit::Action::TipAssign,
+            Some(&id),
+            json!({ "to": officer_id }),
+        )?;
+        w.commit()?;
+        tracing::info!(tip = %id, "tip assigned");
+        self.load_tip(&id, false)
     }
 
     /// A tip with its reporter's identity, for a person who needs it: the reveal is written

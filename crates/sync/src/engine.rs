@@ -20,7 +20,8 @@ use binhyen_store::replica::ServerRecord;
 
 use crate::protocol::{
     ApiError, AuditPush, AuditPushResponse, ChecksumResponse, EnrollRequest, EnrollResponse,
-    Provisioning, PullResponse, PushRequest, PushResponse, RecordsResponse, WireChange, API,
+    Provisioning, PullResponse, PushRequest, PushResponse, RecordsResponse, RecoveryEscrow,
+    RecoveryEscrowResponse, WireChange, API,
 };
 
 const PULL_PAGE: u32 = 250;
@@ -348,7 +349,13 @@ pub fn enroll(
     station.sync_set("audit_acked", "0")?;
     station.sync_set("enrolled_at", &now.to_rfc3339())?;
     station.sync_set("revoked_at", "")?;
+    // The server's station record is new: it holds no recovery code yet.
+    station.sync_set("recovery_escrowed", "")?;
     tracing::info!(station = %resp.station_id, "enrolled");
+    let mut station = station;
+    if let Err(e) = client_for(&station).and_then(|mut c| escrow_recovery(&mut station, &mut c)) {
+        tracing::warn!(error = %e, "recovery code not handed over yet; the next sync retries");
+    }
     Ok(station)
 }
 
@@ -366,6 +373,11 @@ pub trait Transport {
     ) -> Result<RecordsResponse, SyncError>;
     /// Hands the server the audit entries it has not acknowledged.
     fn push_audit(&mut self, req: &AuditPush) -> Result<AuditPushResponse, SyncError>;
+    /// Hands the server the station's recovery code to keep.
+    fn escrow_recovery(
+        &mut self,
+        req: &RecoveryEscrow,
+    ) -> Result<RecoveryEscrowResponse, SyncError>;
 }
 
 impl Transport for Client {
@@ -396,6 +408,13 @@ impl Transport for Client {
 
     fn push_audit(&mut self, req: &AuditPush) -> Result<AuditPushResponse, SyncError> {
         self.post("/audit", req)
+    }
+
+    fn escrow_recovery(
+        &mut self,
+        req: &RecoveryEscrow,
+    ) -> Result<RecoveryEscrowResponse, SyncError> {
+        self.post("/recovery", req)
     }
 }
 
@@ -493,6 +512,7 @@ pub fn sync_with(
 ) -> Result<SyncReport, SyncError> {
     let mut report = exchange(station, client, now)?;
     push_audit(station, client)?;
+    escrow_recovery(station, client)?;
     if !report.checksum_ok {
         let repaired = repair(station, client, now)?;
         tracing::warn!(repaired, "checksum mismatch: scope repaired");
@@ -531,6 +551,35 @@ fn push_audit(station: &mut Station, client: &mut dyn Transport) -> Result<(), S
             return Ok(());
         }
     }
+}
+
+/// Makes sure the provincial server holds the code that unlocks this station when every
+/// password is forgotten: a code is made once (and again after it has been used), wrapped
+/// around the database key here, and sent until the server has confirmed it. Until then the
+/// same code is sent again, so the server and the key file always end on the same code.
+fn escrow_recovery(station: &mut Station, client: &mut dyn Transport) -> Result<(), SyncError> {
+    if station.sync_get("recovery_escrowed")?.as_deref() == Some("1") {
+        return Ok(());
+    }
+    let code = match station
+        .sync_get("recovery_pending")?
+        .filter(|c| !c.is_empty())
+    {
+        Some(code) => code,
+        None => {
+            let code = binhyen_store::keys::new_recovery_code();
+            // Remembered before the key file changes: a crash in between leaves a code that
+            // is sent and wrapped again next time, never a wrapped code nobody knows.
+            station.sync_set("recovery_pending", &code)?;
+            station.set_recovery_code(&code)?;
+            code
+        }
+    };
+    client.escrow_recovery(&RecoveryEscrow { code })?;
+    station.sync_set("recovery_escrowed", "1")?;
+    station.sync_set("recovery_pending", "")?;
+    tracing::info!("recovery code handed to the provincial server");
+    Ok(())
 }
 
 /// Compares the scope record by record with the server's and puts each difference right:

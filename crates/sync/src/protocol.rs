@@ -145,6 +145,20 @@ pub struct AuditPushResponse {
     pub acked_seq: i64,
 }
 
+/// The station's recovery code, for the province to keep: read out to the station when
+/// every password there is forgotten (`binhyen-server station recovery-code`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecoveryEscrow {
+    pub code: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecoveryEscrowResponse {
+    /// When the server stored the code (RFC 3339).
+    pub stored_at: String,
+}
+
 /// Every refusal: a stable code and a Vietnamese message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApiError {

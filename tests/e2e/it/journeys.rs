@@ -77,6 +77,20 @@ async fn record_find_follow_up_and_transfer_a_tip() {
         .await
         .contains("Hoàng Văn Xoài"));
 
+    // The chief who received it handles it, then gives it to the area officer.
+    assert_eq!(app.text("tip-handler").await, "Nguyễn Hữu Thành");
+    app.select_label("assign-officer", "Trần Quang Vinh").await;
+    app.type_in("assign-note", "Xác minh trước thứ Sáu").await;
+    app.click("assign-confirm").await;
+    app.wait_text("tip-handler", |t| t == "Trần Quang Vinh")
+        .await;
+    let timeline = app.text("tip-timeline").await;
+    assert!(
+        timeline.contains("Giao thụ lý — Trần Quang Vinh: Xác minh trước thứ Sáu"),
+        "{timeline}"
+    );
+    app.screenshot("tip-assigned").await;
+
     // Follow up: verifying, then a transfer, which needs the receiving agency.
     app.click("move-verifying").await;
     app.click("move-confirm").await;
@@ -140,6 +154,10 @@ async fn record_find_follow_up_and_transfer_a_tip() {
     app.wait_texts("tip-content", |rows| rows.len() == 1).await;
     app.select("filter-status", "received").await;
     app.wait_texts("tip-content", |rows| rows.is_empty()).await;
+    app.select("filter-status", "").await;
+    app.select_label("filter-officer", "Trần Quang Vinh").await;
+    app.wait_texts("tip-content", |rows| rows.len() == 1 && rows[0] == CONTENT)
+        .await;
     app.click("filter-clear").await;
     app.wait_text("tip-count", |t| t.starts_with("301 ")).await;
     assert_eq!(app.text("page-label").await, "Trang 1/7");
@@ -163,6 +181,8 @@ async fn record_find_follow_up_and_transfer_a_tip() {
     assert_eq!(tip.status, Status::Transferred);
     assert_eq!(serde_json::to_value(tip.urgency).unwrap(), "urgent");
     assert_eq!(tip.hamlet_name.as_deref(), Some("Buôn Ea Kmar"));
+    assert_eq!(tip.assigned_to_name.as_deref(), Some("Trần Quang Vinh"));
+    assert_eq!(tip.received_by_name.as_deref(), Some("Nguyễn Hữu Thành"));
     let reporter = tip.reporter.unwrap();
     assert_eq!(reporter.name.as_deref(), Some(REPORTER));
     assert_eq!(reporter.phone.as_deref(), Some("+84912345678"));

@@ -429,3 +429,87 @@ fn server_unreachable_is_reported_and_nothing_is_lost() {
     assert_eq!(report["pushed"], 3);
     assert_eq!(a.ok(&["status"], None)["pending_changes"], 0);
 }
+
+#[test]
+fn every_password_forgotten_the_province_reads_out_the_recovery_code() {
+    let work = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", work.path().join("server.db").display());
+    let units =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/store/data/admin-units-2025.csv");
+    server_cmd(&db, &["units", "import", units.to_str().unwrap()]);
+    let server = start_server(&db);
+    let a = enroll(&db, &server, COMMUNE, work.path());
+    let status = a.ok(&["status"], None);
+    assert_eq!(
+        status["recovery_code_at_province"], true,
+        "handed over at enrolment: {status}"
+    );
+    let id = status["station_id"].as_str().unwrap().to_string();
+    let read_out = |id: &str| {
+        let out = server_cmd(&db, &["station", "recovery-code", id]);
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let code = read_out(&id);
+    assert_eq!(code.len(), 29, "{code}");
+
+    // Every password forgotten: the province reads the code out over the telephone; the
+    // chief types it (in lower case, without dashes) with a new password.
+    let recover = |code: &str, password: &str| {
+        let mut cmd = Command::new(bin("binhyen"));
+        cmd.arg("--data-dir")
+            .arg(a.dir.path())
+            .args(["--json", "recover", "--user", "truong"])
+            .env("BINHYEN_RECOVERY_CODE", code)
+            .env("BINHYEN_NEW_PASSWORD", password);
+        run(&mut cmd)
+    };
+    let wrong = recover("ABCDE-FGHJK-MNPQR-STVWX-YZ012", "mật khẩu mới 2026");
+    assert!(!wrong.status.success());
+    let err: Value = serde_json::from_slice(&wrong.stderr).unwrap();
+    assert_eq!(err["error"]["code"], "wrong_recovery_code", "{err}");
+    let typed = code.replace('-', " ").to_lowercase();
+    let out = recover(&typed, "mật khẩu mới 2026");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let signed_in = |password: &str| {
+        let mut cmd = Command::new(bin("binhyen"));
+        cmd.arg("--data-dir")
+            .arg(a.dir.path())
+            .args(["--json", "status"])
+            .env("BINHYEN_USER", "truong")
+            .env("BINHYEN_PASSWORD", password);
+        run(&mut cmd)
+    };
+    assert!(signed_in("mật khẩu mới 2026").status.success());
+    assert!(
+        !signed_in(PASS).status.success(),
+        "the forgotten password is gone"
+    );
+
+    // The code was spoken aloud: the next sync hands the province a new one, and the old
+    // one stops working.
+    let mut cmd = Command::new(bin("binhyen"));
+    cmd.arg("--data-dir")
+        .arg(a.dir.path())
+        .args(["--json", "sync"])
+        .env("BINHYEN_USER", "truong")
+        .env("BINHYEN_PASSWORD", "mật khẩu mới 2026");
+    let out = run(&mut cmd);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fresh = read_out(&id);
+    assert_ne!(fresh, code);
+    let old = recover(&code, "mật khẩu khác 2026");
+    assert!(
+        !old.status.success(),
+        "the spoken code no longer opens the station"
+    );
+    assert!(recover(&fresh, "mật khẩu khác 2026").status.success());
+    drop(server);
+}

@@ -88,6 +88,11 @@ impl App {
         self.el(id).await.select_by_value(value).await.unwrap();
     }
 
+    /// Chooses the option of a select that the officer reads as `label`.
+    pub async fn select_label(&self, id: &str, label: &str) {
+        self.el(id).await.select_by_label(label).await.unwrap();
+    }
+
     /// Waits until the element's text satisfies `check`, and returns it.
     pub async fn wait_text(&self, id: &str, check: impl Fn(&str) -> bool) -> String {
         let start = Instant::now();

@@ -4,6 +4,7 @@ import { invoke } from '@tauri-apps/api/core';
 import type { Account } from './bindings/Account';
 import { SIGNED_OUT_CODES } from './session.svelte';
 import type { NewAccount } from './bindings/NewAccount';
+import type { OfficerChoice } from './bindings/OfficerChoice';
 import type { Role } from './bindings/Role';
 import type { AppError } from './bindings/AppError';
 import type { ChannelFigures } from './bindings/ChannelFigures';
@@ -69,6 +70,8 @@ export const api = {
   revealReporter: (id: string, reason: string) => call<Tip>('reveal_reporter', { id, reason }),
   addTip: (input: TipInput) => call<Tip>('add_tip', { input }),
   updateTip: (id: string, patch: TipPatch) => call<Tip>('update_tip', { id, patch }),
+  assignTip: (id: string, officer: string, note: string | null) => call<Tip>('assign_tip', { id, officer, note }),
+  listOfficers: () => call<OfficerChoice[]>('list_officers'),
   printDoc: (id: string, kind: DocKind, includeReporter: boolean) =>
     call<PrintDoc>('print_doc', { id, kind, includeReporter }),
   search: (text: string, limit: number) => call<SearchHit[]>('search', { text, limit }),

@@ -488,6 +488,62 @@ fn accounts_and_roles_through_the_command_line() {
     )
     .status
     .success());
+    // Only the chief assigns; the officer then finds the tip under their name.
+    assert_eq!(
+        code_of(&run_as(
+            dir.path(),
+            "canbo",
+            own,
+            &["tip", "assign", &id, "--to", "canbo"],
+            &[]
+        )),
+        "forbidden"
+    );
+    let out = run_as(
+        dir.path(),
+        "truong",
+        PASS,
+        &[
+            "tip",
+            "assign",
+            &id,
+            "--to",
+            "canbo",
+            "--note",
+            "Xác minh trong tuần",
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let assigned: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(assigned["assigned_to_name"], "Cán bộ canbo");
+    assert_eq!(assigned["received_by_name"], "Nguyễn Hữu Thành");
+    let mine: Value = serde_json::from_slice(
+        &run_as(
+            dir.path(),
+            "canbo",
+            own,
+            &["tip", "list", "--officer", "canbo"],
+            &[],
+        )
+        .stdout,
+    )
+    .unwrap();
+    assert_eq!(mine.as_array().unwrap().len(), 1, "{mine}");
+    assert_eq!(
+        code_of(&run_as(
+            dir.path(),
+            "truong",
+            PASS,
+            &["tip", "assign", &id, "--to", "phantich"],
+            &[]
+        )),
+        "invalid"
+    );
 
     // Analyst: reads and exports, never identity.
     assert!(run_as(dir.path(), "phantich", own, &["tip", "list"], &[])

@@ -119,6 +119,11 @@ pub trait Backend: Send + Sync {
     fn push_audit(&self, station: &StationRow, push: &AuditPush) -> DbResult<i64>;
     /// Every station's audit chain as held, for `binhyen-server audit verify`.
     fn audit_chain(&self, station_id: &str) -> DbResult<Vec<AuditRecord>>;
+    /// Keeps (replacing any earlier one) the code that unlocks a station whose passwords are
+    /// all forgotten.
+    fn set_recovery_code(&self, station_id: &str, code: &str, now: DateTime<Utc>) -> DbResult<()>;
+    /// A station's recovery code and when it was stored.
+    fn recovery_code(&self, station_id: &str) -> DbResult<Option<(String, String)>>;
     /// Server settings (the certificate authority lives here).
     fn meta_get(&self, key: &str) -> DbResult<Option<String>>;
     fn meta_set(&self, key: &str, value: &str) -> DbResult<()>;
@@ -229,6 +234,9 @@ pub(crate) const SCHEMA: &[&str] = &[
         PRIMARY KEY (station_id, seq))",
     "CREATE TABLE IF NOT EXISTS station_keys (
         station_id TEXT PRIMARY KEY REFERENCES stations(id), bundle_key TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS station_recovery (
+        station_id TEXT PRIMARY KEY REFERENCES stations(id), code TEXT NOT NULL,
+        stored_at TEXT NOT NULL)",
 ];
 
 /// A stored record: (unit_code, values JSON, versions JSON, deleted clock value).

@@ -552,6 +552,25 @@ impl Backend for PgBackend {
         Ok(())
     }
 
+    fn set_recovery_code(&self, station_id: &str, code: &str, now: DateTime<Utc>) -> DbResult<()> {
+        self.lock().execute(
+            "INSERT INTO station_recovery(station_id, code, stored_at) VALUES ($1, $2, $3)
+             ON CONFLICT(station_id) DO UPDATE SET code = excluded.code, stored_at = excluded.stored_at",
+            &[&station_id, &code, &now.to_rfc3339()],
+        )?;
+        Ok(())
+    }
+
+    fn recovery_code(&self, station_id: &str) -> DbResult<Option<(String, String)>> {
+        Ok(self
+            .lock()
+            .query_opt(
+                "SELECT code, stored_at FROM station_recovery WHERE station_id = $1",
+                &[&station_id],
+            )?
+            .map(|r| (r.get(0), r.get(1))))
+    }
+
     fn meta_init(&self, key: &str, value: &str) -> DbResult<String> {
         let mut client = self.lock();
         client.execute(

@@ -507,6 +507,26 @@ impl Backend for SqliteBackend {
         Ok(())
     }
 
+    fn set_recovery_code(&self, station_id: &str, code: &str, now: DateTime<Utc>) -> DbResult<()> {
+        self.lock().execute(
+            "INSERT INTO station_recovery(station_id, code, stored_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT(station_id) DO UPDATE SET code = excluded.code, stored_at = excluded.stored_at",
+            params![station_id, code, now.to_rfc3339()],
+        )?;
+        Ok(())
+    }
+
+    fn recovery_code(&self, station_id: &str) -> DbResult<Option<(String, String)>> {
+        Ok(self
+            .lock()
+            .query_row(
+                "SELECT code, stored_at FROM station_recovery WHERE station_id = ?1",
+                [station_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
     fn meta_init(&self, key: &str, value: &str) -> DbResult<String> {
         let conn = self.lock();
         conn.execute(

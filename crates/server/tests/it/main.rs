@@ -90,6 +90,7 @@ both!(
     records_are_paged_in_checksum_order_and_stay_in_scope,
     a_gzip_push_is_read_and_a_broken_one_refused,
     the_server_keeps_each_audit_chain_and_refuses_a_rewritten_one,
+    the_server_keeps_the_latest_recovery_code_of_each_station,
 );
 
 fn start(kind: Kind) -> Api {
@@ -235,6 +236,7 @@ fn health_and_openapi(kind: Kind) {
         "/api/v1/checksum",
         "/api/v1/records",
         "/api/v1/audit",
+        "/api/v1/recovery",
     ] {
         assert!(
             doc["paths"].get(path).is_some(),
@@ -683,5 +685,53 @@ fn the_server_keeps_each_audit_chain_and_refuses_a_rewritten_one(kind: Kind) {
     assert_eq!(
         api.post("/api/v1/audit", None, &body(&chain, &chain[4])).0,
         401
+    );
+}
+
+fn the_server_keeps_the_latest_recovery_code_of_each_station(kind: Kind) {
+    let api = start(kind);
+    let a = api.station("24280");
+    let b = api.station("24280");
+    let id = |auth: &str| {
+        auth.trim_start_matches("Bearer ")
+            .split('.')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let first = "ABCDE-12345-FGHJK-67890-MNPQR";
+    let body = |code: &str| json!({ "code": code }).to_string();
+    // Unauthenticated, malformed and mistyped codes are refused and nothing is kept.
+    assert_eq!(api.post("/api/v1/recovery", None, &body(first)).0, 401);
+    for bad in [
+        json!({}).to_string(),
+        json!({"code": first, "extra": 1}).to_string(),
+        body("abcde-12345-fghjk-67890-mnpqr"),
+        body("ABCDE-12345-FGHJK-67890"),
+        body("ABCDE-12345-FGHJK-67890-MNPQU"),
+    ] {
+        let (status, r) = api.post("/api/v1/recovery", Some(&a), &bad);
+        assert!(matches!(status, 400 | 422), "{bad}: {status} {r}");
+        assert!(r["message"].as_str().is_some_and(|m| !m.is_empty()), "{r}");
+    }
+    assert_eq!(api.db.recovery_code(&id(&a)).unwrap(), None);
+
+    let (status, r) = api.post("/api/v1/recovery", Some(&a), &body(first));
+    assert_eq!(status, 200, "{r}");
+    assert!(r["stored_at"].as_str().is_some());
+    let second = "ZZZZZ-00000-11111-22222-33333";
+    assert_eq!(api.post("/api/v1/recovery", Some(&a), &body(second)).0, 200);
+    assert_eq!(
+        api.db.recovery_code(&id(&a)).unwrap().map(|(c, _)| c),
+        Some(second.to_string()),
+        "the newest code replaces the old"
+    );
+    assert_eq!(api.db.recovery_code(&id(&b)).unwrap(), None, "per station");
+    // A revoked station cannot replace it.
+    assert!(api.db.revoke(&id(&a), Utc::now()).unwrap());
+    assert_eq!(api.post("/api/v1/recovery", Some(&a), &body(first)).0, 403);
+    assert_eq!(
+        api.db.recovery_code(&id(&a)).unwrap().map(|(c, _)| c),
+        Some(second.to_string())
     );
 }

@@ -22,7 +22,7 @@ use binhyen_store::replica::Take;
 use binhyen_store::{InitOptions, Station};
 use binhyen_sync::protocol::{
     ApiError, AuditPush, AuditPushResponse, ChecksumResponse, PullResponse, PushRequest,
-    PushResponse, RecordsResponse,
+    PushResponse, RecordsResponse, RecoveryEscrow, RecoveryEscrowResponse,
 };
 use binhyen_sync::{sync_with, SyncError, Transport};
 
@@ -164,6 +164,24 @@ impl Transport for Link<'_> {
             return Err(lost()); // kept, but the answer is lost
         }
         Ok(AuditPushResponse { acked_seq })
+    }
+
+    fn escrow_recovery(
+        &mut self,
+        req: &RecoveryEscrow,
+    ) -> Result<RecoveryEscrowResponse, SyncError> {
+        if self.chance(0.1) {
+            return Err(lost());
+        }
+        self.db
+            .set_recovery_code(&self.row.id, &req.code, self.now)
+            .map_err(refused)?;
+        if self.chance(0.2) {
+            return Err(lost()); // kept, but the answer is lost
+        }
+        Ok(RecoveryEscrowResponse {
+            stored_at: self.now.to_rfc3339(),
+        })
     }
 }
 
@@ -465,6 +483,22 @@ fn run(seed: u64, steps: usize) {
         on_server, written,
         "seed {seed}: writes lost or duplicated on the way"
     );
+    // Whatever answers were lost, the recovery code the province holds opens each laptop.
+    for l in laptops.iter_mut() {
+        l.station = None;
+        let (code, _) = db
+            .recovery_code(&l.row.id)
+            .unwrap()
+            .unwrap_or_else(|| panic!("seed {seed}: no recovery code for {}", l.row.id));
+        let officer = binhyen_store::FirstOfficer {
+            username: "truong".into(),
+            full_name: "Trưởng Công an xã".into(),
+            password: "mật khẩu mới sau khôi phục".into(),
+            role: binhyen_domain::access::Role::Chief,
+        };
+        Station::recover(&l.dir, &code, &officer, end)
+            .unwrap_or_else(|e| panic!("seed {seed}: the province's code fails: {e}"));
+    }
 }
 
 #[test]

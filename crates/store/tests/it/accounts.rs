@@ -99,6 +99,7 @@ fn each_role_is_allowed_and_refused_in_the_library() {
     };
     assert!(forbidden(officer.update_tip(&key, &close, now())));
     assert!(officer.reveal_tip(&key, "gọi lại người báo", now()).is_ok());
+    assert!(forbidden(officer.assign_tip(&key, "canbo", None, now())));
     assert!(forbidden(officer.print_doc(
         &key,
         DocKind::Transfer,
@@ -177,6 +178,95 @@ fn each_role_is_allowed_and_refused_in_the_library() {
     assert!(entries
         .iter()
         .any(|e| e.action == "identity.view" && e.actor == "canbo"));
+}
+
+#[test]
+fn the_receiver_handles_a_tip_until_the_chief_assigns_another_officer() {
+    let (dir, mut chief) = station();
+    let canbo = add(&mut chief, "canbo", Role::Officer);
+    add(&mut chief, "phantich", Role::Analyst);
+    let gone = add(&mut chief, "dinh", Role::Officer);
+    chief.set_account_active(&gone, false, now()).unwrap();
+    let own = chief.session().officer_id.clone();
+    let tip = chief
+        .add_tip(
+            &tip_input(serde_json::json!({"content": "Trộm gà ở thôn 3"})),
+            now(),
+        )
+        .unwrap();
+    let key = tip.id.to_string();
+    assert_eq!(tip.received_by.map(|u| u.to_string()), Some(own.clone()));
+    assert_eq!(tip.assigned_to, tip.received_by);
+    assert!(tip.assigned_to_name.is_some());
+
+    // Only active chiefs and officers may be chosen, in Vietnamese name order.
+    let choices = chief.officers().unwrap();
+    assert_eq!(choices.len(), 2, "{choices:?}");
+    assert!(choices.iter().any(|o| o.id == canbo));
+    assert!(!choices.iter().any(|o| o.id == gone));
+    for (who, why) in [
+        ("phantich", "không có quyền"),
+        ("dinh", "đã bị khóa"),
+        ("ai-do", "Không có cán bộ"),
+    ] {
+        let err = chief.assign_tip(&key, who, None, now()).unwrap_err();
+        assert_eq!(err.code(), "invalid", "{who}");
+        assert!(err.to_string().contains(why), "{who}: {err}");
+    }
+
+    let tip = chief
+        .assign_tip(&key, "canbo", Some("xác minh trong tuần"), now())
+        .unwrap();
+    assert_eq!(tip.assigned_to.map(|u| u.to_string()), Some(canbo.clone()));
+    assert_eq!(tip.assigned_to_name.as_deref(), Some("Cán bộ canbo"));
+    assert_eq!(tip.received_by.map(|u| u.to_string()), Some(own));
+    let last = tip.timeline.last().unwrap();
+    assert_eq!(last.kind.as_str(), "assigned");
+    assert_eq!(
+        last.note.as_deref(),
+        Some("Cán bộ canbo: xác minh trong tuần")
+    );
+    // Assigning again to the same officer without a note changes nothing.
+    let again = chief.assign_tip(&key, &canbo, None, now()).unwrap();
+    assert_eq!(again.timeline.len(), tip.timeline.len());
+
+    // The list filters by the handling officer, by id or username.
+    chief
+        .add_tip(
+            &tip_input(serde_json::json!({"content": "Hỏi thủ tục tạm trú"})),
+            now(),
+        )
+        .unwrap();
+    for who in [canbo.as_str(), "canbo", "CANBO"] {
+        let filter = binhyen_domain::tip::TipFilter {
+            officer: Some(who.into()),
+            ..Default::default()
+        };
+        let mine = chief.list_tips(&filter).unwrap();
+        assert_eq!(mine.len(), 1, "{who}");
+        assert_eq!(mine[0].id.to_string(), key);
+        assert_eq!(chief.count_tips(&filter).unwrap(), 1);
+    }
+    let entries = chief.audit_entries(50).unwrap();
+    assert!(entries
+        .iter()
+        .any(|e| e.action == "tip.assign" && e.target.as_deref() == Some(key.as_str())));
+    // The assignment is one field change that sync carries.
+    let pending = chief.conn().query_row(
+        "SELECT count(*) FROM changes WHERE entity = 'tip' AND entity_id = ?1 AND data LIKE '%assigned_to%'",
+        [&key],
+        |r| r.get::<_, i64>(0),
+    );
+    assert_eq!(pending.unwrap(), 2, "insert and assignment");
+    drop(chief);
+
+    // The new handler finds it under their name.
+    let officer = first_sign_in(dir.path(), "canbo");
+    let filter = binhyen_domain::tip::TipFilter {
+        officer: Some(canbo),
+        ..Default::default()
+    };
+    assert_eq!(officer.list_tips(&filter).unwrap().len(), 1);
 }
 
 #[test]

@@ -3,4 +3,4 @@
 /**
  * What happened to a tip.
  */
-export type ActionKind = "received" | "updated" | "status_changed" | "note";
+export type ActionKind = "received" | "updated" | "status_changed" | "note" | "assigned";

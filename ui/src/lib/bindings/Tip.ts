@@ -14,7 +14,12 @@ export type Tip = { id: string, unit_code: string, register_no: string, received
  * Whether a reporter is on record, and whether they asked for secrecy; the identity
  * itself is only in `reporter`, which lists leave out.
  */
-has_reporter: boolean, reporter_secret: boolean, reporter?: Reporter, created_at: string, updated_at: string, 
+has_reporter: boolean, reporter_secret: boolean, reporter?: Reporter, 
+/**
+ * The officer who received the tip, and the one handling it (cán bộ thụ lý): the
+ * receiver until a chief assigns someone else.
+ */
+received_by: string | null, received_by_name: string | null, assigned_to: string | null, assigned_to_name: string | null, created_at: string, updated_at: string, 
 /**
  * The timeline (empty in lists).
  */

@@ -25,6 +25,10 @@ from?: string,
  */
 to?: string, 
 /**
+ * Only tips handled by this officer (by id or username).
+ */
+officer?: string, 
+/**
  * Only tips still being handled (received or verifying).
  */
 open?: boolean, 
