@@ -571,6 +571,10 @@ pub struct TipFilter {
     #[serde(default)]
     #[ts(optional)]
     pub to: Option<String>,
+    /// Only tips of this commune (by code; a province-level station holds many).
+    #[serde(default)]
+    #[ts(optional)]
+    pub unit: Option<String>,
     /// Only tips handled by this officer (by id or username).
     #[serde(default)]
     #[ts(optional)]

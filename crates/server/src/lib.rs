@@ -2,9 +2,11 @@
 //! changes of its scope, and proves convergence with a checksum per scope. Storage sits
 //! behind [`db::Backend`]; the HTTP layer knows nothing of SQL.
 
+pub mod accounts;
 pub mod api;
 pub mod bundle;
 pub mod db;
+pub mod report;
 pub mod tls;
 
 pub use api::router;

@@ -52,6 +52,30 @@ enum Cmd {
     /// The stations' audit trails as received: check every chain.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// A unit's report for a period, from the records the server holds: a province's over
+    /// all its communes (per commune and in total), or one commune's.
+    Report {
+        #[command(flatten)]
+        db: DbArg,
+        /// A province code (66) or a commune code (24280).
+        #[arg(long)]
+        unit: String,
+        /// Month 2026-10, quarter 2026-Q4 or year 2026.
+        #[arg(long, conflicts_with_all = ["from", "to"])]
+        period: Option<String>,
+        /// First day (YYYY-MM-DD), with --to.
+        #[arg(long, requires = "to")]
+        from: Option<chrono::NaiveDate>,
+        /// Last day, included.
+        #[arg(long, requires = "from")]
+        to: Option<chrono::NaiveDate>,
+        /// json, csv, xlsx or pdf.
+        #[arg(long, default_value = "json")]
+        format: String,
+        /// The file to write (standard output for json and csv when absent).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// The server's certificate authority, as provisioning files pin it.
     Ca {
         #[command(flatten)]
@@ -63,6 +87,10 @@ enum Cmd {
     /// Stations: enrol, list, revoke.
     #[command(subcommand)]
     Station(StationCmd),
+    /// Officers' accounts of a unit, managed at the province: the unit's laptops receive
+    /// each change at their next sync.
+    #[command(subcommand)]
+    Account(AccountCmd),
 }
 
 #[derive(Subcommand)]
@@ -141,6 +169,70 @@ enum StationCmd {
         db: DbArg,
         id: String,
     },
+}
+
+#[derive(Subcommand)]
+enum AccountCmd {
+    /// The unit's accounts.
+    List {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long)]
+        unit: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add an account; the station's chief gives it a temporary password on the laptop.
+    Add {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long)]
+        unit: String,
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        name: String,
+        /// officer, chief, analyst or admin.
+        #[arg(long, default_value = "officer")]
+        role: String,
+    },
+    /// Give an account another role.
+    Role {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long)]
+        unit: String,
+        user: String,
+        role: String,
+    },
+    /// Disable an account: its password stops working on each laptop at the next sync.
+    Disable {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long)]
+        unit: String,
+        user: String,
+    },
+    Enable {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long)]
+        unit: String,
+        user: String,
+    },
+}
+
+fn set_active(db: &DbArg, unit: &str, user: &str, active: bool) -> Result<()> {
+    let db = open(db)?;
+    let a = binhyen_server::accounts::set_active(db.as_ref(), unit, user, active, Utc::now())?;
+    tracing::info!(unit = %unit, user = %a.username, active, "account changed");
+    print_account(&a);
+    Ok(())
+}
+
+fn print_account(a: &binhyen_server::accounts::ProvinceAccount) {
+    let state = if a.active { "active" } else { "disabled" };
+    println!("{}  {}  {}  {state}", a.username, a.full_name, a.role);
 }
 
 fn open(db: &DbArg) -> Result<Arc<dyn Backend>> {
@@ -230,6 +322,52 @@ fn main() -> Result<()> {
                 insecure_http,
                 names,
             ))?;
+        }
+        Cmd::Report {
+            db,
+            unit,
+            period,
+            from,
+            to,
+            format,
+            out,
+        } => {
+            let period = match (period, from, to) {
+                (Some(p), _, _) => binhyen_domain::period::Period::parse(&p),
+                (None, Some(f), Some(t)) => binhyen_domain::period::Period::range(f, t),
+                _ => Err(
+                    "choose a period: --period 2026-10 (or 2026-Q4, 2026), or --from and --to"
+                        .to_string(),
+                ),
+            }
+            .map_err(|m| anyhow::anyhow!(m))?;
+            if out.is_none() && (format == "xlsx" || format == "pdf") {
+                bail!("a {} report needs --out FILE", format.to_uppercase());
+            }
+            let started = std::time::Instant::now();
+            let bytes = binhyen_server::report::export(
+                open(&db)?.as_ref(),
+                &unit,
+                &period,
+                &format,
+                Utc::now(),
+            )?;
+            tracing::info!(unit = %unit, period = %period.label, format = %format,
+                seconds = started.elapsed().as_secs_f64(), "report computed");
+            match out {
+                Some(path) => {
+                    binhyen_sync::bundle::write_file_atomically(&path, &bytes)?;
+                    eprintln!(
+                        "report {} of {unit} written to {}",
+                        period.label,
+                        path.display()
+                    );
+                }
+                None => {
+                    use std::io::Write;
+                    std::io::stdout().write_all(&bytes)?;
+                }
+            }
         }
         Cmd::Audit(AuditCmd::Verify { db, station }) => {
             let backend = open(&db)?;
@@ -355,6 +493,45 @@ fn main() -> Result<()> {
                     println!("{}  {}  M{}  {state}", r.id, r.unit_code, r.device_no);
                 }
             }
+        }
+        Cmd::Account(AccountCmd::List { db, unit, json }) => {
+            let rows = binhyen_server::accounts::list(open(&db)?.as_ref(), &unit)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                rows.iter().for_each(print_account);
+            }
+        }
+        Cmd::Account(AccountCmd::Add {
+            db,
+            unit,
+            user,
+            name,
+            role,
+        }) => {
+            let db = open(&db)?;
+            let a =
+                binhyen_server::accounts::add(db.as_ref(), &unit, &user, &name, &role, Utc::now())?;
+            tracing::info!(unit = %unit, user = %a.username, "account added");
+            print_account(&a);
+        }
+        Cmd::Account(AccountCmd::Role {
+            db,
+            unit,
+            user,
+            role,
+        }) => {
+            let db = open(&db)?;
+            let a =
+                binhyen_server::accounts::set_role(db.as_ref(), &unit, &user, &role, Utc::now())?;
+            tracing::info!(unit = %unit, user = %a.username, role = %a.role, "account role changed");
+            print_account(&a);
+        }
+        Cmd::Account(AccountCmd::Disable { db, unit, user }) => {
+            set_active(&db, &unit, &user, false)?;
+        }
+        Cmd::Account(AccountCmd::Enable { db, unit, user }) => {
+            set_active(&db, &unit, &user, true)?;
         }
         Cmd::Station(StationCmd::RecoveryCode { db, id }) => {
             let db = open(&db)?;

@@ -71,6 +71,8 @@ pub struct Timing {
 #[ts(export)]
 pub struct OverdueTip {
     pub id: String,
+    /// The commune of the tip (register numbers repeat across communes).
+    pub unit_code: String,
     pub register_no: String,
     pub received_at: String,
     pub hamlet: Option<String>,
@@ -92,7 +94,11 @@ pub struct UnitReport {
     /// Status at the end of the period.
     pub by_status: Vec<Figure>,
     pub matrix: Vec<MatrixCell>,
+    /// By hamlet (a commune's report; empty at the province, where hamlet names repeat).
     pub by_hamlet: Vec<Figure>,
+    /// Tips received per commune (a province's report: every commune, those with none too;
+    /// empty for a commune).
+    pub by_unit: Vec<Figure>,
     pub transfer: Timing,
     pub resolve: Timing,
     pub rules: DeadlineRules,
@@ -109,6 +115,7 @@ pub struct UnitReport {
 /// A tip as the report counts it.
 struct Row {
     id: String,
+    unit: String,
     register_no: String,
     received_at: String,
     category: String,
@@ -151,9 +158,11 @@ impl Station {
                       WHERE a.tip_id = t.id AND a.to_status IS NOT NULL AND a.at < ?2
                       ORDER BY a.at DESC LIMIT 1),
                     (SELECT min(a.at) FROM tip_actions a WHERE a.tip_id = t.id AND a.to_status = 'transferred'),
-                    (SELECT min(a.at) FROM tip_actions a WHERE a.tip_id = t.id AND a.to_status IN ('resolved', 'closed'))
+                    (SELECT min(a.at) FROM tip_actions a WHERE a.tip_id = t.id AND a.to_status IN ('resolved', 'closed')),
+                    t.unit_code
              FROM tips t LEFT JOIN hamlets h ON h.id = t.hamlet_id
-             WHERE t.unit_code = ?3 AND t.received_at >= ?1 AND t.received_at < ?2",
+             WHERE t.unit_code IN (SELECT code FROM units WHERE code = ?3 OR parent_code = ?3)
+               AND t.received_at >= ?1 AND t.received_at < ?2",
         )?;
         let rows = stmt
             .query_map(params![start, end, self.info().unit_code], |r| {
@@ -170,6 +179,7 @@ impl Station {
                         .unwrap_or_else(|| "received".into()),
                     transferred_at: r.get(8)?,
                     resolved_at: r.get(9)?,
+                    unit: r.get(10)?,
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -249,9 +259,20 @@ impl Station {
                 .collect(),
             &|r| r.status.clone(),
         );
+        let communes = crate::units::children(&self.conn, &self.info().unit_code)?;
+        let by_unit = if communes.is_empty() {
+            Vec::new()
+        } else {
+            let mut keys: Vec<(String, String)> =
+                communes.into_iter().map(|u| (u.code, u.name)).collect();
+            keys.sort_by(|a, b| binhyen_domain::text::vi_cmp(&a.1, &b.1));
+            figures(keys, &|r| r.unit.clone())
+        };
+        let province_level = !by_unit.is_empty();
         let mut hamlet_keys: Vec<String> = cur
             .iter()
             .chain(prev.iter())
+            .filter(|_| !province_level)
             .map(|r| r.hamlet.clone().unwrap_or_default())
             .collect();
         hamlet_keys.sort_by(|a, b| binhyen_domain::text::vi_cmp(a, b));
@@ -310,6 +331,7 @@ impl Station {
                 let waited = hours(&r.received_at, &as_of)?;
                 (waited > limit).then(|| OverdueTip {
                     id: r.id,
+                    unit_code: r.unit,
                     register_no: r.register_no,
                     received_at: r.received_at,
                     hamlet: r.hamlet,
@@ -322,7 +344,8 @@ impl Station {
         let unit = self.info().unit_code.clone();
         let resolved_questions = |start: &str, end: &str| -> Result<i64> {
             self.sum(
-                "SELECT count(*) FROM tips t WHERE t.unit_code = ?1 AND t.category = 'admin_question'
+                "SELECT count(*) FROM tips t WHERE t.unit_code IN (SELECT code FROM units WHERE code = ?1 OR parent_code = ?1)
+                   AND t.category = 'admin_question'
                    AND EXISTS (SELECT 1 FROM tip_actions a WHERE a.tip_id = t.id
                                AND a.to_status IN ('resolved', 'closed') AND a.at >= ?2 AND a.at < ?3)",
                 &[&unit, &start, &end],
@@ -335,7 +358,8 @@ impl Station {
             self.sum(
                 &format!(
                     "SELECT sum(m.{col}) FROM channel_metrics m JOIN channels c ON c.id = m.channel_id
-                     WHERE c.unit_code = ?1 AND m.recorded_on >= ?2 AND m.recorded_on <= ?3"
+                     WHERE c.unit_code IN (SELECT code FROM units WHERE code = ?1 OR parent_code = ?1)
+                       AND m.recorded_on >= ?2 AND m.recorded_on <= ?3"
                 ),
                 &[&unit, &from, &to],
             )
@@ -343,7 +367,8 @@ impl Station {
         let followers_at = |to: &str| -> Result<i64> {
             self.sum(
                 "SELECT sum(m.followers) FROM channel_metrics m JOIN channels c ON c.id = m.channel_id
-                 WHERE c.unit_code = ?1 AND m.recorded_on = (
+                 WHERE c.unit_code IN (SELECT code FROM units WHERE code = ?1 OR parent_code = ?1)
+                   AND m.recorded_on = (
                      SELECT max(m2.recorded_on) FROM channel_metrics m2
                      WHERE m2.channel_id = m.channel_id AND m2.recorded_on <= ?2)",
                 &[&unit, &to],
@@ -354,7 +379,7 @@ impl Station {
                 // A group counts from when it was entered, or from its first member count
                 // if that is earlier (groups are often entered after the fact).
                 "SELECT count(*) FROM online_groups g JOIN hamlets h ON h.id = g.hamlet_id
-                 WHERE h.unit_code = ?1
+                 WHERE h.unit_code IN (SELECT code FROM units WHERE code = ?1 OR parent_code = ?1)
                    AND (substr(g.created_at, 1, 10) <= ?2
                         OR EXISTS (SELECT 1 FROM group_member_counts c
                                    WHERE c.group_id = g.id AND c.counted_on <= ?2))",
@@ -363,7 +388,8 @@ impl Station {
             let members = self.sum(
                 "SELECT sum(c.members) FROM group_member_counts c
                  JOIN online_groups g ON g.id = c.group_id JOIN hamlets h ON h.id = g.hamlet_id
-                 WHERE h.unit_code = ?1 AND c.counted_on = (
+                 WHERE h.unit_code IN (SELECT code FROM units WHERE code = ?1 OR parent_code = ?1)
+                   AND c.counted_on = (
                      SELECT max(c2.counted_on) FROM group_member_counts c2
                      WHERE c2.group_id = c.group_id AND c2.counted_on <= ?2)",
                 &[&unit, &to],
@@ -401,6 +427,7 @@ impl Station {
                 })
                 .collect(),
             by_hamlet,
+            by_unit,
             transfer,
             resolve,
             rules,

@@ -13,7 +13,11 @@ fn sections(r: &UnitReport) -> Vec<(&'static str, Vec<&Figure>)> {
         ("Theo loại nguồn tin", r.by_category.iter().collect()),
         ("Theo kênh tiếp nhận", r.by_channel.iter().collect()),
         ("Theo trạng thái (cuối kỳ)", r.by_status.iter().collect()),
-        ("Theo thôn, buôn", r.by_hamlet.iter().collect()),
+        if r.by_unit.is_empty() {
+            ("Theo thôn, buôn", r.by_hamlet.iter().collect())
+        } else {
+            ("Theo xã, phường", r.by_unit.iter().collect())
+        },
         (
             "Hỏi đáp, nhóm và trang của đơn vị",
             vec![
@@ -27,6 +31,20 @@ fn sections(r: &UnitReport) -> Vec<(&'static str, Vec<&Figure>)> {
             ],
         ),
     ]
+}
+
+/// Where an overdue tip is: its hamlet in a commune's report, its commune in a province's
+/// (register numbers repeat across communes).
+pub(crate) fn where_of<'a>(r: &'a UnitReport, o: &'a crate::report::OverdueTip) -> &'a str {
+    if r.by_unit.is_empty() {
+        o.hamlet.as_deref().unwrap_or("")
+    } else {
+        r.by_unit
+            .iter()
+            .find(|f| f.key == o.unit_code)
+            .map(|f| f.label.as_str())
+            .unwrap_or(o.unit_code.as_str())
+    }
 }
 
 fn hours(h: Option<f64>) -> String {
@@ -100,7 +118,7 @@ pub fn to_csv(r: &UnitReport) -> Result<Vec<u8>> {
                 "Quá hạn",
                 &o.register_no,
                 &format!("trễ {:.1} giờ", o.hours_late),
-                o.hamlet.as_deref().unwrap_or(""),
+                where_of(r, o),
             ])
             .map_err(err)?;
         }

@@ -299,13 +299,23 @@ pub fn to_pdf(r: &UnitReport) -> Result<Vec<u8>> {
         cur,
         prev,
     );
-    table(
-        &mut w,
-        "V. Theo thôn, buôn, tổ dân phố",
-        &r.by_hamlet.iter().collect::<Vec<_>>(),
-        cur,
-        prev,
-    );
+    if r.by_unit.is_empty() {
+        table(
+            &mut w,
+            "V. Theo thôn, buôn, tổ dân phố",
+            &r.by_hamlet.iter().collect::<Vec<_>>(),
+            cur,
+            prev,
+        );
+    } else {
+        table(
+            &mut w,
+            "V. Theo xã, phường, đặc khu",
+            &r.by_unit.iter().collect::<Vec<_>>(),
+            cur,
+            prev,
+        );
+    }
     table(
         &mut w,
         "VI. Hỏi đáp, nhóm và trang của đơn vị",

@@ -545,6 +545,10 @@ impl Station {
             args.push(Box::new(h.to_string()));
             clauses.push(format!("t.hamlet_id = ?{}", args.len()));
         }
+        if let Some(u) = filter.unit.as_deref().filter(|u| !u.is_empty()) {
+            args.push(Box::new(u.to_string()));
+            clauses.push(format!("t.unit_code = ?{}", args.len()));
+        }
         if let Some(o) = filter.officer.as_deref().filter(|o| !o.is_empty()) {
             args.push(Box::new(o.to_string()));
             clauses.push(format!(

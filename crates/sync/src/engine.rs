@@ -860,7 +860,8 @@ pub fn import_reply(
     Ok(report)
 }
 
-fn remote_change(p: &crate::protocol::PulledChange) -> RemoteChange {
+/// A pulled change as the station applies it.
+pub fn remote_change(p: &crate::protocol::PulledChange) -> RemoteChange {
     RemoteChange {
         seq: p.seq,
         change_id: p.change.change_id.clone(),

@@ -396,6 +396,58 @@ fn converge(db: &str, work: &Path) {
     let status = a2.ok(&["status"], None);
     assert_eq!(status["pending_changes"], 0);
     assert!(status["last_success"].is_string());
+
+    // The province's report, computed by the server from what it holds, is the report the
+    // province-level station computes from its replica: per commune and in total.
+    let month = (chrono::Utc::now() + chrono::Duration::hours(7))
+        .format("%Y-%m")
+        .to_string();
+    let without_stamp = |mut v: Value| {
+        v.as_object_mut().unwrap().remove("generated_at");
+        v
+    };
+    let out = server_cmd(&db, &["report", "--unit", "66", "--period", &month]);
+    let at_server = without_stamp(serde_json::from_slice(&out.stdout).unwrap());
+    let at_station = without_stamp(p.ok(&["report", "--period", &month], None));
+    assert_eq!(at_server, at_station);
+    let tips = at_server["tips"]["current"].as_i64().unwrap();
+    assert!(tips > 0, "{at_server}");
+    let per_commune = |code: &str| {
+        at_server["by_unit"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["key"] == code)
+            .map(|f| f["current"].as_i64().unwrap())
+            .unwrap()
+    };
+    assert_eq!(per_commune(COMMUNE) + per_commune(OTHER), tips);
+    let commune = without_stamp(a1.ok(&["report", "--period", &month], None));
+    assert_eq!(
+        commune["tips"]["current"].as_i64().unwrap(),
+        per_commune(COMMUNE)
+    );
+    let out = server_cmd(&db, &["report", "--unit", COMMUNE, "--period", &month]);
+    let commune_at_server = without_stamp(serde_json::from_slice(&out.stdout).unwrap());
+    assert_eq!(commune_at_server["tips"], commune["tips"]);
+    assert_eq!(commune_at_server["by_hamlet"], commune["by_hamlet"]);
+    // The files: a PDF in the official layout, from the server alone.
+    let pdf = work.join("tinh.pdf");
+    server_cmd(
+        &db,
+        &[
+            "report",
+            "--unit",
+            "66",
+            "--period",
+            &month,
+            "--format",
+            "pdf",
+            "--out",
+            pdf.to_str().unwrap(),
+        ],
+    );
+    assert!(std::fs::read(&pdf).unwrap().starts_with(b"%PDF"));
 }
 
 #[test]
@@ -511,5 +563,124 @@ fn every_password_forgotten_the_province_reads_out_the_recovery_code() {
         "the spoken code no longer opens the station"
     );
     assert!(recover(&fresh, "mật khẩu khác 2026").status.success());
+    drop(server);
+}
+
+#[test]
+fn accounts_made_disabled_and_promoted_at_the_province_reach_the_laptop() {
+    let work = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", work.path().join("server.db").display());
+    let units =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/store/data/admin-units-2025.csv");
+    server_cmd(&db, &["units", "import", units.to_str().unwrap()]);
+    let server = start_server(&db);
+    let a = enroll(&db, &server, COMMUNE, work.path());
+    a.sync();
+    let out = server_cmd(&db, &["account", "list", "--unit", COMMUNE, "--json"]);
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        listed[0]["username"], "truong",
+        "the laptop's first account reached the province: {listed}"
+    );
+
+    // The province adds an officer; the laptop receives the account at its next sync, and
+    // the chief gives it a temporary password there.
+    server_cmd(
+        &db,
+        &[
+            "account",
+            "add",
+            "--unit",
+            COMMUNE,
+            "--user",
+            "an.lv",
+            "--name",
+            "Lò Văn An",
+        ],
+    );
+    a.sync();
+    let accounts = a.ok(&["account", "list"], None);
+    let an = accounts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["username"] == "an.lv")
+        .unwrap_or_else(|| panic!("{accounts}"))
+        .clone();
+    assert_eq!(an["full_name"], "Lò Văn An");
+    assert_eq!(an["password_here"], false);
+    let as_an = |password: &str, args: &[&str], envs: &[(&str, &str)]| {
+        let mut cmd = Command::new(bin("binhyen"));
+        cmd.arg("--data-dir")
+            .arg(a.dir.path())
+            .arg("--json")
+            .args(args)
+            .env("BINHYEN_USER", "an.lv")
+            .env("BINHYEN_PASSWORD", password);
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        run(&mut cmd)
+    };
+    let mut reset = Command::new(bin("binhyen"));
+    reset
+        .arg("--data-dir")
+        .arg(a.dir.path())
+        .args(["--json", "account", "reset-password", "an.lv"])
+        .env("BINHYEN_USER", "truong")
+        .env("BINHYEN_PASSWORD", PASS)
+        .env("BINHYEN_NEW_PASSWORD", "tạm thời 2026");
+    let out = run(&mut reset);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = as_an(
+        "tạm thời 2026",
+        &["password"],
+        &[("BINHYEN_NEW_PASSWORD", "của An 2026")],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = as_an("của An 2026", &["tip", "list"], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let refused = as_an("của An 2026", &["account", "list"], &[]);
+    let err: Value = serde_json::from_slice(&refused.stderr).unwrap();
+    assert_eq!(
+        err["error"]["code"], "forbidden",
+        "an officer manages no accounts"
+    );
+
+    // Promoted at the province: a chief on the laptop after the next sync.
+    server_cmd(
+        &db,
+        &["account", "role", "--unit", COMMUNE, "an.lv", "chief"],
+    );
+    a.sync();
+    assert!(as_an("của An 2026", &["account", "list"], &[])
+        .status
+        .success());
+
+    // Disabled at the province: refused on the laptop after the next sync.
+    server_cmd(&db, &["account", "disable", "--unit", COMMUNE, "an.lv"]);
+    a.sync();
+    let refused = as_an("của An 2026", &["tip", "list"], &[]);
+    assert!(!refused.status.success());
+    let err: Value = serde_json::from_slice(&refused.stderr).unwrap();
+    assert_eq!(err["error"]["code"], "wrong_credentials", "{err}");
+    // The province cannot leave the commune without a manager.
+    let out = run(Command::new(bin("binhyen-server"))
+        .args(["account", "disable", "--unit", COMMUNE, "truong", "--db"])
+        .arg(&db));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cuối cùng"));
     drop(server);
 }

@@ -91,6 +91,7 @@ both!(
     a_gzip_push_is_read_and_a_broken_one_refused,
     the_server_keeps_each_audit_chain_and_refuses_a_rewritten_one,
     the_server_keeps_the_latest_recovery_code_of_each_station,
+    the_province_manages_a_units_accounts_through_its_changes,
 );
 
 fn start(kind: Kind) -> Api {
@@ -734,4 +735,92 @@ fn the_server_keeps_the_latest_recovery_code_of_each_station(kind: Kind) {
         api.db.recovery_code(&id(&a)).unwrap().map(|(c, _)| c),
         Some(second.to_string())
     );
+}
+
+fn the_province_manages_a_units_accounts_through_its_changes(kind: Kind) {
+    use binhyen_server::accounts;
+    let api = start(kind);
+    let laptop = api.station("24280");
+    let db = api.db.as_ref();
+    let now = Utc::now();
+    let chief = accounts::add(db, "24280", "Truong", "Nguyễn Hữu Thành", "chief", now).unwrap();
+    assert_eq!(chief.username, "truong");
+    accounts::add(db, "24280", "canbo", "Y Phôn Ksơr", "officer", now).unwrap();
+    accounts::add(db, "24235", "canbo", "Cán bộ xã khác", "officer", now).unwrap();
+    // Bad input is refused with a reason, and nothing is written.
+    let code = |r: Result<accounts::ProvinceAccount, binhyen_server::db::DbError>| match r {
+        Err(binhyen_server::db::DbError::Refused(f)) => f.code,
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    assert_eq!(
+        code(accounts::add(db, "24280", "CANBO", "Trùng", "officer", now)),
+        "username_taken"
+    );
+    assert_eq!(
+        code(accounts::add(db, "24280", "x", "Ngắn", "officer", now)),
+        "bad_username"
+    );
+    assert_eq!(
+        code(accounts::add(db, "24280", "moi", "Mới", "boss", now)),
+        "bad_role"
+    );
+    assert_eq!(
+        code(accounts::add(db, "99999", "moi", "Mới", "officer", now)),
+        "unknown_unit"
+    );
+    assert_eq!(
+        code(accounts::set_active(db, "24280", "khongco", false, now)),
+        "unknown_account"
+    );
+    // The unit keeps someone who can manage its accounts.
+    assert_eq!(
+        code(accounts::set_active(db, "24280", "truong", false, now)),
+        "last_manager"
+    );
+    assert_eq!(
+        code(accounts::set_role(db, "24280", "truong", "officer", now)),
+        "last_manager"
+    );
+
+    let list = accounts::list(db, "24280").unwrap();
+    let names: Vec<&str> = list.iter().map(|a| a.username.as_str()).collect();
+    assert_eq!(names, ["canbo", "truong"], "only the unit's own accounts");
+    assert_eq!(
+        accounts::set_role(db, "24280", "canbo", "chief", now)
+            .unwrap()
+            .role,
+        "chief"
+    );
+    let off = accounts::set_active(db, "24280", "truong", false, now).unwrap();
+    assert!(!off.active);
+    assert!(
+        accounts::set_active(db, "24280", "truong", true, now)
+            .unwrap()
+            .active
+    );
+
+    // The unit's laptops pull each change; the other commune's account is not theirs.
+    let (status, body) = api.get("/api/v1/pull?after=0&limit=100", Some(&laptop));
+    assert_eq!(status, 200);
+    let officers: Vec<&Value> = body["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["change"])
+        .filter(|c| c["entity"] == "officer")
+        .collect();
+    assert_eq!(
+        officers.len(),
+        5,
+        "2 accounts added, a role, disabled, enabled: {body}"
+    );
+    assert!(officers.iter().all(|c| c["unit_code"] == "24280"));
+    let last = officers.last().unwrap();
+    assert_eq!(last["data"]["active"], 1);
+    // Each change follows the one before: no conflict was raised.
+    assert!(!body["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["change"]["entity"] == "conflict"));
 }

@@ -289,3 +289,127 @@ fn the_pdf_has_the_official_layout_in_readable_vietnamese() {
     }
     assert!(!text.contains("Người Báo Tin"));
 }
+
+/// Relays every change of `from` to `to`, as the server would (identity left out, as the
+/// server leaves it out for a province-level station).
+fn relay(from: &Station, to: &mut Station) {
+    let changes = binhyen_store::changes::pending(from.conn(), 10_000).unwrap();
+    let remote: Vec<binhyen_store::replica::RemoteChange> = changes
+        .into_iter()
+        .filter(|c| !binhyen_domain::catalog::is_identity(&c.entity))
+        .enumerate()
+        .map(|(i, c)| binhyen_store::replica::RemoteChange {
+            seq: i as i64 + 1,
+            change_id: c.change_id.to_string(),
+            hlc: c.hlc,
+            entity: c.entity,
+            entity_id: c.entity_id,
+            op: c.op,
+            data: c.data.as_object().cloned().unwrap_or_default(),
+            base: c.base.and_then(|b| b.as_object().cloned()),
+        })
+        .collect();
+    to.apply_remote(&remote, at("2026-11-20T00:00:00Z"))
+        .unwrap();
+}
+
+#[test]
+fn the_province_report_counts_every_commune_and_each_one() {
+    let dir = |unit: &str, device: u32| {
+        let d = tempfile::tempdir().unwrap();
+        let s = Station::init(d.path(), &crate::opts(unit, device, false), crate::now()).unwrap();
+        (d, s)
+    };
+    // Two communes of Đắk Lắk, and the province's own station.
+    let (_a, mut cu_mgar) = dir("24280", 1);
+    let (_b, mut buon_don) = dir("24235", 1);
+    let (_p, mut province) = dir("66", 1);
+    for (s, n) in [(&mut cu_mgar, 3), (&mut buon_don, 1)] {
+        for i in 0..n {
+            tip(
+                s,
+                &format!("2026-10-0{}T08:00:00+07:00", i + 1),
+                "crime_report",
+                "zalo",
+                None,
+            );
+        }
+    }
+    // One in September: the previous period.
+    tip(
+        &mut buon_don,
+        "2026-09-30T23:30:00+07:00",
+        "admin_question",
+        "phone",
+        None,
+    );
+    // A commune's register numbers repeat at the other commune.
+    relay(&cu_mgar, &mut province);
+    relay(&buon_don, &mut province);
+
+    let october = Period::parse("2026-10").unwrap();
+    let r = province
+        .unit_report(
+            &october,
+            DeadlineRules::default(),
+            at("2026-11-20T00:00:00Z"),
+        )
+        .unwrap();
+    assert_eq!((r.tips.current, r.tips.previous), (4, 1));
+    assert!(
+        r.by_hamlet.is_empty(),
+        "hamlet names repeat across communes"
+    );
+    let commune = |code: &str| r.by_unit.iter().find(|f| f.key == code).unwrap();
+    assert_eq!(
+        (commune("24280").current, commune("24280").previous),
+        (3, 0)
+    );
+    assert_eq!(
+        (commune("24235").current, commune("24235").previous),
+        (1, 1)
+    );
+    assert_eq!(commune("24280").label, "Xã Cư M'gar");
+    let communes = binhyen_store::units::children(province.conn(), "66").unwrap();
+    assert_eq!(
+        r.by_unit.len(),
+        communes.len(),
+        "every commune, those with none too"
+    );
+    assert_eq!(r.by_unit.iter().map(|f| f.current).sum::<i64>(), 4);
+    // All four crime tips are past 24 h without a transfer: the list names their commune.
+    assert_eq!(r.overdue.len(), 4);
+    assert_eq!(
+        r.overdue.iter().filter(|o| o.unit_code == "24280").count(),
+        3
+    );
+    let csv = String::from_utf8(binhyen_store::report_export::to_csv(&r).unwrap()).unwrap();
+    assert!(csv.contains("Theo xã, phường"), "{csv}");
+    assert!(csv.contains("Xã Buôn Đôn"), "{csv}");
+    assert!(!csv.contains("Người Báo Tin Bí Mật"));
+
+    // Drill-down from a commune's figure: the tips behind it.
+    let filter = binhyen_domain::tip::TipFilter {
+        unit: Some("24280".into()),
+        from: Some("2026-10-01T00:00:00+07:00".into()),
+        to: Some("2026-11-01T00:00:00+07:00".into()),
+        ..Default::default()
+    };
+    assert_eq!(province.count_tips(&filter).unwrap(), 3);
+    assert!(province
+        .list_tips(&filter)
+        .unwrap()
+        .iter()
+        .all(|t| t.unit_code == "24280"));
+
+    // A commune's own report is unchanged: its hamlets, no communes.
+    let own = cu_mgar
+        .unit_report(
+            &october,
+            DeadlineRules::default(),
+            at("2026-11-20T00:00:00Z"),
+        )
+        .unwrap();
+    assert_eq!(own.tips.current, 3);
+    assert!(own.by_unit.is_empty());
+}

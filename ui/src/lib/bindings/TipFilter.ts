@@ -25,6 +25,10 @@ from?: string,
  */
 to?: string, 
 /**
+ * Only tips of this commune (by code; a province-level station holds many).
+ */
+unit?: string, 
+/**
  * Only tips handled by this officer (by id or username).
  */
 officer?: string, 

@@ -10,4 +10,13 @@ export type UnitReport = { unit_code: string, unit_name: string, province_name: 
 /**
  * Status at the end of the period.
  */
-by_status: Array<Figure>, matrix: Array<MatrixCell>, by_hamlet: Array<Figure>, transfer: Timing, resolve: Timing, rules: DeadlineRules, overdue: Array<OverdueTip>, admin_questions_resolved: Figure, questions_answered_online: Figure, groups: Figure, group_members: Figure, followers: Figure, posts: Figure, views: Figure, };
+by_status: Array<Figure>, matrix: Array<MatrixCell>, 
+/**
+ * By hamlet (a commune's report; empty at the province, where hamlet names repeat).
+ */
+by_hamlet: Array<Figure>, 
+/**
+ * Tips received per commune (a province's report: every commune, those with none too;
+ * empty for a commune).
+ */
+by_unit: Array<Figure>, transfer: Timing, resolve: Timing, rules: DeadlineRules, overdue: Array<OverdueTip>, admin_questions_resolved: Figure, questions_answered_online: Figure, groups: Figure, group_members: Figure, followers: Figure, posts: Figure, views: Figure, };
