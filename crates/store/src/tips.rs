@@ -164,7 +164,8 @@ fn add_action(
 }
 
 /// Hands out the next register number of this laptop for the unit and year. Laptop numbers
-/// are distinct within a station, so numbers never collide, online or not.
+/// are distinct within a station, so numbers never collide, online or not; and numbers this
+/// laptop gave before it was reinstalled or restored, which sync brings back, are skipped.
 fn next_register_no(
     w: &Writer<'_>,
     unit_code: &str,
@@ -174,8 +175,12 @@ fn next_register_no(
     let seq: i64 = w
         .conn()
         .prepare_cached(
-            "INSERT INTO register_counters(unit_code, year, device_no, last_seq) VALUES (?1, ?2, ?3, 1)
-             ON CONFLICT(unit_code, year, device_no) DO UPDATE SET last_seq = last_seq + 1
+            "INSERT INTO register_counters(unit_code, year, device_no, last_seq)
+             VALUES (?1, ?2, ?3, 1 + (SELECT COALESCE(max(register_seq), 0) FROM tips
+                                      WHERE unit_code = ?1 AND register_year = ?2 AND register_device = ?3))
+             ON CONFLICT(unit_code, year, device_no) DO UPDATE SET last_seq = 1 + max(last_seq,
+                 (SELECT COALESCE(max(register_seq), 0) FROM tips
+                  WHERE unit_code = ?1 AND register_year = ?2 AND register_device = ?3))
              RETURNING last_seq",
         )?
         .query_row(params![unit_code, year, device_no], |r| r.get(0))?;

@@ -74,3 +74,25 @@ pub fn row_counts(s: &Station) -> Vec<(String, i64)> {
         })
         .collect()
 }
+
+/// Relays every change of `from` to `to`, as the server would (identity left out, as the
+/// server leaves it out for a province-level station).
+pub fn relay(from: &Station, to: &mut Station) {
+    let changes = binhyen_store::changes::pending(from.conn(), 10_000).unwrap();
+    let remote: Vec<binhyen_store::replica::RemoteChange> = changes
+        .into_iter()
+        .filter(|c| !binhyen_domain::catalog::is_identity(&c.entity))
+        .enumerate()
+        .map(|(i, c)| binhyen_store::replica::RemoteChange {
+            seq: i as i64 + 1,
+            change_id: c.change_id.to_string(),
+            hlc: c.hlc,
+            entity: c.entity,
+            entity_id: c.entity_id,
+            op: c.op,
+            data: c.data.as_object().cloned().unwrap_or_default(),
+            base: c.base.and_then(|b| b.as_object().cloned()),
+        })
+        .collect();
+    to.apply_remote(&remote, now()).unwrap();
+}

@@ -290,29 +290,6 @@ fn the_pdf_has_the_official_layout_in_readable_vietnamese() {
     assert!(!text.contains("Người Báo Tin"));
 }
 
-/// Relays every change of `from` to `to`, as the server would (identity left out, as the
-/// server leaves it out for a province-level station).
-fn relay(from: &Station, to: &mut Station) {
-    let changes = binhyen_store::changes::pending(from.conn(), 10_000).unwrap();
-    let remote: Vec<binhyen_store::replica::RemoteChange> = changes
-        .into_iter()
-        .filter(|c| !binhyen_domain::catalog::is_identity(&c.entity))
-        .enumerate()
-        .map(|(i, c)| binhyen_store::replica::RemoteChange {
-            seq: i as i64 + 1,
-            change_id: c.change_id.to_string(),
-            hlc: c.hlc,
-            entity: c.entity,
-            entity_id: c.entity_id,
-            op: c.op,
-            data: c.data.as_object().cloned().unwrap_or_default(),
-            base: c.base.and_then(|b| b.as_object().cloned()),
-        })
-        .collect();
-    to.apply_remote(&remote, at("2026-11-20T00:00:00Z"))
-        .unwrap();
-}
-
 #[test]
 fn the_province_report_counts_every_commune_and_each_one() {
     let dir = |unit: &str, device: u32| {
@@ -344,8 +321,8 @@ fn the_province_report_counts_every_commune_and_each_one() {
         None,
     );
     // A commune's register numbers repeat at the other commune.
-    relay(&cu_mgar, &mut province);
-    relay(&buon_don, &mut province);
+    crate::relay(&cu_mgar, &mut province);
+    crate::relay(&buon_don, &mut province);
 
     let october = Period::parse("2026-10").unwrap();
     let r = province

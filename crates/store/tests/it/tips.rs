@@ -78,6 +78,29 @@ fn two_laptops_of_one_station_never_collide() {
 }
 
 #[test]
+fn a_reinstalled_laptop_does_not_reuse_the_numbers_sync_brings_back() {
+    let old = tempfile::tempdir().unwrap();
+    let new = tempfile::tempdir().unwrap();
+    let mut before = Station::init(old.path(), &opts("24280", 1, false), now()).unwrap();
+    for i in 0..3 {
+        before
+            .add_tip(&tip_input(json!({"content": format!("tin {i}")})), now())
+            .unwrap();
+    }
+    // The laptop is wiped and set up again as laptop 1; its tips come back from the server.
+    let mut after = Station::init(new.path(), &opts("24280", 1, false), now()).unwrap();
+    crate::relay(&before, &mut after);
+    let t = after
+        .add_tip(&tip_input(json!({"content": "tin mới"})), now())
+        .unwrap();
+    assert_eq!(t.register_no, "0004/2026/M1");
+    let t = after
+        .add_tip(&tip_input(json!({"content": "tin mới nữa"})), now())
+        .unwrap();
+    assert_eq!(t.register_no, "0005/2026/M1");
+}
+
+#[test]
 fn refused_tip_leaves_nothing_behind() {
     let (_d, mut s) = station();
     let before = row_counts(&s);
