@@ -189,6 +189,55 @@ pub fn assign_tip(
     Ok(state.with(|s| s.assign_tip(&id, &officer, note.as_deref(), Utc::now()))?)
 }
 
+/// Where a backup made in the window goes: BINHYEN_BACKUP_DIR, or a folder in the user's
+/// documents (from where it is copied to a USB stick).
+fn backup_dir() -> std::path::PathBuf {
+    if let Some(d) = std::env::var_os("BINHYEN_BACKUP_DIR") {
+        return d.into();
+    }
+    dirs::document_dir()
+        .or_else(dirs::home_dir)
+        .unwrap_or_else(|| ".".into())
+        .join("BinhYen-saoluu")
+}
+
+/// A backup made from the window.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct BackupDone {
+    pub path: String,
+    pub manifest: binhyen_store::backup::BackupManifest,
+}
+
+/// Writes an encrypted backup of the station (chief, administrator).
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn backup_now(state: State<'_, AppState>) -> Res<BackupDone> {
+    let dir = backup_dir();
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        AppError::from(StoreError::Io {
+            path: dir.clone(),
+            source: e,
+        })
+    })?;
+    let now = Utc::now();
+    Ok(state.with(|s| {
+        let name = format!(
+            "binhyen-{}-may{}-{}.byk",
+            s.info().unit_code,
+            s.info().device_no,
+            now.with_timezone(&binhyen_domain::time::VN_TZ)
+                .format("%Y%m%d-%H%M%S")
+        );
+        let path = dir.join(name);
+        let manifest = s.backup(&path, now)?;
+        Ok(BackupDone {
+            path: path.display().to_string(),
+            manifest,
+        })
+    })?)
+}
+
 /// The officers a tip may be given to (and the list filtered by).
 #[tauri::command(async)]
 #[tracing::instrument(skip_all)]

@@ -77,6 +77,7 @@ pub fn run() {
             commands::update_tip,
             commands::assign_tip,
             commands::list_officers,
+            commands::backup_now,
             commands::print_doc,
             commands::today,
             commands::get_draft,

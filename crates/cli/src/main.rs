@@ -104,6 +104,16 @@ enum Cmd {
         #[arg(long)]
         name: Option<String>,
     },
+    /// Write an encrypted backup of the station (chief, administrator): the database still
+    /// under its key, and the key file; restorable with any officer's password of today.
+    Backup {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore a backup into the data directory, which must hold no station; sign in with
+    /// the password an officer had when the backup was made. An enrolled station is then
+    /// enrolled again with a new provisioning file.
+    Restore { file: PathBuf },
     /// Enrol with the provincial server using a provisioning file (creates the station if
     /// the data directory has none).
     Enroll { file: PathBuf },
@@ -619,6 +629,38 @@ fn run(cli: &Cli, out: &Out) -> Result<bool> {
                 "Đã khôi phục trạm: tài khoản \"{}\" ({}) có mật khẩu mới.",
                 station.session().username,
                 station.session().role_label
+            ))?;
+        }
+        Cmd::Backup { out: path } => {
+            let manifest = open()?.backup(path, now)?;
+            if out.json {
+                out.raw(&serde_json::to_vec_pretty(&manifest)?)?;
+            } else {
+                out.message(&format!(
+                    "Đã ghi bản sao lưu ({:.1} MB, mã kiểm tra {}…) vào {}. Tệp được mã hóa; hãy cất ở nơi an toàn.",
+                    manifest.db_bytes as f64 / 1e6,
+                    &manifest.db_sha256[..12],
+                    path.display()
+                ))?;
+            }
+        }
+        Cmd::Restore { file } => {
+            let creds = credentials(&dir)?;
+            let station = Station::restore(file, &dir, &creds, now)?;
+            let enrolled_before = station
+                .audit_entries(1)?
+                .first()
+                .and_then(|e| serde_json::from_str::<serde_json::Value>(&e.detail).ok())
+                .is_some_and(|d| d["was_enrolled"] == true);
+            out.message(&format!(
+                "Đã khôi phục trạm {} vào {}.{}",
+                station.info().unit_name,
+                dir.display(),
+                if enrolled_before {
+                    " Để đồng bộ lại, hãy xin Công an tỉnh tệp cấp phép mới cho máy này rồi chạy `binhyen enroll TỆP`."
+                } else {
+                    ""
+                }
             ))?;
         }
         Cmd::Enroll { file } => {

@@ -35,6 +35,7 @@ string_enum!(
         SettingsManage => ("settings_manage", "đổi cài đặt của trạm"),
         ConflictResolve => ("conflict_resolve", "giải quyết xung đột đồng bộ"),
         AuditView => ("audit_view", "xem nhật ký kiểm tra"),
+        Backup => ("backup", "sao lưu dữ liệu của trạm"),
     }
 );
 
@@ -45,8 +46,8 @@ impl Role {
     ///   rosters current; they do not transfer, close, assign or export;
     /// - the station chief does everything at the station, including accounts;
     /// - province analysts read tips (without identity) and figures and export them;
-    /// - administrators manage accounts, rosters and settings, and read the audit trail,
-    ///   but never read tips.
+    /// - administrators manage accounts, rosters and settings, read the audit trail and make
+    ///   backups (encrypted), but never read tips.
     pub fn allows(self, p: Permission) -> bool {
         use Permission::*;
         match self {
@@ -64,7 +65,7 @@ impl Role {
             Role::Analyst => matches!(p, TipRead | ReportView | Export),
             Role::Admin => matches!(
                 p,
-                ReportView | RosterManage | AccountsManage | SettingsManage | AuditView
+                ReportView | RosterManage | AccountsManage | SettingsManage | AuditView | Backup
             ),
         }
     }

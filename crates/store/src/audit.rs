@@ -38,6 +38,8 @@ pub enum Action {
     AccountChange,
     RecoveryUse,
     TipAssign,
+    BackupCreate,
+    BackupRestore,
 }
 
 impl Action {
@@ -60,6 +62,8 @@ impl Action {
             Action::DocumentPrint => "document.print",
             Action::SignIn => "sign_in",
             Action::TipAssign => "tip.assign",
+            Action::BackupCreate => "backup.create",
+            Action::BackupRestore => "backup.restore",
             Action::PasswordChange => "password.change",
             Action::AccountChange => "account.change",
             Action::RecoveryUse => "recovery.use",

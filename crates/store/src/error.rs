@@ -55,6 +55,8 @@ pub enum StoreError {
     },
     #[error("Trạm này đã bị Công an tỉnh thu hồi ({0}); dữ liệu được khóa lại, không mất. Để dùng lại, nhận tệp cấp phép mới và chạy `binhyen enroll TỆP`.")]
     Revoked(String),
+    #[error("Tệp sao lưu không dùng được: {0}. Không có gì bị thay đổi.")]
+    BadBackup(String),
     #[error("Lỗi cơ sở dữ liệu: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("Lỗi dữ liệu JSON: {0}")]
@@ -88,6 +90,7 @@ impl StoreError {
             StoreError::SignedOut => "signed_out",
             StoreError::NoStation(_) => "no_station",
             StoreError::StationExists(_) => "station_exists",
+            StoreError::BadBackup(_) => "bad_backup",
             StoreError::SchemaTooNew { .. } => "schema_too_new",
             StoreError::UnknownUnit(_) => "unknown_unit",
             StoreError::KeyFile { .. } => "key_file",

@@ -365,7 +365,14 @@ async fn read_a_report_drill_down_export_and_switch_language() {
 /// shows its own content and no error.
 #[tokio::test(flavor = "multi_thread")]
 async fn every_screen_opens_without_error() {
-    let app = App::start().await;
+    let backups = tempfile::tempdir().unwrap();
+    let app = App::start_with(
+        tempfile::tempdir().unwrap(),
+        &[("BINHYEN_BACKUP_DIR", backups.path().to_str().unwrap())],
+    )
+    .await;
+    app.sign_in("truong", binhyen_store::keys::DEMO_PASSPHRASE)
+        .await;
     // The session is open once the window exists; the first screen follows.
     let opened = std::time::Instant::now();
     app.el("today-open").await;
@@ -406,6 +413,29 @@ async fn every_screen_opens_without_error() {
         let png = app.png().await;
         std::fs::write(dir.join(format!("{:02}-{screen}.png", n + 1)), png).unwrap();
     }
+    // The chief backs the station up from Settings; the file restores elsewhere with the
+    // same password and holds the same tips.
+    app.click("nav-settings").await;
+    app.click("backup-now").await;
+    let done = app.wait_text("backup-done", |t| t.contains(".byk")).await;
+    assert!(done.contains("Đã ghi bản sao lưu"), "{done}");
+    let file = std::fs::read_dir(backups.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "byk"))
+        .unwrap();
+    let creds = binhyen_store::Credentials::new("truong", binhyen_store::keys::DEMO_PASSPHRASE);
+    let restored_dir = tempfile::tempdir().unwrap();
+    let here = restored_dir.path().join("tram");
+    let restored =
+        binhyen_store::Station::restore(&file, &here, &creds, chrono::Utc::now()).unwrap();
+    let live = binhyen_store::Station::open(app.data_dir.path(), &creds).unwrap();
+    assert_eq!(
+        restored.count_tips(&Default::default()).unwrap(),
+        live.count_tips(&Default::default()).unwrap()
+    );
+    drop((restored, live));
+
     // A tip's page too.
     app.click("nav-tips").await;
     app.click("tip-open").await;

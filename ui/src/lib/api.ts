@@ -7,6 +7,7 @@ import type { NewAccount } from './bindings/NewAccount';
 import type { OfficerChoice } from './bindings/OfficerChoice';
 import type { Role } from './bindings/Role';
 import type { AppError } from './bindings/AppError';
+import type { BackupDone } from './bindings/BackupDone';
 import type { ChannelFigures } from './bindings/ChannelFigures';
 import type { ChannelInput } from './bindings/ChannelInput';
 import type { ChannelView } from './bindings/ChannelView';
@@ -72,6 +73,7 @@ export const api = {
   updateTip: (id: string, patch: TipPatch) => call<Tip>('update_tip', { id, patch }),
   assignTip: (id: string, officer: string, note: string | null) => call<Tip>('assign_tip', { id, officer, note }),
   listOfficers: () => call<OfficerChoice[]>('list_officers'),
+  backupNow: () => call<BackupDone>('backup_now'),
   printDoc: (id: string, kind: DocKind, includeReporter: boolean) =>
     call<PrintDoc>('print_doc', { id, kind, includeReporter }),
   search: (text: string, limit: number) => call<SearchHit[]>('search', { text, limit }),

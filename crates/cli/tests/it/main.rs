@@ -771,3 +771,86 @@ fn report_by_script_in_every_format_with_clear_errors() {
         .iter()
         .any(|e| e["action"] == "report.export"));
 }
+
+#[test]
+fn backup_and_restore_through_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    ok_json(
+        dir.path(),
+        &[
+            "init",
+            "--unit",
+            "24280",
+            "--user",
+            "truong",
+            "--name",
+            "Nguyễn Hữu Thành",
+        ],
+        None,
+    );
+    ok_json(
+        dir.path(),
+        &["tip", "add"],
+        Some(
+            r#"{"content": "Trộm bò ở buôn Ea Kpam", "reporter": {"name": "Y Bhim Bí Mật", "secret": true}}"#,
+        ),
+    );
+    let file = dir.path().join("sao-luu.byk");
+    let manifest = ok_json(
+        dir.path(),
+        &["backup", "--out", file.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(manifest["unit_code"], "24280");
+    let bytes = std::fs::read(&file).unwrap();
+    assert!(!bytes.windows(7).any(|w| w == "Trộm".as_bytes()));
+
+    // Never over the station it came from.
+    let out = run_as(
+        dir.path(),
+        "truong",
+        PASS,
+        &["restore", file.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(code_of(&out), "station_exists");
+    // Into an empty directory, with the password of the day.
+    let target = tempfile::tempdir().unwrap();
+    let here = target.path().join("tram");
+    let out = run_as(
+        &here,
+        "truong",
+        "không phải mật khẩu",
+        &["restore", file.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(code_of(&out), "wrong_credentials");
+    let out = run_as(
+        &here,
+        "truong",
+        PASS,
+        &["restore", file.to_str().unwrap()],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tips: Value =
+        serde_json::from_slice(&run_as(&here, "truong", PASS, &["tip", "list"], &[]).stdout)
+            .unwrap();
+    assert_eq!(tips[0]["content"], "Trộm bò ở buôn Ea Kpam");
+    // A broken file says so.
+    let broken = dir.path().join("hong.byk");
+    std::fs::write(&broken, &bytes[..bytes.len() / 3]).unwrap();
+    let elsewhere = target.path().join("khac");
+    let out = run_as(
+        &elsewhere,
+        "truong",
+        PASS,
+        &["restore", broken.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(code_of(&out), "bad_backup");
+}

@@ -5,6 +5,7 @@
 
 mod accounts;
 mod audit;
+mod backup;
 mod changes;
 mod desk;
 mod migrations;
