@@ -684,3 +684,62 @@ fn accounts_made_disabled_and_promoted_at_the_province_reach_the_laptop() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("cuối cùng"));
     drop(server);
 }
+
+#[test]
+fn a_laptop_restored_from_a_backup_enrols_again_and_gets_back_what_came_after() {
+    let work = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", work.path().join("server.db").display());
+    let units =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/store/data/admin-units-2025.csv");
+    server_cmd(&db, &["units", "import", units.to_str().unwrap()]);
+    let server = start_server(&db);
+    let a = enroll(&db, &server, COMMUNE, work.path());
+    a.ok(&["tip", "add"], Some(r#"{"content": "Trước khi sao lưu"}"#));
+    a.sync();
+    let backup = work.path().join("tram.byk");
+    a.ok(&["backup", "--out", backup.to_str().unwrap()], None);
+    let after = a.ok(&["tip", "add"], Some(r#"{"content": "Sau khi sao lưu"}"#));
+    a.sync();
+
+    // The laptop dies; a new one is restored from the backup.
+    let restored = Laptop {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    restored.ok(&["restore", backup.to_str().unwrap()], None);
+    let out = restored.cli(&["sync"], None);
+    assert!(
+        !out.status.success(),
+        "a restored copy does not sync with stale credentials"
+    );
+    let err: Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(err["error"]["code"], "not_enrolled", "{err}");
+    // The province revokes the lost laptop (it may be in someone else's hands) and issues
+    // a provisioning file for the same laptop number.
+    let old_id = a.ok(&["status"], None)["station_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    server_cmd(&db, &["station", "revoke", &old_id]);
+    let file = work.path().join("again.json");
+    provision(&db, COMMUNE, &server.url, &file, &["--device", "1"]);
+    restored.ok(&["enroll", file.to_str().unwrap()], None);
+    restored.sync();
+    let tips = restored.tips();
+    assert!(
+        tips.iter()
+            .any(|t| t["register_no"] == after["register_no"]),
+        "the tip recorded after the backup came back: {tips:?}"
+    );
+    // New numbers follow on from those that came back.
+    let next = restored.ok(
+        &["tip", "add"],
+        Some(r#"{"content": "Trên máy khôi phục"}"#),
+    );
+    assert_eq!(
+        next["register_no"].as_str().unwrap()[..4].to_string(),
+        "0003"
+    );
+    restored.sync();
+    assert!(restored.ok(&["audit", "verify"], None)["ok"] == true);
+    drop(server);
+}
