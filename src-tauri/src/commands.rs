@@ -173,7 +173,8 @@ pub fn reveal_reporter(state: State<'_, AppState>, id: String, reason: String) -
 pub fn update_tip(state: State<'_, AppState>, id: String, patch: TipPatch) -> Res<Tip> {
     Ok(state.with(|s| {
         s.update_tip(&id, &patch, Utc::now())?;
-        s.get_tip(&id, false)
+        // The officer has just typed the reporter: showing it back is not a new reveal.
+        s.get_tip(&id, patch.reporter.is_some())
     })?)
 }
 

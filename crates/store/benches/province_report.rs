@@ -4,8 +4,9 @@
 //! builds).
 //!
 //! The tips are written straight into the replica's tables in one transaction (what sync
-//! would have brought), each with its timeline: received, then for most of them verifying,
-//! and then transferred, resolved or closed, spread over the year in Vietnam time.
+//! would have brought, in the order it would have brought them), each with its timeline:
+//! received, then for most of them verifying, and then transferred, resolved or rejected,
+//! spread over the year in Vietnam time across randomly chosen communes.
 //!
 //! Run: `cargo bench -p binhyen-store --bench province_report`
 //! (BINHYEN_BENCH_PROVINCE_TIPS changes the 500,000).
@@ -100,11 +101,15 @@ fn main() {
             )
             .expect("prepare actions");
         let mut seq = vec![0i64; communes.len()];
-        for i in 0..tips {
-            let c = i % communes.len();
+        // Tips reach the replica in about the order they were received (sync replays each
+        // station's outbox in order), and their ids are time-ordered (UUID v7).
+        let mut times: Vec<i64> = (0..tips).map(|_| rng.gen_range(0..year_ms)).collect();
+        times.sort_unstable();
+        for (i, offset) in times.into_iter().enumerate() {
+            let c = rng.gen_range(0..communes.len());
             seq[c] += 1;
             let id = format!("{i:08x}-0000-7000-8000-000000000000");
-            let received = year_start + chrono::Duration::milliseconds(rng.gen_range(0..year_ms));
+            let received = year_start + chrono::Duration::milliseconds(offset);
             let at = |h: i64| (received + chrono::Duration::hours(h)).to_rfc3339();
             let category = CATEGORIES[rng.gen_range(0..CATEGORIES.len())];
             let path: &[&str] = match rng.gen_range(0..10) {

@@ -128,6 +128,30 @@ struct Row {
     resolved_at: Option<String>,
 }
 
+/// From a tip's status changes ("at status" pairs, in any order): its status at `end` (the
+/// latest change before it; "received" if none), and when it was first transferred and
+/// first resolved or closed. Times are stored in one fixed format, so they compare as text.
+fn status_history(history: &str, end: &str) -> (String, Option<String>, Option<String>) {
+    let mut last: Option<(&str, &str)> = None;
+    let (mut transferred, mut resolved): (Option<&str>, Option<&str>) = (None, None);
+    for (at, status) in history.split(',').filter_map(|p| p.split_once(' ')) {
+        if at < end && last.is_none_or(|l| (at, status) > l) {
+            last = Some((at, status));
+        }
+        let slot = match status {
+            "transferred" => &mut transferred,
+            "resolved" | "closed" => &mut resolved,
+            _ => continue,
+        };
+        *slot = Some(slot.map_or(at, |seen| seen.min(at)));
+    }
+    (
+        last.map_or_else(|| "received".to_string(), |(_, s)| s.to_string()),
+        transferred.map(str::to_string),
+        resolved.map(str::to_string),
+    )
+}
+
 fn hours(from: &str, to: &str) -> Option<f64> {
     let a = DateTime::parse_from_rfc3339(from).ok()?;
     let b = DateTime::parse_from_rfc3339(to).ok()?;
@@ -151,37 +175,46 @@ fn timing(mut v: Vec<f64>) -> Timing {
 }
 
 impl Station {
-    fn report_rows(&self, start: &str, end: &str) -> Result<Vec<Row>> {
+    /// The tips received in [start, end) as the report counts them; `crime_only` keeps the
+    /// crime tips (those with a transfer deadline). The rows are read in received order
+    /// (`+unit_code` keeps SQLite on the time index: a province's communes are interleaved
+    /// in time, and walking them commune by commune reads every page once per commune).
+    fn report_rows(&self, start: &str, end: &str, crime_only: bool) -> Result<Vec<Row>> {
+        // Each tip's status changes come in one look-up (the covering index of v8), as
+        // "at status" pairs; the status at `end`, the first transfer and the first
+        // resolution are picked out below.
         let mut stmt = self.conn.prepare_cached(
             "SELECT t.id, t.register_no, t.received_at, t.category, t.channel, h.name, COALESCE(h.remote, 0),
-                    (SELECT a.to_status FROM tip_actions a
-                      WHERE a.tip_id = t.id AND a.to_status IS NOT NULL AND a.at < ?2
-                      ORDER BY a.at DESC LIMIT 1),
-                    (SELECT min(a.at) FROM tip_actions a WHERE a.tip_id = t.id AND a.to_status = 'transferred'),
-                    (SELECT min(a.at) FROM tip_actions a WHERE a.tip_id = t.id AND a.to_status IN ('resolved', 'closed')),
+                    (SELECT group_concat(a.at || ' ' || a.to_status, ',') FROM tip_actions a
+                      WHERE a.tip_id = t.id AND a.to_status IS NOT NULL),
                     t.unit_code
              FROM tips t LEFT JOIN hamlets h ON h.id = t.hamlet_id
-             WHERE t.unit_code IN (SELECT code FROM units WHERE code = ?3 OR parent_code = ?3)
-               AND t.received_at >= ?1 AND t.received_at < ?2",
+             WHERE +t.unit_code IN (SELECT code FROM units WHERE code = ?3 OR parent_code = ?3)
+               AND t.received_at >= ?1 AND t.received_at < ?2
+               AND (?4 = 0 OR t.category IN ('crime_denunciation', 'crime_report'))",
         )?;
         let rows = stmt
-            .query_map(params![start, end, self.info().unit_code], |r| {
-                Ok(Row {
-                    id: r.get(0)?,
-                    register_no: r.get(1)?,
-                    received_at: r.get(2)?,
-                    category: r.get(3)?,
-                    channel: r.get(4)?,
-                    hamlet: r.get(5)?,
-                    remote: r.get::<_, i64>(6)? != 0,
-                    status: r
-                        .get::<_, Option<String>>(7)?
-                        .unwrap_or_else(|| "received".into()),
-                    transferred_at: r.get(8)?,
-                    resolved_at: r.get(9)?,
-                    unit: r.get(10)?,
-                })
-            })?
+            .query_map(
+                params![start, end, self.info().unit_code, crime_only],
+                |r| {
+                    let history: Option<String> = r.get(7)?;
+                    let (status, transferred_at, resolved_at) =
+                        status_history(history.as_deref().unwrap_or(""), end);
+                    Ok(Row {
+                        id: r.get(0)?,
+                        register_no: r.get(1)?,
+                        received_at: r.get(2)?,
+                        category: r.get(3)?,
+                        channel: r.get(4)?,
+                        hamlet: r.get(5)?,
+                        remote: r.get::<_, i64>(6)? != 0,
+                        status,
+                        transferred_at,
+                        resolved_at,
+                        unit: r.get(8)?,
+                    })
+                },
+            )?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
@@ -189,7 +222,7 @@ impl Station {
     /// Tips received before `end` and still waiting for transfer at `end` (for overdue).
     fn open_crime_tips(&self, end: &str) -> Result<Vec<Row>> {
         Ok(self
-            .report_rows("", end)?
+            .report_rows("", end, true)?
             .into_iter()
             .filter(|r| {
                 matches!(r.category.as_str(), "crime_denunciation" | "crime_report")
@@ -217,8 +250,8 @@ impl Station {
         let (start, end) = period.utc_range();
         let (ps, pe) = previous.utc_range();
         let (s, e, ps, pe) = (ts(start), ts(end), ts(ps), ts(pe));
-        let cur = self.report_rows(&s, &e)?;
-        let prev = self.report_rows(&ps, &pe)?;
+        let cur = self.report_rows(&s, &e, false)?;
+        let prev = self.report_rows(&ps, &pe, false)?;
 
         let count_by = |rows: &[Row], f: &dyn Fn(&Row) -> String| {
             let mut m: BTreeMap<String, i64> = BTreeMap::new();
@@ -468,5 +501,31 @@ impl Station {
             previous,
             generated_at: ts(now),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::status_history;
+
+    #[test]
+    fn the_status_at_the_end_and_the_first_transfer_and_resolution() {
+        let h = "2026-10-03T00:00:00.000Z resolved,2026-10-01T00:00:00.000Z received,\
+                 2026-10-02T00:00:00.000Z transferred,2026-11-05T00:00:00.000Z closed";
+        // In any order; a change at the end itself belongs to the next period.
+        assert_eq!(
+            status_history(h, "2026-10-03T00:00:00.000Z"),
+            (
+                "transferred".into(),
+                Some("2026-10-02T00:00:00.000Z".into()),
+                Some("2026-10-03T00:00:00.000Z".into())
+            )
+        );
+        assert_eq!(status_history(h, "2026-12-01T00:00:00.000Z").0, "closed");
+        assert_eq!(status_history(h, "2026-10-01T00:00:00.000Z").0, "received");
+        assert_eq!(
+            status_history("", "2026-12-01T00:00:00.000Z"),
+            ("received".into(), None, None)
+        );
     }
 }

@@ -145,6 +145,23 @@ async fn record_find_follow_up_and_transfer_a_tip() {
     let shown = app.text("reporter-shown").await;
     assert!(shown.contains(REPORTER), "{shown}");
 
+    // The reporter calls back from another number: a wrong one is refused in Vietnamese,
+    // the right one is kept, and the timeline says the reporter was changed.
+    app.click("reporter-edit").await;
+    app.clear("rep-phone").await;
+    app.type_in("rep-phone", "12345").await;
+    app.click("rep-save").await;
+    let refused = app.text("rep-phone-error").await;
+    assert!(refused.contains("Số điện thoại"), "{refused}");
+    app.clear("rep-phone").await;
+    app.type_in("rep-phone", "0987 654 321").await;
+    app.click("rep-save").await;
+    app.wait_text("tip-done", |t| t.contains("Đã lưu thông tin người báo tin"))
+        .await;
+    let shown = app.text("reporter-shown").await;
+    assert!(shown.contains("987654321"), "{shown}");
+    assert!(app.text("tip-timeline").await.contains("người báo tin"));
+
     // Find it: without diacritics, in capitals, with filters, and page through the list.
     app.click("nav-tips").await;
     app.type_in("tip-search", "HOANG VAN XOAI").await;
@@ -185,7 +202,7 @@ async fn record_find_follow_up_and_transfer_a_tip() {
     assert_eq!(tip.received_by_name.as_deref(), Some("Nguyễn Hữu Thành"));
     let reporter = tip.reporter.unwrap();
     assert_eq!(reporter.name.as_deref(), Some(REPORTER));
-    assert_eq!(reporter.phone.as_deref(), Some("+84912345678"));
+    assert_eq!(reporter.phone.as_deref(), Some("+84987654321"));
     assert!(reporter.secret);
     assert_eq!(s.draft().unwrap(), None, "a saved tip leaves no draft");
     let actions: Vec<String> = s
