@@ -538,3 +538,113 @@ async fn accounts_roles_and_the_idle_lock() {
     assert!(notice.contains("tự khóa"), "{notice}");
     app.screenshot("locked").await;
 }
+
+/// A province-level station: its replica holds a commune's records as sync brings them (here
+/// relayed straight from a demo commune, reporter identity left out as the server leaves it
+/// out); its report counts every commune, and a commune's figure drills down to its tips.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_province_station_reports_every_commune_and_drills_down_to_one() {
+    const PASS: &str = "mật khẩu của tỉnh 2026";
+    let now = chrono::Utc::now();
+    let commune_dir = tempfile::tempdir().unwrap();
+    let commune = binhyen_store::Station::init(
+        commune_dir.path(),
+        &binhyen_store::InitOptions {
+            unit_code: "24280".into(),
+            first_officer: binhyen_store::FirstOfficer {
+                username: "truong".into(),
+                full_name: "Nguyễn Hữu Thành".into(),
+                password: binhyen_store::keys::DEMO_PASSPHRASE.into(),
+                role: binhyen_domain::access::Role::Chief,
+            },
+            device_no: 1,
+            demo: true,
+        },
+        now,
+    )
+    .unwrap();
+    let province_dir = tempfile::tempdir().unwrap();
+    let mut province = binhyen_store::Station::init(
+        province_dir.path(),
+        &binhyen_store::InitOptions {
+            unit_code: "66".into(),
+            first_officer: binhyen_store::FirstOfficer {
+                username: "tinh".into(),
+                full_name: "Phòng Tham mưu Công an tỉnh".into(),
+                password: PASS.into(),
+                role: binhyen_domain::access::Role::Analyst,
+            },
+            device_no: 1,
+            demo: false,
+        },
+        now,
+    )
+    .unwrap();
+    let changes: Vec<binhyen_store::replica::RemoteChange> =
+        binhyen_store::changes::pending(commune.conn(), 1_000_000)
+            .unwrap()
+            .into_iter()
+            .filter(|c| !binhyen_domain::catalog::is_identity(&c.entity))
+            .enumerate()
+            .map(|(i, c)| binhyen_store::replica::RemoteChange {
+                seq: i as i64 + 1,
+                change_id: c.change_id.to_string(),
+                hlc: c.hlc,
+                entity: c.entity,
+                entity_id: c.entity_id,
+                op: c.op,
+                data: c.data.as_object().cloned().unwrap_or_default(),
+                base: c.base.and_then(|b| b.as_object().cloned()),
+            })
+            .collect();
+    province.apply_remote(&changes, now).unwrap();
+    drop((commune, province));
+
+    let app = App::start_in(province_dir).await;
+    app.sign_in("tinh", PASS).await;
+    app.click("nav-reports").await;
+    app.select("report-kind", "year").await;
+    app.click("report-show").await;
+    let title = app.wait_text("report-title", |t| t.contains("Năm")).await;
+    assert!(title.contains("Đắk Lắk"), "{title}");
+    // Every commune of the province is listed; Cư M'gar has the demo's tips.
+    let rows = app
+        .client
+        .execute(
+            "return document.querySelectorAll('[data-testid=report-by-unit] tbody tr').length;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(rows.as_u64().unwrap() > 100, "{rows}");
+    let figure: u64 = app
+        .client
+        .execute(
+            "return document.querySelector('[data-testid=drill-unit-24280]').closest('tr').querySelector('td.num').textContent.replace(/\\./g, '');",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(figure > 0);
+    app.screenshot("province-report").await;
+    app.click("drill-unit-24280").await;
+    app.el("screen-tips").await;
+    assert!(app.text("filter-unit").await.contains("24280"));
+    app.wait_text("tip-count", |t| {
+        t.replace('.', "").starts_with(&format!("{figure} "))
+    })
+    .await;
+    // A commune's tip read at the province: who reported it stays at the commune, and the
+    // page says so instead of calling the tip anonymous.
+    app.click("tip-open").await;
+    app.el("screen-tip").await;
+    assert!(app
+        .text("identity-elsewhere")
+        .await
+        .contains("chỉ được lưu tại Công an xã"));
+    app.client.clone().close().await.unwrap();
+}
