@@ -9,7 +9,7 @@ use ts_rs::TS;
 use binhyen_domain::access::Role;
 use binhyen_domain::period::Period;
 use binhyen_domain::roster::{Hamlet, RosterPerson};
-use binhyen_domain::tip::{Tip, TipFilter, TipInput, TipPatch};
+use binhyen_domain::tip::{LinkRelation, Tip, TipFilter, TipInput, TipPatch};
 use binhyen_domain::FieldError;
 use binhyen_store::accounts::{Account, NewAccount, OfficerChoice};
 use binhyen_store::channels::{ChannelFigures, ChannelInput, ChannelView, GroupInput, GroupView};
@@ -236,6 +236,28 @@ pub fn backup_now(state: State<'_, AppState>) -> Res<BackupDone> {
             path: path.display().to_string(),
             manifest,
         })
+    })?)
+}
+
+/// Links the tip to another of its unit (by register number or id).
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn link_tips(
+    state: State<'_, AppState>,
+    id: String,
+    other: String,
+    relation: LinkRelation,
+) -> Res<Tip> {
+    Ok(state.with(|s| s.link_tips(&id, &other, relation, Utc::now()))?)
+}
+
+/// Removes a link; returns the tip as it is now.
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn unlink_tips(state: State<'_, AppState>, id: String, link: String) -> Res<Tip> {
+    Ok(state.with(|s| {
+        s.unlink_tips(&link, Utc::now())?;
+        s.get_tip(&id, false)
     })?)
 }
 

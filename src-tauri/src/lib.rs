@@ -78,6 +78,8 @@ pub fn run() {
             commands::assign_tip,
             commands::list_officers,
             commands::backup_now,
+            commands::link_tips,
+            commands::unlink_tips,
             commands::print_doc,
             commands::today,
             commands::get_draft,

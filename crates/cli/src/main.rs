@@ -320,6 +320,13 @@ enum TipCmd {
     },
     /// Change a tip: a JSON object of the fields to change on stdin.
     Update { id: String },
+    /// Link a tip to another of the unit (related, or --duplicate: a duplicate of it).
+    Link {
+        id: String,
+        other: String,
+        #[arg(long)]
+        duplicate: bool,
+    },
     /// Give a tip to an officer to handle (station chief).
     Assign {
         id: String,
@@ -563,6 +570,19 @@ fn run(cli: &Cli, out: &Out) -> Result<bool> {
         Cmd::Tip(TipCmd::Update { id }) => {
             let patch: TipPatch = parse_json(&read_stdin()?)?;
             let tip = open()?.update_tip(id, &patch, now)?;
+            out.tip(&tip)?;
+        }
+        Cmd::Tip(TipCmd::Link {
+            id,
+            other,
+            duplicate,
+        }) => {
+            let relation = if *duplicate {
+                binhyen_domain::tip::LinkRelation::DuplicateOf
+            } else {
+                binhyen_domain::tip::LinkRelation::Related
+            };
+            let tip = open()?.link_tips(id, other, relation, now)?;
             out.tip(&tip)?;
         }
         Cmd::Tip(TipCmd::Assign { id, to, note }) => {

@@ -114,6 +114,17 @@ impl Out {
             println!("Cán bộ thụ lý: {n}");
         }
         println!("Nội dung: {}", tip.content);
+        for l in &tip.links {
+            let how = match (l.relation, l.outgoing) {
+                (binhyen_domain::tip::LinkRelation::DuplicateOf, false) => "Bị trùng bởi",
+                (r, _) => r.label(),
+            };
+            println!(
+                "{how}: {} ({})",
+                l.other_register_no,
+                l.other_status.label()
+            );
+        }
         match &tip.reporter {
             Some(r) => {
                 let secret = if r.secret {

@@ -49,6 +49,13 @@ pub const ENTITIES: &[EntityDef] = &[
         identity: true,
     },
     EntityDef {
+        name: "tip_link",
+        table: "tip_links",
+        key: "id",
+        fields: &["tip_id", "related_id", "relation", "created_at"],
+        identity: false,
+    },
+    EntityDef {
         name: "tip_action",
         table: "tip_actions",
         key: "id",

@@ -518,6 +518,31 @@ pub struct Tip {
     /// The timeline (empty in lists).
     #[serde(default)]
     pub timeline: Vec<TipAction>,
+    /// Related tips, both ways (empty in lists).
+    #[serde(default)]
+    pub links: Vec<TipLink>,
+}
+
+string_enum!(
+    /// How two tips are related.
+    LinkRelation, "Quan hệ", {
+    Related => ("related", "Liên quan"),
+    DuplicateOf => ("duplicate_of", "Trùng với"),
+});
+
+/// A link from the tip being shown to another tip of its unit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct TipLink {
+    pub id: Uuid,
+    pub relation: LinkRelation,
+    /// True when this tip made the link ("this tip duplicates the other"); false when the
+    /// other did ("the other duplicates this one").
+    pub outgoing: bool,
+    pub other_id: Uuid,
+    pub other_register_no: String,
+    pub other_status: Status,
+    pub other_summary: String,
 }
 
 string_enum!(

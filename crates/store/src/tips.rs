@@ -12,8 +12,8 @@ use uuid::Uuid;
 use binhyen_domain::text::{fold, identity_key};
 use binhyen_domain::time::vn_year;
 use binhyen_domain::tip::{
-    ActionKind, Category, Channel, NewTip, Reporter, Status, Tip, TipAction, TipFilter, TipInput,
-    TipPatch, TipSort, Urgency,
+    ActionKind, Category, Channel, LinkRelation, NewTip, Reporter, Status, Tip, TipAction,
+    TipFilter, TipInput, TipLink, TipPatch, TipSort, Urgency,
 };
 use binhyen_domain::{FieldError, Invalid};
 
@@ -61,6 +61,7 @@ fn row_to_tip(r: &rusqlite::Row<'_>) -> rusqlite::Result<Tip> {
         assigned_to: get_opt_uuid(r, 20)?,
         assigned_to_name: r.get(21)?,
         timeline: Vec::new(),
+        links: Vec::new(),
     })
 }
 
@@ -493,7 +494,124 @@ impl Station {
                 .optional()?;
         }
         tip.timeline = self.timeline(&id)?;
+        tip.links = self.links(&id)?;
         Ok(tip)
+    }
+
+    fn links(&self, tip_id: &str) -> Result<Vec<TipLink>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT l.id, l.relation, l.tip_id = ?1, o.id, o.register_no, o.status, o.category, o.content
+             FROM tip_links l JOIN tips o ON o.id = CASE WHEN l.tip_id = ?1 THEN l.related_id ELSE l.tip_id END
+             WHERE l.tip_id = ?1 OR l.related_id = ?1
+             ORDER BY o.received_at",
+        )?;
+        let rows = stmt.query_map([tip_id], |r| {
+            let category = get_enum(r, 6, Category::parse)?;
+            let content: String = r.get(7)?;
+            let mut summary: String = content.chars().take(80).collect();
+            if content.chars().count() > 80 {
+                summary.push('…');
+            }
+            Ok(TipLink {
+                id: get_uuid(r, 0)?,
+                relation: get_enum(r, 1, LinkRelation::parse)?,
+                outgoing: r.get(2)?,
+                other_id: get_uuid(r, 3)?,
+                other_register_no: r.get(4)?,
+                other_status: get_enum(r, 5, Status::parse)?,
+                other_summary: format!("{}: {summary}", category.label()),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Links a tip to another of its unit (by id or register number): related, or a
+    /// duplicate of it. Linking a pair already linked (either way) changes nothing.
+    pub fn link_tips(
+        &mut self,
+        key: &str,
+        other: &str,
+        relation: LinkRelation,
+        now: DateTime<Utc>,
+    ) -> Result<Tip> {
+        self.require(Permission::TipEdit)?;
+        let tip = self.load_tip(key, false)?;
+        let other = self.load_tip(other, false).map_err(|e| match e {
+            StoreError::NotFound { .. } => StoreError::Invalid(Invalid::one(
+                "related",
+                "unknown_tip",
+                format!(
+                    "Không tìm thấy nguồn tin \"{}\" của đơn vị; hãy nhập số như 0012/2026/M1.",
+                    other.trim()
+                ),
+            )),
+            e => e,
+        })?;
+        let refuse =
+            |m: &str| StoreError::Invalid(Invalid::one("related", "bad_link", m.to_string()));
+        if tip.id == other.id {
+            return Err(refuse("Không thể liên kết một nguồn tin với chính nó."));
+        }
+        if tip.unit_code != other.unit_code {
+            return Err(refuse(
+                "Chỉ liên kết được các nguồn tin của cùng một đơn vị.",
+            ));
+        }
+        let (a, b) = (tip.id.to_string(), other.id.to_string());
+        let exists: bool = self.conn.query_row(
+            "SELECT EXISTS(SELECT 1 FROM tip_links WHERE (tip_id = ?1 AND related_id = ?2) OR (tip_id = ?2 AND related_id = ?1))",
+            params![a, b],
+            |r| r.get(0),
+        )?;
+        if exists {
+            return Ok(tip);
+        }
+        let id = Uuid::now_v7().to_string();
+        let mut w = self.writer(now)?;
+        w.conn()
+            .prepare_cached(
+                "INSERT INTO tip_links(id, tip_id, related_id, relation, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![id, a, b, relation.as_str(), ts(now)])?;
+        w.record(
+            "tip_link",
+            &id,
+            Op::Insert,
+            json!({"tip_id": a, "related_id": b, "relation": relation, "created_at": ts(now)}),
+        )?;
+        let text = format!("{} {}", relation.label(), other.register_no);
+        add_action(&mut w, &a, ActionKind::Note, None, None, Some(&text), now)?;
+        w.audit(
+            crate::audit::Action::TipUpdate,
+            Some(&a),
+            json!({ "link": b, "relation": relation }),
+        )?;
+        w.commit()?;
+        self.load_tip(&a, false)
+    }
+
+    /// Removes a link between two tips (by the link's id).
+    pub fn unlink_tips(&mut self, link_id: &str, now: DateTime<Utc>) -> Result<()> {
+        self.require(Permission::TipEdit)?;
+        let found: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT tip_id FROM tip_links WHERE id = ?1",
+                [link_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let tip_id = found.ok_or_else(|| StoreError::not_found("liên kết", link_id))?;
+        let mut w = self.writer(now)?;
+        w.conn()
+            .execute("DELETE FROM tip_links WHERE id = ?1", [link_id])?;
+        w.record("tip_link", link_id, Op::Delete, json!({}))?;
+        w.audit(
+            crate::audit::Action::TipUpdate,
+            Some(&tip_id),
+            json!({ "unlink": link_id }),
+        )?;
+        w.commit()
     }
 
     fn timeline(&self, tip_id: &str) -> Result<Vec<TipAction>> {

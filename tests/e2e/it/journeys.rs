@@ -162,6 +162,24 @@ async fn record_find_follow_up_and_transfer_a_tip() {
     assert!(shown.contains("987654321"), "{shown}");
     assert!(app.text("tip-timeline").await.contains("người báo tin"));
 
+    // It repeats an earlier tip: linked by the register number the officer reads off the
+    // list; a number that does not exist is refused in Vietnamese.
+    app.type_in("link-to", "9999/2026/M1").await;
+    app.click("link-add").await;
+    assert!(app
+        .text("link-error")
+        .await
+        .contains("Không tìm thấy nguồn tin"));
+    app.clear("link-to").await;
+    app.type_in("link-to", "0001/2026/M1").await;
+    app.select("link-relation", "duplicate_of").await;
+    app.click("link-add").await;
+    let links = app
+        .wait_text("tip-links", |t| t.contains("0001/2026/M1"))
+        .await;
+    assert!(links.contains("Trùng với"), "{links}");
+    app.screenshot("tip-linked").await;
+
     // Find it: without diacritics, in capitals, with filters, and page through the list.
     app.click("nav-tips").await;
     app.type_in("tip-search", "HOANG VAN XOAI").await;

@@ -17,6 +17,7 @@ import type { DocKind } from './bindings/DocKind';
 import type { GroupInput } from './bindings/GroupInput';
 import type { GroupView } from './bindings/GroupView';
 import type { Hamlet } from './bindings/Hamlet';
+import type { LinkRelation } from './bindings/LinkRelation';
 import type { PrintDoc } from './bindings/PrintDoc';
 import type { RosterPerson } from './bindings/RosterPerson';
 import type { RosterPlan } from './bindings/RosterPlan';
@@ -74,6 +75,8 @@ export const api = {
   assignTip: (id: string, officer: string, note: string | null) => call<Tip>('assign_tip', { id, officer, note }),
   listOfficers: () => call<OfficerChoice[]>('list_officers'),
   backupNow: () => call<BackupDone>('backup_now'),
+  linkTips: (id: string, other: string, relation: LinkRelation) => call<Tip>('link_tips', { id, other, relation }),
+  unlinkTips: (id: string, link: string) => call<Tip>('unlink_tips', { id, link }),
   printDoc: (id: string, kind: DocKind, includeReporter: boolean) =>
     call<PrintDoc>('print_doc', { id, kind, includeReporter }),
   search: (text: string, limit: number) => call<SearchHit[]>('search', { text, limit }),

@@ -854,3 +854,50 @@ fn backup_and_restore_through_the_command_line() {
     );
     assert_eq!(code_of(&out), "bad_backup");
 }
+
+#[test]
+fn tips_are_linked_through_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    ok_json(
+        dir.path(),
+        &[
+            "init",
+            "--unit",
+            "24280",
+            "--user",
+            "truong",
+            "--name",
+            "Nguyễn Hữu Thành",
+        ],
+        None,
+    );
+    let a = ok_json(
+        dir.path(),
+        &["tip", "add"],
+        Some(r#"{"content": "Mất bò ở thôn 3"}"#),
+    );
+    let b = ok_json(
+        dir.path(),
+        &["tip", "add"],
+        Some(r#"{"content": "Lại báo mất bò ở thôn 3"}"#),
+    );
+    let (a_no, b_no) = (
+        a["register_no"].as_str().unwrap(),
+        b["register_no"].as_str().unwrap(),
+    );
+    let linked = ok_json(
+        dir.path(),
+        &["tip", "link", b_no, a_no, "--duplicate"],
+        None,
+    );
+    assert_eq!(linked["links"][0]["relation"], "duplicate_of");
+    assert_eq!(linked["links"][0]["other_register_no"], a_no);
+    let out = run_as(
+        dir.path(),
+        "truong",
+        PASS,
+        &["tip", "link", a_no, a_no],
+        &[],
+    );
+    assert_eq!(code_of(&out), "invalid");
+}

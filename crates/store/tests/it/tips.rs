@@ -372,3 +372,94 @@ fn thousands_of_tips_with_one_timestamp_are_all_indexed() {
         .iter()
         .any(|t| t.content.contains("số 1499")));
 }
+
+#[test]
+fn related_tips_are_linked_both_ways_and_travel_as_records() {
+    let (_dir, mut s) = crate::station();
+    let add = |s: &mut Station, text: &str| {
+        s.add_tip(&tip_input(json!({ "content": text })), now())
+            .unwrap()
+    };
+    let first = add(&mut s, "Trộm bò ở buôn Ea Kpam đêm 3/11");
+    let again = add(&mut s, "Lại báo mất bò ở buôn Ea Kpam");
+    let other = add(&mut s, "Hỏi thủ tục tạm trú");
+    use binhyen_domain::tip::LinkRelation;
+    // By register number, as the officer types it.
+    let linked = s
+        .link_tips(
+            &again.register_no,
+            &first.register_no,
+            LinkRelation::DuplicateOf,
+            now(),
+        )
+        .unwrap();
+    assert_eq!(linked.links.len(), 1);
+    let l = &linked.links[0];
+    assert!(l.outgoing);
+    assert_eq!(l.other_register_no, first.register_no);
+    assert!(linked
+        .timeline
+        .last()
+        .unwrap()
+        .note
+        .as_deref()
+        .unwrap()
+        .contains(&first.register_no));
+    // Seen from the other side.
+    let seen = s.get_tip(&first.id.to_string(), false).unwrap();
+    assert_eq!(seen.links.len(), 1);
+    assert!(!seen.links[0].outgoing);
+    assert_eq!(seen.links[0].other_id, again.id);
+    // The same pair again, either way, changes nothing; a tip with itself or an unknown one
+    // is refused with a reason.
+    s.link_tips(
+        &first.register_no,
+        &again.register_no,
+        LinkRelation::Related,
+        now(),
+    )
+    .unwrap();
+    assert_eq!(s.get_tip(&first.register_no, false).unwrap().links.len(), 1);
+    for (a, b) in [
+        (&first.register_no, &first.register_no),
+        (&first.register_no, &"9999/2026/M1".to_string()),
+    ] {
+        let err = s.link_tips(a, b, LinkRelation::Related, now()).unwrap_err();
+        assert_eq!(err.code(), "invalid", "{a} {b}");
+    }
+    s.link_tips(
+        &other.register_no,
+        &first.register_no,
+        LinkRelation::Related,
+        now(),
+    )
+    .unwrap();
+    assert_eq!(s.get_tip(&first.register_no, false).unwrap().links.len(), 2);
+    // Lists carry no links (they are for one tip's page).
+    assert!(s
+        .list_tips(&Default::default())
+        .unwrap()
+        .iter()
+        .all(|t| t.links.is_empty()));
+
+    // A link is a synchronised record: another laptop of the commune gets it, and its
+    // removal too.
+    let d2 = tempfile::tempdir().unwrap();
+    let mut laptop2 = Station::init(d2.path(), &opts("24280", 2, false), now()).unwrap();
+    crate::relay(&s, &mut laptop2);
+    assert_eq!(
+        laptop2
+            .get_tip(&first.id.to_string(), false)
+            .unwrap()
+            .links
+            .len(),
+        2
+    );
+    let link_id = seen.links[0].id.to_string();
+    s.unlink_tips(&link_id, now()).unwrap();
+    assert_eq!(s.get_tip(&first.register_no, false).unwrap().links.len(), 1);
+    let pending = binhyen_store::changes::pending(s.conn(), 10_000).unwrap();
+    assert!(pending
+        .iter()
+        .any(|c| c.entity == "tip_link" && c.entity_id == link_id && c.op == "delete"));
+}

@@ -4,6 +4,7 @@ import type { Channel } from "./Channel";
 import type { Reporter } from "./Reporter";
 import type { Status } from "./Status";
 import type { TipAction } from "./TipAction";
+import type { TipLink } from "./TipLink";
 import type { Urgency } from "./Urgency";
 
 /**
@@ -23,4 +24,8 @@ received_by: string | null, received_by_name: string | null, assigned_to: string
 /**
  * The timeline (empty in lists).
  */
-timeline: Array<TipAction>, };
+timeline: Array<TipAction>, 
+/**
+ * Related tips, both ways (empty in lists).
+ */
+links: Array<TipLink>, };
