@@ -21,6 +21,9 @@ impl Drop for Proc {
 pub struct App {
     pub client: Client,
     pub data_dir: tempfile::TempDir,
+    /// The webview's own storage (language choice, cache): one per app, so that journeys
+    /// running at once do not see each other's (one switching to English, say).
+    _web_home: tempfile::TempDir,
     _driver: Proc,
     _display: Option<Proc>,
 }
@@ -136,6 +139,7 @@ impl App {
         };
         let port = free_port();
         let native_port = free_port();
+        let web_home = tempfile::tempdir().unwrap();
         let driver = Command::new(tauri_driver())
             .args([
                 "--port",
@@ -146,6 +150,8 @@ impl App {
             .env("DISPLAY", &display)
             .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
             .env("BINHYEN_DATA_DIR", data_dir.path())
+            .env("XDG_DATA_HOME", web_home.path().join("data"))
+            .env("XDG_CACHE_HOME", web_home.path().join("cache"))
             .env_remove("BINHYEN_PASSWORD")
             .env_remove("BINHYEN_USER")
             .envs(envs.iter().copied())
@@ -180,6 +186,7 @@ impl App {
         App {
             client,
             data_dir,
+            _web_home: web_home,
             _driver: driver,
             _display: display_proc,
         }
