@@ -667,11 +667,10 @@ fn run(cli: &Cli, out: &Out) -> Result<bool> {
         Cmd::Restore { file } => {
             let creds = credentials(&dir)?;
             let station = Station::restore(file, &dir, &creds, now)?;
+            // A restore keeps the server's address and drops the credentials.
             let enrolled_before = station
-                .audit_entries(1)?
-                .first()
-                .and_then(|e| serde_json::from_str::<serde_json::Value>(&e.detail).ok())
-                .is_some_and(|d| d["was_enrolled"] == true);
+                .sync_get("server_url")?
+                .is_some_and(|u| !u.is_empty());
             out.message(&format!(
                 "Đã khôi phục trạm {} vào {}.{}",
                 station.info().unit_name,
@@ -714,12 +713,13 @@ fn run(cli: &Cli, out: &Out) -> Result<bool> {
             format,
             out: path,
         } => {
-            let period = match (period, from, to) {
-                (Some(p), _, _) => binhyen_domain::period::Period::parse(p),
-                (None, Some(f), Some(t)) => binhyen_domain::period::Period::range(*f, *t),
-                _ => Err("Hãy chọn kỳ báo cáo: --period 2026-10 (hoặc 2026-Q4, 2026), hoặc --from và --to.".to_string()),
-            }
-            .map_err(|m| anyhow!(output::CodedError { code: "bad_period".into(), message: m }))?;
+            let period = binhyen_domain::period::Period::from_args(period.as_deref(), *from, *to)
+                .map_err(|m| {
+                anyhow!(output::CodedError {
+                    code: "bad_period".into(),
+                    message: m
+                })
+            })?;
             let bytes = open()?.export_report(&period, format, "cli", now)?;
             match path {
                 Some(p) => {

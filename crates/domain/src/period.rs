@@ -90,6 +90,23 @@ impl Period {
         })
     }
 
+    /// The period a command line names: `--period` (see [`Period::parse`]) or `--from` and
+    /// `--to` (days, both included).
+    pub fn from_args(
+        period: Option<&str>,
+        from: Option<NaiveDate>,
+        to: Option<NaiveDate>,
+    ) -> Result<Period, String> {
+        match (period, from, to) {
+            (Some(p), _, _) => Period::parse(p),
+            (None, Some(f), Some(t)) => Period::range(f, t),
+            _ => Err(
+                "Hãy chọn kỳ báo cáo: --period 2026-10 (hoặc 2026-Q4, 2026), hoặc --from và --to."
+                    .to_string(),
+            ),
+        }
+    }
+
     /// "2026-10", "2026-Q4", "2026", or a range of days "2026-10-01..2026-10-15".
     pub fn parse(s: &str) -> Result<Period, String> {
         let t = s.trim();

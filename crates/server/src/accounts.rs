@@ -232,7 +232,10 @@ pub fn set_active(
     data.insert("active".into(), json!(i64::from(active)));
     data.insert("updated_at".into(), json!(now.to_rfc3339()));
     write(db, &row, &held.entity_id, "update", data, Some(held), now)?;
-    after(db, unit, username)
+    Ok(ProvinceAccount {
+        active,
+        ..account(held)?
+    })
 }
 
 /// Gives an account of the unit another role.
@@ -254,12 +257,13 @@ pub fn set_role(
     data.insert("role".into(), json!(role.as_str()));
     data.insert("updated_at".into(), json!(now.to_rfc3339()));
     write(db, &row, &held.entity_id, "update", data, Some(held), now)?;
-    after(db, unit, username)
+    Ok(ProvinceAccount {
+        role: role.as_str().to_string(),
+        ..account(held)?
+    })
 }
 
-fn after(db: &dyn Backend, unit: &str, username: &str) -> DbResult<ProvinceAccount> {
-    let row = as_unit(db, unit)?;
-    let records = officer_records(db, &row)?;
-    let held = find(&records, username)?;
+/// The account a found record holds (`find` matched it on its username).
+fn account(held: &ScopeRecord) -> DbResult<ProvinceAccount> {
     view(held).ok_or_else(|| DbError::Other(format!("officer {} has no username", held.entity_id)))
 }

@@ -332,15 +332,8 @@ fn main() -> Result<()> {
             format,
             out,
         } => {
-            let period = match (period, from, to) {
-                (Some(p), _, _) => binhyen_domain::period::Period::parse(&p),
-                (None, Some(f), Some(t)) => binhyen_domain::period::Period::range(f, t),
-                _ => Err(
-                    "choose a period: --period 2026-10 (or 2026-Q4, 2026), or --from and --to"
-                        .to_string(),
-                ),
-            }
-            .map_err(|m| anyhow::anyhow!(m))?;
+            let period = binhyen_domain::period::Period::from_args(period.as_deref(), from, to)
+                .map_err(|m| anyhow::anyhow!(m))?;
             if out.is_none() && (format == "xlsx" || format == "pdf") {
                 bail!("a {} report needs --out FILE", format.to_uppercase());
             }

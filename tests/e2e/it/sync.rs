@@ -143,6 +143,16 @@ impl Laptop {
     }
 }
 
+/// A server on an SQLite file in `work`, with the official units imported: (its --db, it).
+pub(crate) fn sqlite_server(work: &Path) -> (String, Server) {
+    let db = format!("sqlite:{}", work.join("server.db").display());
+    let units =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/store/data/admin-units-2025.csv");
+    server_cmd(&db, &["units", "import", units.to_str().unwrap()]);
+    let server = start_server(&db);
+    (db, server)
+}
+
 /// `binhyen-server station enroll` for `unit`, writing the provisioning file `out`.
 pub(crate) fn provision(db: &str, unit: &str, url: &str, out: &Path, extra: &[&str]) {
     let mut args = vec!["station", "enroll", "--unit", unit, "--url", url];
@@ -453,11 +463,7 @@ fn converge(db: &str, work: &Path) {
 #[test]
 fn server_unreachable_is_reported_and_nothing_is_lost() {
     let work = tempfile::tempdir().unwrap();
-    let db = format!("sqlite:{}", work.path().join("server.db").display());
-    let units =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/store/data/admin-units-2025.csv");
-    server_cmd(&db, &["units", "import", units.to_str().unwrap()]);
-    let server = start_server(&db);
+    let (db, server) = sqlite_server(work.path());
     let port: u16 = server.url.rsplit(':').next().unwrap().parse().unwrap();
     let a = enroll(&db, &server, COMMUNE, work.path());
     drop(server);
@@ -485,11 +491,7 @@ fn server_unreachable_is_reported_and_nothing_is_lost() {
 #[test]
 fn every_password_forgotten_the_province_reads_out_the_recovery_code() {
     let work = tempfile::tempdir().unwrap();
-    let db = format!("sqlite:{}", work.path().join("server.db").display());
-    let units =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/store/data/admin-units-2025.csv");
-    server_cmd(&db, &["units", "import", units.to_str().unwrap()]);
-    let server = start_server(&db);
+    let (db, server) = sqlite_server(work.path());
     let a = enroll(&db, &server, COMMUNE, work.path());
     let status = a.ok(&["status"], None);
     assert_eq!(
@@ -569,11 +571,7 @@ fn every_password_forgotten_the_province_reads_out_the_recovery_code() {
 #[test]
 fn accounts_made_disabled_and_promoted_at_the_province_reach_the_laptop() {
     let work = tempfile::tempdir().unwrap();
-    let db = format!("sqlite:{}", work.path().join("server.db").display());
-    let units =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/store/data/admin-units-2025.csv");
-    server_cmd(&db, &["units", "import", units.to_str().unwrap()]);
-    let server = start_server(&db);
+    let (db, server) = sqlite_server(work.path());
     let a = enroll(&db, &server, COMMUNE, work.path());
     a.sync();
     let out = server_cmd(&db, &["account", "list", "--unit", COMMUNE, "--json"]);
@@ -688,11 +686,7 @@ fn accounts_made_disabled_and_promoted_at_the_province_reach_the_laptop() {
 #[test]
 fn a_laptop_restored_from_a_backup_enrols_again_and_gets_back_what_came_after() {
     let work = tempfile::tempdir().unwrap();
-    let db = format!("sqlite:{}", work.path().join("server.db").display());
-    let units =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/store/data/admin-units-2025.csv");
-    server_cmd(&db, &["units", "import", units.to_str().unwrap()]);
-    let server = start_server(&db);
+    let (db, server) = sqlite_server(work.path());
     let a = enroll(&db, &server, COMMUNE, work.path());
     a.ok(&["tip", "add"], Some(r#"{"content": "Trước khi sao lưu"}"#));
     a.sync();
