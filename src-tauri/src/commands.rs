@@ -7,6 +7,7 @@ use tauri::State;
 use ts_rs::TS;
 
 use binhyen_domain::access::Role;
+use binhyen_domain::attachment::NewAttachment;
 use binhyen_domain::period::Period;
 use binhyen_domain::roster::{Hamlet, RosterPerson};
 use binhyen_domain::tip::{LinkRelation, Tip, TipFilter, TipInput, TipPatch};
@@ -481,8 +482,81 @@ pub fn export_report(state: State<'_, AppState>, period: String, format: String)
 
 #[tauri::command(async)]
 #[tracing::instrument(skip_all)]
-pub fn add_tip(state: State<'_, AppState>, input: TipInput) -> Res<Tip> {
-    Ok(state.with(|s| s.add_tip(&input, Utc::now()))?)
+pub fn add_tip(
+    state: State<'_, AppState>,
+    input: TipInput,
+    attachments: Option<Vec<NewAttachment>>,
+) -> Res<Tip> {
+    let files = attachments.unwrap_or_default();
+    Ok(state.with(|s| s.add_tip_with_files(&input, &files, Utc::now()))?)
+}
+
+/// Attaches photos or scans to a tip (all or none); returns the tip as it is now.
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn attach_files(state: State<'_, AppState>, id: String, files: Vec<NewAttachment>) -> Res<Tip> {
+    Ok(state.with(|s| {
+        s.attach_files(&id, &files, Utc::now())?;
+        s.get_tip(&id, false)
+    })?)
+}
+
+/// An attachment's content, as raw bytes (the window shows photos from it).
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn attachment_content(
+    state: State<'_, AppState>,
+    attachment: String,
+) -> Res<tauri::ipc::Response> {
+    let (_, data) = state.with(|s| s.attachment_content(&attachment))?;
+    Ok(tauri::ipc::Response::new(data))
+}
+
+/// Removes an attachment; returns the tip as it is now.
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn remove_attachment(state: State<'_, AppState>, id: String, attachment: String) -> Res<Tip> {
+    Ok(state.with(|s| {
+        s.remove_attachment(&attachment, Utc::now())?;
+        s.get_tip(&id, false)
+    })?)
+}
+
+/// Saves a copy of an attachment into the data directory's `exports` folder (logged, for
+/// those who may export) and returns its path. An existing file is never overwritten.
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn save_attachment(state: State<'_, AppState>, attachment: String) -> Res<String> {
+    let now = Utc::now();
+    let (a, data) = state.with(|s| s.export_attachment(&attachment, now))?;
+    let dir = state.dir().join("exports");
+    let safe: String = a
+        .file_name
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let mut path = dir.join(&safe);
+    let mut n = 1;
+    while path.exists() {
+        n += 1;
+        path = dir.join(format!("{n}-{safe}"));
+    }
+    std::fs::create_dir_all(&dir)
+        .and_then(|_| binhyen_sync::bundle::write_file_atomically(&path, &data))
+        .map_err(|e| {
+            AppError::new(
+                "io",
+                format!("Không ghi được tệp {}: {e}", path.display()),
+                Vec::new(),
+            )
+        })?;
+    Ok(path.display().to_string())
 }
 
 #[tauri::command(async)]

@@ -327,6 +327,22 @@ enum TipCmd {
         #[arg(long)]
         duplicate: bool,
     },
+    /// Attach photos or scans (JPEG, PNG, WebP, HEIC, TIFF, PDF; at most 20 MB each) to a
+    /// tip: all of them or none.
+    Attach {
+        id: String,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Save a copy of an attachment out of the station (logged; chief or analyst).
+    SaveFile {
+        /// The attachment's id (see `tip show`).
+        attachment: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Remove an attachment from its tip.
+    Detach { attachment: String },
     /// Give a tip to an officer to handle (station chief).
     Assign {
         id: String,
@@ -584,6 +600,52 @@ fn run(cli: &Cli, out: &Out) -> Result<bool> {
             };
             let tip = open()?.link_tips(id, other, relation, now)?;
             out.tip(&tip)?;
+        }
+        Cmd::Tip(TipCmd::Attach { id, files }) => {
+            use base64::Engine;
+            let mut chosen = Vec::with_capacity(files.len());
+            for f in files {
+                let bytes = std::fs::read(f)
+                    .with_context(|| format!("Không đọc được tệp {}", f.display()))?;
+                chosen.push(binhyen_domain::attachment::NewAttachment {
+                    file_name: f
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    data_base64: base64::engine::general_purpose::STANDARD.encode(bytes),
+                });
+            }
+            let mut station = open()?;
+            station.attach_files(id, &chosen, now)?;
+            let tip = station.get_tip(id, false)?;
+            out.tip(&tip)?;
+        }
+        Cmd::Tip(TipCmd::SaveFile {
+            attachment,
+            out: path,
+        }) => {
+            let (a, data) = open()?.export_attachment(attachment, now)?;
+            if path.exists() {
+                anyhow::bail!(
+                    "Tệp {} đã có; Bình Yên không ghi đè. Hãy chọn tên khác.",
+                    path.display()
+                );
+            }
+            std::fs::write(path, &data)
+                .with_context(|| format!("Không ghi được tệp {}", path.display()))?;
+            out.message(&format!(
+                "Đã lưu bản sao \"{}\" ({} byte) vào {}.",
+                a.file_name,
+                data.len(),
+                path.display()
+            ))?;
+        }
+        Cmd::Tip(TipCmd::Detach { attachment }) => {
+            let left = open()?.remove_attachment(attachment, now)?;
+            out.message(&format!(
+                "Đã gỡ tệp đính kèm; nguồn tin còn {} tệp.",
+                left.len()
+            ))?;
         }
         Cmd::Tip(TipCmd::Assign { id, to, note }) => {
             let tip = open()?.assign_tip(id, to, note.as_deref(), now)?;

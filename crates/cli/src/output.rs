@@ -125,6 +125,20 @@ impl Out {
                 l.other_status.label()
             );
         }
+        for a in &tip.attachments {
+            let here = if a.available {
+                ""
+            } else {
+                " — chưa về máy này"
+            };
+            println!(
+                "Tệp đính kèm: {} ({}, {:.1} KB) [{}]{here}",
+                a.file_name,
+                a.media_type,
+                a.size_bytes as f64 / 1024.0,
+                a.id
+            );
+        }
         match &tip.reporter {
             Some(r) => {
                 let secret = if r.secret {
@@ -368,6 +382,12 @@ impl Out {
                 .map(|s| format!(" trong {s:.1} giây"))
                 .unwrap_or_default()
         );
+        if r.files_sent + r.files_received > 0 {
+            println!(
+                "Tệp đính kèm: gửi {}, nhận {}.",
+                r.files_sent, r.files_received
+            );
+        }
         if r.checksum_ok {
             println!("Dữ liệu khớp với máy chủ tỉnh.");
         } else {

@@ -56,6 +56,20 @@ pub const ENTITIES: &[EntityDef] = &[
         identity: false,
     },
     EntityDef {
+        name: "attachment",
+        table: "attachments",
+        key: "id",
+        fields: &[
+            "tip_id",
+            "file_name",
+            "media_type",
+            "size_bytes",
+            "sha256",
+            "created_at",
+        ],
+        identity: false,
+    },
+    EntityDef {
         name: "tip_action",
         table: "tip_actions",
         key: "id",

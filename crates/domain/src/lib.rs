@@ -2,6 +2,7 @@
 //! validated, and the Vietnamese text rules. Pure: no I/O, no clock (time is passed in).
 
 pub mod access;
+pub mod attachment;
 pub mod audit;
 pub mod catalog;
 pub mod checksum;

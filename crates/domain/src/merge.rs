@@ -119,7 +119,12 @@ pub fn merge(state: &RecordState, change: &Incoming<'_>) -> Outcome {
     let base = change.base.cloned().unwrap_or_default();
     match change.op {
         ChangeOp::Delete => {
-            if state.deleted.is_some() {
+            if let Some(deleted) = &state.deleted {
+                // Two laptops deleted the record: the later delete is the tombstone, in
+                // whatever order the two arrive, so every replica keeps the same one.
+                if change.hlc > deleted.as_str() {
+                    out.delete = Some(change.hlc.to_string());
+                }
                 return out;
             }
             // Edits the deleter did not see: the delete does not win silently.
@@ -335,6 +340,19 @@ mod tests {
             Some(json!({"name": "h1"})),
         );
         assert_eq!(o.delete.as_deref(), Some("h2"));
+    }
+
+    #[test]
+    fn two_deletes_keep_the_later_tombstone_in_either_order() {
+        let mut s = state(json!({}), json!({"name": "h1"}));
+        s.exists = false;
+        let base = Some(json!({"name": "h1"}));
+        s.deleted = Some("h2".into());
+        let later_second = apply(&s, ChangeOp::Delete, "h3", json!({}), base.clone());
+        assert_eq!(later_second.delete.as_deref(), Some("h3"));
+        s.deleted = Some("h3".into());
+        let earlier_second = apply(&s, ChangeOp::Delete, "h2", json!({}), base);
+        assert_eq!(earlier_second.delete, None, "h3 stays the tombstone");
     }
 
     #[test]

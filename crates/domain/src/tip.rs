@@ -521,6 +521,9 @@ pub struct Tip {
     /// Related tips, both ways (empty in lists).
     #[serde(default)]
     pub links: Vec<TipLink>,
+    /// Photos and scans (empty in lists).
+    #[serde(default)]
+    pub attachments: Vec<crate::attachment::Attachment>,
 }
 
 string_enum!(

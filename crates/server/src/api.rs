@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -281,6 +281,52 @@ async fn recovery(
     }))
 }
 
+/// A station uploads the content of an attachment it recorded (after pushing the record).
+async fn put_attachment(
+    State(db): State<Shared>,
+    headers: HeaderMap,
+    Path(sha256): Path<String>,
+    body: Bytes,
+) -> Result<StatusCode, Failure> {
+    let st = station(&db, &headers).await?;
+    let now = Utc::now();
+    let (id, size) = (st.id.clone(), body.len());
+    blocking(move || crate::db::put_attachment(db.as_ref(), &st, &sha256, &body, now)).await?;
+    tracing::info!(station = %id, bytes = size, "attachment content stored");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The content of an attachment of the station's own unit. A province-level station gets
+/// none: photos and scans stay in their commune.
+async fn get_attachment(
+    State(db): State<Shared>,
+    headers: HeaderMap,
+    Path(sha256): Path<String>,
+) -> Result<Response, Failure> {
+    let st = station(&db, &headers).await?;
+    if !binhyen_domain::attachment::is_content_hash(&sha256) {
+        return Err(fail(
+            400,
+            "bad_hash",
+            "Tên tệp đính kèm phải là mã SHA-256 (64 ký tự hex thường).",
+        ));
+    }
+    let unit = st.unit_code.clone();
+    let data = blocking(move || db.attachment(&unit, &sha256)).await?;
+    match data {
+        Some(d) => Ok((
+            [(axum::http::header::CONTENT_TYPE, "application/octet-stream")],
+            d,
+        )
+            .into_response()),
+        None => Err(fail(
+            404,
+            "attachment_not_here",
+            "Máy chủ chưa có tệp đính kèm này cho đơn vị của trạm (máy đã đính kèm chưa gửi lên).",
+        )),
+    }
+}
+
 async fn not_found() -> Failure {
     fail(404, "not_found", "Không có địa chỉ này.")
 }
@@ -298,6 +344,16 @@ pub fn router(db: Shared) -> Router {
         .route("/api/v1/recovery", post(recovery))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .merge(
+            Router::new()
+                .route(
+                    "/api/v1/attachments/{sha256}",
+                    get(get_attachment).put(put_attachment),
+                )
+                .layer(DefaultBodyLimit::max(
+                    binhyen_domain::attachment::MAX_ATTACHMENT_BYTES + 1024,
+                )),
+        )
         .layer(CompressionLayer::new())
         // Stations gzip what they push (it matters on a 256 kbit/s link); the body limit
         // applies to the decompressed bytes.

@@ -8,11 +8,15 @@
 //!    beside FTS5 `remove_diacritics 2` on the raw text, which is what bare SQLite offers
 //!    (it does not fold "đ", so it finds less).
 //!
+//! 3. Paging the tips list over the same 200,000 tips as the Tips screen does (a page of 50
+//!    and the count of matches, each time), with each of the screen's filters and sorts:
+//!    the first page, page 100 and the last page.
+//!
 //! Run: `cargo bench -p binhyen-store` (BINHYEN_BENCH_TIPS changes the 200,000).
 
 use std::time::{Duration, Instant};
 
-use binhyen_domain::tip::TipFilter;
+use binhyen_domain::tip::{Category, Channel, Status, TipFilter, TipSort};
 use binhyen_store::{InitOptions, Station};
 use chrono::Utc;
 use rand::rngs::StdRng;
@@ -72,6 +76,20 @@ const PLACES: &[&str] = &[
     "Cư M'gar",
     "Thôn Tân Lập",
 ];
+/// The hamlets of the benchmark's commune (a roster imported first).
+const HAMLETS: &[&str] = &[
+    "Ea Kmar",
+    "Cuôr Kniê",
+    "Ko Ênh",
+    "Hòa Bình",
+    "Đoàn Kết",
+    "Tân Lập",
+    "Ea Mdroh",
+    "Tân Thành",
+    "Thắng Lợi",
+    "Quyết Tiến",
+];
+
 const CATEGORIES: &[&str] = &[
     "crime_denunciation",
     "crime_report",
@@ -108,6 +126,8 @@ fn content(rng: &mut StdRng) -> String {
 
 struct Row {
     content: String,
+    hamlet: &'static str,
+    urgency: &'static str,
     category: &'static str,
     channel: &'static str,
     received_at: String,
@@ -119,6 +139,10 @@ fn rows(n: usize, seed: u64) -> Vec<Row> {
     (0..n)
         .map(|_| Row {
             content: content(&mut rng),
+            hamlet: HAMLETS.choose(&mut rng).unwrap_or(&"Ea Kmar"),
+            urgency: ["normal", "normal", "normal", "urgent", "critical"]
+                .choose(&mut rng)
+                .unwrap_or(&"normal"),
             category: CATEGORIES.choose(&mut rng).unwrap_or(&"other"),
             channel: CHANNELS.choose(&mut rng).unwrap_or(&"other"),
             received_at: (now - chrono::Duration::minutes(rng.gen_range(1..525_600))).to_rfc3339(),
@@ -128,7 +152,7 @@ fn rows(n: usize, seed: u64) -> Vec<Row> {
 
 fn jsonl(rows: &[Row]) -> String {
     rows.iter()
-        .map(|r| serde_json::json!({"content": r.content, "category": r.category, "channel": r.channel, "received_at": r.received_at}).to_string())
+        .map(|r| serde_json::json!({"content": r.content, "category": r.category, "channel": r.channel, "received_at": r.received_at, "hamlet": r.hamlet, "urgency": r.urgency}).to_string())
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -187,7 +211,142 @@ fn new_station(dir: &std::path::Path) -> Station {
         device_no: 1,
         demo: false,
     };
-    Station::init(dir, &opts, Utc::now()).expect("init station")
+    let mut station = Station::init(dir, &opts, Utc::now()).expect("init station");
+    let mut roster = String::from("Loại,Thôn,Số hộ\n");
+    for h in HAMLETS {
+        roster.push_str(&format!("Thôn,{h},150\n"));
+    }
+    station
+        .import_roster(roster.as_bytes(), false, Utc::now())
+        .expect("roster");
+    station
+}
+
+/// The Tips screen's request for one page: the page and the count of matches.
+fn page(station: &Station, filter: &TipFilter, page: u32) -> (Duration, usize, u64) {
+    let f = TipFilter {
+        limit: Some(PAGE),
+        offset: Some(page * PAGE),
+        ..filter.clone()
+    };
+    let start = Instant::now();
+    let rows = station.list_tips(&f).expect("page").len();
+    let count = station.count_tips(&f).expect("count");
+    (start.elapsed(), rows, count)
+}
+
+const PAGE: u32 = 50;
+
+fn paging(station: &Station, big: usize) {
+    let hamlet = station
+        .list_hamlets()
+        .expect("hamlets")
+        .into_iter()
+        .next()
+        .expect("a hamlet")
+        .id
+        .to_string();
+    let now = Utc::now();
+    let month_ago = (now - chrono::Duration::days(30)).to_rfc3339();
+    let cases: Vec<(&str, TipFilter)> = vec![
+        ("no filter, newest first", TipFilter::default()),
+        (
+            "oldest first",
+            TipFilter {
+                sort: Some(TipSort::Oldest),
+                ..Default::default()
+            },
+        ),
+        (
+            "by urgency",
+            TipFilter {
+                sort: Some(TipSort::Urgency),
+                ..Default::default()
+            },
+        ),
+        (
+            "status received",
+            TipFilter {
+                status: Some(Status::Received),
+                ..Default::default()
+            },
+        ),
+        (
+            "one hamlet",
+            TipFilter {
+                hamlet: Some(hamlet),
+                ..Default::default()
+            },
+        ),
+        (
+            "category + last 30 days",
+            TipFilter {
+                category: Some(Category::CrimeReport),
+                from: Some(month_ago),
+                ..Default::default()
+            },
+        ),
+        (
+            "channel zalo",
+            TipFilter {
+                channel: Some(Channel::Zalo),
+                ..Default::default()
+            },
+        ),
+        (
+            "overdue crime tips",
+            TipFilter {
+                overdue_at: Some(now.to_rfc3339()),
+                ..Default::default()
+            },
+        ),
+        (
+            "handled by an officer",
+            TipFilter {
+                officer: Some("truong".into()),
+                ..Default::default()
+            },
+        ),
+        (
+            "text \"trom con bo\"",
+            TipFilter {
+                query: Some("trom con bo".into()),
+                ..Default::default()
+            },
+        ),
+    ];
+    println!(
+        "\npaging the tips list over {big} tips (a page of {PAGE} and the count, as the Tips screen asks; median of 5)"
+    );
+    println!(
+        "  {:<26} {:>9} {:>12} {:>12} {:>12}",
+        "filter", "matches", "first page", "page 100", "last page"
+    );
+    for (name, filter) in cases {
+        let mut cells = Vec::new();
+        let mut matches = 0;
+        for which in 0..3 {
+            let mut times = Vec::new();
+            for _ in 0..5 {
+                let n = if which == 0 {
+                    0
+                } else if which == 1 {
+                    99
+                } else {
+                    (matches.max(1) as u32 - 1) / PAGE
+                };
+                let (t, rows, count) = page(station, &filter, n);
+                assert!(rows <= PAGE as usize);
+                matches = count;
+                times.push(t);
+            }
+            cells.push(ms(median(times)));
+        }
+        println!(
+            "  {name:<26} {matches:>9} {:>12} {:>12} {:>12}",
+            cells[0], cells[1], cells[2]
+        );
+    }
 }
 
 fn main() {
@@ -307,4 +466,7 @@ fn main() {
         "  ratio: {:.1}x   hits returned: Bình Yên {our_hits}, bare {bare_hits}",
         o.as_secs_f64() / t.as_secs_f64()
     );
+
+    // 3. Paging the list.
+    paging(&station, big);
 }

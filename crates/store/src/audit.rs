@@ -40,6 +40,9 @@ pub enum Action {
     TipAssign,
     BackupCreate,
     BackupRestore,
+    AttachmentAdd,
+    AttachmentExport,
+    AttachmentRemove,
 }
 
 impl Action {
@@ -67,6 +70,9 @@ impl Action {
             Action::PasswordChange => "password.change",
             Action::AccountChange => "account.change",
             Action::RecoveryUse => "recovery.use",
+            Action::AttachmentAdd => "attachment.add",
+            Action::AttachmentExport => "attachment.export",
+            Action::AttachmentRemove => "attachment.remove",
         }
     }
 }

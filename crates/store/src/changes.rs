@@ -46,6 +46,8 @@ pub struct Change {
     pub created_at: String,
     /// For updates and deletes: the versions (field → clock value) the edit started from.
     pub base: Option<serde_json::Value>,
+    /// For deletes: the unit the record belonged to (it cannot be looked up once gone).
+    pub unit_code: Option<String>,
 }
 
 pub(crate) fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>> {
@@ -111,6 +113,7 @@ impl<'c> Writer<'c> {
     /// Records one change of one record; `data` holds the fields written (all of them for
     /// an insert, the changed ones for an update, none for a delete). The fields' versions
     /// move to the new clock value, and the versions they had become the change's `base`.
+    /// A delete is recorded before the row goes: its unit is read from the row then.
     pub fn record(
         &mut self,
         entity: &str,
@@ -139,6 +142,10 @@ impl<'c> Writer<'c> {
             versions.insert(k.clone(), serde_json::Value::String(hlc.clone()));
         }
         let deleted = (op == Op::Delete).then(|| hlc.clone());
+        let unit = match op {
+            Op::Delete => crate::replica::record_unit(&self.tx, entity, entity_id)?,
+            _ => None,
+        };
         self.tx
             .prepare_cached(
                 "INSERT INTO versions(entity, entity_id, fields, deleted) VALUES (?1, ?2, ?3, ?4)
@@ -147,8 +154,8 @@ impl<'c> Writer<'c> {
             .execute(params![entity, entity_id, serde_json::Value::Object(versions).to_string(), deleted])?;
         self.tx
             .prepare_cached(
-                "INSERT INTO changes(change_id, hlc, entity, entity_id, op, data, created_at, base)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO changes(change_id, hlc, entity, entity_id, op, data, created_at, base, unit_code)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?
             .execute(params![
                 Uuid::now_v7().to_string(),
@@ -158,7 +165,8 @@ impl<'c> Writer<'c> {
                 op.as_str(),
                 data.to_string(),
                 ts(self.now),
-                base.map(|b| serde_json::Value::Object(b).to_string())
+                base.map(|b| serde_json::Value::Object(b).to_string()),
+                unit
             ])?;
         Ok(())
     }
@@ -189,7 +197,7 @@ pub fn load_versions(
 /// Changes not yet acknowledged by the server, oldest first.
 pub fn pending(conn: &Connection, limit: u32) -> Result<Vec<Change>> {
     let mut stmt = conn.prepare(
-        "SELECT seq, change_id, hlc, entity, entity_id, op, data, created_at, base
+        "SELECT seq, change_id, hlc, entity, entity_id, op, data, created_at, base, unit_code
          FROM changes WHERE acked_at IS NULL AND rejected_at IS NULL ORDER BY seq LIMIT ?1",
     )?;
     let rows = stmt.query_map([limit], |r| {
@@ -206,6 +214,7 @@ pub fn pending(conn: &Connection, limit: u32) -> Result<Vec<Change>> {
             base: r
                 .get::<_, Option<String>>(8)?
                 .and_then(|b| serde_json::from_str(&b).ok()),
+            unit_code: r.get(9)?,
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -57,6 +57,10 @@ pub enum StoreError {
     Revoked(String),
     #[error("Tệp sao lưu không dùng được: {0}. Không có gì bị thay đổi.")]
     BadBackup(String),
+    #[error("Tệp \"{0}\" chưa về máy này: nó được đính kèm trên máy khác của trạm và sẽ về sau lần đồng bộ tới.")]
+    AttachmentMissing(String),
+    #[error("Dữ liệu nhận về bị hỏng: {0}. Không có gì được ghi.")]
+    Corrupt(String),
     #[error("Lỗi cơ sở dữ liệu: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("Lỗi dữ liệu JSON: {0}")]
@@ -97,6 +101,8 @@ impl StoreError {
             StoreError::Line { .. } => "bad_line",
             StoreError::Rows(_) => "bad_rows",
             StoreError::Io { .. } => "io",
+            StoreError::AttachmentMissing(_) => "attachment_missing",
+            StoreError::Corrupt(_) => "corrupt",
             StoreError::Sqlite(_) => "database",
             StoreError::Revoked(_) => "revoked",
             StoreError::Json(_) => "bad_json",

@@ -5,6 +5,7 @@
 //! time (`now`) and get typed errors with stable codes.
 
 pub mod accounts;
+pub mod attachments;
 pub mod audit;
 pub mod backup;
 pub mod changes;

@@ -166,6 +166,7 @@ pub fn record_unit(conn: &Connection, entity_name: &str, id: &str) -> Result<Opt
         "tip" => "SELECT unit_code FROM tips WHERE id = ?1",
         "tip_reporter" => "SELECT unit_code FROM tips WHERE id = ?1",
         "tip_action" => "SELECT t.unit_code FROM tip_actions a JOIN tips t ON t.id = a.tip_id WHERE a.id = ?1",
+        "attachment" => "SELECT t.unit_code FROM attachments a JOIN tips t ON t.id = a.tip_id WHERE a.id = ?1",
         "tip_link" => "SELECT t.unit_code FROM tip_links l JOIN tips t ON t.id = l.tip_id WHERE l.id = ?1",
         "hamlet" => "SELECT unit_code FROM hamlets WHERE id = ?1",
         "roster_person" => "SELECT unit_code FROM roster_people WHERE id = ?1",

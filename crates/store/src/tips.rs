@@ -9,6 +9,7 @@ use rusqlite::{params, Connection, OptionalExtension, ToSql};
 use serde_json::json;
 use uuid::Uuid;
 
+use binhyen_domain::attachment::{validate_all, NewAttachment};
 use binhyen_domain::text::{fold, identity_key};
 use binhyen_domain::time::vn_year;
 use binhyen_domain::tip::{
@@ -62,6 +63,7 @@ fn row_to_tip(r: &rusqlite::Row<'_>) -> rusqlite::Result<Tip> {
         assigned_to_name: r.get(21)?,
         timeline: Vec::new(),
         links: Vec::new(),
+        attachments: Vec::new(),
     })
 }
 
@@ -377,8 +379,27 @@ pub(crate) fn rebuild_tip_index(conn: &Connection) -> Result<usize> {
 impl Station {
     /// Records a new tip.
     pub fn add_tip(&mut self, input: &TipInput, now: DateTime<Utc>) -> Result<Tip> {
+        self.add_tip_with_files(input, &[], now)
+    }
+
+    /// Records a new tip with its photos and scans, in one transaction: a refused file
+    /// refuses the tip (nothing is written), with every problem named at once.
+    pub fn add_tip_with_files(
+        &mut self,
+        input: &TipInput,
+        files: &[NewAttachment],
+        now: DateTime<Utc>,
+    ) -> Result<Tip> {
         self.require(Permission::TipRecord)?;
-        let tip = input.validate(now)?;
+        let tip = match (input.validate(now), validate_all(files)) {
+            (Ok(tip), Ok(files)) => (tip, files),
+            (Err(Invalid(mut a)), Err(Invalid(b))) => {
+                a.extend(b);
+                return Err(Invalid(a).into());
+            }
+            (Err(e), _) | (_, Err(e)) => return Err(e.into()),
+        };
+        let (tip, files) = tip;
         let (unit, device) = (self.info().unit_code.clone(), self.info().device_no);
         let officer = self.session.officer_id.clone();
         let mut w = self.writer(now)?;
@@ -391,10 +412,19 @@ impl Station {
             Status::Received,
             &mut HashMap::new(),
         )?;
+        let attached = if files.is_empty() {
+            Vec::new()
+        } else {
+            crate::attachments::insert_attachments(&mut w, &id.to_string(), files, now)?
+        };
         w.audit(
             crate::audit::Action::TipCreate,
             Some(&id.to_string()),
-            serde_json::json!({}),
+            if attached.is_empty() {
+                serde_json::json!({})
+            } else {
+                serde_json::json!({ "attachments": attached })
+            },
         )?;
         w.commit()?;
         tracing::info!(tip = %id, "tip recorded");
@@ -495,6 +525,7 @@ impl Station {
         }
         tip.timeline = self.timeline(&id)?;
         tip.links = self.links(&id)?;
+        tip.attachments = crate::attachments::tip_attachments(&self.conn, &id)?;
         Ok(tip)
     }
 
@@ -603,9 +634,9 @@ impl Station {
             .optional()?;
         let tip_id = found.ok_or_else(|| StoreError::not_found("liên kết", link_id))?;
         let mut w = self.writer(now)?;
+        w.record("tip_link", link_id, Op::Delete, json!({}))?;
         w.conn()
             .execute("DELETE FROM tip_links WHERE id = ?1", [link_id])?;
-        w.record("tip_link", link_id, Op::Delete, json!({}))?;
         w.audit(
             crate::audit::Action::TipUpdate,
             Some(&tip_id),

@@ -113,6 +113,9 @@ pub struct SyncReport {
     pub checksum: String,
     /// Records put right after a checksum mismatch (sent again, or taken from the server).
     pub repaired: usize,
+    /// Attachments' content sent to the server, and received from it.
+    pub files_sent: usize,
+    pub files_received: usize,
 }
 
 struct Client {
@@ -206,8 +209,14 @@ impl Client {
 
     fn read<T: serde::de::DeserializeOwned>(
         &self,
-        mut resp: ureq::http::Response<ureq::Body>,
+        resp: ureq::http::Response<ureq::Body>,
     ) -> Result<T, SyncError> {
+        let body = self.raw(resp)?;
+        serde_json::from_slice(&body).map_err(|e| SyncError::BadResponse(e.to_string()))
+    }
+
+    /// A response's body, or the server's refusal.
+    fn raw(&self, mut resp: ureq::http::Response<ureq::Body>) -> Result<Vec<u8>, SyncError> {
         let status = resp.status().as_u16();
         let body = resp
             .body_mut()
@@ -222,7 +231,7 @@ impl Client {
             });
             return Err(SyncError::Refused { status, error });
         }
-        serde_json::from_slice(&body).map_err(|e| SyncError::BadResponse(e.to_string()))
+        Ok(body)
     }
 
     fn post<B: Serialize, T: serde::de::DeserializeOwned>(
@@ -378,6 +387,10 @@ pub trait Transport {
         &mut self,
         req: &RecoveryEscrow,
     ) -> Result<RecoveryEscrowResponse, SyncError>;
+    /// Uploads an attachment's content (its record pushed before).
+    fn put_attachment(&mut self, sha256: &str, data: &[u8]) -> Result<(), SyncError>;
+    /// An attachment's content, or `None` when the server does not hold it yet.
+    fn get_attachment(&mut self, sha256: &str) -> Result<Option<Vec<u8>>, SyncError>;
 }
 
 impl Transport for Client {
@@ -415,6 +428,35 @@ impl Transport for Client {
         req: &RecoveryEscrow,
     ) -> Result<RecoveryEscrowResponse, SyncError> {
         self.post("/recovery", req)
+    }
+
+    fn put_attachment(&mut self, sha256: &str, data: &[u8]) -> Result<(), SyncError> {
+        let mut req = self
+            .agent
+            .put(format!("{}{API}/attachments/{sha256}", self.base))
+            .header("Content-Type", "application/octet-stream");
+        if let Some(a) = &self.auth {
+            req = req.header("Authorization", a);
+        }
+        let resp = req.send(data).map_err(|e| self.unreachable(e))?;
+        self.raw(resp).map(|_| ())
+    }
+
+    fn get_attachment(&mut self, sha256: &str) -> Result<Option<Vec<u8>>, SyncError> {
+        let mut req = self
+            .agent
+            .get(format!("{}{API}/attachments/{sha256}", self.base));
+        if let Some(a) = &self.auth {
+            req = req.header("Authorization", a);
+        }
+        let resp = req.call().map_err(|e| self.unreachable(e))?;
+        match self.raw(resp) {
+            Ok(body) => Ok(Some(body)),
+            Err(SyncError::Refused { error, .. }) if error.code == "attachment_not_here" => {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -494,7 +536,12 @@ fn wire_changes(station: &Station, batch: &[Change]) -> Result<Vec<WireChange>, 
             entity: c.entity.clone(),
             entity_id: c.entity_id.clone(),
             op: c.op.clone(),
-            unit_code: record_unit.or(data_unit).unwrap_or_else(|| unit.clone()),
+            unit_code: c
+                .unit_code
+                .clone()
+                .or(record_unit)
+                .or(data_unit)
+                .unwrap_or_else(|| unit.clone()),
             data: c.data.as_object().cloned().unwrap_or_default(),
             base: c.base.as_ref().and_then(|b| b.as_object().cloned()),
         });
@@ -513,6 +560,7 @@ pub fn sync_with(
     let mut report = exchange(station, client, now)?;
     push_audit(station, client)?;
     escrow_recovery(station, client)?;
+    exchange_files(station, client, &mut report)?;
     if !report.checksum_ok {
         let repaired = repair(station, client, now)?;
         tracing::warn!(repaired, "checksum mismatch: scope repaired");
@@ -528,6 +576,44 @@ pub fn sync_with(
     // Accounts disabled at the province (or on another laptop) lose their password here.
     station.sync_key_slots()?;
     Ok(report)
+}
+
+/// Moves attachments' content: uploads what this laptop attached (their records are pushed
+/// by now), downloads what the commune's other laptops attached, drops what was removed.
+/// Content the server does not hold yet (the laptop that attached it has not synced since)
+/// is simply asked for again next time. Each file is committed on its own, so a cut keeps
+/// what came through.
+fn exchange_files(
+    station: &mut Station,
+    client: &mut dyn Transport,
+    report: &mut SyncReport,
+) -> Result<(), SyncError> {
+    for sha in station.attachments_to_upload()? {
+        let Some(data) = station.content_by_hash(&sha)? else {
+            continue;
+        };
+        match client.put_attachment(&sha, &data) {
+            Ok(()) => {
+                station.mark_content_uploaded(&sha)?;
+                report.files_sent += 1;
+            }
+            // Its record was set aside by the server: the file waits with it.
+            Err(SyncError::Refused { error, .. }) if error.code == "unknown_attachment" => {
+                tracing::warn!(%sha, "the server knows no record of this attachment yet");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    for sha in station.attachments_missing()? {
+        if let Some(data) = client.get_attachment(&sha)? {
+            station
+                .store_downloaded_content(&sha, &data)
+                .map_err(|e| SyncError::BadResponse(e.to_string()))?;
+            report.files_received += 1;
+        }
+    }
+    station.prune_attachment_content()?;
+    Ok(())
 }
 
 /// Sends the audit entries the server has not acknowledged, with this laptop's head: the

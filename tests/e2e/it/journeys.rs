@@ -666,3 +666,133 @@ async fn a_province_station_reports_every_commune_and_drills_down_to_one() {
         .contains("chỉ được lưu tại Công an xã"));
     app.client.clone().close().await.unwrap();
 }
+
+/// Photos and scans: a file that is not a photo refuses the tip (nothing saved, the form
+/// says why); a photo is saved with the tip, shown as a thumbnail and full size; a scan is
+/// added on the tip page, a copy saved out (logged), and a file removed after a second
+/// click. The encrypted file holds exactly the photo's bytes.
+#[tokio::test(flavor = "multi_thread")]
+async fn photos_and_scans_go_with_the_tip() {
+    let app = App::start().await;
+    app.el("screen-today").await;
+    let before = open_station(&app)
+        .count_tips(&TipFilter::default())
+        .unwrap();
+    let photo = include_bytes!("../fixtures/hien-truong.png");
+
+    app.click("nav-record").await;
+    app.type_in(
+        "tip-content-input",
+        "Trộm hai con bò ở rẫy cà phê Buôn Ea Kmar, có ảnh dấu vết.",
+    )
+    .await;
+    app.pick_file("tip-files", "ghi chú.txt", "không phải ảnh".as_bytes())
+        .await;
+    app.wait_text("chosen-files", |t| t.contains("ghi chú.txt"))
+        .await;
+    app.click("tip-save").await;
+    let refused = app.wait_text("form-error", |t| !t.is_empty()).await;
+    assert!(
+        refused.contains("ghi chú.txt") && refused.contains("không phải ảnh"),
+        "{refused}"
+    );
+    assert_eq!(
+        open_station(&app)
+            .count_tips(&TipFilter::default())
+            .unwrap(),
+        before,
+        "a refused file refuses the tip"
+    );
+    // The officer drops the text file and picks the photo instead.
+    app.client
+        .find(fantoccini::Locator::Css(
+            "[data-testid='chosen-files'] button",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    app.pick_file("tip-files", "ảnh hiện trường.png", photo)
+        .await;
+    app.wait_text("chosen-files", |t| {
+        t.contains("ảnh hiện trường.png") && !t.contains("ghi chú")
+    })
+    .await;
+    app.click("tip-save").await;
+    app.wait_text("tip-saved", |t| t.contains("/20")).await;
+    app.click("open-saved").await;
+    app.el("screen-tip").await;
+    let listed = app
+        .wait_text("tip-attachments", |t| t.contains("ảnh hiện trường.png"))
+        .await;
+    assert!(listed.contains("KB"), "{listed}");
+    // The thumbnail is the photo, drawn from the encrypted store.
+    app.el("attachment-thumb").await;
+    let width = app
+        .client
+        .execute(
+            "return document.querySelector(\"[data-testid='attachment-thumb']\").naturalWidth",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(width, serde_json::json!(160));
+    app.click("attachment-thumb").await;
+    app.el("attachment-viewer").await;
+    app.screenshot("tip-photo-viewer").await;
+    app.click("viewer-close").await;
+
+    // A scanned letter is added on the tip page; a copy is saved out.
+    app.pick_file(
+        "attach-input",
+        "đơn tố giác.pdf",
+        b"%PDF-1.7\n% don to giac\n%%EOF\n",
+    )
+    .await;
+    app.wait_texts("attachment", |rows| rows.len() == 2).await;
+    app.screenshot("tip-attachments").await;
+    let buttons = app
+        .client
+        .find_all(fantoccini::Locator::Css("[data-testid='attachment-save']"))
+        .await
+        .unwrap();
+    buttons[0].click().await.unwrap();
+    let saved = app
+        .wait_text("attach-message", |t| t.contains("exports"))
+        .await;
+    let path = saved
+        .split_once(" vào ")
+        .map(|(_, p)| p.trim_end_matches(" (có ghi nhật ký).").to_string())
+        .unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), photo, "{saved}");
+
+    // Removing takes a second click; the photo's content leaves the store with it.
+    let removes = app
+        .client
+        .find_all(fantoccini::Locator::Css(
+            "[data-testid='attachment-remove']",
+        ))
+        .await
+        .unwrap();
+    removes[0].click().await.unwrap();
+    app.click("attachment-remove-yes").await;
+    app.wait_texts("attachment", |rows| rows.len() == 1).await;
+    let station = open_station(&app);
+    let tips = station
+        .list_tips(&TipFilter {
+            query: Some("trom hai con bo".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    let tip = station.get_tip(&tips[0].id.to_string(), false).unwrap();
+    assert_eq!(tip.attachments.len(), 1);
+    assert_eq!(tip.attachments[0].media_type, "application/pdf");
+    let audit = station.audit_entries(20).unwrap();
+    for action in ["attachment.add", "attachment.export", "attachment.remove"] {
+        assert!(
+            audit.iter().any(|e| e.action == action),
+            "{action} not logged"
+        );
+    }
+}

@@ -283,11 +283,40 @@ fn converge(db: &str, work: &Path) {
         Some(r#"{"content": "Phản ánh của xã khác", "category": "other"}"#),
     );
     assert_ne!(t1["register_no"], t2["register_no"]);
+    // The denunciation letter, scanned, goes with the tip.
+    let scan = work.join("đơn tố giác.pdf");
+    let letter = b"%PDF-1.7\n% Don to giac, chu ky nguoi to giac\n%%EOF\n".to_vec();
+    std::fs::write(&scan, &letter).unwrap();
+    let id1 = t1["id"].as_str().unwrap().to_string();
+    a1.ok(&["tip", "attach", &id1, scan.to_str().unwrap()], None);
 
     // Sync in an uneven order; a second round carries everything everywhere.
+    let mut files_sent = 0;
     for laptop in [&a1, &b, &a2, &p, &a1, &a2, &b, &p] {
-        laptop.sync();
+        files_sent += laptop.sync()["files_sent"].as_u64().unwrap();
     }
+    assert_eq!(files_sent, 1, "the scan is uploaded once");
+    // The station's other laptop has the scan whole; the province knows of it, without it.
+    let on_a2 = a2.ok(&["tip", "show", &id1], None);
+    assert_eq!(on_a2["attachments"][0]["available"], true, "{on_a2}");
+    let copy = work.join("ban-sao-a2.pdf");
+    a2.ok(
+        &[
+            "tip",
+            "save-file",
+            on_a2["attachments"][0]["id"].as_str().unwrap(),
+            "--out",
+            copy.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(std::fs::read(&copy).unwrap(), letter);
+    let on_p = p.ok(&["tip", "show", &id1], None);
+    assert_eq!(on_p["attachments"][0]["file_name"], "đơn tố giác.pdf");
+    assert_eq!(
+        on_p["attachments"][0]["available"], false,
+        "the scan stays in the commune"
+    );
 
     let mut a1_nos: Vec<String> = a1
         .tips()

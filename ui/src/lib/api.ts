@@ -18,6 +18,7 @@ import type { GroupInput } from './bindings/GroupInput';
 import type { GroupView } from './bindings/GroupView';
 import type { Hamlet } from './bindings/Hamlet';
 import type { LinkRelation } from './bindings/LinkRelation';
+import type { NewAttachment } from './bindings/NewAttachment';
 import type { PrintDoc } from './bindings/PrintDoc';
 import type { RosterPerson } from './bindings/RosterPerson';
 import type { RosterPlan } from './bindings/RosterPlan';
@@ -70,7 +71,12 @@ export const api = {
   countTips: (filter: TipFilter) => call<number>('count_tips', { filter }),
   getTip: (id: string) => call<Tip>('get_tip', { id }),
   revealReporter: (id: string, reason: string) => call<Tip>('reveal_reporter', { id, reason }),
-  addTip: (input: TipInput) => call<Tip>('add_tip', { input }),
+  addTip: (input: TipInput, attachments: NewAttachment[] = []) => call<Tip>('add_tip', { input, attachments }),
+  attachFiles: (id: string, files: NewAttachment[]) => call<Tip>('attach_files', { id, files }),
+  /** The content of an attachment, as bytes. */
+  attachmentContent: (attachment: string) => call<ArrayBuffer>('attachment_content', { attachment }),
+  removeAttachment: (id: string, attachment: string) => call<Tip>('remove_attachment', { id, attachment }),
+  saveAttachment: (attachment: string) => call<string>('save_attachment', { attachment }),
   updateTip: (id: string, patch: TipPatch) => call<Tip>('update_tip', { id, patch }),
   assignTip: (id: string, officer: string, note: string | null) => call<Tip>('assign_tip', { id, officer, note }),
   listOfficers: () => call<OfficerChoice[]>('list_officers'),

@@ -901,3 +901,73 @@ fn tips_are_linked_through_the_command_line() {
     );
     assert_eq!(code_of(&out), "invalid");
 }
+
+#[test]
+fn photos_are_attached_saved_and_removed_through_the_command_line() {
+    let dir = demo();
+    let files = tempfile::tempdir().unwrap();
+    let photo = files.path().join("ảnh hiện trường.jpg");
+    let mut png =
+        b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89".to_vec();
+    png.extend_from_slice(b"vet banh xe");
+    std::fs::write(&photo, &png).unwrap();
+    let notes = files.path().join("ghi chép.txt");
+    std::fs::write(&notes, "không phải ảnh").unwrap();
+    let tip = ok_json(
+        dir.path(),
+        &["tip", "add"],
+        Some(r#"{"content": "Xe lạ chở gỗ ban đêm"}"#),
+    );
+    let no = tip["register_no"].as_str().unwrap();
+    // A text file is refused, and with it the photo beside it: nothing attached.
+    let err = err_json(
+        dir.path(),
+        &[
+            "tip",
+            "attach",
+            no,
+            photo.to_str().unwrap(),
+            notes.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(err["code"], "invalid");
+    assert!(
+        err["message"].as_str().unwrap().contains("ghi chép.txt"),
+        "{err}"
+    );
+    let shown = ok_json(dir.path(), &["tip", "show", no], None);
+    assert_eq!(shown["attachments"].as_array().unwrap().len(), 0);
+    let attached = ok_json(
+        dir.path(),
+        &["tip", "attach", no, photo.to_str().unwrap()],
+        None,
+    );
+    let file = &attached["attachments"][0];
+    assert_eq!(file["file_name"], "ảnh hiện trường.jpg");
+    assert_eq!(file["media_type"], "image/png");
+    assert_eq!(file["available"], true);
+    let id = file["id"].as_str().unwrap();
+    // The text view names the file.
+    let text = run(dir.path(), &["tip", "show", no], None);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("Tệp đính kèm: ảnh hiện trường.jpg"));
+    // A copy comes out whole, never over an existing file.
+    let copy = files.path().join("ban-sao.png");
+    ok_json(
+        dir.path(),
+        &["tip", "save-file", id, "--out", copy.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(std::fs::read(&copy).unwrap(), png);
+    let again = run(
+        dir.path(),
+        &["tip", "save-file", id, "--out", copy.to_str().unwrap()],
+        None,
+    );
+    assert!(!again.status.success());
+    let audit = ok_json(dir.path(), &["audit", "list"], None);
+    assert!(audit.to_string().contains("attachment.export"));
+    ok_json(dir.path(), &["tip", "detach", id], None);
+    let shown = ok_json(dir.path(), &["tip", "show", no], None);
+    assert_eq!(shown["attachments"].as_array().unwrap().len(), 0);
+}

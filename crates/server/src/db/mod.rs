@@ -124,6 +124,18 @@ pub trait Backend: Send + Sync {
     fn set_recovery_code(&self, station_id: &str, code: &str, now: DateTime<Utc>) -> DbResult<()>;
     /// A station's recovery code and when it was stored.
     fn recovery_code(&self, station_id: &str) -> DbResult<Option<(String, String)>>;
+    /// Whether a live attachment record of `unit` names this content.
+    fn attachment_named(&self, unit: &str, sha256: &str) -> DbResult<bool>;
+    /// Keeps an attachment's content for a unit (keeping it again changes nothing).
+    fn store_attachment(
+        &self,
+        unit: &str,
+        sha256: &str,
+        data: &[u8],
+        now: DateTime<Utc>,
+    ) -> DbResult<()>;
+    /// An attachment's content as kept for a unit.
+    fn attachment(&self, unit: &str, sha256: &str) -> DbResult<Option<Vec<u8>>>;
     /// Server settings (the certificate authority lives here).
     fn meta_get(&self, key: &str) -> DbResult<Option<String>>;
     fn meta_set(&self, key: &str, value: &str) -> DbResult<()>;
@@ -188,6 +200,48 @@ pub(crate) fn audit_new<'a>(
     Ok(fresh)
 }
 
+/// Keeps the content of an attachment a station uploads, after checking it: named by its
+/// own SHA-256, not too large, and named by an attachment record of the station's unit
+/// (pushed before: a station cannot park arbitrary files on the server).
+pub fn put_attachment(
+    db: &dyn Backend,
+    station: &StationRow,
+    sha256: &str,
+    data: &[u8],
+    now: DateTime<Utc>,
+) -> DbResult<()> {
+    use binhyen_domain::attachment::{content_hash, is_content_hash, MAX_ATTACHMENT_BYTES};
+    if !is_content_hash(sha256) {
+        return Err(refuse(
+            400,
+            "bad_hash",
+            "Tên tệp đính kèm phải là mã SHA-256 (64 ký tự hex thường).",
+        ));
+    }
+    if data.len() > MAX_ATTACHMENT_BYTES {
+        return Err(refuse(
+            413,
+            "too_large",
+            format!("Tệp đính kèm quá lớn (tối đa {MAX_ATTACHMENT_BYTES} byte)."),
+        ));
+    }
+    if content_hash(data) != sha256 {
+        return Err(refuse(
+            422,
+            "hash_mismatch",
+            "Nội dung tệp không khớp với mã SHA-256 của nó (tệp bị hỏng trên đường truyền); không có gì được ghi.",
+        ));
+    }
+    if !db.attachment_named(&station.unit_code, sha256)? {
+        return Err(refuse(
+            404,
+            "unknown_attachment",
+            "Không có tệp đính kèm nào của đơn vị mang mã này; hãy đồng bộ bản ghi trước rồi gửi tệp.",
+        ));
+    }
+    db.store_attachment(&station.unit_code, sha256, data, now)
+}
+
 mod postgres;
 mod sqlite;
 
@@ -237,6 +291,12 @@ pub(crate) const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS station_recovery (
         station_id TEXT PRIMARY KEY REFERENCES stations(id), code TEXT NOT NULL,
         stored_at TEXT NOT NULL)",
+    // Attachments' content, per commune: a laptop uploads what it attached, the commune's
+    // other laptops download it. Named by SHA-256 (BYTEA is a blob to SQLite too).
+    "CREATE TABLE IF NOT EXISTS attachment_content (
+        unit_code TEXT NOT NULL, sha256 TEXT NOT NULL, data BYTEA NOT NULL,
+        size_bytes BIGINT NOT NULL, stored_at TEXT NOT NULL,
+        PRIMARY KEY (unit_code, sha256))",
 ];
 
 /// A stored record: (unit_code, values JSON, versions JSON, deleted clock value).

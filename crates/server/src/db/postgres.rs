@@ -571,6 +571,48 @@ impl Backend for PgBackend {
             .map(|r| (r.get(0), r.get(1))))
     }
 
+    fn attachment_named(&self, unit: &str, sha256: &str) -> DbResult<bool> {
+        Ok(self
+            .lock()
+            .query_one(
+                "SELECT EXISTS(SELECT 1 FROM records WHERE unit_code = $1 AND entity = 'attachment'
+                   AND deleted IS NULL AND (vals::jsonb)->>'sha256' = $2)",
+                &[&unit, &sha256],
+            )?
+            .get(0))
+    }
+
+    fn store_attachment(
+        &self,
+        unit: &str,
+        sha256: &str,
+        data: &[u8],
+        now: DateTime<Utc>,
+    ) -> DbResult<()> {
+        self.lock().execute(
+            "INSERT INTO attachment_content(unit_code, sha256, data, size_bytes, stored_at)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT(unit_code, sha256) DO NOTHING",
+            &[
+                &unit,
+                &sha256,
+                &data,
+                &(data.len() as i64),
+                &now.to_rfc3339(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn attachment(&self, unit: &str, sha256: &str) -> DbResult<Option<Vec<u8>>> {
+        Ok(self
+            .lock()
+            .query_opt(
+                "SELECT data FROM attachment_content WHERE unit_code = $1 AND sha256 = $2",
+                &[&unit, &sha256],
+            )?
+            .map(|r| r.get(0)))
+    }
+
     fn meta_init(&self, key: &str, value: &str) -> DbResult<String> {
         let mut client = self.lock();
         client.execute(

@@ -92,6 +92,7 @@ both!(
     the_server_keeps_each_audit_chain_and_refuses_a_rewritten_one,
     the_server_keeps_the_latest_recovery_code_of_each_station,
     the_province_manages_a_units_accounts_through_its_changes,
+    attachment_content_stays_in_its_commune,
 );
 
 fn start(kind: Kind) -> Api {
@@ -238,6 +239,7 @@ fn health_and_openapi(kind: Kind) {
         "/api/v1/records",
         "/api/v1/audit",
         "/api/v1/recovery",
+        "/api/v1/attachments/{sha256}",
     ] {
         assert!(
             doc["paths"].get(path).is_some(),
@@ -823,4 +825,121 @@ fn the_province_manages_a_units_accounts_through_its_changes(kind: Kind) {
         .unwrap()
         .iter()
         .any(|c| c["change"]["entity"] == "conflict"));
+}
+
+impl Api {
+    fn put_bytes(&self, path: &str, auth: Option<&str>, body: &[u8]) -> (u16, Value) {
+        let mut req = agent()
+            .put(format!("{}{path}", self.url))
+            .header("content-type", "application/octet-stream");
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        let mut resp = req.send(body).unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.body_mut().read_to_string().unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    fn get_bytes(&self, path: &str, auth: &str) -> (u16, Vec<u8>) {
+        let mut resp = agent()
+            .get(format!("{}{path}", self.url))
+            .header("authorization", auth)
+            .call()
+            .unwrap();
+        let status = resp.status().as_u16();
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024 * 1024)
+            .read_to_vec()
+            .unwrap();
+        (status, body)
+    }
+}
+
+/// A tip and an attachment record naming `content`, as a commune laptop pushes them.
+fn tip_with_attachment(unit: &str, tip: &str, att: &str, content: &[u8]) -> String {
+    let hlc = "000001764000000-00000000-node1";
+    push(vec![
+        json!({"change_id": format!("{tip}-c"), "hlc": hlc, "entity": "tip", "entity_id": tip, "op": "insert",
+               "unit_code": unit, "data": {"unit_code": unit, "register_no": "0001/2026/M1", "register_year": 2026,
+               "register_device": 1, "register_seq": 1, "received_at": "2026-11-01T00:00:00.000Z", "category": "crime_report",
+               "channel": "zalo", "status": "received", "urgency": "normal", "content": "Trộm bò",
+               "created_at": "2026-11-01T00:00:00.000Z", "updated_at": "2026-11-01T00:00:00.000Z"}}),
+        json!({"change_id": format!("{att}-c"), "hlc": hlc, "entity": "attachment", "entity_id": att, "op": "insert",
+               "unit_code": unit, "data": {"tip_id": tip, "file_name": "ảnh.png", "media_type": "image/png",
+               "size_bytes": content.len(), "sha256": binhyen_domain::attachment::content_hash(content),
+               "created_at": "2026-11-01T00:00:00.000Z"}}),
+    ])
+}
+
+fn attachment_content_stays_in_its_commune(kind: Kind) {
+    let api = start(kind);
+    let a1 = api.station("24280");
+    let a2 = api.station("24280");
+    let other = api.station("24235");
+    let province = api.station("66");
+    let photo = b"\x89PNG\r\n\x1a\n a photo of the scene".to_vec();
+    let hash = binhyen_domain::attachment::content_hash(&photo);
+    let path = format!("/api/v1/attachments/{hash}");
+    // Content no record names is refused: a station cannot park files on the server.
+    let (status, r) = api.put_bytes(&path, Some(&a1), &photo);
+    assert_eq!(
+        (status, r["code"].as_str()),
+        (404, Some("unknown_attachment")),
+        "{r}"
+    );
+    let (status, r) = api.post(
+        "/api/v1/push",
+        Some(&a1),
+        &tip_with_attachment("24280", "t1", "f1", &photo),
+    );
+    assert_eq!(status, 200, "{r}");
+    // Unauthenticated, misnamed and damaged uploads are refused and keep nothing.
+    assert_eq!(api.put_bytes(&path, None, &photo).0, 401);
+    let (status, r) = api.put_bytes("/api/v1/attachments/..%2F..%2Fetc", Some(&a1), &photo);
+    assert_eq!((status, r["code"].as_str()), (400, Some("bad_hash")), "{r}");
+    let mut damaged = photo.clone();
+    damaged[12] ^= 1;
+    let (status, r) = api.put_bytes(&path, Some(&a1), &damaged);
+    assert_eq!(
+        (status, r["code"].as_str()),
+        (422, Some("hash_mismatch")),
+        "{r}"
+    );
+    assert!(r["message"].as_str().is_some_and(|m| m.contains("SHA-256")));
+    let (status, r) = api.get(&path, Some(&a2));
+    assert_eq!(
+        (status, r["code"].as_str()),
+        (404, Some("attachment_not_here")),
+        "{r}"
+    );
+    // Another commune cannot upload it for itself either.
+    assert_eq!(api.put_bytes(&path, Some(&other), &photo).0, 404);
+    // Too large: refused before it is read whole.
+    let big = vec![0u8; binhyen_domain::attachment::MAX_ATTACHMENT_BYTES + 2048];
+    assert_eq!(api.put_bytes(&path, Some(&a1), &big).0, 413);
+
+    // The laptop that attached it uploads it (twice: the second changes nothing).
+    assert_eq!(api.put_bytes(&path, Some(&a1), &photo).0, 204);
+    assert_eq!(api.put_bytes(&path, Some(&a1), &photo).0, 204);
+    // The commune's other laptop gets it whole; another commune and the province do not.
+    assert_eq!(api.get_bytes(&path, &a2), (200, photo.clone()));
+    assert_eq!(api.get_bytes(&path, &other).0, 404);
+    assert_eq!(api.get_bytes(&path, &province).0, 404);
+    let bad = api.get("/api/v1/attachments/ABC", Some(&a2));
+    assert_eq!((bad.0, bad.1["code"].as_str()), (400, Some("bad_hash")));
+    // A revoked laptop gets nothing.
+    let id = a2
+        .trim_start_matches("Bearer ")
+        .split('.')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(api.db.revoke(&id, Utc::now()).unwrap());
+    assert_eq!(api.get_bytes(&path, &a2).0, 403);
 }

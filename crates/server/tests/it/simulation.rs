@@ -183,6 +183,27 @@ impl Transport for Link<'_> {
             stored_at: self.now.to_rfc3339(),
         })
     }
+
+    fn put_attachment(&mut self, sha256: &str, data: &[u8]) -> Result<(), SyncError> {
+        if self.chance(0.1) {
+            return Err(lost());
+        }
+        binhyen_server::db::put_attachment(self.db.as_ref(), self.row, sha256, data, self.now)
+            .map_err(refused)?;
+        if self.chance(0.1) {
+            return Err(lost()); // kept, but the answer is lost
+        }
+        Ok(())
+    }
+
+    fn get_attachment(&mut self, sha256: &str) -> Result<Option<Vec<u8>>, SyncError> {
+        if self.chance(0.1) {
+            return Err(lost());
+        }
+        self.db
+            .attachment(&self.row.unit_code, sha256)
+            .map_err(refused)
+    }
 }
 
 struct Laptop {
@@ -277,6 +298,18 @@ fn snapshot(s: &Station) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// A small PNG whose content is distinct for each `n`.
+fn photo(n: u64) -> binhyen_domain::attachment::NewAttachment {
+    use base64::Engine;
+    let mut b =
+        b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89".to_vec();
+    b.extend_from_slice(&n.to_le_bytes());
+    binhyen_domain::attachment::NewAttachment {
+        file_name: format!("ảnh {n}.png"),
+        data_base64: base64::engine::general_purpose::STANDARD.encode(b),
+    }
+}
+
 fn run(seed: u64, steps: usize) {
     let mut rng = StdRng::seed_from_u64(seed);
     let root = tempfile::tempdir().unwrap();
@@ -315,7 +348,13 @@ fn run(seed: u64, steps: usize) {
                     json!({"content": sentence(&mut rng), "urgency": "normal"}),
                 )
                 .unwrap();
-                l.s().add_tip(&input, local_now).unwrap();
+                // Some tips come with a photo (distinct content each time).
+                let files = if rng.gen_bool(0.25) {
+                    vec![photo(rng.gen())]
+                } else {
+                    Vec::new()
+                };
+                l.s().add_tip_with_files(&input, &files, local_now).unwrap();
             }
             30..=54 => {
                 let tips = l.s().list_tips(&TipFilter::default()).unwrap();
@@ -377,7 +416,22 @@ fn run(seed: u64, steps: usize) {
                     l.s().resolve_conflict(&c.id, take, local_now).unwrap();
                 }
             }
-            93..=95 => l.station = None, // the laptop is switched off; it reopens from disk
+            93 => {
+                // A photo attached by mistake is removed (on whichever laptop holds it).
+                let held: Option<String> = l
+                    .s()
+                    .conn()
+                    .query_row("SELECT id FROM attachments ORDER BY id LIMIT 1", [], |r| {
+                        r.get(0)
+                    })
+                    .ok();
+                if let Some(id) = held {
+                    if l.s().remove_attachment(&id, local_now).is_err() {
+                        // Another commune's record, seen from the province: not its to remove.
+                    }
+                }
+            }
+            94..=95 => l.station = None, // the laptop is switched off; it reopens from disk
             _ => db = open_server(),     // the server restarts from its file
         }
     }
@@ -429,6 +483,40 @@ fn run(seed: u64, steps: usize) {
             "seed {seed}: unacknowledged writes"
         );
         let snap = snapshot(station);
+        // Every photo of the laptop's commune has come through whole; none reached the
+        // province.
+        assert!(
+            station.attachments_missing().unwrap().is_empty(),
+            "seed {seed}: {} lacks an attachment's content",
+            row.id
+        );
+        let files: BTreeSet<(String, String)> = {
+            let mut stmt = station
+                .conn()
+                .prepare("SELECT a.id, c.sha256 FROM attachments a JOIN attachment_content c ON c.sha256 = a.sha256")
+                .unwrap();
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            rows
+        };
+        let foreign: i64 = station
+            .conn()
+            .query_row(
+                "SELECT count(*) FROM attachments a JOIN attachment_content c ON c.sha256 = a.sha256
+                 JOIN tips t ON t.id = a.tip_id WHERE t.unit_code <> ?1",
+                [&row.unit_code],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(
+            foreign, 0,
+            "seed {seed}: a commune's photos reached {}",
+            row.unit_code
+        );
+        let with_files: BTreeMap<String, String> = snap.clone().into_iter().chain(files).collect();
         if row.unit_code == "24280" {
             let conflicts: BTreeSet<(String, String)> = station
                 .conflicts(true)
@@ -436,7 +524,7 @@ fn run(seed: u64, steps: usize) {
                 .into_iter()
                 .map(|c| (c.entity_id, c.field))
                 .collect();
-            commune.push((snap.clone(), conflicts));
+            commune.push((with_files, conflicts));
         }
         if row.unit_code != "66" {
             everything.extend(snap);

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod accounts;
+mod attachments;
 mod audit;
 mod backup;
 mod changes;
