@@ -326,6 +326,17 @@ pub fn set_hamlet_remote(state: State<'_, AppState>, id: String, remote: bool) -
     Ok(state.with(|s| s.set_hamlet_remote(&id, remote, Utc::now()))?)
 }
 
+/// Puts an officer (by id) in charge of a hamlet, or no one.
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn set_area_officer(
+    state: State<'_, AppState>,
+    id: String,
+    officer: Option<String>,
+) -> Res<Hamlet> {
+    Ok(state.with(|s| s.set_area_officer(&id, officer.as_deref(), Utc::now()))?)
+}
+
 /// The largest roster file the window accepts.
 const MAX_IMPORT_BYTES: usize = 10 * 1024 * 1024;
 

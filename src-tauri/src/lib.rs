@@ -92,6 +92,7 @@ pub fn run() {
             commands::set_deadline_rules,
             commands::list_people,
             commands::set_hamlet_remote,
+            commands::set_area_officer,
             commands::import_roster,
             commands::list_groups,
             commands::add_group,

@@ -372,6 +372,15 @@ enum RosterCmd {
     Hamlets,
     /// List roster people.
     People,
+    /// Put a police officer (username) in charge of a hamlet, or no one with --none.
+    AreaOfficer {
+        /// The hamlet, by name (diacritics optional) or id.
+        hamlet: String,
+        #[arg(required_unless_present = "none")]
+        officer: Option<String>,
+        #[arg(long, conflicts_with = "officer")]
+        none: bool,
+    },
 }
 
 fn parse_status(s: &str) -> Result<Status, String> {
@@ -679,6 +688,16 @@ fn run(cli: &Cli, out: &Out) -> Result<bool> {
         }
         Cmd::Roster(RosterCmd::Hamlets) => out.hamlets(&open()?.list_hamlets()?)?,
         Cmd::Roster(RosterCmd::People) => out.people(&open()?.list_people()?)?,
+        Cmd::Roster(RosterCmd::AreaOfficer {
+            hamlet,
+            officer,
+            none: _,
+        }) => {
+            let mut station = open()?;
+            let id = station.hamlet_id(hamlet)?;
+            let h = station.set_area_officer(&id, officer.as_deref(), now)?;
+            out.hamlets(std::slice::from_ref(&h))?;
+        }
         Cmd::Doctor => {
             let checks = open()?.doctor()?;
             out.checks(&checks)?;

@@ -290,6 +290,17 @@ impl Out {
                 n(h.population),
                 if h.remote { "  (vùng sâu, xa)" } else { "" }
             );
+            if let Some(head) = &h.head_name {
+                let phone = h
+                    .head_phone
+                    .as_deref()
+                    .map(format_national)
+                    .unwrap_or_default();
+                println!("    Trưởng thôn: {head} {phone}");
+            }
+            if let Some(o) = &h.area_officer_name {
+                println!("    Công an phụ trách: {o}");
+            }
         }
         Ok(())
     }

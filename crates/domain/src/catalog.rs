@@ -96,6 +96,7 @@ pub const ENTITIES: &[EntityDef] = &[
             "households",
             "population",
             "remote",
+            "area_officer_id",
             "created_at",
             "updated_at",
         ],

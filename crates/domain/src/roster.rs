@@ -110,6 +110,16 @@ pub struct Hamlet {
     pub population: Option<u32>,
     /// Far from the station: the transfer deadline is longer (48 h instead of 24 h).
     pub remote: bool,
+    /// The hamlet head on the roster (trưởng thôn/buôn, tổ trưởng tổ dân phố), if any.
+    #[serde(default)]
+    pub head_name: Option<String>,
+    #[serde(default)]
+    pub head_phone: Option<String>,
+    /// The police officer in charge of the hamlet (công an phụ trách địa bàn).
+    #[serde(default)]
+    pub area_officer_id: Option<Uuid>,
+    #[serde(default)]
+    pub area_officer_name: Option<String>,
 }
 
 /// A person on the commune's roster.

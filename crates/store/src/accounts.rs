@@ -563,3 +563,46 @@ impl Station {
         keys.write(&path)
     }
 }
+
+/// An officer of `unit` who can handle tips (an active officer or chief), found by id or
+/// username: (id, full name). Otherwise a field error on `field` saying why not.
+pub(crate) fn handling_officer(
+    conn: &rusqlite::Connection,
+    officer: &str,
+    unit: &str,
+    field: &str,
+) -> Result<(String, String)> {
+    let officer = officer.trim();
+    let found: Option<(String, String, bool, String)> = conn
+        .query_row(
+            "SELECT id, full_name, active, role FROM officers
+             WHERE (id = ?1 OR username = ?2) AND unit_code = ?3 AND username IS NOT NULL",
+            rusqlite::params![officer, officer.to_lowercase(), unit],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .optional()?;
+    let refuse = |message: String| {
+        crate::StoreError::Invalid(binhyen_domain::Invalid::one(
+            field,
+            "unknown_officer",
+            message,
+        ))
+    };
+    let (id, name, active, role) = found.ok_or_else(|| {
+        refuse(format!(
+            "Không có cán bộ \"{officer}\" trong đơn vị; hãy chọn từ danh sách."
+        ))
+    })?;
+    let handles = Role::parse(&role).is_some_and(|r| r.allows(Permission::TipEdit));
+    if !active || !handles {
+        return Err(refuse(format!(
+            "Tài khoản của {name} {}.",
+            if active {
+                "không có quyền xử lý nguồn tin nên không thể được giao việc này"
+            } else {
+                "đã bị khóa"
+            }
+        )));
+    }
+    Ok((id, name))
+}

@@ -677,8 +677,17 @@ fn list_people_in(conn: &Connection, unit: &str) -> Result<Vec<RosterPerson>> {
 impl Station {
     /// The commune's hamlets in Vietnamese alphabetical order.
     pub fn list_hamlets(&self) -> Result<Vec<Hamlet>> {
+        // The head: the first hamlet head of the roster by name (a hamlet has one; a roster
+        // that lists two shows the first).
         let mut stmt = self.conn.prepare_cached(
-            "SELECT id, unit_code, kind, name, households, population, remote FROM hamlets WHERE unit_code = ?1",
+            "SELECT h.id, h.unit_code, h.kind, h.name, h.households, h.population, h.remote,
+                    hd.full_name, hd.phone, h.area_officer_id, o.full_name
+             FROM hamlets h
+             LEFT JOIN roster_people hd ON hd.id = (
+                 SELECT p.id FROM roster_people p WHERE p.hamlet_id = h.id AND p.role = 'hamlet_head'
+                 ORDER BY p.name_key, p.id LIMIT 1)
+             LEFT JOIN officers o ON o.id = h.area_officer_id
+             WHERE h.unit_code = ?1",
         )?;
         let mut hamlets = stmt
             .query_map([&self.info().unit_code], |r| {
@@ -690,6 +699,10 @@ impl Station {
                     households: r.get(4)?,
                     population: r.get(5)?,
                     remote: r.get(6)?,
+                    head_name: r.get(7)?,
+                    head_phone: r.get(8)?,
+                    area_officer_id: get_opt_uuid(r, 9)?,
+                    area_officer_name: r.get(10)?,
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -728,6 +741,69 @@ impl Station {
             json!({ "remote": remote }),
         )?;
         w.commit()
+    }
+
+    /// A hamlet of the unit by id or name (diacritics optional when the name is unique).
+    pub fn hamlet_id(&self, key: &str) -> Result<String> {
+        crate::tips::resolve_hamlet(&self.conn, &self.info().unit_code, key)?
+            .map(|(id, _)| id)
+            .ok_or_else(|| StoreError::NotFound {
+                what: "thôn",
+                key: key.into(),
+            })
+    }
+
+    /// Puts a police officer of the unit in charge of a hamlet (by username or id), or no
+    /// one (`None`). The officer must be an active officer or chief.
+    pub fn set_area_officer(
+        &mut self,
+        hamlet_id: &str,
+        officer: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Hamlet> {
+        self.require(binhyen_domain::access::Permission::RosterManage)?;
+        let unit = self.info().unit_code.clone();
+        let current: Option<Option<String>> = self
+            .conn
+            .query_row(
+                "SELECT area_officer_id FROM hamlets WHERE id = ?1 AND unit_code = ?2",
+                [hamlet_id, &unit],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let current = current.ok_or_else(|| StoreError::NotFound {
+            what: "thôn",
+            key: hamlet_id.into(),
+        })?;
+        let officer_id = match officer.map(str::trim).filter(|o| !o.is_empty()) {
+            Some(o) => {
+                Some(crate::accounts::handling_officer(&self.conn, o, &unit, "area_officer")?.0)
+            }
+            None => None,
+        };
+        if current != officer_id {
+            let mut w = self.writer(now)?;
+            let mut fields = Map::new();
+            fields.insert(
+                "area_officer_id".into(),
+                officer_id.clone().map_or(Value::Null, Value::String),
+            );
+            fields.insert("updated_at".into(), Value::String(ts(now)));
+            update_record(&mut w, "hamlet", "hamlets", hamlet_id, fields)?;
+            w.audit(
+                crate::audit::Action::RosterChange,
+                Some(hamlet_id),
+                json!({ "area_officer": officer_id }),
+            )?;
+            w.commit()?;
+        }
+        self.list_hamlets()?
+            .into_iter()
+            .find(|h| h.id.to_string() == hamlet_id)
+            .ok_or_else(|| StoreError::NotFound {
+                what: "thôn",
+                key: hamlet_id.into(),
+            })
     }
 
     /// Roster people, by hamlet then name, in Vietnamese order.

@@ -963,36 +963,8 @@ impl Station {
     ) -> Result<Tip> {
         self.require(Permission::TipAssign)?;
         let current = self.load_tip(key, false)?;
-        let officer = officer.trim();
-        let found: Option<(String, String, bool, String)> = self
-            .conn
-            .query_row(
-                "SELECT id, full_name, active, role FROM officers
-                 WHERE (id = ?1 OR username = ?2) AND unit_code = ?3 AND username IS NOT NULL",
-                params![officer, officer.to_lowercase(), current.unit_code],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )
-            .optional()?;
-        let refuse = |message: String| {
-            StoreError::Invalid(Invalid::one("officer", "unknown_officer", message))
-        };
-        let (officer_id, name, active, role) = found.ok_or_else(|| {
-            refuse(format!(
-                "Không có cán bộ \"{officer}\" trong đơn vị của nguồn tin; hãy chọn từ danh sách."
-            ))
-        })?;
-        let handles = binhyen_domain::access::Role::parse(&role)
-            .is_some_and(|r| r.allows(Permission::TipEdit));
-        if !active || !handles {
-            return Err(refuse(format!(
-                "Tài khoản của {name} {} nên không thể thụ lý nguồn tin.",
-                if active {
-                    "không có quyền xử lý nguồn tin"
-                } else {
-                    "đã bị khóa"
-                }
-            )));
-        }
+        let (officer_id, name) =
+            crate::accounts::handling_officer(&self.conn, officer, &current.unit_code, "officer")?;
         let note = note.map(str::trim).filter(|n| !n.is_empty());
         if current.assigned_to.map(|u| u.to_string()) == Some(officer_id.clone()) && note.is_none()
         {

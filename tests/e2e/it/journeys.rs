@@ -294,8 +294,29 @@ async fn import_a_roster_with_errors_then_without() {
     let done = app.text("hamlets-message").await;
     assert!(done.contains("Đã nhập"), "{done}");
     app.click("tab-hamlets").await;
-    app.wait_text("hamlet-table", |t| t.contains("Thôn Hòa Thuận"))
+    let table = app
+        .wait_text("hamlet-table", |t| t.contains("Thôn Hòa Thuận"))
         .await;
+    // The new hamlet's head comes from the roster, with the phone written the usual way;
+    // the chief puts an officer in charge of it.
+    assert!(
+        table.contains("Nguyễn Văn An") && table.contains("0905 123 456"),
+        "{table}"
+    );
+    app.client
+        .find(fantoccini::Locator::Css(
+            "select[aria-label='Công an phụ trách Thôn Hòa Thuận']",
+        ))
+        .await
+        .unwrap()
+        .select_by_label("Nguyễn Hữu Thành")
+        .await
+        .unwrap();
+    app.wait_text("hamlets-message", |t| {
+        t.contains("Nguyễn Hữu Thành phụ trách Thôn Hòa Thuận")
+    })
+    .await;
+    app.screenshot("hamlets-heads-officers").await;
     app.click("tab-people").await;
     app.wait_text("people-table", |t| t.contains("Nguyễn Văn An"))
         .await;
@@ -309,6 +330,16 @@ async fn import_a_roster_with_errors_then_without() {
             .filter(|p| p.hamlet_name.as_deref() == Some("Thôn Hòa Thuận"))
             .count(),
         2
+    );
+    let hoa_thuan = s
+        .list_hamlets()
+        .unwrap()
+        .into_iter()
+        .find(|h| h.name == "Thôn Hòa Thuận")
+        .unwrap();
+    assert_eq!(
+        hoa_thuan.area_officer_name.as_deref(),
+        Some("Nguyễn Hữu Thành")
     );
 }
 

@@ -94,6 +94,7 @@ export const api = {
   listHamlets: () => call<Hamlet[]>('list_hamlets'),
   listPeople: () => call<RosterPerson[]>('list_people'),
   setHamletRemote: (id: string, remote: boolean) => call<void>('set_hamlet_remote', { id, remote }),
+  setAreaOfficer: (id: string, officer: string | null) => call<Hamlet>('set_area_officer', { id, officer }),
   importRoster: (bytes: Uint8Array, dryRun: boolean) =>
     call<RosterPlan>('import_roster', { bytes: Array.from(bytes), dryRun }),
   listGroups: () => call<GroupView[]>('list_groups'),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatDateTime, fromLocalInput, toLocalInput } from './format';
+import { formatDateTime, formatPhone, fromLocalInput, toLocalInput } from './format';
 
 describe('Vietnam time', () => {
   it('shows dd/MM/yyyy HH:mm in UTC+7', () => {
@@ -16,5 +16,13 @@ describe('Vietnam time', () => {
   it('round-trips through the input', () => {
     const d = new Date('2026-06-15T10:20:00Z');
     expect(fromLocalInput(toLocalInput(d))).toBe(d.toISOString());
+  });
+});
+
+describe('formatPhone', () => {
+  it('writes Vietnamese numbers the national way', () => {
+    expect(formatPhone('+84912345678')).toBe('0912 345 678');
+    expect(formatPhone('+842623851234')).toBe('02623851234');
+    expect(formatPhone('+4930123456')).toBe('+4930123456');
   });
 });

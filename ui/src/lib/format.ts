@@ -79,3 +79,11 @@ export function fold(text: string): string {
     .toLowerCase()
     .trim();
 }
+
+/** A phone as Vietnamese people write it: "+84912345678" → "0912 345 678". */
+export function formatPhone(e164: string): string {
+  if (!e164.startsWith('+84')) return e164;
+  const national = `0${e164.slice(3)}`;
+  if (national.length === 10) return `${national.slice(0, 4)} ${national.slice(4, 7)} ${national.slice(7)}`;
+  return national;
+}

@@ -971,3 +971,39 @@ fn photos_are_attached_saved_and_removed_through_the_command_line() {
     let shown = ok_json(dir.path(), &["tip", "show", no], None);
     assert_eq!(shown["attachments"].as_array().unwrap().len(), 0);
 }
+
+#[test]
+fn an_officer_is_put_in_charge_of_a_hamlet_through_the_command_line() {
+    let dir = demo();
+    let h = ok_json(
+        dir.path(),
+        &["roster", "area-officer", "buon ea kmar", "truong"],
+        None,
+    );
+    assert_eq!(h[0]["name"], "Buôn Ea Kmar");
+    assert_eq!(h[0]["area_officer_name"], "Nguyễn Hữu Thành");
+    assert!(h[0]["head_name"].is_string(), "{h}");
+    let text = run(dir.path(), &["roster", "hamlets"], None);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("Công an phụ trách: Nguyễn Hữu Thành"));
+    let err = err_json(
+        dir.path(),
+        &["roster", "area-officer", "buon ea kmar", "khongco"],
+        None,
+    );
+    assert_eq!(err["code"], "invalid");
+    assert!(err["message"].as_str().unwrap().contains("khongco"));
+    let cleared = ok_json(
+        dir.path(),
+        &["roster", "area-officer", "Buôn Ea Kmar", "--none"],
+        None,
+    );
+    assert!(cleared[0]["area_officer_name"].is_null());
+    assert_eq!(
+        err_json(
+            dir.path(),
+            &["roster", "area-officer", "Thôn Không Có", "truong"],
+            None
+        )["code"],
+        "not_found"
+    );
+}

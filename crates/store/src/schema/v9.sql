@@ -13,3 +13,7 @@ CREATE TABLE attachment_content (
 -- once gone), so that it travels in the right scope: a province station removing a link
 -- between a commune's tips sends it in the commune's scope.
 ALTER TABLE changes ADD COLUMN unit_code TEXT;
+
+-- The police officer in charge of each hamlet (công an phụ trách địa bàn), synchronised
+-- with the hamlet. No foreign key: the officer's record may arrive after the hamlet's.
+ALTER TABLE hamlets ADD COLUMN area_officer_id TEXT;

@@ -195,3 +195,70 @@ fn names_differing_only_in_diacritics_are_kept_apart_and_flagged() {
         ("Thôn Ôn", "Thôn Ơn")
     );
 }
+
+#[test]
+fn hamlets_show_their_head_and_the_officer_in_charge() {
+    use binhyen_domain::access::Role;
+    use binhyen_store::accounts::NewAccount;
+    let (_d, mut s) = station();
+    s.import_roster(GOOD.as_bytes(), false, now()).unwrap();
+    for (user, role) in [("vinh", Role::Officer), ("quantri", Role::Admin)] {
+        s.create_account(
+            &NewAccount {
+                username: user.into(),
+                full_name: format!("Cán bộ {user}"),
+                role,
+                password: "tạm thời 2026".into(),
+                rank: None,
+                phone: None,
+            },
+            now(),
+        )
+        .unwrap();
+    }
+    let hamlets = s.list_hamlets().unwrap();
+    let ea_kmar = hamlets.iter().find(|h| h.name == "Buôn Ea Kmar").unwrap();
+    // The head from the roster (not the security-team member of the same hamlet).
+    assert_eq!(ea_kmar.head_name.as_deref(), Some("Y Bliêng Niê"));
+    assert_eq!(ea_kmar.head_phone.as_deref(), Some("+84912345678"));
+    let tdp = hamlets.iter().find(|h| h.name == "Tổ dân phố 2").unwrap();
+    assert_eq!(tdp.head_name, None);
+    assert_eq!(ea_kmar.area_officer_id, None);
+    let id = ea_kmar.id.to_string();
+
+    let before = row_counts(&s);
+    for (who, code) in [
+        ("khongco", "unknown_officer"),
+        ("quantri", "unknown_officer"),
+    ] {
+        let err = s.set_area_officer(&id, Some(who), now()).unwrap_err();
+        assert_eq!(err.field_errors()[0].code, code, "{who}");
+        assert_eq!(err.field_errors()[0].field, "area_officer");
+    }
+    assert_eq!(row_counts(&s), before, "refused means untouched");
+
+    let h = s.set_area_officer(&id, Some("VINH"), now()).unwrap();
+    assert_eq!(h.area_officer_name.as_deref(), Some("Cán bộ vinh"));
+    let change = binhyen_store::changes::pending(s.conn(), 10_000)
+        .unwrap()
+        .into_iter()
+        .rev()
+        .find(|c| c.entity == "hamlet" && c.entity_id == id)
+        .unwrap();
+    assert_eq!(
+        change.data["area_officer_id"].as_str(),
+        h.area_officer_id.map(|u| u.to_string()).as_deref()
+    );
+    // The same again writes nothing; none clears it.
+    let n = binhyen_store::changes::pending_count(s.conn()).unwrap();
+    s.set_area_officer(&id, Some("vinh"), now()).unwrap();
+    assert_eq!(binhyen_store::changes::pending_count(s.conn()).unwrap(), n);
+    let h = s.set_area_officer(&id, None, now()).unwrap();
+    assert_eq!((h.area_officer_id, h.area_officer_name), (None, None));
+    assert_eq!(
+        s.set_area_officer("no-such-hamlet", None, now())
+            .unwrap_err()
+            .code(),
+        "not_found"
+    );
+}

@@ -8,4 +8,12 @@ export type Hamlet = { id: string, unit_code: string, kind: HamletKind, name: st
 /**
  * Far from the station: the transfer deadline is longer (48 h instead of 24 h).
  */
-remote: boolean, };
+remote: boolean, 
+/**
+ * The hamlet head on the roster (trưởng thôn/buôn, tổ trưởng tổ dân phố), if any.
+ */
+head_name: string | null, head_phone: string | null, 
+/**
+ * The police officer in charge of the hamlet (công an phụ trách địa bàn).
+ */
+area_officer_id: string | null, area_officer_name: string | null, };
