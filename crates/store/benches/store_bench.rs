@@ -152,7 +152,7 @@ fn rows(n: usize, seed: u64) -> Vec<Row> {
 
 fn jsonl(rows: &[Row]) -> String {
     rows.iter()
-        .map(|r| serde_json::json!({"content": r.content, "category": r.category, "channel": r.channel, "received_at": r.received_at, "hamlet": r.hamlet, "urgency": r.urgency}).to_string())
+        .map(|r| serde_json::json!({"content": r.content, "category": r.category, "channel": r.channel, "received_at": r.received_at, "hamlet": format!("Thôn {}", r.hamlet), "urgency": r.urgency}).to_string())
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -316,7 +316,7 @@ fn paging(station: &Station, big: usize) {
         ),
     ];
     println!(
-        "\npaging the tips list over {big} tips (a page of {PAGE} and the count, as the Tips screen asks; median of 5)"
+        "\npaging the tips list over {big} tips (a page of {PAGE} and the count, as the Tips screen asks; median of 3)"
     );
     println!(
         "  {:<26} {:>9} {:>12} {:>12} {:>12}",
@@ -327,7 +327,7 @@ fn paging(station: &Station, big: usize) {
         let mut matches = 0;
         for which in 0..3 {
             let mut times = Vec::new();
-            for _ in 0..5 {
+            for _ in 0..3 {
                 let n = if which == 0 {
                     0
                 } else if which == 1 {

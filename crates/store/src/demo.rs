@@ -19,7 +19,7 @@ use crate::roster::{
     insert_person, Metrics,
 };
 use crate::tips::{insert_tip, set_status};
-use crate::{Result, Station};
+use crate::{Result, Station, StoreError};
 use binhyen_domain::access::Role;
 
 const HAMLETS: &[(HamletKind, &str, u32, bool)] = &[
@@ -408,6 +408,7 @@ pub fn fill(station: &mut Station, now: DateTime<Utc>) -> Result<()> {
     tips.sort_by_key(|t| t.received_at);
 
     let mut cache = HashMap::new();
+    let mut last_crime: Option<String> = None;
     for tip in &tips {
         let officer = handlers.choose(&mut rng).map(String::as_str);
         let id = insert_tip(
@@ -420,6 +421,12 @@ pub fn fill(station: &mut Station, now: DateTime<Utc>) -> Result<()> {
             &mut cache,
         )?
         .to_string();
+        if matches!(
+            tip.category,
+            Category::CrimeReport | Category::CrimeDenunciation
+        ) {
+            last_crime = Some(id.clone());
+        }
         let age = now - tip.received_at;
         let step = |h: i64| tip.received_at + Duration::hours(h);
         let path: &[(Status, Option<&str>)] = if rng.gen_bool(0.03) && age > Duration::days(2) {
@@ -473,6 +480,13 @@ pub fn fill(station: &mut Station, now: DateTime<Utc>) -> Result<()> {
             set_status(&mut w, &id, from, *to, at, *note)?;
             from = *to;
         }
+    }
+    // The latest crime tip comes with a photo of the scene, as many do.
+    if let Some(id) = last_crime {
+        let photo = include_bytes!("../data/demo-hien-truong.png").to_vec();
+        let file = binhyen_domain::attachment::validate(0, "ảnh hiện trường.png", photo)
+            .map_err(|e| StoreError::Invalid(binhyen_domain::Invalid(vec![e])))?;
+        crate::attachments::insert_attachments(&mut w, &id, vec![file], now)?;
     }
     w.commit()?;
     // The accounts are committed before the key file names them.

@@ -680,8 +680,14 @@ impl Station {
                 "search_fts CROSS JOIN search_docs d ON d.doc = search_fts.rowid
                  CROSS JOIN tips t ON t.id = d.ref_id {TIP_JOINS}"
             )
+        } else if filter.overdue_at.as_deref().is_some_and(|v| !v.is_empty()) {
+            // Open crime tips have their own small index (schema v9), which holds the
+            // hamlet; the deadline depends on the hamlet (remote or not).
+            "tips t INDEXED BY tips_open_crime LEFT JOIN hamlets h ON h.id = t.hamlet_id"
+                .to_string()
         } else {
-            format!("tips t {TIP_JOINS}")
+            // Nothing joined: a count is SQLite's quick count, a page an index walk.
+            "tips t".to_string()
         };
         if let Some(s) = filter.status {
             args.push(Box::new(s.as_str()));
@@ -704,11 +710,25 @@ impl Station {
             clauses.push(format!("t.unit_code = ?{}", args.len()));
         }
         if let Some(o) = filter.officer.as_deref().filter(|o| !o.is_empty()) {
-            args.push(Box::new(o.to_string()));
-            clauses.push(format!(
-                "t.assigned_to IN (SELECT id FROM officers WHERE id = ?{0} OR username = lower(?{0}))",
-                args.len()
-            ));
+            // Found first, so that the list walks the (assigned_to, received_at) index. A
+            // username may name an officer record per laptop that first created it.
+            let ids: Vec<String> = self
+                .conn
+                .prepare_cached("SELECT id FROM officers WHERE id = ?1 OR username = lower(?1)")?
+                .query_map([o], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            if ids.len() <= 1 {
+                // One officer: `=` keeps the index's order (no sort); none matches nothing.
+                args.push(Box::new(ids.into_iter().next().unwrap_or_default()));
+                clauses.push(format!("t.assigned_to = ?{}", args.len()));
+            } else {
+                let mut marks = Vec::new();
+                for id in ids.into_iter().take(8) {
+                    args.push(Box::new(id));
+                    marks.push(format!("?{}", args.len()));
+                }
+                clauses.push(format!("t.assigned_to IN ({})", marks.join(", ")));
+            }
         }
         if let Some(at) = filter.from.as_deref().filter(|v| !v.is_empty()) {
             args.push(Box::new(ts(filter_instant("from", at)?)));
@@ -748,7 +768,8 @@ impl Station {
         self.require(Permission::TipRead)?;
         let (from, where_sql, mut args) = self.filter_sql(filter)?;
         let text = filter.query.as_deref().and_then(fts_query).is_some();
-        let urgency = "CASE t.urgency WHEN 'critical' THEN 0 WHEN 'urgent' THEN 1 ELSE 2 END";
+        // The same expression as the index `tips_urgency_order` (schema v9).
+        let urgency = "(CASE t.urgency WHEN 'critical' THEN 0 WHEN 'urgent' THEN 1 ELSE 2 END)";
         let order = match (filter.sort.unwrap_or_default(), text) {
             (TipSort::Newest, true) => "search_fts.rowid DESC".to_string(),
             (TipSort::Oldest, true) => "search_fts.rowid ASC".to_string(),
@@ -762,17 +783,54 @@ impl Station {
         let limit = filter.limit.map(i64::from).unwrap_or(-1);
         args.push(Box::new(limit));
         args.push(Box::new(i64::from(filter.offset.unwrap_or(0))));
-        let sql = format!(
-            "SELECT {TIP_COLUMNS} FROM {from} {where_sql} ORDER BY {order} LIMIT ?{} OFFSET ?{}",
-            args.len() - 1,
-            args.len()
-        );
-        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let (n_limit, n_offset) = (args.len() - 1, args.len());
         let params: Vec<&dyn ToSql> = args.iter().map(|a| a.as_ref()).collect();
-        let tips = stmt
-            .query_map(params.as_slice(), row_to_tip)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(tips)
+        if !(1..=1_000).contains(&limit) {
+            // Everything (the command line, exports): one joined query.
+            let sql = if text {
+                // `from` is the full-text index with the tip's joins.
+                format!(
+                    "SELECT {TIP_COLUMNS} FROM {from} {where_sql} ORDER BY {order} LIMIT ?{n_limit} OFFSET ?{n_offset}"
+                )
+            } else {
+                format!(
+                    "SELECT {TIP_COLUMNS} FROM tips t {TIP_JOINS}
+                     WHERE t.rowid IN (SELECT t.rowid FROM {from} {where_sql})
+                     ORDER BY {order} LIMIT ?{n_limit} OFFSET ?{n_offset}"
+                )
+            };
+            let mut stmt = self.conn.prepare_cached(&sql)?;
+            let tips = stmt
+                .query_map(params.as_slice(), row_to_tip)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            return Ok(tips);
+        }
+        // A page: its rows are found first by rowid alone, walking an index in the list's
+        // order (or the full-text index) with nothing joined, then only those rows are read
+        // and joined. A deep page costs an index walk, not a join per skipped row.
+        let ids: Vec<i64> = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT t.rowid FROM {from} {where_sql} ORDER BY {order} LIMIT ?{n_limit} OFFSET ?{n_offset}"
+            ))?
+            .query_map(params.as_slice(), |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks = (1..=ids.len())
+            .map(|i| format!("?{i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {TIP_COLUMNS}, t.rowid FROM tips t {TIP_JOINS} WHERE t.rowid IN ({marks})"
+        ))?;
+        let mut rows: HashMap<i64, Tip> = stmt
+            .query_map(rusqlite::params_from_iter(ids.iter()), |r| {
+                Ok((r.get::<_, i64>(22)?, row_to_tip(r)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(ids.iter().filter_map(|id| rows.remove(id)).collect())
     }
 
     pub fn count_tips(&self, filter: &TipFilter) -> Result<u64> {
