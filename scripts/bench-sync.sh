@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 command -v tc >/dev/null || apt-get install -y iproute2
+# Where the kernel has no netem, the rural link is built with nftables (random drop).
+command -v nft >/dev/null || apt-get install -y nftables
 cargo build --release --locked -p binhyen-cli -p binhyen-server
 (cd bench/pouchdb && npm ci --no-audit --no-fund)
 exec python3 bench/sync_bench.py
