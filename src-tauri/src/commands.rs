@@ -471,20 +471,37 @@ pub fn export_report(state: State<'_, AppState>, period: String, format: String)
         let stamp = now
             .with_timezone(&binhyen_domain::time::VN_TZ)
             .format("%Y%m%d-%H%M%S");
-        let label: String = period
-            .label
-            .chars()
-            .map(|c| if c.is_alphanumeric() { c } else { '-' })
-            .collect();
-        Ok((bytes, format!("bao-cao-{label}-{stamp}.{format}")))
+        Ok((bytes, format!("bao-cao-{}-{stamp}.{format}", period.label)))
     })?;
-    let path = state.dir().join("exports").join(name);
-    std::fs::create_dir_all(path.parent().unwrap_or(state.dir()))
-        .and_then(|_| binhyen_sync::bundle::write_file_atomically(&path, &bytes))
+    write_export(&state, &name, &bytes, "tệp báo cáo")
+}
+
+/// Writes an exported file into the data directory's `exports` folder under `name` (made
+/// safe for any file system; never over an existing file) and returns its path.
+fn write_export(state: &AppState, name: &str, bytes: &[u8], what: &str) -> Res<String> {
+    let dir = state.dir().join("exports");
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let mut path = dir.join(&safe);
+    let mut n = 1;
+    while path.exists() {
+        n += 1;
+        path = dir.join(format!("{n}-{safe}"));
+    }
+    std::fs::create_dir_all(&dir)
+        .and_then(|_| binhyen_sync::bundle::write_file_atomically(&path, bytes))
         .map_err(|e| {
             AppError::new(
                 "io",
-                format!("Không ghi được tệp báo cáo {}: {e}", path.display()),
+                format!("Không ghi được {what} {}: {e}", path.display()),
                 Vec::new(),
             )
         })?;
@@ -540,34 +557,7 @@ pub fn remove_attachment(state: State<'_, AppState>, id: String, attachment: Str
 pub fn save_attachment(state: State<'_, AppState>, attachment: String) -> Res<String> {
     let now = Utc::now();
     let (a, data) = state.with(|s| s.export_attachment(&attachment, now))?;
-    let dir = state.dir().join("exports");
-    let safe: String = a
-        .file_name
-        .chars()
-        .map(|c| {
-            if c.is_alphanumeric() || c == '.' || c == '-' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    let mut path = dir.join(&safe);
-    let mut n = 1;
-    while path.exists() {
-        n += 1;
-        path = dir.join(format!("{n}-{safe}"));
-    }
-    std::fs::create_dir_all(&dir)
-        .and_then(|_| binhyen_sync::bundle::write_file_atomically(&path, &data))
-        .map_err(|e| {
-            AppError::new(
-                "io",
-                format!("Không ghi được tệp {}: {e}", path.display()),
-                Vec::new(),
-            )
-        })?;
-    Ok(path.display().to_string())
+    write_export(&state, &a.file_name, &data, "tệp")
 }
 
 #[tauri::command(async)]

@@ -14,32 +14,13 @@
 use std::time::{Duration, Instant};
 
 use binhyen_domain::period::Period;
+use binhyen_domain::tip::{Category, Channel};
 use binhyen_store::report::DeadlineRules;
 use binhyen_store::{InitOptions, Station};
 use chrono::{TimeZone, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rusqlite::params;
-
-const CATEGORIES: &[&str] = &[
-    "crime_denunciation",
-    "crime_report",
-    "security_order",
-    "admin_question",
-    "ordnance",
-    "misinformation",
-    "other",
-];
-const CHANNELS: &[&str] = &[
-    "in_person",
-    "phone",
-    "zalo",
-    "facebook",
-    "vneid",
-    "letter",
-    "hotline",
-    "other",
-];
 
 fn ms(d: Duration) -> String {
     format!("{:.0} ms", d.as_secs_f64() * 1000.0)
@@ -111,7 +92,7 @@ fn main() {
             let id = format!("{i:08x}-0000-7000-8000-000000000000");
             let received = year_start + chrono::Duration::milliseconds(offset);
             let at = |h: i64| (received + chrono::Duration::hours(h)).to_rfc3339();
-            let category = CATEGORIES[rng.gen_range(0..CATEGORIES.len())];
+            let category = Category::ALL[rng.gen_range(0..Category::ALL.len())].as_str();
             let path: &[&str] = match rng.gen_range(0..10) {
                 0..=1 => &[],
                 2..=3 => &["verifying"],
@@ -127,7 +108,7 @@ fn main() {
                 seq[c],
                 received.to_rfc3339(),
                 category,
-                CHANNELS[rng.gen_range(0..CHANNELS.len())],
+                Channel::ALL[rng.gen_range(0..Channel::ALL.len())].as_str(),
                 status
             ])
             .expect("insert tip");

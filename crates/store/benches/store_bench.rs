@@ -90,26 +90,6 @@ const HAMLETS: &[&str] = &[
     "Quyết Tiến",
 ];
 
-const CATEGORIES: &[&str] = &[
-    "crime_denunciation",
-    "crime_report",
-    "security_order",
-    "admin_question",
-    "ordnance",
-    "misinformation",
-    "other",
-];
-const CHANNELS: &[&str] = &[
-    "in_person",
-    "phone",
-    "zalo",
-    "facebook",
-    "vneid",
-    "letter",
-    "hotline",
-    "other",
-];
-
 fn content(rng: &mut StdRng) -> String {
     let n = rng.gen_range(10..30);
     let mut words: Vec<&str> = (0..n)
@@ -143,8 +123,12 @@ fn rows(n: usize, seed: u64) -> Vec<Row> {
             urgency: ["normal", "normal", "normal", "urgent", "critical"]
                 .choose(&mut rng)
                 .unwrap_or(&"normal"),
-            category: CATEGORIES.choose(&mut rng).unwrap_or(&"other"),
-            channel: CHANNELS.choose(&mut rng).unwrap_or(&"other"),
+            category: Category::ALL
+                .choose(&mut rng)
+                .map_or("other", |c| c.as_str()),
+            channel: Channel::ALL
+                .choose(&mut rng)
+                .map_or("other", |c| c.as_str()),
             received_at: (now - chrono::Duration::minutes(rng.gen_range(1..525_600))).to_rfc3339(),
         })
         .collect()

@@ -244,9 +244,7 @@ impl Client {
             .post(format!("{}{API}{path}", self.base))
             .header("Content-Type", "application/json")
             .header("Content-Encoding", "gzip");
-        if let Some(a) = &self.auth {
-            req = req.header("Authorization", a);
-        }
+        req = self.authorized(req);
         // Serialised whole, then compressed in one write: many small writes into the
         // encoder cost more than the compression itself.
         let json = serde_json::to_vec(body).map_err(|e| SyncError::BadResponse(e.to_string()))?;
@@ -264,12 +262,23 @@ impl Client {
     }
 
     fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, SyncError> {
-        let mut req = self.agent.get(format!("{}{API}{path}", self.base));
-        if let Some(a) = &self.auth {
-            req = req.header("Authorization", a);
-        }
+        serde_json::from_slice(&self.get_raw(path)?)
+            .map_err(|e| SyncError::BadResponse(e.to_string()))
+    }
+
+    /// A GET's body as it came, or the server's refusal.
+    fn get_raw(&self, path: &str) -> Result<Vec<u8>, SyncError> {
+        let req = self.authorized(self.agent.get(format!("{}{API}{path}", self.base)));
         let resp = req.call().map_err(|e| self.unreachable(e))?;
-        self.read(resp)
+        self.raw(resp)
+    }
+
+    /// The station's credentials on a request (none while enrolling).
+    fn authorized<B>(&self, req: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        match &self.auth {
+            Some(a) => req.header("Authorization", a),
+            None => req,
+        }
     }
 }
 
@@ -431,26 +440,17 @@ impl Transport for Client {
     }
 
     fn put_attachment(&mut self, sha256: &str, data: &[u8]) -> Result<(), SyncError> {
-        let mut req = self
-            .agent
-            .put(format!("{}{API}/attachments/{sha256}", self.base))
-            .header("Content-Type", "application/octet-stream");
-        if let Some(a) = &self.auth {
-            req = req.header("Authorization", a);
-        }
+        let req = self.authorized(
+            self.agent
+                .put(format!("{}{API}/attachments/{sha256}", self.base))
+                .header("Content-Type", "application/octet-stream"),
+        );
         let resp = req.send(data).map_err(|e| self.unreachable(e))?;
         self.raw(resp).map(|_| ())
     }
 
     fn get_attachment(&mut self, sha256: &str) -> Result<Option<Vec<u8>>, SyncError> {
-        let mut req = self
-            .agent
-            .get(format!("{}{API}/attachments/{sha256}", self.base));
-        if let Some(a) = &self.auth {
-            req = req.header("Authorization", a);
-        }
-        let resp = req.call().map_err(|e| self.unreachable(e))?;
-        match self.raw(resp) {
+        match self.get_raw(&format!("/attachments/{sha256}")) {
             Ok(body) => Ok(Some(body)),
             Err(SyncError::Refused { error, .. }) if error.code == "attachment_not_here" => {
                 Ok(None)

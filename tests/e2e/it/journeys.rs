@@ -353,18 +353,7 @@ async fn read_a_report_drill_down_export_and_switch_language() {
     app.click("report-show").await;
     let title = app.wait_text("report-title", |t| t.contains("Năm")).await;
     assert!(title.contains("Xã Cư M'gar"), "{title}");
-    let figure: u64 = app
-        .client
-        .execute(
-            "return document.querySelector('[data-testid=drill-category-security_order]').closest('tr').querySelector('td.num').textContent.replace(/\\./g, '');",
-            vec![],
-        )
-        .await
-        .unwrap()
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let figure = app.row_figure("drill-category-security_order").await;
     assert!(figure > 0);
     app.screenshot("report").await;
 
@@ -666,18 +655,7 @@ async fn a_province_station_reports_every_commune_and_drills_down_to_one() {
         .await
         .unwrap();
     assert!(rows.as_u64().unwrap() > 100, "{rows}");
-    let figure: u64 = app
-        .client
-        .execute(
-            "return document.querySelector('[data-testid=drill-unit-24280]').closest('tr').querySelector('td.num').textContent.replace(/\\./g, '');",
-            vec![],
-        )
-        .await
-        .unwrap()
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let figure = app.row_figure("drill-unit-24280").await;
     assert!(figure > 0);
     app.screenshot("province-report").await;
     app.click("drill-unit-24280").await;

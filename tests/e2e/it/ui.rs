@@ -159,6 +159,21 @@ impl App {
         }
     }
 
+    /// The first figure of the table row holding the element `id` (a report's line).
+    pub async fn row_figure(&self, id: &str) -> u64 {
+        self.client
+            .execute(
+                "return document.querySelector(`[data-testid='${arguments[0]}']`).closest('tr').querySelector('td.num').textContent.replace(/\\./g, '');",
+                vec![serde_json::json!(id)],
+            )
+            .await
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
     /// Hands a file to a file input as if the officer had picked it.
     pub async fn pick_file(&self, id: &str, name: &str, bytes: &[u8]) {
         self.client

@@ -27,6 +27,20 @@ export function problemOf(file: { name: string; size: number; type: string }): P
   return null;
 }
 
+/** The files just chosen in a file input (which is emptied, so that the same file can be
+ * chosen again), split into those to send and those refused at once. */
+export function takeChosen(input: HTMLInputElement): { good: File[]; problems: Problem[] } {
+  const good: File[] = [];
+  const problems: Problem[] = [];
+  for (const f of Array.from(input.files ?? [])) {
+    const p = problemOf(f);
+    if (p) problems.push(p);
+    else good.push(f);
+  }
+  input.value = '';
+  return { good, problems };
+}
+
 /** Base64 of some bytes, in chunks (a large photo would overflow the argument list). */
 export function toBase64(bytes: Uint8Array): string {
   let binary = '';

@@ -55,6 +55,25 @@ fn err_json(dir: &Path, args: &[&str], stdin: Option<&str>) -> Value {
     err["error"].clone()
 }
 
+/// A new station (no demo data) whose first account is the chief "truong".
+fn chief_station() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    ok_json(
+        dir.path(),
+        &[
+            "init",
+            "--unit",
+            "24280",
+            "--user",
+            "truong",
+            "--name",
+            "Nguyễn Hữu Thành",
+        ],
+        None,
+    );
+    dir
+}
+
 fn demo() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     ok_json(dir.path(), &["init", "--unit", "24280", "--demo"], None);
@@ -360,20 +379,7 @@ fn code_of(out: &Output) -> String {
 
 #[test]
 fn accounts_and_roles_through_the_command_line() {
-    let dir = tempfile::tempdir().unwrap();
-    ok_json(
-        dir.path(),
-        &[
-            "init",
-            "--unit",
-            "24280",
-            "--user",
-            "truong",
-            "--name",
-            "Nguyễn Hữu Thành",
-        ],
-        None,
-    );
+    let dir = chief_station();
     let tip = ok_json(
         dir.path(),
         &["tip", "add"],
@@ -774,20 +780,7 @@ fn report_by_script_in_every_format_with_clear_errors() {
 
 #[test]
 fn backup_and_restore_through_the_command_line() {
-    let dir = tempfile::tempdir().unwrap();
-    ok_json(
-        dir.path(),
-        &[
-            "init",
-            "--unit",
-            "24280",
-            "--user",
-            "truong",
-            "--name",
-            "Nguyễn Hữu Thành",
-        ],
-        None,
-    );
+    let dir = chief_station();
     ok_json(
         dir.path(),
         &["tip", "add"],
@@ -857,20 +850,7 @@ fn backup_and_restore_through_the_command_line() {
 
 #[test]
 fn tips_are_linked_through_the_command_line() {
-    let dir = tempfile::tempdir().unwrap();
-    ok_json(
-        dir.path(),
-        &[
-            "init",
-            "--unit",
-            "24280",
-            "--user",
-            "truong",
-            "--name",
-            "Nguyễn Hữu Thành",
-        ],
-        None,
-    );
+    let dir = chief_station();
     let a = ok_json(
         dir.path(),
         &["tip", "add"],

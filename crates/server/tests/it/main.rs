@@ -120,6 +120,16 @@ fn start(kind: Kind) -> Api {
     }
 }
 
+/// A response's status and body (JSON, or the text as a JSON string).
+fn answer(mut resp: ureq::http::Response<ureq::Body>) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let text = resp.body_mut().read_to_string().unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -151,13 +161,7 @@ impl Api {
         if let Some(a) = auth {
             req = req.header("authorization", a);
         }
-        let mut resp = req.send(body).unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.body_mut().read_to_string().unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        answer(req.send(body).unwrap())
     }
 
     /// Sends a request whose body is `len` bytes and returns the status the server answers
@@ -195,13 +199,7 @@ impl Api {
         if let Some(a) = auth {
             req = req.header("authorization", a);
         }
-        let mut resp = req.call().unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.body_mut().read_to_string().unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        answer(req.call().unwrap())
     }
 
     fn changes_in_scope(&self, auth: &str) -> usize {
@@ -835,13 +833,7 @@ impl Api {
         if let Some(a) = auth {
             req = req.header("authorization", a);
         }
-        let mut resp = req.send(body).unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.body_mut().read_to_string().unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        answer(req.send(body).unwrap())
     }
 
     fn get_bytes(&self, path: &str, auth: &str) -> (u16, Vec<u8>) {

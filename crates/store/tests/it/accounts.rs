@@ -9,25 +9,12 @@ use binhyen_store::accounts::NewAccount;
 use binhyen_store::documents::DocKind;
 use binhyen_store::{Credentials, FirstOfficer, Station};
 
-use crate::{now, station, tip_input, PASS};
+use crate::{add_account, now, station, tip_input, PASS, TEMP};
 
-const TEMP: &str = "tạm thời 2026";
 const OWN: &str = "của riêng tôi 2026";
 
 fn add(s: &mut Station, user: &str, role: Role) -> String {
-    s.create_account(
-        &NewAccount {
-            username: user.into(),
-            full_name: format!("Cán bộ {user}"),
-            role,
-            password: TEMP.into(),
-            rank: None,
-            phone: None,
-        },
-        now(),
-    )
-    .unwrap()
-    .id
+    add_account(s, user, role)
 }
 
 /// Signs `user` in for the first time and sets their own password.

@@ -5,10 +5,9 @@
 use base64::Engine;
 use binhyen_domain::access::Role;
 use binhyen_domain::attachment::{content_hash, NewAttachment};
-use binhyen_store::accounts::NewAccount;
 use binhyen_store::{Credentials, Station};
 
-use crate::{now, opts, relay, row_counts, station, tip_input, PASS};
+use crate::{add_account, now, opts, relay, row_counts, station, tip_input, PASS, TEMP};
 
 /// A PNG with a marker that must never appear in any file of the data directory.
 fn photo(marker: &str) -> Vec<u8> {
@@ -181,19 +180,7 @@ fn who_may_attach_see_and_export() {
     let tip = new_tip(&mut chief, &[file("a.png", &photo("p"))]);
     let id = tip.attachments[0].id.to_string();
     for (user, role) in [("canbo", Role::Officer), ("quantri", Role::Admin)] {
-        chief
-            .create_account(
-                &NewAccount {
-                    username: user.into(),
-                    full_name: format!("Cán bộ {user}"),
-                    role,
-                    password: "tạm thời 2026".into(),
-                    rank: None,
-                    phone: None,
-                },
-                now(),
-            )
-            .unwrap();
+        add_account(&mut chief, user, role);
     }
     // The chief exports a copy, and that is logged.
     let (_, data) = chief.export_attachment(&id, now()).unwrap();
@@ -205,8 +192,8 @@ fn who_may_attach_see_and_export() {
         .any(|e| e.action == "attachment.export"));
     drop(chief);
     let open = |user: &str| {
-        let mut s = Station::open(dir.path(), &Credentials::new(user, "tạm thời 2026")).unwrap();
-        s.change_password("tạm thời 2026", "của riêng tôi 2026", now())
+        let mut s = Station::open(dir.path(), &Credentials::new(user, TEMP)).unwrap();
+        s.change_password(TEMP, "của riêng tôi 2026", now())
             .unwrap();
         s
     };

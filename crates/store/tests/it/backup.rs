@@ -3,10 +3,9 @@
 //! station holds what the original held.
 
 use binhyen_domain::access::Role;
-use binhyen_store::accounts::NewAccount;
 use binhyen_store::{Credentials, Station};
 
-use crate::{now, station, tip_input, PASS};
+use crate::{add_account, now, station, tip_input, PASS, TEMP};
 
 const SECRET_NAME: &str = "Hoàng Thị Bí Mật";
 const CONTENT: &str = "Tố giác đường dây cho vay nặng lãi ở buôn Ea Kpam";
@@ -125,23 +124,11 @@ fn only_chiefs_and_administrators_back_up_and_an_enrolled_copy_must_enrol_again(
     let (dir, mut s) = filled();
     s.sync_set("station_id", "st-1").unwrap();
     s.sync_set("secret", "bí mật của trạm").unwrap();
-    s.create_account(
-        &NewAccount {
-            username: "canbo".into(),
-            full_name: "Cán bộ".into(),
-            role: Role::Officer,
-            password: "tạm thời 2026".into(),
-            rank: None,
-            phone: None,
-        },
-        now(),
-    )
-    .unwrap();
+    add_account(&mut s, "canbo", Role::Officer);
     drop(s);
-    let mut officer =
-        Station::open(dir.path(), &Credentials::new("canbo", "tạm thời 2026")).unwrap();
+    let mut officer = Station::open(dir.path(), &Credentials::new("canbo", TEMP)).unwrap();
     officer
-        .change_password("tạm thời 2026", "của cán bộ 2026", now())
+        .change_password(TEMP, "của cán bộ 2026", now())
         .unwrap();
     let out = tempfile::tempdir().unwrap();
     let err = officer

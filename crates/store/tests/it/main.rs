@@ -51,6 +51,26 @@ pub fn demo_station() -> (tempfile::TempDir, Station) {
     (dir, s)
 }
 
+/// The temporary password an account is created with.
+pub const TEMP: &str = "tạm thời 2026";
+
+/// Creates an account ("Cán bộ USER") with the temporary password; returns its id.
+pub fn add_account(s: &mut Station, user: &str, role: binhyen_domain::access::Role) -> String {
+    s.create_account(
+        &binhyen_store::accounts::NewAccount {
+            username: user.into(),
+            full_name: format!("Cán bộ {user}"),
+            role,
+            password: TEMP.into(),
+            rank: None,
+            phone: None,
+        },
+        now(),
+    )
+    .unwrap()
+    .id
+}
+
 pub fn tip_input(json: serde_json::Value) -> binhyen_domain::tip::TipInput {
     serde_json::from_value(json).unwrap()
 }

@@ -1,6 +1,6 @@
 use binhyen_store::StoreError;
 
-use crate::{now, row_counts, station};
+use crate::{add_account, now, row_counts, station};
 
 const GOOD: &str =
     "\u{feff}STT,Loại,Thôn/Buôn/TDP,Số hộ,Nhân khẩu,Họ tên,Vai trò,Điện thoại,Ghi chú
@@ -199,22 +199,10 @@ fn names_differing_only_in_diacritics_are_kept_apart_and_flagged() {
 #[test]
 fn hamlets_show_their_head_and_the_officer_in_charge() {
     use binhyen_domain::access::Role;
-    use binhyen_store::accounts::NewAccount;
     let (_d, mut s) = station();
     s.import_roster(GOOD.as_bytes(), false, now()).unwrap();
     for (user, role) in [("vinh", Role::Officer), ("quantri", Role::Admin)] {
-        s.create_account(
-            &NewAccount {
-                username: user.into(),
-                full_name: format!("Cán bộ {user}"),
-                role,
-                password: "tạm thời 2026".into(),
-                rank: None,
-                phone: None,
-            },
-            now(),
-        )
-        .unwrap();
+        add_account(&mut s, user, role);
     }
     let hamlets = s.list_hamlets().unwrap();
     let ea_kmar = hamlets.iter().find(|h| h.name == "Buôn Ea Kmar").unwrap();
