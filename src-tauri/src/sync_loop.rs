@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rand::Rng;
 
-use binhyen_store::keys::DbKey;
+use binhyen_store::station::SessionKey;
 use binhyen_store::{Station, StoreError};
 
 /// Shared between the window's commands and the sync thread.
@@ -26,7 +26,7 @@ struct Shared {
     running: bool,
     next_attempt: Option<DateTime<Utc>>,
     /// The database key and the officer the sync acts for (the last one to sign in).
-    key: Option<(DbKey, String)>,
+    key: Option<(SessionKey, String)>,
 }
 
 const AFTER_SUCCESS: Duration = Duration::from_secs(120);
@@ -46,7 +46,7 @@ impl SyncControl {
     }
 
     /// The key of the open station, so the sync thread can open its own connection.
-    pub fn set_key(&self, key: DbKey, officer_id: &str) {
+    pub fn set_key(&self, key: SessionKey, officer_id: &str) {
         self.lock().key = Some((key, officer_id.to_string()));
         self.wake_now();
     }
@@ -68,7 +68,7 @@ impl SyncControl {
         self.lock().next_attempt
     }
 
-    fn wait(&self, timeout: Duration) -> Option<(DbKey, String)> {
+    fn wait(&self, timeout: Duration) -> Option<(SessionKey, String)> {
         let mut g = self.lock();
         g.next_attempt = Some(Utc::now() + chrono::Duration::from_std(timeout).unwrap_or_default());
         if !g.woken {

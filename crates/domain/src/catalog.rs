@@ -186,6 +186,39 @@ pub const ENTITIES: &[EntityDef] = &[
         ],
         identity: false,
     },
+    EntityDef {
+        name: "identity_key",
+        table: "identity_keys",
+        key: "id",
+        fields: &["unit_code", "public", "created_at"],
+        identity: false,
+    },
+    EntityDef {
+        name: "officer_key",
+        table: "officer_keys",
+        key: "id",
+        fields: &[
+            "unit_code",
+            "officer_id",
+            "station_id",
+            "public",
+            "created_at",
+        ],
+        identity: false,
+    },
+    EntityDef {
+        name: "identity_grant",
+        table: "identity_grants",
+        key: "id",
+        fields: &[
+            "unit_code",
+            "key_id",
+            "officer_key_id",
+            "sealed",
+            "created_at",
+        ],
+        identity: false,
+    },
 ];
 
 pub fn entity(name: &str) -> Option<&'static EntityDef> {

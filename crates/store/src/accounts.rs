@@ -20,7 +20,8 @@ use binhyen_domain::text::normalize_line;
 use binhyen_domain::Invalid;
 
 use crate::audit::Action;
-use crate::keys::{check_password, KeyFile};
+use crate::identity::publish_officer_key;
+use crate::keys::{check_password, new_box_secret, KeyFile};
 use crate::roster::{insert_record, update_record};
 use crate::sql::ts;
 use crate::station::KEYS_FILE;
@@ -299,9 +300,11 @@ impl Station {
                 None => None,
             };
         let unit = self.info().unit_code.clone();
+        let station_id = self.info().station_id.to_string();
         let key = self.key.clone();
         let keys_path = self.dir().join(KEYS_FILE);
         let mut keys = self.key_file()?;
+        let own_box = new_box_secret();
         let mut w = self.writer(now)?;
         let id = insert_account(
             &mut w,
@@ -317,11 +320,14 @@ impl Station {
             Some(&id),
             json!({"op": "create", "username": username, "role": new.role.as_str()}),
         )?;
+        publish_officer_key(&mut w, &unit, &station_id, Some(&id), &own_box)?;
         // The key slot before the commit: if it cannot be written, no account is left
         // without a password.
-        keys.set_password(&key, &username, &id, &new.password, true)?;
+        keys.set_password(&key, &username, &id, &new.password, true, &own_box)?;
         keys.write(&keys_path)?;
         w.commit()?;
+        // The new officer may see identity: they get the commune's key now.
+        self.share_identity_keys(now)?;
         self.account(&id)
     }
 
@@ -451,14 +457,24 @@ impl Station {
         }
         let username = account.username.clone().unwrap_or_default();
         let mut keys = self.key_file()?;
-        keys.set_password(&self.key, &username, id, password, true)?;
-        self.audit(
+        // The old password is gone and with it the old box key: a new one, granted anew.
+        let own_box = new_box_secret();
+        keys.set_password(&self.key, &username, id, password, true, &own_box)?;
+        let (unit, station_id) = (
+            self.info().unit_code.clone(),
+            self.info().station_id.to_string(),
+        );
+        let keys_path = self.dir().join(KEYS_FILE);
+        let mut w = self.writer(now)?;
+        publish_officer_key(&mut w, &unit, &station_id, Some(id), &own_box)?;
+        w.audit(
             Action::AccountChange,
             Some(id),
             json!({"op": "reset_password", "username": username}),
-            now,
         )?;
-        keys.write(&self.dir().join(KEYS_FILE))?;
+        keys.write(&keys_path)?;
+        w.commit()?;
+        self.share_identity_keys(now)?;
         self.account(id)
     }
 
@@ -479,7 +495,12 @@ impl Station {
             ));
         }
         let id = self.session.officer_id.clone();
-        keys.set_password(&self.key, &username, &id, new, false)?;
+        // The same box key under the new password: what was granted to it still opens.
+        let own_box = match self.ring.own() {
+            Some(b) => b.clone(),
+            None => new_box_secret(),
+        };
+        keys.set_password(&self.key, &username, &id, new, false, &own_box)?;
         self.audit(
             Action::PasswordChange,
             Some(&id),
@@ -555,12 +576,24 @@ impl Station {
         Ok(out)
     }
 
-    /// Wraps the database key under a recovery code (kept by the provincial server only).
-    pub fn set_recovery_code(&self, code: &str) -> Result<()> {
+    /// Wraps the database key under a recovery code (kept by the provincial server only),
+    /// with a box key of its own that is granted the commune's identity keys: a station
+    /// whose every password is forgotten keeps its reporters' identities.
+    pub fn set_recovery_code(&mut self, code: &str, now: DateTime<Utc>) -> Result<()> {
         let path = self.dir().join(KEYS_FILE);
         let mut keys = KeyFile::read(&path)?;
-        keys.set_recovery(&self.key, code)?;
-        keys.write(&path)
+        let recovery_box = new_box_secret();
+        let (unit, station_id) = (
+            self.info().unit_code.clone(),
+            self.info().station_id.to_string(),
+        );
+        keys.set_recovery(&self.key, code, &recovery_box)?;
+        let mut w = self.writer(now)?;
+        publish_officer_key(&mut w, &unit, &station_id, None, &recovery_box)?;
+        w.commit()?;
+        keys.write(&path)?;
+        self.share_identity_keys(now)?;
+        Ok(())
     }
 }
 

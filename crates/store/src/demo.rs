@@ -2,8 +2,6 @@
 //! the unit's channels with a year of metrics, and ~300 tips over the past twelve months.
 //! Deterministic for a given unit and `now`, so demos and tests see the same station.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -223,6 +221,12 @@ pub fn fill(station: &mut Station, now: DateTime<Utc>) -> Result<()> {
     let keys_path = station.dir().join(crate::station::KEYS_FILE);
     let mut keys = crate::keys::KeyFile::read(&keys_path)?;
     let first_id = station.session().officer_id.clone();
+    let station_id = station.info().station_id.to_string();
+    let sealer = station.identity_sealer(now)?;
+    let mut inserts = crate::tips::Inserts {
+        sealer: Some(sealer),
+        ..Default::default()
+    };
     let mut w = station.writer(now)?;
 
     // Those who receive and handle tips: every chief and officer.
@@ -244,7 +248,9 @@ pub fn fill(station: &mut Station, now: DateTime<Utc>) -> Result<()> {
             Some(rank),
             Some(&phone),
         )?;
-        keys.set_password(&key, username, &id, DEMO_PASSPHRASE, false)?;
+        let own_box = crate::keys::new_box_secret();
+        crate::identity::publish_officer_key(&mut w, &unit, &station_id, Some(&id), &own_box)?;
+        keys.set_password(&key, username, &id, DEMO_PASSPHRASE, false, &own_box)?;
         if role.allows(binhyen_domain::access::Permission::TipEdit) {
             handlers.push(id);
         }
@@ -407,7 +413,6 @@ pub fn fill(station: &mut Station, now: DateTime<Utc>) -> Result<()> {
         .collect();
     tips.sort_by_key(|t| t.received_at);
 
-    let mut cache = HashMap::new();
     let mut last_crime: Option<String> = None;
     for tip in &tips {
         let officer = handlers.choose(&mut rng).map(String::as_str);
@@ -418,7 +423,7 @@ pub fn fill(station: &mut Station, now: DateTime<Utc>) -> Result<()> {
             officer,
             tip,
             Status::Received,
-            &mut cache,
+            &mut inserts,
         )?
         .to_string();
         if matches!(
@@ -491,6 +496,7 @@ pub fn fill(station: &mut Station, now: DateTime<Utc>) -> Result<()> {
     w.commit()?;
     // The accounts are committed before the key file names them.
     keys.write(&keys_path)?;
+    station.share_identity_keys(now)?;
     tracing::info!(unit = %unit, tips = tips.len(), "demo data written");
     Ok(())
 }

@@ -48,6 +48,9 @@ const SYNCED: &[(&str, &str, &str)] = &[
     ("channels", "channel", "id"),
     ("channel_metrics", "channel_metric", "id"),
     ("officers", "officer", "id"),
+    ("identity_keys", "identity_key", "id"),
+    ("officer_keys", "officer_key", "id"),
+    ("identity_grants", "identity_grant", "id"),
 ];
 
 impl Station {

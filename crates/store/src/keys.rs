@@ -13,6 +13,12 @@
 //! server keeps (sent once over the pinned connection, never stored on the laptop): when
 //! every password of a station is forgotten, the province reads the code out and the
 //! station sets a new chief's password with it (`binhyen recover`).
+//!
+//! Each slot also holds the officer's **box key** (X25519), its secret half wrapped under the
+//! same password-derived key: the commune's reporter-identity keys are sealed to it (see
+//! `identity.rs`), so only officers whose role may see identity can open them, and the
+//! database key alone (an administrator's) cannot. The recovery slot has one too, so that a
+//! station whose every password is forgotten does not lose its reporters' identities.
 
 use std::path::Path;
 
@@ -39,6 +45,7 @@ const RECOVERY: &str = "#recovery";
 const LEGACY: &str = "station";
 
 const AAD: &[u8] = b"binhyen db key v1";
+const BOX_AAD: &[u8] = b"binhyen officer box key v1";
 
 /// The database key. Zeroed when dropped.
 #[derive(Clone)]
@@ -101,6 +108,17 @@ struct Slot {
     failures: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     locked_until: Option<DateTime<Utc>>,
+    /// The officer's box key: public half, and the secret half wrapped like the database
+    /// key. Absent in slots written before schema 10 (made at the next sign-in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    box_key: Option<BoxSlot>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct BoxSlot {
+    public: String,
+    nonce: String,
+    wrapped: String,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -130,6 +148,57 @@ pub struct Opened {
     pub must_change: bool,
     /// Failed attempts since the last sign-in (the audit trail records them).
     pub failures_before: u32,
+    /// The officer's box key on this laptop (none for a version-1 key file).
+    pub box_secret: Option<BoxSecret>,
+    /// The box key was made at this sign-in (the slot predates box keys): the caller
+    /// writes the file and publishes the public half.
+    pub box_created: bool,
+}
+
+/// An officer's X25519 box key (identity keys are sealed to its public half).
+pub type BoxSecret = crypto_box::SecretKey;
+
+/// A new random box key.
+pub fn new_box_secret() -> BoxSecret {
+    crypto_box::SecretKey::generate(&mut rand::rngs::OsRng)
+}
+
+fn seal_box(kek: &[u8; 32], secret: &BoxSecret) -> Result<BoxSlot> {
+    let mut nonce = [0u8; 24];
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    let bytes = Zeroizing::new(secret.to_bytes());
+    let wrapped = XChaCha20Poly1305::new(kek.into())
+        .encrypt(
+            XNonce::from_slice(&nonce),
+            Payload {
+                msg: bytes.as_ref(),
+                aad: BOX_AAD,
+            },
+        )
+        .map_err(|e| key_error(e.to_string()))?;
+    Ok(BoxSlot {
+        public: hex::encode(secret.public_key().as_bytes()),
+        nonce: hex::encode(nonce),
+        wrapped: hex::encode(wrapped),
+    })
+}
+
+fn open_box(kek: &[u8; 32], slot: &BoxSlot) -> Option<BoxSecret> {
+    let nonce = hex::decode(&slot.nonce).ok().filter(|n| n.len() == 24)?;
+    let wrapped = hex::decode(&slot.wrapped).ok()?;
+    let plain = Zeroizing::new(
+        XChaCha20Poly1305::new(kek.into())
+            .decrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: &wrapped,
+                    aad: BOX_AAD,
+                },
+            )
+            .ok()?,
+    );
+    let bytes: [u8; 32] = plain.as_slice().try_into().ok()?;
+    Some(crypto_box::SecretKey::from(bytes))
 }
 
 fn derive(passphrase: &str, kdf: &KdfParams) -> Result<Zeroizing<[u8; 32]>, String> {
@@ -154,9 +223,10 @@ fn new_kdf() -> KdfParams {
     }
 }
 
-fn wrap(key: &DbKey, label: &str, passphrase: &str) -> Result<Slot> {
+fn wrap(key: &DbKey, label: &str, passphrase: &str, box_secret: &BoxSecret) -> Result<Slot> {
     let kdf = new_kdf();
     let kek = derive(passphrase, &kdf).map_err(key_error)?;
+    let box_key = seal_box(&kek, box_secret)?;
     let mut nonce = [0u8; 24];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
     let cipher = XChaCha20Poly1305::new(kek.as_ref().into());
@@ -179,6 +249,7 @@ fn wrap(key: &DbKey, label: &str, passphrase: &str) -> Result<Slot> {
         must_change: false,
         failures: 0,
         locked_until: None,
+        box_key: Some(box_key),
     })
 }
 
@@ -189,7 +260,8 @@ fn key_error(reason: String) -> StoreError {
     }
 }
 
-fn unwrap_slot(slot: &Slot, passphrase: &str) -> Option<DbKey> {
+/// The database key and the password-derived key, if `passphrase` opens the slot.
+fn unwrap_slot(slot: &Slot, passphrase: &str) -> Option<(DbKey, Zeroizing<[u8; 32]>)> {
     let kek = derive(passphrase, &slot.kdf).ok()?;
     let nonce = hex::decode(&slot.nonce).ok()?;
     let wrapped = hex::decode(&slot.wrapped).ok()?;
@@ -213,7 +285,7 @@ fn unwrap_slot(slot: &Slot, passphrase: &str) -> Option<DbKey> {
     }
     let mut k = Zeroizing::new([0u8; 32]);
     k.copy_from_slice(&plain);
-    Some(DbKey(k))
+    Some((DbKey(k), kek))
 }
 
 /// How long an account is held back after `failures` failed attempts in a row.
@@ -272,10 +344,18 @@ fn canonical_code(code: &str) -> String {
 
 impl KeyFile {
     /// A new random database key, wrapped for the first officer's password.
-    pub fn create(username: &str, officer_id: &str, password: &str) -> Result<(KeyFile, DbKey)> {
+    #[cfg(test)]
+    fn create(username: &str, officer_id: &str, password: &str) -> Result<(KeyFile, DbKey)> {
         let key = DbKey::random();
         let mut file = KeyFile::empty();
-        file.set_password(&key, username, officer_id, password, false)?;
+        file.set_password(
+            &key,
+            username,
+            officer_id,
+            password,
+            false,
+            &new_box_secret(),
+        )?;
         Ok((file, key))
     }
 
@@ -337,11 +417,13 @@ impl KeyFile {
         if self.is_legacy() {
             let slot = self.slots.iter().find(|s| s.label == LEGACY).cloned();
             return match slot.and_then(|s| unwrap_slot(&s, password)) {
-                Some(key) => Ok(Opened {
+                Some((key, _)) => Ok(Opened {
                     key,
                     officer_id: None,
                     must_change: false,
                     failures_before: 0,
+                    box_secret: None,
+                    box_created: false,
                 }),
                 None => Err(StoreError::WrongCredentials),
             };
@@ -358,16 +440,31 @@ impl KeyFile {
             });
         }
         match unwrap_slot(&self.slots[i], password) {
-            Some(key) => {
+            Some((key, kek)) => {
                 let slot = &mut self.slots[i];
                 let failures_before = slot.failures;
                 slot.failures = 0;
                 slot.locked_until = None;
+                let (box_secret, box_created) = match slot.box_key.as_ref() {
+                    Some(b) => (
+                        Some(open_box(&kek, b).ok_or_else(|| {
+                            key_error(format!("khoá hộp của \"{username}\" hỏng"))
+                        })?),
+                        false,
+                    ),
+                    None => {
+                        let secret = new_box_secret();
+                        slot.box_key = Some(seal_box(&kek, &secret)?);
+                        (Some(secret), true)
+                    }
+                };
                 Ok(Opened {
                     key,
                     officer_id: slot.officer_id.clone(),
                     must_change: slot.must_change,
                     failures_before,
+                    box_secret,
+                    box_created,
                 })
             }
             None => {
@@ -384,8 +481,10 @@ impl KeyFile {
         }
     }
 
-    /// Sets (or replaces) the password of `username`'s slot. `must_change`: someone else
-    /// chose it, so the officer must change it at the next sign-in.
+    /// Sets (or replaces) the password of `username`'s slot, with `box_secret` as the
+    /// officer's box key (the one they had for a change of their own password, a new one
+    /// otherwise). `must_change`: someone else chose it, so the officer must change it at
+    /// the next sign-in.
     pub fn set_password(
         &mut self,
         key: &DbKey,
@@ -393,10 +492,11 @@ impl KeyFile {
         officer_id: &str,
         password: &str,
         must_change: bool,
+        box_secret: &BoxSecret,
     ) -> Result<()> {
         let username = username.trim().to_lowercase();
         check_password(&username, password)?;
-        let mut slot = wrap(key, &username, password)?;
+        let mut slot = wrap(key, &username, password, box_secret)?;
         slot.officer_id = Some(officer_id.to_string());
         slot.must_change = must_change;
         self.slots
@@ -417,9 +517,9 @@ impl KeyFile {
         before != self.slots.len()
     }
 
-    /// Wraps the key under a recovery code (replacing any earlier one).
-    pub fn set_recovery(&mut self, key: &DbKey, code: &str) -> Result<()> {
-        let slot = wrap(key, RECOVERY, &canonical_code(code))?;
+    /// Wraps the key and `box_secret` under a recovery code (replacing any earlier one).
+    pub fn set_recovery(&mut self, key: &DbKey, code: &str, box_secret: &BoxSecret) -> Result<()> {
+        let slot = wrap(key, RECOVERY, &canonical_code(code), box_secret)?;
         self.slots.retain(|s| s.label != RECOVERY);
         self.slots.push(slot);
         Ok(())
@@ -429,14 +529,18 @@ impl KeyFile {
         self.slots.iter().any(|s| s.label == RECOVERY)
     }
 
-    /// The database key, if `code` is this station's recovery code.
-    pub fn unlock_recovery(&self, code: &str) -> Result<DbKey> {
+    /// The database key and the recovery box key, if `code` is this station's recovery
+    /// code.
+    pub fn unlock_recovery(&self, code: &str) -> Result<(DbKey, Option<BoxSecret>)> {
         let code = canonical_code(code);
-        self.slots
+        let slot = self
+            .slots
             .iter()
             .find(|s| s.label == RECOVERY)
-            .and_then(|s| unwrap_slot(s, &code))
-            .ok_or(StoreError::WrongRecoveryCode)
+            .ok_or(StoreError::WrongRecoveryCode)?;
+        let (key, kek) = unwrap_slot(slot, &code).ok_or(StoreError::WrongRecoveryCode)?;
+        let box_secret = slot.box_key.as_ref().and_then(|b| open_box(&kek, b));
+        Ok((key, box_secret))
     }
 
     pub fn read(path: &Path) -> Result<KeyFile> {
@@ -495,20 +599,19 @@ mod tests {
     #[test]
     fn each_officer_has_a_slot_and_a_password_change_keeps_the_key() {
         let (mut file, key) = KeyFile::create("lan", "o1", "mật khẩu của Lan").unwrap();
-        file.set_password(&key, "binh", "o2", "tạm thời 123", true)
+        file.set_password(&key, "binh", "o2", "tạm thời 123", true, &new_box_secret())
             .unwrap();
         let b = file.unlock("binh", "tạm thời 123", now()).unwrap();
         assert!(b.must_change);
         assert_eq!(b.key.0.as_ref(), key.0.as_ref());
-        file.set_password(&key, "binh", "o2", "mật khẩu riêng", false)
+        let binh_box = b.box_secret.clone().unwrap();
+        file.set_password(&key, "binh", "o2", "mật khẩu riêng", false, &binh_box)
             .unwrap();
         assert!(file.unlock("binh", "tạm thời 123", now()).is_err());
-        assert!(
-            !file
-                .unlock("binh", "mật khẩu riêng", now())
-                .unwrap()
-                .must_change
-        );
+        let b = file.unlock("binh", "mật khẩu riêng", now()).unwrap();
+        assert!(!b.must_change && !b.box_created);
+        // The box key survives the password change: what was sealed to it still opens.
+        assert_eq!(b.box_secret.unwrap().to_bytes(), binh_box.to_bytes());
         assert!(file.unlock("lan", "mật khẩu của Lan", now()).is_ok());
         assert!(file.remove_officer("o2"));
         assert!(file.unlock("binh", "mật khẩu riêng", now()).is_err());
@@ -551,14 +654,30 @@ mod tests {
         let (mut file, key) = KeyFile::create("lan", "o1", "mật khẩu đúng").unwrap();
         let code = new_recovery_code();
         assert_eq!(code.len(), 29);
-        file.set_recovery(&key, &code).unwrap();
+        let recovery_box = new_box_secret();
+        file.set_recovery(&key, &code, &recovery_box).unwrap();
         let typed = code.to_lowercase().replace('-', " ");
-        assert_eq!(
-            file.unlock_recovery(&typed).unwrap().0.as_ref(),
-            key.0.as_ref()
-        );
+        let (opened, opened_box) = file.unlock_recovery(&typed).unwrap();
+        assert_eq!(opened.0.as_ref(), key.0.as_ref());
+        assert_eq!(opened_box.unwrap().to_bytes(), recovery_box.to_bytes());
         assert!(file.unlock_recovery(&new_recovery_code()).is_err());
         assert!(file.usernames() == vec!["lan".to_string()]);
+    }
+
+    #[test]
+    fn a_slot_without_a_box_key_gets_one_at_sign_in_and_keeps_it() {
+        let (mut file, _) = KeyFile::create("lan", "o1", "mật khẩu đúng").unwrap();
+        file.slots[0].box_key = None;
+        let first = file.unlock("lan", "mật khẩu đúng", now()).unwrap();
+        assert!(first.box_created);
+        let again = file.unlock("lan", "mật khẩu đúng", now()).unwrap();
+        assert!(!again.box_created);
+        let secret = again.box_secret.unwrap().to_bytes();
+        assert_eq!(first.box_secret.unwrap().to_bytes(), secret);
+        // The secret half is not in the file in clear.
+        let text = serde_json::to_string(&file).unwrap();
+        let secret = hex::encode(secret);
+        assert!(!text.contains(&secret));
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod demo;
 pub mod doctor;
 pub mod documents;
 pub mod error;
+pub mod identity;
 pub mod keys;
 pub mod migrate;
 pub mod replica;

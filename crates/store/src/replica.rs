@@ -178,6 +178,9 @@ pub fn record_unit(conn: &Connection, entity_name: &str, id: &str) -> Result<Opt
         "channel" => "SELECT unit_code FROM channels WHERE id = ?1",
         "channel_metric" => "SELECT c.unit_code FROM channel_metrics m JOIN channels c ON c.id = m.channel_id WHERE m.id = ?1",
         "officer" => "SELECT unit_code FROM officers WHERE id = ?1",
+        "identity_key" => "SELECT unit_code FROM identity_keys WHERE id = ?1",
+        "officer_key" => "SELECT unit_code FROM officer_keys WHERE id = ?1",
+        "identity_grant" => "SELECT unit_code FROM identity_grants WHERE id = ?1",
         _ => return Ok(None),
     };
     Ok(conn
@@ -468,17 +471,29 @@ impl Station {
     pub fn conflicts(&self, open_only: bool) -> Result<Vec<ConflictView>> {
         self.require(binhyen_domain::access::Permission::TipRead)?;
         let mut all = self.load_conflicts(open_only)?;
-        if !self
+        let may_see = self
             .session()
             .role
-            .allows(binhyen_domain::access::Permission::IdentityView)
+            .allows(binhyen_domain::access::Permission::IdentityView);
+        for c in all
+            .iter_mut()
+            .filter(|c| binhyen_domain::catalog::is_identity(&c.entity))
         {
-            for c in all
-                .iter_mut()
-                .filter(|c| binhyen_domain::catalog::is_identity(&c.entity))
-            {
-                c.local_value = Value::String("(ẩn danh tính)".into());
-                c.remote_value = Value::String("(ẩn danh tính)".into());
+            for v in [&mut c.local_value, &mut c.remote_value] {
+                let shown = match &*v {
+                    _ if !may_see => Value::String("(ẩn danh tính)".into()),
+                    // Sealed values are shown opened, where this laptop has the key.
+                    Value::String(s) if crate::identity::is_sealed(s) => {
+                        match self.open_identity_value(s)? {
+                            Some(p) => Value::String(p),
+                            None => {
+                                Value::String("(danh tính niêm phong, máy này chưa có khóa)".into())
+                            }
+                        }
+                    }
+                    other => other.clone(),
+                };
+                *v = shown;
             }
         }
         Ok(all)
@@ -559,6 +574,13 @@ impl Station {
         let value = match take {
             Take::Local => conflict.local_value.clone(),
             Take::Server => conflict.remote_value.clone(),
+            // A value typed for an identity field is sealed like any other identity.
+            Take::Value(Value::String(v))
+                if binhyen_domain::catalog::is_identity(&conflict.entity)
+                    && conflict.field != "secret" =>
+            {
+                Value::String(self.identity_sealer(now)?.seal(&v)?)
+            }
             Take::Value(v) => v,
         };
         let mut w = self.writer(now)?;

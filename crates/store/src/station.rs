@@ -15,7 +15,8 @@ use binhyen_domain::unit::{is_commune_code, is_province_code};
 use crate::accounts::{self, Credentials, FirstOfficer, Session};
 use crate::audit::Action;
 use crate::changes::{meta_get, meta_set, Writer};
-use crate::keys::{DbKey, KeyFile};
+use crate::identity::Ring;
+use crate::keys::{new_box_secret, BoxSecret, DbKey, KeyFile};
 use crate::{migrate, units, Result, StoreError};
 
 pub const DB_FILE: &str = "station.db";
@@ -63,6 +64,16 @@ pub struct Station {
     pub(crate) session: Session,
     /// The database key, to wrap it for a new password (accounts) and derive subkeys.
     pub(crate) key: DbKey,
+    /// The keys that open reporter identity for this session (see `identity.rs`).
+    pub(crate) ring: Ring,
+}
+
+/// What a second connection of the same session needs (the desktop's sync thread): the
+/// database key, and the officer's box key for reporter identity.
+#[derive(Clone)]
+pub struct SessionKey {
+    db: DbKey,
+    own_box: Option<BoxSecret>,
 }
 
 impl std::fmt::Debug for Station {
@@ -202,13 +213,39 @@ impl Station {
             w.commit()?;
             id
         };
+        let own_box = new_box_secret();
+        {
+            let mut w = Writer::begin(&mut conn, now, &username)?;
+            let station_id = meta_get(w.conn(), "station_id")?.unwrap_or_default();
+            crate::identity::publish_officer_key(
+                &mut w,
+                code,
+                &station_id,
+                Some(&officer_id),
+                &own_box,
+            )?;
+            w.commit()?;
+        }
         let mut keyfile = KeyFile::empty();
-        keyfile.set_password(&key, &username, &officer_id, &first.password, false)?;
+        keyfile.set_password(
+            &key,
+            &username,
+            &officer_id,
+            &first.password,
+            false,
+            &own_box,
+        )?;
         // The key file last: a directory with a key file always has a complete database.
         keyfile.write(&dir.join(KEYS_FILE))?;
         let officer = accounts::load(&conn, &officer_id)?
             .ok_or_else(|| StoreError::not_found("tài khoản", &officer_id))?;
-        let mut station = Station::from_conn(conn, dir, Session::new(&officer, false), key)?;
+        let mut station = Station::from_conn(
+            conn,
+            dir,
+            Session::new(&officer, false),
+            key,
+            Ring::new(Some(own_box)),
+        )?;
         if opts.demo {
             crate::demo::fill(&mut station, now)?;
         }
@@ -251,10 +288,11 @@ impl Station {
                 return Err(e);
             }
         };
-        if opened.failures_before > 0 {
+        if opened.failures_before > 0 || opened.box_created {
             keys.write(&keys_path)?;
         }
         let mut conn = Station::connect_migrated(dir, &opened.key)?;
+        let mut own_box = opened.box_secret.clone();
         let officer = match &opened.officer_id {
             Some(id) => match accounts::load(&conn, id)? {
                 Some(a) if a.active => a,
@@ -265,20 +303,27 @@ impl Station {
                     return Err(StoreError::AccountDisabled);
                 }
             },
-            None => Station::adopt_legacy(
-                &mut conn,
-                &mut keys,
-                &keys_path,
-                &opened.key,
-                credentials,
-                now,
-            )?,
+            None => {
+                let secret = new_box_secret();
+                let officer = Station::adopt_legacy(
+                    &mut conn,
+                    &mut keys,
+                    &keys_path,
+                    &opened.key,
+                    credentials,
+                    &secret,
+                    now,
+                )?;
+                own_box = Some(secret);
+                officer
+            }
         };
         let mut station = Station::from_conn(
             conn,
             dir,
             Session::new(&officer, opened.must_change),
             opened.key,
+            Ring::new(own_box),
         )?;
         station.audit(
             Action::SignIn,
@@ -286,19 +331,26 @@ impl Station {
             serde_json::json!({"failed_attempts_before": opened.failures_before}),
             now,
         )?;
+        station.identity_at_sign_in(now)?;
         Ok(station)
     }
 
     /// Opens the station with a key already proven at sign-in, acting as `officer_id`: the
     /// desktop's sync thread, which needs its own connection. Refused if the account has
     /// been disabled since, or the station revoked.
-    pub fn open_with_key(dir: &Path, key: &DbKey, officer_id: &str) -> Result<Station> {
-        let conn = Station::connect_migrated(dir, key)?;
+    pub fn open_with_key(dir: &Path, key: &SessionKey, officer_id: &str) -> Result<Station> {
+        let conn = Station::connect_migrated(dir, &key.db)?;
         let officer = match accounts::load(&conn, officer_id)? {
             Some(a) if a.active => a,
             _ => return Err(StoreError::AccountDisabled),
         };
-        let station = Station::from_conn(conn, dir, Session::new(&officer, false), key.clone())?;
+        let station = Station::from_conn(
+            conn,
+            dir,
+            Session::new(&officer, false),
+            key.db.clone(),
+            Ring::new(key.own_box.clone()),
+        )?;
         match station.revoked_at()? {
             Some(at) => Err(StoreError::Revoked(at)),
             None => Ok(station),
@@ -319,14 +371,16 @@ impl Station {
             return Err(StoreError::NoStation(dir.to_path_buf()));
         }
         let mut keys = KeyFile::read(&keys_path)?;
-        let key = keys.unlock_recovery(code)?;
+        let (key, recovery_box) = keys.unlock_recovery(code)?;
         let mut conn = Station::connect_migrated(dir, &key)?;
+        let own_box = new_box_secret();
         let id = Station::claim_account(
             &mut conn,
             &mut keys,
             &keys_path,
             &key,
             officer,
+            &own_box,
             Action::RecoveryUse,
             serde_json::json!({}),
             now,
@@ -336,12 +390,23 @@ impl Station {
         // The code has been read out over the telephone: the next sync hands the province a
         // new one (and wraps the key under it), so the old one stops working.
         meta_set(&conn, "sync.recovery_escrowed", "")?;
-        Station::from_conn(conn, dir, Session::new(&account, false), key)
+        // The recovery slot's box key opens the identity keys granted to it, which this
+        // session passes on to the new chief's key.
+        let mut ring = Ring::new(Some(own_box));
+        if let Some(r) = recovery_box {
+            ring.add(r);
+        }
+        let mut station = Station::from_conn(conn, dir, Session::new(&account, false), key, ring)?;
+        station.identity_at_sign_in(now)?;
+        Ok(station)
     }
 
-    /// The database key of this open station, for [`Station::open_with_key`].
-    pub fn session_key(&self) -> DbKey {
-        self.key.clone()
+    /// The keys of this open session, for [`Station::open_with_key`].
+    pub fn session_key(&self) -> SessionKey {
+        SessionKey {
+            db: self.key.clone(),
+            own_box: self.ring.own().cloned(),
+        }
     }
 
     /// A station from before accounts, opened with its passphrase: the officer who opens it
@@ -352,6 +417,7 @@ impl Station {
         keys_path: &Path,
         key: &DbKey,
         credentials: &Credentials,
+        own_box: &BoxSecret,
         now: DateTime<Utc>,
     ) -> Result<accounts::Account> {
         let officer = FirstOfficer {
@@ -366,6 +432,7 @@ impl Station {
             keys_path,
             key,
             &officer,
+            own_box,
             Action::AccountChange,
             serde_json::json!({"op": "create", "from": "station passphrase"}),
             now,
@@ -386,6 +453,7 @@ impl Station {
         keys_path: &Path,
         key: &DbKey,
         officer: &FirstOfficer,
+        own_box: &BoxSecret,
         action: Action,
         detail: serde_json::Value,
         now: DateTime<Utc>,
@@ -427,7 +495,7 @@ impl Station {
         detail["role"] = officer.role.as_str().into();
         w.audit(action, Some(&id), detail)?;
         w.commit()?;
-        keys.set_password(key, &username, &id, &officer.password, false)?;
+        keys.set_password(key, &username, &id, &officer.password, false, own_box)?;
         keys.write(keys_path)?;
         Ok(id)
     }
@@ -445,7 +513,13 @@ impl Station {
         Ok(conn)
     }
 
-    fn from_conn(conn: Connection, dir: &Path, session: Session, key: DbKey) -> Result<Station> {
+    fn from_conn(
+        conn: Connection,
+        dir: &Path,
+        session: Session,
+        key: DbKey,
+        ring: Ring,
+    ) -> Result<Station> {
         let get = |k: &str| -> Result<String> {
             meta_get(&conn, k)?.ok_or_else(|| StoreError::not_found("thông tin trạm", k))
         };
@@ -479,6 +553,7 @@ impl Station {
             actor: session.username.clone(),
             session,
             key,
+            ring,
         })
     }
 

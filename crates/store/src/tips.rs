@@ -19,6 +19,7 @@ use binhyen_domain::tip::{
 use binhyen_domain::{FieldError, Invalid};
 
 use crate::changes::{Op, Writer};
+use crate::identity::{OpenedReporter, Sealer};
 use crate::search::{fts_query, index_doc, tip_doc_order};
 use crate::sql::{get_enum, get_opt_uuid, get_ts, get_uuid, ts};
 use crate::{Result, Station, StoreError};
@@ -132,7 +133,23 @@ fn reporter_json(r: &Reporter) -> serde_json::Value {
     json!({"name": r.name, "phone": r.phone, "id_number": r.id_number, "address": r.address, "secret": r.secret})
 }
 
-fn upsert_reporter(w: &mut Writer<'_>, tip_id: &str, r: &Reporter, existed: bool) -> Result<()> {
+/// Writes a tip's reporter, sealed (see `identity.rs`): neither the row nor the change that
+/// travels holds the identity in clear.
+fn upsert_reporter(
+    w: &mut Writer<'_>,
+    tip_id: &str,
+    r: &Reporter,
+    existed: bool,
+    sealer: Option<&Sealer>,
+) -> Result<()> {
+    let sealer = sealer.ok_or_else(|| {
+        StoreError::Invalid(Invalid::one(
+            "reporter",
+            "no_identity_key",
+            "Không niêm phong được danh tính người tố giác; chưa ghi gì.",
+        ))
+    })?;
+    let r = &sealer.seal_reporter(r)?;
     w.conn().prepare_cached(
         "INSERT INTO tip_reporters(tip_id, name, phone, id_number, address, secret) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT(tip_id) DO UPDATE SET name = excluded.name, phone = excluded.phone,
@@ -193,6 +210,14 @@ fn next_register_no(
 /// Inserts one validated tip with its register number, reporter, first timeline entry,
 /// change records and search document. `officer` received it and handles it until a chief
 /// assigns someone else.
+/// What a run of tip inserts shares: the hamlets resolved so far, and the sealer of
+/// reporter identity (needed only when a tip has a reporter).
+#[derive(Default)]
+pub(crate) struct Inserts {
+    pub hamlets: HashMap<String, Option<(String, String)>>,
+    pub sealer: Option<Sealer>,
+}
+
 pub(crate) fn insert_tip(
     w: &mut Writer<'_>,
     unit_code: &str,
@@ -200,8 +225,9 @@ pub(crate) fn insert_tip(
     officer: Option<&str>,
     tip: &NewTip,
     status: Status,
-    hamlets: &mut HashMap<String, Option<(String, String)>>,
+    ctx: &mut Inserts,
 ) -> Result<Uuid> {
+    let hamlets = &mut ctx.hamlets;
     let hamlet = match &tip.hamlet {
         None => None,
         Some(key) => {
@@ -262,7 +288,7 @@ pub(crate) fn insert_tip(
         }),
     )?;
     if let Some(r) = &tip.reporter {
-        upsert_reporter(w, &id_s, r, false)?;
+        upsert_reporter(w, &id_s, r, false, ctx.sealer.as_ref())?;
     }
     add_action(
         w,
@@ -402,6 +428,13 @@ impl Station {
         let (tip, files) = tip;
         let (unit, device) = (self.info().unit_code.clone(), self.info().device_no);
         let officer = self.session.officer_id.clone();
+        let mut ctx = Inserts {
+            sealer: match tip.reporter {
+                Some(_) => Some(self.identity_sealer(now)?),
+                None => None,
+            },
+            ..Inserts::default()
+        };
         let mut w = self.writer(now)?;
         let id = insert_tip(
             &mut w,
@@ -410,7 +443,7 @@ impl Station {
             Some(&officer),
             &tip,
             Status::Received,
-            &mut HashMap::new(),
+            &mut ctx,
         )?;
         let attached = if files.is_empty() {
             Vec::new()
@@ -456,8 +489,14 @@ impl Station {
         }
         let (unit, device) = (self.info().unit_code.clone(), self.info().device_no);
         let officer = self.session.officer_id.clone();
+        let mut ctx = Inserts {
+            sealer: match tips.iter().any(|(_, t)| t.reporter.is_some()) {
+                true => Some(self.identity_sealer(now)?),
+                false => None,
+            },
+            ..Inserts::default()
+        };
         let mut w = self.writer(now)?;
-        let mut hamlets = HashMap::new();
         let mut ids = Vec::with_capacity(tips.len());
         for (line_no, tip) in &tips {
             let id = insert_tip(
@@ -467,7 +506,7 @@ impl Station {
                 Some(&officer),
                 tip,
                 Status::Received,
-                &mut hamlets,
+                &mut ctx,
             )
             .map_err(|e| StoreError::Line {
                 line: *line_no,
@@ -506,27 +545,33 @@ impl Station {
             .ok_or_else(|| StoreError::not_found("nguồn tin", key))?;
         let id = tip.id.to_string();
         if with_reporter && tip.has_reporter {
-            tip.reporter = self
-                .conn
-                .query_row(
-                    "SELECT name, phone, id_number, address, secret FROM tip_reporters WHERE tip_id = ?1",
-                    [&id],
-                    |r| {
-                        Ok(Reporter {
-                            name: r.get(0)?,
-                            phone: r.get(1)?,
-                            id_number: r.get(2)?,
-                            address: r.get(3)?,
-                            secret: r.get(4)?,
-                        })
-                    },
-                )
-                .optional()?;
+            tip.reporter = self.reporter(&id)?.map(|r| r.reporter);
         }
         tip.timeline = self.timeline(&id)?;
         tip.links = self.links(&id)?;
         tip.attachments = crate::attachments::tip_attachments(&self.conn, &id)?;
         Ok(tip)
+    }
+
+    /// A tip's reporter, opened with the session's identity keys.
+    fn reporter(&self, tip_id: &str) -> Result<Option<OpenedReporter>> {
+        let stored = self
+            .conn
+            .query_row(
+                "SELECT name, phone, id_number, address, secret FROM tip_reporters WHERE tip_id = ?1",
+                [tip_id],
+                |r| {
+                    Ok(Reporter {
+                        name: r.get(0)?,
+                        phone: r.get(1)?,
+                        id_number: r.get(2)?,
+                        address: r.get(3)?,
+                        secret: r.get(4)?,
+                    })
+                },
+            )
+            .optional()?;
+        stored.map(|r| self.open_reporter(r)).transpose()
     }
 
     fn links(&self, tip_id: &str) -> Result<Vec<TipLink>> {
@@ -870,10 +915,23 @@ impl Station {
         if let Some(s) = valid.status {
             self.require(binhyen_domain::access::status_permission(s))?;
         }
+        let id = current.id.to_string();
+        let mut sealer = None;
         if patch.reporter.is_some() {
             self.require(Permission::IdentityView)?;
+            let locked = self.reporter(&id)?.is_some_and(|r| r.locked);
+            let unchanged = valid.reporter.as_ref() == current.reporter.as_ref();
+            if locked && !unchanged {
+                return Err(StoreError::Invalid(Invalid::one(
+                    "reporter",
+                    "identity_locked",
+                    "Danh tính người tố giác của nguồn tin này chưa mở được trên máy này (chưa nhận khóa danh tính của xã), nên chưa sửa được; các thay đổi khác chưa được ghi.",
+                )));
+            }
+            if !unchanged {
+                sealer = Some(self.identity_sealer(now)?);
+            }
         }
-        let id = current.id.to_string();
         let unit = self.info().unit_code.clone();
         let mut w = self.writer(now)?;
         let mut changed = serde_json::Map::new();
@@ -954,7 +1012,7 @@ impl Station {
             w.record("tip", &id, Op::Update, serde_json::Value::Object(changed))?;
         }
         if let Some(r) = valid.reporter.filter(|_| reporter_changed) {
-            upsert_reporter(&mut w, &id, &r, current.has_reporter)?;
+            upsert_reporter(&mut w, &id, &r, current.has_reporter, sealer.as_ref())?;
             labels.push("người báo tin");
         }
         let note = valid.note.as_deref();

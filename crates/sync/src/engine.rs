@@ -118,6 +118,18 @@ pub struct SyncReport {
     pub files_received: usize,
 }
 
+impl SyncReport {
+    /// Adds a further exchange of the same sync; its checksum is the one that counts.
+    fn add(&mut self, again: SyncReport) {
+        self.pushed += again.pushed;
+        self.rejected += again.rejected;
+        self.pulled += again.pulled;
+        self.conflicts += again.conflicts;
+        self.checksum_ok = again.checksum_ok;
+        self.checksum = again.checksum;
+    }
+}
+
 struct Client {
     base: String,
     auth: Option<String>,
@@ -560,17 +572,22 @@ pub fn sync_with(
     let mut report = exchange(station, client, now)?;
     push_audit(station, client)?;
     escrow_recovery(station, client)?;
+    // Keys the pull brought (a new officer, a new laptop of the commune, a recovery slot)
+    // are granted the commune's identity key by a session that holds it, and identities
+    // that arrived in clear from a laptop not yet updated are sealed. What that wrote, and
+    // the recovery slot's key, go out at once.
+    station.share_identity_keys(now)?;
+    station.seal_clear_identities(now)?;
+    if binhyen_store::changes::pending_count(station.conn())? > 0 {
+        let again = exchange(station, client, now)?;
+        report.add(again);
+    }
     exchange_files(station, client, &mut report)?;
     if !report.checksum_ok {
         let repaired = repair(station, client, now)?;
         tracing::warn!(repaired, "checksum mismatch: scope repaired");
         let again = exchange(station, client, now)?;
-        report.pushed += again.pushed;
-        report.rejected += again.rejected;
-        report.pulled += again.pulled;
-        report.conflicts += again.conflicts;
-        report.checksum_ok = again.checksum_ok;
-        report.checksum = again.checksum;
+        report.add(again);
         report.repaired = repaired;
     }
     // Accounts disabled at the province (or on another laptop) lose their password here.
@@ -657,7 +674,7 @@ fn escrow_recovery(station: &mut Station, client: &mut dyn Transport) -> Result<
             // Remembered before the key file changes: a crash in between leaves a code that
             // is sent and wrapped again next time, never a wrapped code nobody knows.
             station.sync_set("recovery_pending", &code)?;
-            station.set_recovery_code(&code)?;
+            station.set_recovery_code(&code, Utc::now())?;
             code
         }
     };

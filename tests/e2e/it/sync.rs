@@ -228,6 +228,41 @@ impl Drop for Db {
     }
 }
 
+/// Everything the server stores, as text: the SQLite file and its journal, or every row of
+/// the test's PostgreSQL schema.
+fn server_store_text(db: &str) -> String {
+    if let Some(path) = db.strip_prefix("sqlite:") {
+        let mut bytes = std::fs::read(path).unwrap();
+        bytes.extend(std::fs::read(format!("{path}-wal")).unwrap_or_default());
+        return String::from_utf8_lossy(&bytes).into_owned();
+    }
+    let schema = db
+        .rsplit_once("search_path%3D")
+        .map(|(_, s)| s.to_string())
+        .expect("a PostgreSQL spec names its schema");
+    let mut c = postgres::Client::connect(&pg(), postgres::NoTls).unwrap();
+    let tables: Vec<String> = c
+        .query(
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1",
+            &[&schema],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut text = String::new();
+    for t in tables {
+        let row = c
+            .query_one(
+                &format!("SELECT coalesce(string_agg(x::text, E'\\n'), '') FROM {schema}.{t} x"),
+                &[],
+            )
+            .unwrap();
+        text.push_str(&row.get::<_, String>(0));
+    }
+    text
+}
+
 /// The PostgreSQL to test against (scripts/setup.sh provides one).
 fn pg() -> String {
     std::env::var("BINHYEN_TEST_PG")
@@ -336,6 +371,17 @@ fn converge(db: &str, work: &Path) {
     let on_a2 = a2.ok(&["tip", "show", t1["id"].as_str().unwrap()], None);
     assert_eq!(on_a2["hamlet_name"], "Buôn Ea Kmar");
     assert_eq!(on_a2["reporter"]["name"], "Người Tố Giác Bí Mật");
+    // The server relays the identity but cannot read it: in its store it is sealed to the
+    // commune's identity key, whose secret half only the commune's officers hold.
+    let stored = server_store_text(&db);
+    assert!(
+        stored.contains("sealed1:"),
+        "the sealed identity is on the server"
+    );
+    assert!(
+        !stored.contains("Người Tố Giác Bí Mật") && !stored.contains("977123456"),
+        "the server holds no reporter identity in clear"
+    );
     // The other commune sees only its own tip.
     let b_tips = b.tips();
     assert_eq!(b_tips.len(), 1);
@@ -503,8 +549,9 @@ fn server_unreachable_is_reported_and_nothing_is_lost() {
     assert_eq!(err["error"]["code"], "unreachable");
     let status = a.ok(&["status"], None);
     assert_eq!(
-        status["pending_changes"], 3,
-        "the station's first account (never synced yet), the tip and its timeline entry wait"
+        status["pending_changes"], 5,
+        "the station's first account and its box key, the recovery slot's box key (none synced \
+         yet), the tip and its timeline entry wait"
     );
     assert!(status["last_error"]
         .as_str()
@@ -513,7 +560,7 @@ fn server_unreachable_is_reported_and_nothing_is_lost() {
     // The server comes back (same database); the waiting changes go through.
     let _server = start_server_on(&db, port);
     let report = a.sync();
-    assert_eq!(report["pushed"], 3);
+    assert_eq!(report["pushed"], 5);
     assert_eq!(a.ok(&["status"], None)["pending_changes"], 0);
 }
 

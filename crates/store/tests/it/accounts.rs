@@ -397,7 +397,7 @@ fn the_recovery_code_sets_a_new_chief_password() {
     )
     .unwrap();
     let code = binhyen_store::keys::new_recovery_code();
-    s.set_recovery_code(&code).unwrap();
+    s.set_recovery_code(&code, now()).unwrap();
     drop(s);
     let chief = FirstOfficer {
         username: "truong".into(),

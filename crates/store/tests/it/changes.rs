@@ -8,11 +8,12 @@ use crate::{now, station, tip_input};
 #[test]
 fn every_write_has_its_change_records() {
     let (_d, mut s) = station();
-    // A new station holds one record: its first account.
+    // A new station holds two records: its first account and that officer's box key.
     let first = pending(s.conn(), 100).unwrap();
-    assert_eq!((first.len(), first[0].entity.as_str()), (1, "officer"));
-    s.mark_acked_ids(&[first[0].change_id.to_string()], now())
-        .unwrap();
+    let entities: Vec<&str> = first.iter().map(|c| c.entity.as_str()).collect();
+    assert_eq!(entities, ["officer", "officer_key"]);
+    let ids: Vec<String> = first.iter().map(|c| c.change_id.to_string()).collect();
+    s.mark_acked_ids(&ids, now()).unwrap();
     assert_eq!(pending_count(s.conn()).unwrap(), 0);
     let tip = s
         .add_tip(
@@ -25,17 +26,24 @@ fn every_write_has_its_change_records() {
         .iter()
         .map(|c| (c.entity.as_str(), c.op.as_str()))
         .collect();
+    // The first identity of the commune makes its identity key, granted to the officer.
     assert_eq!(
         kinds,
         vec![
+            ("identity_key", "insert"),
+            ("identity_grant", "insert"),
             ("tip", "insert"),
             ("tip_reporter", "insert"),
             ("tip_action", "insert")
         ]
     );
-    assert_eq!(changes[0].entity_id, tip.id.to_string());
-    // The tip's own change record carries no reporter identity: it travels separately.
-    assert!(!changes[0].data.to_string().contains("\"A\""));
+    assert_eq!(changes[2].entity_id, tip.id.to_string());
+    // The tip's own change record carries no reporter identity: it travels separately,
+    // and sealed.
+    assert!(!changes[2].data.to_string().contains("\"A\""));
+    let name = changes[3].data["name"].as_str().unwrap();
+    assert!(name.starts_with("sealed1:"), "{name}");
+    assert!(changes[3].data["secret"] == json!(true));
     // Clock values strictly increase.
     assert!(changes.windows(2).all(|w| w[0].hlc < w[1].hlc));
 }
@@ -120,7 +128,7 @@ fn updates_carry_their_base_versions() {
 fn checksum_follows_the_writes() {
     let (_d, mut s) = station();
     let (empty, n) = s.checksum(true).unwrap();
-    assert_eq!(n, 1, "the first account");
+    assert_eq!(n, 2, "the first account and its box key");
     s.add_tip(
         &tip_input(json!({"content": "a", "reporter": {"name": "X"}})),
         now(),
@@ -130,5 +138,6 @@ fn checksum_follows_the_writes() {
     let (without, m) = s.checksum(false).unwrap();
     assert_ne!(empty, with_identity);
     assert_ne!(with_identity, without);
-    assert_eq!((n, m), (4, 3));
+    // + identity key, grant, tip, reporter, action; the reporter counts only with identity.
+    assert_eq!((n, m), (7, 6));
 }

@@ -9,6 +9,7 @@ mod audit;
 mod backup;
 mod changes;
 mod desk;
+mod identity;
 mod migrations;
 mod report;
 mod roster;
@@ -100,10 +101,16 @@ pub fn row_counts(s: &Station) -> Vec<(String, i64)> {
 /// Relays every change of `from` to `to`, as the server would (identity left out, as the
 /// server leaves it out for a province-level station).
 pub fn relay(from: &Station, to: &mut Station) {
+    relay_scope(from, to, false)
+}
+
+/// Relays every change of `from` to `to`, identity included where `with_identity` (as the
+/// server does between two laptops of one commune).
+pub fn relay_scope(from: &Station, to: &mut Station, with_identity: bool) {
     let changes = binhyen_store::changes::pending(from.conn(), 10_000).unwrap();
     let remote: Vec<binhyen_store::replica::RemoteChange> = changes
         .into_iter()
-        .filter(|c| !binhyen_domain::catalog::is_identity(&c.entity))
+        .filter(|c| with_identity || !binhyen_domain::catalog::is_identity(&c.entity))
         .enumerate()
         .map(|(i, c)| binhyen_store::replica::RemoteChange {
             seq: i as i64 + 1,

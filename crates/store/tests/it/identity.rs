@@ -1,0 +1,258 @@
+//! Reporter identity under keys of its own: sealed in the database and in what travels,
+//! opened only by officers whose role may see it, handed to a new officer, a new laptop of
+//! the commune and a recovery slot, and never to anyone else.
+
+use binhyen_domain::access::Role;
+use binhyen_store::identity::{is_sealed, LOCKED_NAME};
+use binhyen_store::{Credentials, Station};
+use serde_json::json;
+
+use crate::{add_account, now, opts, relay_scope, station, tip_input, PASS, TEMP};
+
+const NAME: &str = "Nguyễn Thị Tố Giác";
+const PHONE: &str = "0905 123 456";
+
+fn tip_with_reporter(s: &mut Station) -> String {
+    s.add_tip(
+        &tip_input(json!({"content": "Trộm bò ở buôn Ea Tar",
+            "reporter": {"name": NAME, "phone": PHONE, "id_number": "066190001234",
+                         "address": "Buôn Ea Tar"}})),
+        now(),
+    )
+    .unwrap()
+    .id
+    .to_string()
+}
+
+/// The stored row and every change record of a reporter, as anyone holding the database
+/// key would read them.
+fn stored_identity(s: &Station) -> Vec<String> {
+    let mut values: Vec<String> = s
+        .conn()
+        .prepare("SELECT coalesce(name, ''), coalesce(phone, ''), coalesce(id_number, ''), coalesce(address, '') FROM tip_reporters")
+        .unwrap()
+        .query_map([], |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?]))
+        .unwrap()
+        .flat_map(|r: rusqlite::Result<[String; 4]>| r.unwrap())
+        .collect();
+    values.extend(
+        s.conn()
+            .prepare("SELECT data FROM changes WHERE entity = 'tip_reporter'")
+            .unwrap()
+            .query_map([], |r| r.get::<_, String>(0))
+            .unwrap()
+            .map(|r| r.unwrap()),
+    );
+    values
+}
+
+fn reveal_name(s: &mut Station, tip: &str) -> Option<String> {
+    s.reveal_tip(tip, "xác minh", now())
+        .unwrap()
+        .reporter
+        .and_then(|r| r.name)
+}
+
+fn sign_in(dir: &std::path::Path, user: &str, password: &str) -> Station {
+    Station::open(dir, &Credentials::new(user, password)).unwrap()
+}
+
+#[test]
+fn identity_is_sealed_in_the_database_and_the_outbox_and_the_database_key_does_not_open_it() {
+    let (dir, mut chief) = station();
+    let tip = tip_with_reporter(&mut chief);
+    let stored = stored_identity(&chief);
+    assert!(!stored.is_empty());
+    for v in &stored {
+        assert!(
+            !v.contains("Tố Giác") && !v.contains("905123456") && !v.contains("066190001234"),
+            "{v}"
+        );
+    }
+    assert!(stored[..4].iter().all(|v| is_sealed(v)), "{stored:?}");
+    assert_eq!(reveal_name(&mut chief, &tip).as_deref(), Some(NAME));
+
+    // An administrator holds the database key (they manage accounts) but not the identity
+    // key: the library refuses, and the rows they could read are sealed.
+    add_account(&mut chief, "quantri", Role::Admin);
+    drop(chief);
+    let mut admin = sign_in(dir.path(), "quantri", TEMP);
+    admin
+        .change_password(TEMP, "quản trị mới 2026", now())
+        .unwrap();
+    assert_eq!(admin.get_tip(&tip, true).unwrap_err().code(), "forbidden");
+    assert!(stored_identity(&admin)[..4].iter().all(|v| is_sealed(v)));
+    let grants_to_admin: i64 = admin
+        .conn()
+        .query_row(
+            "SELECT count(*) FROM identity_grants g JOIN officer_keys k ON k.id = g.officer_key_id
+             JOIN officers o ON o.id = k.officer_id WHERE o.username = 'quantri'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        grants_to_admin, 0,
+        "no identity key is ever sealed to an administrator"
+    );
+}
+
+#[test]
+fn a_new_officer_a_password_change_and_a_reset_all_keep_identity_readable() {
+    let (dir, mut chief) = station();
+    let tip = tip_with_reporter(&mut chief);
+    let officer = add_account(&mut chief, "canbo", Role::Officer);
+    add_account(&mut chief, "phantich", Role::Analyst);
+    drop(chief);
+
+    let mut s = sign_in(dir.path(), "canbo", TEMP);
+    s.change_password(TEMP, "mật khẩu của cán bộ", now())
+        .unwrap();
+    assert_eq!(reveal_name(&mut s, &tip).as_deref(), Some(NAME));
+    drop(s);
+    let mut s = sign_in(dir.path(), "canbo", "mật khẩu của cán bộ");
+    assert_eq!(reveal_name(&mut s, &tip).as_deref(), Some(NAME));
+    // An identity the officer records, the chief reads.
+    let second = tip_with_reporter(&mut s);
+    drop(s);
+
+    // A forgotten password: the old box key is gone with it; the chief's reset grants the
+    // new one.
+    let mut chief = sign_in(dir.path(), "truong", PASS);
+    assert_eq!(reveal_name(&mut chief, &second).as_deref(), Some(NAME));
+    chief
+        .reset_password(&officer, "mật khẩu tạm mới", now())
+        .unwrap();
+    drop(chief);
+    let mut s = sign_in(dir.path(), "canbo", "mật khẩu tạm mới");
+    s.change_password("mật khẩu tạm mới", "mật khẩu thứ ba", now())
+        .unwrap();
+    assert_eq!(reveal_name(&mut s, &tip).as_deref(), Some(NAME));
+    drop(s);
+
+    // The analyst's key was published but never granted.
+    let analyst = sign_in(dir.path(), "phantich", TEMP);
+    let granted: i64 = analyst
+        .conn()
+        .query_row(
+            "SELECT count(*) FROM identity_grants g JOIN officer_keys k ON k.id = g.officer_key_id
+             JOIN officers o ON o.id = k.officer_id WHERE o.role = 'analyst'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(granted, 0);
+}
+
+#[test]
+fn identities_stored_in_clear_before_this_version_are_sealed_at_the_next_sign_in() {
+    let (dir, mut chief) = station();
+    let tip = chief
+        .add_tip(&tip_input(json!({"content": "Đánh nhau ở chợ"})), now())
+        .unwrap()
+        .id
+        .to_string();
+    // As a version-9 station stored it.
+    chief
+        .conn()
+        .execute(
+            "INSERT INTO tip_reporters(tip_id, name, phone, secret) VALUES (?1, ?2, '+84905123456', 1)",
+            rusqlite::params![tip, NAME],
+        )
+        .unwrap();
+    drop(chief);
+    let mut chief = sign_in(dir.path(), "truong", PASS);
+    let stored = stored_identity(&chief);
+    assert!(is_sealed(&stored[0]) && is_sealed(&stored[1]), "{stored:?}");
+    assert!(stored.iter().all(|v| !v.contains("Tố Giác")));
+    let opened = chief
+        .reveal_tip(&tip, "xác minh", now())
+        .unwrap()
+        .reporter
+        .unwrap();
+    assert_eq!(opened.name.as_deref(), Some(NAME));
+    assert_eq!(opened.phone.as_deref(), Some("+84905123456"));
+    assert!(opened.secret);
+    // The sealing travels: the other laptops replace their clear copy.
+    let sealed_update = binhyen_store::changes::pending(chief.conn(), 100)
+        .unwrap()
+        .into_iter()
+        .any(|c| c.entity == "tip_reporter" && c.op == "update");
+    assert!(sealed_update);
+}
+
+#[test]
+fn a_second_laptop_of_the_commune_reads_identities_once_a_holder_has_synced() {
+    let (_a_dir, mut a) = station();
+    let tip = tip_with_reporter(&mut a);
+    let b_dir = tempfile::tempdir().unwrap();
+    let mut b = Station::init(b_dir.path(), &opts("24280", 2, false), now()).unwrap();
+
+    // B receives the tip and its sealed identity before anyone granted it the key.
+    relay_scope(&a, &mut b, true);
+    let locked = b
+        .reveal_tip(&tip, "xác minh", now())
+        .unwrap()
+        .reporter
+        .unwrap();
+    assert_eq!(locked.name.as_deref(), Some(LOCKED_NAME));
+    assert_eq!(locked.phone, None);
+    // Nothing can overwrite what B cannot read.
+    let err = b
+        .update_tip(
+            &tip,
+            &serde_json::from_value(json!({"reporter": {"name": "Người khác"}})).unwrap(),
+            now(),
+        )
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid");
+    assert!(err.to_string().contains("chưa mở được"), "{err}");
+
+    // B's officers' keys reach A; A (whose chief holds the key) grants them; B reads.
+    relay_scope(&b, &mut a, true);
+    assert_eq!(a.share_identity_keys(now()).unwrap(), 1);
+    relay_scope(&a, &mut b, true);
+    assert_eq!(reveal_name(&mut b, &tip).as_deref(), Some(NAME));
+
+    // An identity B records (sealed with the commune's key it now holds) A reads.
+    let from_b = tip_with_reporter(&mut b);
+    relay_scope(&b, &mut a, true);
+    assert_eq!(reveal_name(&mut a, &from_b).as_deref(), Some(NAME));
+}
+
+#[test]
+fn two_laptops_that_each_made_a_key_before_meeting_end_with_both() {
+    let (_a_dir, mut a) = station();
+    let b_dir = tempfile::tempdir().unwrap();
+    let mut b = Station::init(b_dir.path(), &opts("24280", 2, false), now()).unwrap();
+    let from_a = tip_with_reporter(&mut a);
+    let from_b = tip_with_reporter(&mut b);
+    relay_scope(&a, &mut b, true);
+    relay_scope(&b, &mut a, true);
+    assert!(a.share_identity_keys(now()).unwrap() > 0);
+    assert!(b.share_identity_keys(now()).unwrap() > 0);
+    relay_scope(&a, &mut b, true);
+    relay_scope(&b, &mut a, true);
+    for s in [&mut a, &mut b] {
+        assert_eq!(reveal_name(s, &from_a).as_deref(), Some(NAME));
+        assert_eq!(reveal_name(s, &from_b).as_deref(), Some(NAME));
+    }
+}
+
+#[test]
+fn a_station_recovered_with_its_code_keeps_its_reporters_identities() {
+    let (dir, mut s) = station();
+    let tip = tip_with_reporter(&mut s);
+    let code = binhyen_store::keys::new_recovery_code();
+    s.set_recovery_code(&code, now()).unwrap();
+    drop(s);
+    let chief = binhyen_store::FirstOfficer {
+        username: "truong".into(),
+        full_name: "Nguyễn Hữu Thành".into(),
+        password: "mật khẩu mới sau khôi phục".into(),
+        role: Role::Chief,
+    };
+    drop(Station::recover(dir.path(), &code, &chief, now()).unwrap());
+    let mut s = sign_in(dir.path(), "truong", "mật khẩu mới sau khôi phục");
+    assert_eq!(reveal_name(&mut s, &tip).as_deref(), Some(NAME));
+}
