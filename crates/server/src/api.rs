@@ -184,7 +184,7 @@ async fn pull(
     Query(q): Query<PullQuery>,
 ) -> Result<Json<PullResponse>, Failure> {
     let st = station(&db, &headers).await?;
-    let limit = q.limit.unwrap_or(500).clamp(1, 2_000);
+    let limit = q.limit.unwrap_or(500).clamp(1, 5_000);
     let (changes, next, more) = blocking(move || db.pull(&st, q.after.max(0), limit)).await?;
     Ok(Json(PullResponse {
         changes,

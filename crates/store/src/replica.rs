@@ -14,7 +14,7 @@ use binhyen_domain::hlc::Hlc;
 use binhyen_domain::merge::{merge, ChangeOp, Incoming, RecordState};
 use binhyen_domain::Invalid;
 
-use crate::changes::{load_versions, meta_get, meta_set, Op};
+use crate::changes::{meta_get, meta_set, Op};
 use crate::roster::to_sql;
 use crate::sql::ts;
 use crate::{Result, Station, StoreError};
@@ -108,15 +108,22 @@ fn load_state(conn: &Connection, def: &EntityDef, id: &str) -> Result<RecordStat
             Ok(m)
         })
         .optional()?;
-    let deleted: Option<Option<String>> = conn
-        .prepare_cached("SELECT deleted FROM versions WHERE entity = ?1 AND entity_id = ?2")?
-        .query_row([def.name, id], |r| r.get(0))
-        .optional()?;
+    let (fields, deleted): (Option<String>, Option<String>) = conn
+        .prepare_cached(
+            "SELECT fields, deleted FROM versions WHERE entity = ?1 AND entity_id = ?2",
+        )?
+        .query_row([def.name, id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?
+        .unwrap_or_default();
+    let versions = match fields.and_then(|t| serde_json::from_str(&t).ok()) {
+        Some(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
     Ok(RecordState {
         exists: values.is_some(),
         values: values.unwrap_or_default(),
-        versions: load_versions(conn, def.name, id)?,
-        deleted: deleted.flatten(),
+        versions,
+        deleted,
     })
 }
 
@@ -261,6 +268,27 @@ impl Station {
         now: DateTime<Utc>,
     ) -> Result<ApplyReport> {
         let mut report = ApplyReport::default();
+        // A pulled page moves the pull cursor in its own transaction: should power fail
+        // before it reaches the disk, the page is simply pulled again. So it needs no sync
+        // of its own (WAL, synchronous=NORMAL keeps the file consistent); own writes keep
+        // FULL.
+        if cursor.is_some() {
+            self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        }
+        let result = self.apply_in_tx(changes, cursor, now, &mut report);
+        if cursor.is_some() {
+            self.conn.pragma_update(None, "synchronous", "FULL")?;
+        }
+        result.map(|()| report)
+    }
+
+    fn apply_in_tx(
+        &mut self,
+        changes: &[RemoteChange],
+        cursor: Option<i64>,
+        now: DateTime<Utc>,
+        report: &mut ApplyReport,
+    ) -> Result<()> {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -337,7 +365,7 @@ impl Station {
             meta_set(&tx, "sync.cursor", &c.to_string())?;
         }
         tx.commit()?;
-        Ok(report)
+        Ok(())
     }
 
     /// Marks own changes, by id, as acknowledged (an offline bundle's reply).

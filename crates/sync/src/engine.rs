@@ -774,7 +774,7 @@ fn pull_all(
 ) -> Result<usize, SyncError> {
     let mut cursor = pull_cursor(station)?;
     let mut applied_total = 0;
-    let mut pace = Pace::new(2_000);
+    let mut pace = Pace::new(5_000);
     loop {
         let started = std::time::Instant::now();
         let page = client.pull(cursor, pace.size)?;

@@ -279,6 +279,7 @@ pub(crate) const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS conflicts (
         id TEXT PRIMARY KEY, entity TEXT NOT NULL, entity_id TEXT NOT NULL, field TEXT NOT NULL,
         kind TEXT NOT NULL, detected_at TEXT NOT NULL, resolved_at TEXT)",
+    "CREATE INDEX IF NOT EXISTS conflicts_record ON conflicts(entity, entity_id)",
     "CREATE INDEX IF NOT EXISTS changes_scope ON changes(unit_code, seq)",
     "CREATE TABLE IF NOT EXISTS server_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS audit_entries (
@@ -328,13 +329,8 @@ pub(crate) trait PushTx {
         at: &str,
     ) -> DbResult<usize>;
     fn insert_change(&mut self, c: &WireChange, origin: &str, at: &str) -> DbResult<()>;
-    /// Open conflicts on one field of one record.
-    fn open_conflicts(
-        &mut self,
-        entity: &str,
-        entity_id: &str,
-        field: &str,
-    ) -> DbResult<Vec<String>>;
+    /// The open conflicts of one record: (id, field), in id order.
+    fn open_conflicts(&mut self, entity: &str, entity_id: &str) -> DbResult<Vec<(String, String)>>;
     fn close_conflict(&mut self, id: &str, at: &str) -> DbResult<()>;
 }
 
@@ -471,9 +467,18 @@ pub(crate) fn push_with(
             deleted.as_deref(),
         )?;
         tx.insert_change(c, &station.id, &now_s)?;
-        // A clean write of a field ends its open conflict; a new conflict replaces it.
-        let close = |tx: &mut dyn PushTx, field: &str, resolution: Value| -> DbResult<()> {
-            for id in tx.open_conflicts(def.name, &c.entity_id, field)? {
+        // A clean write of a field ends its open conflict; a new conflict replaces it. A
+        // record new to the server has none: they are read once per record, not per field.
+        let mut open = match &existing {
+            Some(_) => tx.open_conflicts(def.name, &c.entity_id)?,
+            None => Vec::new(),
+        };
+        let mut close = |tx: &mut dyn PushTx, field: &str, resolution: Value| -> DbResult<()> {
+            let (closing, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut open)
+                .into_iter()
+                .partition(|(_, f)| f == field);
+            open = rest;
+            for (id, _) in closing {
                 tx.close_conflict(&id, &now_s)?;
                 let data = json!({"resolved_at": now_s, "resolution": resolution.to_string()});
                 tx.insert_change(

@@ -176,19 +176,14 @@ impl PushTx for Transaction<'_> {
         Ok(())
     }
 
-    fn open_conflicts(
-        &mut self,
-        entity: &str,
-        entity_id: &str,
-        field: &str,
-    ) -> DbResult<Vec<String>> {
+    fn open_conflicts(&mut self, entity: &str, entity_id: &str) -> DbResult<Vec<(String, String)>> {
         Ok(self
             .query(
-                "SELECT id FROM conflicts WHERE entity = $1 AND entity_id = $2 AND field = $3 AND resolved_at IS NULL ORDER BY id COLLATE \"C\"",
-                &[&entity, &entity_id, &field],
+                "SELECT id, field FROM conflicts WHERE entity = $1 AND entity_id = $2 AND resolved_at IS NULL ORDER BY id COLLATE \"C\"",
+                &[&entity, &entity_id],
             )?
             .iter()
-            .map(|r| r.get(0))
+            .map(|r| (r.get(0), r.get(1)))
             .collect())
     }
 

@@ -146,18 +146,13 @@ impl PushTx for Transaction<'_> {
         Ok(())
     }
 
-    fn open_conflicts(
-        &mut self,
-        entity: &str,
-        entity_id: &str,
-        field: &str,
-    ) -> DbResult<Vec<String>> {
+    fn open_conflicts(&mut self, entity: &str, entity_id: &str) -> DbResult<Vec<(String, String)>> {
         let mut stmt = self.prepare_cached(
-            "SELECT id FROM conflicts WHERE entity = ?1 AND entity_id = ?2 AND field = ?3 AND resolved_at IS NULL ORDER BY id",
+            "SELECT id, field FROM conflicts WHERE entity = ?1 AND entity_id = ?2 AND resolved_at IS NULL ORDER BY id",
         )?;
         let ids = stmt
-            .query_map(params![entity, entity_id, field], |r| r.get(0))?
-            .collect::<rusqlite::Result<Vec<String>>>()?;
+            .query_map(params![entity, entity_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(ids)
     }
 
