@@ -111,13 +111,27 @@ impl Station {
                 value: location,
             });
         }
+        // Sealed where this laptop has not received the commune's identity key yet.
+        let locked = tip
+            .reporter
+            .as_ref()
+            .is_some_and(|r| r.name.as_deref() == Some(crate::identity::LOCKED_NAME));
+        let may_see = self
+            .session
+            .role
+            .allows(binhyen_domain::access::Permission::IdentityView);
         let show = match (&tip.reporter, kind) {
             (Some(r), _) if r.secret => false,
+            (Some(_), _) if locked || !may_see => false,
             (Some(_), DocKind::Reception) => true,
             (Some(_), DocKind::Transfer) => include_reporter,
             (None, _) => false,
         };
         let (reporter, reporter_note) = match (&tip.reporter, show) {
+            (Some(r), false) if locked && !r.secret => (
+                Vec::new(),
+                Some("Thông tin người báo tin được niêm phong; máy này chưa nhận khóa danh tính của xã nên không in được.".to_string()),
+            ),
             (Some(r), true) => {
                 let mut l = Vec::new();
                 for (label, value) in [

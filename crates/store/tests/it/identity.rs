@@ -130,8 +130,21 @@ fn a_new_officer_a_password_change_and_a_reset_all_keep_identity_readable() {
     assert_eq!(reveal_name(&mut s, &tip).as_deref(), Some(NAME));
     drop(s);
 
-    // The analyst's key was published but never granted.
-    let analyst = sign_in(dir.path(), "phantich", TEMP);
+    // The analyst's key was published but never granted, and no paper shows them the
+    // reporter.
+    let mut analyst = sign_in(dir.path(), "phantich", TEMP);
+    analyst
+        .change_password(TEMP, "mật khẩu phân tích", now())
+        .unwrap();
+    let paper = analyst
+        .print_doc(
+            &tip,
+            binhyen_store::documents::DocKind::Reception,
+            false,
+            now(),
+        )
+        .unwrap();
+    assert!(paper.reporter.is_empty(), "{:?}", paper.reporter);
     let granted: i64 = analyst
         .conn()
         .query_row(
@@ -208,11 +221,32 @@ fn a_second_laptop_of_the_commune_reads_identities_once_a_holder_has_synced() {
     assert_eq!(err.code(), "invalid");
     assert!(err.to_string().contains("chưa mở được"), "{err}");
 
+    // Nor does a paper print it.
+    let paper = b
+        .print_doc(
+            &tip,
+            binhyen_store::documents::DocKind::Reception,
+            false,
+            now(),
+        )
+        .unwrap();
+    assert!(paper.reporter.is_empty());
+    assert!(paper.reporter_note.unwrap().contains("niêm phong"));
+
     // B's officers' keys reach A; A (whose chief holds the key) grants them; B reads.
     relay_scope(&b, &mut a, true);
     assert_eq!(a.share_identity_keys(now()).unwrap(), 1);
     relay_scope(&a, &mut b, true);
     assert_eq!(reveal_name(&mut b, &tip).as_deref(), Some(NAME));
+    let paper = b
+        .print_doc(
+            &tip,
+            binhyen_store::documents::DocKind::Reception,
+            false,
+            now(),
+        )
+        .unwrap();
+    assert_eq!(paper.reporter[0].value, NAME);
 
     // An identity B records (sealed with the commune's key it now holds) A reads.
     let from_b = tip_with_reporter(&mut b);
