@@ -10,7 +10,7 @@ SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
 
 packages=(build-essential pkg-config curl file libssl-dev libwebkit2gtk-4.1-dev libxdo-dev librsvg2-dev
-  libayatana-appindicator3-dev webkit2gtk-driver xvfb xauth)
+  libayatana-appindicator3-dev webkit2gtk-driver xvfb xauth locales)
 command -v node >/dev/null 2>&1 || packages+=(nodejs npm)
 missing=()
 for p in "${packages[@]}"; do
@@ -20,6 +20,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   step "apt-get install ${missing[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# The app's date fields read in Vietnamese order where vi_VN.UTF-8 exists (the .deb's
+# post-install makes it; here the same script does, for the app run from source and its tests).
+if ! locale -a 2>/dev/null | grep -qi '^vi_VN\.utf-\?8$'; then
+  step "locale vi_VN.UTF-8"
+  $SUDO sh scripts/deb-postinst.sh
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then

@@ -42,10 +42,46 @@ fn init_logging(dir: &std::path::Path) -> Option<tracing_appender::non_blocking:
     Some(guard)
 }
 
+/// Native date and time fields (the record form, the filters, reports) are laid out by the
+/// web engine in the process locale's order. A commune reads "21:37 28/11/2026", not
+/// "11/28/2026 09:37 PM": where the vi_VN.UTF-8 locale is installed (the .deb package and
+/// scripts/setup.sh generate it), the app runs in it whatever the system's language. Runs
+/// first, before any thread starts. Returns whether the locale was set.
+#[cfg(target_os = "linux")]
+fn use_vietnamese_locale() -> bool {
+    if std::env::var("LC_ALL").is_ok_and(|v| v.starts_with("vi_VN")) {
+        return true;
+    }
+    let installed = std::process::Command::new("locale")
+        .arg("-a")
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout).lines().any(|l| {
+                l.eq_ignore_ascii_case("vi_VN.utf8") || l.eq_ignore_ascii_case("vi_VN.UTF-8")
+            })
+        })
+        .unwrap_or(false);
+    if installed {
+        std::env::set_var("LC_ALL", "vi_VN.UTF-8");
+    }
+    installed
+}
+
+#[cfg(not(target_os = "linux"))]
+fn use_vietnamese_locale() -> bool {
+    false
+}
+
 pub fn run() {
+    let vietnamese = use_vietnamese_locale();
     let dir = data_dir();
     let _guard = init_logging(&dir);
     tracing::info!(dir = %dir.display(), "starting Bình Yên desktop");
+    if !vietnamese {
+        tracing::warn!(
+            "the vi_VN.UTF-8 locale is not installed: date fields follow the system's order"
+        );
+    }
     let state = state::AppState::new(dir.clone());
     let control = state.sync.clone();
     std::thread::Builder::new()

@@ -28,6 +28,20 @@ async fn record_find_follow_up_and_transfer_a_tip() {
     let station = app.text("station-name").await;
     assert!(station.contains("Công an xã Cư M'gar"), "{station}");
     app.wait_text("today-open", |t| !t.trim().is_empty()).await;
+    // The app runs in the vi_VN locale whatever the machine's language (this one's is not
+    // Vietnamese), so that the web engine's date fields read 21:37 28/11/2026.
+    let locale = app
+        .client
+        .execute(
+            "return new Intl.DateTimeFormat().resolvedOptions().locale",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        locale.as_str().is_some_and(|l| l.starts_with("vi")),
+        "{locale}"
+    );
 
     // Record: an empty form is refused in Vietnamese.
     app.click("nav-record").await;
