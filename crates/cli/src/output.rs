@@ -416,8 +416,9 @@ impl Out {
             return print_json(info);
         }
         println!(
-            "Đã ghi {} thay đổi vào gói {} ({} byte). Mang gói tới Công an tỉnh; các thay đổi vẫn chờ gửi cho tới khi nhập gói trả lời.",
+            "Đã ghi {} thay đổi và {} tệp đính kèm vào gói {} ({} byte). Mang gói tới Công an tỉnh; các thay đổi vẫn chờ gửi cho tới khi nhập gói trả lời.",
             info.changes,
+            info.files,
             file.display(),
             info.bytes
         );

@@ -5,7 +5,8 @@
 use chrono::{DateTime, Utc};
 
 use binhyen_sync::bundle::{
-    open, read_header, seal, BundleHeader, BundleKind, PushBundle, RejectedChange, ReplyBundle,
+    open, read_header, seal, BundleFile, BundleHeader, BundleKind, PushBundle, RejectedChange,
+    ReplyBundle,
 };
 use binhyen_sync::protocol::{WireChange, MAX_BATCH};
 
@@ -34,6 +35,9 @@ pub struct ImportSummary {
     pub duplicates: usize,
     pub rejected: usize,
     pub reply_changes: usize,
+    /// Attachments' content received from the station, and sent back to it.
+    pub files_received: usize,
+    pub files_sent: usize,
 }
 
 /// Applies a push bundle and returns the sealed reply.
@@ -100,6 +104,42 @@ pub fn import(
     }
     summary.reply_changes = changes.len();
     let (checksum, _) = db.checksum(&station)?;
+
+    // Files, as online: content is kept only when an attachment record of the station's
+    // unit names it and it hashes to its name; a refused file is left to the next time.
+    let mut files_acked = Vec::new();
+    for f in &push.files {
+        let Some(data) = f.bytes() else { continue };
+        match crate::db::put_attachment(db, &station, &f.sha256, &data, now) {
+            Ok(()) => files_acked.push(f.sha256.clone()),
+            Err(DbError::Refused(r)) => {
+                tracing::warn!(sha = %f.sha256, code = r.code, "bundle file not kept");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    // What the station asked for, and the files of attachments arriving in this reply; only
+    // the station's own unit's (a province-level station holds none).
+    let mut wanted: Vec<String> = push.wanted.clone();
+    wanted.extend(changes.iter().filter_map(|c| {
+        (c.change.entity == "attachment")
+            .then(|| c.change.data.get("sha256").and_then(|v| v.as_str()))
+            .flatten()
+            .map(str::to_string)
+    }));
+    wanted.sort();
+    wanted.dedup();
+    let mut files = Vec::new();
+    for sha in wanted {
+        if !binhyen_domain::attachment::is_content_hash(&sha) {
+            continue;
+        }
+        if let Some(data) = db.attachment(&station.unit_code, &sha)? {
+            files.push(BundleFile::new(&sha, &data));
+        }
+    }
+    summary.files_received = files_acked.len();
+    summary.files_sent = files.len();
     let reply = ReplyBundle {
         in_reply_to: header.bundle_id.clone(),
         acked,
@@ -107,6 +147,8 @@ pub fn import(
         changes,
         next: after,
         checksum,
+        files_acked,
+        files,
     };
     let reply_header = BundleHeader {
         kind: BundleKind::Reply,

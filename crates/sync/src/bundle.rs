@@ -47,12 +47,45 @@ pub struct BundleHeader {
     pub created_at: String,
 }
 
-/// A station's pending changes, and where its pull cursor stands.
+/// An attachment's content carried in a bundle (photos and scans travel on the stick too).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BundleFile {
+    pub sha256: String,
+    /// The content, base64.
+    pub data: String,
+}
+
+impl BundleFile {
+    pub fn new(sha256: &str, data: &[u8]) -> BundleFile {
+        use base64::Engine;
+        BundleFile {
+            sha256: sha256.to_string(),
+            data: base64::engine::general_purpose::STANDARD.encode(data),
+        }
+    }
+
+    /// The content, or None where the text is not base64 (the seal makes that unlikely).
+    pub fn bytes(&self) -> Option<Vec<u8>> {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .decode(&self.data)
+            .ok()
+    }
+}
+
+/// A station's pending changes, and where its pull cursor stands; the content of the files
+/// it attached that the server does not hold yet, and the files it lacks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PushBundle {
     pub cursor: i64,
     pub changes: Vec<WireChange>,
+    #[serde(default)]
+    pub files: Vec<BundleFile>,
+    /// Attachments whose record this station holds and whose content it does not.
+    #[serde(default)]
+    pub wanted: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -74,6 +107,13 @@ pub struct ReplyBundle {
     pub changes: Vec<PulledChange>,
     pub next: i64,
     pub checksum: String,
+    /// Files of the push bundle the server now holds.
+    #[serde(default)]
+    pub files_acked: Vec<String>,
+    /// Content the station lacks: what it asked for, and the files of the attachments in
+    /// `changes` (never beyond the station's own unit).
+    #[serde(default)]
+    pub files: Vec<BundleFile>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -256,6 +296,8 @@ mod tests {
         PushBundle {
             cursor: 7,
             changes: vec![],
+            files: vec![BundleFile::new("ab", b"\x89PNG photo")],
+            wanted: vec!["cd".into()],
         }
     }
 

@@ -879,6 +879,8 @@ fn exchange(
 pub struct BundleExport {
     pub bundle_id: String,
     pub changes: usize,
+    /// Attachments' content carried (attached here, not yet on the server).
+    pub files: usize,
     pub bytes: usize,
 }
 
@@ -914,10 +916,28 @@ pub fn export_bundle(
         created_at: now.to_rfc3339(),
     };
     let n = changes.len();
-    let bytes = seal(&key, &header, &PushBundle { cursor, changes })?;
+    let mut files = Vec::new();
+    for sha in station.attachments_to_upload()? {
+        if let Some(data) = station.content_by_hash(&sha)? {
+            files.push(crate::bundle::BundleFile::new(&sha, &data));
+        }
+    }
+    let wanted = station.attachments_missing()?;
+    let n_files = files.len();
+    let bytes = seal(
+        &key,
+        &header,
+        &PushBundle {
+            cursor,
+            changes,
+            files,
+            wanted,
+        },
+    )?;
     let info = BundleExport {
         bundle_id,
         changes: n,
+        files: n_files,
         bytes: bytes.len(),
     };
     Ok((bytes, info))
@@ -959,6 +979,22 @@ pub fn import_reply(
     let (local, _) = station.checksum(with_identity)?;
     report.checksum_ok = local == reply.checksum;
     report.checksum = local;
+    // Files: what the server now holds is uploaded; what it sent is stored (each checked
+    // against its name), once its record is here.
+    for sha in &reply.files_acked {
+        station.mark_content_uploaded(sha)?;
+    }
+    for f in &reply.files {
+        let data = f
+            .bytes()
+            .ok_or_else(|| SyncError::BadResponse(format!("tệp {} hỏng trong gói", f.sha256)))?;
+        station
+            .store_downloaded_content(&f.sha256, &data)
+            .map_err(|e| SyncError::BadResponse(e.to_string()))?;
+        report.files_received += 1;
+    }
+    report.files_sent = reply.files_acked.len();
+    station.prune_attachment_content()?;
     station.sync_set("last_bundle_import", &now.to_rfc3339())?;
     Ok(report)
 }

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::sync::{bin, enroll, provision, run, server_cmd, start_server, Laptop};
 
@@ -55,16 +55,28 @@ fn offline_bundles_carry_changes_both_ways_and_twice_changes_nothing() {
     // Enrolled at the province office, online; then back to a commune with no network.
     let a1 = enroll(&db, &server, COMMUNE, w);
     let a2 = enroll(&db, &server, COMMUNE, w);
-    a2.ok(
+    let on_a2 = a2.ok(
         &["tip", "add"],
         Some(r#"{"content": "Ghi ở máy 2, có mạng"}"#),
     );
-    a2.sync();
+    let a2_tip = on_a2["id"].as_str().unwrap().to_string();
+    // A scan attached on the laptop that has a network reaches the server online.
+    let scan = w.join("bien-ban.pdf");
+    let scan_bytes = b"%PDF-1.7\n% Bien ban tiep nhan, may 2\n%%EOF\n".to_vec();
+    std::fs::write(&scan, &scan_bytes).unwrap();
+    a2.ok(&["tip", "attach", &a2_tip, scan.to_str().unwrap()], None);
+    assert_eq!(a2.sync()["files_sent"], 1);
 
-    a1.ok(
+    let on_a1 = a1.ok(
         &["tip", "add"],
         Some(r#"{"content": "Trộm gà ở thôn 5, ghi khi mất mạng"}"#),
     );
+    let a1_tip = on_a1["id"].as_str().unwrap().to_string();
+    // A photo attached with no network travels on the stick with the changes.
+    let photo = w.join("chuong-ga.pdf");
+    let photo_bytes = b"%PDF-1.7\n% Anh chuong ga bi pha, may 1\n%%EOF\n".to_vec();
+    std::fs::write(&photo, &photo_bytes).unwrap();
+    a1.ok(&["tip", "attach", &a1_tip, photo.to_str().unwrap()], None);
     a1.ok(
         &["tip", "add"],
         Some(r#"{"content": "Hỏi thủ tục đăng ký tạm trú"}"#),
@@ -74,6 +86,7 @@ fn offline_bundles_carry_changes_both_ways_and_twice_changes_nothing() {
     let push = w.join("tram-a1.byb");
     let export = a1.ok(&["bundle", "export", "--out", push.to_str().unwrap()], None);
     assert_eq!(export["changes"].as_u64().unwrap(), waiting);
+    assert_eq!(export["files"], 1, "{export}");
     assert_eq!(
         pending(&a1),
         waiting,
@@ -114,6 +127,12 @@ fn offline_bundles_carry_changes_both_ways_and_twice_changes_nothing() {
     );
     let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["accepted"].as_u64().unwrap(), waiting, "{summary}");
+    // The photo is kept; the other laptop's scan goes back with its record.
+    assert_eq!(
+        (&summary["files_received"], &summary["files_sent"]),
+        (&json!(1), &json!(1)),
+        "{summary}"
+    );
     let reply2 = w.join("tra-loi-2.byb");
     let out = bundle_import(&db, &push, &reply2);
     assert!(out.status.success());
@@ -133,9 +152,29 @@ fn offline_bundles_carry_changes_both_ways_and_twice_changes_nothing() {
     assert_eq!(report["pushed"].as_u64().unwrap(), waiting, "{report}");
     assert!(report["pulled"].as_u64().unwrap() >= 1, "{report}");
     assert_eq!(report["checksum_ok"], true, "{report}");
+    assert_eq!(
+        (&report["files_sent"], &report["files_received"]),
+        (&json!(1), &json!(1)),
+        "{report}"
+    );
     assert_eq!(pending(&a1), 0);
     let tips = a1.tips();
     assert_eq!(tips.len(), 3);
+    // The scan attached on the other laptop is here, whole.
+    let shown = a1.ok(&["tip", "show", &a2_tip], None);
+    assert_eq!(shown["attachments"][0]["available"], true, "{shown}");
+    let copy = w.join("ban-sao-may-1.pdf");
+    a1.ok(
+        &[
+            "tip",
+            "save-file",
+            shown["attachments"][0]["id"].as_str().unwrap(),
+            "--out",
+            copy.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(std::fs::read(&copy).unwrap(), scan_bytes);
     for again in [&reply, &reply2] {
         let report = a1.ok(&["bundle", "import", again.to_str().unwrap()], None);
         assert_eq!(
@@ -146,10 +185,18 @@ fn offline_bundles_carry_changes_both_ways_and_twice_changes_nothing() {
         assert_eq!(report["checksum_ok"], true);
         assert_eq!(a1.tips(), tips);
     }
-    // Online again later: nothing to resend, and the other laptop has everything.
-    assert_eq!(a1.sync()["pushed"], 0);
-    a2.sync();
+    // Online again later: nothing to resend (the photo included), and the other laptop
+    // has everything, the photo carried on the stick too.
+    let online = a1.sync();
+    assert_eq!(
+        (&online["pushed"], &online["files_sent"]),
+        (&json!(0), &json!(0)),
+        "{online}"
+    );
+    assert_eq!(a2.sync()["files_received"], 1);
     assert_eq!(a2.tips().len(), 3);
+    let shown = a2.ok(&["tip", "show", &a1_tip], None);
+    assert_eq!(shown["attachments"][0]["available"], true, "{shown}");
 }
 
 #[test]
