@@ -535,25 +535,25 @@ fn wire_changes(station: &Station, batch: &[Change]) -> Result<Vec<WireChange>, 
     let unit = &station.info().unit_code;
     let mut changes: Vec<WireChange> = Vec::with_capacity(batch.len());
     for c in batch {
-        let record_unit =
-            binhyen_store::replica::record_unit(station.conn(), &c.entity, &c.entity_id)?;
+        // A delete keeps the unit of the row it removed; a record that names its unit (a
+        // unit never changes) travels in it; any other is looked up through its parent.
         let data_unit = c
             .data
             .get("unit_code")
             .and_then(|u| u.as_str())
             .map(str::to_string);
+        let unit_code = match c.unit_code.clone().or(data_unit) {
+            Some(u) => u,
+            None => binhyen_store::replica::record_unit(station.conn(), &c.entity, &c.entity_id)?
+                .unwrap_or_else(|| unit.clone()),
+        };
         changes.push(WireChange {
             change_id: c.change_id.to_string(),
             hlc: c.hlc.clone(),
             entity: c.entity.clone(),
             entity_id: c.entity_id.clone(),
             op: c.op.clone(),
-            unit_code: c
-                .unit_code
-                .clone()
-                .or(record_unit)
-                .or(data_unit)
-                .unwrap_or_else(|| unit.clone()),
+            unit_code,
             data: c.data.as_object().cloned().unwrap_or_default(),
             base: c.base.as_ref().and_then(|b| b.as_object().cloned()),
         });
