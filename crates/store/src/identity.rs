@@ -40,6 +40,9 @@ use crate::{Result, StoreError};
 /// The prefix of a sealed value.
 pub const SEALED: &str = "sealed1:";
 
+/// Meta key: "1" once no reporter identity of the unit is stored in clear.
+pub(crate) const SEALED_ALL: &str = "identity.sealed_all";
+
 /// What a reporter's name reads as where the identity key has not reached this laptop yet.
 pub const LOCKED_NAME: &str =
     "(Danh tính đã niêm phong; máy này chưa nhận khóa danh tính của xã: hãy đồng bộ lại sau khi một máy khác của xã đã đồng bộ.)";
@@ -414,8 +417,23 @@ impl Station {
         Ok(())
     }
 
-    /// Seals reporter identities of the unit stored in clear. Returns how many.
+    /// Seals reporter identities of the unit stored in clear. Returns how many. The scan
+    /// runs until it has found none left (then `identity.sealed_all` says so), and again
+    /// only after a pull brought a value in clear (see `replica.rs`).
     pub fn seal_clear_identities(&mut self, now: DateTime<Utc>) -> Result<usize> {
+        if crate::changes::meta_get(&self.conn, SEALED_ALL)?.as_deref() == Some("1") {
+            return Ok(0);
+        }
+        let n = self.seal_clear_scan(now)?;
+        if let Some(n) = n {
+            crate::changes::meta_set(&self.conn, SEALED_ALL, "1")?;
+            return Ok(n);
+        }
+        Ok(0)
+    }
+
+    /// One pass: `None` where identities in clear remain (nobody here may hold a key yet).
+    fn seal_clear_scan(&mut self, now: DateTime<Utc>) -> Result<Option<usize>> {
         let unit = self.info().unit_code.clone();
         let clear: Vec<(String, Reporter)> = self
             .conn
@@ -440,12 +458,12 @@ impl Station {
             })?
             .collect::<rusqlite::Result<_>>()?;
         if clear.is_empty() {
-            return Ok(0);
+            return Ok(Some(0));
         }
         let sealer = match self.identity_sealer(now) {
             Ok(s) => s,
             // No one here may hold a key yet: they stay as they are until someone does.
-            Err(StoreError::Invalid(_)) => return Ok(0),
+            Err(StoreError::Invalid(_)) => return Ok(None),
             Err(e) => return Err(e),
         };
         let mut w = self.writer(now)?;
@@ -478,7 +496,7 @@ impl Station {
         }
         w.commit()?;
         tracing::info!(count = clear.len(), "reporter identities sealed");
-        Ok(clear.len())
+        Ok(Some(clear.len()))
     }
 
     /// One stored value opened: `Ok(None)` where it cannot be opened on this laptop.

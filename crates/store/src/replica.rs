@@ -341,6 +341,15 @@ impl Station {
                 tx.execute("DELETE FROM search_docs WHERE ref_id = ?1", [&c.entity_id])?;
             } else if !outcome.set.is_empty() {
                 write_values(&tx, def, &c.entity_id, state.exists, &outcome.set)?;
+                // An identity in clear (from a laptop not yet updated) is sealed after
+                // this sync: the next scan must run.
+                if def.identity
+                    && outcome.set.iter().any(|(k, v)| {
+                        k != "secret" && v.as_str().is_some_and(|v| !crate::identity::is_sealed(v))
+                    })
+                {
+                    meta_set(&tx, crate::identity::SEALED_ALL, "0")?;
+                }
             }
             let deleted = outcome.delete.clone().or(if outcome.undelete {
                 None

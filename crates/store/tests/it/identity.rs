@@ -290,3 +290,43 @@ fn a_station_recovered_with_its_code_keeps_its_reporters_identities() {
     let mut s = sign_in(dir.path(), "truong", "mật khẩu mới sau khôi phục");
     assert_eq!(reveal_name(&mut s, &tip).as_deref(), Some(NAME));
 }
+
+#[test]
+fn an_identity_received_in_clear_from_an_older_laptop_is_sealed_after_the_pull() {
+    let (_a_dir, mut a) = station();
+    let tip = a
+        .add_tip(&tip_input(json!({"content": "Mất trộm xe máy"})), now())
+        .unwrap()
+        .id
+        .to_string();
+    let b_dir = tempfile::tempdir().unwrap();
+    let mut b = Station::init(b_dir.path(), &opts("24280", 2, false), now()).unwrap();
+    relay_scope(&a, &mut b, true);
+    // Nothing in clear: the scan runs once, then not again.
+    assert_eq!(b.seal_clear_identities(now()).unwrap(), 0);
+    // A laptop still on version 9 sends its reporter in clear.
+    let hlc = binhyen_store::changes::pending(a.conn(), 100)
+        .unwrap()
+        .last()
+        .unwrap()
+        .hlc
+        .clone();
+    let clear = binhyen_store::replica::RemoteChange {
+        seq: 1000,
+        change_id: uuid::Uuid::now_v7().to_string(),
+        hlc,
+        entity: "tip_reporter".into(),
+        entity_id: tip.clone(),
+        op: "insert".into(),
+        data: json!({"name": NAME, "phone": "+84905123456", "secret": false})
+            .as_object()
+            .cloned()
+            .unwrap(),
+        base: None,
+    };
+    b.apply_remote(&[clear], now()).unwrap();
+    assert_eq!(b.seal_clear_identities(now()).unwrap(), 1);
+    assert!(stored_identity(&b).iter().all(|v| !v.contains("Tố Giác")));
+    assert_eq!(reveal_name(&mut b, &tip).as_deref(), Some(NAME));
+    assert_eq!(b.seal_clear_identities(now()).unwrap(), 0);
+}
