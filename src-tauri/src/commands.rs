@@ -593,6 +593,8 @@ pub struct SyncStatus {
     #[ts(optional)]
     pub next_attempt: Option<String>,
     pub running: bool,
+    /// Whether this laptop holds the commune's identity key.
+    pub identity: binhyen_store::identity::IdentityStatus,
 }
 
 #[tauri::command(async)]
@@ -611,6 +613,7 @@ pub fn sync_status(state: State<'_, AppState>) -> Res<SyncStatus> {
             last_error: get("last_error"),
             next_attempt: next.map(|n| n.to_rfc3339()),
             running,
+            identity: s.identity_status()?,
         })
     })?)
 }

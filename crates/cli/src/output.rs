@@ -456,6 +456,7 @@ impl Out {
         let get = |k: &str| station.sync_get(k).ok().flatten().filter(|v| !v.is_empty());
         let pending = binhyen_store::changes::pending_count(station.conn())?;
         let conflicts = station.conflicts(true)?.len();
+        let identity = station.identity_status()?;
         let body = json!({
             "enrolled": get("station_id").is_some(),
             "station_id": get("station_id"),
@@ -467,6 +468,7 @@ impl Out {
             "open_conflicts": conflicts,
             "last_error": get("last_error"),
             "last_error_at": get("last_error_at"),
+            "identity": identity,
         });
         if self.json {
             return print_json(&body);
@@ -493,6 +495,9 @@ impl Out {
             get("last_success").unwrap_or_else(|| "chưa có".into())
         );
         println!("Thay đổi chờ gửi: {pending}   Xung đột chưa giải quyết: {conflicts}");
+        if identity.may_see {
+            println!("Khóa danh tính người tố giác: {}", identity_line(&identity));
+        }
         let rejected = binhyen_store::changes::rejected_count(station.conn())?;
         if rejected > 0 {
             println!("Thay đổi bị máy chủ từ chối (vẫn giữ trên máy, cần xem lại): {rejected}");
@@ -569,4 +574,22 @@ impl Out {
             }
         }
     }
+}
+
+/// Where the commune's identity key stands on this laptop, in a sentence.
+fn identity_line(s: &binhyen_store::identity::IdentityStatus) -> String {
+    let mut line = if s.unit_keys == 0 {
+        "chưa có (tạo khi ghi danh tính người báo tin đầu tiên)".to_string()
+    } else if s.opened_keys == s.unit_keys {
+        "máy này đã có".to_string()
+    } else {
+        "máy này chưa nhận; sẽ có sau khi một máy khác của xã đã có khóa đồng bộ".to_string()
+    };
+    if s.waiting_officer_keys > 0 {
+        line.push_str(&format!(
+            "; {} khóa cán bộ chờ được cấp (ở lần đồng bộ tới của một máy đã có khóa)",
+            s.waiting_officer_keys
+        ));
+    }
+    line
 }

@@ -252,6 +252,23 @@ fn unit_keys(conn: &Connection, unit: &str) -> Result<Vec<(String, String)>> {
         .collect::<rusqlite::Result<_>>()?)
 }
 
+/// Where reporter identity stands for the signed-in officer on this laptop (the sync
+/// screen and `binhyen status` show it: the installer checks that a new laptop received
+/// the commune's key).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
+#[ts(export)]
+pub struct IdentityStatus {
+    /// The signed-in officer's role may see identity at all.
+    pub may_see: bool,
+    /// The unit's identity keys (none until the first identity is recorded).
+    pub unit_keys: u32,
+    /// Those this session can open.
+    pub opened_keys: u32,
+    /// Keys of officers of the unit, on any laptop, that may see identity and still wait
+    /// for a key (granted at the next sync of a laptop that holds it).
+    pub waiting_officer_keys: u32,
+}
+
 /// Whether the identity of a tip could be read on this laptop: every field opened.
 pub(crate) struct OpenedReporter {
     pub reporter: Reporter,
@@ -376,6 +393,37 @@ impl Station {
             tracing::info!(grants = n, "identity keys shared");
         }
         Ok(n)
+    }
+
+    /// Where reporter identity stands for this session (see [`IdentityStatus`]).
+    pub fn identity_status(&self) -> Result<IdentityStatus> {
+        let unit = self.info().unit_code.clone();
+        let keys = unit_keys(&self.conn, &unit)?;
+        let mut opened = 0;
+        for (id, _) in &keys {
+            if self.identity_secret(id)?.is_some() {
+                opened += 1;
+            }
+        }
+        let roles = identity_roles();
+        let placeholders = vec!["?"; roles.len()].join(", ");
+        let sql = format!(
+            "SELECT count(*) FROM officer_keys k LEFT JOIN officers o ON o.id = k.officer_id
+             WHERE k.unit_code = ? AND (k.officer_id IS NULL OR (o.active = 1 AND o.role IN ({placeholders})))
+               AND (SELECT count(DISTINCT g.key_id) FROM identity_grants g WHERE g.officer_key_id = k.id)
+                   < (SELECT count(*) FROM identity_keys i WHERE i.unit_code = k.unit_code)"
+        );
+        let mut args: Vec<&dyn rusqlite::ToSql> = vec![&unit];
+        for r in &roles {
+            args.push(r);
+        }
+        let waiting: i64 = self.conn.query_row(&sql, args.as_slice(), |r| r.get(0))?;
+        Ok(IdentityStatus {
+            may_see: self.session.role.allows(Permission::IdentityView),
+            unit_keys: keys.len() as u32,
+            opened_keys: opened,
+            waiting_officer_keys: waiting.max(0) as u32,
+        })
     }
 
     /// Publishes the signed-in officer's box key if this laptop's database does not have it

@@ -371,6 +371,12 @@ fn converge(db: &str, work: &Path) {
     let on_a2 = a2.ok(&["tip", "show", t1["id"].as_str().unwrap()], None);
     assert_eq!(on_a2["hamlet_name"], "Buôn Ea Kmar");
     assert_eq!(on_a2["reporter"]["name"], "Người Tố Giác Bí Mật");
+    let identity = a2.ok(&["status"], None)["identity"].clone();
+    assert_eq!(
+        (&identity["unit_keys"], &identity["opened_keys"]),
+        (&json!(1), &json!(1)),
+        "the second laptop holds the commune's identity key: {identity}"
+    );
     // The server relays the identity but cannot read it: in its store it is sealed to the
     // commune's identity key, whose secret half only the commune's officers hold.
     let stored = server_store_text(&db);

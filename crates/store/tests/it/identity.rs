@@ -201,8 +201,21 @@ fn a_second_laptop_of_the_commune_reads_identities_once_a_holder_has_synced() {
     let b_dir = tempfile::tempdir().unwrap();
     let mut b = Station::init(b_dir.path(), &opts("24280", 2, false), now()).unwrap();
 
+    let before = b.identity_status().unwrap();
+    assert_eq!((before.unit_keys, before.opened_keys), (0, 0));
     // B receives the tip and its sealed identity before anyone granted it the key.
     relay_scope(&a, &mut b, true);
+    let waiting = b.identity_status().unwrap();
+    assert!(waiting.may_see);
+    assert_eq!(
+        (
+            waiting.unit_keys,
+            waiting.opened_keys,
+            waiting.waiting_officer_keys
+        ),
+        (1, 0, 1),
+        "B's chief waits for the commune's key"
+    );
     let locked = b
         .reveal_tip(&tip, "xác minh", now())
         .unwrap()
@@ -238,6 +251,11 @@ fn a_second_laptop_of_the_commune_reads_identities_once_a_holder_has_synced() {
     assert_eq!(a.share_identity_keys(now()).unwrap(), 1);
     relay_scope(&a, &mut b, true);
     assert_eq!(reveal_name(&mut b, &tip).as_deref(), Some(NAME));
+    let held = b.identity_status().unwrap();
+    assert_eq!(
+        (held.unit_keys, held.opened_keys, held.waiting_officer_keys),
+        (1, 1, 0)
+    );
     let paper = b
         .print_doc(
             &tip,
