@@ -655,19 +655,21 @@ impl Station {
     /// Records whose creation the server refused (set aside) are left out: the server never
     /// held them, and they are shown to the officer instead.
     pub fn checksum(&self, with_identity: bool) -> Result<(String, u64)> {
-        let mut stmt = self.conn.prepare(
-            "SELECT v.entity, v.entity_id, v.fields, v.deleted FROM versions v
-             WHERE NOT EXISTS (SELECT 1 FROM changes c WHERE c.entity = v.entity
-                                 AND c.entity_id = v.entity_id AND c.op = 'insert'
-                                 AND c.rejected_at IS NOT NULL)
-             ORDER BY v.entity, v.entity_id",
-        )?;
+        let mut stmt = self.conn.prepare(CHECKSUM_SQL)?;
         let rows = stmt
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(binhyen_domain::checksum::digest(rows, with_identity))
     }
 }
+
+/// What the checksum counts: every record's versions, but those whose creation the server
+/// refused (found through the `changes_refused_inserts` index, schema v11).
+pub const CHECKSUM_SQL: &str = "SELECT v.entity, v.entity_id, v.fields, v.deleted FROM versions v
+     WHERE NOT EXISTS (SELECT 1 FROM changes c WHERE c.entity = v.entity
+                         AND c.entity_id = v.entity_id AND c.op = 'insert'
+                         AND c.rejected_at IS NOT NULL)
+     ORDER BY v.entity, v.entity_id";
 
 /// One sync attempt as the Sync screen lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
