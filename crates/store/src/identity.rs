@@ -320,8 +320,11 @@ impl Station {
     }
 
     /// What new identities are sealed with: the oldest key of the unit that this session can
-    /// open (so that what it records, it can read back), else the oldest; a unit without
-    /// one gets one now, granted to every officer of the unit who may see identity.
+    /// open, so that what an officer records they can read back. Where they can open none (a
+    /// unit without a key, or a new laptop not granted the commune's yet) a key is made now,
+    /// granted to every officer of the unit who may see identity, on every laptop this one
+    /// knows of; the others receive it like any key. A role that may not see identity seals
+    /// with the oldest key.
     pub(crate) fn identity_sealer(&mut self, now: DateTime<Utc>) -> Result<Sealer> {
         let unit = self.info().unit_code.clone();
         let keys = unit_keys(&self.conn, &unit)?;
@@ -333,11 +336,13 @@ impl Station {
                 });
             }
         }
-        if let Some((id, public)) = keys.first() {
-            return Ok(Sealer {
-                key_id: id.clone(),
-                public: parse_public(public)?,
-            });
+        if !self.session.role.allows(Permission::IdentityView) {
+            if let Some((id, public)) = keys.first() {
+                return Ok(Sealer {
+                    key_id: id.clone(),
+                    public: parse_public(public)?,
+                });
+            }
         }
         let secret = SecretKey::generate(&mut rand::rngs::OsRng);
         let public = secret.public_key();

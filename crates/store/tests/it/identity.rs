@@ -246,15 +246,23 @@ fn a_second_laptop_of_the_commune_reads_identities_once_a_holder_has_synced() {
     assert!(paper.reporter.is_empty());
     assert!(paper.reporter_note.unwrap().contains("niêm phong"));
 
+    // What B's chief records meanwhile, they read back at once: B made a key of its own,
+    // granted to A's chief too.
+    let early = tip_with_reporter(&mut b);
+    assert_eq!(reveal_name(&mut b, &early).as_deref(), Some(NAME));
+    let mixed = b.identity_status().unwrap();
+    assert_eq!((mixed.unit_keys, mixed.opened_keys), (2, 1));
+
     // B's officers' keys reach A; A (whose chief holds the key) grants them; B reads.
     relay_scope(&b, &mut a, true);
+    assert_eq!(reveal_name(&mut a, &early).as_deref(), Some(NAME));
     assert_eq!(a.share_identity_keys(now()).unwrap(), 1);
     relay_scope(&a, &mut b, true);
     assert_eq!(reveal_name(&mut b, &tip).as_deref(), Some(NAME));
     let held = b.identity_status().unwrap();
     assert_eq!(
         (held.unit_keys, held.opened_keys, held.waiting_officer_keys),
-        (1, 1, 0)
+        (2, 2, 0)
     );
     let paper = b
         .print_doc(
