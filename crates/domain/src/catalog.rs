@@ -190,7 +190,7 @@ pub const ENTITIES: &[EntityDef] = &[
         name: "identity_key",
         table: "identity_keys",
         key: "id",
-        fields: &["unit_code", "public", "created_at"],
+        fields: &["unit_code", "public", "created_at", "retired"],
         identity: false,
     },
     EntityDef {

@@ -393,6 +393,8 @@ impl Station {
             json!({"op": "role", "from": account.role.as_str(), "to": role.as_str()}),
             now,
         )?;
+        // A role without identity_view no longer holds the commune's key: it is replaced.
+        self.share_identity_keys(now)?;
         self.account(id)
     }
 
@@ -438,6 +440,9 @@ impl Station {
             now,
         )?;
         self.sync_key_slots()?;
+        // A disabled officer's key no longer receives identities: the key they held is
+        // replaced (and an account enabled again is granted the current one).
+        self.share_identity_keys(now)?;
         self.account(id)
     }
 

@@ -252,6 +252,41 @@ fn unit_keys(conn: &Connection, unit: &str) -> Result<Vec<(String, String)>> {
         .collect::<rusqlite::Result<_>>()?)
 }
 
+/// The unit's keys that new identities may be sealed to (not retired), oldest first.
+fn sealing_keys(conn: &Connection, unit: &str) -> Result<Vec<(String, String)>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT id, public FROM identity_keys WHERE unit_code = ?1 AND retired = 0
+             ORDER BY created_at, id",
+        )?
+        .query_map([unit], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
+/// Keys of the unit, not retired yet, granted to an officer who may no longer see identity
+/// (disabled, or moved to a role without it).
+fn exposed_keys(conn: &Connection, unit: &str) -> Result<Vec<String>> {
+    let roles = identity_roles();
+    let placeholders = vec!["?"; roles.len()].join(", ");
+    let sql = format!(
+        "SELECT DISTINCT i.id FROM identity_keys i
+           JOIN identity_grants g ON g.key_id = i.id
+           JOIN officer_keys k ON k.id = g.officer_key_id
+           JOIN officers o ON o.id = k.officer_id
+         WHERE i.unit_code = ? AND i.retired = 0
+           AND (o.active = 0 OR o.role NOT IN ({placeholders}))
+         ORDER BY i.id"
+    );
+    let mut args: Vec<&dyn rusqlite::ToSql> = vec![&unit];
+    for r in &roles {
+        args.push(r);
+    }
+    Ok(conn
+        .prepare(&sql)?
+        .query_map(args.as_slice(), |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
 /// Where reporter identity stands for the signed-in officer on this laptop (the sync
 /// screen and `binhyen status` show it: the installer checks that a new laptop received
 /// the commune's key).
@@ -327,7 +362,7 @@ impl Station {
     /// with the oldest key.
     pub(crate) fn identity_sealer(&mut self, now: DateTime<Utc>) -> Result<Sealer> {
         let unit = self.info().unit_code.clone();
-        let keys = unit_keys(&self.conn, &unit)?;
+        let keys = sealing_keys(&self.conn, &unit)?;
         for (id, public) in &keys {
             if self.identity_secret(id)?.is_some() {
                 return Ok(Sealer {
@@ -358,7 +393,7 @@ impl Station {
             "identity_key",
             &id,
             Op::Insert,
-            json!({"unit_code": unit, "public": public_hex, "created_at": at}),
+            json!({"unit_code": unit, "public": public_hex, "created_at": at, "retired": 0}),
         )?;
         if grant_all(&mut w, &unit, &id, &secret)? == 0 {
             // Nobody could ever open it: refuse rather than seal identities into a void.
@@ -375,10 +410,29 @@ impl Station {
     }
 
     /// Grants every identity key this session holds to the keys of the unit that may hold
-    /// it and do not yet (a new officer, a new laptop of the commune, a recovery slot).
-    /// Run at sign-in, after account changes and after every sync. Returns the grants made.
+    /// it and do not yet (a new officer, a new laptop of the commune, a recovery slot), after
+    /// retiring the keys granted to someone who may no longer see identity. Run at sign-in,
+    /// after account changes and after every sync. Returns the grants and retirements made.
     pub fn share_identity_keys(&mut self, now: DateTime<Utc>) -> Result<usize> {
         let unit = self.info().unit_code.clone();
+        // A key granted to someone who may no longer see identity is retired and replaced
+        // (by a session that may: it makes the new key and grants it). What it sealed stays
+        // readable to those who hold it; nothing new is sealed to it.
+        let exposed = exposed_keys(&self.conn, &unit)?;
+        let mut retired = 0;
+        if !exposed.is_empty() && self.session.role.allows(Permission::IdentityView) {
+            let mut w = self.writer(now)?;
+            for id in &exposed {
+                w.conn()
+                    .execute("UPDATE identity_keys SET retired = 1 WHERE id = ?1", [id])?;
+                w.record("identity_key", id, Op::Update, json!({"retired": 1}))?;
+            }
+            w.commit()?;
+            tracing::info!(keys = exposed.len(), "identity keys retired");
+            retired = exposed.len();
+            // The replacement, unless a key nobody lost is still there.
+            self.identity_sealer(now)?;
+        }
         let mut held = Vec::new();
         for (id, _) in unit_keys(&self.conn, &unit)? {
             if let Some(s) = self.identity_secret(&id)? {
@@ -397,7 +451,7 @@ impl Station {
             w.commit()?;
             tracing::info!(grants = n, "identity keys shared");
         }
-        Ok(n)
+        Ok(n + retired)
     }
 
     /// Where reporter identity stands for this session (see [`IdentityStatus`]).

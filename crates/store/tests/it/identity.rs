@@ -356,3 +356,67 @@ fn an_identity_received_in_clear_from_an_older_laptop_is_sealed_after_the_pull()
     assert_eq!(reveal_name(&mut b, &tip).as_deref(), Some(NAME));
     assert_eq!(b.seal_clear_identities(now()).unwrap(), 0);
 }
+
+/// The key id a stored value is sealed to.
+fn sealed_key(s: &Station, tip: &str) -> String {
+    let name: String = s
+        .conn()
+        .query_row(
+            "SELECT name FROM tip_reporters WHERE tip_id = ?1",
+            [tip],
+            |r| r.get(0),
+        )
+        .unwrap();
+    name.trim_start_matches("sealed1:")
+        .split(':')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn a_key_held_by_someone_who_may_no_longer_see_identity_is_retired_and_replaced() {
+    let (dir, mut chief) = station();
+    let officer = add_account(&mut chief, "canbo", Role::Officer);
+    let second = add_account(&mut chief, "canbo2", Role::Officer);
+    let before = tip_with_reporter(&mut chief);
+    let first_key = sealed_key(&chief, &before);
+
+    // Disabled: the key the officer held is retired, a new one made; new identities are
+    // sealed to it, and nothing of it is sealed to the disabled officer's key.
+    chief.set_account_active(&officer, false, now()).unwrap();
+    let after = tip_with_reporter(&mut chief);
+    let second_key = sealed_key(&chief, &after);
+    assert_ne!(first_key, second_key);
+    let to_disabled: i64 = chief
+        .conn()
+        .query_row(
+            "SELECT count(*) FROM identity_grants g JOIN officer_keys k ON k.id = g.officer_key_id
+             WHERE k.officer_id = ?1 AND g.key_id = ?2",
+            rusqlite::params![officer, second_key],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(to_disabled, 0);
+    // Those who may see identity read both, the old key being kept for what it sealed.
+    assert_eq!(reveal_name(&mut chief, &before).as_deref(), Some(NAME));
+    assert_eq!(reveal_name(&mut chief, &after).as_deref(), Some(NAME));
+    drop(chief);
+    let mut s = sign_in(dir.path(), "canbo2", TEMP);
+    s.change_password(TEMP, "mật khẩu cán bộ hai", now())
+        .unwrap();
+    assert_eq!(reveal_name(&mut s, &before).as_deref(), Some(NAME));
+    assert_eq!(reveal_name(&mut s, &after).as_deref(), Some(NAME));
+    drop(s);
+
+    // Moved to a role without identity_view: the same again.
+    let mut chief = sign_in(dir.path(), "truong", PASS);
+    chief
+        .set_account_role(&second, Role::Analyst, now())
+        .unwrap();
+    let third = tip_with_reporter(&mut chief);
+    let third_key = sealed_key(&chief, &third);
+    assert!(third_key != second_key && third_key != first_key);
+    let status = chief.identity_status().unwrap();
+    assert_eq!((status.unit_keys, status.opened_keys), (3, 3));
+}
