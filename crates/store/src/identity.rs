@@ -26,13 +26,13 @@ use crypto_box::{PublicKey, SecretKey};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use uuid::Uuid;
 
 use binhyen_domain::access::{Permission, Role};
 use binhyen_domain::tip::Reporter;
 
 use crate::changes::{Op, Writer};
 use crate::keys::BoxSecret;
+use crate::roster::{insert_record, insert_record_with_id, obj, update_record};
 use crate::sql::ts;
 use crate::station::Station;
 use crate::{Result, StoreError};
@@ -72,13 +72,23 @@ fn broken(what: &str) -> StoreError {
     ))
 }
 
-/// The roles whose officers' keys are granted the identity key.
-fn identity_roles() -> Vec<&'static str> {
+/// The roles whose officers' keys are granted the identity key, as an SQL list
+/// (`'officer', 'chief'`): the domain's own constant names, never input.
+fn identity_roles_sql() -> String {
     Role::ALL
         .iter()
         .filter(|r| r.allows(Permission::IdentityView))
-        .map(|r| r.as_str())
-        .collect()
+        .map(|r| format!("'{}'", r.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The officer keys of a unit that may hold the identity key (`k`), for a WHERE clause.
+fn eligible_keys_sql() -> String {
+    format!(
+        "k.officer_id IS NULL OR (o.active = 1 AND o.role IN ({}))",
+        identity_roles_sql()
+    )
 }
 
 /// The keys the signed-in session can open identity keys with: the officer's own box key
@@ -169,75 +179,44 @@ pub(crate) fn publish_officer_key(
         w.conn()
             .execute("DELETE FROM officer_keys WHERE id = ?1", [&old_id])?;
     }
-    let exists = w
-        .conn()
-        .query_row(
-            "SELECT 1 FROM officer_keys WHERE id = ?1",
-            [&id],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some();
-    if !exists {
-        let now = ts(w.now());
-        let public_hex = hex::encode(public.as_bytes());
-        w.conn().execute(
-            "INSERT INTO officer_keys(id, unit_code, officer_id, station_id, public, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![id, unit, officer_id, station_id, public_hex, now],
-        )?;
-        w.record(
-            "officer_key",
-            &id,
-            Op::Insert,
-            json!({"unit_code": unit, "officer_id": officer_id, "station_id": station_id,
-                   "public": public_hex, "created_at": now}),
-        )?;
+    if !officer_key_known(w.conn(), &id)? {
+        let fields = json!({"unit_code": unit, "officer_id": officer_id, "station_id": station_id,
+                            "public": hex::encode(public.as_bytes()), "created_at": ts(w.now())});
+        insert_record_with_id(w, "officer_key", "officer_keys", &id, obj(fields))?;
     }
     Ok(id)
+}
+
+fn officer_key_known(conn: &Connection, id: &str) -> Result<bool> {
+    Ok(conn
+        .query_row("SELECT 1 FROM officer_keys WHERE id = ?1", [id], |_| Ok(()))
+        .optional()?
+        .is_some())
 }
 
 /// Grants `secret` (identity key `key_id`) to every key of the unit that may hold it and does
 /// not yet. Returns how many grants were written.
 fn grant_all(w: &mut Writer<'_>, unit: &str, key_id: &str, secret: &SecretKey) -> Result<usize> {
-    let roles = identity_roles();
-    let placeholders = vec!["?"; roles.len()].join(", ");
     let sql = format!(
         "SELECT k.id, k.public FROM officer_keys k LEFT JOIN officers o ON o.id = k.officer_id
-         WHERE k.unit_code = ? AND (k.officer_id IS NULL OR (o.active = 1 AND o.role IN ({placeholders})))
-           AND NOT EXISTS (SELECT 1 FROM identity_grants g WHERE g.officer_key_id = k.id AND g.key_id = ?)
-         ORDER BY k.id"
+         WHERE k.unit_code = ?1 AND ({})
+           AND NOT EXISTS (SELECT 1 FROM identity_grants g WHERE g.officer_key_id = k.id AND g.key_id = ?2)
+         ORDER BY k.id",
+        eligible_keys_sql()
     );
-    let mut args: Vec<&dyn rusqlite::ToSql> = vec![&unit];
-    for r in &roles {
-        args.push(r);
-    }
-    args.push(&key_id);
     let to: Vec<(String, String)> = w
         .conn()
-        .prepare(&sql)?
-        .query_map(args.as_slice(), |r| Ok((r.get(0)?, r.get(1)?)))?
+        .prepare_cached(&sql)?
+        .query_map(params![unit, key_id], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
     let secret_bytes = zeroize::Zeroizing::new(secret.to_bytes());
     for (officer_key_id, public_hex) in &to {
         let sealed = parse_public(public_hex)?
             .seal(&mut rand::rngs::OsRng, secret_bytes.as_ref())
             .map_err(|_| broken("không niêm phong được"))?;
-        let sealed = b64().encode(sealed);
-        let id = Uuid::now_v7().to_string();
-        let now = ts(w.now());
-        w.conn().execute(
-            "INSERT INTO identity_grants(id, unit_code, key_id, officer_key_id, sealed, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![id, unit, key_id, officer_key_id, sealed, now],
-        )?;
-        w.record(
-            "identity_grant",
-            &id,
-            Op::Insert,
-            json!({"unit_code": unit, "key_id": key_id, "officer_key_id": officer_key_id,
-                   "sealed": sealed, "created_at": now}),
-        )?;
+        let fields = json!({"unit_code": unit, "key_id": key_id, "officer_key_id": officer_key_id,
+                            "sealed": b64().encode(sealed), "created_at": ts(w.now())});
+        insert_record(w, "identity_grant", "identity_grants", obj(fields))?;
     }
     Ok(to.len())
 }
@@ -266,24 +245,19 @@ fn sealing_keys(conn: &Connection, unit: &str) -> Result<Vec<(String, String)>> 
 /// Keys of the unit, not retired yet, granted to an officer who may no longer see identity
 /// (disabled, or moved to a role without it).
 fn exposed_keys(conn: &Connection, unit: &str) -> Result<Vec<String>> {
-    let roles = identity_roles();
-    let placeholders = vec!["?"; roles.len()].join(", ");
     let sql = format!(
         "SELECT DISTINCT i.id FROM identity_keys i
            JOIN identity_grants g ON g.key_id = i.id
            JOIN officer_keys k ON k.id = g.officer_key_id
            JOIN officers o ON o.id = k.officer_id
-         WHERE i.unit_code = ? AND i.retired = 0
-           AND (o.active = 0 OR o.role NOT IN ({placeholders}))
-         ORDER BY i.id"
+         WHERE i.unit_code = ?1 AND i.retired = 0
+           AND (o.active = 0 OR o.role NOT IN ({}))
+         ORDER BY i.id",
+        identity_roles_sql()
     );
-    let mut args: Vec<&dyn rusqlite::ToSql> = vec![&unit];
-    for r in &roles {
-        args.push(r);
-    }
     Ok(conn
-        .prepare(&sql)?
-        .query_map(args.as_slice(), |r| r.get(0))?
+        .prepare_cached(&sql)?
+        .query_map([unit], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?)
 }
 
@@ -384,17 +358,9 @@ impl Station {
         let id = key_id(&public);
         let public_hex = hex::encode(public.as_bytes());
         let mut w = self.writer(now)?;
-        let at = ts(now);
-        w.conn().execute(
-            "INSERT INTO identity_keys(id, unit_code, public, created_at) VALUES (?1, ?2, ?3, ?4)",
-            params![id, unit, public_hex, at],
-        )?;
-        w.record(
-            "identity_key",
-            &id,
-            Op::Insert,
-            json!({"unit_code": unit, "public": public_hex, "created_at": at, "retired": 0}),
-        )?;
+        let fields =
+            json!({"unit_code": unit, "public": public_hex, "created_at": ts(now), "retired": 0});
+        insert_record_with_id(&mut w, "identity_key", "identity_keys", &id, obj(fields))?;
         if grant_all(&mut w, &unit, &id, &secret)? == 0 {
             // Nobody could ever open it: refuse rather than seal identities into a void.
             return Err(StoreError::Invalid(binhyen_domain::Invalid::one(
@@ -423,9 +389,8 @@ impl Station {
         if !exposed.is_empty() && self.session.role.allows(Permission::IdentityView) {
             let mut w = self.writer(now)?;
             for id in &exposed {
-                w.conn()
-                    .execute("UPDATE identity_keys SET retired = 1 WHERE id = ?1", [id])?;
-                w.record("identity_key", id, Op::Update, json!({"retired": 1}))?;
+                let fields = obj(json!({"retired": 1}));
+                update_record(&mut w, "identity_key", "identity_keys", id, fields)?;
             }
             w.commit()?;
             tracing::info!(keys = exposed.len(), "identity keys retired");
@@ -464,19 +429,14 @@ impl Station {
                 opened += 1;
             }
         }
-        let roles = identity_roles();
-        let placeholders = vec!["?"; roles.len()].join(", ");
         let sql = format!(
             "SELECT count(*) FROM officer_keys k LEFT JOIN officers o ON o.id = k.officer_id
-             WHERE k.unit_code = ? AND (k.officer_id IS NULL OR (o.active = 1 AND o.role IN ({placeholders})))
+             WHERE k.unit_code = ?1 AND ({})
                AND (SELECT count(DISTINCT g.key_id) FROM identity_grants g WHERE g.officer_key_id = k.id)
-                   < (SELECT count(*) FROM identity_keys i WHERE i.unit_code = k.unit_code)"
+                   < (SELECT count(*) FROM identity_keys i WHERE i.unit_code = k.unit_code)",
+            eligible_keys_sql()
         );
-        let mut args: Vec<&dyn rusqlite::ToSql> = vec![&unit];
-        for r in &roles {
-            args.push(r);
-        }
-        let waiting: i64 = self.conn.query_row(&sql, args.as_slice(), |r| r.get(0))?;
+        let waiting: i64 = self.conn.query_row(&sql, [&unit], |r| r.get(0))?;
         Ok(IdentityStatus {
             may_see: self.session.role.allows(Permission::IdentityView),
             unit_keys: keys.len() as u32,
@@ -492,16 +452,7 @@ impl Station {
             return Ok(());
         };
         let id = key_id(&secret.public_key());
-        let known = self
-            .conn
-            .query_row(
-                "SELECT 1 FROM officer_keys WHERE id = ?1",
-                [&id],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some();
-        if known {
+        if officer_key_known(&self.conn, &id)? {
             return Ok(());
         }
         let (unit, station) = (

@@ -44,6 +44,18 @@ pub(crate) fn insert_record(
     fields: Map<String, Value>,
 ) -> Result<String> {
     let id = Uuid::now_v7().to_string();
+    insert_record_with_id(w, entity, table, &id, fields)?;
+    Ok(id)
+}
+
+/// [`insert_record`] under a given id (a key's own id, say).
+pub(crate) fn insert_record_with_id(
+    w: &mut Writer<'_>,
+    entity: &str,
+    table: &str,
+    id: &str,
+    fields: Map<String, Value>,
+) -> Result<()> {
     let cols: Vec<&str> = fields.keys().map(String::as_str).collect();
     let marks: Vec<String> = (2..=cols.len() + 1).map(|i| format!("?{i}")).collect();
     let sql = format!(
@@ -51,13 +63,12 @@ pub(crate) fn insert_record(
         cols.join(", "),
         marks.join(", ")
     );
-    let mut values = vec![SqlValue::Text(id.clone())];
+    let mut values = vec![SqlValue::Text(id.to_string())];
     values.extend(fields.values().map(to_sql));
     w.conn()
         .prepare_cached(&sql)?
         .execute(params_from_iter(values))?;
-    w.record(entity, &id, Op::Insert, Value::Object(fields))?;
-    Ok(id)
+    w.record(entity, id, Op::Insert, Value::Object(fields))
 }
 
 /// Updates the given fields of a record and records the change.
@@ -83,7 +94,7 @@ pub(crate) fn update_record(
     w.record(entity, id, Op::Update, Value::Object(fields))
 }
 
-fn obj(v: Value) -> Map<String, Value> {
+pub(crate) fn obj(v: Value) -> Map<String, Value> {
     match v {
         Value::Object(m) => m,
         _ => Map::new(),

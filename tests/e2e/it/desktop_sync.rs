@@ -263,19 +263,8 @@ async fn sync_now_sends_the_waiting_changes() {
     assert!(last.starts_with("Đồng bộ lần cuối:"), "{bar}");
     // The sync screen says where the commune's identity key stands: none before the first
     // reporter's identity is recorded.
-    app.client
-        .find(Locator::Css("[data-testid=nav-sync]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    app.client
-        .wait()
-        .for_element(Locator::Css("[data-testid=sync-identity]"))
-        .await
-        .unwrap();
-    let identity = text(&app, "sync-identity").await;
+    app.click("nav-sync").await;
+    let identity = app.text("sync-identity").await;
     assert!(identity.starts_with("Chưa có"), "{identity}");
     app.screenshot("sync-screen").await;
     app.client.clone().close().await.unwrap();

@@ -53,6 +53,32 @@ fn reveal_name(s: &mut Station, tip: &str) -> Option<String> {
         .and_then(|r| r.name)
 }
 
+/// How many grants of an identity key went to officers matching `condition` (on `o`, the
+/// officer, and `g`, the grant).
+fn grants_where(s: &Station, condition: &str) -> i64 {
+    s.conn()
+        .query_row(
+            &format!(
+                "SELECT count(*) FROM identity_grants g JOIN officer_keys k ON k.id = g.officer_key_id
+                 JOIN officers o ON o.id = k.officer_id WHERE {condition}"
+            ),
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+/// The reception record of a tip, as printed.
+fn reception_paper(s: &mut Station, tip: &str) -> binhyen_store::documents::PrintDoc {
+    s.print_doc(
+        tip,
+        binhyen_store::documents::DocKind::Reception,
+        false,
+        now(),
+    )
+    .unwrap()
+}
+
 fn sign_in(dir: &std::path::Path, user: &str, password: &str) -> Station {
     Station::open(dir, &Credentials::new(user, password)).unwrap()
 }
@@ -82,17 +108,9 @@ fn identity_is_sealed_in_the_database_and_the_outbox_and_the_database_key_does_n
         .unwrap();
     assert_eq!(admin.get_tip(&tip, true).unwrap_err().code(), "forbidden");
     assert!(stored_identity(&admin)[..4].iter().all(|v| is_sealed(v)));
-    let grants_to_admin: i64 = admin
-        .conn()
-        .query_row(
-            "SELECT count(*) FROM identity_grants g JOIN officer_keys k ON k.id = g.officer_key_id
-             JOIN officers o ON o.id = k.officer_id WHERE o.username = 'quantri'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
     assert_eq!(
-        grants_to_admin, 0,
+        grants_where(&admin, "o.username = 'quantri'"),
+        0,
         "no identity key is ever sealed to an administrator"
     );
 }
@@ -136,25 +154,9 @@ fn a_new_officer_a_password_change_and_a_reset_all_keep_identity_readable() {
     analyst
         .change_password(TEMP, "mật khẩu phân tích", now())
         .unwrap();
-    let paper = analyst
-        .print_doc(
-            &tip,
-            binhyen_store::documents::DocKind::Reception,
-            false,
-            now(),
-        )
-        .unwrap();
+    let paper = reception_paper(&mut analyst, &tip);
     assert!(paper.reporter.is_empty(), "{:?}", paper.reporter);
-    let granted: i64 = analyst
-        .conn()
-        .query_row(
-            "SELECT count(*) FROM identity_grants g JOIN officer_keys k ON k.id = g.officer_key_id
-             JOIN officers o ON o.id = k.officer_id WHERE o.role = 'analyst'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(granted, 0);
+    assert_eq!(grants_where(&analyst, "o.role = 'analyst'"), 0);
 }
 
 #[test]
@@ -235,14 +237,7 @@ fn a_second_laptop_of_the_commune_reads_identities_once_a_holder_has_synced() {
     assert!(err.to_string().contains("chưa mở được"), "{err}");
 
     // Nor does a paper print it.
-    let paper = b
-        .print_doc(
-            &tip,
-            binhyen_store::documents::DocKind::Reception,
-            false,
-            now(),
-        )
-        .unwrap();
+    let paper = reception_paper(&mut b, &tip);
     assert!(paper.reporter.is_empty());
     assert!(paper.reporter_note.unwrap().contains("niêm phong"));
 
@@ -264,14 +259,7 @@ fn a_second_laptop_of_the_commune_reads_identities_once_a_holder_has_synced() {
         (held.unit_keys, held.opened_keys, held.waiting_officer_keys),
         (2, 2, 0)
     );
-    let paper = b
-        .print_doc(
-            &tip,
-            binhyen_store::documents::DocKind::Reception,
-            false,
-            now(),
-        )
-        .unwrap();
+    let paper = reception_paper(&mut b, &tip);
     assert_eq!(paper.reporter[0].value, NAME);
 
     // An identity B records (sealed with the commune's key it now holds) A reads.
@@ -388,16 +376,13 @@ fn a_key_held_by_someone_who_may_no_longer_see_identity_is_retired_and_replaced(
     let after = tip_with_reporter(&mut chief);
     let second_key = sealed_key(&chief, &after);
     assert_ne!(first_key, second_key);
-    let to_disabled: i64 = chief
-        .conn()
-        .query_row(
-            "SELECT count(*) FROM identity_grants g JOIN officer_keys k ON k.id = g.officer_key_id
-             WHERE k.officer_id = ?1 AND g.key_id = ?2",
-            rusqlite::params![officer, second_key],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(to_disabled, 0);
+    assert_eq!(
+        grants_where(
+            &chief,
+            &format!("o.id = '{officer}' AND g.key_id = '{second_key}'")
+        ),
+        0
+    );
     // Those who may see identity read both, the old key being kept for what it sealed.
     assert_eq!(reveal_name(&mut chief, &before).as_deref(), Some(NAME));
     assert_eq!(reveal_name(&mut chief, &after).as_deref(), Some(NAME));
