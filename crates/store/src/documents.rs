@@ -115,7 +115,7 @@ impl Station {
         let locked = tip
             .reporter
             .as_ref()
-            .is_some_and(|r| r.name.as_deref() == Some(crate::identity::LOCKED_NAME));
+            .is_some_and(crate::identity::is_locked);
         let may_see = self
             .session
             .role

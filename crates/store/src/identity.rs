@@ -194,9 +194,9 @@ fn officer_key_known(conn: &Connection, id: &str) -> Result<bool> {
         .is_some())
 }
 
-/// Grants `secret` (identity key `key_id`) to every key of the unit that may hold it and does
-/// not yet. Returns how many grants were written.
-fn grant_all(w: &mut Writer<'_>, unit: &str, key_id: &str, secret: &SecretKey) -> Result<usize> {
+/// The keys of the unit that may hold identity key `key_id` and do not yet: (officer key id,
+/// public key).
+fn grant_targets(conn: &Connection, unit: &str, key_id: &str) -> Result<Vec<(String, String)>> {
     let sql = format!(
         "SELECT k.id, k.public FROM officer_keys k LEFT JOIN officers o ON o.id = k.officer_id
          WHERE k.unit_code = ?1 AND ({})
@@ -204,13 +204,22 @@ fn grant_all(w: &mut Writer<'_>, unit: &str, key_id: &str, secret: &SecretKey) -
          ORDER BY k.id",
         eligible_keys_sql()
     );
-    let to: Vec<(String, String)> = w
-        .conn()
+    Ok(conn
         .prepare_cached(&sql)?
         .query_map(params![unit, key_id], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<rusqlite::Result<_>>()?)
+}
+
+/// Seals `secret` (identity key `key_id`) to each of `targets` (see [`grant_targets`]).
+fn write_grants(
+    w: &mut Writer<'_>,
+    unit: &str,
+    key_id: &str,
+    secret: &SecretKey,
+    targets: &[(String, String)],
+) -> Result<()> {
     let secret_bytes = zeroize::Zeroizing::new(secret.to_bytes());
-    for (officer_key_id, public_hex) in &to {
+    for (officer_key_id, public_hex) in targets {
         let sealed = parse_public(public_hex)?
             .seal(&mut rand::rngs::OsRng, secret_bytes.as_ref())
             .map_err(|_| broken("không niêm phong được"))?;
@@ -218,27 +227,18 @@ fn grant_all(w: &mut Writer<'_>, unit: &str, key_id: &str, secret: &SecretKey) -
                             "sealed": b64().encode(sealed), "created_at": ts(w.now())});
         insert_record(w, "identity_grant", "identity_grants", obj(fields))?;
     }
-    Ok(to.len())
+    Ok(())
 }
 
-/// The unit's identity keys, oldest first.
-fn unit_keys(conn: &Connection, unit: &str) -> Result<Vec<(String, String)>> {
+/// The unit's identity keys, oldest first: all of them, or only those new identities may
+/// be sealed to (not retired).
+fn unit_keys(conn: &Connection, unit: &str, sealing_only: bool) -> Result<Vec<(String, String)>> {
     Ok(conn
         .prepare_cached(
-            "SELECT id, public FROM identity_keys WHERE unit_code = ?1 ORDER BY created_at, id",
-        )?
-        .query_map([unit], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?)
-}
-
-/// The unit's keys that new identities may be sealed to (not retired), oldest first.
-fn sealing_keys(conn: &Connection, unit: &str) -> Result<Vec<(String, String)>> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT id, public FROM identity_keys WHERE unit_code = ?1 AND retired = 0
+            "SELECT id, public FROM identity_keys WHERE unit_code = ?1 AND (?2 = 0 OR retired = 0)
              ORDER BY created_at, id",
         )?
-        .query_map([unit], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .query_map(params![unit, sealing_only], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?)
 }
 
@@ -278,10 +278,10 @@ pub struct IdentityStatus {
     pub waiting_officer_keys: u32,
 }
 
-/// Whether the identity of a tip could be read on this laptop: every field opened.
-pub(crate) struct OpenedReporter {
-    pub reporter: Reporter,
-    pub locked: bool,
+/// Whether an opened reporter is the sealed placeholder (this laptop has not received the
+/// key it is sealed to).
+pub(crate) fn is_locked(r: &Reporter) -> bool {
+    r.name.as_deref() == Some(LOCKED_NAME)
 }
 
 impl Station {
@@ -336,7 +336,7 @@ impl Station {
     /// with the oldest key.
     pub(crate) fn identity_sealer(&mut self, now: DateTime<Utc>) -> Result<Sealer> {
         let unit = self.info().unit_code.clone();
-        let keys = sealing_keys(&self.conn, &unit)?;
+        let keys = unit_keys(&self.conn, &unit, true)?;
         for (id, public) in &keys {
             if self.identity_secret(id)?.is_some() {
                 return Ok(Sealer {
@@ -361,7 +361,9 @@ impl Station {
         let fields =
             json!({"unit_code": unit, "public": public_hex, "created_at": ts(now), "retired": 0});
         insert_record_with_id(&mut w, "identity_key", "identity_keys", &id, obj(fields))?;
-        if grant_all(&mut w, &unit, &id, &secret)? == 0 {
+        let targets = grant_targets(w.conn(), &unit, &id)?;
+        write_grants(&mut w, &unit, &id, &secret, &targets)?;
+        if targets.is_empty() {
             // Nobody could ever open it: refuse rather than seal identities into a void.
             return Err(StoreError::Invalid(binhyen_domain::Invalid::one(
                 "reporter",
@@ -398,31 +400,35 @@ impl Station {
             // The replacement, unless a key nobody lost is still there.
             self.identity_sealer(now)?;
         }
-        let mut held = Vec::new();
-        for (id, _) in unit_keys(&self.conn, &unit)? {
-            if let Some(s) = self.identity_secret(&id)? {
-                held.push((id, s));
+        // Read first: a sign-in or a sync with nothing to grant writes nothing.
+        let mut due = Vec::new();
+        for (id, _) in unit_keys(&self.conn, &unit, false)? {
+            let targets = grant_targets(&self.conn, &unit, &id)?;
+            if targets.is_empty() {
+                continue;
+            }
+            if let Some(secret) = self.identity_secret(&id)? {
+                due.push((id, secret, targets));
             }
         }
-        if held.is_empty() {
-            return Ok(0);
+        if due.is_empty() {
+            return Ok(retired);
         }
         let mut w = self.writer(now)?;
         let mut n = 0;
-        for (id, secret) in &held {
-            n += grant_all(&mut w, &unit, id, secret)?;
+        for (id, secret, targets) in &due {
+            write_grants(&mut w, &unit, id, secret, targets)?;
+            n += targets.len();
         }
-        if n > 0 {
-            w.commit()?;
-            tracing::info!(grants = n, "identity keys shared");
-        }
+        w.commit()?;
+        tracing::info!(grants = n, "identity keys shared");
         Ok(n + retired)
     }
 
     /// Where reporter identity stands for this session (see [`IdentityStatus`]).
     pub fn identity_status(&self) -> Result<IdentityStatus> {
         let unit = self.info().unit_code.clone();
-        let keys = unit_keys(&self.conn, &unit)?;
+        let keys = unit_keys(&self.conn, &unit, false)?;
         let mut opened = 0;
         for (id, _) in &keys {
             if self.identity_secret(id)?.is_some() {
@@ -575,8 +581,9 @@ impl Station {
             .and_then(|p| String::from_utf8(p).ok()))
     }
 
-    /// A stored reporter opened for someone who may see it.
-    pub(crate) fn open_reporter(&self, stored: Reporter) -> Result<OpenedReporter> {
+    /// A stored reporter opened for someone who may see it; where a field cannot be opened
+    /// here, the sealed placeholder (see [`is_locked`]).
+    pub(crate) fn open_reporter(&self, stored: Reporter) -> Result<Reporter> {
         let mut locked = false;
         let mut open = |v: Option<String>| -> Result<Option<String>> {
             match v {
@@ -590,20 +597,20 @@ impl Station {
                 },
             }
         };
-        let mut reporter = Reporter {
+        let reporter = Reporter {
             name: open(stored.name)?,
             phone: open(stored.phone)?,
             id_number: open(stored.id_number)?,
             address: open(stored.address)?,
             secret: stored.secret,
         };
-        if locked {
-            reporter = Reporter {
+        Ok(match locked {
+            true => Reporter {
                 name: Some(LOCKED_NAME.to_string()),
                 secret: stored.secret,
                 ..Reporter::default()
-            };
-        }
-        Ok(OpenedReporter { reporter, locked })
+            },
+            false => reporter,
+        })
     }
 }

@@ -71,6 +71,25 @@ pub(crate) fn insert_record_with_id(
     w.record(entity, id, Op::Insert, Value::Object(fields))
 }
 
+/// One column of a hamlet of `unit` (a hamlet of another unit is not found).
+fn hamlet_column<T: rusqlite::types::FromSql>(
+    conn: &rusqlite::Connection,
+    unit: &str,
+    id: &str,
+    column: &str,
+) -> Result<T> {
+    conn.query_row(
+        &format!("SELECT {column} FROM hamlets WHERE id = ?1 AND unit_code = ?2"),
+        [id, unit],
+        |r| r.get(0),
+    )
+    .optional()?
+    .ok_or_else(|| StoreError::NotFound {
+        what: "thôn",
+        key: id.into(),
+    })
+}
+
 /// Updates the given fields of a record and records the change.
 pub(crate) fn update_record(
     w: &mut Writer<'_>,
@@ -726,30 +745,32 @@ impl Station {
     pub fn set_hamlet_remote(&mut self, id: &str, remote: bool, now: DateTime<Utc>) -> Result<()> {
         self.require(binhyen_domain::access::Permission::RosterManage)?;
         let unit = self.info().unit_code.clone();
-        let mut w = self.writer(now)?;
-        let current: Option<bool> = w
-            .conn()
-            .query_row(
-                "SELECT remote FROM hamlets WHERE id = ?1 AND unit_code = ?2",
-                [id, &unit],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let current = current.ok_or_else(|| StoreError::NotFound {
-            what: "thôn",
-            key: id.into(),
-        })?;
+        let current: bool = hamlet_column(&self.conn, &unit, id, "remote")?;
         if current == remote {
             return Ok(());
         }
+        self.set_hamlet_field(id, "remote", Value::Bool(remote), now)
+    }
+
+    /// Writes one field of a hamlet (with its `updated_at`) and its audit entry.
+    fn set_hamlet_field(
+        &mut self,
+        id: &str,
+        field: &str,
+        value: Value,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut w = self.writer(now)?;
         let mut fields = Map::new();
-        fields.insert("remote".into(), Value::Bool(remote));
+        fields.insert(field.into(), value.clone());
         fields.insert("updated_at".into(), Value::String(ts(now)));
         update_record(&mut w, "hamlet", "hamlets", id, fields)?;
+        let mut detail = Map::new();
+        detail.insert(field.trim_end_matches("_id").into(), value);
         w.audit(
             crate::audit::Action::RosterChange,
             Some(id),
-            json!({ "remote": remote }),
+            Value::Object(detail),
         )?;
         w.commit()
     }
@@ -774,18 +795,8 @@ impl Station {
     ) -> Result<Hamlet> {
         self.require(binhyen_domain::access::Permission::RosterManage)?;
         let unit = self.info().unit_code.clone();
-        let current: Option<Option<String>> = self
-            .conn
-            .query_row(
-                "SELECT area_officer_id FROM hamlets WHERE id = ?1 AND unit_code = ?2",
-                [hamlet_id, &unit],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let current = current.ok_or_else(|| StoreError::NotFound {
-            what: "thôn",
-            key: hamlet_id.into(),
-        })?;
+        let current: Option<String> =
+            hamlet_column(&self.conn, &unit, hamlet_id, "area_officer_id")?;
         let officer_id = match officer.map(str::trim).filter(|o| !o.is_empty()) {
             Some(o) => {
                 Some(crate::accounts::handling_officer(&self.conn, o, &unit, "area_officer")?.0)
@@ -793,20 +804,8 @@ impl Station {
             None => None,
         };
         if current != officer_id {
-            let mut w = self.writer(now)?;
-            let mut fields = Map::new();
-            fields.insert(
-                "area_officer_id".into(),
-                officer_id.clone().map_or(Value::Null, Value::String),
-            );
-            fields.insert("updated_at".into(), Value::String(ts(now)));
-            update_record(&mut w, "hamlet", "hamlets", hamlet_id, fields)?;
-            w.audit(
-                crate::audit::Action::RosterChange,
-                Some(hamlet_id),
-                json!({ "area_officer": officer_id }),
-            )?;
-            w.commit()?;
+            let value = officer_id.map_or(Value::Null, Value::String);
+            self.set_hamlet_field(hamlet_id, "area_officer_id", value, now)?;
         }
         self.list_hamlets()?
             .into_iter()

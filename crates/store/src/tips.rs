@@ -19,7 +19,7 @@ use binhyen_domain::tip::{
 use binhyen_domain::{FieldError, Invalid};
 
 use crate::changes::{Op, Writer};
-use crate::identity::{OpenedReporter, Sealer};
+use crate::identity::{is_locked, Sealer};
 use crate::search::{fts_query, index_doc, tip_doc_order};
 use crate::sql::{get_enum, get_opt_uuid, get_ts, get_uuid, ts};
 use crate::{Result, Station, StoreError};
@@ -545,7 +545,7 @@ impl Station {
             .ok_or_else(|| StoreError::not_found("nguồn tin", key))?;
         let id = tip.id.to_string();
         if with_reporter && tip.has_reporter {
-            tip.reporter = self.reporter(&id)?.map(|r| r.reporter);
+            tip.reporter = self.reporter(&id)?;
         }
         tip.timeline = self.timeline(&id)?;
         tip.links = self.links(&id)?;
@@ -554,7 +554,7 @@ impl Station {
     }
 
     /// A tip's reporter, opened with the session's identity keys.
-    fn reporter(&self, tip_id: &str) -> Result<Option<OpenedReporter>> {
+    fn reporter(&self, tip_id: &str) -> Result<Option<Reporter>> {
         let stored = self
             .conn
             .query_row(
@@ -919,7 +919,7 @@ impl Station {
         let mut sealer = None;
         if patch.reporter.is_some() {
             self.require(Permission::IdentityView)?;
-            let locked = self.reporter(&id)?.is_some_and(|r| r.locked);
+            let locked = current.reporter.as_ref().is_some_and(is_locked);
             let unchanged = valid.reporter.as_ref() == current.reporter.as_ref();
             if locked && !unchanged {
                 return Err(StoreError::Invalid(Invalid::one(

@@ -100,6 +100,18 @@ pub(crate) struct Laptop {
 }
 
 impl Laptop {
+    /// Saves a copy of the first attachment of a tip shown by `tip show` (which must say it
+    /// is on this laptop) into `out`, and returns its bytes.
+    pub(crate) fn first_file(&self, shown: &Value, out: &Path) -> Vec<u8> {
+        assert_eq!(shown["attachments"][0]["available"], true, "{shown}");
+        let id = shown["attachments"][0]["id"].as_str().unwrap();
+        self.ok(
+            &["tip", "save-file", id, "--out", out.to_str().unwrap()],
+            None,
+        );
+        std::fs::read(out).unwrap()
+    }
+
     pub(crate) fn cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
         let mut cmd = Command::new(bin("binhyen"));
         cmd.arg("--data-dir")
@@ -333,19 +345,7 @@ fn converge(db: &str, work: &Path) {
     assert_eq!(files_sent, 1, "the scan is uploaded once");
     // The station's other laptop has the scan whole; the province knows of it, without it.
     let on_a2 = a2.ok(&["tip", "show", &id1], None);
-    assert_eq!(on_a2["attachments"][0]["available"], true, "{on_a2}");
-    let copy = work.join("ban-sao-a2.pdf");
-    a2.ok(
-        &[
-            "tip",
-            "save-file",
-            on_a2["attachments"][0]["id"].as_str().unwrap(),
-            "--out",
-            copy.to_str().unwrap(),
-        ],
-        None,
-    );
-    assert_eq!(std::fs::read(&copy).unwrap(), letter);
+    assert_eq!(a2.first_file(&on_a2, &work.join("ban-sao-a2.pdf")), letter);
     let on_p = p.ok(&["tip", "show", &id1], None);
     assert_eq!(on_p["attachments"][0]["file_name"], "đơn tố giác.pdf");
     assert_eq!(
