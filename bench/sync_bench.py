@@ -271,7 +271,7 @@ def line(label, secs, wire, n, rss_client, rss_server, process_secs=None):
 
 
 def bench_binhyen(work, jsonl):
-    print("Bình Yên: %d tips, one station pushes, another pulls (HTTPS, gzip, veth, unshaped)" % N)
+    print("Bình Yên: %d tips, one station pushes, another pulls (HTTPS, zstd, veth, unshaped)" % N)
     srv = Binhyen(work)
     a, b = srv.laptop("24280"), srv.laptop("24280")
     t0 = time.monotonic()

@@ -16,6 +16,7 @@ use serde::Deserialize;
 use tower_http::compression::CompressionLayer;
 use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::trace::TraceLayer;
+use tower_http::CompressionLevel;
 
 use binhyen_sync::protocol::{
     ApiError, AuditPush, AuditPushResponse, ChecksumResponse, EnrollRequest, EnrollResponse,
@@ -354,9 +355,12 @@ pub fn router(db: Shared) -> Router {
                     binhyen_domain::attachment::MAX_ATTACHMENT_BYTES + 1024,
                 )),
         )
-        .layer(CompressionLayer::new())
-        // Stations gzip what they push (it matters on a 256 kbit/s link); the body limit
-        // applies to the decompressed bytes.
+        // The level stations compress with (see `ZSTD_LEVEL`).
+        .layer(CompressionLayer::new().quality(CompressionLevel::Precise(
+            binhyen_sync::protocol::ZSTD_LEVEL,
+        )))
+        // Stations compress what they push (zstd; gzip from older ones), which matters on a
+        // 256 kbit/s link; the body limit applies to the decompressed bytes.
         .layer(RequestDecompressionLayer::new())
         .layer(TraceLayer::new_for_http())
         .with_state(db)

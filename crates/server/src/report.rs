@@ -67,7 +67,7 @@ pub fn replica(
     loop {
         let (changes, next, more) = db.pull(&row, after, PAGE)?;
         let remote: Vec<_> = changes
-            .iter()
+            .into_iter()
             .filter(|c| !is_identity(&c.change.entity) && c.change.entity != "conflict_identity")
             .map(remote_change)
             .collect();

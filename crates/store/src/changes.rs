@@ -196,11 +196,18 @@ pub fn load_versions(
 
 /// Changes not yet acknowledged by the server, oldest first.
 pub fn pending(conn: &Connection, limit: u32) -> Result<Vec<Change>> {
-    let mut stmt = conn.prepare(
+    pending_after(conn, 0, limit)
+}
+
+/// Changes not yet acknowledged, after the one numbered `after_seq`: the batch that follows
+/// one still on its way to the server.
+pub fn pending_after(conn: &Connection, after_seq: i64, limit: u32) -> Result<Vec<Change>> {
+    let mut stmt = conn.prepare_cached(
         "SELECT seq, change_id, hlc, entity, entity_id, op, data, created_at, base, unit_code
-         FROM changes WHERE acked_at IS NULL AND rejected_at IS NULL ORDER BY seq LIMIT ?1",
+         FROM changes WHERE seq > ?1 AND acked_at IS NULL AND rejected_at IS NULL
+         ORDER BY seq LIMIT ?2",
     )?;
-    let rows = stmt.query_map([limit], |r| {
+    let rows = stmt.query_map(params![after_seq, limit], |r| {
         let data: String = r.get(6)?;
         Ok(Change {
             seq: r.get(0)?,

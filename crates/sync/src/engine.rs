@@ -119,14 +119,12 @@ pub struct SyncReport {
 }
 
 impl SyncReport {
-    /// Adds a further exchange of the same sync; its checksum is the one that counts.
+    /// Adds a further exchange of the same sync (the checksum is compared after the last).
     fn add(&mut self, again: SyncReport) {
         self.pushed += again.pushed;
         self.rejected += again.rejected;
         self.pulled += again.pulled;
         self.conflicts += again.conflicts;
-        self.checksum_ok = again.checksum_ok;
-        self.checksum = again.checksum;
     }
 }
 
@@ -158,6 +156,8 @@ impl Client {
         let mut config = ureq::Agent::config_builder()
             .timeout_global(Some(Duration::from_secs(120)))
             .timeout_connect(Some(Duration::from_secs(20)))
+            // zstd where the server has it (decoded in `raw`), gzip from an older one.
+            .accept_encoding("zstd, gzip;q=0.5")
             .http_status_as_error(false);
         if base.starts_with("https://") {
             let pem = ca_pem.filter(|p| !p.trim().is_empty()).ok_or_else(|| {
@@ -229,13 +229,32 @@ impl Client {
 
     /// A response's body, or the server's refusal.
     fn raw(&self, mut resp: ureq::http::Response<ureq::Body>) -> Result<Vec<u8>, SyncError> {
+        const LIMIT: u64 = 64 * 1024 * 1024;
         let status = resp.status().as_u16();
-        let body = resp
+        let zstd = resp
+            .headers()
+            .get("content-encoding")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"zstd"));
+        let mut body = resp
             .body_mut()
             .with_config()
-            .limit(64 * 1024 * 1024)
+            .limit(LIMIT)
             .read_to_vec()
             .map_err(|e| self.unreachable(e))?;
+        // ureq decodes gzip itself; zstd is decoded here, to the same limit.
+        if zstd {
+            let mut plain = Vec::with_capacity(body.len() * 8);
+            let decoder = zstd::stream::read::Decoder::new(&body[..])
+                .map_err(|e| SyncError::BadResponse(e.to_string()))?;
+            std::io::Read::read_to_end(&mut std::io::Read::take(decoder, LIMIT + 1), &mut plain)
+                .map_err(|e| SyncError::BadResponse(e.to_string()))?;
+            if plain.len() as u64 > LIMIT {
+                return Err(SyncError::BadResponse(
+                    "trả lời của máy chủ quá lớn sau khi giải nén".into(),
+                ));
+            }
+            body = plain;
+        }
         if status >= 400 {
             let error = serde_json::from_slice::<ApiError>(&body).unwrap_or(ApiError {
                 code: "http_error".into(),
@@ -255,19 +274,11 @@ impl Client {
             .agent
             .post(format!("{}{API}{path}", self.base))
             .header("Content-Type", "application/json")
-            .header("Content-Encoding", "gzip");
+            .header("Content-Encoding", "zstd");
         req = self.authorized(req);
-        // Serialised whole, then compressed in one write: many small writes into the
-        // encoder cost more than the compression itself.
+        // Serialised whole, then compressed in one call.
         let json = serde_json::to_vec(body).map_err(|e| SyncError::BadResponse(e.to_string()))?;
-        let mut gz = flate2::write::GzEncoder::new(
-            Vec::with_capacity(json.len() / 4),
-            flate2::Compression::default(),
-        );
-        std::io::Write::write_all(&mut gz, &json)
-            .map_err(|e| SyncError::BadResponse(e.to_string()))?;
-        let bytes = gz
-            .finish()
+        let bytes = zstd::bulk::compress(&json, crate::protocol::ZSTD_LEVEL)
             .map_err(|e| SyncError::BadResponse(e.to_string()))?;
         let resp = req.send(&bytes[..]).map_err(|e| self.unreachable(e))?;
         self.read(resp)
@@ -391,7 +402,7 @@ pub fn enroll(
 
 /// How the engine reaches the server: HTTP in the product, an in-process link with injected
 /// faults in the simulation tests.
-pub trait Transport {
+pub trait Transport: Send {
     fn push(&mut self, req: &PushRequest) -> Result<PushResponse, SyncError>;
     fn pull(&mut self, after: i64, limit: u32) -> Result<PullResponse, SyncError>;
     fn checksum(&mut self) -> Result<ChecksumResponse, SyncError>;
@@ -583,11 +594,13 @@ pub fn sync_with(
         report.add(again);
     }
     exchange_files(station, client, &mut report)?;
+    verify(station, client, now, &mut report)?;
     if !report.checksum_ok {
         let repaired = repair(station, client, now)?;
         tracing::warn!(repaired, "checksum mismatch: scope repaired");
         let again = exchange(station, client, now)?;
         report.add(again);
+        verify(station, client, now, &mut report)?;
         report.repaired = repaired;
     }
     // Accounts disabled at the province (or on another laptop) lose their password here.
@@ -765,60 +778,104 @@ fn pull_cursor(station: &Station) -> Result<i64, SyncError> {
         .unwrap_or(0))
 }
 
-/// Pulls every page after the cursor; returns how many changes were applied.
+/// Pulls every page after the cursor; returns how many changes were applied. The next page
+/// is fetched (and decompressed and parsed) while this one is applied: the server and the
+/// network work while the laptop writes. A page fetched ahead and not applied (the apply
+/// failed) is simply dropped: pulling changes nothing on the server.
 fn pull_all(
     station: &mut Station,
     client: &mut dyn Transport,
     now: DateTime<Utc>,
     report: &mut SyncReport,
 ) -> Result<usize, SyncError> {
-    let mut cursor = pull_cursor(station)?;
-    let mut applied_total = 0;
     let mut pace = Pace::new(5_000);
-    loop {
+    let fetch = |client: &mut dyn Transport, after: i64, size: u32| {
         let started = std::time::Instant::now();
-        let page = client.pull(cursor, pace.size)?;
-        pace.after(started.elapsed());
-        let changes: Vec<RemoteChange> = page.changes.iter().map(remote_change).collect();
-        let applied = station.apply_page(&changes, Some(page.next), now)?;
+        client
+            .pull(after, size)
+            .map(|page| (page, started.elapsed()))
+    };
+    let (mut page, took) = fetch(client, pull_cursor(station)?, pace.size)?;
+    pace.after(took);
+    let mut applied_total = 0;
+    loop {
+        let (next, more, size) = (page.next, page.more, pace.size);
+        // Taken apart, not copied: a page in hand and the one fetched ahead are all the
+        // pull holds.
+        let changes: Vec<RemoteChange> = page.changes.into_iter().map(remote_change).collect();
+        let (applied, ahead) = std::thread::scope(|s| {
+            let ahead = more.then(|| s.spawn(|| fetch(&mut *client, next, size)));
+            let applied = station.apply_page(&changes, Some(next), now);
+            (
+                applied,
+                ahead.map(|h| h.join().expect("the pull thread panicked")),
+            )
+        });
+        let applied = applied?;
         applied_total += applied.applied;
         report.pulled += applied.applied;
         report.conflicts += applied.conflicts;
-        cursor = page.next;
-        if !page.more {
-            break;
-        }
+        let Some(ahead) = ahead else { break };
+        let (following, took) = ahead?;
+        pace.after(took);
+        page = following;
     }
     Ok(applied_total)
 }
 
-/// Push, pull, compare.
+/// One batch of own changes ready to go: the changes (for the bookkeeping) and the request.
+struct Outgoing {
+    batch: Vec<Change>,
+    request: PushRequest,
+}
+
+/// The next `size` pending changes after `after_seq`, as a push request. The batch id names
+/// the batch by its content, so a resend after a cut is the same batch; the server skips
+/// changes it already has either way.
+fn outgoing(station: &Station, after_seq: i64, size: u32) -> Result<Option<Outgoing>, SyncError> {
+    let batch = binhyen_store::changes::pending_after(station.conn(), after_seq, size)?;
+    let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
+        return Ok(None);
+    };
+    let batch_id = Uuid::new_v5(
+        &Uuid::NAMESPACE_OID,
+        format!("{}-{}", first.change_id, last.change_id).as_bytes(),
+    );
+    let changes = wire_changes(station, &batch)?;
+    Ok(Some(Outgoing {
+        batch,
+        request: PushRequest {
+            batch_id: batch_id.to_string(),
+            changes,
+        },
+    }))
+}
+
+/// Push, then pull. While one batch is on its way (compressed, sent, and applied by the
+/// server), the next is read and prepared here; a batch is marked acknowledged only once
+/// the server's answer has come, in order, so a cut loses nothing and re-sends nothing
+/// acknowledged. The checksum is compared once the whole sync is done ([`verify`]).
 fn exchange(
     station: &mut Station,
     client: &mut dyn Transport,
     now: DateTime<Utc>,
 ) -> Result<SyncReport, SyncError> {
-    let unit = station.info().unit_code.clone();
     let mut report = SyncReport::default();
     let mut pace = Pace::new(crate::protocol::MAX_BATCH as u32);
-    loop {
-        let batch = pending(station.conn(), pace.size)?;
-        let Some(last) = batch.last() else { break };
-        let last_seq = last.seq;
-        // The batch id names the batch by its content, so a resend after a cut is the same
-        // batch; the server skips changes it already has either way.
-        let batch_id = Uuid::new_v5(
-            &Uuid::NAMESPACE_OID,
-            format!("{}-{}", batch[0].change_id, last.change_id).as_bytes(),
-        );
-        let changes = wire_changes(station, &batch)?;
-        let request = PushRequest {
-            batch_id: batch_id.to_string(),
-            changes,
-        };
-        let started = std::time::Instant::now();
-        let pushed = client.push(&request);
-        pace.after(started.elapsed());
+    let mut next = outgoing(station, 0, pace.size)?;
+    while let Some(Outgoing { batch, request }) = next.take() {
+        let last_seq = batch.last().map(|c| c.seq).unwrap_or_default();
+        let size = pace.size;
+        let (pushed, following) = std::thread::scope(|s| {
+            let sending = s.spawn(|| {
+                let started = std::time::Instant::now();
+                (client.push(&request), started.elapsed())
+            });
+            let following = outgoing(station, last_seq, size);
+            (sending.join().expect("the push thread panicked"), following)
+        });
+        let (pushed, took) = pushed;
+        pace.after(took);
         match pushed {
             Ok(resp) => {
                 station.mark_acked(last_seq, now)?;
@@ -851,14 +908,30 @@ fn exchange(
             }
             Err(e) => return Err(e),
         }
+        // Prepared at the size the pace had before this answer; the one after follows it.
+        next = following?;
     }
     pull_all(station, client, now, &mut report)?;
-    let with_identity = binhyen_domain::unit::is_commune_code(&unit);
-    // Another station may push between the last page and the checksum: pull again before
-    // calling it a mismatch.
+    Ok(report)
+}
+
+/// Compares this station's checksum with the server's (each computed at the same time, on
+/// either side). Another station may push between the last page and the checksum: pull
+/// again before calling it a mismatch.
+fn verify(
+    station: &mut Station,
+    client: &mut dyn Transport,
+    now: DateTime<Utc>,
+    report: &mut SyncReport,
+) -> Result<(), SyncError> {
+    let with_identity = binhyen_domain::unit::is_commune_code(&station.info().unit_code);
     for attempt in 0..3 {
-        let server = client.checksum()?;
-        let (local, _) = station.checksum(with_identity)?;
+        let (server, local) = std::thread::scope(|s| {
+            let server = s.spawn(|| client.checksum());
+            let local = station.checksum(with_identity);
+            (server.join().expect("the checksum thread panicked"), local)
+        });
+        let (server, (local, _)) = (server?, local?);
         report.checksum_ok = local == server.checksum;
         report.checksum = local;
         if report.checksum_ok || attempt == 2 {
@@ -867,11 +940,11 @@ fn exchange(
             }
             break;
         }
-        if pull_all(station, client, now, &mut report)? == 0 {
+        if pull_all(station, client, now, report)? == 0 {
             break;
         }
     }
-    Ok(report)
+    Ok(())
 }
 
 /// What writing an offline bundle did.
@@ -965,7 +1038,7 @@ pub fn import_reply(
     }
     report.pushed = station.mark_acked_ids(&reply.acked, now)?;
     for page in reply.changes.chunks(PULL_PAGE as usize) {
-        let changes: Vec<RemoteChange> = page.iter().map(remote_change).collect();
+        let changes: Vec<RemoteChange> = page.iter().cloned().map(remote_change).collect();
         let applied = station.apply_remote(&changes, now)?;
         report.pulled += applied.applied;
         report.conflicts += applied.conflicts;
@@ -1000,15 +1073,15 @@ pub fn import_reply(
 }
 
 /// A pulled change as the station applies it.
-pub fn remote_change(p: &crate::protocol::PulledChange) -> RemoteChange {
+pub fn remote_change(p: crate::protocol::PulledChange) -> RemoteChange {
     RemoteChange {
         seq: p.seq,
-        change_id: p.change.change_id.clone(),
-        hlc: p.change.hlc.clone(),
-        entity: p.change.entity.clone(),
-        entity_id: p.change.entity_id.clone(),
-        op: p.change.op.clone(),
-        data: p.change.data.clone(),
-        base: p.change.base.clone(),
+        change_id: p.change.change_id,
+        hlc: p.change.hlc,
+        entity: p.change.entity,
+        entity_id: p.change.entity_id,
+        op: p.change.op,
+        data: p.change.data,
+        base: p.change.base,
     }
 }

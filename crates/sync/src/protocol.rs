@@ -15,6 +15,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub const API: &str = "/api/v1";
+/// The zstd level of pushes and of the server's answers (zstd to a station that asks for it;
+/// gzip is still read and written for others): at about the work of gzip's default level,
+/// a tenth fewer bytes, which is a tenth less time on a 256 kbit/s link.
+pub const ZSTD_LEVEL: i32 = 9;
 /// Most changes one push may carry; larger batches are refused (413).
 pub const MAX_BATCH: usize = 1_000;
 /// Largest request body the server reads.

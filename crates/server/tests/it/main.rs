@@ -48,6 +48,16 @@ struct Api {
     _schema: Option<PgSchema>,
 }
 
+impl Api {
+    /// The same storage opened again: a backend that has computed nothing yet.
+    fn reopened(&self) -> Arc<dyn Backend> {
+        match &self._schema {
+            None => Arc::new(SqliteBackend::open(&self._dir.path().join("server.db")).unwrap()),
+            Some(s) => Arc::new(PgBackend::open(&pg_url(), Some(&s.0)).unwrap()),
+        }
+    }
+}
+
 fn backend(kind: Kind, dir: &std::path::Path) -> (Arc<dyn Backend>, Option<PgSchema>) {
     match kind {
         Kind::Sqlite => (
@@ -88,11 +98,12 @@ both!(
     a_provisioning_token_works_once,
     laptop_numbers_are_unique_per_unit,
     records_are_paged_in_checksum_order_and_stay_in_scope,
-    a_gzip_push_is_read_and_a_broken_one_refused,
+    compressed_pushes_are_read_and_broken_ones_refused,
     the_server_keeps_each_audit_chain_and_refuses_a_rewritten_one,
     the_server_keeps_the_latest_recovery_code_of_each_station,
     the_province_manages_a_units_accounts_through_its_changes,
     attachment_content_stays_in_its_commune,
+    the_checksum_follows_every_change_of_its_scope,
 );
 
 fn start(kind: Kind) -> Api {
@@ -572,19 +583,18 @@ fn records_are_paged_in_checksum_order_and_stay_in_scope(kind: Kind) {
     assert_eq!(api.get("/api/v1/records", None).0, 401);
 }
 
-fn a_gzip_push_is_read_and_a_broken_one_refused(kind: Kind) {
+/// What stations send (zstd) and what older ones sent (gzip) are both read; a cut body of
+/// either is refused with nothing applied; a pull is answered in zstd to a station that
+/// asks for it.
+fn compressed_pushes_are_read_and_broken_ones_refused(kind: Kind) {
     use std::io::Write;
     let api = start(kind);
     let a = api.station("24280");
-    let body = push(vec![change("g1", "24280", "h-g", hamlet("24280"))]);
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(body.as_bytes()).unwrap();
-    let zipped = gz.finish().unwrap();
-    let send = |bytes: &[u8]| {
+    let send = |encoding: &str, bytes: &[u8]| {
         let mut resp = agent()
             .post(format!("{}/api/v1/push", api.url))
             .header("content-type", "application/json")
-            .header("content-encoding", "gzip")
+            .header("content-encoding", encoding)
             .header("authorization", &a)
             .send(bytes)
             .unwrap();
@@ -592,22 +602,112 @@ fn a_gzip_push_is_read_and_a_broken_one_refused(kind: Kind) {
         let _ = resp.body_mut().read_to_string();
         status
     };
-    assert_eq!(send(&zipped), 200);
+    let records = || {
+        let (_, page) = api.get("/api/v1/records", Some(&a));
+        page["records"].as_array().unwrap().len()
+    };
+    let body = push(vec![change("g1", "24280", "h-g", hamlet("24280"))]);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(body.as_bytes()).unwrap();
+    let zipped = gz.finish().unwrap();
+    assert_eq!(send("gzip", &zipped), 200);
     assert_eq!(
         api.changes_in_scope(&a),
         0,
         "own changes are not pulled back"
     );
-    let (_, page) = api.get("/api/v1/records", Some(&a));
-    assert_eq!(page["records"].as_array().unwrap().len(), 1);
-    let status = send(&zipped[..zipped.len() / 2]);
+    assert_eq!(records(), 1);
+    let status = send("gzip", &zipped[..zipped.len() / 2]);
     assert!((400..500).contains(&status), "a cut gzip body: {status}");
-    let (_, page) = api.get("/api/v1/records", Some(&a));
+    assert_eq!(records(), 1, "nothing applied");
+
+    let body = push(vec![change("z1", "24280", "h-z", hamlet("24280"))]);
+    let packed = zstd::bulk::compress(body.as_bytes(), 3).unwrap();
+    let status = send("zstd", &packed[..packed.len() / 2]);
+    assert!((400..500).contains(&status), "a cut zstd body: {status}");
+    assert_eq!(records(), 1, "nothing applied");
+    assert_eq!(send("zstd", &packed), 200);
+    assert_eq!(records(), 2);
+
+    // Another station of the commune pulls both, in zstd when it asks for it.
+    let b = api.station("24280");
+    let mut resp = agent()
+        .get(format!("{}/api/v1/pull?after=0&limit=100", api.url))
+        .header("authorization", &b)
+        .header("accept-encoding", "zstd")
+        .call()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
     assert_eq!(
-        page["records"].as_array().unwrap().len(),
-        1,
-        "nothing applied"
+        resp.headers()
+            .get("content-encoding")
+            .map(|v| v.to_str().unwrap()),
+        Some("zstd")
     );
+    let packed = resp.body_mut().read_to_vec().unwrap();
+    let page: Value = serde_json::from_slice(&zstd::stream::decode_all(&packed[..]).unwrap())
+        .expect("a zstd page of JSON");
+    let ids: Vec<&str> = page["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["change"]["entity_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["h-g", "h-z"]);
+}
+
+/// The checksum a station is answered follows every change of its scope, and only of its
+/// scope (a province's covers its communes'): after each push it is what a server opened
+/// afresh on the same storage computes.
+fn the_checksum_follows_every_change_of_its_scope(kind: Kind) {
+    let api = start(kind);
+    let (a, other, province) = (
+        api.station("24280"),
+        api.station("24235"),
+        api.station("66"),
+    );
+    let checksum = |auth: &str| {
+        let (status, body) = api.get("/api/v1/checksum", Some(auth));
+        assert_eq!(status, 200, "{body}");
+        body["checksum"].as_str().unwrap().to_string()
+    };
+    let afresh = || {
+        let db = api.reopened();
+        let rows = db.stations().unwrap();
+        let of = |unit: &str| {
+            let row = rows.iter().find(|r| r.unit_code == unit).unwrap();
+            db.checksum(row).unwrap().0
+        };
+        (of("24280"), of("24235"), of("66"))
+    };
+    let send = |auth: &str, id: &str, unit: &str, entity_id: &str| {
+        let (status, body) = api.post(
+            "/api/v1/push",
+            Some(auth),
+            &push(vec![change(id, unit, entity_id, hamlet(unit))]),
+        );
+        assert_eq!(status, 200, "{body}");
+    };
+    let before = (checksum(&a), checksum(&other), checksum(&province));
+    assert_eq!(before, afresh());
+    assert_eq!(checksum(&a), before.0, "asked again, nothing new");
+
+    send(&a, "c1", "24280", "h-1");
+    let after_a = (checksum(&a), checksum(&other), checksum(&province));
+    assert_ne!(after_a.0, before.0, "the commune's own change");
+    assert_eq!(after_a.1, before.1, "another commune's scope is untouched");
+    assert_ne!(
+        after_a.2, before.2,
+        "the province sees its communes' changes"
+    );
+    assert_eq!(after_a, afresh());
+
+    send(&other, "c2", "24235", "h-2");
+    let after_other = (checksum(&a), checksum(&other), checksum(&province));
+    assert_eq!(after_other.0, after_a.0);
+    assert_ne!(after_other.1, after_a.1);
+    assert_ne!(after_other.2, after_a.2);
+    assert_eq!(after_other, afresh());
 }
 
 fn audit_chain(n: i64, actor: &str) -> Vec<binhyen_domain::audit::AuditRecord> {
