@@ -852,9 +852,10 @@ fn outgoing(station: &Station, after_seq: i64, size: u32) -> Result<Option<Outgo
 }
 
 /// Push, then pull. While one batch is on its way (compressed, sent, and applied by the
-/// server), the next is read and prepared here; a batch is marked acknowledged only once
-/// the server's answer has come, in order, so a cut loses nothing and re-sends nothing
-/// acknowledged. The checksum is compared once the whole sync is done ([`verify`]).
+/// server), the batch answered before it is marked acknowledged and the next is read and
+/// prepared here. One batch is in flight at a time and batches are marked in order, each
+/// as soon as the next has left, so a cut loses nothing and re-sends at most the batch
+/// whose answer it cut. The checksum is compared once the whole sync is done ([`verify`]).
 fn exchange(
     station: &mut Station,
     client: &mut dyn Transport,
@@ -863,6 +864,8 @@ fn exchange(
     let mut report = SyncReport::default();
     let mut pace = Pace::new(crate::protocol::MAX_BATCH as u32);
     let mut next = outgoing(station, 0, pace.size)?;
+    // The last change of a batch the server has acknowledged, not yet marked here.
+    let mut answered: Option<i64> = None;
     while let Some(Outgoing { batch, request }) = next.take() {
         let last_seq = batch.last().map(|c| c.seq).unwrap_or_default();
         let size = pace.size;
@@ -871,14 +874,20 @@ fn exchange(
                 let started = std::time::Instant::now();
                 (client.push(&request), started.elapsed())
             });
-            let following = outgoing(station, last_seq, size);
+            let mut meanwhile = || {
+                if let Some(seq) = answered.take() {
+                    station.mark_acked(seq, now)?;
+                }
+                outgoing(station, last_seq, size)
+            };
+            let following = meanwhile();
             (sending.join().expect("the push thread panicked"), following)
         });
         let (pushed, took) = pushed;
         pace.after(took);
         match pushed {
             Ok(resp) => {
-                station.mark_acked(last_seq, now)?;
+                answered = Some(last_seq);
                 report.pushed += resp.accepted + resp.duplicates;
             }
             Err(e) if refused_for_good(&e) => {
@@ -910,6 +919,9 @@ fn exchange(
         }
         // Prepared at the size the pace had before this answer; the one after follows it.
         next = following?;
+    }
+    if let Some(seq) = answered {
+        station.mark_acked(seq, now)?;
     }
     pull_all(station, client, now, &mut report)?;
     Ok(report)
