@@ -355,9 +355,9 @@ pub fn router(db: Shared) -> Router {
                     binhyen_domain::attachment::MAX_ATTACHMENT_BYTES + 1024,
                 )),
         )
-        // The level stations compress with (see `ZSTD_LEVEL`).
+        // zstd to stations (see `ANSWER_ZSTD_LEVEL`), gzip to others.
         .layer(CompressionLayer::new().quality(CompressionLevel::Precise(
-            binhyen_sync::protocol::ZSTD_LEVEL,
+            binhyen_sync::protocol::ANSWER_ZSTD_LEVEL,
         )))
         // Stations compress what they push (zstd; gzip from older ones), which matters on a
         // 256 kbit/s link; the body limit applies to the decompressed bytes.
