@@ -270,17 +270,24 @@ impl Client {
         path: &str,
         body: &B,
     ) -> Result<T, SyncError> {
-        let mut req = self
+        self.post_encoded(path, &encode(body)?)
+    }
+
+    /// POSTs a body [`encode`]d already.
+    fn post_encoded<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        bytes: &[u8],
+    ) -> Result<T, SyncError> {
+        let req = self
             .agent
             .post(format!("{}{API}{path}", self.base))
             .header("Content-Type", "application/json")
             .header("Content-Encoding", "zstd");
-        req = self.authorized(req);
-        // Serialised whole, then compressed in one call.
-        let json = serde_json::to_vec(body).map_err(|e| SyncError::BadResponse(e.to_string()))?;
-        let bytes = zstd::bulk::compress(&json, crate::protocol::ZSTD_LEVEL)
-            .map_err(|e| SyncError::BadResponse(e.to_string()))?;
-        let resp = req.send(&bytes[..]).map_err(|e| self.unreachable(e))?;
+        let resp = self
+            .authorized(req)
+            .send(bytes)
+            .map_err(|e| self.unreachable(e))?;
         self.read(resp)
     }
 
@@ -404,6 +411,17 @@ pub fn enroll(
 /// faults in the simulation tests.
 pub trait Transport: Send {
     fn push(&mut self, req: &PushRequest) -> Result<PushResponse, SyncError>;
+    /// Sends a push whose body `encoded` holds, made from `req` by `encode` (so that the
+    /// work is done while the batch before travels). The HTTP client sends those bytes; a
+    /// transport that has no use for them sends `req`.
+    fn push_encoded(
+        &mut self,
+        req: &PushRequest,
+        encoded: &[u8],
+    ) -> Result<PushResponse, SyncError> {
+        let _ = encoded;
+        self.push(req)
+    }
     fn pull(&mut self, after: i64, limit: u32) -> Result<PullResponse, SyncError>;
     fn checksum(&mut self) -> Result<ChecksumResponse, SyncError>;
     /// The scope's records after (entity, id), in checksum order.
@@ -428,6 +446,14 @@ pub trait Transport: Send {
 impl Transport for Client {
     fn push(&mut self, req: &PushRequest) -> Result<PushResponse, SyncError> {
         self.post("/push", req)
+    }
+
+    fn push_encoded(
+        &mut self,
+        _req: &PushRequest,
+        encoded: &[u8],
+    ) -> Result<PushResponse, SyncError> {
+        self.post_encoded("/push", encoded)
     }
 
     fn pull(&mut self, after: i64, limit: u32) -> Result<PullResponse, SyncError> {
@@ -827,6 +853,16 @@ fn pull_all(
 struct Outgoing {
     batch: Vec<Change>,
     request: PushRequest,
+    /// The request as it travels ([`encode`]).
+    encoded: Vec<u8>,
+}
+
+/// A request body as a station sends it: JSON, serialised whole, then compressed with zstd
+/// in one call.
+fn encode<B: Serialize>(body: &B) -> Result<Vec<u8>, SyncError> {
+    let json = serde_json::to_vec(body).map_err(|e| SyncError::BadResponse(e.to_string()))?;
+    zstd::bulk::compress(&json, crate::protocol::ZSTD_LEVEL)
+        .map_err(|e| SyncError::BadResponse(e.to_string()))
 }
 
 /// The next `size` pending changes after `after_seq`, as a push request. The batch id names
@@ -841,19 +877,21 @@ fn outgoing(station: &Station, after_seq: i64, size: u32) -> Result<Option<Outgo
         &Uuid::NAMESPACE_OID,
         format!("{}-{}", first.change_id, last.change_id).as_bytes(),
     );
-    let changes = wire_changes(station, &batch)?;
+    let request = PushRequest {
+        batch_id: batch_id.to_string(),
+        changes: wire_changes(station, &batch)?,
+    };
+    let encoded = encode(&request)?;
     Ok(Some(Outgoing {
         batch,
-        request: PushRequest {
-            batch_id: batch_id.to_string(),
-            changes,
-        },
+        request,
+        encoded,
     }))
 }
 
-/// Push, then pull. While one batch is on its way (compressed, sent, and applied by the
-/// server), the batch answered before it is marked acknowledged and the next is read and
-/// prepared here. One batch is in flight at a time and batches are marked in order, each
+/// Push, then pull. While one batch is on its way (sent, and applied by the server), the
+/// batch answered before it is marked acknowledged and the next is read, serialised and
+/// compressed here. One batch is in flight at a time and batches are marked in order, each
 /// as soon as the next has left, so a cut loses nothing and re-sends at most the batch
 /// whose answer it cut. The checksum is compared once the whole sync is done ([`verify`]).
 fn exchange(
@@ -866,13 +904,18 @@ fn exchange(
     let mut next = outgoing(station, 0, pace.size)?;
     // The last change of a batch the server has acknowledged, not yet marked here.
     let mut answered: Option<i64> = None;
-    while let Some(Outgoing { batch, request }) = next.take() {
+    while let Some(Outgoing {
+        batch,
+        request,
+        encoded,
+    }) = next.take()
+    {
         let last_seq = batch.last().map(|c| c.seq).unwrap_or_default();
         let size = pace.size;
         let (pushed, following) = std::thread::scope(|s| {
             let sending = s.spawn(|| {
                 let started = std::time::Instant::now();
-                (client.push(&request), started.elapsed())
+                (client.push_encoded(&request, &encoded), started.elapsed())
             });
             let mut meanwhile = || {
                 if let Some(seq) = answered.take() {
