@@ -892,8 +892,9 @@ fn outgoing(station: &Station, after_seq: i64, size: u32) -> Result<Option<Outgo
 /// Push, then pull. While one batch is on its way (sent, and applied by the server), the
 /// batch answered before it is marked acknowledged and the next is read, serialised and
 /// compressed here. One batch is in flight at a time and batches are marked in order, each
-/// as soon as the next has left, so a cut loses nothing and re-sends at most the batch
-/// whose answer it cut. The checksum is compared once the whole sync is done ([`verify`]).
+/// as soon as the next has left, so a cut loses nothing and re-sends only what the server
+/// had answered in the moment before it (and skips). The checksum is compared once the
+/// whole sync is done ([`verify`]).
 fn exchange(
     station: &mut Station,
     client: &mut dyn Transport,
