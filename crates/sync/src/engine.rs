@@ -132,6 +132,9 @@ struct Client {
     base: String,
     auth: Option<String>,
     agent: ureq::Agent,
+    /// Set once the server has refused a zstd body (415: a server not yet updated, which
+    /// reads gzip only); this client sends gzip from then on.
+    gzip_only: std::sync::atomic::AtomicBool,
 }
 
 /// Whether a server address names this machine (plain HTTP is allowed there only).
@@ -197,6 +200,7 @@ impl Client {
             base,
             auth,
             agent: config.build().into(),
+            gzip_only: Default::default(),
         })
     }
 
@@ -273,22 +277,43 @@ impl Client {
         self.post_encoded(path, &encode(body)?)
     }
 
-    /// POSTs a body [`encode`]d already.
+    /// POSTs a body [`encode`]d already. A server not yet updated refuses zstd (415): the
+    /// same body goes again in gzip, and so does every later one of this client.
     fn post_encoded<T: serde::de::DeserializeOwned>(
         &self,
         path: &str,
         bytes: &[u8],
     ) -> Result<T, SyncError> {
-        let req = self
-            .agent
-            .post(format!("{}{API}{path}", self.base))
-            .header("Content-Type", "application/json")
-            .header("Content-Encoding", "zstd");
-        let resp = self
-            .authorized(req)
-            .send(bytes)
-            .map_err(|e| self.unreachable(e))?;
-        self.read(resp)
+        use std::sync::atomic::Ordering;
+        let send = |encoding: &str, body: &[u8]| {
+            let req = self
+                .agent
+                .post(format!("{}{API}{path}", self.base))
+                .header("Content-Type", "application/json")
+                .header("Content-Encoding", encoding);
+            self.authorized(req)
+                .send(body)
+                .map_err(|e| self.unreachable(e))
+        };
+        if !self.gzip_only.load(Ordering::Relaxed) {
+            let resp = send("zstd", bytes)?;
+            if resp.status() != ureq::http::StatusCode::UNSUPPORTED_MEDIA_TYPE {
+                return self.read(resp);
+            }
+            tracing::info!("the server reads no zstd (not yet updated): sending gzip");
+            self.gzip_only.store(true, Ordering::Relaxed);
+        }
+        let json =
+            zstd::stream::decode_all(bytes).map_err(|e| SyncError::BadResponse(e.to_string()))?;
+        let mut gz = flate2::write::GzEncoder::new(
+            Vec::with_capacity(json.len() / 4),
+            flate2::Compression::default(),
+        );
+        std::io::Write::write_all(&mut gz, &json)
+            .and_then(|()| gz.finish())
+            .map_err(|e| SyncError::BadResponse(e.to_string()))
+            .and_then(|zipped| send("gzip", &zipped))
+            .and_then(|resp| self.read(resp))
     }
 
     fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, SyncError> {
@@ -1139,5 +1164,98 @@ pub fn remote_change(p: crate::protocol::PulledChange) -> RemoteChange {
         op: p.change.op,
         data: p.change.data,
         base: p.change.base,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader, Read, Write};
+
+    /// A provincial server not yet updated: it reads gzip pushes only and refuses zstd with
+    /// 415, as its request decompression does. It answers each push with the number of
+    /// changes it read, and returns the encodings it was sent.
+    fn server_without_zstd(requests: usize) -> (String, std::thread::JoinHandle<Vec<String>>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let handle = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            for _ in 0..requests {
+                let (mut stream, _) = listener.accept().unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let (mut length, mut encoding) = (0usize, String::new());
+                loop {
+                    let mut line = String::new();
+                    reader.read_line(&mut line).unwrap();
+                    let line = line.trim_end().to_ascii_lowercase();
+                    if line.is_empty() {
+                        break;
+                    }
+                    if let Some(v) = line.strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap();
+                    }
+                    if let Some(v) = line.strip_prefix("content-encoding:") {
+                        encoding = v.trim().to_string();
+                    }
+                }
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).unwrap();
+                seen.push(encoding.clone());
+                let answer = if encoding == "gzip" {
+                    let mut json = Vec::new();
+                    flate2::read::GzDecoder::new(&body[..])
+                        .read_to_end(&mut json)
+                        .unwrap();
+                    let push: PushRequest = serde_json::from_slice(&json).unwrap();
+                    let text = format!(
+                        r#"{{"accepted":{},"duplicates":0,"conflicts":0}}"#,
+                        push.changes.len()
+                    );
+                    format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+                        text.len()
+                    )
+                } else {
+                    "HTTP/1.1 415 Unsupported Media Type\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                        .to_string()
+                };
+                stream.write_all(answer.as_bytes()).unwrap();
+            }
+            seen
+        });
+        (url, handle)
+    }
+
+    fn one_change(id: &str) -> PushRequest {
+        PushRequest {
+            batch_id: format!("batch-{id}"),
+            changes: vec![WireChange {
+                change_id: id.into(),
+                hlc: "001764000000000-00000000-node1".into(),
+                entity: "hamlet".into(),
+                entity_id: format!("h-{id}"),
+                op: "insert".into(),
+                unit_code: "24280".into(),
+                data: serde_json::json!({"name": "Thôn Một", "kind": "thon", "unit_code": "24280"})
+                    .as_object()
+                    .cloned()
+                    .unwrap(),
+                base: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn a_server_not_yet_updated_is_sent_gzip() {
+        let (url, server) = server_without_zstd(3);
+        let mut client = Client::new(&url, Some("Bearer s.t".into()), None).unwrap();
+        for id in ["c1", "c2"] {
+            let request = one_change(id);
+            let encoded = encode(&request).unwrap();
+            let answer = client.push_encoded(&request, &encoded).unwrap();
+            assert_eq!(answer.accepted, 1);
+        }
+        // Refused once in zstd, the first push went again in gzip; the second went in gzip.
+        assert_eq!(server.join().unwrap(), ["zstd", "gzip", "gzip"]);
     }
 }
