@@ -188,10 +188,15 @@ pub fn load_versions(
         .prepare_cached("SELECT fields FROM versions WHERE entity = ?1 AND entity_id = ?2")?
         .query_row(params![entity, entity_id], |r| r.get(0))
         .optional()?;
-    Ok(match text.and_then(|t| serde_json::from_str(&t).ok()) {
+    Ok(versions_from(text))
+}
+
+/// A record's versions from the text of `versions.fields` (empty for none).
+pub(crate) fn versions_from(text: Option<String>) -> serde_json::Map<String, serde_json::Value> {
+    match text.and_then(|t| serde_json::from_str(&t).ok()) {
         Some(serde_json::Value::Object(m)) => m,
         _ => serde_json::Map::new(),
-    })
+    }
 }
 
 /// Changes not yet acknowledged by the server, oldest first.

@@ -14,7 +14,7 @@ use binhyen_domain::hlc::Hlc;
 use binhyen_domain::merge::{merge, ChangeOp, Incoming, RecordState};
 use binhyen_domain::Invalid;
 
-use crate::changes::{meta_get, meta_set, Op};
+use crate::changes::{meta_get, meta_set, versions_from, Op};
 use crate::roster::to_sql;
 use crate::sql::ts;
 use crate::{Result, Station, StoreError};
@@ -115,14 +115,10 @@ fn load_state(conn: &Connection, def: &EntityDef, id: &str) -> Result<RecordStat
         .query_row([def.name, id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?
         .unwrap_or_default();
-    let versions = match fields.and_then(|t| serde_json::from_str(&t).ok()) {
-        Some(Value::Object(m)) => m,
-        _ => Map::new(),
-    };
     Ok(RecordState {
         exists: values.is_some(),
         values: values.unwrap_or_default(),
-        versions,
+        versions: versions_from(fields),
         deleted,
     })
 }

@@ -158,6 +158,16 @@ pub fn bundle_key(secret: &str) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// `bytes` gzip-compressed (the default level), in one write.
+pub(crate) fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut gz = flate2::write::GzEncoder::new(
+        Vec::with_capacity(bytes.len() / 4),
+        flate2::Compression::default(),
+    );
+    gz.write_all(bytes)?;
+    gz.finish()
+}
+
 /// Seals `payload` under `key`.
 pub fn seal<T: Serialize>(
     key: &[u8; 32],
@@ -167,12 +177,7 @@ pub fn seal<T: Serialize>(
     let header_json =
         serde_json::to_vec(header).map_err(|e| BundleError::Payload(e.to_string()))?;
     let json = serde_json::to_vec(payload).map_err(|e| BundleError::Payload(e.to_string()))?;
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(&json)
-        .map_err(|e| BundleError::Payload(e.to_string()))?;
-    let plain = gz
-        .finish()
-        .map_err(|e| BundleError::Payload(e.to_string()))?;
+    let plain = gzip(&json).map_err(|e| BundleError::Payload(e.to_string()))?;
 
     let mut out = Vec::with_capacity(plain.len() + header_json.len() + 64);
     out.extend_from_slice(MAGIC);

@@ -303,17 +303,10 @@ impl Client {
             tracing::info!("the server reads no zstd (not yet updated): sending gzip");
             self.gzip_only.store(true, Ordering::Relaxed);
         }
-        let json =
-            zstd::stream::decode_all(bytes).map_err(|e| SyncError::BadResponse(e.to_string()))?;
-        let mut gz = flate2::write::GzEncoder::new(
-            Vec::with_capacity(json.len() / 4),
-            flate2::Compression::default(),
-        );
-        std::io::Write::write_all(&mut gz, &json)
-            .and_then(|()| gz.finish())
-            .map_err(|e| SyncError::BadResponse(e.to_string()))
-            .and_then(|zipped| send("gzip", &zipped))
-            .and_then(|resp| self.read(resp))
+        let zipped = zstd::stream::decode_all(bytes)
+            .and_then(|json| crate::bundle::gzip(&json))
+            .map_err(|e| SyncError::BadResponse(e.to_string()))?;
+        self.read(send("gzip", &zipped)?)
     }
 
     fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, SyncError> {
