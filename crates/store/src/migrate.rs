@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema/v10.sql"),
     include_str!("schema/v11.sql"),
     include_str!("schema/v12.sql"),
+    include_str!("schema/v13.sql"),
 ];
 
 /// The schema version this binary writes.
