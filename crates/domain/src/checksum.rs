@@ -38,11 +38,14 @@ pub fn digest(
 
 /// Writes a versions object in one canonical form, whichever backend stored it and however
 /// it spaced it: serde_json's compact rendering, keys in order. Versions are objects of
-/// plain strings (field → clock value); those are written out directly, which is what
-/// serde_json would write for strings that needed no escape to read. Anything else goes
-/// through serde_json; text that is not JSON counts as it is.
+/// plain strings (field → clock value), or on a station the same grouped by clock value
+/// ([`crate::versions`]); those are written out directly, which is what serde_json would
+/// write for strings that needed no escape to read. Anything else goes through serde_json;
+/// text that is not JSON counts as it is.
 fn canonical_into(versions: &str, out: &mut Vec<u8>) {
-    if let Ok(fields) = serde_json::from_str::<BTreeMap<&str, &str>>(versions) {
+    let fields = crate::versions::ungroup(versions)
+        .or_else(|| serde_json::from_str::<BTreeMap<&str, &str>>(versions).ok());
+    if let Some(fields) = fields {
         out.push(b'{');
         for (i, (field, value)) in fields.iter().enumerate() {
             if i > 0 {
@@ -98,6 +101,28 @@ mod tests {
                 String::from_utf8(direct).unwrap(),
                 String::from_utf8(through_serde_json(text)).unwrap(),
                 "{text}"
+            );
+        }
+    }
+
+    /// A station's grouped versions digest as the server's object of the same versions.
+    #[test]
+    fn grouped_versions_digest_as_their_object() {
+        for object in [
+            serde_json::json!({}),
+            serde_json::json!({"content": "h1", "status": "h2", "address": "h1"}),
+        ] {
+            let object = object.as_object().unwrap().clone();
+            let grouped = crate::versions::grouped(&object).unwrap();
+            let mut a = Vec::new();
+            canonical_into(&grouped, &mut a);
+            assert_eq!(
+                String::from_utf8(a).unwrap(),
+                String::from_utf8(through_serde_json(
+                    &serde_json::Value::Object(object).to_string()
+                ))
+                .unwrap(),
+                "{grouped}"
             );
         }
     }

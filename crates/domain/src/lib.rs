@@ -17,5 +17,6 @@ pub mod text;
 pub mod time;
 pub mod tip;
 pub mod unit;
+pub mod versions;
 
 pub use error::{FieldError, Invalid};

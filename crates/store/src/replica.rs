@@ -14,7 +14,7 @@ use binhyen_domain::hlc::Hlc;
 use binhyen_domain::merge::{merge, ChangeOp, Incoming, RecordState};
 use binhyen_domain::Invalid;
 
-use crate::changes::{meta_get, meta_set, versions_from, Op};
+use crate::changes::{meta_get, meta_set, versions_from, versions_text, Op};
 use crate::roster::to_sql;
 use crate::sql::ts;
 use crate::{Result, Station, StoreError};
@@ -231,7 +231,7 @@ fn write_values(
     reindex(tx, def, id)
 }
 
-/// (entity, id, versions JSON, tombstone) of one record.
+/// (entity, id, versions as stored, tombstone) of one record.
 pub type VersionRow = (String, String, String, Option<String>);
 
 /// One record as the server holds it, for a repair after a checksum mismatch.
@@ -356,7 +356,7 @@ impl Station {
                 "INSERT INTO versions(entity, entity_id, fields, deleted) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT(entity, entity_id) DO UPDATE SET fields = excluded.fields, deleted = excluded.deleted",
             )?
-            .execute(params![def.name, c.entity_id, Value::Object(outcome.versions).to_string(), deleted])?;
+            .execute(params![def.name, c.entity_id, versions_text(&outcome.versions), deleted])?;
             // Conflicts are decided by the server, in its one order, and arrive as events
             // (see `apply_conflict_event`), so that every replica holds the same ones.
             tx.prepare_cached(
@@ -399,8 +399,9 @@ impl Station {
         Ok(())
     }
 
-    /// Every record's versions, (entity, id, versions JSON, deleted) in (entity, id) order:
-    /// what the checksum counts, for comparing record by record.
+    /// Every record's versions, (entity, id, versions as stored, deleted) in (entity, id)
+    /// order: what the checksum counts, for comparing record by record. The versions text is
+    /// in either form of [`binhyen_domain::versions`]; `versions::parse` reads both.
     pub fn version_rows(&self) -> Result<Vec<VersionRow>> {
         let mut stmt = self.conn.prepare(
             "SELECT entity, entity_id, fields, deleted FROM versions ORDER BY entity, entity_id",
@@ -464,7 +465,7 @@ impl Station {
             params![
                 def.name,
                 record.entity_id,
-                Value::Object(record.versions.clone()).to_string(),
+                versions_text(&record.versions),
                 record.deleted
             ],
         )?;

@@ -769,11 +769,8 @@ pub fn repair(
         )?;
         for r in &page.records {
             let key = (r.entity.clone(), r.entity_id.clone());
-            let server_versions = serde_json::Value::Object(r.versions.clone());
             let same = local.remove(&key).is_some_and(|(v, d)| {
-                serde_json::from_str::<serde_json::Value>(&v).ok().as_ref()
-                    == Some(&server_versions)
-                    && d == r.deleted
+                binhyen_domain::versions::parse(&v) == r.versions && d == r.deleted
             });
             if same || station.has_pending(&r.entity, &r.entity_id)? {
                 continue;

@@ -737,9 +737,14 @@ fn a_checksum_mismatch_is_repaired() {
     let bc = b.s().conn();
     bc.execute("UPDATE tips SET content = 'hỏng' WHERE id = ?1", [&ids[0]])
         .unwrap();
+    let mut damaged = binhyen_store::changes::load_versions(bc, "tip", &ids[0]).unwrap();
+    damaged.insert(
+        "content".into(),
+        serde_json::Value::String("000000000000001-00000000-x".into()),
+    );
     bc.execute(
-        "UPDATE versions SET fields = json_set(fields, '$.content', '000000000000001-00000000-x') WHERE entity_id = ?1",
-        [&ids[0]],
+        "UPDATE versions SET fields = ?2 WHERE entity_id = ?1",
+        [&ids[0], &binhyen_domain::versions::stored(&damaged)],
     )
     .unwrap();
     bc.execute_batch("PRAGMA foreign_keys = OFF").unwrap();

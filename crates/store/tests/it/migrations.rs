@@ -62,6 +62,17 @@ fn upgrade_from_the_v1_fixture() {
         v.contains_key("content") && v.contains_key("updated_at"),
         "{v:?}"
     );
+    // Version 13 stores them grouped by clock value, and they read back the same.
+    let stored: String = s
+        .conn()
+        .query_row(
+            "SELECT fields FROM versions WHERE entity = 'tip' AND entity_id = ?1",
+            [old_tip],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(stored.starts_with("[[\""), "{stored}");
+    assert_eq!(binhyen_domain::versions::parse(&stored), v);
 }
 
 /// A record's versions (one clock per field: about 1,000 bytes for a tip) are stored in the
