@@ -300,7 +300,9 @@ pub(crate) const SCHEMA: &[&str] = &[
         PRIMARY KEY (unit_code, sha256))",
 ];
 
-/// A stored record: (unit_code, values JSON, versions JSON, deleted clock value).
+/// A stored record: (unit_code, values JSON, versions as stored, deleted clock value). Versions
+/// are stored grouped by clock value, as on a station; an older server wrote them as an
+/// object, and `binhyen_domain::versions::parse` reads both.
 pub(crate) type StoredRecord = (String, String, String, Option<String>);
 
 /// One transaction of a push, as the shared push logic needs it.
@@ -432,7 +434,7 @@ pub(crate) fn push_with(
                 RecordState {
                     exists: deleted.is_none(),
                     values: parse_obj(vals),
-                    versions: parse_obj(versions),
+                    versions: binhyen_domain::versions::parse(versions),
                     deleted: deleted.clone(),
                 }
             }
@@ -463,7 +465,7 @@ pub(crate) fn push_with(
             &c.entity_id,
             &c.unit_code,
             &Value::Object(values).to_string(),
-            &Value::Object(outcome.versions).to_string(),
+            &binhyen_domain::versions::stored(&outcome.versions),
             deleted.as_deref(),
         )?;
         tx.insert_change(c, &station.id, &now_s)?;
@@ -579,7 +581,7 @@ pub(crate) fn scope_records(
             entity,
             entity_id,
             data: parse_obj(&vals),
-            versions: parse_obj(&versions),
+            versions: binhyen_domain::versions::parse(&versions),
             deleted,
         })
         .collect()

@@ -58,6 +58,32 @@ impl Api {
     }
 }
 
+impl Api {
+    /// Runs SQL on the storage directly, behind the server's back; returns the first column
+    /// of the first row, if any (text).
+    fn raw(&self, sql: &str, args: &[&str]) -> Option<String> {
+        match &self._schema {
+            None => {
+                let c = rusqlite::Connection::open(self._dir.path().join("server.db")).unwrap();
+                let mut stmt = c.prepare(sql).unwrap();
+                let mut rows = stmt.query(rusqlite::params_from_iter(args)).unwrap();
+                rows.next().unwrap().map(|r| r.get(0).unwrap())
+            }
+            Some(s) => {
+                let mut c = postgres::Client::connect(&pg_url(), postgres::NoTls).unwrap();
+                c.batch_execute(&format!("SET search_path TO {}", s.0))
+                    .unwrap();
+                let params: Vec<&(dyn postgres::types::ToSql + Sync)> = args
+                    .iter()
+                    .map(|a| a as &(dyn postgres::types::ToSql + Sync))
+                    .collect();
+                let rows = c.query(sql, &params).unwrap();
+                rows.first().map(|r| r.get(0))
+            }
+        }
+    }
+}
+
 fn backend(kind: Kind, dir: &std::path::Path) -> (Arc<dyn Backend>, Option<PgSchema>) {
     match kind {
         Kind::Sqlite => (
@@ -104,6 +130,7 @@ both!(
     the_province_manages_a_units_accounts_through_its_changes,
     attachment_content_stays_in_its_commune,
     the_checksum_follows_every_change_of_its_scope,
+    versions_an_older_server_stored_read_alike,
 );
 
 fn start(kind: Kind) -> Api {
@@ -708,6 +735,76 @@ fn the_checksum_follows_every_change_of_its_scope(kind: Kind) {
     assert_ne!(after_other.1, after_a.1);
     assert_ne!(after_other.2, after_a.2);
     assert_eq!(after_other, afresh());
+}
+
+/// The server stores a record's versions grouped by clock value; a server before that stored
+/// them as an object. A record stored so reads alike: the same checksum, the same versions
+/// in `/records`, and an edit that follows it merges as one that follows.
+fn versions_an_older_server_stored_read_alike(kind: Kind) {
+    let api = start(kind);
+    let a = api.station("24280");
+    let (status, body) = api.post(
+        "/api/v1/push",
+        Some(&a),
+        &push(vec![change("c1", "24280", "h-1", hamlet("24280"))]),
+    );
+    assert_eq!(status, 200, "{body}");
+    let p = |n: u32| match kind {
+        Kind::Sqlite => format!("?{n}"),
+        Kind::Postgres => format!("${n}"),
+    };
+    let stored = || {
+        api.raw(
+            &format!("SELECT versions FROM records WHERE entity_id = {}", p(1)),
+            &["h-1"],
+        )
+        .unwrap()
+    };
+    assert!(stored().starts_with("[[\""), "{}", stored());
+    let state = || {
+        let (status, sum) = api.get("/api/v1/checksum", Some(&a));
+        assert_eq!(status, 200, "{sum}");
+        let (status, page) = api.get("/api/v1/records?limit=10", Some(&a));
+        assert_eq!(status, 200, "{page}");
+        let h = page["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["entity_id"] == "h-1")
+            .cloned()
+            .unwrap();
+        (sum["checksum"].clone(), h["versions"].clone())
+    };
+    let grouped = state();
+    assert_eq!(grouped.1["name"], "000001764000000-00000000-node1");
+    api.raw(
+        &format!(
+            "UPDATE records SET versions = {} WHERE entity_id = {}",
+            p(1),
+            p(2)
+        ),
+        &[&grouped.1.to_string(), "h-1"],
+    );
+    assert!(stored().starts_with('{'), "{}", stored());
+    assert_eq!(state(), grouped);
+    assert_eq!(
+        api.reopened()
+            .checksum(&api.reopened().stations().unwrap()[0])
+            .unwrap()
+            .0,
+        grouped.0.as_str().unwrap()
+    );
+
+    let edit = json!({"change_id": "c2", "hlc": "000001764000001-00000000-node1", "entity": "hamlet",
+        "entity_id": "h-1", "op": "update", "unit_code": "24280", "data": {"name": "Thôn Một"},
+        "base": {"name": "000001764000000-00000000-node1"}});
+    let (status, body) = api.post("/api/v1/push", Some(&a), &push(vec![edit]));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["conflicts"], 0, "{body}");
+    let (_, edited) = state();
+    assert_eq!(edited["name"], "000001764000001-00000000-node1");
+    assert_eq!(edited["households"], "000001764000000-00000000-node1");
+    assert!(stored().starts_with("[[\""), "{}", stored());
 }
 
 fn audit_chain(n: i64, actor: &str) -> Vec<binhyen_domain::audit::AuditRecord> {
