@@ -33,6 +33,6 @@ mod sql;
 
 pub use accounts::{Credentials, FirstOfficer, Session};
 pub use error::StoreError;
-pub use station::{InitOptions, Station, StationInfo};
+pub use station::{Checkpointer, InitOptions, Station, StationInfo};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

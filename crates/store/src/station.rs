@@ -110,6 +110,9 @@ fn connect(path: &Path, key: &DbKey, create: bool) -> Result<Connection> {
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     // 32 MiB of page cache: SQLCipher decrypts each page it reads, so hits matter.
     conn.pragma_update(None, "cache_size", -32_000)?;
+    // A long pull lets the WAL grow while a second connection copies it back (see
+    // `Station::checkpointer`); once copied, the file is cut back to this.
+    conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
@@ -573,5 +576,56 @@ impl Station {
     /// Starts a write transaction that records its changes.
     pub fn writer(&mut self, now: DateTime<Utc>) -> Result<Writer<'_>> {
         Writer::begin(&mut self.conn, now, &self.actor)
+    }
+
+    /// A second connection that copies committed pages from the WAL into the database file
+    /// while this one goes on writing (a long pull), and this connection's own copying
+    /// turned off until [`Station::resume_checkpoints`].
+    pub fn checkpointer(&self) -> Result<Checkpointer> {
+        let conn = connect(&self.dir.join(DB_FILE), &self.key, false)?;
+        self.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        Ok(Checkpointer {
+            conn,
+            writer: self.dir.join(DB_FILE),
+        })
+    }
+
+    /// This connection's own copying from the WAL back on.
+    pub fn resume_checkpoints(&self) -> Result<()> {
+        self.conn
+            .pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT)?;
+        Ok(())
+    }
+}
+
+/// SQLite's default: a commit that leaves the WAL above this many pages copies it back.
+const WAL_AUTOCHECKPOINT: i64 = 1000;
+
+/// The WAL file kept on disk once copied back, in bytes.
+pub const WAL_SIZE_LIMIT: i64 = 16 * 1024 * 1024;
+
+/// See [`Station::checkpointer`]. Checkpoints are PASSIVE: they copy what no reader still
+/// needs and never wait for, nor block, the writer.
+pub struct Checkpointer {
+    conn: Connection,
+    writer: PathBuf,
+}
+
+impl Checkpointer {
+    /// Copies every committed page it can; returns (pages in the WAL, pages copied).
+    pub fn checkpoint(&mut self) -> Result<(i64, i64)> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                Ok((r.get(1)?, r.get(2)?))
+            })?)
+    }
+}
+
+impl std::fmt::Debug for Checkpointer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checkpointer")
+            .field("db", &self.writer)
+            .finish()
     }
 }

@@ -822,7 +822,10 @@ fn pull_cursor(station: &Station) -> Result<i64, SyncError> {
 /// Pulls every page after the cursor; returns how many changes were applied. The next page
 /// is fetched (and decompressed and parsed) while this one is applied: the server and the
 /// network work while the laptop writes. A page fetched ahead and not applied (the apply
-/// failed) is simply dropped: pulling changes nothing on the server.
+/// failed) is simply dropped: pulling changes nothing on the server. A pull of more than one
+/// page also has the pages it committed copied from the WAL into the database file on a
+/// second connection while it applies the next ([`Station::checkpointer`]); this connection
+/// copies by itself again once the pull ends, however it ends.
 fn pull_all(
     station: &mut Station,
     client: &mut dyn Transport,
@@ -830,14 +833,50 @@ fn pull_all(
     report: &mut SyncReport,
 ) -> Result<usize, SyncError> {
     let mut pace = Pace::new(5_000);
-    let fetch = |client: &mut dyn Transport, after: i64, size: u32| {
-        let started = std::time::Instant::now();
-        client
-            .pull(after, size)
-            .map(|page| (page, started.elapsed()))
-    };
-    let (mut page, took) = fetch(client, pull_cursor(station)?, pace.size)?;
+    let (first, took) = fetch(client, pull_cursor(station)?, pace.size)?;
     pace.after(took);
+    let Some(mut checkpointer) = first.more.then(|| station.checkpointer().ok()).flatten() else {
+        return pull_pages(station, client, first, &mut pace, None, now, report);
+    };
+    let pulled = pull_pages(
+        station,
+        client,
+        first,
+        &mut pace,
+        Some(&mut checkpointer),
+        now,
+        report,
+    );
+    let copied = checkpointer.checkpoint();
+    let resumed = station.resume_checkpoints();
+    let pulled = pulled?;
+    copied?;
+    resumed?;
+    Ok(pulled)
+}
+
+/// A page of changes and how long it took to come.
+fn fetch(
+    client: &mut dyn Transport,
+    after: i64,
+    size: u32,
+) -> Result<(PullResponse, Duration), SyncError> {
+    let started = std::time::Instant::now();
+    client
+        .pull(after, size)
+        .map(|page| (page, started.elapsed()))
+}
+
+/// [`pull_all`]'s pages, from the one in hand.
+fn pull_pages(
+    station: &mut Station,
+    client: &mut dyn Transport,
+    mut page: PullResponse,
+    pace: &mut Pace,
+    mut checkpointer: Option<&mut binhyen_store::Checkpointer>,
+    now: DateTime<Utc>,
+    report: &mut SyncReport,
+) -> Result<usize, SyncError> {
     let mut applied_total = 0;
     loop {
         let (next, more, size) = (page.next, page.more, pace.size);
@@ -846,6 +885,11 @@ fn pull_all(
         let changes: Vec<RemoteChange> = page.changes.into_iter().map(remote_change).collect();
         let (applied, ahead) = std::thread::scope(|s| {
             let ahead = more.then(|| s.spawn(|| fetch(&mut *client, next, size)));
+            // A checkpoint that fails (or finds nothing to copy) is only a missed chance: the
+            // WAL keeps every page until one succeeds.
+            if let Some(c) = checkpointer.as_deref_mut() {
+                s.spawn(move || c.checkpoint());
+            }
             let applied = station.apply_page(&changes, Some(next), now);
             (
                 applied,

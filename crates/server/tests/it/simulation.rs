@@ -403,6 +403,13 @@ fn run(seed: u64, steps: usize) {
                     Err(SyncError::Unreachable { .. }) => {}
                     Err(e) => panic!("seed {seed} step {step}: sync refused: {e}"),
                 }
+                // However the pull ended, the laptop copies its WAL back by itself again (a
+                // pull of more than one page hands that to a second connection meanwhile).
+                let auto: i64 = station
+                    .conn()
+                    .query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))
+                    .unwrap();
+                assert_eq!(auto, 1000, "seed {seed} step {step}");
             }
             90..=92 => {
                 // An officer settles the first open conflict, one way or the other.

@@ -192,3 +192,42 @@ fn demo_station_is_realistic() {
     assert!(hamlets.iter().any(|h| h.name.starts_with("Tổ dân phố")));
     assert!(s.list_people().unwrap().len() >= 30);
 }
+
+/// While a checkpointer copies the WAL back (a long pull), the station's own commits copy
+/// nothing; once it has copied everything and the station copies by itself again, the WAL
+/// file is cut back to its limit, and nothing written is lost.
+#[test]
+fn a_checkpointer_copies_the_wal_and_leaves_it_small() {
+    let (dir, s) = station();
+    let wal = dir.path().join("station.db-wal");
+    let size = || std::fs::metadata(&wal).unwrap().len() as i64;
+    let mut c = s.checkpointer().unwrap();
+    s.conn()
+        .execute_batch("CREATE TABLE filler(x BLOB NOT NULL)")
+        .unwrap();
+    for _ in 0..24 {
+        s.conn()
+            .execute("INSERT INTO filler VALUES (randomblob(1048576))", [])
+            .unwrap();
+    }
+    assert!(size() > 24 << 20, "copied meanwhile: {}", size());
+    let (log, copied) = c.checkpoint().unwrap();
+    assert_eq!(log, copied, "everything committed is copied");
+    s.resume_checkpoints().unwrap();
+    s.conn()
+        .execute("INSERT INTO filler VALUES (randomblob(1000))", [])
+        .unwrap();
+    assert!(
+        size() <= binhyen_store::station::WAL_SIZE_LIMIT,
+        "{} bytes left",
+        size()
+    );
+    drop(c);
+    drop(s);
+    let s = Station::open(dir.path(), &binhyen_store::Credentials::new("truong", PASS)).unwrap();
+    let n: i64 = s
+        .conn()
+        .query_row("SELECT count(*) FROM filler", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 25);
+}
