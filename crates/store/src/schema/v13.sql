@@ -1,21 +1,22 @@
--- v13: `versions` becomes an ordinary (rowid) table. WITHOUT ROWID, a row is kept in the
--- primary key's b-tree, whose cells hold about 1,000 bytes before the rest spills to an
--- overflow page of its own: a tip's versions (one clock per field, about 1,000 bytes) took
--- a whole 4 KiB overflow page each, so the table was about 3.5 times its data, and every
--- page written is encrypted, written to the WAL and checkpointed. A rowid table keeps rows
--- of up to about 4,000 bytes in its leaves; the key (entity, entity_id) stays unique
--- through its index.
+-- v13: versions are stored grouped by clock value, `[["HLC", "field", …], …]`
+-- (binhyen_domain::versions): the fields written together share one clock value (every
+-- field of a record inserted, say), so a tip's versions take about 300 bytes, against
+-- 1,000 as an object (field -> HLC). Kept as objects, a tip's were more than a WITHOUT ROWID
+-- table's cell holds (about 980 bytes with SQLCipher's page reserve), so each spilled into
+-- a 4 KiB overflow page of its own, most of it empty: the table was about 3.5 times its
+-- data, and every page written is encrypted, written to the WAL and checkpointed. Grouped,
+-- they fit in the cells, and the table stays WITHOUT ROWID (one b-tree written per record,
+-- not a table and its key's index); only a record whose fields were each written at a
+-- different time, many times over, still spills.
 CREATE TABLE versions_v13 (
     entity    TEXT NOT NULL,
     entity_id TEXT NOT NULL,
-    fields    TEXT NOT NULL, -- field -> HLC, grouped by HLC (see below)
+    fields    TEXT NOT NULL, -- field -> HLC, grouped by HLC (see above)
     deleted   TEXT,          -- HLC of the delete (a tombstone), or NULL
     PRIMARY KEY (entity, entity_id)
-) STRICT;
--- And versions are stored grouped by clock value, `[["HLC", "field", …], …]`
--- (binhyen_domain::versions): a tip's take about 300 bytes, against 1,000 as an object.
--- Versions it cannot stand for exactly (a value not a string; a name or a value that JSON
--- escapes) stay an object, which is still read.
+) STRICT, WITHOUT ROWID;
+-- Versions the grouped form cannot stand for exactly (a value not a string; a name or a
+-- value that JSON escapes) stay an object, which is still read.
 INSERT INTO versions_v13(entity, entity_id, fields, deleted)
 SELECT v.entity, v.entity_id,
     CASE WHEN json_valid(v.fields) AND json_type(v.fields) = 'object' AND NOT EXISTS (
