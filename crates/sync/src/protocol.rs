@@ -23,7 +23,7 @@ pub const ZSTD_LEVEL: i32 = 9;
 /// others). The server answers many stations at once, so its level is chosen by the memory
 /// a compressor takes: on a 5,000-change pull page, level 8 writes 6 % fewer bytes than 6
 /// (what a rural link's catch-up waits for) for hash tables about 3 MiB larger per answer
-/// being compressed (in the benchmark the server's peak rose from 58–65 to 72–83 MiB); 9
+/// being compressed (in the benchmark the server's peak went from 58–65 to 63–83 MiB); 9
 /// writes no fewer than 8, with tables twice as large again.
 pub const ANSWER_ZSTD_LEVEL: i32 = 8;
 /// Most changes one push may carry; larger batches are refused (413).
