@@ -583,10 +583,21 @@ impl Station {
     /// turned off until [`Station::resume_checkpoints`].
     pub fn checkpointer(&self) -> Result<Checkpointer> {
         let conn = connect(&self.dir.join(DB_FILE), &self.key, false)?;
+        let limit: i64 = self
+            .conn
+            .query_row("PRAGMA journal_size_limit", [], |r| r.get(0))?;
+        // SQLCipher answers `page_size` with its own `cipher_page_size`, as text.
+        let page: i64 = self
+            .conn
+            .query_row("PRAGMA page_size", [], |r| r.get::<_, String>(0))?
+            .parse()
+            .unwrap_or(4096);
+        let limit = if limit > 0 { limit } else { WAL_SIZE_LIMIT };
         self.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         Ok(Checkpointer {
             conn,
             writer: self.dir.join(DB_FILE),
+            longest: 4 * limit / page.max(512),
         })
     }
 
@@ -606,9 +617,18 @@ pub const WAL_SIZE_LIMIT: i64 = 16 * 1024 * 1024;
 
 /// See [`Station::checkpointer`]. Checkpoints are PASSIVE: they copy what no reader still
 /// needs and never wait for, nor block, the writer.
+///
+/// Copied beside a writer that never pauses, the WAL is never started again from its
+/// beginning: SQLite does that only when a write transaction begins with the WAL copied
+/// whole and no one else using it. So the WAL would grow by all a pull writes. Once it is
+/// longer than four times the size it is cut back to (`journal_size_limit`: 64 MiB by
+/// default, [`Checkpointer::too_long`]), it is copied whole and emptied between two pages
+/// ([`Checkpointer::shorten`]).
 pub struct Checkpointer {
     conn: Connection,
     writer: PathBuf,
+    /// Frames past which the WAL is too long.
+    longest: i64,
 }
 
 impl Checkpointer {
@@ -619,6 +639,23 @@ impl Checkpointer {
             .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
                 Ok((r.get(1)?, r.get(2)?))
             })?)
+    }
+
+    /// Whether a WAL of `frames` (as [`Checkpointer::checkpoint`] found it) is to be
+    /// shortened before the writer's next transaction.
+    pub fn too_long(&self, frames: i64) -> bool {
+        frames > self.longest
+    }
+
+    /// Copies the whole WAL and empties it (a TRUNCATE checkpoint), waiting (up to the busy
+    /// timeout) for readers still using it; to be called while the writer is between two
+    /// transactions. Returns whether it was emptied: a reader that stayed makes it wait for
+    /// another time, and nothing is lost either way.
+    pub fn shorten(&mut self) -> Result<bool> {
+        let busy: i64 = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+        Ok(busy == 0)
     }
 }
 

@@ -835,7 +835,14 @@ fn pull_all(
     let mut pace = Pace::new(5_000);
     let (first, took) = fetch(client, pull_cursor(station)?, pace.size)?;
     pace.after(took);
-    let Some(mut checkpointer) = first.more.then(|| station.checkpointer().ok()).flatten() else {
+    // Without a second connection the station copies its WAL itself, as for one page.
+    let checkpointer = first.more.then(|| {
+        station
+            .checkpointer()
+            .map_err(|e| tracing::warn!(error = %e, "no second connection to copy the WAL"))
+            .ok()
+    });
+    let Some(mut checkpointer) = checkpointer.flatten() else {
         return pull_pages(station, client, first, &mut pace, None, now, report);
     };
     let pulled = pull_pages(
@@ -883,20 +890,32 @@ fn pull_pages(
         // Taken apart, not copied: a page in hand and the one fetched ahead are all the
         // pull holds.
         let changes: Vec<RemoteChange> = page.changes.into_iter().map(remote_change).collect();
-        let (applied, ahead) = std::thread::scope(|s| {
+        let (applied, ahead, wal) = std::thread::scope(|s| {
             let ahead = more.then(|| s.spawn(|| fetch(&mut *client, next, size)));
+            let copying = checkpointer
+                .as_deref_mut()
+                .map(|c| s.spawn(move || c.checkpoint()));
+            let applied = station.apply_page(&changes, Some(next), now);
             // A checkpoint that fails (or finds nothing to copy) is only a missed chance: the
             // WAL keeps every page until one succeeds.
-            if let Some(c) = checkpointer.as_deref_mut() {
-                s.spawn(move || c.checkpoint());
-            }
-            let applied = station.apply_page(&changes, Some(next), now);
+            let wal = copying
+                .and_then(|h| h.join().ok())
+                .and_then(Result::ok)
+                .map(|(frames, _)| frames);
             (
                 applied,
                 ahead.map(|h| h.join().expect("the pull thread panicked")),
+                wal,
             )
         });
         let applied = applied?;
+        // A WAL grown too long is copied whole and emptied now, between two pages (see
+        // `Checkpointer`).
+        if let (Some(c), Some(frames)) = (checkpointer.as_deref_mut(), wal) {
+            if c.too_long(frames) {
+                c.shorten()?;
+            }
+        }
         applied_total += applied.applied;
         report.pulled += applied.applied;
         report.conflicts += applied.conflicts;

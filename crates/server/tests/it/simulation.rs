@@ -33,6 +33,8 @@ struct Faults {
     rng: StdRng,
     /// Per station: a batch kept to be delivered again later, out of order.
     stale: BTreeMap<String, PushRequest>,
+    /// A WAL file to watch, and the longest it was seen when a page was asked for.
+    wal: Option<(PathBuf, u64)>,
 }
 
 struct Link<'a> {
@@ -111,6 +113,10 @@ impl Transport for Link<'_> {
     }
 
     fn pull(&mut self, after: i64, limit: u32) -> Result<PullResponse, SyncError> {
+        if let Some((path, longest)) = &mut self.faults.wal {
+            let now = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+            *longest = (*longest).max(now);
+        }
         if self.chance(0.1) {
             return Err(lost());
         }
@@ -335,6 +341,7 @@ fn run(seed: u64, steps: usize) {
         on: true,
         rng: StdRng::seed_from_u64(seed ^ 0x5eed),
         stale: BTreeMap::new(),
+        wal: None,
     };
 
     for step in 0..steps {
@@ -648,6 +655,7 @@ fn a_refused_change_does_not_block_the_others() {
         on: false,
         rng: StdRng::seed_from_u64(1),
         stale: BTreeMap::new(),
+        wal: None,
     };
     let row = a.row.clone();
     let report = sync_with(
@@ -721,6 +729,7 @@ fn a_checksum_mismatch_is_repaired() {
         on: false,
         rng: StdRng::seed_from_u64(1),
         stale: BTreeMap::new(),
+        wal: None,
     };
     let sync = |l: &mut Laptop, faults: &mut Faults| {
         let row = l.row.clone();
@@ -781,4 +790,67 @@ fn a_checksum_mismatch_is_repaired() {
     // Once put right, nothing more to do.
     assert_eq!(sync(&mut b, &mut faults).repaired, 0);
     assert_eq!(sync(&mut a, &mut faults).repaired, 0);
+}
+
+/// A long pull copies its WAL back beside the writer, which never starts the WAL again by
+/// itself: the writer lets it be copied whole once it is four times its cut-back size, so
+/// the WAL stays about that long, whatever the pull's length. (The cut-back size is lowered
+/// to 256 KiB here, so that a pull of a few thousand changes is long.)
+#[test]
+fn a_long_pull_keeps_the_wal_short() {
+    let root = tempfile::tempdir().unwrap();
+    let db: Arc<dyn Backend> =
+        Arc::new(SqliteBackend::open(&root.path().join("server.db")).unwrap());
+    let units = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../store/data/admin-units-2025.csv"
+    ))
+    .unwrap();
+    db.import_units(&units).unwrap();
+    let now: DateTime<Utc> = "2026-11-20T01:00:00Z".parse().unwrap();
+    let mut a = laptop(root.path(), &db, "24280", "w1", 0, now);
+    let mut b = laptop(root.path(), &db, "24280", "w2", 0, now);
+    let mut rng = StdRng::seed_from_u64(7);
+    let jsonl: String = (0..1_500)
+        .map(|_| {
+            json!({"content": sentence(&mut rng), "category": "security_order"}).to_string() + "\n"
+        })
+        .collect();
+    a.s().import_tips(&jsonl, now).unwrap();
+    let mut faults = Faults {
+        on: false,
+        rng: StdRng::seed_from_u64(1),
+        stale: BTreeMap::new(),
+        wal: None,
+    };
+    let sync = |l: &mut Laptop, faults: &mut Faults| {
+        let row = l.row.clone();
+        sync_with(
+            l.s(),
+            &mut Link {
+                db: &db,
+                row: &row,
+                now,
+                faults,
+            },
+            now,
+        )
+        .unwrap()
+    };
+    assert!(sync(&mut a, &mut faults).checksum_ok);
+
+    const LIMIT: u64 = 256 * 1024;
+    b.s()
+        .conn()
+        .pragma_update(None, "journal_size_limit", LIMIT as i64)
+        .unwrap();
+    faults.wal = Some((b.dir.join("station.db-wal"), 0));
+    let report = sync(&mut b, &mut faults);
+    assert!(report.checksum_ok, "{report:?}");
+    assert!(report.pulled > 3_000, "{report:?}");
+    let longest = faults.wal.as_ref().unwrap().1;
+    // Four times the limit, and the pages written before a checkpoint next finds it long.
+    assert!(longest > LIMIT, "the pull was long: {longest} bytes");
+    assert!(longest < 8 * LIMIT, "the WAL grew to {longest} bytes");
+    assert_eq!(snapshot(a.s()), snapshot(b.s()));
 }
