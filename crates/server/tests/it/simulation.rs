@@ -618,20 +618,60 @@ fn every_seed_converges_without_losing_an_acknowledged_write() {
     }
 }
 
-/// A change the server refuses for good (here: one no version of the protocol accepts) is
-/// set aside, kept on the laptop, and does not hold back the changes queued behind it.
-#[test]
-fn a_refused_change_does_not_block_the_others() {
-    let root = tempfile::tempdir().unwrap();
-    let db: Arc<dyn Backend> =
-        Arc::new(SqliteBackend::open(&root.path().join("server.db")).unwrap());
+/// A server on an SQLite file in `root` (`server.db`), holding the official units.
+fn sqlite_server(root: &Path) -> Arc<dyn Backend> {
+    let db: Arc<dyn Backend> = Arc::new(SqliteBackend::open(&root.join("server.db")).unwrap());
     let units = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../store/data/admin-units-2025.csv"
     ))
     .unwrap();
     db.import_units(&units).unwrap();
-    let now: DateTime<Utc> = "2026-11-20T01:00:00Z".parse().unwrap();
+    db
+}
+
+/// The time of the tests below that do not simulate time.
+fn calm_now() -> DateTime<Utc> {
+    "2026-11-20T01:00:00Z".parse().unwrap()
+}
+
+/// A link that loses, repeats and reorders nothing.
+fn calm() -> Faults {
+    Faults {
+        on: false,
+        rng: StdRng::seed_from_u64(1),
+        stale: BTreeMap::new(),
+        wal: None,
+    }
+}
+
+/// One sync of a laptop over a link with `faults`, which must complete.
+fn sync_over(
+    db: &Arc<dyn Backend>,
+    l: &mut Laptop,
+    faults: &mut Faults,
+    now: DateTime<Utc>,
+) -> binhyen_sync::SyncReport {
+    let row = l.row.clone();
+    sync_with(
+        l.s(),
+        &mut Link {
+            db,
+            row: &row,
+            now,
+            faults,
+        },
+        now,
+    )
+    .unwrap()
+}
+
+/// A change the server refuses for good (here: one no version of the protocol accepts) is
+/// set aside, kept on the laptop, and does not hold back the changes queued behind it.
+#[test]
+fn a_refused_change_does_not_block_the_others() {
+    let root = tempfile::tempdir().unwrap();
+    let (db, now) = (sqlite_server(root.path()), calm_now());
     let mut a = laptop(root.path(), &db, "24280", "a1", 0, now);
     let mut b = laptop(root.path(), &db, "24280", "a2", 0, now);
     let tip = |s: &mut Station, text: &str| {
@@ -651,24 +691,8 @@ fn a_refused_change_does_not_block_the_others() {
         )
         .unwrap();
     tip(a.s(), "sau thay đổi hỏng");
-    let mut faults = Faults {
-        on: false,
-        rng: StdRng::seed_from_u64(1),
-        stale: BTreeMap::new(),
-        wal: None,
-    };
-    let row = a.row.clone();
-    let report = sync_with(
-        a.s(),
-        &mut Link {
-            db: &db,
-            row: &row,
-            now,
-            faults: &mut faults,
-        },
-        now,
-    )
-    .unwrap();
+    let mut faults = calm();
+    let report = sync_over(&db, &mut a, &mut faults, now);
     assert_eq!(report.rejected, 1);
     assert_eq!(
         binhyen_store::changes::pending_count(a.s().conn()).unwrap(),
@@ -678,18 +702,7 @@ fn a_refused_change_does_not_block_the_others() {
         binhyen_store::changes::rejected_count(a.s().conn()).unwrap(),
         1
     );
-    let row = b.row.clone();
-    sync_with(
-        b.s(),
-        &mut Link {
-            db: &db,
-            row: &row,
-            now,
-            faults: &mut faults,
-        },
-        now,
-    )
-    .unwrap();
+    sync_over(&db, &mut b, &mut faults, now);
     assert_eq!(
         snapshot(b.s()).len(),
         2,
@@ -704,14 +717,7 @@ fn a_refused_change_does_not_block_the_others() {
 fn a_checksum_mismatch_is_repaired() {
     let root = tempfile::tempdir().unwrap();
     let server_file = root.path().join("server.db");
-    let db: Arc<dyn Backend> = Arc::new(SqliteBackend::open(&server_file).unwrap());
-    let units = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../store/data/admin-units-2025.csv"
-    ))
-    .unwrap();
-    db.import_units(&units).unwrap();
-    let now: DateTime<Utc> = "2026-11-20T01:00:00Z".parse().unwrap();
+    let (db, now) = (sqlite_server(root.path()), calm_now());
     let mut a = laptop(root.path(), &db, "24280", "r1", 0, now);
     let mut b = laptop(root.path(), &db, "24280", "r2", 0, now);
     let mut ids = Vec::new();
@@ -725,26 +731,8 @@ fn a_checksum_mismatch_is_repaired() {
             .unwrap();
         ids.push(t.id.to_string());
     }
-    let mut faults = Faults {
-        on: false,
-        rng: StdRng::seed_from_u64(1),
-        stale: BTreeMap::new(),
-        wal: None,
-    };
-    let sync = |l: &mut Laptop, faults: &mut Faults| {
-        let row = l.row.clone();
-        sync_with(
-            l.s(),
-            &mut Link {
-                db: &db,
-                row: &row,
-                now,
-                faults,
-            },
-            now,
-        )
-        .unwrap()
-    };
+    let mut faults = calm();
+    let sync = |l: &mut Laptop, faults: &mut Faults| sync_over(&db, l, faults, now);
     assert!(sync(&mut a, &mut faults).checksum_ok);
     assert!(sync(&mut b, &mut faults).checksum_ok);
 
@@ -799,15 +787,7 @@ fn a_checksum_mismatch_is_repaired() {
 #[test]
 fn a_long_pull_keeps_the_wal_short() {
     let root = tempfile::tempdir().unwrap();
-    let db: Arc<dyn Backend> =
-        Arc::new(SqliteBackend::open(&root.path().join("server.db")).unwrap());
-    let units = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../store/data/admin-units-2025.csv"
-    ))
-    .unwrap();
-    db.import_units(&units).unwrap();
-    let now: DateTime<Utc> = "2026-11-20T01:00:00Z".parse().unwrap();
+    let (db, now) = (sqlite_server(root.path()), calm_now());
     let mut a = laptop(root.path(), &db, "24280", "w1", 0, now);
     let mut b = laptop(root.path(), &db, "24280", "w2", 0, now);
     let mut rng = StdRng::seed_from_u64(7);
@@ -817,26 +797,8 @@ fn a_long_pull_keeps_the_wal_short() {
         })
         .collect();
     a.s().import_tips(&jsonl, now).unwrap();
-    let mut faults = Faults {
-        on: false,
-        rng: StdRng::seed_from_u64(1),
-        stale: BTreeMap::new(),
-        wal: None,
-    };
-    let sync = |l: &mut Laptop, faults: &mut Faults| {
-        let row = l.row.clone();
-        sync_with(
-            l.s(),
-            &mut Link {
-                db: &db,
-                row: &row,
-                now,
-                faults,
-            },
-            now,
-        )
-        .unwrap()
-    };
+    let mut faults = calm();
+    let sync = |l: &mut Laptop, faults: &mut Faults| sync_over(&db, l, faults, now);
     assert!(sync(&mut a, &mut faults).checksum_ok);
 
     const LIMIT: u64 = 256 * 1024;
