@@ -151,7 +151,7 @@ impl<'c> Writer<'c> {
                 "INSERT INTO versions(entity, entity_id, fields, deleted) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT(entity, entity_id) DO UPDATE SET fields = excluded.fields, deleted = excluded.deleted",
             )?
-            .execute(params![entity, entity_id, versions_text(&versions), deleted])?;
+            .execute(params![entity, entity_id, binhyen_domain::versions::stored(&versions), deleted])?;
         self.tx
             .prepare_cached(
                 "INSERT INTO changes(change_id, hlc, entity, entity_id, op, data, created_at, base, unit_code)
@@ -196,11 +196,6 @@ pub fn load_versions(
 pub(crate) fn versions_from(text: Option<String>) -> serde_json::Map<String, serde_json::Value> {
     text.map(|t| binhyen_domain::versions::parse(&t))
         .unwrap_or_default()
-}
-
-/// The text stored in `versions.fields` (schema 13 on: grouped by clock value).
-pub(crate) fn versions_text(versions: &serde_json::Map<String, serde_json::Value>) -> String {
-    binhyen_domain::versions::stored(versions)
 }
 
 /// Changes not yet acknowledged by the server, oldest first.

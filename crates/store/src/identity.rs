@@ -604,13 +604,14 @@ impl Station {
             address: open(stored.address)?,
             secret: stored.secret,
         };
-        Ok(match locked {
-            true => Reporter {
+        Ok(if locked {
+            Reporter {
                 name: Some(LOCKED_NAME.to_string()),
                 secret: stored.secret,
                 ..Reporter::default()
-            },
-            false => reporter,
+            }
+        } else {
+            reporter
         })
     }
 }

@@ -12,9 +12,10 @@ use ts_rs::TS;
 use binhyen_domain::catalog::{entity, EntityDef};
 use binhyen_domain::hlc::Hlc;
 use binhyen_domain::merge::{merge, ChangeOp, Incoming, RecordState};
+use binhyen_domain::versions;
 use binhyen_domain::Invalid;
 
-use crate::changes::{meta_get, meta_set, versions_from, versions_text, Op};
+use crate::changes::{meta_get, meta_set, versions_from, Op};
 use crate::roster::to_sql;
 use crate::sql::ts;
 use crate::{Result, Station, StoreError};
@@ -356,7 +357,7 @@ impl Station {
                 "INSERT INTO versions(entity, entity_id, fields, deleted) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT(entity, entity_id) DO UPDATE SET fields = excluded.fields, deleted = excluded.deleted",
             )?
-            .execute(params![def.name, c.entity_id, versions_text(&outcome.versions), deleted])?;
+            .execute(params![def.name, c.entity_id, versions::stored(&outcome.versions), deleted])?;
             // Conflicts are decided by the server, in its one order, and arrive as events
             // (see `apply_conflict_event`), so that every replica holds the same ones.
             tx.prepare_cached(
@@ -465,7 +466,7 @@ impl Station {
             params![
                 def.name,
                 record.entity_id,
-                versions_text(&record.versions),
+                versions::stored(&record.versions),
                 record.deleted
             ],
         )?;

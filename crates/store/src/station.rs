@@ -586,18 +586,11 @@ impl Station {
         let limit: i64 = self
             .conn
             .query_row("PRAGMA journal_size_limit", [], |r| r.get(0))?;
-        // SQLCipher answers `page_size` with its own `cipher_page_size`, as text.
-        let page: i64 = self
-            .conn
-            .query_row("PRAGMA page_size", [], |r| r.get::<_, String>(0))?
-            .parse()
-            .unwrap_or(4096);
         let limit = if limit > 0 { limit } else { WAL_SIZE_LIMIT };
         self.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         Ok(Checkpointer {
             conn,
-            writer: self.dir.join(DB_FILE),
-            longest: 4 * limit / page.max(512),
+            longest: 4 * limit / PAGE_SIZE,
         })
     }
 
@@ -615,6 +608,9 @@ const WAL_AUTOCHECKPOINT: i64 = 1000;
 /// The WAL file kept on disk once copied back, in bytes.
 pub const WAL_SIZE_LIMIT: i64 = 16 * 1024 * 1024;
 
+/// SQLCipher 4's page size, which this store never changes: a WAL frame holds one page.
+const PAGE_SIZE: i64 = 4096;
+
 /// See [`Station::checkpointer`]. Checkpoints are PASSIVE: they copy what no reader still
 /// needs and never wait for, nor block, the writer.
 ///
@@ -624,9 +620,9 @@ pub const WAL_SIZE_LIMIT: i64 = 16 * 1024 * 1024;
 /// longer than four times the size it is cut back to (`journal_size_limit`: 64 MiB by
 /// default, [`Checkpointer::too_long`]), it is copied whole and emptied between two pages
 /// ([`Checkpointer::shorten`]).
+#[derive(Debug)]
 pub struct Checkpointer {
     conn: Connection,
-    writer: PathBuf,
     /// Frames past which the WAL is too long.
     longest: i64,
 }
@@ -649,20 +645,11 @@ impl Checkpointer {
 
     /// Copies the whole WAL and empties it (a TRUNCATE checkpoint), waiting (up to the busy
     /// timeout) for readers still using it; to be called while the writer is between two
-    /// transactions. Returns whether it was emptied: a reader that stayed makes it wait for
-    /// another time, and nothing is lost either way.
-    pub fn shorten(&mut self) -> Result<bool> {
-        let busy: i64 = self
-            .conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
-        Ok(busy == 0)
-    }
-}
-
-impl std::fmt::Debug for Checkpointer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Checkpointer")
-            .field("db", &self.writer)
-            .finish()
+    /// transactions. A reader that stayed leaves it for another time; nothing is lost either
+    /// way.
+    pub fn shorten(&mut self) -> Result<()> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
     }
 }

@@ -836,24 +836,27 @@ fn pull_all(
     let (first, took) = fetch(client, pull_cursor(station)?, pace.size)?;
     pace.after(took);
     // Without a second connection the station copies its WAL itself, as for one page.
-    let checkpointer = first.more.then(|| {
-        station
-            .checkpointer()
-            .map_err(|e| tracing::warn!(error = %e, "no second connection to copy the WAL"))
-            .ok()
-    });
-    let Some(mut checkpointer) = checkpointer.flatten() else {
-        return pull_pages(station, client, first, &mut pace, None, now, report);
-    };
+    let mut checkpointer = first
+        .more
+        .then(|| {
+            station
+                .checkpointer()
+                .map_err(|e| tracing::warn!(error = %e, "no second connection to copy the WAL"))
+                .ok()
+        })
+        .flatten();
     let pulled = pull_pages(
         station,
         client,
         first,
         &mut pace,
-        Some(&mut checkpointer),
+        checkpointer.as_mut(),
         now,
         report,
     );
+    let Some(mut checkpointer) = checkpointer else {
+        return pulled;
+    };
     let copied = checkpointer.checkpoint();
     let resumed = station.resume_checkpoints();
     let pulled = pulled?;
