@@ -17,6 +17,7 @@ use binhyen_domain::Invalid;
 
 use crate::changes::{meta_get, meta_set, versions_from, Op};
 use crate::roster::to_sql;
+use crate::search::{self, FtsBatch};
 use crate::sql::ts;
 use crate::{Result, Station, StoreError};
 
@@ -125,11 +126,31 @@ fn load_state(conn: &Connection, def: &EntityDef, id: &str) -> Result<RecordStat
 }
 
 /// Rebuilds the search document of a record changed by sync.
-fn reindex(conn: &Connection, def: &EntityDef, id: &str) -> Result<()> {
+fn reindex(
+    conn: &Connection,
+    batch: Option<&mut FtsBatch>,
+    def: &EntityDef,
+    id: &str,
+) -> Result<()> {
     match def.name {
-        "tip" => crate::tips::reindex_tip(conn, id),
-        "hamlet" | "roster_person" => crate::roster::reindex(conn, def.name, id),
+        "tip" => crate::tips::reindex_tip(conn, batch, id),
+        "hamlet" | "roster_person" => crate::roster::reindex(conn, batch, def.name, id),
         _ => Ok(()),
+    }
+}
+
+/// Deletes a record's row and its search document.
+fn delete_record(
+    conn: &Connection,
+    batch: Option<&mut FtsBatch>,
+    def: &EntityDef,
+    id: &str,
+) -> Result<()> {
+    conn.prepare_cached(&format!("DELETE FROM {} WHERE {} = ?1", def.table, def.key))?
+        .execute([id])?;
+    match search::doc_kind(def.name) {
+        Some(kind) => search::unindex(conn, batch, kind, id),
+        None => Ok(()),
     }
 }
 
@@ -194,9 +215,10 @@ pub fn record_unit(conn: &Connection, entity_name: &str, id: &str) -> Result<Opt
 }
 
 /// Writes `set` (field → value) into the record's row: an update of an existing row, or
-/// the insert of a new one; then refreshes its search document.
+/// the insert of a new one; then refreshes its search document (now, or with `batch`).
 fn write_values(
     tx: &Connection,
+    batch: Option<&mut FtsBatch>,
     def: &EntityDef,
     id: &str,
     exists: bool,
@@ -229,7 +251,7 @@ fn write_values(
         )
     };
     tx.prepare_cached(&sql)?.execute(params_from_iter(values))?;
-    reindex(tx, def, id)
+    reindex(tx, batch, def, id)
 }
 
 /// (entity, id, versions as stored, tombstone) of one record.
@@ -294,6 +316,8 @@ impl Station {
             .unwrap_or_else(|| {
                 Hlc::zero(&meta_get(&tx, "node_id").ok().flatten().unwrap_or_default())
             });
+        // The page's search documents are written together at its end (see `FtsBatch`).
+        let mut fts = FtsBatch::default();
         for c in changes {
             let seen: bool = tx
                 .prepare_cached(
@@ -331,13 +355,16 @@ impl Station {
                 },
             );
             if outcome.delete.is_some() {
-                tx.execute(
-                    &format!("DELETE FROM {} WHERE {} = ?1", def.table, def.key),
-                    [&c.entity_id],
-                )?;
-                tx.execute("DELETE FROM search_docs WHERE ref_id = ?1", [&c.entity_id])?;
+                delete_record(&tx, Some(&mut fts), def, &c.entity_id)?;
             } else if !outcome.set.is_empty() {
-                write_values(&tx, def, &c.entity_id, state.exists, &outcome.set)?;
+                write_values(
+                    &tx,
+                    Some(&mut fts),
+                    def,
+                    &c.entity_id,
+                    state.exists,
+                    &outcome.set,
+                )?;
                 // An identity in clear (from a laptop not yet updated) is sealed after
                 // this sync: the next scan must run.
                 if def.identity
@@ -366,6 +393,7 @@ impl Station {
             .execute(params![c.change_id, c.seq])?;
             report.applied += 1;
         }
+        fts.write(&tx)?;
         meta_set(&tx, "hlc", &clock.to_string())?;
         if let Some(c) = cursor {
             meta_set(&tx, "sync.cursor", &c.to_string())?;
@@ -449,16 +477,9 @@ impl Station {
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let state = load_state(&tx, def, &record.entity_id)?;
         if record.deleted.is_some() {
-            tx.execute(
-                &format!("DELETE FROM {} WHERE {} = ?1", def.table, def.key),
-                [&record.entity_id],
-            )?;
-            tx.execute(
-                "DELETE FROM search_docs WHERE ref_id = ?1",
-                [&record.entity_id],
-            )?;
+            delete_record(&tx, None, def, &record.entity_id)?;
         } else if !data.is_empty() {
-            write_values(&tx, def, &record.entity_id, state.exists, &data)?;
+            write_values(&tx, None, def, &record.entity_id, state.exists, &data)?;
         }
         tx.execute(
             "INSERT INTO versions(entity, entity_id, fields, deleted) VALUES (?1, ?2, ?3, ?4)
@@ -634,7 +655,7 @@ impl Station {
                 Op::Update,
                 Value::Object(data),
             )?;
-            reindex(w.conn(), def, &conflict.entity_id)?;
+            reindex(w.conn(), None, def, &conflict.entity_id)?;
         }
         w.conn().execute(
             "UPDATE conflicts SET resolved_at = ?2, resolution = ?3 WHERE id = ?1",

@@ -18,7 +18,7 @@ use binhyen_domain::text::{fold, identity_key, normalize, normalize_line, vi_cmp
 
 use crate::changes::{Op, Writer};
 use crate::error::RowError;
-use crate::search::index_doc;
+use crate::search::{index_doc, FtsBatch};
 use crate::sql::{get_enum, get_opt_uuid, get_uuid, ts};
 use crate::{Result, Station, StoreError};
 
@@ -153,12 +153,17 @@ pub(crate) fn insert_hamlet(
             "created_at": now, "updated_at": now}),
         ),
     )?;
-    index_hamlet(w.conn(), &id, kind, name)?;
+    index_hamlet(w.conn(), None, &id, kind, name)?;
     Ok(id)
 }
 
 /// Rebuilds the search document of a hamlet or a roster person from what is stored.
-pub(crate) fn reindex(conn: &Connection, entity: &str, id: &str) -> Result<()> {
+pub(crate) fn reindex(
+    conn: &Connection,
+    batch: Option<&mut FtsBatch>,
+    entity: &str,
+    id: &str,
+) -> Result<()> {
     if entity == "hamlet" {
         let row: Option<(String, String)> = conn
             .query_row("SELECT kind, name FROM hamlets WHERE id = ?1", [id], |r| {
@@ -168,6 +173,7 @@ pub(crate) fn reindex(conn: &Connection, entity: &str, id: &str) -> Result<()> {
         if let Some((kind, name)) = row {
             index_hamlet(
                 conn,
+                batch,
                 id,
                 HamletKind::parse(&kind).unwrap_or(HamletKind::Thon),
                 &name,
@@ -184,6 +190,7 @@ pub(crate) fn reindex(conn: &Connection, entity: &str, id: &str) -> Result<()> {
         if let Some((name, role, hamlet, phone)) = row {
             index_person(
                 conn,
+                batch,
                 id,
                 &name,
                 PersonRole::parse(&role).unwrap_or(PersonRole::Other),
@@ -195,9 +202,16 @@ pub(crate) fn reindex(conn: &Connection, entity: &str, id: &str) -> Result<()> {
     Ok(())
 }
 
-fn index_hamlet(conn: &Connection, id: &str, kind: HamletKind, name: &str) -> Result<()> {
+fn index_hamlet(
+    conn: &Connection,
+    batch: Option<&mut FtsBatch>,
+    id: &str,
+    kind: HamletKind,
+    name: &str,
+) -> Result<()> {
     index_doc(
         conn,
+        batch,
         "hamlet",
         id,
         &fold(name),
@@ -228,12 +242,13 @@ pub(crate) fn insert_person(
             "created_at": now, "updated_at": now}),
         ),
     )?;
-    index_person(w.conn(), &id, name, role, hamlet.map(|h| h.1), phone)?;
+    index_person(w.conn(), None, &id, name, role, hamlet.map(|h| h.1), phone)?;
     Ok(id)
 }
 
 fn index_person(
     conn: &Connection,
+    batch: Option<&mut FtsBatch>,
     id: &str,
     name: &str,
     role: PersonRole,
@@ -250,6 +265,7 @@ fn index_person(
         .replace(' ', "");
     index_doc(
         conn,
+        batch,
         "person",
         id,
         &fold(name),
@@ -946,6 +962,7 @@ impl Station {
                             let phone = phone.clone().or(old_phone);
                             index_person(
                                 w.conn(),
+                                None,
                                 &id,
                                 name,
                                 *role,

@@ -1,6 +1,8 @@
 //! Search without diacritics across tips, hamlets, people and units. Text is folded in Rust
 //! (tones, marks and "đ" → "d") before FTS5 sees it, both when indexing and when querying.
 
+use std::collections::BTreeMap;
+
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use ts_rs::TS;
@@ -33,11 +35,111 @@ pub(crate) fn tip_doc_order(received_at: chrono::DateTime<chrono::Utc>) -> i64 {
 /// Numbers below this are documents other than tips.
 pub(crate) const TIP_DOCS_FROM: i64 = 1 << 40;
 
+/// Full-text writes held back to the end of a transaction, then made in document order.
+///
+/// FTS5 buffers the terms of the documents written in a transaction and writes them out as
+/// one segment at commit, but only while the documents come in rising rowid order: a
+/// document numbered below the one before makes it write out what it holds first
+/// (`sqlite3Fts5IndexBeginWrite`). Tips are numbered by when they were received, and a pull
+/// brings them in the order they were entered, so a page of them made hundreds of small
+/// segments, each merged again. Held here, a page's documents make one.
+///
+/// Nothing may read `search_fts` for a document held here before [`FtsBatch::write`].
+#[derive(Debug, Default)]
+pub(crate) struct FtsBatch {
+    /// Document → its new folded (title, body), or None when it is only to go.
+    docs: BTreeMap<i64, Option<(String, String)>>,
+}
+
+impl FtsBatch {
+    /// Writes what is held, in document order. Each document is first taken out of the
+    /// index (as [`index_doc`] does), so that a document indexed before is replaced.
+    pub(crate) fn write(self, conn: &Connection) -> Result<()> {
+        let mut delete = conn.prepare_cached("DELETE FROM search_fts WHERE rowid = ?1")?;
+        let mut insert =
+            conn.prepare_cached("INSERT INTO search_fts(rowid, title, body) VALUES (?1, ?2, ?3)")?;
+        for (doc, text) in self.docs {
+            delete.execute([doc])?;
+            if let Some((title, body)) = text {
+                insert.execute(params![doc, title, body])?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Takes document `doc` out of the full-text index, now or with `batch`.
+fn fts_remove(conn: &Connection, batch: Option<&mut FtsBatch>, doc: i64) -> Result<()> {
+    match batch {
+        Some(b) => {
+            b.docs.insert(doc, None);
+        }
+        None => {
+            conn.prepare_cached("DELETE FROM search_fts WHERE rowid = ?1")?
+                .execute([doc])?;
+        }
+    }
+    Ok(())
+}
+
+/// Puts document `doc` into the full-text index in place of what it held, now or with
+/// `batch`.
+fn fts_put(
+    conn: &Connection,
+    batch: Option<&mut FtsBatch>,
+    doc: i64,
+    title: &str,
+    body: &str,
+) -> Result<()> {
+    match batch {
+        Some(b) => {
+            b.docs
+                .insert(doc, Some((title.to_string(), body.to_string())));
+        }
+        None => {
+            conn.prepare_cached("DELETE FROM search_fts WHERE rowid = ?1")?
+                .execute([doc])?;
+            conn.prepare_cached("INSERT INTO search_fts(rowid, title, body) VALUES (?1, ?2, ?3)")?
+                .execute(params![doc, title, body])?;
+        }
+    }
+    Ok(())
+}
+
+/// The kind of search document a record of `entity` has, if any.
+pub(crate) fn doc_kind(entity: &str) -> Option<&'static str> {
+    match entity {
+        "tip" => Some("tip"),
+        "hamlet" => Some("hamlet"),
+        "roster_person" => Some("person"),
+        _ => None,
+    }
+}
+
+/// Removes the search document of a record (one deleted), now or with `batch`.
+pub(crate) fn unindex(
+    conn: &Connection,
+    batch: Option<&mut FtsBatch>,
+    kind: &str,
+    ref_id: &str,
+) -> Result<()> {
+    let doc: Option<i64> = conn
+        .prepare_cached("DELETE FROM search_docs WHERE kind = ?1 AND ref_id = ?2 RETURNING doc")?
+        .query_row(params![kind, ref_id], |r| r.get(0))
+        .optional()?;
+    if let Some(d) = doc {
+        fts_remove(conn, batch, d)?;
+    }
+    Ok(())
+}
+
 /// (Re)indexes one document. `title` and `body` must already be folded; `order` is
-/// [`tip_doc_order`] for a tip, None for anything else.
+/// [`tip_doc_order`] for a tip, None for anything else. The full-text write is made now, or
+/// held in `batch`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn index_doc(
     conn: &Connection,
+    mut batch: Option<&mut FtsBatch>,
     kind: &str,
     ref_id: &str,
     title: &str,
@@ -59,8 +161,7 @@ pub(crate) fn index_doc(
         Some(d) if keep => d,
         _ => {
             if let Some(d) = existing {
-                conn.prepare_cached("DELETE FROM search_fts WHERE rowid = ?1")?
-                    .execute([d])?;
+                fts_remove(conn, batch.as_deref_mut(), d)?;
                 conn.prepare_cached("DELETE FROM search_docs WHERE doc = ?1")?
                     .execute([d])?;
             }
@@ -97,11 +198,7 @@ pub(crate) fn index_doc(
          ON CONFLICT(doc) DO UPDATE SET label = excluded.label, detail = excluded.detail",
     )?
     .execute(params![doc, kind, ref_id, label, detail])?;
-    conn.prepare_cached("DELETE FROM search_fts WHERE rowid = ?1")?
-        .execute([doc])?;
-    conn.prepare_cached("INSERT INTO search_fts(rowid, title, body) VALUES (?1, ?2, ?3)")?
-        .execute(params![doc, title, body])?;
-    Ok(())
+    fts_put(conn, batch, doc, title, body)
 }
 
 /// Turns what a person typed into an FTS5 query: folded, split into words, each word a

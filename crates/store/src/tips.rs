@@ -20,7 +20,7 @@ use binhyen_domain::{FieldError, Invalid};
 
 use crate::changes::{Op, Writer};
 use crate::identity::{is_locked, Sealer};
-use crate::search::{fts_query, index_doc, tip_doc_order};
+use crate::search::{fts_query, index_doc, tip_doc_order, FtsBatch};
 use crate::sql::{get_enum, get_opt_uuid, get_ts, get_uuid, ts};
 use crate::{Result, Station, StoreError};
 
@@ -210,12 +210,15 @@ fn next_register_no(
 /// Inserts one validated tip with its register number, reporter, first timeline entry,
 /// change records and search document. `officer` received it and handles it until a chief
 /// assigns someone else.
-/// What a run of tip inserts shares: the hamlets resolved so far, and the sealer of
-/// reporter identity (needed only when a tip has a reporter).
+/// What a run of tip inserts shares: the hamlets resolved so far, the sealer of reporter
+/// identity (needed only when a tip has a reporter), and for a run of many, their search
+/// documents held to be written together (see [`FtsBatch`]; written by the caller before it
+/// commits).
 #[derive(Default)]
 pub(crate) struct Inserts {
     pub hamlets: HashMap<String, Option<(String, String)>>,
     pub sealer: Option<Sealer>,
+    pub search: Option<FtsBatch>,
 }
 
 pub(crate) fn insert_tip(
@@ -308,6 +311,7 @@ pub(crate) fn insert_tip(
     );
     index_doc(
         w.conn(),
+        ctx.search.as_mut(),
         "tip",
         &id_s,
         &title,
@@ -355,7 +359,7 @@ type TipDocRow = (
 );
 
 /// Rebuilds a tip's search document from what is stored.
-pub(crate) fn reindex_tip(conn: &Connection, id: &str) -> Result<()> {
+pub(crate) fn reindex_tip(conn: &Connection, batch: Option<&mut FtsBatch>, id: &str) -> Result<()> {
     let row: Option<TipDocRow> = conn
         .prepare_cached(
             "SELECT t.register_no, t.category, h.name, t.content, t.address, t.received_at
@@ -384,7 +388,9 @@ pub(crate) fn reindex_tip(conn: &Connection, id: &str) -> Result<()> {
             &content,
             address.as_deref(),
         );
-        index_doc(conn, "tip", id, &title, &body, &label, &detail, order)?;
+        index_doc(
+            conn, batch, "tip", id, &title, &body, &label, &detail, order,
+        )?;
     }
     Ok(())
 }
@@ -396,9 +402,11 @@ pub(crate) fn rebuild_tip_index(conn: &Connection) -> Result<usize> {
         .prepare("SELECT id FROM tips")?
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
+    let mut batch = FtsBatch::default();
     for id in &ids {
-        reindex_tip(conn, id)?;
+        reindex_tip(conn, Some(&mut batch), id)?;
     }
+    batch.write(conn)?;
     Ok(ids.len())
 }
 
@@ -494,6 +502,7 @@ impl Station {
                 true => Some(self.identity_sealer(now)?),
                 false => None,
             },
+            search: Some(FtsBatch::default()),
             ..Inserts::default()
         };
         let mut w = self.writer(now)?;
@@ -514,6 +523,9 @@ impl Station {
                 errors: e.field_errors(),
             })?;
             ids.push(id);
+        }
+        if let Some(search) = ctx.search.take() {
+            search.write(w.conn())?;
         }
         w.audit(
             crate::audit::Action::TipImport,
@@ -1044,7 +1056,7 @@ impl Station {
         } else if let Some(n) = note {
             add_action(&mut w, &id, ActionKind::Note, None, None, Some(n), now)?;
         }
-        reindex_tip(w.conn(), &id)?;
+        reindex_tip(w.conn(), None, &id)?;
         w.audit(
             crate::audit::Action::TipUpdate,
             Some(&id),

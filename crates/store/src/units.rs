@@ -96,6 +96,7 @@ pub(crate) fn load(conn: &Connection) -> Result<usize> {
         };
         index_doc(
             conn,
+            None,
             "unit",
             &u.code,
             &fold(&u.name),

@@ -888,13 +888,22 @@ fn pull_pages(
     report: &mut SyncReport,
 ) -> Result<usize, SyncError> {
     let mut applied_total = 0;
+    // The page applied last: freeing its thousands of small values is left to the thread
+    // that fetches, off the apply thread (the pull's critical path).
+    let mut spent: Vec<RemoteChange> = Vec::new();
     loop {
         let (next, more, size) = (page.next, page.more, pace.size);
         // Taken apart, not copied: a page in hand and the one fetched ahead are all the
         // pull holds.
         let changes: Vec<RemoteChange> = page.changes.into_iter().map(remote_change).collect();
+        let freed = std::mem::take(&mut spent);
         let (applied, ahead, wal) = std::thread::scope(|s| {
-            let ahead = more.then(|| s.spawn(|| fetch(&mut *client, next, size)));
+            let ahead = more.then(|| {
+                s.spawn(|| {
+                    drop(freed);
+                    fetch(&mut *client, next, size)
+                })
+            });
             let copying = checkpointer
                 .as_deref_mut()
                 .map(|c| s.spawn(move || c.checkpoint()));
@@ -911,6 +920,7 @@ fn pull_pages(
                 wal,
             )
         });
+        spent = changes;
         let applied = applied?;
         // A WAL grown too long is copied whole and emptied now, between two pages (see
         // `Checkpointer`).

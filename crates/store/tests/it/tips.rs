@@ -463,3 +463,151 @@ fn related_tips_are_linked_both_ways_and_travel_as_records() {
         .iter()
         .any(|c| c.entity == "tip_link" && c.entity_id == link_id && c.op == "delete"));
 }
+
+/// The search documents of a pulled page, written together at its end: every tip is found,
+/// by its latest text only, the index matches the records, and the page's documents make
+/// few segments although the tips come in an order unlike their received times (FTS5 wrote
+/// out a segment whenever a document numbered below the one before arrived: one for nearly
+/// every tip of such a page).
+#[test]
+fn a_pulled_page_is_searchable_and_indexed_in_one_go() {
+    let (_d1, mut one) = station();
+    let d2 = tempfile::tempdir().unwrap();
+    let mut two = Station::init(d2.path(), &opts("24280", 2, false), now()).unwrap();
+    let mut ids = Vec::new();
+    for i in 0..120u32 {
+        // Received times jump about: 53 and 120 share no factor, so each day comes once.
+        let day = (i * 53) % 120;
+        let tip = one
+            .add_tip(
+                &tip_input(json!({
+                    "content": format!("Tin báo số kx{i}q ở rẫy cà phê"),
+                    "received_at": format!("2026-{:02}-{:02}T08:00:00Z", 1 + day / 28, 1 + day % 28),
+                })),
+                now(),
+            )
+            .unwrap();
+        ids.push(tip.id.to_string());
+    }
+    for i in (0..120).step_by(10) {
+        let patch = TipPatch {
+            content: Some(format!("Đã sửa: vụ zq{i}w trên đường liên xã")),
+            ..Default::default()
+        };
+        one.update_tip(&ids[i], &patch, now()).unwrap();
+    }
+    let before = leaves_written(&two);
+    crate::relay(&one, &mut two);
+
+    let found = |s: &Station, word: &str| -> Vec<String> {
+        search(s.conn(), word, Some(&["tip"]), 10)
+            .unwrap()
+            .into_iter()
+            .map(|h| h.id)
+            .collect()
+    };
+    for (i, id) in ids.iter().enumerate() {
+        if i % 10 == 0 {
+            assert_eq!(found(&two, &format!("zq{i}w")), vec![id.clone()]);
+            assert!(
+                found(&two, &format!("kx{i}q")).is_empty(),
+                "old text of {i}"
+            );
+        } else {
+            assert_eq!(found(&two, &format!("kx{i}q")), vec![id.clone()], "tip {i}");
+        }
+    }
+    for check in two.doctor().unwrap() {
+        if check.name.starts_with("search") {
+            assert!(check.ok, "{}: {}", check.name, check.detail);
+        }
+    }
+    let written = leaves_written(&two) - before;
+    assert!(written <= 8, "FTS5 wrote {written} leaves for the page");
+}
+
+/// How many leaves FTS5 has written to its level 0 (flushing what it buffered) since the
+/// index was made: the count in its structure record (`search_fts_data`, id 10: a 4-byte
+/// cookie, an optional 4-byte version mark, then varints: levels, segments, this count).
+fn leaves_written(s: &Station) -> u64 {
+    let block: Vec<u8> = s
+        .conn()
+        .query_row("SELECT block FROM search_fts_data WHERE id = 10", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let mut at = if block[4..8] == [0xff, 0x00, 0x00, 0x01] {
+        8
+    } else {
+        4
+    };
+    // SQLite's varint: big-endian groups of 7 bits, the ninth byte whole.
+    let mut varint = || {
+        let mut v: u64 = 0;
+        for i in 0..9 {
+            let b = block[at];
+            at += 1;
+            if i == 8 {
+                return (v << 8) | u64::from(b);
+            }
+            v = (v << 7) | u64::from(b & 0x7f);
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
+        v
+    };
+    let (_levels, _segments) = (varint(), varint());
+    varint()
+}
+
+/// A record deleted by a pulled change leaves the search index with it: no document, and no
+/// full-text row left behind for `doctor` to find.
+#[test]
+fn a_pulled_delete_leaves_the_search_index() {
+    let (_d1, mut one) = station();
+    let d2 = tempfile::tempdir().unwrap();
+    let mut two = Station::init(d2.path(), &opts("24280", 2, false), now()).unwrap();
+    one.import_roster(
+        "Loại,Thôn/Buôn/TDP,Họ tên,Vai trò\nBuôn,Ea Kmar,Y Bliêng Niê,Trưởng buôn\n".as_bytes(),
+        false,
+        now(),
+    )
+    .unwrap();
+    crate::relay(&one, &mut two);
+    let people = two.list_people().unwrap();
+    assert_eq!(people.len(), 1);
+    let person = people[0].id.to_string();
+    let found = |s: &Station| {
+        search(s.conn(), "Bliêng", Some(&["person"]), 5)
+            .unwrap()
+            .len()
+    };
+    assert_eq!(found(&two), 1);
+    let fields: String = two
+        .conn()
+        .query_row(
+            "SELECT fields FROM versions WHERE entity = 'roster_person' AND entity_id = ?1",
+            [&person],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let delete = binhyen_store::replica::RemoteChange {
+        seq: 1_000,
+        change_id: uuid::Uuid::now_v7().to_string(),
+        hlc: "001800000000000-00000000-province".into(),
+        entity: "roster_person".into(),
+        entity_id: person.clone(),
+        op: "delete".into(),
+        data: serde_json::Map::new(),
+        base: Some(binhyen_domain::versions::parse(&fields)),
+    };
+    two.apply_remote(&[delete], now()).unwrap();
+    assert!(two.list_people().unwrap().is_empty());
+    assert_eq!(found(&two), 0);
+    for check in two.doctor().unwrap() {
+        if check.name.starts_with("search") {
+            assert!(check.ok, "{}: {}", check.name, check.detail);
+        }
+    }
+}
