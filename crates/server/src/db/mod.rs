@@ -360,6 +360,12 @@ fn conflict_event(c: &WireChange, identity: bool, id: &str, open: bool, data: Va
     }
 }
 
+/// A JSON object as text, the same text as `Value::Object(..).to_string()`, without a copy
+/// of it made first.
+pub(crate) fn object_text<T: serde::Serialize + ?Sized>(object: &T) -> DbResult<String> {
+    serde_json::to_string(object).map_err(|e| DbError::Other(e.to_string()))
+}
+
 fn parse_obj(s: &str) -> Map<String, Value> {
     match serde_json::from_str(s) {
         Ok(Value::Object(m)) => m,
@@ -451,10 +457,11 @@ pub(crate) fn push_with(
                 base: c.base.as_ref(),
             },
         );
-        let mut values = state.values.clone();
-        for (k, v) in &outcome.set {
-            values.insert(k.clone(), v.clone());
-        }
+        // The record's values after the change: those it held, overlaid with those set (in
+        // the same key order as a JSON object).
+        let mut values: std::collections::BTreeMap<&str, &Value> =
+            state.values.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        values.extend(outcome.set.iter().map(|(k, v)| (k.as_str(), v)));
         let deleted = outcome.delete.clone().or(if outcome.undelete {
             None
         } else {
@@ -464,7 +471,7 @@ pub(crate) fn push_with(
             def.name,
             &c.entity_id,
             &c.unit_code,
-            &Value::Object(values).to_string(),
+            &object_text(&values)?,
             &binhyen_domain::versions::stored(&outcome.versions),
             deleted.as_deref(),
         )?;

@@ -126,6 +126,8 @@ impl PushTx for Transaction<'_> {
     }
 
     fn insert_change(&mut self, c: &WireChange, origin: &str, at: &str) -> DbResult<()> {
+        let data = super::object_text(&c.data)?;
+        let base = c.base.as_ref().map(super::object_text).transpose()?;
         self.prepare_cached(
             "INSERT INTO changes(change_id, origin, unit_code, entity, entity_id, op, hlc, data, base, received_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")?
@@ -138,8 +140,8 @@ impl PushTx for Transaction<'_> {
                 c.entity_id,
                 c.op,
                 c.hlc,
-                serde_json::Value::Object(c.data.clone()).to_string(),
-                c.base.as_ref().map(|b| serde_json::Value::Object(b.clone()).to_string()),
+                data,
+                base,
                 at
             ],
         )?;
