@@ -8,8 +8,12 @@
 //! delete that did not see every edit, or an edit of a deleted record, is a conflict too:
 //! the record stays (interim), nothing is silently lost.
 
+use std::collections::BTreeMap;
+
 use serde_json::{Map, Value};
 use uuid::Uuid;
+
+use crate::versions::Version;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChangeOp {
@@ -80,13 +84,15 @@ pub struct Conflict {
     pub remote_wins: bool,
 }
 
-/// What to do to the record.
+/// What to do to the record. Names and values are borrowed from the record's state and
+/// the change (a merge runs for every change a replica receives: copying every field of
+/// each was much of its cost).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Outcome {
-    /// Fields to write, with their values.
-    pub set: Map<String, Value>,
-    /// The record's versions afterwards.
-    pub versions: Map<String, Value>,
+pub struct Outcome<'a> {
+    /// Fields to write, with their values, in field order.
+    pub set: BTreeMap<&'a str, &'a Value>,
+    /// The record's versions afterwards (see [`crate::versions::stored_from`]).
+    pub versions: BTreeMap<&'a str, Version<'a>>,
     /// Remove the record (a tombstone stays in the versions).
     pub delete: Option<String>,
     /// A deleted record comes back (an edit concurrent with its delete).
@@ -111,12 +117,17 @@ fn version(v: Option<&Value>) -> Option<&str> {
 }
 
 /// Merges one incoming change into a record's state.
-pub fn merge(state: &RecordState, change: &Incoming<'_>) -> Outcome {
+pub fn merge<'a>(state: &'a RecordState, change: &Incoming<'a>) -> Outcome<'a> {
     let mut out = Outcome {
-        versions: state.versions.clone(),
+        versions: state
+            .versions
+            .iter()
+            .map(|(f, v)| (f.as_str(), Version::of(v)))
+            .collect(),
         ..Default::default()
     };
-    let base = change.base.cloned().unwrap_or_default();
+    let no_base = Map::new();
+    let base = change.base.unwrap_or(&no_base);
     match change.op {
         ChangeOp::Delete => {
             if let Some(deleted) = &state.deleted {
@@ -182,9 +193,8 @@ pub fn merge(state: &RecordState, change: &Incoming<'_>) -> Outcome {
                     continue; // this very write, seen before
                 }
                 if follows || out.undelete {
-                    out.set.insert(field.clone(), value.clone());
-                    out.versions
-                        .insert(field.clone(), Value::String(change.hlc.to_string()));
+                    out.set.insert(field, value);
+                    out.versions.insert(field, Version::Clock(change.hlc));
                     continue;
                 }
                 let cur = current.unwrap_or_default().to_string();
@@ -203,9 +213,8 @@ pub fn merge(state: &RecordState, change: &Incoming<'_>) -> Outcome {
                     });
                 }
                 if remote_wins {
-                    out.set.insert(field.clone(), value.clone());
-                    out.versions
-                        .insert(field.clone(), Value::String(change.hlc.to_string()));
+                    out.set.insert(field, value);
+                    out.versions.insert(field, Version::Clock(change.hlc));
                 }
             }
         }
@@ -223,6 +232,15 @@ mod tests {
         v.as_object().cloned().unwrap()
     }
 
+    /// An outcome, owning what it borrowed.
+    struct Applied {
+        set: Map<String, Value>,
+        versions: BTreeMap<String, String>,
+        delete: Option<String>,
+        undelete: bool,
+        conflicts: Vec<Conflict>,
+    }
+
     fn state(values: Value, versions: Value) -> RecordState {
         RecordState {
             exists: true,
@@ -238,10 +256,10 @@ mod tests {
         hlc: &str,
         data: Value,
         base: Option<Value>,
-    ) -> Outcome {
+    ) -> Applied {
         let data = obj(data);
         let base = base.map(obj);
-        merge(
+        let o = merge(
             s,
             &Incoming {
                 entity: "tip",
@@ -251,7 +269,28 @@ mod tests {
                 data: &data,
                 base: base.as_ref(),
             },
-        )
+        );
+        Applied {
+            set: o
+                .set
+                .iter()
+                .map(|(f, v)| (f.to_string(), (*v).clone()))
+                .collect(),
+            versions: o
+                .versions
+                .iter()
+                .map(|(f, v)| {
+                    let v = match v {
+                        Version::Clock(h) => h.to_string(),
+                        Version::Other(x) => x.to_string(),
+                    };
+                    (f.to_string(), v)
+                })
+                .collect(),
+            delete: o.delete,
+            undelete: o.undelete,
+            conflicts: o.conflicts,
+        }
     }
 
     #[test]

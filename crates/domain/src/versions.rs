@@ -8,20 +8,54 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
+/// One field's version as found: a clock value (what is always written), or any other JSON
+/// found stored, kept as it was.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Version<'a> {
+    Clock(&'a str),
+    Other(&'a Value),
+}
+
+impl<'a> Version<'a> {
+    pub fn of(value: &'a Value) -> Version<'a> {
+        match value {
+            Value::String(s) => Version::Clock(s),
+            other => Version::Other(other),
+        }
+    }
+
+    fn to_value(self) -> Value {
+        match self {
+            Version::Clock(s) => Value::String(s.to_string()),
+            Version::Other(v) => v.clone(),
+        }
+    }
+}
+
 /// The grouped form of `versions`, or None where it cannot stand for them exactly: a
 /// version that is not a string, or a string that JSON must escape (neither is ever
 /// written; such versions are kept as an object).
 pub fn grouped(versions: &Map<String, Value>) -> Option<String> {
+    grouped_from(versions.iter().map(|(f, v)| (f.as_str(), Version::of(v))))
+}
+
+/// [`grouped`], from (field, version) pairs in field order.
+fn grouped_from<'v>(versions: impl Iterator<Item = (&'v str, Version<'v>)>) -> Option<String> {
     let plain = |s: &str| !s.chars().any(|c| c == '"' || c == '\\' || c.is_control());
     let mut groups: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for (field, hlc) in versions {
-        let hlc = hlc.as_str().filter(|h| plain(h))?;
+    let mut n = 0;
+    for (field, version) in versions {
+        let hlc = match version {
+            Version::Clock(h) if plain(h) => h,
+            _ => return None,
+        };
         if !plain(field) {
             return None;
         }
         groups.entry(hlc).or_default().push(field);
+        n += 1;
     }
-    let mut out = String::with_capacity(64 + versions.len() * 16);
+    let mut out = String::with_capacity(64 + n * 16);
     out.push('[');
     for (i, (hlc, fields)) in groups.iter().enumerate() {
         if i > 0 {
@@ -78,6 +112,17 @@ pub fn stored(versions: &Map<String, Value>) -> String {
     grouped(versions).unwrap_or_else(|| Value::Object(versions.clone()).to_string())
 }
 
+/// [`stored`], for versions as a merge hands them over (field → version, in field order).
+pub fn stored_from(versions: &BTreeMap<&str, Version<'_>>) -> String {
+    grouped_from(versions.iter().map(|(f, v)| (*f, *v))).unwrap_or_else(|| {
+        let object: Map<String, Value> = versions
+            .iter()
+            .map(|(f, v)| (f.to_string(), v.to_value()))
+            .collect();
+        Value::Object(object).to_string()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,6 +157,25 @@ mod tests {
             grouped(&tip).unwrap(),
             r#"[["001795887800504-00000003-9cdcf6062417","address","category","content"],["001795887800504-00000009-9cdcf6062417","status"]]"#
         );
+    }
+
+    /// Versions handed over by a merge are written as the same versions in a map would be.
+    #[test]
+    fn versions_from_a_merge_are_stored_alike() {
+        for v in [
+            serde_json::json!({}),
+            serde_json::json!({"content": "h2", "status": "h1", "address": "h1", "tên": "h3"}),
+            serde_json::json!({"a": "quote \" inside", "b": "h1"}),
+            serde_json::json!({"a": null, "b": "h1"}),
+            serde_json::json!({"a": {"nested": "h1"}}),
+        ] {
+            let v = map(v);
+            let from: BTreeMap<&str, Version<'_>> = v
+                .iter()
+                .map(|(f, x)| (f.as_str(), Version::of(x)))
+                .collect();
+            assert_eq!(stored_from(&from), stored(&v), "{v:?}");
+        }
     }
 
     #[test]

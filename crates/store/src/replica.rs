@@ -2,6 +2,8 @@
 //! per-field merge), keeping conflicts for a person, the per-scope checksum, and the sync
 //! bookkeeping (server, credentials, cursor, last success, last failure).
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
@@ -222,11 +224,11 @@ fn write_values(
     def: &EntityDef,
     id: &str,
     exists: bool,
-    set: &Map<String, Value>,
+    set: &BTreeMap<&str, &Value>,
 ) -> Result<()> {
-    let cols: Vec<&String> = set.keys().collect();
+    let cols: Vec<&str> = set.keys().copied().collect();
     let mut values = vec![SqlValue::Text(id.to_string())];
-    values.extend(set.values().map(to_sql));
+    values.extend(set.values().map(|v| to_sql(v)));
     let sql = if exists {
         let sets: Vec<String> = cols
             .iter()
@@ -240,7 +242,7 @@ fn write_values(
             def.key
         )
     } else {
-        let names: Vec<&str> = cols.iter().map(|k| k.as_str()).collect();
+        let names = &cols;
         let marks: Vec<String> = (2..=cols.len() + 1).map(|i| format!("?{i}")).collect();
         format!(
             "INSERT INTO {}({}, {}) VALUES (?1, {})",
@@ -369,7 +371,7 @@ impl Station {
                 // this sync: the next scan must run.
                 if def.identity
                     && outcome.set.iter().any(|(k, v)| {
-                        k != "secret" && v.as_str().is_some_and(|v| !crate::identity::is_sealed(v))
+                        *k != "secret" && v.as_str().is_some_and(|v| !crate::identity::is_sealed(v))
                     })
                 {
                     meta_set(&tx, crate::identity::SEALED_ALL, "0")?;
@@ -384,7 +386,7 @@ impl Station {
                 "INSERT INTO versions(entity, entity_id, fields, deleted) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT(entity, entity_id) DO UPDATE SET fields = excluded.fields, deleted = excluded.deleted",
             )?
-            .execute(params![def.name, c.entity_id, versions::stored(&outcome.versions), deleted])?;
+            .execute(params![def.name, c.entity_id, versions::stored_from(&outcome.versions), deleted])?;
             // Conflicts are decided by the server, in its one order, and arrive as events
             // (see `apply_conflict_event`), so that every replica holds the same ones.
             tx.prepare_cached(
@@ -466,11 +468,11 @@ impl Station {
     pub fn adopt(&mut self, record: &ServerRecord) -> Result<()> {
         let def = entity(&record.entity)
             .ok_or_else(|| refuse(format!("Loại bản ghi \"{}\" không có.", record.entity)))?;
-        let data: Map<String, Value> = record
+        let data: BTreeMap<&str, &Value> = record
             .data
             .iter()
             .filter(|(k, _)| def.fields.contains(&k.as_str()) && k.as_str() != def.key)
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(k, v)| (k.as_str(), v))
             .collect();
         let tx = self
             .conn

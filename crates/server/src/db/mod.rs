@@ -461,7 +461,7 @@ pub(crate) fn push_with(
         // the same key order as a JSON object).
         let mut values: std::collections::BTreeMap<&str, &Value> =
             state.values.iter().map(|(k, v)| (k.as_str(), v)).collect();
-        values.extend(outcome.set.iter().map(|(k, v)| (k.as_str(), v)));
+        values.extend(outcome.set.iter().map(|(k, v)| (*k, *v)));
         let deleted = outcome.delete.clone().or(if outcome.undelete {
             None
         } else {
@@ -472,7 +472,7 @@ pub(crate) fn push_with(
             &c.entity_id,
             &c.unit_code,
             &object_text(&values)?,
-            &binhyen_domain::versions::stored(&outcome.versions),
+            &binhyen_domain::versions::stored_from(&outcome.versions),
             deleted.as_deref(),
         )?;
         tx.insert_change(c, &station.id, &now_s)?;
@@ -499,8 +499,8 @@ pub(crate) fn push_with(
             Ok(())
         };
         for (field, value) in &outcome.set {
-            if !outcome.conflicts.iter().any(|k| &k.field == field) {
-                close(tx, field, value.clone())?;
+            if !outcome.conflicts.iter().any(|k| k.field == *field) {
+                close(tx, field, (*value).clone())?;
             }
         }
         for k in &outcome.conflicts {
