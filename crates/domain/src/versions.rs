@@ -109,16 +109,19 @@ pub fn parse(text: &str) -> Map<String, Value> {
 
 /// The text a station stores for `versions`: grouped where it can be.
 pub fn stored(versions: &Map<String, Value>) -> String {
-    grouped(versions).unwrap_or_else(|| Value::Object(versions.clone()).to_string())
+    stored_pairs(versions.iter().map(|(f, v)| (f.as_str(), Version::of(v))))
 }
 
 /// [`stored`], for versions as a merge hands them over (field → version, in field order).
 pub fn stored_from(versions: &BTreeMap<&str, Version<'_>>) -> String {
-    grouped_from(versions.iter().map(|(f, v)| (*f, *v))).unwrap_or_else(|| {
-        let object: Map<String, Value> = versions
-            .iter()
-            .map(|(f, v)| (f.to_string(), v.to_value()))
-            .collect();
+    stored_pairs(versions.iter().map(|(f, v)| (*f, *v)))
+}
+
+/// [`stored`], from (field, version) pairs in field order: grouped, or else an object.
+fn stored_pairs<'v>(pairs: impl Iterator<Item = (&'v str, Version<'v>)> + Clone) -> String {
+    grouped_from(pairs.clone()).unwrap_or_else(|| {
+        let object: Map<String, Value> =
+            pairs.map(|(f, v)| (f.to_string(), v.to_value())).collect();
         Value::Object(object).to_string()
     })
 }

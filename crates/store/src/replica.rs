@@ -242,13 +242,12 @@ fn write_values(
             def.key
         )
     } else {
-        let names = &cols;
         let marks: Vec<String> = (2..=cols.len() + 1).map(|i| format!("?{i}")).collect();
         format!(
             "INSERT INTO {}({}, {}) VALUES (?1, {})",
             def.table,
             def.key,
-            names.join(", "),
+            cols.join(", "),
             marks.join(", ")
         )
     };

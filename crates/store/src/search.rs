@@ -55,55 +55,44 @@ impl FtsBatch {
     /// Writes what is held, in document order. Each document is first taken out of the
     /// index (as [`index_doc`] does), so that a document indexed before is replaced.
     pub(crate) fn write(self, conn: &Connection) -> Result<()> {
-        let mut delete = conn.prepare_cached("DELETE FROM search_fts WHERE rowid = ?1")?;
-        let mut insert =
-            conn.prepare_cached("INSERT INTO search_fts(rowid, title, body) VALUES (?1, ?2, ?3)")?;
         for (doc, text) in self.docs {
-            delete.execute([doc])?;
-            if let Some((title, body)) = text {
-                insert.execute(params![doc, title, body])?;
-            }
+            fts_write(
+                conn,
+                doc,
+                text.as_ref().map(|(t, b)| (t.as_str(), b.as_str())),
+            )?;
         }
         Ok(())
     }
 }
 
-/// Takes document `doc` out of the full-text index, now or with `batch`.
-fn fts_remove(conn: &Connection, batch: Option<&mut FtsBatch>, doc: i64) -> Result<()> {
-    match batch {
-        Some(b) => {
-            b.docs.insert(doc, None);
-        }
-        None => {
-            conn.prepare_cached("DELETE FROM search_fts WHERE rowid = ?1")?
-                .execute([doc])?;
-        }
+/// Replaces document `doc` in the full-text index by `text` (folded title and body), or
+/// takes it out for None.
+fn fts_write(conn: &Connection, doc: i64, text: Option<(&str, &str)>) -> Result<()> {
+    conn.prepare_cached("DELETE FROM search_fts WHERE rowid = ?1")?
+        .execute([doc])?;
+    if let Some((title, body)) = text {
+        conn.prepare_cached("INSERT INTO search_fts(rowid, title, body) VALUES (?1, ?2, ?3)")?
+            .execute(params![doc, title, body])?;
     }
     Ok(())
 }
 
-/// Puts document `doc` into the full-text index in place of what it held, now or with
-/// `batch`.
-fn fts_put(
+/// [`fts_write`] now, or held in `batch`.
+fn fts_change(
     conn: &Connection,
     batch: Option<&mut FtsBatch>,
     doc: i64,
-    title: &str,
-    body: &str,
+    text: Option<(&str, &str)>,
 ) -> Result<()> {
     match batch {
         Some(b) => {
             b.docs
-                .insert(doc, Some((title.to_string(), body.to_string())));
+                .insert(doc, text.map(|(t, b)| (t.to_string(), b.to_string())));
+            Ok(())
         }
-        None => {
-            conn.prepare_cached("DELETE FROM search_fts WHERE rowid = ?1")?
-                .execute([doc])?;
-            conn.prepare_cached("INSERT INTO search_fts(rowid, title, body) VALUES (?1, ?2, ?3)")?
-                .execute(params![doc, title, body])?;
-        }
+        None => fts_write(conn, doc, text),
     }
-    Ok(())
 }
 
 /// The kind of search document a record of `entity` has, if any.
@@ -128,7 +117,7 @@ pub(crate) fn unindex(
         .query_row(params![kind, ref_id], |r| r.get(0))
         .optional()?;
     if let Some(d) = doc {
-        fts_remove(conn, batch, d)?;
+        fts_change(conn, batch, d, None)?;
     }
     Ok(())
 }
@@ -161,7 +150,7 @@ pub(crate) fn index_doc(
         Some(d) if keep => d,
         _ => {
             if let Some(d) = existing {
-                fts_remove(conn, batch.as_deref_mut(), d)?;
+                fts_change(conn, batch.as_deref_mut(), d, None)?;
                 conn.prepare_cached("DELETE FROM search_docs WHERE doc = ?1")?
                     .execute([d])?;
             }
@@ -198,7 +187,7 @@ pub(crate) fn index_doc(
          ON CONFLICT(doc) DO UPDATE SET label = excluded.label, detail = excluded.detail",
     )?
     .execute(params![doc, kind, ref_id, label, detail])?;
-    fts_put(conn, batch, doc, title, body)
+    fts_change(conn, batch, doc, Some((title, body)))
 }
 
 /// Turns what a person typed into an FTS5 query: folded, split into words, each word a

@@ -617,9 +617,9 @@ const PAGE_SIZE: i64 = 4096;
 /// Copied beside a writer that never pauses, the WAL is never started again from its
 /// beginning: SQLite does that only when a write transaction begins with the WAL copied
 /// whole and no one else using it. So the WAL would grow by all a pull writes. Once it is
-/// longer than four times the size it is cut back to (`journal_size_limit`: 64 MiB by
-/// default, [`Checkpointer::too_long`]), it is copied whole and emptied between two pages
-/// ([`Checkpointer::shorten`]).
+/// longer than four times the size it is cut back to (`journal_size_limit`, 16 MiB by
+/// default: 64 MiB; [`Checkpointer::too_long`]), it is copied whole and emptied between two
+/// pages ([`Checkpointer::shorten`]).
 #[derive(Debug)]
 pub struct Checkpointer {
     conn: Connection,
