@@ -194,12 +194,37 @@ async fn pull(
     }))
 }
 
+#[derive(Deserialize)]
+struct ChecksumQuery {
+    /// 2: from the running sums (`v2:…`); absent: the first version, by a scan.
+    v: Option<u32>,
+}
+
 async fn checksum(
     State(db): State<Shared>,
     headers: HeaderMap,
+    Query(q): Query<ChecksumQuery>,
 ) -> Result<Json<ChecksumResponse>, Failure> {
     let st = station(&db, &headers).await?;
-    let (checksum, records) = blocking(move || db.checksum(&st)).await?;
+    let sums = match q.v {
+        None | Some(1) => false,
+        Some(2) => true,
+        Some(v) => {
+            return Err(fail(
+                400,
+                "bad_request",
+                format!("Phiên bản tổng kiểm {v} không có; máy chủ biết phiên bản 1 và 2."),
+            ))
+        }
+    };
+    let (checksum, records) = blocking(move || {
+        if sums {
+            db.checksum_sums(&st)
+        } else {
+            db.checksum(&st)
+        }
+    })
+    .await?;
     Ok(Json(ChecksumResponse { checksum, records }))
 }
 

@@ -71,6 +71,8 @@ pub struct Writer<'c> {
     hlc: Hlc,
     now: DateTime<Utc>,
     actor: String,
+    /// The checksum sums' changes, added at commit.
+    sums: crate::sums::SumsDelta,
 }
 
 impl<'c> Writer<'c> {
@@ -89,6 +91,7 @@ impl<'c> Writer<'c> {
             hlc,
             now,
             actor: actor.to_string(),
+            sums: Default::default(),
         })
     }
 
@@ -123,7 +126,11 @@ impl<'c> Writer<'c> {
     ) -> Result<()> {
         self.hlc = self.hlc.tick(self.now.timestamp_millis());
         let hlc = self.hlc.to_string();
-        let mut versions = load_versions(&self.tx, entity, entity_id)?;
+        let old = crate::sums::stored_row(&self.tx, entity, entity_id)?;
+        let mut versions = old
+            .as_ref()
+            .map(|(fields, _)| binhyen_domain::versions::parse(fields))
+            .unwrap_or_default();
         let fields: Vec<String> = data
             .as_object()
             .map(|d| d.keys().cloned().collect())
@@ -146,12 +153,27 @@ impl<'c> Writer<'c> {
             Op::Delete => crate::replica::record_unit(&self.tx, entity, entity_id)?,
             _ => None,
         };
-        self.tx
-            .prepare_cached(
-                "INSERT INTO versions(entity, entity_id, fields, deleted) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT(entity, entity_id) DO UPDATE SET fields = excluded.fields, deleted = excluded.deleted",
-            )?
-            .execute(params![entity, entity_id, binhyen_domain::versions::stored(&versions), deleted])?;
+        let stored = binhyen_domain::versions::stored(&versions);
+        let old_share = old.as_ref().map(|(f, d)| {
+            binhyen_domain::checksum::Sums::of_record(entity, entity_id, f, d.as_deref())
+        });
+        let new_share = binhyen_domain::checksum::Sums::share_of_map(
+            entity,
+            entity_id,
+            &versions,
+            &stored,
+            deleted.as_deref(),
+        );
+        crate::sums::put_versions(
+            &self.tx,
+            &mut self.sums,
+            entity,
+            entity_id,
+            &stored,
+            deleted.as_deref(),
+            old_share.as_ref(),
+            &new_share,
+        )?;
         self.tx
             .prepare_cached(
                 "INSERT INTO changes(change_id, hlc, entity, entity_id, op, data, created_at, base, unit_code)
@@ -171,8 +193,9 @@ impl<'c> Writer<'c> {
         Ok(())
     }
 
-    pub fn commit(self) -> Result<()> {
+    pub fn commit(mut self) -> Result<()> {
         meta_set(&self.tx, "hlc", &self.hlc.to_string())?;
+        self.sums.write(&self.tx)?;
         self.tx.commit()?;
         Ok(())
     }

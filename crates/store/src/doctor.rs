@@ -173,6 +173,22 @@ impl Station {
             },
         });
 
+        let stored = crate::sums::stored(c)?;
+        let scanned = crate::sums::scan(c)?;
+        let differing = scanned
+            .keys()
+            .chain(stored.keys())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .filter(|k| stored.get(*k) != scanned.get(*k))
+            .count();
+        checks.push(check(
+            "checksum_sums",
+            differing as i64,
+            "Tổng kiểm đồng bộ khớp với dữ liệu.".into(),
+            |n| format!("Tổng kiểm đồng bộ lệch ở {n} loại bản ghi; lần đồng bộ đối chiếu đầy đủ kế tiếp sẽ tự tính lại."),
+        ));
+
         let audit = self.verify_audit()?;
         checks.push(Check {
             name: "audit_chain".into(),

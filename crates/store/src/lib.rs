@@ -25,6 +25,7 @@ pub mod roster;
 pub mod search;
 pub mod settings;
 pub mod station;
+pub mod sums;
 pub mod tips;
 pub mod today;
 pub mod units;

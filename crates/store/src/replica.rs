@@ -17,7 +17,9 @@ use binhyen_domain::merge::{merge, ChangeOp, Incoming, RecordState};
 use binhyen_domain::versions;
 use binhyen_domain::Invalid;
 
-use crate::changes::{meta_get, meta_set, versions_from, Op};
+use binhyen_domain::checksum::Sums;
+
+use crate::changes::{meta_get, meta_set, Op};
 use crate::roster::to_sql;
 use crate::search::{self, FtsBatch};
 use crate::sql::ts;
@@ -97,7 +99,15 @@ pub fn check_change(
         .map_err(|m| refuse(format!("Thay đổi không hợp lệ: {m}.")))
 }
 
-fn load_state(conn: &Connection, def: &EntityDef, id: &str) -> Result<RecordState> {
+/// A record's state for the merge, and its versions row as stored (fields, deleted), which
+/// the checksum's sums take out when the row is rewritten.
+type StoredVersions = Option<(String, Option<String>)>;
+
+fn load_state(
+    conn: &Connection,
+    def: &EntityDef,
+    id: &str,
+) -> Result<(RecordState, StoredVersions)> {
     let cols = def.fields.join(", ");
     let values: Option<Map<String, Value>> = conn
         .prepare_cached(&format!(
@@ -112,19 +122,17 @@ fn load_state(conn: &Connection, def: &EntityDef, id: &str) -> Result<RecordStat
             Ok(m)
         })
         .optional()?;
-    let (fields, deleted): (Option<String>, Option<String>) = conn
-        .prepare_cached(
-            "SELECT fields, deleted FROM versions WHERE entity = ?1 AND entity_id = ?2",
-        )?
-        .query_row([def.name, id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?
-        .unwrap_or_default();
-    Ok(RecordState {
+    let stored = crate::sums::stored_row(conn, def.name, id)?;
+    let state = RecordState {
         exists: values.is_some(),
         values: values.unwrap_or_default(),
-        versions: versions_from(fields),
-        deleted,
-    })
+        versions: stored
+            .as_ref()
+            .map(|(fields, _)| versions::parse(fields))
+            .unwrap_or_default(),
+        deleted: stored.as_ref().and_then(|(_, d)| d.clone()),
+    };
+    Ok((state, stored))
 }
 
 /// Rebuilds the search document of a record changed by sync.
@@ -319,6 +327,7 @@ impl Station {
             });
         // The page's search documents are written together at its end (see `FtsBatch`).
         let mut fts = FtsBatch::default();
+        let mut sums = crate::sums::SumsDelta::default();
         for c in changes {
             let seen: bool = tx
                 .prepare_cached(
@@ -343,7 +352,7 @@ impl Station {
             let remote = Hlc::parse(&c.hlc)
                 .ok_or_else(|| refuse(format!("Dấu thời gian \"{}\" không hợp lệ.", c.hlc)))?;
             clock = clock.observe(&remote, now.timestamp_millis());
-            let state = load_state(&tx, def, &c.entity_id)?;
+            let (state, stored) = load_state(&tx, def, &c.entity_id)?;
             let outcome = merge(
                 &state,
                 &Incoming {
@@ -381,11 +390,27 @@ impl Station {
             } else {
                 state.deleted.clone()
             });
-            tx.prepare_cached(
-                "INSERT INTO versions(entity, entity_id, fields, deleted) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT(entity, entity_id) DO UPDATE SET fields = excluded.fields, deleted = excluded.deleted",
-            )?
-            .execute(params![def.name, c.entity_id, versions::stored_from(&outcome.versions), deleted])?;
+            let fields = versions::stored_from(&outcome.versions);
+            let old_share = stored.as_ref().map(|(f, d)| {
+                Sums::share_of_map(def.name, &c.entity_id, &state.versions, f, d.as_deref())
+            });
+            let new_share = Sums::share_of_outcome(
+                def.name,
+                &c.entity_id,
+                &outcome.versions,
+                &fields,
+                deleted.as_deref(),
+            );
+            crate::sums::put_versions(
+                &tx,
+                &mut sums,
+                def.name,
+                &c.entity_id,
+                &fields,
+                deleted.as_deref(),
+                old_share.as_ref(),
+                &new_share,
+            )?;
             // Conflicts are decided by the server, in its one order, and arrive as events
             // (see `apply_conflict_event`), so that every replica holds the same ones.
             tx.prepare_cached(
@@ -395,6 +420,7 @@ impl Station {
             report.applied += 1;
         }
         fts.write(&tx)?;
+        sums.write(&tx)?;
         meta_set(&tx, "hlc", &clock.to_string())?;
         if let Some(c) = cursor {
             meta_set(&tx, "sync.cursor", &c.to_string())?;
@@ -476,22 +502,34 @@ impl Station {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let state = load_state(&tx, def, &record.entity_id)?;
+        let (state, stored) = load_state(&tx, def, &record.entity_id)?;
         if record.deleted.is_some() {
             delete_record(&tx, None, def, &record.entity_id)?;
         } else if !data.is_empty() {
             write_values(&tx, None, def, &record.entity_id, state.exists, &data)?;
         }
-        tx.execute(
-            "INSERT INTO versions(entity, entity_id, fields, deleted) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT(entity, entity_id) DO UPDATE SET fields = excluded.fields, deleted = excluded.deleted",
-            params![
-                def.name,
-                record.entity_id,
-                versions::stored(&record.versions),
-                record.deleted
-            ],
+        let mut sums = crate::sums::SumsDelta::default();
+        let fields = versions::stored(&record.versions);
+        let old_share = stored
+            .as_ref()
+            .map(|(f, d)| Sums::of_record(def.name, &record.entity_id, f, d.as_deref()));
+        let new_share = Sums::of_record(
+            def.name,
+            &record.entity_id,
+            &fields,
+            record.deleted.as_deref(),
+        );
+        crate::sums::put_versions(
+            &tx,
+            &mut sums,
+            def.name,
+            &record.entity_id,
+            &fields,
+            record.deleted.as_deref(),
+            old_share.as_ref(),
+            &new_share,
         )?;
+        sums.write(&tx)?;
         tx.commit()?;
         Ok(())
     }
@@ -681,7 +719,46 @@ impl Station {
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(binhyen_domain::checksum::digest(rows, with_identity))
     }
+
+    /// The checksum's second version ([`binhyen_domain::checksum::Sums`]), read from the
+    /// running sums: the same records as [`Station::checksum`] counts, without a scan.
+    pub fn checksum_sums(&self, with_identity: bool) -> Result<(String, u64)> {
+        let mut total = binhyen_domain::checksum::Sums::default();
+        for (entity, s) in crate::sums::stored(&self.conn)? {
+            if with_identity || !binhyen_domain::catalog::is_identity(&entity) {
+                total.add(&s);
+            }
+        }
+        let mut stmt = self.conn.prepare_cached(REFUSED_SQL)?;
+        let refused = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        total.sub(&binhyen_domain::checksum::sums_of(refused, with_identity));
+        Ok(total.checksum())
+    }
+
+    /// Sets the running sums to what a scan of every record gives, and says whether they
+    /// differed: the daily full comparison's part on this laptop, which also puts right sums
+    /// left wrong by a record changed outside this program (a restored file, a hand edit).
+    pub fn refill_checksum_sums(&mut self) -> Result<bool> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let differed = crate::sums::stored(&tx)? != crate::sums::scan(&tx)?;
+        if differed {
+            tracing::warn!("the checksum's running sums differed from the records; refilled");
+            crate::sums::fill(&tx)?;
+        }
+        tx.commit()?;
+        Ok(differed)
+    }
 }
+
+/// The records [`CHECKSUM_SQL`] leaves out: created here, their creation refused by the server.
+const REFUSED_SQL: &str = "SELECT v.entity, v.entity_id, v.fields, v.deleted FROM versions v
+     WHERE EXISTS (SELECT 1 FROM changes c WHERE c.entity = v.entity
+                     AND c.entity_id = v.entity_id AND c.op = 'insert'
+                     AND c.rejected_at IS NOT NULL)";
 
 /// What the checksum counts: every record's versions, but those whose creation the server
 /// refused (found through the `changes_refused_inserts` index, schema v11).

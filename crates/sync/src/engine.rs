@@ -441,7 +441,10 @@ pub trait Transport: Send {
         self.push(req)
     }
     fn pull(&mut self, after: i64, limit: u32) -> Result<PullResponse, SyncError>;
-    fn checksum(&mut self) -> Result<ChecksumResponse, SyncError>;
+    /// The scope's checksum: by a scan of every record when `full` (the first version, which
+    /// also puts right the server's running sums), else from its running sums (the second,
+    /// `v2:`; a server not yet updated answers with the first).
+    fn checksum(&mut self, full: bool) -> Result<ChecksumResponse, SyncError>;
     /// The scope's records after (entity, id), in checksum order.
     fn records(
         &mut self,
@@ -478,8 +481,8 @@ impl Transport for Client {
         self.get(&format!("/pull?after={after}&limit={limit}"))
     }
 
-    fn checksum(&mut self) -> Result<ChecksumResponse, SyncError> {
-        self.get("/checksum")
+    fn checksum(&mut self, full: bool) -> Result<ChecksumResponse, SyncError> {
+        self.get(if full { "/checksum" } else { "/checksum?v=2" })
     }
 
     fn records(
@@ -638,14 +641,21 @@ pub fn sync_with(
         report.add(again);
     }
     exchange_files(station, client, &mut report)?;
-    verify(station, client, now, &mut report)?;
+    let full = full_check_due(station, now)?;
+    verify(station, client, now, &mut report, full)?;
     if !report.checksum_ok {
         let repaired = repair(station, client, now)?;
         tracing::warn!(repaired, "checksum mismatch: scope repaired");
         let again = exchange(station, client, now)?;
         report.add(again);
-        verify(station, client, now, &mut report)?;
+        // The repair rewrote records as this laptop held them; if one had been changed
+        // outside this program, the running sums did not know its old state.
+        station.refill_checksum_sums()?;
+        verify(station, client, now, &mut report, full)?;
         report.repaired = repaired;
+    }
+    if full && report.checksum_ok {
+        station.sync_set(FULL_CHECK_AT, &now.to_rfc3339())?;
     }
     // Accounts disabled at the province (or on another laptop) lose their password here.
     station.sync_key_slots()?;
@@ -897,6 +907,8 @@ fn pull_pages(
         // pull holds.
         let changes: Vec<RemoteChange> = page.changes.into_iter().map(remote_change).collect();
         let freed = std::mem::take(&mut spent);
+        let started = std::time::Instant::now();
+        let mut applying = Duration::ZERO;
         let (applied, ahead, wal) = std::thread::scope(|s| {
             let ahead = more.then(|| {
                 s.spawn(|| {
@@ -908,6 +920,7 @@ fn pull_pages(
                 .as_deref_mut()
                 .map(|c| s.spawn(move || c.checkpoint()));
             let applied = station.apply_page(&changes, Some(next), now);
+            applying = started.elapsed();
             // A checkpoint that fails (or finds nothing to copy) is only a missed chance: the
             // WAL keeps every page until one succeeds.
             let wal = copying
@@ -920,6 +933,12 @@ fn pull_pages(
                 wal,
             )
         });
+        tracing::debug!(
+            changes = changes.len(),
+            apply_ms = applying.as_millis() as u64,
+            waited_ms = started.elapsed().saturating_sub(applying).as_millis() as u64,
+            "pulled page applied"
+        );
         spent = changes;
         let applied = applied?;
         // A WAL grown too long is copied whole and emptied now, between two pages (see
@@ -1065,20 +1084,66 @@ fn exchange(
 /// Compares this station's checksum with the server's (each computed at the same time, on
 /// either side). Another station may push between the last page and the checksum: pull
 /// again before calling it a mismatch.
+/// When the last full comparison succeeded (sync bookkeeping key).
+const FULL_CHECK_AT: &str = "full_check_at";
+
+/// How often the checksum is compared by a full scan on both sides rather than from the
+/// running sums: the sums follow every write made through this program, the scan also sees a
+/// record changed outside it (a file restored from a backup, a hand edit, a damaged disk).
+const FULL_CHECK_EVERY: chrono::Duration = chrono::Duration::hours(24);
+
+/// Whether this sync compares the checksum by a full scan (see [`FULL_CHECK_EVERY`]): a day
+/// after the last one, or after the enrolment (everything since was written by this program).
+fn full_check_due(station: &Station, now: DateTime<Utc>) -> Result<bool, SyncError> {
+    let last = match station.sync_get(FULL_CHECK_AT)? {
+        Some(t) => Some(t),
+        None => station.sync_get("enrolled_at")?,
+    };
+    let last = last
+        .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+        .map(|t| t.with_timezone(&Utc));
+    // A clock set back makes the last one look in the future: compare in full then too.
+    Ok(last.is_none_or(|t| now - t >= FULL_CHECK_EVERY || t > now))
+}
+
+/// This laptop's checksum for a comparison: by a scan when `full` (its running sums put right
+/// on the way), else from its running sums.
+fn local_checksum(
+    station: &mut Station,
+    with_identity: bool,
+    full: bool,
+) -> Result<String, SyncError> {
+    if full {
+        station.refill_checksum_sums()?;
+        Ok(station.checksum(with_identity)?.0)
+    } else {
+        Ok(station.checksum_sums(with_identity)?.0)
+    }
+}
+
 fn verify(
     station: &mut Station,
     client: &mut dyn Transport,
     now: DateTime<Utc>,
     report: &mut SyncReport,
+    full: bool,
 ) -> Result<(), SyncError> {
     let with_identity = binhyen_domain::unit::is_commune_code(&station.info().unit_code);
     for attempt in 0..3 {
         let (server, local) = std::thread::scope(|s| {
-            let server = s.spawn(|| client.checksum());
-            let local = station.checksum(with_identity);
+            let server = s.spawn(|| client.checksum(full));
+            let local = local_checksum(station, with_identity, full);
             (server.join().expect("the checksum thread panicked"), local)
         });
-        let (server, (local, _)) = (server?, local?);
+        let (server, mut local) = (server?, local?);
+        // A server not yet updated answers a comparison of the sums with the first version.
+        if !full
+            && !server
+                .checksum
+                .starts_with(binhyen_domain::checksum::V2_PREFIX)
+        {
+            local = station.checksum(with_identity)?.0;
+        }
         report.checksum_ok = local == server.checksum;
         report.checksum = local;
         if report.checksum_ok || attempt == 2 {

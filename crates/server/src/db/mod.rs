@@ -4,6 +4,9 @@
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
+use std::collections::BTreeMap;
+
+use binhyen_domain::checksum::Sums;
 use binhyen_domain::merge::{merge, Incoming, RecordState};
 use binhyen_sync::protocol::{PulledChange, WireChange};
 use sha2::{Digest, Sha256};
@@ -103,7 +106,12 @@ pub trait Backend: Send + Sync {
         after: i64,
         limit: u32,
     ) -> DbResult<(Vec<PulledChange>, i64, bool)>;
+    /// The scope's checksum, first version: a scan of every record of the scope. The scan
+    /// also sets the scope's running sums to what it found (the daily full comparison puts
+    /// right sums that a record changed outside this program left wrong).
     fn checksum(&self, station: &StationRow) -> DbResult<(String, u64)>;
+    /// The scope's checksum, second version: its running sums added up, no scan.
+    fn checksum_sums(&self, station: &StationRow) -> DbResult<(String, u64)>;
     /// The scope's records in (entity, id) order after `after`, as the checksum counts them:
     /// what a station compares against when its checksum differs.
     fn records(
@@ -276,6 +284,13 @@ pub(crate) const SCHEMA: &[&str] = &[
         vals TEXT NOT NULL, versions TEXT NOT NULL, deleted TEXT,
         PRIMARY KEY (entity, entity_id))",
     "CREATE INDEX IF NOT EXISTS records_scope ON records(unit_code)",
+    // The checksum's running sums (`binhyen_domain::checksum::Sums`) per unit and entity,
+    // kept by every push in its transaction; filled from `records` when first created
+    // (`checksum_sums` in `server_meta` says they were).
+    "CREATE TABLE IF NOT EXISTS checksum_sums (
+        unit_code TEXT NOT NULL, entity TEXT NOT NULL, n BIGINT NOT NULL,
+        a BIGINT NOT NULL, b BIGINT NOT NULL, c BIGINT NOT NULL, d BIGINT NOT NULL,
+        PRIMARY KEY (unit_code, entity))",
     "CREATE TABLE IF NOT EXISTS conflicts (
         id TEXT PRIMARY KEY, entity TEXT NOT NULL, entity_id TEXT NOT NULL, field TEXT NOT NULL,
         kind TEXT NOT NULL, detected_at TEXT NOT NULL, resolved_at TEXT)",
@@ -331,6 +346,8 @@ pub(crate) trait PushTx {
         at: &str,
     ) -> DbResult<usize>;
     fn insert_change(&mut self, c: &WireChange, origin: &str, at: &str) -> DbResult<()>;
+    /// Adds to the running sums of one unit's records of one entity.
+    fn add_sums(&mut self, unit: &str, entity: &str, sums: &Sums) -> DbResult<()>;
     /// The open conflicts of one record: (id, field), in id order.
     fn open_conflicts(&mut self, entity: &str, entity_id: &str) -> DbResult<Vec<(String, String)>>;
     fn close_conflict(&mut self, id: &str, at: &str) -> DbResult<()>;
@@ -384,6 +401,7 @@ pub(crate) fn push_with(
     let scope = tx.scope_units(&station.unit_code)?;
     let now_s = now.to_rfc3339();
     let mut out = PushOutcome::default();
+    let mut sums: BTreeMap<(&str, &str), Sums> = BTreeMap::new();
     for (i, c) in changes.iter().enumerate() {
         let at = |m: String| format!("Thay đổi thứ {} ({} {}): {m}", i + 1, c.entity, c.entity_id);
         let (def, op) = binhyen_domain::catalog::check_change(&c.entity, &c.op, &c.data)
@@ -467,14 +485,32 @@ pub(crate) fn push_with(
         } else {
             state.deleted.clone()
         });
+        let versions = binhyen_domain::versions::stored_from(&outcome.versions);
         tx.put_record(
             def.name,
             &c.entity_id,
             &c.unit_code,
             &object_text(&values)?,
-            &binhyen_domain::versions::stored_from(&outcome.versions),
+            &versions,
             deleted.as_deref(),
         )?;
+        let share = sums.entry((c.unit_code.as_str(), def.name)).or_default();
+        if let Some((_, _, old, old_deleted)) = &existing {
+            share.sub(&Sums::share_of_map(
+                def.name,
+                &c.entity_id,
+                &state.versions,
+                old,
+                old_deleted.as_deref(),
+            ));
+        }
+        share.add(&Sums::share_of_outcome(
+            def.name,
+            &c.entity_id,
+            &outcome.versions,
+            &versions,
+            deleted.as_deref(),
+        ));
         tx.insert_change(c, &station.id, &now_s)?;
         // A clean write of a field ends its open conflict; a new conflict replaces it. A
         // record new to the server has none: they are read once per record, not per field.
@@ -532,7 +568,43 @@ pub(crate) fn push_with(
         }
         out.accepted += 1;
     }
+    for ((unit, entity), s) in &sums {
+        if !s.is_zero() {
+            tx.add_sums(unit, entity, s)?;
+        }
+    }
     Ok(out)
+}
+
+/// A scope's rows (unit, entity, id, versions, deleted) as the full checksum scans them: its
+/// first-version digest, and the running sums they make per (unit, entity), which replace the
+/// stored ones.
+pub(crate) fn scan_scope(
+    rows: Vec<(String, String, String, String, Option<String>)>,
+    with_identity: bool,
+) -> ((String, u64), BTreeMap<(String, String), Sums>) {
+    let mut sums: BTreeMap<(String, String), Sums> = BTreeMap::new();
+    for (unit, entity, id, versions, deleted) in &rows {
+        sums.entry((unit.clone(), entity.clone()))
+            .or_default()
+            .add(&Sums::of_record(entity, id, versions, deleted.as_deref()));
+    }
+    let digest = digest(
+        rows.into_iter().map(|(_, e, i, v, d)| (e, i, v, d)),
+        with_identity,
+    );
+    (digest, sums)
+}
+
+/// A scope's checksum from its stored running sums ((entity, sums) rows of its units).
+pub(crate) fn scope_checksum(rows: Vec<(String, Sums)>, with_identity: bool) -> (String, u64) {
+    let mut total = Sums::default();
+    for (entity, s) in rows {
+        if with_identity || !binhyen_domain::catalog::is_identity(&entity) {
+            total.add(&s);
+        }
+    }
+    total.checksum()
 }
 
 pub(crate) use binhyen_domain::checksum::digest;
@@ -573,7 +645,7 @@ pub(crate) const PULL_SQL_SQLITE: &str =
      ORDER BY seq LIMIT ?4";
 
 pub(crate) const CHECKSUM_SQL_SQLITE: &str =
-    "SELECT entity, entity_id, versions, deleted FROM records
+    "SELECT unit_code, entity, entity_id, versions, deleted FROM records
      WHERE unit_code = ?1 OR unit_code IN (SELECT code FROM units WHERE parent_code = ?1)
      ORDER BY entity, entity_id";
 

@@ -10,9 +10,11 @@ use postgres::{Client, NoTls, Transaction};
 use binhyen_domain::audit::AuditRecord;
 use binhyen_sync::protocol::{AuditPush, PulledChange, WireChange};
 
+use binhyen_domain::checksum::Sums;
+
 use super::{
-    digest, push_with, refuse, wire_change, Backend, DbError, DbResult, PushOutcome, PushTx,
-    ScopeRecord, StationRow, StoredRecord, SCHEMA,
+    push_with, refuse, scan_scope, scope_checksum, wire_change, Backend, DbError, DbResult,
+    PushOutcome, PushTx, ScopeRecord, StationRow, StoredRecord, SCHEMA,
 };
 
 pub struct PgBackend {
@@ -69,6 +71,7 @@ impl PgBackend {
         for sql in SCHEMA {
             client.batch_execute(sql)?;
         }
+        fill_sums(&mut client)?;
         Ok(PgBackend {
             client: Mutex::new(Some(client)),
         })
@@ -99,7 +102,73 @@ impl std::ops::DerefMut for ClientGuard<'_> {
     }
 }
 
+/// Fills the checksum's running sums from every record, once (a database from before them).
+fn fill_sums(client: &mut Client) -> DbResult<()> {
+    let mut tx = client.transaction()?;
+    tx.batch_execute("LOCK TABLE changes IN EXCLUSIVE MODE")?;
+    let done = tx
+        .query_opt("SELECT 1 FROM server_meta WHERE key = 'checksum_sums'", &[])?
+        .is_some();
+    if !done {
+        let rows = tx
+            .query(
+                "SELECT unit_code, entity, entity_id, versions, deleted FROM records",
+                &[],
+            )?
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+            .collect();
+        let (_, sums) = scan_scope(rows, true);
+        tx.execute("DELETE FROM checksum_sums", &[])?;
+        for ((unit, entity), s) in &sums {
+            tx.add_sums(unit, entity, s)?;
+        }
+        tx.execute(
+            "INSERT INTO server_meta(key, value) VALUES ('checksum_sums', '1')",
+            &[],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// The stored running sums of a unit and its communes, per (unit, entity), zeros left out.
+fn stored_sums(
+    client: &mut impl postgres::GenericClient,
+    unit: &str,
+) -> DbResult<std::collections::BTreeMap<(String, String), Sums>> {
+    Ok(client
+        .query(
+            "SELECT unit_code, entity, n, a, b, c, d FROM checksum_sums
+             WHERE unit_code = $1 OR unit_code IN (SELECT code FROM units WHERE parent_code = $1)",
+            &[&unit],
+        )?
+        .iter()
+        .map(|r| {
+            (
+                (r.get(0), r.get(1)),
+                Sums {
+                    n: r.get(2),
+                    lanes: [r.get(3), r.get(4), r.get(5), r.get(6)],
+                },
+            )
+        })
+        .filter(|(_, s)| !s.is_zero())
+        .collect())
+}
+
 impl PushTx for Transaction<'_> {
+    fn add_sums(&mut self, unit: &str, entity: &str, s: &Sums) -> DbResult<()> {
+        self.execute(
+            "INSERT INTO checksum_sums(unit_code, entity, n, a, b, c, d) VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT(unit_code, entity) DO UPDATE SET n = checksum_sums.n + excluded.n,
+                 a = checksum_sums.a + excluded.a, b = checksum_sums.b + excluded.b,
+                 c = checksum_sums.c + excluded.c, d = checksum_sums.d + excluded.d",
+            &[&unit, &entity, &s.n, &s.lanes[0], &s.lanes[1], &s.lanes[2], &s.lanes[3]],
+        )?;
+        Ok(())
+    }
+
     fn scope_units(&mut self, unit: &str) -> DbResult<Vec<String>> {
         Ok(self
             .query(
@@ -401,18 +470,45 @@ impl Backend for PgBackend {
     }
 
     fn checksum(&self, station: &StationRow) -> DbResult<(String, u64)> {
-        let rows: Vec<(String, String, String, Option<String>)> = self
-            .lock()
+        let mut client = self.lock();
+        let mut tx = client.transaction()?;
+        // No push between the scan and the sums it sets.
+        tx.batch_execute("LOCK TABLE changes IN EXCLUSIVE MODE")?;
+        let rows = tx
             .query(
-                "SELECT entity, entity_id, versions, deleted FROM records
+                "SELECT unit_code, entity, entity_id, versions, deleted FROM records
                  WHERE unit_code = $1 OR unit_code IN (SELECT code FROM units WHERE parent_code = $1)
                  ORDER BY entity COLLATE \"C\", entity_id COLLATE \"C\"",
                 &[&station.unit_code],
             )?
             .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
             .collect();
-        Ok(digest(
+        let (digest, sums) = scan_scope(
+            rows,
+            binhyen_domain::unit::is_commune_code(&station.unit_code),
+        );
+        if stored_sums(&mut tx, &station.unit_code)? != sums {
+            tracing::warn!(unit = %station.unit_code, "the checksum's running sums differed from the records; refilled");
+            tx.execute(
+                "DELETE FROM checksum_sums
+                 WHERE unit_code = $1 OR unit_code IN (SELECT code FROM units WHERE parent_code = $1)",
+                &[&station.unit_code],
+            )?;
+            for ((unit, entity), s) in &sums {
+                tx.add_sums(unit, entity, s)?;
+            }
+        }
+        tx.commit()?;
+        Ok(digest)
+    }
+
+    fn checksum_sums(&self, station: &StationRow) -> DbResult<(String, u64)> {
+        let rows = stored_sums(&mut *self.lock(), &station.unit_code)?
+            .into_iter()
+            .map(|((_, entity), s)| (entity, s))
+            .collect();
+        Ok(scope_checksum(
             rows,
             binhyen_domain::unit::is_commune_code(&station.unit_code),
         ))

@@ -10,9 +10,11 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 use binhyen_domain::audit::AuditRecord;
 use binhyen_sync::protocol::{AuditPush, PulledChange, WireChange};
 
+use binhyen_domain::checksum::Sums;
+
 use super::{
-    digest, push_with, refuse, wire_change, Backend, DbError, DbResult, PushOutcome, PushTx,
-    ScopeRecord, StationRow, StoredRecord, SCHEMA,
+    push_with, refuse, scan_scope, scope_checksum, wire_change, Backend, DbError, DbResult,
+    PushOutcome, PushTx, ScopeRecord, StationRow, StoredRecord, SCHEMA,
 };
 
 pub struct SqliteBackend {
@@ -38,7 +40,7 @@ impl SqliteBackend {
             std::fs::create_dir_all(dir)
                 .map_err(|e| DbError::Other(format!("{}: {e}", dir.display())))?;
         }
-        let conn = Connection::open(path)?;
+        let mut conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -53,6 +55,7 @@ impl SqliteBackend {
         for sql in SCHEMA {
             conn.execute_batch(sql)?;
         }
+        fill_sums(&mut conn)?;
         Ok(SqliteBackend {
             conn: Mutex::new(conn),
         })
@@ -63,7 +66,69 @@ impl SqliteBackend {
     }
 }
 
+/// Fills the checksum's running sums from every record, once (a database from before them).
+fn fill_sums(conn: &mut Connection) -> DbResult<()> {
+    let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let done: bool = tx.query_row(
+        "SELECT EXISTS(SELECT 1 FROM server_meta WHERE key = 'checksum_sums')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !done {
+        let rows = tx
+            .prepare("SELECT unit_code, entity, entity_id, versions, deleted FROM records")?
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let (_, sums) = scan_scope(rows, true);
+        tx.execute("DELETE FROM checksum_sums", [])?;
+        for ((unit, entity), s) in &sums {
+            tx.add_sums(unit, entity, s)?;
+        }
+        tx.execute(
+            "INSERT INTO server_meta(key, value) VALUES ('checksum_sums', '1')",
+            [],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// The stored running sums of a unit and its communes, per (unit, entity), zeros left out.
+fn stored_sums(
+    conn: &Connection,
+    unit: &str,
+) -> DbResult<std::collections::BTreeMap<(String, String), Sums>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT unit_code, entity, n, a, b, c, d FROM checksum_sums
+         WHERE unit_code = ?1 OR unit_code IN (SELECT code FROM units WHERE parent_code = ?1)",
+    )?;
+    let rows = stmt
+        .query_map([unit], |r| {
+            Ok((
+                (r.get(0)?, r.get(1)?),
+                Sums {
+                    n: r.get(2)?,
+                    lanes: [r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?],
+                },
+            ))
+        })?
+        .collect::<rusqlite::Result<std::collections::BTreeMap<_, _>>>()?;
+    Ok(rows.into_iter().filter(|(_, s)| !s.is_zero()).collect())
+}
+
 impl PushTx for Transaction<'_> {
+    fn add_sums(&mut self, unit: &str, entity: &str, s: &Sums) -> DbResult<()> {
+        self.prepare_cached(
+            "INSERT INTO checksum_sums(unit_code, entity, n, a, b, c, d) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT(unit_code, entity) DO UPDATE SET n = n + excluded.n, a = a + excluded.a,
+                 b = b + excluded.b, c = c + excluded.c, d = d + excluded.d",
+        )?
+        .execute(params![unit, entity, s.n, s.lanes[0], s.lanes[1], s.lanes[2], s.lanes[3]])?;
+        Ok(())
+    }
+
     fn scope_units(&mut self, unit: &str) -> DbResult<Vec<String>> {
         let mut stmt =
             self.prepare_cached("SELECT code FROM units WHERE code = ?1 OR parent_code = ?1")?;
@@ -367,14 +432,42 @@ impl Backend for SqliteBackend {
     }
 
     fn checksum(&self, station: &StationRow) -> DbResult<(String, u64)> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare(super::CHECKSUM_SQL_SQLITE)?;
-        let rows = stmt
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let rows = tx
+            .prepare(super::CHECKSUM_SQL_SQLITE)?
             .query_map([&station.unit_code], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(digest(
+        let (digest, sums) = scan_scope(
+            rows,
+            binhyen_domain::unit::is_commune_code(&station.unit_code),
+        );
+        let stored = stored_sums(&tx, &station.unit_code)?;
+        if stored != sums {
+            tracing::warn!(unit = %station.unit_code, "the checksum's running sums differed from the records; refilled");
+            tx.execute(
+                "DELETE FROM checksum_sums
+                 WHERE unit_code = ?1 OR unit_code IN (SELECT code FROM units WHERE parent_code = ?1)",
+                [&station.unit_code],
+            )?;
+            let mut tx = tx;
+            for ((unit, entity), s) in &sums {
+                tx.add_sums(unit, entity, s)?;
+            }
+            tx.commit()?;
+        }
+        Ok(digest)
+    }
+
+    fn checksum_sums(&self, station: &StationRow) -> DbResult<(String, u64)> {
+        let conn = self.lock();
+        let rows = stored_sums(&conn, &station.unit_code)?
+            .into_iter()
+            .map(|((_, entity), s)| (entity, s))
+            .collect();
+        Ok(scope_checksum(
             rows,
             binhyen_domain::unit::is_commune_code(&station.unit_code),
         ))

@@ -693,17 +693,31 @@ fn the_checksum_follows_every_change_of_its_scope(kind: Kind) {
         api.station("24235"),
         api.station("66"),
     );
+    // Both versions: from the running sums (`v2:`), and by a scan (asked second: the scan
+    // would put the sums right), side by side.
     let checksum = |auth: &str| {
+        let (status, sums) = api.get("/api/v1/checksum?v=2", Some(auth));
+        assert_eq!(status, 200, "{sums}");
         let (status, body) = api.get("/api/v1/checksum", Some(auth));
         assert_eq!(status, 200, "{body}");
-        body["checksum"].as_str().unwrap().to_string()
+        let sums = sums["checksum"].as_str().unwrap().to_string();
+        assert!(sums.starts_with("v2:"), "{sums}");
+        (body["checksum"].as_str().unwrap().to_string(), sums)
     };
+    // A server opened afresh computes the first by a scan, and fills the running sums anew
+    // from every record (as for a database from before them): the sums kept push by push
+    // must equal those.
     let afresh = || {
+        api.raw("DELETE FROM checksum_sums", &[]);
+        api.raw("DELETE FROM server_meta WHERE key = 'checksum_sums'", &[]);
         let db = api.reopened();
         let rows = db.stations().unwrap();
         let of = |unit: &str| {
             let row = rows.iter().find(|r| r.unit_code == unit).unwrap();
-            db.checksum(row).unwrap().0
+            (
+                db.checksum(row).unwrap().0,
+                db.checksum_sums(row).unwrap().0,
+            )
         };
         (of("24280"), of("24235"), of("66"))
     };
@@ -735,6 +749,42 @@ fn the_checksum_follows_every_change_of_its_scope(kind: Kind) {
     assert_ne!(after_other.1, after_a.1);
     assert_ne!(after_other.2, after_a.2);
     assert_eq!(after_other, afresh());
+
+    // An update and a delete take the record's old line out of the sums.
+    let (status, body) = api.post(
+        "/api/v1/push",
+        Some(&a),
+        &push(vec![
+            json!({"change_id": "c3", "hlc": "000001764000001-00000000-node1", "entity": "hamlet",
+                "entity_id": "h-1", "op": "update", "unit_code": "24280", "data": {"name": "Thôn Một"}}),
+            json!({"change_id": "c4", "hlc": "000001764000002-00000000-node1", "entity": "hamlet",
+                "entity_id": "h-1", "op": "delete", "unit_code": "24280", "data": {}}),
+        ]),
+    );
+    assert_eq!(status, 200, "{body}");
+    let after_edits = (checksum(&a), checksum(&other), checksum(&province));
+    assert_ne!(after_edits.0, after_other.0);
+    assert_eq!(after_edits.1, after_other.1);
+    assert_eq!(after_edits, afresh());
+
+    // Sums left wrong by a record changed behind the server's back are put right by the
+    // next comparison by a scan.
+    api.raw("UPDATE checksum_sums SET a = a + 1", &[]);
+    let (_, wrong) = api.get("/api/v1/checksum?v=2", Some(&a));
+    assert_ne!(wrong["checksum"], after_edits.0 .1.as_str());
+    let (_, scanned) = api.get("/api/v1/checksum", Some(&a));
+    assert_eq!(scanned["checksum"], after_edits.0 .0.as_str());
+    assert_eq!(checksum(&a), after_edits.0, "the scan put the sums right");
+
+    let (status, body) = api.get("/api/v1/checksum?v=3", Some(&a));
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("phiên bản 1 và 2"),
+        "{body}"
+    );
 }
 
 /// The server stores a record's versions grouped by clock value; a server before that stored

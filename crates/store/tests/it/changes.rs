@@ -163,3 +163,106 @@ fn the_checksum_looks_up_refused_inserts_by_their_index() {
         "{plan:?}"
     );
 }
+
+/// The checksum's second version, computed by a scan of what the first counts.
+fn sums_by_scan(s: &binhyen_store::Station, with_identity: bool) -> (String, u64) {
+    let mut stmt = s
+        .conn()
+        .prepare(binhyen_store::replica::CHECKSUM_SQL)
+        .unwrap();
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    binhyen_domain::checksum::sums_of(rows, with_identity).checksum()
+}
+
+fn assert_sums_follow(s: &binhyen_store::Station, when: &str) {
+    for with_identity in [true, false] {
+        assert_eq!(
+            s.checksum_sums(with_identity).unwrap(),
+            sums_by_scan(s, with_identity),
+            "{when}, with identity: {with_identity}"
+        );
+    }
+    assert_eq!(
+        binhyen_store::sums::stored(s.conn()).unwrap(),
+        binhyen_store::sums::scan(s.conn()).unwrap(),
+        "{when}"
+    );
+}
+
+/// The running sums (the checksum compared after each sync) follow every kind of write, own
+/// or pulled or repaired, and leave out what the first version leaves out; a record changed
+/// outside the program is found by a scan, which puts them right.
+#[test]
+fn the_running_sums_follow_every_write() {
+    let (_d, mut a) = station();
+    let (_e, mut b) = station();
+    assert_sums_follow(&a, "new station");
+    let tip = a
+        .add_tip(
+            &tip_input(json!({"content": "trộm xe máy", "reporter": {"name": "Nguyễn Văn A"}})),
+            now(),
+        )
+        .unwrap();
+    let id = tip.id.to_string();
+    a.update_tip(
+        &id,
+        &serde_json::from_value(json!({"content": "trộm xe máy ban đêm", "urgency": "urgent"}))
+            .unwrap(),
+        now(),
+    )
+    .unwrap();
+    a.import_tips("{\"content\": \"một\"}\n{\"content\": \"hai\"}\n", now())
+        .unwrap();
+    assert_sums_follow(&a, "own writes");
+    let before = a.checksum_sums(true).unwrap();
+    assert_ne!(before, b.checksum_sums(true).unwrap());
+
+    // Pulled: every change of A, then the same page again (skipped).
+    crate::relay_scope(&a, &mut b, true);
+    crate::relay_scope(&a, &mut b, true);
+    assert_sums_follow(&b, "pulled");
+
+    // Repaired: B takes a record as the server holds it.
+    let mut versions = binhyen_store::changes::load_versions(b.conn(), "tip", &id).unwrap();
+    versions.insert("content".into(), json!("009000000000000-00000000-server"));
+    let mut data = serde_json::Map::new();
+    data.insert("content".into(), json!("bản của máy chủ"));
+    b.adopt(&binhyen_store::replica::ServerRecord {
+        entity: "tip".into(),
+        entity_id: id.clone(),
+        data,
+        versions,
+        deleted: None,
+    })
+    .unwrap();
+    assert_sums_follow(&b, "adopted");
+
+    // A record whose creation the server refused leaves the checksum, in both versions.
+    let pending = pending(a.conn(), 100).unwrap();
+    let last = pending.iter().rev().find(|c| c.op == "insert").unwrap();
+    a.mark_rejected(last.seq, "từ chối", now()).unwrap();
+    assert_sums_follow(&a, "refused");
+    assert_ne!(a.checksum_sums(true).unwrap(), before);
+
+    // Changed outside the program: the sums do not see it; the scan does, and refills them.
+    a.conn()
+        .execute(
+            "UPDATE versions SET deleted = 'x' WHERE entity = 'tip' AND entity_id = ?1",
+            [&id],
+        )
+        .unwrap();
+    assert_ne!(a.checksum_sums(true).unwrap(), sums_by_scan(&a, true));
+    assert!(a
+        .doctor()
+        .unwrap()
+        .iter()
+        .any(|c| c.name == "checksum_sums" && !c.ok));
+    assert!(a.refill_checksum_sums().unwrap());
+    assert!(!a.refill_checksum_sums().unwrap());
+    assert_sums_follow(&a, "refilled");
+    assert!(a.doctor().unwrap().iter().all(|c| c.ok));
+}

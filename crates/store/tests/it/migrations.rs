@@ -73,6 +73,11 @@ fn upgrade_from_the_v1_fixture() {
         .unwrap();
     assert!(stored.starts_with("[[\""), "{stored}");
     assert_eq!(binhyen_domain::versions::parse(&stored), v);
+    // Version 14 gave the checksum its running sums, filled from every record's versions and
+    // kept by the writes since.
+    let sums = binhyen_store::sums::stored(s.conn()).unwrap();
+    assert_eq!(sums.get("tip").map(|t| t.n), Some(3), "{sums:?}");
+    assert_eq!(sums, binhyen_store::sums::scan(s.conn()).unwrap());
 }
 
 /// A record's versions (one clock per field) are stored grouped by clock value, about 300
