@@ -110,15 +110,25 @@ fn fill_sums(client: &mut Client) -> DbResult<()> {
         .query_opt("SELECT 1 FROM server_meta WHERE key = 'checksum_sums'", &[])?
         .is_some();
     if !done {
-        let rows = tx
-            .query(
+        // Read a record at a time: a province's server may hold millions.
+        let mut sums: std::collections::BTreeMap<(String, String), Sums> = Default::default();
+        {
+            use postgres::fallible_iterator::FallibleIterator;
+            let mut rows = tx.query_raw(
                 "SELECT unit_code, entity, entity_id, versions, deleted FROM records",
-                &[],
-            )?
-            .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
-            .collect();
-        let (_, sums) = scan_scope(rows, true);
+                std::iter::empty::<&str>(),
+            )?;
+            while let Some(r) = rows.next()? {
+                let (entity, id): (String, String) = (r.get(1), r.get(2));
+                let share = Sums::of_record(
+                    &entity,
+                    &id,
+                    r.get::<_, &str>(3),
+                    r.get::<_, Option<&str>>(4),
+                );
+                sums.entry((r.get(0), entity)).or_default().add(&share);
+            }
+        }
         tx.execute("DELETE FROM checksum_sums", &[])?;
         for ((unit, entity), s) in &sums {
             tx.add_sums(unit, entity, s)?;

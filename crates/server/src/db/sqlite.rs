@@ -75,13 +75,23 @@ fn fill_sums(conn: &mut Connection) -> DbResult<()> {
         |r| r.get(0),
     )?;
     if !done {
-        let rows = tx
-            .prepare("SELECT unit_code, entity, entity_id, versions, deleted FROM records")?
-            .query_map([], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        let (_, sums) = scan_scope(rows, true);
+        // Read a record at a time: a province's server may hold millions.
+        let mut sums: std::collections::BTreeMap<(String, String), Sums> = Default::default();
+        {
+            let mut stmt =
+                tx.prepare("SELECT unit_code, entity, entity_id, versions, deleted FROM records")?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                let (entity, id): (String, String) = (r.get(1)?, r.get(2)?);
+                let share = Sums::of_record(
+                    &entity,
+                    &id,
+                    &r.get::<_, String>(3)?,
+                    r.get::<_, Option<String>>(4)?.as_deref(),
+                );
+                sums.entry((r.get(0)?, entity)).or_default().add(&share);
+            }
+        }
         tx.execute("DELETE FROM checksum_sums", [])?;
         for ((unit, entity), s) in &sums {
             tx.add_sums(unit, entity, s)?;
