@@ -39,15 +39,44 @@ pub fn record_line(
     deleted: Option<&str>,
     line: &mut Vec<u8>,
 ) {
+    framed_line(entity, id, deleted, line, |out| {
+        canonical_into(versions, out)
+    });
+}
+
+/// A record's line around its versions, which `versions` writes.
+fn framed_line(
+    entity: &str,
+    id: &str,
+    deleted: Option<&str>,
+    line: &mut Vec<u8>,
+    versions: impl FnOnce(&mut Vec<u8>),
+) {
     line.clear();
     line.extend_from_slice(entity.as_bytes());
     line.push(0x1f);
     line.extend_from_slice(id.as_bytes());
     line.push(0x1f);
-    canonical_into(versions, line);
+    versions(line);
     line.push(0x1f);
     line.extend_from_slice(deleted.unwrap_or_default().as_bytes());
     line.push(b'\n');
+}
+
+/// Versions that need no escape as their canonical JSON object: `{"field":"value",…}`.
+fn plain_object<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>, out: &mut Vec<u8>) {
+    out.push(b'{');
+    for (i, (field, value)) in pairs.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.push(b'"');
+        out.extend_from_slice(field.as_bytes());
+        out.extend_from_slice(b"\":\"");
+        out.extend_from_slice(value.as_bytes());
+        out.push(b'"');
+    }
+    out.push(b'}');
 }
 
 /// The second version of the checksum, kept up to date as records are written instead of
@@ -82,36 +111,20 @@ impl Sums {
     /// for the text they are stored as. `None` when a field or value holds a character that
     /// JSON escapes (never a field name or a clock value this program writes): the caller
     /// then takes the stored text's way.
-    pub fn of_versions<'a>(
+    pub fn of_versions(
         entity: &str,
         id: &str,
-        versions: impl IntoIterator<Item = (&'a str, &'a str)>,
+        versions: &[(&str, &str)],
         deleted: Option<&str>,
     ) -> Option<Sums> {
         let plain = |s: &str| !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20);
-        let mut line = Vec::with_capacity(512);
-        line.extend_from_slice(entity.as_bytes());
-        line.push(0x1f);
-        line.extend_from_slice(id.as_bytes());
-        line.push(0x1f);
-        line.push(b'{');
-        for (i, (field, value)) in versions.into_iter().enumerate() {
-            if !plain(field) || !plain(value) {
-                return None;
-            }
-            if i > 0 {
-                line.push(b',');
-            }
-            line.push(b'"');
-            line.extend_from_slice(field.as_bytes());
-            line.extend_from_slice(b"\":\"");
-            line.extend_from_slice(value.as_bytes());
-            line.push(b'"');
+        if !versions.iter().all(|(f, v)| plain(f) && plain(v)) {
+            return None;
         }
-        line.push(b'}');
-        line.push(0x1f);
-        line.extend_from_slice(deleted.unwrap_or_default().as_bytes());
-        line.push(b'\n');
+        let mut line = Vec::with_capacity(512);
+        framed_line(entity, id, deleted, &mut line, |out| {
+            plain_object(versions.iter().copied(), out)
+        });
         Some(Sums::of_line(&line))
     }
 
@@ -126,7 +139,7 @@ impl Sums {
     ) -> Sums {
         let pairs: Option<Vec<(&str, &str)>> = versions.map(|(f, v)| v.map(|v| (f, v))).collect();
         pairs
-            .and_then(|p| Sums::of_versions(entity, id, p, deleted))
+            .and_then(|p| Sums::of_versions(entity, id, &p, deleted))
             .unwrap_or_else(|| Sums::of_record(entity, id, stored, deleted))
     }
 
@@ -255,18 +268,7 @@ fn canonical_into(versions: &str, out: &mut Vec<u8>) {
     let fields = crate::versions::ungroup(versions)
         .or_else(|| serde_json::from_str::<BTreeMap<&str, &str>>(versions).ok());
     if let Some(fields) = fields {
-        out.push(b'{');
-        for (i, (field, value)) in fields.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.push(b'"');
-            out.extend_from_slice(field.as_bytes());
-            out.extend_from_slice(b"\":\"");
-            out.extend_from_slice(value.as_bytes());
-            out.push(b'"');
-        }
-        out.push(b'}');
+        plain_object(fields.iter().map(|(f, v)| (*f, *v)), out);
         return;
     }
     match serde_json::from_str::<serde_json::Value>(versions) {
@@ -476,7 +478,7 @@ mod tests {
             }
         }
         // What JSON escapes, or a version that is not a clock value, takes the text's way.
-        assert_eq!(Sums::of_versions("tip", "t1", [("a", "x\"y")], None), None);
+        assert_eq!(Sums::of_versions("tip", "t1", &[("a", "x\"y")], None), None);
         let odd = serde_json::json!({"a": "x\"y", "b": 5});
         let odd_map = odd.as_object().unwrap();
         assert_eq!(
