@@ -107,11 +107,24 @@ impl Station {
             ),
         });
 
+        // A record without a change of its own is this laptop's concern only if this laptop
+        // wrote it: its versions hold this laptop's clock node (`…-NODE"`), or it has no
+        // versions at all (made behind the program's back). A record pulled from the server
+        // (another laptop's work, a repair) has none of this laptop's clock values and needs
+        // no change here.
+        let info = self.info();
+        let own_node = format!("%-{}\"%", info.node_id);
         let mut unlogged = 0;
         for (table, entity, key) in SYNCED {
-            unlogged += count(
-                c,
-                &format!("SELECT count(*) FROM {table} t WHERE NOT EXISTS (SELECT 1 FROM changes ch WHERE ch.entity = '{entity}' AND ch.entity_id = t.{key})"),
+            unlogged += c.query_row(
+                &format!(
+                    "SELECT count(*) FROM {table} t
+                     LEFT JOIN versions v ON v.entity = '{entity}' AND v.entity_id = t.{key}
+                     WHERE NOT EXISTS (SELECT 1 FROM changes ch WHERE ch.entity = '{entity}' AND ch.entity_id = t.{key})
+                       AND (v.fields IS NULL OR v.fields LIKE ?1)"
+                ),
+                [&own_node],
+                |r| r.get::<_, i64>(0),
             )?;
         }
         checks.push(check(
@@ -129,10 +142,13 @@ impl Station {
             |n| format!("{n} thay đổi có dấu thời gian lớn hơn đồng hồ của trạm."),
         ));
 
-        let counters = count(
-            c,
-            "SELECT count(*) FROM (SELECT unit_code, register_year, register_device, max(register_seq) AS m FROM tips GROUP BY 1, 2, 3) t
+        // Only this laptop's counters hand out numbers here; another laptop's numbers came
+        // with its pulled tips and its counter lives on that laptop.
+        let counters: i64 = c.query_row(
+            "SELECT count(*) FROM (SELECT unit_code, register_year, register_device, max(register_seq) AS m FROM tips WHERE register_device = ?1 GROUP BY 1, 2, 3) t
              WHERE t.m > COALESCE((SELECT last_seq FROM register_counters r WHERE r.unit_code = t.unit_code AND r.year = t.register_year AND r.device_no = t.register_device), 0)",
+            [info.device_no],
+            |r| r.get(0),
         )?;
         checks.push(check(
             "register_numbers",

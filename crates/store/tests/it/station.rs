@@ -173,6 +173,57 @@ fn doctor_passes_on_a_demo_station_and_finds_damage() {
     assert_eq!(bad, vec!["change_log", "register_numbers"]);
 }
 
+/// A second laptop of the commune holds the first one's work, pulled from the server:
+/// those records have no change of their own there and the first laptop's register numbers
+/// are above the second's counters, and neither is a fault. Its own records still are.
+#[test]
+fn doctor_passes_on_a_laptop_that_pulled_another_laptops_work() {
+    let (_d1, one) = crate::demo_station();
+    let d2 = tempfile::tempdir().unwrap();
+    let mut two = Station::init(d2.path(), &crate::opts("24280", 2, false), now()).unwrap();
+    crate::relay(&one, &mut two);
+    let own = two
+        .add_tip(
+            &crate::tip_input(serde_json::json!({"content": "Tin báo của máy thứ hai"})),
+            now(),
+        )
+        .unwrap();
+    assert!(two.list_tips(&Default::default()).unwrap().len() > 300);
+    let checks = two.doctor().unwrap();
+    assert!(checks.iter().all(|c| c.ok), "{checks:#?}");
+
+    // Its own tip without its change, and its own counter behind, are still found.
+    two.conn()
+        .execute(
+            "DELETE FROM changes WHERE entity = 'tip' AND entity_id = ?1",
+            [own.id.to_string()],
+        )
+        .unwrap();
+    two.conn()
+        .execute(
+            "UPDATE register_counters SET last_seq = 0 WHERE device_no = 2",
+            [],
+        )
+        .unwrap();
+    let bad: Vec<(String, String)> = two
+        .doctor()
+        .unwrap()
+        .into_iter()
+        .filter(|c| !c.ok)
+        .map(|c| (c.name, c.detail))
+        .collect();
+    assert_eq!(bad.len(), 2, "{bad:#?}");
+    assert_eq!(bad[0].0, "change_log");
+    assert!(bad[0].1.starts_with("1 bản ghi"), "{}", bad[0].1);
+    assert_eq!(
+        bad[1],
+        (
+            "register_numbers".into(),
+            "1 bộ đếm số sổ thấp hơn số đã cấp: số mới có thể trùng.".into()
+        )
+    );
+}
+
 #[test]
 fn demo_station_is_realistic() {
     let (_dir, s) = crate::demo_station();
