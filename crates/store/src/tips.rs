@@ -183,6 +183,18 @@ fn add_action(
     )
 }
 
+/// The timeline entry of a tip's receipt, made from the tip: it carries the tip's id.
+fn received(tip: &Tip) -> TipAction {
+    TipAction {
+        id: tip.id,
+        at: tip.received_at,
+        kind: ActionKind::Received,
+        from_status: None,
+        to_status: Some(Status::Received),
+        note: None,
+    }
+}
+
 /// Hands out the next register number of this laptop for the unit and year. Laptop numbers
 /// are distinct within a station, so numbers never collide, online or not; and numbers this
 /// laptop gave before it was reinstalled or restored, which sync brings back, are skipped.
@@ -207,8 +219,8 @@ fn next_register_no(
     Ok((seq, format!("{seq:04}/{year}/M{device_no}")))
 }
 
-/// Inserts one validated tip with its register number, reporter, first timeline entry,
-/// change records and search document. `officer` received it and handles it until a chief
+/// Inserts one validated tip with its register number, reporter, change records and search
+/// document. `officer` received it and handles it until a chief
 /// assigns someone else.
 /// What a run of tip inserts shares: the hamlets resolved so far, the sealer of reporter
 /// identity (needed only when a tip has a reporter), and for a run of many, their search
@@ -293,15 +305,9 @@ pub(crate) fn insert_tip(
     if let Some(r) = &tip.reporter {
         upsert_reporter(w, &id_s, r, false, ctx.sealer.as_ref())?;
     }
-    add_action(
-        w,
-        &id_s,
-        ActionKind::Received,
-        None,
-        Some(Status::Received),
-        None,
-        tip.received_at,
-    )?;
+    // The receipt is the timeline's first entry, read from the tip itself (see
+    // `Station::timeline`): a stored copy would be a second record to keep and to sync for
+    // every tip, saying nothing the tip does not.
     let (title, body, label, detail) = tip_doc(
         &register_no,
         tip.category,
@@ -559,7 +565,7 @@ impl Station {
         if with_reporter && tip.has_reporter {
             tip.reporter = self.reporter(&id)?;
         }
-        tip.timeline = self.timeline(&id)?;
+        tip.timeline = self.timeline(&tip)?;
         tip.links = self.links(&id)?;
         tip.attachments = crate::attachments::tip_attachments(&self.conn, &id)?;
         Ok(tip)
@@ -702,11 +708,15 @@ impl Station {
         w.commit()
     }
 
-    fn timeline(&self, tip_id: &str) -> Result<Vec<TipAction>> {
+    /// A tip's timeline, in time order. Its first entry, the receipt, is the tip's own
+    /// receipt time: tips written by this version store no entry for it. A tip written by
+    /// an earlier version (or by a laptop not yet updated) has its stored one, which is
+    /// shown instead, so the receipt is never shown twice.
+    fn timeline(&self, tip: &Tip) -> Result<Vec<TipAction>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT id, at, kind, from_status, to_status, note FROM tip_actions WHERE tip_id = ?1 ORDER BY at, id",
         )?;
-        let rows = stmt.query_map([tip_id], |r| {
+        let rows = stmt.query_map([tip.id.to_string()], |r| {
             let status = |i: usize| -> rusqlite::Result<Option<Status>> {
                 let s: Option<String> = r.get(i)?;
                 Ok(s.and_then(|s| Status::parse(&s)))
@@ -720,7 +730,12 @@ impl Station {
                 note: r.get(5)?,
             })
         })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let mut timeline: Vec<TipAction> = rows.collect::<rusqlite::Result<_>>()?;
+        if !timeline.iter().any(|a| a.kind == ActionKind::Received) {
+            let at = timeline.partition_point(|a| a.at < tip.received_at);
+            timeline.insert(at, received(tip));
+        }
+        Ok(timeline)
     }
 
     /// The FROM clause, WHERE clause and arguments of a tip filter. With a text query, the

@@ -222,7 +222,7 @@ async fn sync_now_sends_the_waiting_changes() {
         .await
         .unwrap();
 
-    // The bar counts the waiting changes (the tip and its timeline entry)...
+    // The bar counts the waiting change (the new tip)...
     let start = std::time::Instant::now();
     while text(&app, "sync-pending").await.starts_with("0 ") {
         assert!(

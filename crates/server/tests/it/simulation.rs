@@ -824,7 +824,7 @@ fn a_long_pull_keeps_the_wal_short() {
     let mut a = laptop(root.path(), &db, "24280", "w1", 0, now);
     let mut b = laptop(root.path(), &db, "24280", "w2", 0, now);
     let mut rng = StdRng::seed_from_u64(7);
-    let jsonl: String = (0..1_500)
+    let jsonl: String = (0..3_000)
         .map(|_| {
             json!({"content": sentence(&mut rng), "category": "security_order"}).to_string() + "\n"
         })

@@ -216,6 +216,89 @@ fn list_filters_and_limit() {
     assert!(all.iter().any(|t| t.reporter_secret));
 }
 
+/// A tip's receipt heads its timeline, made from the tip itself: nothing of its own is
+/// stored or synced for it. A receipt stored by an earlier version (or a laptop not yet
+/// updated), arriving by sync, is shown in its place, never beside it.
+#[test]
+fn the_receipt_heads_the_timeline_from_the_tip_itself() {
+    use binhyen_domain::tip::ActionKind;
+    let (_d, mut s) = station();
+    let tip = s
+        .add_tip(
+            &tip_input(
+                json!({"content": "Mất trộm xe máy", "received_at": "2026-11-19T15:30:00Z"}),
+            ),
+            now(),
+        )
+        .unwrap();
+    let id = tip.id.to_string();
+    let receipt = &tip.timeline[0];
+    assert_eq!(
+        (receipt.id, receipt.at, receipt.kind, receipt.to_status),
+        (
+            tip.id,
+            tip.received_at,
+            ActionKind::Received,
+            Some(Status::Received)
+        )
+    );
+    let changes: Vec<String> = s
+        .conn()
+        .prepare("SELECT entity FROM changes ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        changes.iter().filter(|e| *e == "tip_action").count(),
+        0,
+        "{changes:?}"
+    );
+    assert_eq!(
+        changes.iter().filter(|e| *e == "tip").count(),
+        1,
+        "{changes:?}"
+    );
+
+    // The receipt's time is corrected: the receipt moves with it, before what came after.
+    let patch: TipPatch = serde_json::from_value(
+        json!({"received_at": "2026-11-19T14:00:00Z", "status": "verifying"}),
+    )
+    .unwrap();
+    let updated = s.update_tip(&id, &patch, now()).unwrap();
+    let kinds: Vec<_> = updated.timeline.iter().map(|a| a.kind).collect();
+    assert_eq!(kinds, vec![ActionKind::Received, ActionKind::StatusChanged]);
+    assert_eq!(updated.timeline[0].at, updated.received_at);
+
+    // A receipt stored by an older laptop arrives: it is the one shown, once.
+    let stored = binhyen_store::replica::RemoteChange {
+        seq: 1,
+        change_id: uuid::Uuid::now_v7().to_string(),
+        hlc: "001700000000000-00000000-oldlaptop".into(),
+        entity: "tip_action".into(),
+        entity_id: uuid::Uuid::now_v7().to_string(),
+        op: "insert".into(),
+        data: json!({"tip_id": id, "at": "2026-11-19T14:00:00Z", "kind": "received",
+                     "from_status": null, "to_status": "received", "note": null})
+        .as_object()
+        .cloned()
+        .unwrap(),
+        base: None,
+    };
+    s.apply_remote(std::slice::from_ref(&stored), now())
+        .unwrap();
+    let shown = s.get_tip(&id, false).unwrap().timeline;
+    let receipts: Vec<String> = shown
+        .iter()
+        .filter(|a| a.kind == ActionKind::Received)
+        .map(|a| a.id.to_string())
+        .collect();
+    assert_eq!(receipts, vec![stored.entity_id.clone()]);
+    assert_eq!(shown.len(), 2);
+    assert!(s.doctor().unwrap().iter().all(|c| c.ok));
+}
+
 #[test]
 fn update_writes_only_changed_fields_and_the_timeline() {
     let (_d, mut s) = station();
