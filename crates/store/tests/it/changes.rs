@@ -33,8 +33,7 @@ fn every_write_has_its_change_records() {
             ("identity_key", "insert"),
             ("identity_grant", "insert"),
             ("tip", "insert"),
-            ("tip_reporter", "insert"),
-            ("tip_action", "insert")
+            ("tip_reporter", "insert")
         ]
     );
     assert_eq!(changes[2].entity_id, tip.id.to_string());
@@ -138,8 +137,8 @@ fn checksum_follows_the_writes() {
     let (without, m) = s.checksum(false).unwrap();
     assert_ne!(empty, with_identity);
     assert_ne!(with_identity, without);
-    // + identity key, grant, tip, reporter, action; the reporter counts only with identity.
-    assert_eq!((n, m), (7, 6));
+    // + identity key, grant, tip, reporter; the reporter counts only with identity.
+    assert_eq!((n, m), (6, 5));
 }
 
 /// The checksum runs after every sync over every record: leaving out refused inserts must be
