@@ -16,18 +16,45 @@ pub fn digest(
     rows: impl IntoIterator<Item = (String, String, String, Option<String>)>,
     with_identity: bool,
 ) -> (String, u64) {
-    let mut hasher = Sha256::new();
-    let mut n = 0u64;
-    let mut line = Vec::with_capacity(512);
+    let mut d = FullDigest::new(with_identity);
     for (entity_name, id, versions, deleted) in rows {
-        if !with_identity && is_identity(&entity_name) {
-            continue;
-        }
-        record_line(&entity_name, &id, &versions, deleted.as_deref(), &mut line);
-        hasher.update(&line);
-        n += 1;
+        d.add(&entity_name, &id, &versions, deleted.as_deref());
     }
-    (hex::encode(hasher.finalize()), n)
+    d.finish()
+}
+
+/// [`digest`] a record at a time, for a scan that reads records one by one (a province's
+/// server may hold millions): records added in (entity, id) order.
+pub struct FullDigest {
+    hasher: Sha256,
+    n: u64,
+    line: Vec<u8>,
+    with_identity: bool,
+}
+
+impl FullDigest {
+    pub fn new(with_identity: bool) -> FullDigest {
+        FullDigest {
+            hasher: Sha256::new(),
+            n: 0,
+            line: Vec::with_capacity(512),
+            with_identity,
+        }
+    }
+
+    pub fn add(&mut self, entity: &str, id: &str, versions: &str, deleted: Option<&str>) {
+        if !self.with_identity && is_identity(entity) {
+            return;
+        }
+        record_line(entity, id, versions, deleted, &mut self.line);
+        self.hasher.update(&self.line);
+        self.n += 1;
+    }
+
+    /// (digest, number of records counted).
+    pub fn finish(self) -> (String, u64) {
+        (hex::encode(self.hasher.finalize()), self.n)
+    }
 }
 
 /// A record's line as both versions of the checksum hash it: entity, id, versions in their

@@ -713,11 +713,19 @@ impl Station {
     /// Records whose creation the server refused (set aside) are left out: the server never
     /// held them, and they are shown to the officer instead.
     pub fn checksum(&self, with_identity: bool) -> Result<(String, u64)> {
+        // A record at a time: a province-level station holds the province's records.
+        let mut digest = binhyen_domain::checksum::FullDigest::new(with_identity);
         let mut stmt = self.conn.prepare(CHECKSUM_SQL)?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(binhyen_domain::checksum::digest(rows, with_identity))
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            digest.add(
+                &r.get::<_, String>(0)?,
+                &r.get::<_, String>(1)?,
+                &r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?.as_deref(),
+            );
+        }
+        Ok(digest.finish())
     }
 
     /// The checksum's second version ([`binhyen_domain::checksum::Sums`]), read from the

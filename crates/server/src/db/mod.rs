@@ -576,24 +576,46 @@ pub(crate) fn push_with(
     Ok(out)
 }
 
-/// A scope's rows (unit, entity, id, versions, deleted) as the full checksum scans them: its
-/// first-version digest, and the running sums they make per (unit, entity), which replace the
-/// stored ones.
-pub(crate) fn scan_scope(
-    rows: Vec<(String, String, String, String, Option<String>)>,
-    with_identity: bool,
-) -> ((String, u64), BTreeMap<(String, String), Sums>) {
-    let mut sums: BTreeMap<(String, String), Sums> = BTreeMap::new();
-    for (unit, entity, id, versions, deleted) in &rows {
-        sums.entry((unit.clone(), entity.clone()))
-            .or_default()
-            .add(&Sums::of_record(entity, id, versions, deleted.as_deref()));
+/// The full checksum's scan of a scope, a record at a time (a province-level station's
+/// scope may hold millions): its first-version digest, and the running sums its records make
+/// per (unit, entity), which replace the stored ones.
+pub(crate) struct ScopeScan {
+    digest: binhyen_domain::checksum::FullDigest,
+    sums: BTreeMap<(String, String), Sums>,
+}
+
+impl ScopeScan {
+    pub(crate) fn new(with_identity: bool) -> ScopeScan {
+        ScopeScan {
+            digest: binhyen_domain::checksum::FullDigest::new(with_identity),
+            sums: BTreeMap::new(),
+        }
     }
-    let digest = digest(
-        rows.into_iter().map(|(_, e, i, v, d)| (e, i, v, d)),
-        with_identity,
-    );
-    (digest, sums)
+
+    /// One record of the scope, in (entity, id) order.
+    pub(crate) fn add(
+        &mut self,
+        unit: &str,
+        entity: &str,
+        id: &str,
+        versions: &str,
+        deleted: Option<&str>,
+    ) {
+        let share = Sums::of_record(entity, id, versions, deleted);
+        match self.sums.get_mut(&(unit.to_string(), entity.to_string())) {
+            Some(s) => s.add(&share),
+            None => {
+                self.sums
+                    .insert((unit.to_string(), entity.to_string()), share);
+            }
+        }
+        self.digest.add(entity, id, versions, deleted);
+    }
+
+    /// The first version's digest and the running sums per (unit, entity).
+    pub(crate) fn finish(self) -> ((String, u64), BTreeMap<(String, String), Sums>) {
+        (self.digest.finish(), self.sums)
+    }
 }
 
 /// A scope's checksum from its stored running sums ((entity, sums) rows of its units).
@@ -606,8 +628,6 @@ pub(crate) fn scope_checksum(rows: Vec<(String, Sums)>, with_identity: bool) -> 
     }
     total.checksum()
 }
-
-pub(crate) use binhyen_domain::checksum::digest;
 
 /// A change as stored, back into its wire form (one argument per column).
 #[allow(clippy::too_many_arguments)]

@@ -13,8 +13,8 @@ use binhyen_sync::protocol::{AuditPush, PulledChange, WireChange};
 use binhyen_domain::checksum::Sums;
 
 use super::{
-    push_with, refuse, scan_scope, scope_checksum, wire_change, Backend, DbError, DbResult,
-    PushOutcome, PushTx, ScopeRecord, StationRow, StoredRecord, SCHEMA,
+    push_with, refuse, scope_checksum, wire_change, Backend, DbError, DbResult, PushOutcome,
+    PushTx, ScopeRecord, ScopeScan, StationRow, StoredRecord, SCHEMA,
 };
 
 pub struct PgBackend {
@@ -484,20 +484,20 @@ impl Backend for PgBackend {
         let mut tx = client.transaction()?;
         // No push between the scan and the sums it sets.
         tx.batch_execute("LOCK TABLE changes IN EXCLUSIVE MODE")?;
-        let rows = tx
-            .query(
+        let mut scan = ScopeScan::new(binhyen_domain::unit::is_commune_code(&station.unit_code));
+        {
+            use postgres::fallible_iterator::FallibleIterator;
+            let mut rows = tx.query_raw(
                 "SELECT unit_code, entity, entity_id, versions, deleted FROM records
                  WHERE unit_code = $1 OR unit_code IN (SELECT code FROM units WHERE parent_code = $1)
                  ORDER BY entity COLLATE \"C\", entity_id COLLATE \"C\"",
-                &[&station.unit_code],
-            )?
-            .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
-            .collect();
-        let (digest, sums) = scan_scope(
-            rows,
-            binhyen_domain::unit::is_commune_code(&station.unit_code),
-        );
+                [&station.unit_code],
+            )?;
+            while let Some(r) = rows.next()? {
+                scan.add(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
+            }
+        }
+        let (digest, sums) = scan.finish();
         if stored_sums(&mut tx, &station.unit_code)? != sums {
             tracing::warn!(unit = %station.unit_code, "the checksum's running sums differed from the records; refilled");
             tx.execute(

@@ -13,8 +13,8 @@ use binhyen_sync::protocol::{AuditPush, PulledChange, WireChange};
 use binhyen_domain::checksum::Sums;
 
 use super::{
-    push_with, refuse, scan_scope, scope_checksum, wire_change, Backend, DbError, DbResult,
-    PushOutcome, PushTx, ScopeRecord, StationRow, StoredRecord, SCHEMA,
+    push_with, refuse, scope_checksum, wire_change, Backend, DbError, DbResult, PushOutcome,
+    PushTx, ScopeRecord, ScopeScan, StationRow, StoredRecord, SCHEMA,
 };
 
 pub struct SqliteBackend {
@@ -444,16 +444,21 @@ impl Backend for SqliteBackend {
     fn checksum(&self, station: &StationRow) -> DbResult<(String, u64)> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let rows = tx
-            .prepare(super::CHECKSUM_SQL_SQLITE)?
-            .query_map([&station.unit_code], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        let (digest, sums) = scan_scope(
-            rows,
-            binhyen_domain::unit::is_commune_code(&station.unit_code),
-        );
+        let mut scan = ScopeScan::new(binhyen_domain::unit::is_commune_code(&station.unit_code));
+        {
+            let mut stmt = tx.prepare(super::CHECKSUM_SQL_SQLITE)?;
+            let mut rows = stmt.query([&station.unit_code])?;
+            while let Some(r) = rows.next()? {
+                scan.add(
+                    &r.get::<_, String>(0)?,
+                    &r.get::<_, String>(1)?,
+                    &r.get::<_, String>(2)?,
+                    &r.get::<_, String>(3)?,
+                    r.get::<_, Option<String>>(4)?.as_deref(),
+                );
+            }
+        }
+        let (digest, sums) = scan.finish();
         let stored = stored_sums(&tx, &station.unit_code)?;
         if stored != sums {
             tracing::warn!(unit = %station.unit_code, "the checksum's running sums differed from the records; refilled");
