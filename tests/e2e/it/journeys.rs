@@ -193,6 +193,23 @@ async fn record_find_follow_up_and_transfer_a_tip() {
         .await;
     assert!(links.contains("Trùng với"), "{links}");
     app.screenshot("tip-linked").await;
+    // The whole timeline: the receipt (made from the tip itself) first, then each step.
+    let timeline = app.text("tip-timeline").await;
+    let at = |what: &str| {
+        timeline
+            .find(what)
+            .unwrap_or_else(|| panic!("{what}: {timeline}"))
+    };
+    assert!(at("Tiếp nhận") < at("Giao thụ lý"), "{timeline}");
+    assert!(at("Giao thụ lý") < at("Đang xác minh"), "{timeline}");
+    app.client
+        .execute(
+            "document.querySelector('[data-testid=tip-timeline]').scrollIntoView()",
+            vec![],
+        )
+        .await
+        .unwrap();
+    app.screenshot("tip-timeline").await;
 
     // Find it: without diacritics, in capitals, with filters, and page through the list.
     app.click("nav-tips").await;
