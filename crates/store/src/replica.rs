@@ -745,6 +745,50 @@ impl Station {
         Ok(total.checksum())
     }
 
+    /// The daily full comparison's side on this laptop, in one scan of every record: the
+    /// first version's digest of what the checksum counts (as [`Station::checksum`]), and
+    /// the running sums set to what the records give where they differ (a record changed
+    /// outside this program: a restored file, a hand edit).
+    pub fn full_checksum(&mut self, with_identity: bool) -> Result<(String, u64)> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut digest = binhyen_domain::checksum::FullDigest::new(with_identity);
+        let mut sums: std::collections::BTreeMap<String, binhyen_domain::checksum::Sums> =
+            Default::default();
+        {
+            let mut stmt = tx.prepare(FULL_SCAN_SQL)?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                let entity: String = r.get(0)?;
+                let (id, fields): (String, String) = (r.get(1)?, r.get(2)?);
+                let deleted: Option<String> = r.get(3)?;
+                let share = binhyen_domain::checksum::Sums::of_record(
+                    &entity,
+                    &id,
+                    &fields,
+                    deleted.as_deref(),
+                );
+                if !r.get::<_, bool>(4)? {
+                    digest.add(&entity, &id, &fields, deleted.as_deref());
+                }
+                match sums.get_mut(&entity) {
+                    Some(s) => s.add(&share),
+                    None => {
+                        sums.insert(entity, share);
+                    }
+                }
+            }
+        }
+        sums.retain(|_, s| !s.is_zero());
+        if crate::sums::stored(&tx)? != sums {
+            tracing::warn!("the checksum's running sums differed from the records; refilled");
+            crate::sums::replace(&tx, &sums)?;
+        }
+        tx.commit()?;
+        Ok(digest.finish())
+    }
+
     /// Sets the running sums to what a scan of every record gives, and says whether they
     /// differed: the daily full comparison's part on this laptop, which also puts right sums
     /// left wrong by a record changed outside this program (a restored file, a hand edit).
@@ -775,6 +819,14 @@ pub const CHECKSUM_SQL: &str = "SELECT v.entity, v.entity_id, v.fields, v.delete
                          AND c.entity_id = v.entity_id AND c.op = 'insert'
                          AND c.rejected_at IS NOT NULL)
      ORDER BY v.entity, v.entity_id";
+
+/// Every record's versions in the checksum's order, each with whether [`CHECKSUM_SQL`] leaves
+/// it out (its creation refused): the running sums count every record, the digest not those.
+pub const FULL_SCAN_SQL: &str = "SELECT v.entity, v.entity_id, v.fields, v.deleted,
+            EXISTS (SELECT 1 FROM changes c WHERE c.entity = v.entity
+                      AND c.entity_id = v.entity_id AND c.op = 'insert'
+                      AND c.rejected_at IS NOT NULL)
+     FROM versions v ORDER BY v.entity, v.entity_id";
 
 /// One sync attempt as the Sync screen lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]

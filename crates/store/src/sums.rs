@@ -129,9 +129,14 @@ pub fn scan(conn: &Connection) -> Result<BTreeMap<String, Sums>> {
 /// Sets the stored sums to a scan's (the migration that creates them, and the daily full
 /// comparison when they differ).
 pub(crate) fn fill(conn: &Connection) -> Result<()> {
+    replace(conn, &scan(conn)?)
+}
+
+/// Sets the stored sums to `sums` (per entity).
+pub(crate) fn replace(conn: &Connection, sums: &BTreeMap<String, Sums>) -> Result<()> {
     conn.execute("DELETE FROM checksum_sums", [])?;
-    for (entity, s) in scan(conn)? {
-        add(conn, &entity, &s)?;
+    for (entity, s) in sums {
+        add(conn, entity, s)?;
     }
     Ok(())
 }

@@ -1114,8 +1114,7 @@ fn local_checksum(
     full: bool,
 ) -> Result<String, SyncError> {
     if full {
-        station.refill_checksum_sums()?;
-        Ok(station.checksum(with_identity)?.0)
+        Ok(station.full_checksum(with_identity)?.0)
     } else {
         Ok(station.checksum_sums(with_identity)?.0)
     }

@@ -146,21 +146,23 @@ fn checksum_follows_the_writes() {
 #[test]
 fn the_checksum_looks_up_refused_inserts_by_their_index() {
     let (_d, s) = station();
-    let plan: Vec<String> = s
-        .conn()
-        .prepare(&format!(
-            "EXPLAIN QUERY PLAN {}",
-            binhyen_store::replica::CHECKSUM_SQL
-        ))
-        .unwrap()
-        .query_map([], |r| r.get::<_, String>(3))
-        .unwrap()
-        .map(|r| r.unwrap())
-        .collect();
-    assert!(
-        plan.iter().any(|p| p.contains("changes_refused_inserts")),
-        "{plan:?}"
-    );
+    for sql in [
+        binhyen_store::replica::CHECKSUM_SQL,
+        binhyen_store::replica::FULL_SCAN_SQL,
+    ] {
+        let plan: Vec<String> = s
+            .conn()
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap()
+            .query_map([], |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        assert!(
+            plan.iter().any(|p| p.contains("changes_refused_inserts")),
+            "{plan:?}"
+        );
+    }
 }
 
 /// The checksum's second version, computed by a scan of what the first counts.
@@ -263,5 +265,20 @@ fn the_running_sums_follow_every_write() {
     assert!(a.refill_checksum_sums().unwrap());
     assert!(!a.refill_checksum_sums().unwrap());
     assert_sums_follow(&a, "refilled");
+    assert!(a.doctor().unwrap().iter().all(|c| c.ok));
+
+    // The daily full comparison does both in one scan: the first version's digest (the
+    // refused insert left out), and the sums put right.
+    a.conn()
+        .execute(
+            "UPDATE versions SET deleted = NULL WHERE entity = 'tip' AND entity_id = ?1",
+            [&id],
+        )
+        .unwrap();
+    assert_ne!(a.checksum_sums(true).unwrap(), sums_by_scan(&a, true));
+    assert_eq!(a.full_checksum(true).unwrap(), a.checksum(true).unwrap());
+    assert_sums_follow(&a, "refilled by the full comparison");
+    assert_eq!(a.full_checksum(false).unwrap(), a.checksum(false).unwrap());
+    assert!(!a.refill_checksum_sums().unwrap());
     assert!(a.doctor().unwrap().iter().all(|c| c.ok));
 }
