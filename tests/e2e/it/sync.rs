@@ -488,6 +488,29 @@ fn converge(db: &str, work: &Path) {
     assert_eq!(status["pending_changes"], 0);
     assert!(status["last_success"].is_string());
 
+    // The daily comparison by a full scan on both sides (the first version of the
+    // checksum, over HTTP), made due by moving the last one two days back: it agrees, and
+    // is recorded as done. The commune laptop counts identity, the province's does not.
+    for laptop in [&a1, &p] {
+        let open = || {
+            binhyen_store::Station::open(
+                laptop.dir.path(),
+                &binhyen_store::Credentials::new("truong", PASS),
+            )
+            .unwrap()
+        };
+        let two_days_ago = (chrono::Utc::now() - chrono::Duration::days(2)).to_rfc3339();
+        open().sync_set("full_check_at", &two_days_ago).unwrap();
+        let r = laptop.sync();
+        assert_eq!(r["checksum_ok"], true, "{r}");
+        assert_eq!(r["repaired"].as_u64(), Some(0), "{r}");
+        let done = open().sync_get("full_check_at").unwrap().unwrap();
+        assert!(
+            done > two_days_ago,
+            "the full comparison was recorded: {done}"
+        );
+    }
+
     // The province's report, computed by the server from what it holds, is the report the
     // province-level station computes from its replica: per commune and in total.
     let month = (chrono::Utc::now() + chrono::Duration::hours(7))
