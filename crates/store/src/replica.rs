@@ -772,19 +772,11 @@ impl Station {
                 if !r.get::<_, bool>(4)? {
                     digest.add(&entity, &id, &fields, deleted.as_deref());
                 }
-                match sums.get_mut(&entity) {
-                    Some(s) => s.add(&share),
-                    None => {
-                        sums.insert(entity, share);
-                    }
-                }
+                sums.entry(entity).or_default().add(&share);
             }
         }
         sums.retain(|_, s| !s.is_zero());
-        if crate::sums::stored(&tx)? != sums {
-            tracing::warn!("the checksum's running sums differed from the records; refilled");
-            crate::sums::replace(&tx, &sums)?;
-        }
+        crate::sums::put_right(&tx, &sums)?;
         tx.commit()?;
         Ok(digest.finish())
     }
@@ -796,11 +788,7 @@ impl Station {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let differed = crate::sums::stored(&tx)? != crate::sums::scan(&tx)?;
-        if differed {
-            tracing::warn!("the checksum's running sums differed from the records; refilled");
-            crate::sums::fill(&tx)?;
-        }
+        let differed = crate::sums::put_right(&tx, &crate::sums::scan(&tx)?)?;
         tx.commit()?;
         Ok(differed)
     }

@@ -17,15 +17,11 @@ pub(crate) struct SumsDelta(BTreeMap<String, Sums>);
 impl SumsDelta {
     /// A record's versions rewritten: its old share (if it had one) out, its new one in.
     pub(crate) fn change(&mut self, entity: &str, old: Option<&Sums>, new: &Sums) {
-        if !self.0.contains_key(entity) {
-            self.0.insert(entity.to_string(), Sums::default());
+        let sums = self.0.entry(entity.to_string()).or_default();
+        if let Some(old) = old {
+            sums.sub(old);
         }
-        if let Some(sums) = self.0.get_mut(entity) {
-            if let Some(old) = old {
-                sums.sub(old);
-            }
-            sums.add(new);
-        }
+        sums.add(new);
     }
 
     /// Adds the changes to the stored sums (in the caller's transaction).
@@ -126,17 +122,28 @@ pub fn scan(conn: &Connection) -> Result<BTreeMap<String, Sums>> {
     Ok(out)
 }
 
-/// Sets the stored sums to a scan's (the migration that creates them, and the daily full
-/// comparison when they differ).
+/// Sets the stored sums to a scan's (the migration that creates them).
 pub(crate) fn fill(conn: &Connection) -> Result<()> {
     replace(conn, &scan(conn)?)
 }
 
 /// Sets the stored sums to `sums` (per entity).
-pub(crate) fn replace(conn: &Connection, sums: &BTreeMap<String, Sums>) -> Result<()> {
+fn replace(conn: &Connection, sums: &BTreeMap<String, Sums>) -> Result<()> {
     conn.execute("DELETE FROM checksum_sums", [])?;
     for (entity, s) in sums {
         add(conn, entity, s)?;
     }
     Ok(())
+}
+
+/// Sets the stored sums to `scanned` (what a scan of every record gave) where they differ,
+/// and says whether they did: a record changed outside this program (a restored file, a
+/// hand edit) left them wrong.
+pub(crate) fn put_right(conn: &Connection, scanned: &BTreeMap<String, Sums>) -> Result<bool> {
+    let differed = stored(conn)? != *scanned;
+    if differed {
+        tracing::warn!("the checksum's running sums differed from the records; refilled");
+        replace(conn, scanned)?;
+    }
+    Ok(differed)
 }

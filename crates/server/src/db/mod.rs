@@ -576,19 +576,47 @@ pub(crate) fn push_with(
     Ok(out)
 }
 
+/// Running sums per (unit, entity) computed from records read one at a time (the fill at
+/// first start, the full checksum's scan): what the stored sums must equal.
+#[derive(Default)]
+pub(crate) struct ScopeSums(BTreeMap<(String, String), Sums>);
+
+impl ScopeSums {
+    pub(crate) fn add(
+        &mut self,
+        unit: &str,
+        entity: &str,
+        id: &str,
+        versions: &str,
+        deleted: Option<&str>,
+    ) {
+        let share = Sums::of_record(entity, id, versions, deleted);
+        match self.0.get_mut(&(unit.to_string(), entity.to_string())) {
+            Some(s) => s.add(&share),
+            None => {
+                self.0.insert((unit.to_string(), entity.to_string()), share);
+            }
+        }
+    }
+
+    pub(crate) fn finish(self) -> BTreeMap<(String, String), Sums> {
+        self.0
+    }
+}
+
 /// The full checksum's scan of a scope, a record at a time (a province-level station's
 /// scope may hold millions): its first-version digest, and the running sums its records make
 /// per (unit, entity), which replace the stored ones.
 pub(crate) struct ScopeScan {
     digest: binhyen_domain::checksum::FullDigest,
-    sums: BTreeMap<(String, String), Sums>,
+    sums: ScopeSums,
 }
 
 impl ScopeScan {
     pub(crate) fn new(with_identity: bool) -> ScopeScan {
         ScopeScan {
             digest: binhyen_domain::checksum::FullDigest::new(with_identity),
-            sums: BTreeMap::new(),
+            sums: ScopeSums::default(),
         }
     }
 
@@ -601,20 +629,13 @@ impl ScopeScan {
         versions: &str,
         deleted: Option<&str>,
     ) {
-        let share = Sums::of_record(entity, id, versions, deleted);
-        match self.sums.get_mut(&(unit.to_string(), entity.to_string())) {
-            Some(s) => s.add(&share),
-            None => {
-                self.sums
-                    .insert((unit.to_string(), entity.to_string()), share);
-            }
-        }
+        self.sums.add(unit, entity, id, versions, deleted);
         self.digest.add(entity, id, versions, deleted);
     }
 
     /// The first version's digest and the running sums per (unit, entity).
     pub(crate) fn finish(self) -> ((String, u64), BTreeMap<(String, String), Sums>) {
-        (self.digest.finish(), self.sums)
+        (self.digest.finish(), self.sums.finish())
     }
 }
 

@@ -14,7 +14,7 @@ use binhyen_domain::checksum::Sums;
 
 use super::{
     push_with, refuse, scope_checksum, wire_change, Backend, DbError, DbResult, PushOutcome,
-    PushTx, ScopeRecord, ScopeScan, StationRow, StoredRecord, SCHEMA,
+    PushTx, ScopeRecord, ScopeScan, ScopeSums, StationRow, StoredRecord, SCHEMA,
 };
 
 pub struct PgBackend {
@@ -111,7 +111,7 @@ fn fill_sums(client: &mut Client) -> DbResult<()> {
         .is_some();
     if !done {
         // Read a record at a time: a province's server may hold millions.
-        let mut sums: std::collections::BTreeMap<(String, String), Sums> = Default::default();
+        let mut sums = ScopeSums::default();
         {
             use postgres::fallible_iterator::FallibleIterator;
             let mut rows = tx.query_raw(
@@ -119,18 +119,11 @@ fn fill_sums(client: &mut Client) -> DbResult<()> {
                 std::iter::empty::<&str>(),
             )?;
             while let Some(r) = rows.next()? {
-                let (entity, id): (String, String) = (r.get(1), r.get(2));
-                let share = Sums::of_record(
-                    &entity,
-                    &id,
-                    r.get::<_, &str>(3),
-                    r.get::<_, Option<&str>>(4),
-                );
-                sums.entry((r.get(0), entity)).or_default().add(&share);
+                sums.add(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
             }
         }
         tx.execute("DELETE FROM checksum_sums", &[])?;
-        for ((unit, entity), s) in &sums {
+        for ((unit, entity), s) in &sums.finish() {
             tx.add_sums(unit, entity, s)?;
         }
         tx.execute(

@@ -14,7 +14,7 @@ use binhyen_domain::checksum::Sums;
 
 use super::{
     push_with, refuse, scope_checksum, wire_change, Backend, DbError, DbResult, PushOutcome,
-    PushTx, ScopeRecord, ScopeScan, StationRow, StoredRecord, SCHEMA,
+    PushTx, ScopeRecord, ScopeScan, ScopeSums, StationRow, StoredRecord, SCHEMA,
 };
 
 pub struct SqliteBackend {
@@ -76,24 +76,23 @@ fn fill_sums(conn: &mut Connection) -> DbResult<()> {
     )?;
     if !done {
         // Read a record at a time: a province's server may hold millions.
-        let mut sums: std::collections::BTreeMap<(String, String), Sums> = Default::default();
+        let mut sums = ScopeSums::default();
         {
             let mut stmt =
                 tx.prepare("SELECT unit_code, entity, entity_id, versions, deleted FROM records")?;
             let mut rows = stmt.query([])?;
             while let Some(r) = rows.next()? {
-                let (entity, id): (String, String) = (r.get(1)?, r.get(2)?);
-                let share = Sums::of_record(
-                    &entity,
-                    &id,
+                sums.add(
+                    &r.get::<_, String>(0)?,
+                    &r.get::<_, String>(1)?,
+                    &r.get::<_, String>(2)?,
                     &r.get::<_, String>(3)?,
                     r.get::<_, Option<String>>(4)?.as_deref(),
                 );
-                sums.entry((r.get(0)?, entity)).or_default().add(&share);
             }
         }
         tx.execute("DELETE FROM checksum_sums", [])?;
-        for ((unit, entity), s) in &sums {
+        for ((unit, entity), s) in &sums.finish() {
             tx.add_sums(unit, entity, s)?;
         }
         tx.execute(
