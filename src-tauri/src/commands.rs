@@ -16,6 +16,7 @@ use binhyen_store::accounts::{Account, NewAccount, OfficerChoice};
 use binhyen_store::channels::{ChannelFigures, ChannelInput, ChannelView, GroupInput, GroupView};
 use binhyen_store::documents::{DocKind, PrintDoc};
 use binhyen_store::error::RowError;
+use binhyen_store::identity::IdentityHolder;
 use binhyen_store::replica::{ConflictView, SyncAttempt, Take};
 use binhyen_store::report::{DeadlineRules, UnitReport};
 use binhyen_store::roster::RosterPlan;
@@ -135,6 +136,20 @@ pub fn reset_password(state: State<'_, AppState>, id: String, password: String) 
     Ok(state.with(|s| s.reset_password(&id, &password, Utc::now()))?)
 }
 
+/// Who holds the commune's identity key and who waits for a chief to grant it.
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn identity_holders(state: State<'_, AppState>) -> Res<Vec<IdentityHolder>> {
+    Ok(state.with(|s| s.identity_holders())?)
+}
+
+/// A chief grants the commune's identity key to one officer key (signed, audited).
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn grant_identity(state: State<'_, AppState>, officer_key_id: String) -> Res<u32> {
+    Ok(state.with(|s| s.grant_identity(&officer_key_id, Utc::now()))? as u32)
+}
+
 #[tauri::command(async)]
 #[tracing::instrument(skip_all)]
 pub fn list_tips(state: State<'_, AppState>, filter: TipFilter) -> Res<Vec<Tip>> {
@@ -151,22 +166,15 @@ pub fn count_tips(state: State<'_, AppState>, filter: TipFilter) -> Res<u64> {
 #[tauri::command(async)]
 #[tracing::instrument(skip_all)]
 pub fn get_tip(state: State<'_, AppState>, id: String) -> Res<Tip> {
-    Ok(state.with(|s| s.get_tip(&id, false))?)
+    Ok(state.with(|s| s.get_tip(&id))?)
 }
 
-/// The tip with its reporter's identity, for a stated reason that goes to the audit trail.
+/// The tip with its reporter's identity, for a stated reason that goes to the audit trail
+/// (the library refuses a reason of too few words).
 #[tauri::command(async)]
 #[tracing::instrument(skip_all)]
 pub fn reveal_reporter(state: State<'_, AppState>, id: String, reason: String) -> Res<Tip> {
-    let reason = reason.trim();
-    if reason.chars().count() < 5 {
-        return Err(AppError::new(
-            "reason_required",
-            "Hãy ghi lý do cần xem danh tính người báo tin (ít nhất 5 ký tự); lý do được lưu vào nhật ký.",
-            vec![FieldError::new("reason", "required", "Hãy ghi lý do xem danh tính.")],
-        ));
-    }
-    Ok(state.with(|s| s.reveal_tip(&id, reason, Utc::now()))?)
+    Ok(state.with(|s| s.reveal_tip(&id, &reason, Utc::now()))?)
 }
 
 #[tauri::command(async)]
@@ -174,8 +182,8 @@ pub fn reveal_reporter(state: State<'_, AppState>, id: String, reason: String) -
 pub fn update_tip(state: State<'_, AppState>, id: String, patch: TipPatch) -> Res<Tip> {
     Ok(state.with(|s| {
         s.update_tip(&id, &patch, Utc::now())?;
-        // The officer has just typed the reporter: showing it back is not a new reveal.
-        s.get_tip(&id, patch.reporter.is_some())
+        // Never the reporter's identity, even just typed: only the reveal returns it.
+        s.get_tip(&id)
     })?)
 }
 
@@ -258,7 +266,7 @@ pub fn link_tips(
 pub fn unlink_tips(state: State<'_, AppState>, id: String, link: String) -> Res<Tip> {
     Ok(state.with(|s| {
         s.unlink_tips(&link, Utc::now())?;
-        s.get_tip(&id, false)
+        s.get_tip(&id)
     })?)
 }
 
@@ -525,7 +533,7 @@ pub fn add_tip(
 pub fn attach_files(state: State<'_, AppState>, id: String, files: Vec<NewAttachment>) -> Res<Tip> {
     Ok(state.with(|s| {
         s.attach_files(&id, &files, Utc::now())?;
-        s.get_tip(&id, false)
+        s.get_tip(&id)
     })?)
 }
 
@@ -546,7 +554,7 @@ pub fn attachment_content(
 pub fn remove_attachment(state: State<'_, AppState>, id: String, attachment: String) -> Res<Tip> {
     Ok(state.with(|s| {
         s.remove_attachment(&attachment, Utc::now())?;
-        s.get_tip(&id, false)
+        s.get_tip(&id)
     })?)
 }
 

@@ -97,6 +97,8 @@ pub fn run() {
             commands::still_here,
             commands::change_password,
             commands::list_accounts,
+            commands::identity_holders,
+            commands::grant_identity,
             commands::create_account,
             commands::set_account_role,
             commands::set_account_active,

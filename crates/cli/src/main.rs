@@ -182,6 +182,17 @@ enum AccountCmd {
     Enable { user: String },
     /// Set a temporary password (BINHYEN_NEW_PASSWORD or a prompt) for a forgotten one.
     ResetPassword { user: String },
+    /// Who holds the commune's identity key, on which laptop, and who waits for a chief to
+    /// grant it.
+    Keys,
+    /// Grant the commune's identity key (a chief's act, signed and audited): to USER's key
+    /// on this laptop or, with --key, to one key listed by `account keys` (another laptop's,
+    /// or a station's recovery slot).
+    Grant {
+        user: Option<String>,
+        #[arg(long)]
+        key: Option<String>,
+    },
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -244,6 +255,41 @@ fn account(
             let id = find(station, user)?;
             let password = new_password("BINHYEN_NEW_PASSWORD")?;
             out.accounts(&[station.reset_password(&id, &password, now)?])?;
+        }
+        AccountCmd::Keys => out.identity_holders(&station.identity_holders()?)?,
+        AccountCmd::Grant { user, key } => {
+            let holders = station.identity_holders()?;
+            let key = match (user, key) {
+                (_, Some(key)) => key.trim().to_string(),
+                (Some(user), None) => {
+                    let id = find(station, user)?;
+                    holders
+                        .iter()
+                        .find(|h| h.this_laptop && h.officer_id.as_deref() == Some(id.as_str()))
+                        .map(|h| h.officer_key_id.clone())
+                        .ok_or_else(|| {
+                            anyhow!(output::CodedError {
+                                code: "no_key_here".into(),
+                                message: format!(
+                                    "Tài khoản \"{user}\" chưa có khóa trên máy này (chưa đăng nhập lần nào, hoặc không được xem danh tính); hãy chọn khóa bằng --key từ 'binhyen account keys'."
+                                ),
+                            })
+                        })?
+                }
+                (None, None) => {
+                    return Err(anyhow!(output::CodedError {
+                        code: "usage".into(),
+                        message: "Hãy ghi tên đăng nhập, hoặc --key KHÓA.".into(),
+                    }))
+                }
+            };
+            let n = station.grant_identity(&key, now)?;
+            out.message(&if n == 0 {
+                "Khóa này đã giữ mọi khóa danh tính mà máy này giữ; không có gì để trao."
+                    .to_string()
+            } else {
+                format!("Đã trao {n} khóa danh tính; việc trao được ghi vào nhật ký.")
+            })?;
         }
     }
     Ok(())
@@ -311,12 +357,13 @@ enum TipCmd {
         #[arg(long)]
         limit: Option<u32>,
     },
-    /// Show one tip (by id or register number) with its reporter and timeline; showing a
-    /// reporter's identity is written to the audit trail, with the reason.
+    /// Show one tip (by id or register number) with its timeline. With --reason (a stated
+    /// reason of a few words), also its reporter's identity; that look is written to the
+    /// audit trail with the reason.
     Show {
         id: String,
-        #[arg(long, default_value = "xem chi tiết nguồn tin")]
-        reason: String,
+        #[arg(long)]
+        reason: Option<String>,
     },
     /// Change a tip: a JSON object of the fields to change on stdin.
     Update { id: String },
@@ -591,7 +638,10 @@ fn run(cli: &Cli, out: &Out) -> Result<bool> {
             };
             out.tips(&open()?.list_tips(&filter)?)?;
         }
-        Cmd::Tip(TipCmd::Show { id, reason }) => out.tip(&open()?.reveal_tip(id, reason, now)?)?,
+        Cmd::Tip(TipCmd::Show { id, reason }) => match reason {
+            Some(reason) => out.tip(&open()?.reveal_tip(id, reason, now)?)?,
+            None => out.tip(&open()?.get_tip(id)?)?,
+        },
         Cmd::Tip(TipCmd::Update { id }) => {
             let patch: TipPatch = parse_json(&read_stdin()?)?;
             let tip = open()?.update_tip(id, &patch, now)?;
@@ -626,7 +676,7 @@ fn run(cli: &Cli, out: &Out) -> Result<bool> {
             }
             let mut station = open()?;
             station.attach_files(id, &chosen, now)?;
-            let tip = station.get_tip(id, false)?;
+            let tip = station.get_tip(id)?;
             out.tip(&tip)?;
         }
         Cmd::Tip(TipCmd::SaveFile {

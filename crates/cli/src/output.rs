@@ -191,11 +191,11 @@ impl Out {
     pub fn imported(&self, station: &Station, ids: &[Uuid]) -> Result<()> {
         let first = ids
             .first()
-            .map(|id| station.get_tip(&id.to_string(), false))
+            .map(|id| station.get_tip(&id.to_string()))
             .transpose()?;
         let last = ids
             .last()
-            .map(|id| station.get_tip(&id.to_string(), false))
+            .map(|id| station.get_tip(&id.to_string()))
             .transpose()?;
         if self.json {
             return print_json(&json!({
@@ -361,6 +361,43 @@ impl Out {
                     " (chưa có mật khẩu trên máy này)"
                 } else {
                     ""
+                }
+            );
+        }
+        Ok(())
+    }
+
+    pub fn identity_holders(
+        &self,
+        holders: &[binhyen_store::identity::IdentityHolder],
+    ) -> Result<()> {
+        if self.json {
+            return print_json(holders);
+        }
+        for h in holders {
+            let who = match (&h.officer_id, &h.full_name) {
+                (None, _) => "mã khôi phục của máy".to_string(),
+                (Some(_), Some(name)) => {
+                    format!("{name} ({})", h.username.as_deref().unwrap_or("-"))
+                }
+                (Some(id), None) => id.clone(),
+            };
+            let state = if h.keys_total > 0 && h.keys_held >= h.keys_total {
+                "đang giữ khóa danh tính".to_string()
+            } else {
+                format!(
+                    "chờ trưởng Công an xã trao khóa ({}/{})",
+                    h.keys_held, h.keys_total
+                )
+            };
+            println!(
+                "{}  {:<40}  {:<10}  {state}",
+                h.officer_key_id,
+                who,
+                if h.this_laptop {
+                    "máy này"
+                } else {
+                    "máy khác"
                 }
             );
         }

@@ -28,6 +28,7 @@ string_enum!(
         TipTransfer => ("tip_transfer", "chuyển nguồn tin cho cơ quan điều tra"),
         TipClose => ("tip_close", "kết thúc, đóng hoặc loại nguồn tin"),
         IdentityView => ("identity_view", "xem danh tính người tố giác"),
+        IdentityGrant => ("identity_grant", "trao khóa danh tính cho cán bộ"),
         ReportView => ("report_view", "xem báo cáo"),
         Export => ("export", "xuất dữ liệu ra tệp"),
         RosterManage => ("roster_manage", "sửa danh sách thôn, nhóm, kênh"),
@@ -79,10 +80,21 @@ impl Role {
             .collect()
     }
 
-    /// Which roles an account of this role may give: the chief any role (it holds every
-    /// permission); an administrator any but the chief's, so that it cannot make itself the
-    /// one account that does everything.
+    /// Which roles an account of this role may give (to a new account, by a change of
+    /// role, or by setting a password that opens the account): the chief any role (it holds
+    /// every permission); an administrator only roles that may not see a reporter's identity,
+    /// so that it can neither make an account that reads identities nor take one over.
     pub fn may_grant(self, other: Role) -> bool {
+        match self {
+            Role::Chief => true,
+            Role::Admin => !other.allows(Permission::IdentityView),
+            _ => false,
+        }
+    }
+
+    /// Which accounts an account of this role may take rights from (disable, or move to a
+    /// role it may grant): the chief any; an administrator any but the chief's.
+    pub fn may_manage(self, other: Role) -> bool {
         match self {
             Role::Chief => true,
             Role::Admin => other != Role::Chief,
@@ -131,8 +143,13 @@ mod tests {
         assert!(!Role::Analyst.allows(TipRecord));
         assert!(!Role::Admin.allows(TipRead) && !Role::Admin.allows(IdentityView));
         assert!(Role::Admin.allows(AccountsManage));
-        assert!(Role::Chief.may_grant(Role::Admin) && Role::Admin.may_grant(Role::Officer));
-        assert!(!Role::Admin.may_grant(Role::Chief));
+        assert!(Role::Chief.may_grant(Role::Admin) && Role::Chief.may_grant(Role::Officer));
+        assert!(Role::Admin.may_grant(Role::Analyst) && Role::Admin.may_grant(Role::Admin));
+        // An administrator never makes an account that may see identity.
+        assert!(!Role::Admin.may_grant(Role::Chief) && !Role::Admin.may_grant(Role::Officer));
+        assert!(Role::Admin.may_manage(Role::Officer) && !Role::Admin.may_manage(Role::Chief));
+        assert!(Role::Chief.allows(IdentityGrant) && !Role::Officer.allows(IdentityGrant));
+        assert!(!Role::Admin.allows(IdentityGrant));
         assert!(!Role::Officer.may_grant(Role::Officer));
     }
 

@@ -11,6 +11,10 @@ pub struct EntityDef {
     pub fields: &'static [&'static str],
     /// Carries a reporter's identity: travels only on need to know.
     pub identity: bool,
+    /// A superior unit's station (the province's) may write it in a subordinate unit's
+    /// scope. Only the follow-up of tips: never accounts, keys, grants, reporters, files or
+    /// rosters, which are the commune's own (the server refuses the rest, see `SECURITY.md`).
+    pub superior_writes: bool,
 }
 
 pub const ENTITIES: &[EntityDef] = &[
@@ -40,6 +44,7 @@ pub const ENTITIES: &[EntityDef] = &[
             "updated_at",
         ],
         identity: false,
+        superior_writes: true,
     },
     EntityDef {
         name: "tip_reporter",
@@ -47,6 +52,7 @@ pub const ENTITIES: &[EntityDef] = &[
         key: "tip_id",
         fields: &["name", "phone", "id_number", "address", "secret"],
         identity: true,
+        superior_writes: false,
     },
     EntityDef {
         name: "tip_link",
@@ -54,6 +60,7 @@ pub const ENTITIES: &[EntityDef] = &[
         key: "id",
         fields: &["tip_id", "related_id", "relation", "created_at"],
         identity: false,
+        superior_writes: true,
     },
     EntityDef {
         name: "attachment",
@@ -68,6 +75,7 @@ pub const ENTITIES: &[EntityDef] = &[
             "created_at",
         ],
         identity: false,
+        superior_writes: false,
     },
     EntityDef {
         name: "tip_action",
@@ -83,6 +91,7 @@ pub const ENTITIES: &[EntityDef] = &[
             "officer_id",
         ],
         identity: false,
+        superior_writes: true,
     },
     EntityDef {
         name: "hamlet",
@@ -101,6 +110,7 @@ pub const ENTITIES: &[EntityDef] = &[
             "updated_at",
         ],
         identity: false,
+        superior_writes: false,
     },
     EntityDef {
         name: "roster_person",
@@ -118,6 +128,7 @@ pub const ENTITIES: &[EntityDef] = &[
             "updated_at",
         ],
         identity: false,
+        superior_writes: false,
     },
     EntityDef {
         name: "online_group",
@@ -133,6 +144,7 @@ pub const ENTITIES: &[EntityDef] = &[
             "updated_at",
         ],
         identity: false,
+        superior_writes: false,
     },
     EntityDef {
         name: "group_member_count",
@@ -140,6 +152,7 @@ pub const ENTITIES: &[EntityDef] = &[
         key: "id",
         fields: &["group_id", "counted_on", "members"],
         identity: false,
+        superior_writes: false,
     },
     EntityDef {
         name: "channel",
@@ -154,6 +167,7 @@ pub const ENTITIES: &[EntityDef] = &[
             "updated_at",
         ],
         identity: false,
+        superior_writes: false,
     },
     EntityDef {
         name: "channel_metric",
@@ -168,6 +182,7 @@ pub const ENTITIES: &[EntityDef] = &[
             "questions_answered",
         ],
         identity: false,
+        superior_writes: false,
     },
     EntityDef {
         name: "officer",
@@ -185,13 +200,15 @@ pub const ENTITIES: &[EntityDef] = &[
             "updated_at",
         ],
         identity: false,
+        superior_writes: false,
     },
     EntityDef {
         name: "identity_key",
         table: "identity_keys",
         key: "id",
-        fields: &["unit_code", "public", "created_at", "retired"],
+        fields: &["unit_code", "public", "created_at", "retired", "authority"],
         identity: false,
+        superior_writes: false,
     },
     EntityDef {
         name: "officer_key",
@@ -205,6 +222,7 @@ pub const ENTITIES: &[EntityDef] = &[
             "created_at",
         ],
         identity: false,
+        superior_writes: false,
     },
     EntityDef {
         name: "identity_grant",
@@ -216,13 +234,22 @@ pub const ENTITIES: &[EntityDef] = &[
             "officer_key_id",
             "sealed",
             "created_at",
+            "granted_by",
+            "signature",
         ],
         identity: false,
+        superior_writes: false,
     },
 ];
 
 pub fn entity(name: &str) -> Option<&'static EntityDef> {
     ENTITIES.iter().find(|e| e.name == name)
+}
+
+/// Whether a superior unit's station may write records of this entity in a subordinate
+/// unit's scope (see [`EntityDef::superior_writes`]).
+pub fn superior_writes(name: &str) -> bool {
+    entity(name).is_some_and(|d| d.superior_writes)
 }
 
 /// Whether records of this entity carry reporter identity (which stays in its commune).

@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod checksum;
 pub mod citizen_id;
 pub mod error;
+pub mod grant;
 pub mod hlc;
 pub mod merge;
 pub mod period;

@@ -113,6 +113,30 @@ static COLLATOR: LazyLock<Option<CollatorBorrowed<'static>>> = LazyLock::new(|| 
     Collator::try_new(prefs, CollatorOptions::default()).ok()
 });
 
+/// A cell as a spreadsheet may show it without running it. Text that Excel or LibreOffice
+/// would read as a formula (starting with `=`, `+`, `-` or `@`, or with a tab or a carriage
+/// return) gets a leading apostrophe, which both show as text; a plain number ("-2.5") and
+/// a lone dash are left alone. Every CSV this program writes goes through it: a roster name
+/// or a note is typed by someone, and an export is opened by someone else.
+pub fn spreadsheet_cell(cell: &str) -> std::borrow::Cow<'_, str> {
+    let risky = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if !risky || cell == "-" || cell.parse::<f64>().is_ok_and(f64::is_finite) {
+        std::borrow::Cow::Borrowed(cell)
+    } else {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    }
+}
+
+/// A cell read back from a CSV this program wrote: the apostrophe [`spreadsheet_cell`] put
+/// before a formula character is dropped, so that exporting and importing again changes
+/// nothing.
+pub fn from_spreadsheet_cell(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(['=', '+', '-', '@', '\t', '\r']) => rest,
+        _ => cell,
+    }
+}
+
 /// Compares two strings in Vietnamese alphabetical order (a < ă < â, d < đ, o < ô < ơ,
 /// u < ư; tones after base letters), using CLDR's Vietnamese tailoring.
 pub fn vi_cmp(a: &str, b: &str) -> Ordering {
@@ -225,5 +249,27 @@ mod tests {
         let mut v = vec!["âm", "ăn", "an"];
         v.sort_by(|a, b| vi_cmp(a, b));
         assert_eq!(v, vec!["an", "ăn", "âm"]);
+    }
+
+    #[test]
+    fn spreadsheet_cells_never_run() {
+        for (cell, shown) in [
+            (
+                "=HYPERLINK(\"http://x\",\"bấm\")",
+                "'=HYPERLINK(\"http://x\",\"bấm\")",
+            ),
+            ("+84905123456 gọi", "'+84905123456 gọi"),
+            ("-1+cmd|' /C calc'!A0", "'-1+cmd|' /C calc'!A0"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\t=1", "'\t=1"),
+            ("Buôn Ea Kmar", "Buôn Ea Kmar"),
+            ("-", "-"),
+            ("-2.5", "-2.5"),
+            ("", ""),
+        ] {
+            assert_eq!(spreadsheet_cell(cell), shown, "{cell}");
+            assert_eq!(from_spreadsheet_cell(&spreadsheet_cell(cell)), cell);
+        }
+        assert_eq!(from_spreadsheet_cell("'bình thường"), "'bình thường");
     }
 }

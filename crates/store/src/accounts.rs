@@ -254,9 +254,19 @@ impl Station {
             .is_some())
     }
 
+    /// Whether the session may give `role` (see [`Role::may_grant`]).
     fn check_grant(&self, role: Role) -> Result<()> {
         if self.session.role.may_grant(role) {
             Ok(())
+        } else if role.allows(Permission::IdentityView) && role != Role::Chief {
+            Err(invalid(
+                "role",
+                "not_allowed",
+                &format!(
+                    "Chỉ trưởng Công an xã mới được tạo, cấp vai trò {}, mở lại hoặc đặt lại mật khẩu cho tài khoản được xem danh tính người tố giác.",
+                    role.label()
+                ),
+            ))
         } else {
             Err(invalid(
                 "role",
@@ -267,6 +277,50 @@ impl Station {
                     role.label()
                 ),
             ))
+        }
+    }
+
+    /// Whether the session may take rights from an account of `role` (see
+    /// [`Role::may_manage`]).
+    fn check_manage(&self, role: Role) -> Result<()> {
+        if self.session.role.may_manage(role) {
+            Ok(())
+        } else {
+            Err(invalid(
+                "role",
+                "not_allowed",
+                &format!(
+                    "Tài khoản {} không được thay đổi tài khoản {}.",
+                    self.session.role.label(),
+                    role.label()
+                ),
+            ))
+        }
+    }
+
+    /// After a chief made or reset an account that may see identity: the chief's act is
+    /// the grant of the commune's identity key to its new key (where the chief holds it).
+    fn grant_new_key(
+        &mut self,
+        role: Role,
+        officer_key_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        if !role.allows(Permission::IdentityView)
+            || !self.session.role.allows(Permission::IdentityGrant)
+        {
+            return Ok(());
+        }
+        if !self.has_identity_key()? {
+            // The commune's first key, made by the chief now, so that the account is
+            // granted it as it is made.
+            self.create_identity_key(now)?;
+        }
+        match self.grant_identity(officer_key_id, now) {
+            Ok(_) => Ok(()),
+            // The chief holds no key on this laptop yet: the account waits for a grant.
+            Err(StoreError::Invalid(_)) => Ok(()),
+            Err(e) => Err(e),
         }
     }
 
@@ -320,14 +374,14 @@ impl Station {
             Some(&id),
             json!({"op": "create", "username": username, "role": new.role.as_str()}),
         )?;
-        publish_officer_key(&mut w, &unit, &station_id, Some(&id), &own_box)?;
+        let officer_key = publish_officer_key(&mut w, &unit, &station_id, Some(&id), &own_box)?;
         // The key slot before the commit: if it cannot be written, no account is left
         // without a password.
         keys.set_password(&key, &username, &id, &new.password, true, &own_box)?;
         keys.write(&keys_path)?;
         w.commit()?;
-        // The new officer may see identity: they get the commune's key now.
-        self.share_identity_keys(now)?;
+        // A chief making an account that may see identity grants it the commune's key.
+        self.grant_new_key(new.role, &officer_key, now)?;
         self.account(&id)
     }
 
@@ -371,7 +425,7 @@ impl Station {
         self.require(Permission::AccountsManage)?;
         let account = self.account(id)?;
         self.check_grant(role)?;
-        self.check_grant(account.role)?;
+        self.check_manage(account.role)?;
         if account.role == role {
             return Ok(account);
         }
@@ -408,7 +462,12 @@ impl Station {
     ) -> Result<Account> {
         self.require(Permission::AccountsManage)?;
         let account = self.account(id)?;
-        self.check_grant(account.role)?;
+        if active {
+            // Opening an account again gives its rights back.
+            self.check_grant(account.role)?;
+        } else {
+            self.check_manage(account.role)?;
+        }
         if account.active == active {
             return Ok(account);
         }
@@ -441,7 +500,7 @@ impl Station {
         )?;
         self.sync_key_slots()?;
         // A disabled officer's key no longer receives identities: the key they held is
-        // replaced (and an account enabled again is granted the current one).
+        // replaced (an account enabled again is granted the current one by a chief).
         self.share_identity_keys(now)?;
         self.account(id)
     }
@@ -471,7 +530,7 @@ impl Station {
         );
         let keys_path = self.dir().join(KEYS_FILE);
         let mut w = self.writer(now)?;
-        publish_officer_key(&mut w, &unit, &station_id, Some(id), &own_box)?;
+        let officer_key = publish_officer_key(&mut w, &unit, &station_id, Some(id), &own_box)?;
         w.audit(
             Action::AccountChange,
             Some(id),
@@ -479,7 +538,8 @@ impl Station {
         )?;
         keys.write(&keys_path)?;
         w.commit()?;
-        self.share_identity_keys(now)?;
+        // Only a chief resets an account that may see identity, and that reset grants it.
+        self.grant_new_key(account.role, &officer_key, now)?;
         self.account(id)
     }
 
@@ -594,10 +654,17 @@ impl Station {
         );
         keys.set_recovery(&self.key, code, &recovery_box)?;
         let mut w = self.writer(now)?;
-        publish_officer_key(&mut w, &unit, &station_id, None, &recovery_box)?;
+        let officer_key = publish_officer_key(&mut w, &unit, &station_id, None, &recovery_box)?;
         w.commit()?;
         keys.write(&path)?;
-        self.share_identity_keys(now)?;
+        // Set up by a chief, the slot is granted the commune's key now; otherwise it waits
+        // on the accounts screen for a chief.
+        if self.session.role.allows(Permission::IdentityGrant) {
+            match self.grant_identity(&officer_key, now) {
+                Ok(_) | Err(StoreError::Invalid(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
         Ok(())
     }
 }

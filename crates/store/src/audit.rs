@@ -43,6 +43,7 @@ pub enum Action {
     AttachmentAdd,
     AttachmentExport,
     AttachmentRemove,
+    IdentityGrant,
 }
 
 impl Action {
@@ -73,6 +74,7 @@ impl Action {
             Action::AttachmentAdd => "attachment.add",
             Action::AttachmentExport => "attachment.export",
             Action::AttachmentRemove => "attachment.remove",
+            Action::IdentityGrant => "identity.grant",
         }
     }
 }

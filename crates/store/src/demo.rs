@@ -496,7 +496,8 @@ pub fn fill(station: &mut Station, now: DateTime<Utc>) -> Result<()> {
     w.commit()?;
     // The accounts are committed before the key file names them.
     keys.write(&keys_path)?;
-    station.share_identity_keys(now)?;
+    // The demo's first account, a chief, grants the commune's key to the demo officers.
+    station.grant_all_waiting(now)?;
     tracing::info!(unit = %unit, tips = tips.len(), "demo data written");
     Ok(())
 }

@@ -8,14 +8,20 @@
 //!   in `tip_reporters`, in the outbox, on the wire and on the provincial server.
 //! - Its secret half exists only sealed to officers' **box keys** (`identity_grants`): each
 //!   officer's slot in `keys.json` holds a box key wrapped under their password, whose
-//!   public half is published in `officer_keys`. Only keys of active officers whose role may
-//!   see identity (and of recovery slots) are granted.
-//! - The three tables are synchronised in the unit, so a new laptop of the commune publishes
-//!   its officers' keys, and the next sync of any laptop whose signed-in officer holds the
-//!   identity key grants it to them. Until then that laptop shows identities as sealed.
-//! - A laptop that recorded identities before it learnt of the commune's key made a key of
-//!   its own; both are granted everywhere, and every laptop seals with the oldest key it can
-//!   open.
+//!   public half is published in `officer_keys`.
+//! - A **grant is an explicit act** of a chief who holds the key ([`Station::grant_identity`]:
+//!   the accounts screen's "Trao khóa", a chief creating an account or resetting its
+//!   password, a recovery), signed with the key's grant authority (see the domain's
+//!   `grant.rs`) and written to the audit trail. A key row that merely shows up (written into
+//!   the database by someone holding the database key, or pushed from elsewhere) is never
+//!   granted anything: it waits for a chief, who sees it on the accounts screen.
+//! - The only grants made without a chief's click carry an earlier chief's decision on: when
+//!   a key is replaced (someone lost the right to see identity), or a laptop holds a second
+//!   key of the unit, the session passes the keys it holds to the officer keys that hold a
+//!   grant it can verify itself (signed by the authority of a key it holds).
+//! - The unit's first key is made by a chief (at sign-in); an officer whose laptop has not
+//!   been granted a key yet seals to the oldest key of the unit and reads it back once a
+//!   chief has granted it.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -28,8 +34,10 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use binhyen_domain::access::{Permission, Role};
+use binhyen_domain::grant::{GrantAuthority, GrantTerms};
 use binhyen_domain::tip::Reporter;
 
+use crate::audit::Action;
 use crate::changes::{Op, Writer};
 use crate::keys::BoxSecret;
 use crate::roster::{insert_record, insert_record_with_id, obj, update_record};
@@ -194,11 +202,28 @@ fn officer_key_known(conn: &Connection, id: &str) -> Result<bool> {
         .is_some())
 }
 
-/// The keys of the unit that may hold identity key `key_id` and do not yet: (officer key id,
-/// public key).
-fn grant_targets(conn: &Connection, unit: &str, key_id: &str) -> Result<Vec<(String, String)>> {
+/// An officer key of the unit, as a grant names it.
+#[derive(Debug, Clone)]
+struct OfficerKey {
+    id: String,
+    public: String,
+    /// None for a station's recovery slot.
+    officer_id: Option<String>,
+}
+
+fn officer_key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OfficerKey> {
+    Ok(OfficerKey {
+        id: r.get(0)?,
+        public: r.get(1)?,
+        officer_id: r.get(2)?,
+    })
+}
+
+/// The keys of the unit that may hold identity key `key_id` (an active officer whose role
+/// may see identity, or a recovery slot) and do not yet.
+fn eligible_without(conn: &Connection, unit: &str, key_id: &str) -> Result<Vec<OfficerKey>> {
     let sql = format!(
-        "SELECT k.id, k.public FROM officer_keys k LEFT JOIN officers o ON o.id = k.officer_id
+        "SELECT k.id, k.public, k.officer_id FROM officer_keys k LEFT JOIN officers o ON o.id = k.officer_id
          WHERE k.unit_code = ?1 AND ({})
            AND NOT EXISTS (SELECT 1 FROM identity_grants g WHERE g.officer_key_id = k.id AND g.key_id = ?2)
          ORDER BY k.id",
@@ -206,25 +231,52 @@ fn grant_targets(conn: &Connection, unit: &str, key_id: &str) -> Result<Vec<(Str
     );
     Ok(conn
         .prepare_cached(&sql)?
-        .query_map(params![unit, key_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .query_map(params![unit, key_id], officer_key_row)?
         .collect::<rusqlite::Result<_>>()?)
 }
 
-/// Seals `secret` (identity key `key_id`) to each of `targets` (see [`grant_targets`]).
+/// One officer key of the unit, if it may hold the identity key (see [`eligible_without`]).
+fn eligible_key(conn: &Connection, unit: &str, id: &str) -> Result<Option<OfficerKey>> {
+    let sql = format!(
+        "SELECT k.id, k.public, k.officer_id FROM officer_keys k LEFT JOIN officers o ON o.id = k.officer_id
+         WHERE k.unit_code = ?1 AND k.id = ?2 AND ({})",
+        eligible_keys_sql()
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row(params![unit, id], officer_key_row)
+        .optional()?)
+}
+
+/// Seals `secret` (identity key `key_id`) to each of `targets`, each grant signed by the
+/// key's authority in the name of `granted_by`.
 fn write_grants(
     w: &mut Writer<'_>,
     unit: &str,
     key_id: &str,
     secret: &SecretKey,
-    targets: &[(String, String)],
+    targets: &[OfficerKey],
+    granted_by: &str,
 ) -> Result<()> {
     let secret_bytes = zeroize::Zeroizing::new(secret.to_bytes());
-    for (officer_key_id, public_hex) in targets {
-        let sealed = parse_public(public_hex)?
+    let authority = GrantAuthority::of_identity_secret(&secret_bytes);
+    let created_at = ts(w.now());
+    for target in targets {
+        let sealed = parse_public(&target.public)?
             .seal(&mut rand::rngs::OsRng, secret_bytes.as_ref())
             .map_err(|_| broken("không niêm phong được"))?;
-        let fields = json!({"unit_code": unit, "key_id": key_id, "officer_key_id": officer_key_id,
-                            "sealed": b64().encode(sealed), "created_at": ts(w.now())});
+        let signature = authority.sign(&GrantTerms {
+            unit_code: unit,
+            key_id,
+            officer_key_id: &target.id,
+            officer_key_public: &target.public,
+            officer_id: target.officer_id.as_deref(),
+            granted_by,
+            created_at: &created_at,
+        });
+        let fields = json!({"unit_code": unit, "key_id": key_id, "officer_key_id": target.id,
+                            "sealed": b64().encode(sealed), "created_at": created_at,
+                            "granted_by": granted_by, "signature": signature});
         insert_record(w, "identity_grant", "identity_grants", obj(fields))?;
     }
     Ok(())
@@ -278,6 +330,25 @@ pub struct IdentityStatus {
     pub waiting_officer_keys: u32,
 }
 
+/// An officer key that may hold the unit's identity keys, as the accounts screen shows it:
+/// whether it holds them, or waits for a chief to grant them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
+#[ts(export)]
+pub struct IdentityHolder {
+    pub officer_key_id: String,
+    /// None for a station's recovery slot.
+    pub officer_id: Option<String>,
+    pub full_name: Option<String>,
+    pub username: Option<String>,
+    /// The laptop (station) the key is on.
+    pub station_id: String,
+    pub this_laptop: bool,
+    pub published_at: String,
+    /// The unit's identity keys granted to it, of all the unit's keys.
+    pub keys_held: u32,
+    pub keys_total: u32,
+}
+
 /// Whether an opened reporter is the sealed placeholder (this laptop has not received the
 /// key it is sealed to).
 pub(crate) fn is_locked(r: &Reporter) -> bool {
@@ -328,12 +399,16 @@ impl Station {
         Ok(None)
     }
 
-    /// What new identities are sealed with: the oldest key of the unit that this session can
-    /// open, so that what an officer records they can read back. Where they can open none (a
-    /// unit without a key, or a new laptop not granted the commune's yet) a key is made now,
-    /// granted to every officer of the unit who may see identity, on every laptop this one
-    /// knows of; the others receive it like any key. A role that may not see identity seals
-    /// with the oldest key.
+    /// Whether the unit has an identity key new identities can be sealed to.
+    pub(crate) fn has_identity_key(&self) -> Result<bool> {
+        Ok(!unit_keys(&self.conn, &self.info().unit_code, true)?.is_empty())
+    }
+
+    /// What new identities are sealed with: the oldest key of the unit, not retired, that
+    /// this session can open, so that what an officer records they can read back; where they
+    /// can open none (a laptop not granted the commune's key yet, a role that may not see
+    /// identity), the oldest key of the unit, which a chief will grant them. Only where the
+    /// unit has no key at all is one made, by a chief (see [`Station::create_identity_key`]).
     pub(crate) fn identity_sealer(&mut self, now: DateTime<Utc>) -> Result<Sealer> {
         let unit = self.info().unit_code.clone();
         let keys = unit_keys(&self.conn, &unit, true)?;
@@ -345,50 +420,196 @@ impl Station {
                 });
             }
         }
-        if !self.session.role.allows(Permission::IdentityView) {
-            if let Some((id, public)) = keys.first() {
-                return Ok(Sealer {
-                    key_id: id.clone(),
-                    public: parse_public(public)?,
-                });
-            }
+        if let Some((id, public)) = keys.first() {
+            return Ok(Sealer {
+                key_id: id.clone(),
+                public: parse_public(public)?,
+            });
+        }
+        self.create_identity_key(now)
+    }
+
+    /// Makes a new identity key of the unit, granted to this session's own key and to every
+    /// officer key an earlier chief authorised (see [`Station::authorised_keys`]). Only a
+    /// chief makes the unit's first key; a session that holds a key may make its
+    /// replacement.
+    pub(crate) fn create_identity_key(&mut self, now: DateTime<Utc>) -> Result<Sealer> {
+        let unit = self.info().unit_code.clone();
+        let authorised = self.authorised_keys(&unit)?;
+        let own = self.ring.own().map(|b| key_id(&b.public_key()));
+        let may_make = self.session.role.allows(Permission::IdentityView)
+            && own.is_some()
+            && (self.session.role.allows(Permission::IdentityGrant)
+                || own.as_ref().is_some_and(|o| authorised.contains(o)));
+        if !may_make {
+            return Err(StoreError::Invalid(binhyen_domain::Invalid::one(
+                "reporter",
+                "no_identity_holder",
+                "Xã chưa có khóa danh tính trên máy này: trưởng Công an xã cần đăng nhập trên máy này (hoặc máy cần đồng bộ) trước khi ghi danh tính người tố giác.",
+            )));
         }
         let secret = SecretKey::generate(&mut rand::rngs::OsRng);
         let public = secret.public_key();
         let id = key_id(&public);
-        let public_hex = hex::encode(public.as_bytes());
+        let authority =
+            GrantAuthority::of_identity_secret(&zeroize::Zeroizing::new(secret.to_bytes()));
+        let granted_by = self.session.officer_id.clone();
         let mut w = self.writer(now)?;
-        let fields =
-            json!({"unit_code": unit, "public": public_hex, "created_at": ts(now), "retired": 0});
+        let fields = json!({"unit_code": unit, "public": hex::encode(public.as_bytes()),
+                            "created_at": ts(now), "retired": 0,
+                            "authority": authority.public_hex()});
         insert_record_with_id(&mut w, "identity_key", "identity_keys", &id, obj(fields))?;
-        let targets = grant_targets(w.conn(), &unit, &id)?;
-        write_grants(&mut w, &unit, &id, &secret, &targets)?;
-        if targets.is_empty() {
-            // Nobody could ever open it: refuse rather than seal identities into a void.
-            return Err(StoreError::Invalid(binhyen_domain::Invalid::one(
-                "reporter",
-                "no_identity_holder",
-                "Chưa có cán bộ nào của đơn vị giữ được khóa danh tính: một cán bộ hoặc trưởng Công an xã cần đăng nhập trên máy này trước khi ghi danh tính người tố giác.",
-            )));
-        }
+        let targets: Vec<OfficerKey> = eligible_without(w.conn(), &unit, &id)?
+            .into_iter()
+            .filter(|k| own.as_deref() == Some(k.id.as_str()) || authorised.contains(&k.id))
+            .collect();
+        write_grants(&mut w, &unit, &id, &secret, &targets, &granted_by)?;
         w.commit()?;
-        tracing::info!(key = %id, "identity key created");
+        tracing::info!(key = %id, grants = targets.len(), "identity key created");
         self.ring.opened.borrow_mut().insert(id.clone(), secret);
         Ok(Sealer { key_id: id, public })
     }
 
-    /// Grants every identity key this session holds to the keys of the unit that may hold
-    /// it and do not yet (a new officer, a new laptop of the commune, a recovery slot), after
-    /// retiring the keys granted to someone who may no longer see identity. Run at sign-in,
-    /// after account changes and after every sync. Returns the grants and retirements made.
+    /// The officer keys of the unit that a chief authorised to hold its identity: those
+    /// holding a grant of a key this session holds, signed by that key's authority as this
+    /// session derives it (never as the database says it is), and this session's own keys
+    /// that open one. Grants from before signed grants authorise nothing.
+    fn authorised_keys(&self, unit: &str) -> Result<std::collections::BTreeSet<String>> {
+        let mut out = std::collections::BTreeSet::new();
+        for (key, _) in unit_keys(&self.conn, unit, false)? {
+            let Some(secret) = self.identity_secret(&key)? else {
+                continue;
+            };
+            let authority =
+                GrantAuthority::of_identity_secret(&zeroize::Zeroizing::new(secret.to_bytes()));
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT g.officer_key_id, k.public, k.officer_id, g.granted_by, g.created_at, g.signature
+                 FROM identity_grants g JOIN officer_keys k ON k.id = g.officer_key_id
+                 WHERE g.key_id = ?1 AND g.unit_code = ?2 AND k.unit_code = ?2
+                   AND g.signature IS NOT NULL AND g.granted_by IS NOT NULL",
+            )?;
+            let rows = stmt.query_map(params![key, unit], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                ))
+            })?;
+            for row in rows {
+                let (officer_key_id, public, officer_id, granted_by, created_at, signature) = row?;
+                let terms = GrantTerms {
+                    unit_code: unit,
+                    key_id: &key,
+                    officer_key_id: &officer_key_id,
+                    officer_key_public: &public,
+                    officer_id: officer_id.as_deref(),
+                    granted_by: &granted_by,
+                    created_at: &created_at,
+                };
+                if authority.signed(&terms, &signature) {
+                    out.insert(officer_key_id);
+                }
+            }
+        }
+        // This session's own keys, where a grant to them opened (whoever signed it).
+        let opened = self.ring.opened.borrow();
+        for (officer_key_id, _) in &self.ring.openers {
+            let granted: Vec<String> = self
+                .conn
+                .prepare_cached("SELECT key_id FROM identity_grants WHERE officer_key_id = ?1")?
+                .query_map([officer_key_id], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            if granted.iter().any(|k| opened.contains_key(k)) {
+                out.insert(officer_key_id.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Grants every identity key of the unit this session holds to officer key
+    /// `officer_key_id` (an officer's key on some laptop of the unit, or a station's recovery
+    /// slot): the chief's explicit act, signed and written to the audit trail. Returns the
+    /// grants made (0 where it held them all already).
+    pub fn grant_identity(&mut self, officer_key_id: &str, now: DateTime<Utc>) -> Result<usize> {
+        self.require(Permission::IdentityGrant)?;
+        let unit = self.info().unit_code.clone();
+        let target = eligible_key(&self.conn, &unit, officer_key_id)?.ok_or_else(|| {
+            StoreError::Invalid(binhyen_domain::Invalid::one(
+                "officer_key",
+                "not_eligible",
+                "Không thể trao khóa danh tính cho khóa này: khóa không thuộc đơn vị, hoặc tài khoản đã bị khóa, hoặc vai trò của tài khoản không được xem danh tính.",
+            ))
+        })?;
+        let mut due = Vec::new();
+        let mut held = 0;
+        for (id, _) in unit_keys(&self.conn, &unit, false)? {
+            let Some(secret) = self.identity_secret(&id)? else {
+                continue;
+            };
+            held += 1;
+            if eligible_without(&self.conn, &unit, &id)?
+                .iter()
+                .any(|k| k.id == target.id)
+            {
+                due.push((id, secret));
+            }
+        }
+        if held == 0 {
+            return Err(StoreError::Invalid(binhyen_domain::Invalid::one(
+                "officer_key",
+                "no_key_held",
+                "Tài khoản của đồng chí chưa giữ khóa danh tính của xã trên máy này nên chưa trao được; hãy trao từ máy đã giữ khóa.",
+            )));
+        }
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let granted_by = self.session.officer_id.clone();
+        let mut w = self.writer(now)?;
+        for (id, secret) in &due {
+            write_grants(
+                &mut w,
+                &unit,
+                id,
+                secret,
+                std::slice::from_ref(&target),
+                &granted_by,
+            )?;
+        }
+        w.audit(
+            Action::IdentityGrant,
+            Some(target.officer_id.as_deref().unwrap_or(&target.id)),
+            json!({"officer_key": target.id, "recovery": target.officer_id.is_none(),
+                   "keys": due.len()}),
+        )?;
+        w.commit()?;
+        tracing::info!(grants = due.len(), "identity key granted");
+        Ok(due.len())
+    }
+
+    /// Carries earlier grants on, run at sign-in, after account changes and after every
+    /// sync: retires the keys granted to someone who may no longer see identity (and makes
+    /// their replacement), records the grant authority of keys from before signed grants,
+    /// and passes every key this session holds to the officer keys a chief authorised (see
+    /// [`Station::authorised_keys`]). Never grants a key nobody authorised. Returns the
+    /// grants and retirements made.
     pub fn share_identity_keys(&mut self, now: DateTime<Utc>) -> Result<usize> {
         let unit = self.info().unit_code.clone();
         // A key granted to someone who may no longer see identity is retired and replaced
-        // (by a session that may: it makes the new key and grants it). What it sealed stays
-        // readable to those who hold it; nothing new is sealed to it.
+        // (by a session that holds a key: it makes the new key and grants it). What it
+        // sealed stays readable to those who hold it; nothing new is sealed to it.
         let exposed = exposed_keys(&self.conn, &unit)?;
         let mut retired = 0;
-        if !exposed.is_empty() && self.session.role.allows(Permission::IdentityView) {
+        let holds_one = unit_keys(&self.conn, &unit, false)?
+            .iter()
+            .map(|(id, _)| self.identity_secret(id))
+            .collect::<Result<Vec<_>>>()?
+            .iter()
+            .any(Option::is_some);
+        if !exposed.is_empty() && holds_one {
             let mut w = self.writer(now)?;
             for id in &exposed {
                 let fields = obj(json!({"retired": 1}));
@@ -397,13 +618,24 @@ impl Station {
             w.commit()?;
             tracing::info!(keys = exposed.len(), "identity keys retired");
             retired = exposed.len();
-            // The replacement, unless a key nobody lost is still there.
-            self.identity_sealer(now)?;
+            // The replacement, unless a key this session holds is still in use.
+            let mut in_use = false;
+            for (id, _) in unit_keys(&self.conn, &unit, true)? {
+                in_use |= self.identity_secret(&id)?.is_some();
+            }
+            if !in_use {
+                self.create_identity_key(now)?;
+            }
         }
+        self.record_authorities(&unit, now)?;
         // Read first: a sign-in or a sync with nothing to grant writes nothing.
+        let authorised = self.authorised_keys(&unit)?;
         let mut due = Vec::new();
         for (id, _) in unit_keys(&self.conn, &unit, false)? {
-            let targets = grant_targets(&self.conn, &unit, &id)?;
+            let targets: Vec<OfficerKey> = eligible_without(&self.conn, &unit, &id)?
+                .into_iter()
+                .filter(|k| authorised.contains(&k.id))
+                .collect();
             if targets.is_empty() {
                 continue;
             }
@@ -414,15 +646,97 @@ impl Station {
         if due.is_empty() {
             return Ok(retired);
         }
+        let granted_by = self.session.officer_id.clone();
         let mut w = self.writer(now)?;
         let mut n = 0;
         for (id, secret, targets) in &due {
-            write_grants(&mut w, &unit, id, secret, targets)?;
+            write_grants(&mut w, &unit, id, secret, targets, &granted_by)?;
             n += targets.len();
         }
         w.commit()?;
         tracing::info!(grants = n, "identity keys shared");
         Ok(n + retired)
+    }
+
+    /// Gives the keys this session holds that were made before signed grants their grant
+    /// authority (derived here from the secret), so that their grants can be checked.
+    fn record_authorities(&mut self, unit: &str, now: DateTime<Utc>) -> Result<()> {
+        let missing: Vec<String> = self
+            .conn
+            .prepare_cached(
+                "SELECT id FROM identity_keys WHERE unit_code = ?1 AND authority IS NULL ORDER BY id",
+            )?
+            .query_map([unit], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut found = Vec::new();
+        for id in missing {
+            if let Some(secret) = self.identity_secret(&id)? {
+                let authority =
+                    GrantAuthority::of_identity_secret(&zeroize::Zeroizing::new(secret.to_bytes()));
+                found.push((id, authority.public_hex()));
+            }
+        }
+        if found.is_empty() {
+            return Ok(());
+        }
+        let mut w = self.writer(now)?;
+        for (id, authority) in &found {
+            let fields = obj(json!({ "authority": authority }));
+            update_record(&mut w, "identity_key", "identity_keys", id, fields)?;
+        }
+        w.commit()
+    }
+
+    /// Who holds the unit's identity keys and who waits for a chief to grant them, for the
+    /// accounts screen: every officer key of the unit that may hold them (an active officer
+    /// whose role may see identity, on any laptop; a station's recovery slot).
+    pub fn identity_holders(&self) -> Result<Vec<IdentityHolder>> {
+        self.require(Permission::AccountsManage)?;
+        let unit = self.info().unit_code.clone();
+        let total = unit_keys(&self.conn, &unit, false)?.len() as u32;
+        let sql = format!(
+            "SELECT k.id, k.officer_id, o.full_name, o.username, k.station_id, k.created_at,
+                    (SELECT count(DISTINCT g.key_id) FROM identity_grants g
+                       JOIN identity_keys i ON i.id = g.key_id AND i.unit_code = k.unit_code
+                     WHERE g.officer_key_id = k.id)
+             FROM officer_keys k LEFT JOIN officers o ON o.id = k.officer_id
+             WHERE k.unit_code = ?1 AND ({})
+             ORDER BY o.full_name IS NULL, o.full_name, k.created_at",
+            eligible_keys_sql()
+        );
+        let this_station = self.info().station_id.to_string();
+        let rows = self
+            .conn
+            .prepare(&sql)?
+            .query_map([&unit], |r| {
+                let station_id: String = r.get(4)?;
+                let held: i64 = r.get(6)?;
+                Ok(IdentityHolder {
+                    officer_key_id: r.get(0)?,
+                    officer_id: r.get(1)?,
+                    full_name: r.get(2)?,
+                    username: r.get(3)?,
+                    this_laptop: station_id == this_station,
+                    station_id,
+                    published_at: r.get(5)?,
+                    keys_held: held.max(0) as u32,
+                    keys_total: total,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// Grants every key this session holds to every officer key of the unit that waits for
+    /// one: the demo station's set-up, acting as its chief.
+    pub(crate) fn grant_all_waiting(&mut self, now: DateTime<Utc>) -> Result<usize> {
+        let mut n = 0;
+        for h in self.identity_holders()? {
+            if h.keys_held < h.keys_total {
+                n += self.grant_identity(&h.officer_key_id, now)?;
+            }
+        }
+        Ok(n)
     }
 
     /// Where reporter identity stands for this session (see [`IdentityStatus`]).
@@ -476,6 +790,13 @@ impl Station {
     /// 10, or received from a laptop that had not been updated).
     pub(crate) fn identity_at_sign_in(&mut self, now: DateTime<Utc>) -> Result<()> {
         self.publish_own_key(now)?;
+        let unit = self.info().unit_code.clone();
+        if self.session.role.allows(Permission::IdentityGrant)
+            && unit_keys(&self.conn, &unit, true)?.is_empty()
+        {
+            // The unit's first key, made by its chief, so that officers can seal to it.
+            self.create_identity_key(now)?;
+        }
         self.share_identity_keys(now)?;
         self.seal_clear_identities(now)?;
         Ok(())

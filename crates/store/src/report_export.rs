@@ -51,6 +51,18 @@ fn hours(h: Option<f64>) -> String {
     h.map(|h| format!("{h:.1}")).unwrap_or_else(|| "-".into())
 }
 
+/// A CSV row with every cell safe to open in a spreadsheet (see
+/// [`binhyen_domain::text::spreadsheet_cell`]).
+pub(crate) fn safe_cells<I, S>(row: I) -> Vec<String>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    row.into_iter()
+        .map(|c| binhyen_domain::text::spreadsheet_cell(c.as_ref()).into_owned())
+        .collect()
+}
+
 /// CSV: UTF-8 with a byte-order mark and comma separators, one table after another.
 pub fn to_csv(r: &UnitReport) -> Result<Vec<u8>> {
     let mut out = b"\xEF\xBB\xBF".to_vec();
@@ -62,27 +74,32 @@ pub fn to_csv(r: &UnitReport) -> Result<Vec<u8>> {
             path: "report.csv".into(),
             source: std::io::Error::other(e.to_string()),
         };
-        w.write_record([format!(
+        w.write_record(safe_cells([format!(
             "BÁO CÁO CÔNG TÁC TIẾP NHẬN NGUỒN TIN - {}",
             r.period.label
-        )])
+        )]))
         .map_err(err)?;
-        w.write_record([format!("Đơn vị: Công an {}", r.unit_name)])
+        w.write_record(safe_cells([format!("Đơn vị: Công an {}", r.unit_name)]))
             .map_err(err)?;
-        w.write_record(["Mục", "Chỉ tiêu", &r.period.label, &r.previous.label])
-            .map_err(err)?;
+        w.write_record(safe_cells([
+            "Mục",
+            "Chỉ tiêu",
+            &r.period.label,
+            &r.previous.label,
+        ]))
+        .map_err(err)?;
         for (section, figures) in sections(r) {
             for f in figures {
-                w.write_record([
+                w.write_record(safe_cells([
                     section,
                     &f.label,
                     &f.current.to_string(),
                     &f.previous.to_string(),
-                ])
+                ]))
                 .map_err(err)?;
             }
         }
-        w.write_record([
+        w.write_record(safe_cells([
             "Thời gian xử lý",
             "Chuyển CQĐT: số tin / trung vị (giờ) / lâu nhất (giờ)",
             &format!(
@@ -92,9 +109,9 @@ pub fn to_csv(r: &UnitReport) -> Result<Vec<u8>> {
                 hours(r.transfer.worst_hours)
             ),
             "",
-        ])
+        ]))
         .map_err(err)?;
-        w.write_record([
+        w.write_record(safe_cells([
             "Thời gian xử lý",
             "Giải quyết: số tin / trung vị (giờ) / lâu nhất (giờ)",
             &format!(
@@ -104,22 +121,22 @@ pub fn to_csv(r: &UnitReport) -> Result<Vec<u8>> {
                 hours(r.resolve.worst_hours)
             ),
             "",
-        ])
+        ]))
         .map_err(err)?;
-        w.write_record([
+        w.write_record(safe_cells([
             "Quá hạn",
             "Tin về tội phạm quá hạn chuyển",
             &r.overdue.len().to_string(),
             "",
-        ])
+        ]))
         .map_err(err)?;
         for o in &r.overdue {
-            w.write_record([
+            w.write_record(safe_cells([
                 "Quá hạn",
                 &o.register_no,
                 &format!("trễ {:.1} giờ", o.hours_late),
                 where_of(r, o),
-            ])
+            ]))
             .map_err(err)?;
         }
         w.flush().map_err(|e| StoreError::Io {

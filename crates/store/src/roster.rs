@@ -518,7 +518,7 @@ fn parse_rows(bytes: &[u8]) -> Result<Vec<RowData>, Vec<RowError>> {
             cols.iter()
                 .position(|x| *x == c)
                 .and_then(|i| record.get(i))
-                .map(normalize_line)
+                .map(|c| normalize_line(binhyen_domain::text::from_spreadsheet_cell(c)))
                 .unwrap_or_default()
         };
         if record.iter().all(|f| f.trim().is_empty()) {
@@ -1007,7 +1007,7 @@ impl Station {
         {
             let mut w = csv::Writer::from_writer(&mut out);
             let io = |e: csv::Error| StoreError::io("roster.csv", std::io::Error::other(e));
-            w.write_record([
+            w.write_record(crate::report_export::safe_cells([
                 "Loại",
                 "Thôn/Buôn/TDP",
                 "Số hộ",
@@ -1016,7 +1016,7 @@ impl Station {
                 "Vai trò",
                 "Điện thoại",
                 "Ghi chú",
-            ])
+            ]))
             .map_err(io)?;
             for h in &hamlets {
                 let num = |n: Option<u32>| n.map(|n| n.to_string()).unwrap_or_default();
@@ -1025,7 +1025,7 @@ impl Station {
                     .filter(|p| p.hamlet_id == Some(h.id))
                     .collect();
                 if mine.is_empty() {
-                    w.write_record([
+                    w.write_record(crate::report_export::safe_cells([
                         h.kind.label(),
                         &h.name,
                         &num(h.households),
@@ -1034,12 +1034,12 @@ impl Station {
                         "",
                         "",
                         "",
-                    ])
+                    ]))
                     .map_err(io)?;
                 }
                 for p in mine {
                     let phone = p.phone.as_deref().map(format_national).unwrap_or_default();
-                    w.write_record([
+                    w.write_record(crate::report_export::safe_cells([
                         h.kind.label(),
                         &h.name,
                         &num(h.households),
@@ -1048,7 +1048,7 @@ impl Station {
                         p.role.label(),
                         &phone,
                         p.note.as_deref().unwrap_or(""),
-                    ])
+                    ]))
                     .map_err(io)?;
                 }
             }

@@ -401,6 +401,14 @@ impl Station {
         }
         let mut station = Station::from_conn(conn, dir, Session::new(&account, false), key, ring)?;
         station.identity_at_sign_in(now)?;
+        // The recovery, audited, is the grant of the commune's key to the new chief's key.
+        if let Some(own) = station.ring.own() {
+            let own = crate::identity::key_id(&own.public_key());
+            match station.grant_identity(&own, now) {
+                Ok(_) | Err(StoreError::Invalid(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
         Ok(station)
     }
 

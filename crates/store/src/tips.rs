@@ -475,7 +475,7 @@ impl Station {
         )?;
         w.commit()?;
         tracing::info!(tip = %id, "tip recorded");
-        self.load_tip(&id.to_string(), true)
+        self.load_tip(&id.to_string(), false)
     }
 
     /// Imports tips from JSON Lines, all or nothing: the first bad line refuses the whole
@@ -543,14 +543,11 @@ impl Station {
         Ok(ids)
     }
 
-    /// One tip by id or register number; `with_reporter` adds the reporter's identity and
-    /// the timeline.
-    pub fn get_tip(&self, key: &str, with_reporter: bool) -> Result<Tip> {
+    /// One tip by id or register number, with its timeline, never with its reporter's
+    /// identity: that leaves the library only through [`Station::reveal_tip`].
+    pub fn get_tip(&self, key: &str) -> Result<Tip> {
         self.require(Permission::TipRead)?;
-        if with_reporter {
-            self.require(Permission::IdentityView)?;
-        }
-        self.load_tip(key, with_reporter)
+        self.load_tip(key, false)
     }
 
     /// [`Station::get_tip`] without the permission check, for the library's own use.
@@ -1018,7 +1015,11 @@ impl Station {
             .as_ref()
             .is_some_and(|r| Some(r) != current.reporter.as_ref());
         if changed.is_empty() && !reporter_changed && valid.note.is_none() {
-            return Ok(current);
+            // Read with its reporter to compare; answered without, like every update.
+            return Ok(Tip {
+                reporter: None,
+                ..current
+            });
         }
         if !sets.is_empty() {
             let assignments: Vec<String> = sets
@@ -1092,7 +1093,7 @@ impl Station {
         )?;
         w.commit()?;
         tracing::info!(tip = %id, "tip updated");
-        self.load_tip(&id, true)
+        self.load_tip(&id, false)
     }
 
     /// Gives a tip to an officer of its unit to handle (by username or id), with an optional
@@ -1153,6 +1154,7 @@ impl Station {
     /// to the audit trail with who and why, in the same step.
     pub fn reveal_tip(&mut self, key: &str, reason: &str, now: DateTime<Utc>) -> Result<Tip> {
         self.require(Permission::IdentityView)?;
+        let reason = reveal_reason(reason)?;
         let tip = self.load_tip(key, true)?;
         if tip.reporter.is_some() {
             self.audit(
@@ -1164,6 +1166,28 @@ impl Station {
         }
         Ok(tip)
     }
+}
+
+/// The fewest words and characters a reason to see a reporter's identity must have: a
+/// stated reason ("gọi lại xác minh lời khai"), not a key pressed to get past the question.
+pub const REVEAL_REASON_WORDS: usize = 3;
+pub const REVEAL_REASON_CHARS: usize = 10;
+
+/// A reason to see a reporter's identity, normalised, or the field error that asks for one.
+pub fn reveal_reason(reason: &str) -> Result<String> {
+    let reason = binhyen_domain::text::normalize_line(reason);
+    if reason.split_whitespace().count() < REVEAL_REASON_WORDS
+        || reason.chars().count() < REVEAL_REASON_CHARS
+    {
+        return Err(StoreError::Invalid(Invalid::one(
+            "reason",
+            "reason_required",
+            format!(
+                "Hãy ghi lý do cần xem danh tính người báo tin (ít nhất {REVEAL_REASON_WORDS} từ, ví dụ \"gọi lại xác minh lời khai\"); lý do được lưu vào nhật ký."
+            ),
+        )));
+    }
+    Ok(reason)
 }
 
 /// An instant of a filter (RFC 3339), or a field error naming the filter.

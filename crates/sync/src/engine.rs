@@ -71,6 +71,8 @@ pub enum SyncError {
     NotEnrolled,
     #[error("Tệp cấp phép không hợp lệ: {0}")]
     Provisioning(String),
+    #[error("Đây là trạm dùng thử với dữ liệu mẫu: không bao giờ được đăng ký với máy chủ tỉnh, để dữ liệu mẫu không lẫn vào dữ liệu thật. Hãy thiết lập trạm thật từ tệp cấp phép trên một thư mục dữ liệu mới.")]
+    DemoStation,
     #[error("Trả lời của máy chủ không đọc được: {0}")]
     BadResponse(String),
     #[error("{0}")]
@@ -86,6 +88,7 @@ impl SyncError {
             SyncError::Refused { error, .. } => &error.code,
             SyncError::NotEnrolled => "not_enrolled",
             SyncError::Provisioning(_) => "bad_provisioning",
+            SyncError::DemoStation => "demo_station",
             SyncError::BadResponse(_) => "bad_response",
             SyncError::Bundle(e) => e.code(),
         }
@@ -94,7 +97,7 @@ impl SyncError {
 
 /// A refusal that sending again will not change: the change itself is at fault.
 fn refused_for_good_code(code: &str) -> bool {
-    matches!(code, "bad_change" | "out_of_scope")
+    matches!(code, "bad_change" | "out_of_scope" | "unauthorised_grant")
 }
 
 fn refused_for_good(e: &SyncError) -> bool {
@@ -139,16 +142,47 @@ struct Client {
 
 /// Whether a server address names this machine (plain HTTP is allowed there only).
 pub fn is_loopback_url(url: &str) -> bool {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split('/').next().unwrap_or("");
-    let host = match authority.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or(""),
-        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    // Parsed as the HTTP client will read it, so that "http://localhost:80@elsewhere/" (a
+    // user name and password before the real host) cannot pass for this machine.
+    let Ok(u) = url::Url::parse(url.trim()) else {
+        return false;
     };
-    host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+    if !u.username().is_empty() || u.password().is_some() {
+        return false;
+    }
+    match u.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod loopback_tests {
+    use super::is_loopback_url;
+
+    #[test]
+    fn only_this_machine_is_loopback_however_the_url_is_written() {
+        for (url, loopback) in [
+            ("http://localhost:8443/", true),
+            ("http://LOCALHOST/", true),
+            ("http://127.0.0.1:1/api", true),
+            ("http://127.3.4.5/", true),
+            ("http://[::1]:8080/", true),
+            ("http://localhost:80@evil.example/", false),
+            ("http://127.0.0.1@evil.example/", false),
+            ("http://user:pass@localhost/", false),
+            ("http://evil.example/?h=localhost", false),
+            ("http://localhost.evil.example/", false),
+            ("http://10.0.0.1/", false),
+            ("http://[::ffff:8.8.8.8]/", false),
+            ("localhost", false),
+            ("", false),
+        ] {
+            assert_eq!(is_loopback_url(url), loopback, "{url}");
+        }
+    }
 }
 
 impl Client {
@@ -349,9 +383,13 @@ pub fn enroll(
             p.version
         )));
     }
+    check_ca_fingerprint(&p)?;
     let station = if Station::exists(dir) {
         // A new provisioning file is also how the province lifts a revoked station's lock.
         let s = Station::open_revoked(dir, credentials)?;
+        if s.info().demo {
+            return Err(SyncError::DemoStation);
+        }
         if s.info().unit_code != p.unit_code {
             return Err(SyncError::Provisioning(format!(
                 "tệp dành cho đơn vị {} nhưng trạm này thuộc {}",
@@ -423,6 +461,44 @@ pub fn enroll(
         tracing::warn!(error = %e, "recovery code not handed over yet; the next sync retries");
     }
     Ok(station)
+}
+
+/// The pinned authority in a provisioning file must be the one its fingerprint names (the
+/// fingerprint is what the province reads out over the phone and prints on the round's
+/// sheet): a file whose certificate was swapped is refused before anything is sent.
+fn check_ca_fingerprint(p: &Provisioning) -> Result<(), SyncError> {
+    let Some(pem) = p.server_ca_pem.as_deref().filter(|p| !p.trim().is_empty()) else {
+        return Ok(());
+    };
+    let expected: String = p
+        .server_ca_sha256
+        .as_deref()
+        .unwrap_or("")
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    if expected.is_empty() {
+        return Err(SyncError::Provisioning(
+            "thiếu dấu vân tay (server_ca_sha256) của chứng chỉ máy chủ tỉnh; hãy xin tệp cấp phép mới".into(),
+        ));
+    }
+    let first = ureq::tls::parse_pem(pem.as_bytes()).find_map(|item| match item {
+        Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+        _ => None,
+    });
+    let Some(first) = first else {
+        return Err(SyncError::Provisioning(
+            "chứng chỉ của máy chủ tỉnh (server_ca_pem) không đọc được".into(),
+        ));
+    };
+    use sha2::Digest;
+    if hex::encode(sha2::Sha256::digest(first.der())) != expected {
+        return Err(SyncError::Provisioning(
+            "chứng chỉ máy chủ tỉnh trong tệp không khớp dấu vân tay ghi cùng tệp: tệp đã bị sửa hoặc hỏng; không có gì được gửi đi. Hãy xin Công an tỉnh tệp cấp phép mới.".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// How the engine reaches the server: HTTP in the product, an in-process link with injected

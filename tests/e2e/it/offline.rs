@@ -205,16 +205,36 @@ fn the_pinned_authority_is_the_only_one_trusted() {
         .starts_with("-----BEGIN CERTIFICATE-----"));
     assert_eq!(good["server_ca_sha256"].as_str().unwrap().len(), 64);
 
-    // Another server's authority (an impostor, say) in the file: refused, clearly.
+    // Another server's authority (an impostor, say) in the file, under the fingerprint the
+    // province read out: refused before anything is sent.
     let other_db = format!("sqlite:{}", w.join("other.db").display());
-    let other_ca = server_cmd(&other_db, &["ca"]).stdout;
+    let other = server_cmd(&other_db, &["ca"]);
+    let other_ca = String::from_utf8(other.stdout).unwrap();
+    let other_fingerprint = String::from_utf8(other.stderr)
+        .unwrap()
+        .split("SHA-256: ")
+        .nth(1)
+        .unwrap()
+        .trim()
+        .to_string();
     let mut forged = good.clone();
-    forged["server_ca_pem"] = Value::String(String::from_utf8(other_ca).unwrap());
+    forged["server_ca_pem"] = Value::String(other_ca);
     let forged_file = w.join("gia.json");
     std::fs::write(&forged_file, forged.to_string()).unwrap();
     let laptop = Laptop {
         dir: tempfile::tempdir().unwrap(),
     };
+    let out = laptop.cli(&["enroll", forged_file.to_str().unwrap()], None);
+    assert!(!out.status.success());
+    assert_eq!(err_code(&out), "bad_provisioning");
+    assert!(
+        err_message(&out).contains("dấu vân tay"),
+        "{}",
+        err_message(&out)
+    );
+    // With its own fingerprint too: the server does not present it, and nothing is sent.
+    forged["server_ca_sha256"] = Value::String(other_fingerprint);
+    std::fs::write(&forged_file, forged.to_string()).unwrap();
     let out = laptop.cli(&["enroll", forged_file.to_str().unwrap()], None);
     assert!(!out.status.success());
     assert_eq!(err_code(&out), "untrusted_server");
@@ -228,6 +248,16 @@ fn the_pinned_authority_is_the_only_one_trusted() {
     let out = laptop.cli(&["enroll", plain_file.to_str().unwrap()], None);
     assert_eq!(err_code(&out), "bad_provisioning");
     assert!(err_message(&out).contains("HTTPS"));
+
+    // A demo station never enrols, whatever the file: its made-up data stays out of the
+    // province's.
+    let demo = Laptop {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    demo.ok(&["init", "--unit", COMMUNE, "--demo"], None);
+    let out = demo.cli(&["enroll", file.to_str().unwrap()], None);
+    assert_eq!(err_code(&out), "demo_station");
+    assert!(err_message(&out).contains("dùng thử"));
 
     // The genuine file still works (the token was not spent by the refused attempts).
     laptop.ok(&["enroll", file.to_str().unwrap()], None);
@@ -376,7 +406,7 @@ fn the_server_holds_each_audit_trail_and_refuses_a_rewritten_one() {
             "show",
             tip["id"].as_str().unwrap(),
             "--reason",
-            "xác minh",
+            "xác minh lời khai",
         ],
         None,
     );

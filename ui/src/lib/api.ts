@@ -2,6 +2,7 @@
 // Rust by ts-rs (src/lib/bindings). Errors arrive as AppError with a stable `code`.
 import { invoke } from '@tauri-apps/api/core';
 import type { Account } from './bindings/Account';
+import type { IdentityHolder } from './bindings/IdentityHolder';
 import { SIGNED_OUT_CODES } from './session.svelte';
 import type { NewAccount } from './bindings/NewAccount';
 import type { OfficerChoice } from './bindings/OfficerChoice';
@@ -67,6 +68,8 @@ export const api = {
   setAccountRole: (id: string, role: Role) => call<Account>('set_account_role', { id, role }),
   setAccountActive: (id: string, active: boolean) => call<Account>('set_account_active', { id, active }),
   resetPassword: (id: string, password: string) => call<Account>('reset_password', { id, password }),
+  identityHolders: () => call<IdentityHolder[]>('identity_holders'),
+  grantIdentity: (officerKeyId: string) => call<number>('grant_identity', { officerKeyId }),
   listTips: (filter: TipFilter) => call<Tip[]>('list_tips', { filter }),
   countTips: (filter: TipFilter) => call<number>('count_tips', { filter }),
   getTip: (id: string) => call<Tip>('get_tip', { id }),

@@ -135,8 +135,15 @@ fn tip_add_show_update() {
     assert_eq!(tip["status"], "received");
     assert_eq!(tip["hamlet_name"], "Buôn Ea Kmar");
     assert_eq!(tip["received_at"], "2026-11-01T07:00:00Z");
-    assert_eq!(tip["reporter"]["phone"], "+84912345678");
+    // The answer to recording carries no identity; the reasoned reveal shows it, normalised.
+    assert!(tip["reporter"].is_null(), "{tip}");
     let id = tip["id"].as_str().unwrap();
+    let revealed = ok_json(
+        dir.path(),
+        &["tip", "show", id, "--reason", "gọi lại xác minh lời khai"],
+        None,
+    );
+    assert_eq!(revealed["reporter"]["phone"], "+84912345678");
 
     let shown = ok_json(
         dir.path(),
@@ -985,5 +992,158 @@ fn an_officer_is_put_in_charge_of_a_hamlet_through_the_command_line() {
             None
         )["code"],
         "not_found"
+    );
+}
+
+/// A reporter's identity leaves the command line only through `tip show --reason` with a
+/// stated reason (audited); an administrator can neither make an account that sees it nor
+/// take one over; the commune's key goes only where a chief grants it.
+#[test]
+fn identity_leaves_only_through_a_reasoned_reveal_and_keys_only_through_a_chief() {
+    let dir = chief_station();
+    let name = "Nguyễn Văn Báo Tin";
+    let tip = ok_json(
+        dir.path(),
+        &["tip", "add"],
+        Some(
+            &json!({"content": "Tố giác đánh bạc ở chợ", "category": "crime_denunciation",
+                      "reporter": {"name": name, "phone": "0905 111 222", "secret": true}})
+            .to_string(),
+        ),
+    );
+    let id = tip["id"].as_str().unwrap().to_string();
+    assert!(!tip.to_string().contains("Báo Tin"), "{tip}");
+    let temp = "mật khẩu tạm 123";
+    let own = "mật khẩu riêng của tôi";
+    for (user, role) in [("canbo", "officer"), ("quantri", "admin")] {
+        let out = run_as(
+            dir.path(),
+            "truong",
+            PASS,
+            &[
+                "account",
+                "add",
+                "--user",
+                user,
+                "--name",
+                &format!("Cán bộ {user}"),
+                "--role",
+                role,
+            ],
+            &[("BINHYEN_NEW_PASSWORD", temp)],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = run_as(
+            dir.path(),
+            user,
+            temp,
+            &["password"],
+            &[("BINHYEN_NEW_PASSWORD", own)],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let audit_views = || {
+        ok_json(dir.path(), &["audit", "list"], None)
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "identity.view")
+            .count()
+    };
+    // Without a reason, or with a word: the tip, never its reporter, and nothing audited.
+    let shown = ok_json(dir.path(), &["tip", "show", &id], None);
+    assert_eq!(shown["id"], id.as_str());
+    assert!(!shown.to_string().contains("Báo Tin"), "{shown}");
+    let text = run(dir.path(), &["tip", "show", &id], None);
+    assert!(!String::from_utf8_lossy(&text.stdout).contains("Báo Tin"));
+    let refused = err_json(dir.path(), &["tip", "show", &id, "--reason", "xem"], None);
+    assert_eq!(refused["code"], "invalid");
+    assert!(
+        refused["message"].as_str().unwrap().contains("lý do"),
+        "{refused}"
+    );
+    let updated = ok_json(dir.path(), &["tip", "update", &id], Some("{}"));
+    assert!(!updated.to_string().contains("Báo Tin"), "{updated}");
+    assert_eq!(audit_views(), 0);
+    // With a stated reason: shown, and on the audit trail with the reason.
+    let revealed = ok_json(
+        dir.path(),
+        &["tip", "show", &id, "--reason", "gọi lại xác minh lời khai"],
+        None,
+    );
+    assert_eq!(revealed["reporter"]["name"], name);
+    assert_eq!(audit_views(), 1);
+    // The officer the chief made holds the key; the administrator does not, and cannot
+    // make, promote, reopen or reset an account that would.
+    let out = run_as(
+        dir.path(),
+        "canbo",
+        own,
+        &["tip", "show", &id, "--reason", "gọi lại người báo tin"],
+        &[],
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Báo Tin"));
+    let out = run_as(
+        dir.path(),
+        "quantri",
+        own,
+        &["tip", "show", &id, "--reason", "xem danh tính người báo"],
+        &[],
+    );
+    assert_eq!(code_of(&out), "forbidden");
+    let out = run_as(
+        dir.path(),
+        "quantri",
+        own,
+        &[
+            "account",
+            "add",
+            "--user",
+            "moi",
+            "--name",
+            "Người mới",
+            "--role",
+            "officer",
+        ],
+        &[("BINHYEN_NEW_PASSWORD", temp)],
+    );
+    assert_eq!(code_of(&out), "invalid");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Chỉ trưởng Công an xã"));
+    let out = run_as(
+        dir.path(),
+        "quantri",
+        own,
+        &["account", "reset-password", "canbo"],
+        &[("BINHYEN_NEW_PASSWORD", "mật khẩu quản trị đặt")],
+    );
+    assert_eq!(code_of(&out), "invalid");
+    let out = run_as(
+        dir.path(),
+        "quantri",
+        own,
+        &["account", "grant", "canbo"],
+        &[],
+    );
+    assert_eq!(code_of(&out), "forbidden");
+    // The chief sees who holds the key; a grant to one who holds it already does nothing.
+    let keys = ok_json(dir.path(), &["account", "keys"], None);
+    let keys = keys.as_array().unwrap();
+    assert_eq!(keys.len(), 2, "the chief and the officer: {keys:?}");
+    assert!(
+        keys.iter().all(|k| k["keys_held"] == k["keys_total"]),
+        "{keys:?}"
+    );
+    let granted = ok_json(dir.path(), &["account", "grant", "canbo"], None);
+    assert!(
+        granted["message"].as_str().unwrap().contains("không có gì"),
+        "{granted}"
     );
 }

@@ -251,6 +251,7 @@ pub fn put_attachment(
 }
 
 mod postgres;
+mod rights;
 mod sqlite;
 
 pub use self::postgres::PgBackend;
@@ -464,6 +465,13 @@ pub(crate) fn push_with(
             }
             None => RecordState::default(),
         };
+        rights::check(tx, station, def, op, c, existing.as_ref()).map_err(|e| match e {
+            DbError::Refused(mut f) => {
+                f.message = at(f.message);
+                DbError::Refused(f)
+            }
+            other => other,
+        })?;
         let outcome = merge(
             &state,
             &Incoming {

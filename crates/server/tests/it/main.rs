@@ -131,6 +131,7 @@ both!(
     attachment_content_stays_in_its_commune,
     the_checksum_follows_every_change_of_its_scope,
     versions_an_older_server_stored_read_alike,
+    grants_need_a_key_holders_signature_and_the_province_writes_no_commune_secrets,
 );
 
 fn start(kind: Kind) -> Api {
@@ -1181,4 +1182,171 @@ fn attachment_content_stays_in_its_commune(kind: Kind) {
         .to_string();
     assert!(api.db.revoke(&id, Utc::now()).unwrap());
     assert_eq!(api.get_bytes(&path, &a2).0, 403);
+}
+
+fn entity_change(
+    id: &str,
+    entity: &str,
+    unit: &str,
+    entity_id: &str,
+    op: &str,
+    data: Value,
+) -> Value {
+    json!({"change_id": id, "hlc": "000001764000000-00000000-node1", "entity": entity,
+           "entity_id": entity_id, "op": op, "unit_code": unit, "data": data})
+}
+
+/// A grant of an identity key must be signed by the key's grant authority, over the officer
+/// key it is sealed to; keys are never edited in place; and a province-level station writes
+/// none of a commune's accounts, keys, grants, reporters, files or rosters (each refused whole,
+/// with its reason), only the follow-up of its tips.
+fn grants_need_a_key_holders_signature_and_the_province_writes_no_commune_secrets(kind: Kind) {
+    use binhyen_domain::grant::{GrantAuthority, GrantTerms};
+    let api = start(kind);
+    let a = api.station("24280");
+    let province = api.station("66");
+    let authority = GrantAuthority::of_identity_secret(&[3u8; 32]);
+    let t = "2026-11-20T03:00:00Z";
+    let officer_key = |id: &str, public: &str| {
+        entity_change(
+            &format!("ok-{id}"),
+            "officer_key",
+            "24280",
+            id,
+            "insert",
+            json!({"unit_code": "24280", "officer_id": "o1", "station_id": "s1", "public": public, "created_at": t}),
+        )
+    };
+    let signature = authority.sign(&GrantTerms {
+        unit_code: "24280",
+        key_id: "key-1",
+        officer_key_id: "chief-key",
+        officer_key_public: "bb",
+        officer_id: Some("o1"),
+        granted_by: "o1",
+        created_at: t,
+    });
+    let grant = |change_id: &str, officer_key_id: &str, signature: Option<&str>| {
+        let mut data = json!({"unit_code": "24280", "key_id": "key-1", "officer_key_id": officer_key_id,
+                              "sealed": "AAAA", "created_at": t, "granted_by": "o1"});
+        if let Some(s) = signature {
+            data["signature"] = json!(s);
+        }
+        entity_change(
+            change_id,
+            "identity_grant",
+            "24280",
+            &format!("grant-{change_id}"),
+            "insert",
+            data,
+        )
+    };
+    let key = entity_change(
+        "k1",
+        "identity_key",
+        "24280",
+        "key-1",
+        "insert",
+        json!({"unit_code": "24280", "public": "aa", "created_at": t, "retired": 0,
+               "authority": authority.public_hex()}),
+    );
+    let (status, r) = api.post(
+        "/api/v1/push",
+        Some(&a),
+        &push(vec![
+            key,
+            officer_key("chief-key", "bb"),
+            officer_key("other-key", "cc"),
+            grant("g1", "chief-key", Some(&signature)),
+        ]),
+    );
+    assert_eq!((status, r["accepted"].as_u64()), (200, Some(4)), "{r}");
+
+    let refused = |who: &str, changes: Vec<Value>, code: &str| {
+        let before = api.changes_in_scope(&a);
+        let (status, r) = api.post("/api/v1/push", Some(who), &push(changes));
+        assert_eq!((status, r["code"].as_str()), (403, Some(code)), "{r}");
+        assert!(r["message"].as_str().is_some_and(|m| !m.is_empty()), "{r}");
+        assert_eq!(api.changes_in_scope(&a), before, "nothing of it is applied");
+    };
+    // Not signed; a signature moved to another officer key; a junk signature.
+    refused(
+        &a,
+        vec![grant("g2", "other-key", None)],
+        "unauthorised_grant",
+    );
+    refused(
+        &a,
+        vec![grant("g3", "other-key", Some(&signature))],
+        "unauthorised_grant",
+    );
+    refused(
+        &a,
+        vec![grant("g4", "chief-key", Some(&"00".repeat(64)))],
+        "unauthorised_grant",
+    );
+    // A key's public half or authority swapped in place, to make a signature fit.
+    refused(
+        &a,
+        vec![entity_change(
+            "swap-1",
+            "officer_key",
+            "24280",
+            "other-key",
+            "update",
+            json!({"public": "bb"}),
+        )],
+        "unauthorised_grant",
+    );
+    let other = GrantAuthority::of_identity_secret(&[4u8; 32]).public_hex();
+    refused(
+        &a,
+        vec![entity_change(
+            "swap-2",
+            "identity_key",
+            "24280",
+            "key-1",
+            "update",
+            json!({"authority": other}),
+        )],
+        "unauthorised_grant",
+    );
+    // The province-level station: nothing of a commune's secrets, even well signed.
+    let officer = entity_change(
+        "p-1",
+        "officer",
+        "24280",
+        "o-p",
+        "insert",
+        json!({"unit_code": "24280", "full_name": "Người của tỉnh", "active": true, "username": "tinh",
+               "role": "chief", "created_at": t, "updated_at": t}),
+    );
+    let reporter = entity_change(
+        "p-2",
+        "tip_reporter",
+        "24280",
+        "t1",
+        "update",
+        json!({"name": "x"}),
+    );
+    for c in [
+        officer,
+        officer_key("p-key", "dd"),
+        grant("p-3", "chief-key", Some(&signature)),
+        reporter,
+        change("p-4", "24280", "h-p", hamlet("24280")),
+    ] {
+        refused(&province, vec![c], "out_of_scope");
+    }
+    // It may follow a tip up.
+    let note = entity_change(
+        "p-5",
+        "tip_action",
+        "24280",
+        "act-1",
+        "insert",
+        json!({"tip_id": "t1", "at": t, "kind": "note", "note": "Tỉnh đề nghị xác minh thêm", "officer_id": "p1"}),
+    );
+    let (status, r) = api.post("/api/v1/push", Some(&province), &push(vec![note]));
+    assert_eq!((status, r["accepted"].as_u64()), (200, Some(1)), "{r}");
 }

@@ -112,8 +112,11 @@ fn each_role_is_allowed_and_refused_in_the_library() {
     // A province analyst reads and exports figures, never identity, and writes nothing.
     let mut analyst = first_sign_in(dir.path(), "phantich");
     assert!(analyst.list_tips(&Default::default()).is_ok());
-    assert!(forbidden(analyst.get_tip(&key, true)));
-    assert!(forbidden(analyst.reveal_tip(&key, "xem thử", now())));
+    assert!(forbidden(analyst.reveal_tip(
+        &key,
+        "xem thử danh tính",
+        now()
+    )));
     assert!(forbidden(analyst.add_tip(
         &tip_input(serde_json::json!({"content": "Thử ghi"})),
         now()
@@ -128,7 +131,7 @@ fn each_role_is_allowed_and_refused_in_the_library() {
     // An administrator manages accounts and rosters, reads the audit trail, and never a tip.
     let mut admin = first_sign_in(dir.path(), "quantri");
     assert!(forbidden(admin.list_tips(&Default::default())));
-    assert!(forbidden(admin.get_tip(&key, false)));
+    assert!(forbidden(admin.get_tip(&key)));
     assert!(admin
         .search("trom bo", 10)
         .unwrap()

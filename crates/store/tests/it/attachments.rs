@@ -145,7 +145,7 @@ fn attaching_later_removing_and_the_same_photo_twice() {
         .remove_attachment(&added[0].id.to_string(), now())
         .unwrap();
     assert!(left.is_empty());
-    let other = s.get_tip(&two.id.to_string(), false).unwrap();
+    let other = s.get_tip(&two.id.to_string()).unwrap();
     let (_, data) = s
         .attachment_content(&other.attachments[0].id.to_string())
         .unwrap();
@@ -238,7 +238,7 @@ fn the_other_laptop_gets_the_record_then_the_content() {
     let hash = content_hash(&content);
     assert_eq!(one.attachments_to_upload().unwrap(), vec![hash.clone()]);
     relay(&one, &mut two);
-    let there = two.get_tip(&tip.id.to_string(), false).unwrap();
+    let there = two.get_tip(&tip.id.to_string()).unwrap();
     assert_eq!(there.attachments.len(), 1);
     assert!(!there.attachments[0].available);
     let aid = there.attachments[0].id.to_string();
@@ -267,7 +267,7 @@ fn the_other_laptop_gets_the_record_then_the_content() {
         .unwrap();
     relay(&one, &mut two);
     assert!(two
-        .get_tip(&tip.id.to_string(), false)
+        .get_tip(&tip.id.to_string())
         .unwrap()
         .attachments
         .is_empty());

@@ -19,7 +19,7 @@ fn with_history() -> (tempfile::TempDir, Station) {
     let patch =
         serde_json::from_value(json!({"status": "verifying", "note": "Đi xác minh"})).unwrap();
     s.update_tip(&tip.id.to_string(), &patch, now()).unwrap();
-    s.reveal_tip(&tip.id.to_string(), "lập biên bản", now())
+    s.reveal_tip(&tip.id.to_string(), "lập biên bản tiếp nhận", now())
         .unwrap();
     s.audit(Action::RosterExport, None, json!({"bytes": 10}), now())
         .unwrap();

@@ -75,7 +75,10 @@ fn a_backup_is_unreadable_and_restores_whole() {
     let tips = restored.list_tips(&Default::default()).unwrap();
     assert_eq!(tips.len(), 1);
     assert_eq!(tips[0].content, CONTENT);
-    let full = restored.get_tip(&tips[0].id.to_string(), true).unwrap();
+    let mut restored = restored;
+    let full = restored
+        .reveal_tip(&tips[0].id.to_string(), "kiểm tra bản khôi phục", now())
+        .unwrap();
     assert_eq!(full.reporter.unwrap().name.as_deref(), Some(SECRET_NAME));
     assert!(restored
         .audit_entries(10)

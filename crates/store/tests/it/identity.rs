@@ -47,7 +47,7 @@ fn stored_identity(s: &Station) -> Vec<String> {
 }
 
 fn reveal_name(s: &mut Station, tip: &str) -> Option<String> {
-    s.reveal_tip(tip, "xác minh", now())
+    s.reveal_tip(tip, "xác minh lời khai", now())
         .unwrap()
         .reporter
         .and_then(|r| r.name)
@@ -106,7 +106,13 @@ fn identity_is_sealed_in_the_database_and_the_outbox_and_the_database_key_does_n
     admin
         .change_password(TEMP, "quản trị mới 2026", now())
         .unwrap();
-    assert_eq!(admin.get_tip(&tip, true).unwrap_err().code(), "forbidden");
+    assert_eq!(
+        admin
+            .reveal_tip(&tip, "xem danh tính người báo", now())
+            .unwrap_err()
+            .code(),
+        "forbidden"
+    );
     assert!(stored_identity(&admin)[..4].iter().all(|v| is_sealed(v)));
     assert_eq!(
         grants_where(&admin, "o.username = 'quantri'"),
@@ -181,7 +187,7 @@ fn identities_stored_in_clear_before_this_version_are_sealed_at_the_next_sign_in
     assert!(is_sealed(&stored[0]) && is_sealed(&stored[1]), "{stored:?}");
     assert!(stored.iter().all(|v| !v.contains("Tố Giác")));
     let opened = chief
-        .reveal_tip(&tip, "xác minh", now())
+        .reveal_tip(&tip, "xác minh lời khai", now())
         .unwrap()
         .reporter
         .unwrap();
@@ -196,8 +202,17 @@ fn identities_stored_in_clear_before_this_version_are_sealed_at_the_next_sign_in
     assert!(sealed_update);
 }
 
+/// The officer keys of another laptop, as a chief sees them on the accounts screen.
+fn other_laptops_keys(s: &Station) -> Vec<binhyen_store::identity::IdentityHolder> {
+    s.identity_holders()
+        .unwrap()
+        .into_iter()
+        .filter(|h| !h.this_laptop)
+        .collect()
+}
+
 #[test]
-fn a_second_laptop_of_the_commune_reads_identities_once_a_holder_has_synced() {
+fn a_second_laptop_of_the_commune_reads_identities_once_a_chief_grants_its_key() {
     let (_a_dir, mut a) = station();
     let tip = tip_with_reporter(&mut a);
     let b_dir = tempfile::tempdir().unwrap();
@@ -219,7 +234,7 @@ fn a_second_laptop_of_the_commune_reads_identities_once_a_holder_has_synced() {
         "B's chief waits for the commune's key"
     );
     let locked = b
-        .reveal_tip(&tip, "xác minh", now())
+        .reveal_tip(&tip, "xác minh lời khai", now())
         .unwrap()
         .reporter
         .unwrap();
@@ -241,23 +256,51 @@ fn a_second_laptop_of_the_commune_reads_identities_once_a_holder_has_synced() {
     assert!(paper.reporter.is_empty());
     assert!(paper.reporter_note.unwrap().contains("niêm phong"));
 
-    // What B's chief records meanwhile, they read back at once: B made a key of its own,
-    // granted to A's chief too.
+    // What B's chief records meanwhile is sealed to the commune's key (B makes no key of
+    // its own when the commune has one): B reads it once granted.
     let early = tip_with_reporter(&mut b);
-    assert_eq!(reveal_name(&mut b, &early).as_deref(), Some(NAME));
-    let mixed = b.identity_status().unwrap();
-    assert_eq!((mixed.unit_keys, mixed.opened_keys), (2, 1));
+    assert_eq!(reveal_name(&mut b, &early).as_deref(), Some(LOCKED_NAME));
+    assert_eq!(b.identity_status().unwrap().unit_keys, 1);
 
-    // B's officers' keys reach A; A (whose chief holds the key) grants them; B reads.
+    // B's key reaches A. A's syncs and sign-ins never grant it by themselves: a key that
+    // shows up is not a chief's decision.
     relay_scope(&b, &mut a, true);
     assert_eq!(reveal_name(&mut a, &early).as_deref(), Some(NAME));
-    assert_eq!(a.share_identity_keys(now()).unwrap(), 1);
+    assert_eq!(a.share_identity_keys(now()).unwrap(), 0);
+    relay_scope(&a, &mut b, true);
+    assert_eq!(reveal_name(&mut b, &tip).as_deref(), Some(LOCKED_NAME));
+
+    // A's chief sees it waiting, and grants it: signed, and on the audit trail.
+    let waiting = other_laptops_keys(&a);
+    assert_eq!(waiting.len(), 1, "{waiting:?}");
+    assert_eq!(waiting[0].username.as_deref(), Some("truong"));
+    assert_eq!((waiting[0].keys_held, waiting[0].keys_total), (0, 1));
+    assert_eq!(
+        a.grant_identity(&waiting[0].officer_key_id, now()).unwrap(),
+        1
+    );
+    assert_eq!(
+        a.grant_identity(&waiting[0].officer_key_id, now()).unwrap(),
+        0,
+        "a key is granted once"
+    );
+    let grant = a
+        .audit_entries(5)
+        .unwrap()
+        .into_iter()
+        .find(|e| e.action == "identity.grant")
+        .expect("the grant is on the audit trail");
+    assert!(
+        grant.detail.contains(&waiting[0].officer_key_id),
+        "{grant:?}"
+    );
     relay_scope(&a, &mut b, true);
     assert_eq!(reveal_name(&mut b, &tip).as_deref(), Some(NAME));
+    assert_eq!(reveal_name(&mut b, &early).as_deref(), Some(NAME));
     let held = b.identity_status().unwrap();
     assert_eq!(
         (held.unit_keys, held.opened_keys, held.waiting_officer_keys),
-        (2, 2, 0)
+        (1, 1, 0)
     );
     let paper = reception_paper(&mut b, &tip);
     assert_eq!(paper.reporter[0].value, NAME);
@@ -269,7 +312,7 @@ fn a_second_laptop_of_the_commune_reads_identities_once_a_holder_has_synced() {
 }
 
 #[test]
-fn two_laptops_that_each_made_a_key_before_meeting_end_with_both() {
+fn two_laptops_that_each_made_a_key_before_meeting_end_with_both_once_their_chiefs_grant() {
     let (_a_dir, mut a) = station();
     let b_dir = tempfile::tempdir().unwrap();
     let mut b = Station::init(b_dir.path(), &opts("24280", 2, false), now()).unwrap();
@@ -277,14 +320,141 @@ fn two_laptops_that_each_made_a_key_before_meeting_end_with_both() {
     let from_b = tip_with_reporter(&mut b);
     relay_scope(&a, &mut b, true);
     relay_scope(&b, &mut a, true);
-    assert!(a.share_identity_keys(now()).unwrap() > 0);
-    assert!(b.share_identity_keys(now()).unwrap() > 0);
+    assert_eq!(a.share_identity_keys(now()).unwrap(), 0);
+    assert_eq!(b.share_identity_keys(now()).unwrap(), 0);
+    for s in [&mut a, &mut b] {
+        for h in other_laptops_keys(s) {
+            assert_eq!(s.grant_identity(&h.officer_key_id, now()).unwrap(), 1);
+        }
+    }
     relay_scope(&a, &mut b, true);
     relay_scope(&b, &mut a, true);
     for s in [&mut a, &mut b] {
         assert_eq!(reveal_name(s, &from_a).as_deref(), Some(NAME));
         assert_eq!(reveal_name(s, &from_b).as_deref(), Some(NAME));
     }
+}
+
+/// Someone holding the database key (an administrator of the laptop) writes an officer and
+/// a box key of their own into the database, with a forged grant for good measure: no
+/// sign-in, sync or key replacement ever grants them the commune's key, and the chief sees
+/// the key waiting on the accounts screen.
+#[test]
+fn a_key_written_into_the_database_by_someone_with_the_database_key_is_never_granted() {
+    let (dir, mut chief) = station();
+    let officer = add_account(&mut chief, "canbo", Role::Officer);
+    let tip = tip_with_reporter(&mut chief);
+    let attacker = crypto_box::SecretKey::generate(&mut rand::rngs::OsRng);
+    let public = hex::encode(attacker.public_key().as_bytes());
+    let attacker_key = binhyen_store::identity::key_id(&attacker.public_key());
+    let key_of_unit: String = chief
+        .conn()
+        .query_row("SELECT id FROM identity_keys", [], |r| r.get(0))
+        .unwrap();
+    chief
+        .conn()
+        .execute_batch(&format!(
+            "INSERT INTO officers(id, unit_code, full_name, active, username, role, created_at, updated_at)
+               VALUES ('ke-gian', '24280', 'Kẻ gian', 1, 'kegian', 'officer', '2026-11-20T03:00:00Z', '2026-11-20T03:00:00Z');
+             INSERT INTO officer_keys(id, unit_code, officer_id, station_id, public, created_at)
+               VALUES ('{attacker_key}', '24280', 'ke-gian', 'x', '{public}', '2026-11-20T03:00:00Z');
+             INSERT INTO identity_grants(id, unit_code, key_id, officer_key_id, sealed, created_at, granted_by, signature)
+               VALUES ('gia-mao', '24280', '{key_of_unit}', '{attacker_key}', 'AAAA', '2026-11-20T03:00:00Z', 'ke-gian', '{}');",
+            "00".repeat(64)
+        ))
+        .unwrap();
+    let real_grants = |s: &Station| -> i64 {
+        s.conn()
+            .query_row(
+                "SELECT count(*) FROM identity_grants WHERE officer_key_id = ?1 AND id <> 'gia-mao'",
+                [&attacker_key],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    drop(chief);
+    // The chief signs in, syncs (the same sharing), and replaces the key after disabling an
+    // officer: a new key is made and passed to those a chief authorised, not to the intruder.
+    let mut chief = sign_in(dir.path(), "truong", PASS);
+    assert_eq!(chief.share_identity_keys(now()).unwrap(), 0);
+    chief.set_account_active(&officer, false, now()).unwrap();
+    let after = tip_with_reporter(&mut chief);
+    assert_ne!(sealed_key(&chief, &after), sealed_key(&chief, &tip));
+    assert_eq!(
+        real_grants(&chief),
+        0,
+        "nothing was sealed to the intruder's key"
+    );
+    // The chief sees it waiting, by the name the intruder chose.
+    let waiting: Vec<_> = chief
+        .identity_holders()
+        .unwrap()
+        .into_iter()
+        .filter(|h| h.officer_key_id == attacker_key)
+        .collect();
+    assert_eq!(waiting.len(), 1);
+    assert_eq!(
+        waiting[0].keys_held, 1,
+        "only the forged grant, which opens nothing"
+    );
+    // Whatever is in the database, the intruder's secret opens no grant.
+    let sealed: Vec<String> = chief
+        .conn()
+        .prepare("SELECT sealed FROM identity_grants")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    use base64::Engine;
+    for s in sealed {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&s)
+            .unwrap_or_default();
+        assert!(attacker.unseal(&bytes).is_err());
+    }
+}
+
+/// An administrator can neither make an account that may see identity nor take one over:
+/// creating or promoting one, opening a disabled one and resetting its password all need a
+/// chief; an administrator's own accounts get no key.
+#[test]
+fn an_administrator_cannot_make_or_take_over_an_account_that_sees_identity() {
+    let (dir, mut chief) = station();
+    let officer = add_account(&mut chief, "canbo", Role::Officer);
+    let analyst = add_account(&mut chief, "phantich", Role::Analyst);
+    add_account(&mut chief, "quantri", Role::Admin);
+    tip_with_reporter(&mut chief);
+    drop(chief);
+    let mut admin = sign_in(dir.path(), "quantri", TEMP);
+    admin
+        .change_password(TEMP, "quản trị mới 2026", now())
+        .unwrap();
+    let refused = |r: binhyen_store::Result<binhyen_store::accounts::Account>| {
+        let e = r.unwrap_err();
+        assert_eq!(e.code(), "invalid", "{e}");
+        assert!(e.to_string().contains("Chỉ trưởng Công an xã"), "{e}");
+    };
+    let new = |role| binhyen_store::accounts::NewAccount {
+        username: "moi".into(),
+        full_name: "Cán bộ mới".into(),
+        role,
+        password: TEMP.into(),
+        rank: None,
+        phone: None,
+    };
+    refused(admin.create_account(&new(Role::Officer), now()));
+    refused(admin.set_account_role(&analyst, Role::Officer, now()));
+    refused(admin.reset_password(&officer, "mật khẩu của quản trị", now()));
+    admin.set_account_active(&officer, false, now()).unwrap();
+    refused(admin.set_account_active(&officer, true, now()));
+    // What an administrator may do, it still does: an analyst's account, a disabled officer.
+    admin.create_account(&new(Role::Analyst), now()).unwrap();
+    assert_eq!(admin.identity_status().unwrap().opened_keys, 0);
+    assert_eq!(
+        admin.grant_identity("bất kỳ", now()).unwrap_err().code(),
+        "forbidden"
+    );
 }
 
 #[test]
@@ -404,4 +574,40 @@ fn a_key_held_by_someone_who_may_no_longer_see_identity_is_retired_and_replaced(
     assert!(third_key != second_key && third_key != first_key);
     let status = chief.identity_status().unwrap();
     assert_eq!((status.unit_keys, status.opened_keys), (3, 3));
+}
+
+/// Regression: the answer to recording a tip and to an update (an empty patch included)
+/// carried the reporter's identity, with no reason asked and nothing audited.
+#[test]
+fn recording_and_updating_answer_without_the_reporter() {
+    let (_dir, mut s) = station();
+    let added = s
+        .add_tip(
+            &tip_input(json!({"content": "Trộm bò", "reporter": {"name": NAME, "phone": PHONE}})),
+            now(),
+        )
+        .unwrap();
+    assert!(added.has_reporter && added.reporter.is_none());
+    let id = added.id.to_string();
+    for patch in [
+        json!({}),
+        json!({"note": "Đã gọi lại"}),
+        json!({"reporter": {"name": NAME, "phone": PHONE}}),
+        json!({"reporter": {"name": "Nguyễn Văn Khác"}}),
+    ] {
+        let answer = s
+            .update_tip(&id, &serde_json::from_value(patch.clone()).unwrap(), now())
+            .unwrap();
+        assert!(answer.reporter.is_none(), "{patch}: {:?}", answer.reporter);
+    }
+    assert!(s.get_tip(&id).unwrap().reporter.is_none());
+    // A word is not a reason; nothing is audited for it.
+    let err = s.reveal_tip(&id, "xem", now()).unwrap_err();
+    assert_eq!(err.code(), "invalid");
+    assert!(!s
+        .audit_entries(50)
+        .unwrap()
+        .iter()
+        .any(|e| e.action == "identity.view"));
+    assert_eq!(reveal_name(&mut s, &id).as_deref(), Some("Nguyễn Văn Khác"));
 }

@@ -288,7 +288,7 @@ fn the_receipt_heads_the_timeline_from_the_tip_itself() {
     };
     s.apply_remote(std::slice::from_ref(&stored), now())
         .unwrap();
-    let shown = s.get_tip(&id, false).unwrap().timeline;
+    let shown = s.get_tip(&id).unwrap().timeline;
     let receipts: Vec<String> = shown
         .iter()
         .filter(|a| a.kind == ActionKind::Received)
@@ -350,7 +350,7 @@ fn forbidden_transition_is_refused_whole() {
     let err = s.update_tip(&tip.register_no, &reopen, now()).unwrap_err();
     assert_eq!(err.field_errors()[0].code, "bad_transition");
     assert_eq!(row_counts(&s), before);
-    assert_eq!(s.get_tip(&tip.register_no, false).unwrap().content, "x");
+    assert_eq!(s.get_tip(&tip.register_no).unwrap().content, "x");
 }
 
 #[test]
@@ -489,7 +489,7 @@ fn related_tips_are_linked_both_ways_and_travel_as_records() {
         .unwrap()
         .contains(&first.register_no));
     // Seen from the other side.
-    let seen = s.get_tip(&first.id.to_string(), false).unwrap();
+    let seen = s.get_tip(&first.id.to_string()).unwrap();
     assert_eq!(seen.links.len(), 1);
     assert!(!seen.links[0].outgoing);
     assert_eq!(seen.links[0].other_id, again.id);
@@ -502,7 +502,7 @@ fn related_tips_are_linked_both_ways_and_travel_as_records() {
         now(),
     )
     .unwrap();
-    assert_eq!(s.get_tip(&first.register_no, false).unwrap().links.len(), 1);
+    assert_eq!(s.get_tip(&first.register_no).unwrap().links.len(), 1);
     for (a, b) in [
         (&first.register_no, &first.register_no),
         (&first.register_no, &"9999/2026/M1".to_string()),
@@ -517,7 +517,7 @@ fn related_tips_are_linked_both_ways_and_travel_as_records() {
         now(),
     )
     .unwrap();
-    assert_eq!(s.get_tip(&first.register_no, false).unwrap().links.len(), 2);
+    assert_eq!(s.get_tip(&first.register_no).unwrap().links.len(), 2);
     // Lists carry no links (they are for one tip's page).
     assert!(s
         .list_tips(&Default::default())
@@ -531,16 +531,12 @@ fn related_tips_are_linked_both_ways_and_travel_as_records() {
     let mut laptop2 = Station::init(d2.path(), &opts("24280", 2, false), now()).unwrap();
     crate::relay(&s, &mut laptop2);
     assert_eq!(
-        laptop2
-            .get_tip(&first.id.to_string(), false)
-            .unwrap()
-            .links
-            .len(),
+        laptop2.get_tip(&first.id.to_string()).unwrap().links.len(),
         2
     );
     let link_id = seen.links[0].id.to_string();
     s.unlink_tips(&link_id, now()).unwrap();
-    assert_eq!(s.get_tip(&first.register_no, false).unwrap().links.len(), 1);
+    assert_eq!(s.get_tip(&first.register_no).unwrap().links.len(), 1);
     let pending = binhyen_store::changes::pending(s.conn(), 10_000).unwrap();
     assert!(pending
         .iter()

@@ -4,4 +4,4 @@
  * One thing an account may be allowed to do. The label completes the sentence "Tài
  * khoản … không được …".
  */
-export type Permission = "tip_read" | "tip_record" | "tip_edit" | "tip_assign" | "tip_transfer" | "tip_close" | "identity_view" | "report_view" | "export" | "roster_manage" | "accounts_manage" | "settings_manage" | "conflict_resolve" | "audit_view" | "backup";
+export type Permission = "tip_read" | "tip_record" | "tip_edit" | "tip_assign" | "tip_transfer" | "tip_close" | "identity_view" | "identity_grant" | "report_view" | "export" | "roster_manage" | "accounts_manage" | "settings_manage" | "conflict_resolve" | "audit_view" | "backup";

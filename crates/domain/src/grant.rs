@@ -1,0 +1,165 @@
+//! Who may hold a commune's identity key: the signed terms of a grant, which every laptop and
+//! the provincial server can check.
+//!
+//! An identity key (X25519, see the store's `identity.rs`) has a **grant authority**: an
+//! Ed25519 key derived from the identity key's secret half, so that only someone who holds
+//! the identity key can sign with it, and its public half travels with the key's record. A
+//! grant names the identity key, the officer key it is sealed to (with that key's public
+//! half and officer), who granted it and when, and carries the authority's signature over
+//! all of it. A grant row pushed or written by someone who does not hold the identity key
+//! (an administrator with the database key, a province-level station) cannot carry a valid
+//! signature, and a signed grant cannot be moved to another officer key.
+
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use hkdf::Hkdf;
+use sha2::Sha256;
+
+/// What the derivation of the authority is bound to.
+const AUTHORITY_INFO: &[u8] = b"binhyen identity grant authority v1";
+/// What a grant's signature is over, before its terms.
+const GRANT_CONTEXT: &str = "binhyen identity grant v1";
+
+/// The terms of one grant, as signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GrantTerms<'a> {
+    pub unit_code: &'a str,
+    /// The identity key granted (its key id).
+    pub key_id: &'a str,
+    /// The officer key it is sealed to (its key id) and that key's public half (hex).
+    pub officer_key_id: &'a str,
+    pub officer_key_public: &'a str,
+    /// The officer the key belongs to; `None` for a station's recovery slot.
+    pub officer_id: Option<&'a str>,
+    /// The officer who granted it.
+    pub granted_by: &'a str,
+    pub created_at: &'a str,
+}
+
+impl GrantTerms<'_> {
+    /// The signed bytes: the terms as a JSON array (unambiguous whatever they contain).
+    fn message(&self) -> Vec<u8> {
+        serde_json::to_vec(&[
+            GRANT_CONTEXT,
+            self.unit_code,
+            self.key_id,
+            self.officer_key_id,
+            self.officer_key_public,
+            self.officer_id.unwrap_or(""),
+            self.granted_by,
+            self.created_at,
+        ])
+        .unwrap_or_default()
+    }
+}
+
+/// The grant authority of one identity key.
+pub struct GrantAuthority(SigningKey);
+
+impl std::fmt::Debug for GrantAuthority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GrantAuthority({})", self.public_hex())
+    }
+}
+
+impl GrantAuthority {
+    /// The authority of the identity key whose secret half is `identity_secret`.
+    pub fn of_identity_secret(identity_secret: &[u8; 32]) -> GrantAuthority {
+        let mut seed = zeroize::Zeroizing::new([0u8; 32]);
+        Hkdf::<Sha256>::new(None, identity_secret)
+            .expand(AUTHORITY_INFO, seed.as_mut())
+            .expect("32 bytes is a valid HKDF-SHA256 output length");
+        GrantAuthority(SigningKey::from_bytes(&seed))
+    }
+
+    /// The public half, as the identity key's record carries it (hex).
+    pub fn public_hex(&self) -> String {
+        hex::encode(self.0.verifying_key().as_bytes())
+    }
+
+    /// The signature over `terms` (hex).
+    pub fn sign(&self, terms: &GrantTerms<'_>) -> String {
+        hex::encode(self.0.sign(&terms.message()).to_bytes())
+    }
+
+    /// Whether `signature` is this authority's over `terms`.
+    pub fn signed(&self, terms: &GrantTerms<'_>, signature: &str) -> bool {
+        verify(&self.public_hex(), terms, signature)
+    }
+}
+
+/// Whether `signature` (hex) is the signature of the authority `authority_hex` over `terms`.
+/// Anything malformed is simply not a valid signature.
+pub fn verify(authority_hex: &str, terms: &GrantTerms<'_>, signature: &str) -> bool {
+    let Some(public) = hex::decode(authority_hex)
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .and_then(|b| VerifyingKey::from_bytes(&b).ok())
+    else {
+        return false;
+    };
+    let Some(sig) = hex::decode(signature)
+        .ok()
+        .and_then(|b| <[u8; 64]>::try_from(b).ok())
+        .map(|b| Signature::from_bytes(&b))
+    else {
+        return false;
+    };
+    public.verify_strict(&terms.message(), &sig).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn terms<'a>(officer_key_public: &'a str, officer_id: Option<&'a str>) -> GrantTerms<'a> {
+        GrantTerms {
+            unit_code: "24280",
+            key_id: "k1",
+            officer_key_id: "ok1",
+            officer_key_public,
+            officer_id,
+            granted_by: "chief-1",
+            created_at: "2026-12-07T09:00:00Z",
+        }
+    }
+
+    #[test]
+    fn a_signature_holds_for_its_terms_only() {
+        let authority = GrantAuthority::of_identity_secret(&[7u8; 32]);
+        let t = terms("aa", Some("o1"));
+        let sig = authority.sign(&t);
+        assert!(verify(&authority.public_hex(), &t, &sig));
+        assert!(authority.signed(&t, &sig));
+        // Moved to another officer key, another officer, or made a recovery grant: refused.
+        assert!(!verify(
+            &authority.public_hex(),
+            &terms("bb", Some("o1")),
+            &sig
+        ));
+        assert!(!verify(
+            &authority.public_hex(),
+            &terms("aa", Some("o2")),
+            &sig
+        ));
+        assert!(!verify(&authority.public_hex(), &terms("aa", None), &sig));
+        // Another identity key's authority did not sign it.
+        let other = GrantAuthority::of_identity_secret(&[8u8; 32]);
+        assert!(!verify(&other.public_hex(), &t, &sig));
+        // Junk is not a signature.
+        for junk in ["", "zz", &"00".repeat(64)] {
+            assert!(!verify(&authority.public_hex(), &t, junk));
+        }
+        assert!(!verify("not hex", &t, &sig));
+    }
+
+    #[test]
+    fn the_authority_is_the_same_for_the_same_identity_key() {
+        let a = GrantAuthority::of_identity_secret(&[9u8; 32]);
+        let b = GrantAuthority::of_identity_secret(&[9u8; 32]);
+        assert_eq!(a.public_hex(), b.public_hex());
+        assert_ne!(
+            a.public_hex(),
+            GrantAuthority::of_identity_secret(&[10u8; 32]).public_hex()
+        );
+    }
+}

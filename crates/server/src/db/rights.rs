@@ -1,0 +1,151 @@
+//! What a station may write, beyond its scope: the rules a pushed change must pass before it
+//! is merged, the same for both backends. A province-level station writes in its communes'
+//! scope only the follow-up of tips (never accounts, keys, grants, reporters, files or
+//! rosters); a grant of an identity key must carry the signature of the key's grant
+//! authority, which only a holder of the key can make; keys are never edited in place.
+
+use serde_json::{Map, Value};
+
+use binhyen_domain::catalog::EntityDef;
+use binhyen_domain::grant::{self, GrantTerms};
+use binhyen_domain::merge::ChangeOp;
+use binhyen_sync::protocol::WireChange;
+
+use super::{refuse, DbError, DbResult, PushTx, StationRow, StoredRecord};
+
+/// The refusal of a grant or key change that no holder of the key signed. Refused for good:
+/// sending it again changes nothing.
+pub(crate) const UNAUTHORISED_GRANT: &str = "unauthorised_grant";
+
+/// Checks `c` (already in the station's scope) against the rights above. `existing` is the
+/// record as the server holds it.
+pub(crate) fn check(
+    tx: &mut dyn PushTx,
+    station: &StationRow,
+    def: &EntityDef,
+    op: ChangeOp,
+    c: &WireChange,
+    existing: Option<&StoredRecord>,
+) -> DbResult<()> {
+    if c.unit_code != station.unit_code && !def.superior_writes {
+        return Err(refuse(
+            403,
+            "out_of_scope",
+            format!(
+                "trạm của đơn vị {} không được ghi \"{}\" của đơn vị cấp dưới {}: tài khoản, khóa, danh tính người tố giác, tệp đính kèm và danh sách thôn là của chính đơn vị đó",
+                station.unit_code, def.name, c.unit_code
+            ),
+        ));
+    }
+    let held: Option<Map<String, Value>> = existing.map(|(_, vals, _, _)| {
+        serde_json::from_str::<Map<String, Value>>(vals).unwrap_or_default()
+    });
+    match def.name {
+        "identity_grant" => check_grant(tx, op, c, held.is_some()),
+        "identity_key" => unchanged(
+            c,
+            held.as_ref(),
+            &["unit_code", "public", "created_at", "authority"],
+        ),
+        "officer_key" => unchanged(
+            c,
+            held.as_ref(),
+            &[
+                "unit_code",
+                "officer_id",
+                "station_id",
+                "public",
+                "created_at",
+            ],
+        ),
+        _ => Ok(()),
+    }
+}
+
+fn unauthorised(message: impl Into<String>) -> DbError {
+    refuse(403, UNAUTHORISED_GRANT, message)
+}
+
+/// A key's record is written once: of a record the server holds, a value of `fixed` fields
+/// never changes once given (an identity key's authority may still be given to a key made
+/// before signed grants, which had none).
+fn unchanged(c: &WireChange, held: Option<&Map<String, Value>>, fixed: &[&str]) -> DbResult<()> {
+    let Some(held) = held else {
+        return Ok(());
+    };
+    for (field, value) in &c.data {
+        let before = held.get(field).filter(|v| !v.is_null());
+        if fixed.contains(&field.as_str()) && before.is_some_and(|b| b != value) {
+            return Err(unauthorised(format!(
+                "trường \"{field}\" của khóa \"{}\" đã ghi thì không được sửa",
+                c.entity_id
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn text<'a>(m: &'a Map<String, Value>, field: &str) -> Option<&'a str> {
+    m.get(field).and_then(Value::as_str)
+}
+
+/// A grant is written once, by a holder of the key it grants: its signature is checked
+/// against the grant authority of the key's record, over the officer key's record.
+fn check_grant(tx: &mut dyn PushTx, op: ChangeOp, c: &WireChange, held: bool) -> DbResult<()> {
+    match op {
+        ChangeOp::Delete => return Ok(()),
+        ChangeOp::Update if held => {
+            return Err(unauthorised(
+                "một lần trao khóa danh tính đã ghi thì không được sửa",
+            ))
+        }
+        _ => {}
+    }
+    let d = &c.data;
+    let (Some(key_id), Some(officer_key_id), Some(created_at), Some(granted_by), Some(signature)) = (
+        text(d, "key_id"),
+        text(d, "officer_key_id"),
+        text(d, "created_at"),
+        text(d, "granted_by"),
+        text(d, "signature"),
+    ) else {
+        return Err(unauthorised(
+            "lần trao khóa danh tính này không có chữ ký của người giữ khóa; máy chủ không nhận",
+        ));
+    };
+    let record =
+        |tx: &mut dyn PushTx, entity: &str, id: &str| -> DbResult<Option<Map<String, Value>>> {
+            Ok(tx
+                .record(entity, id)?
+                .filter(|(unit, _, _, deleted)| *unit == c.unit_code && deleted.is_none())
+                .map(|(_, vals, _, _)| serde_json::from_str(&vals).unwrap_or_default()))
+        };
+    let key = record(tx, "identity_key", key_id)?;
+    let officer_key = record(tx, "officer_key", officer_key_id)?;
+    let (Some(key), Some(officer_key)) = (key, officer_key) else {
+        return Err(unauthorised(
+            "lần trao khóa danh tính nhắc đến khóa không có trong đơn vị",
+        ));
+    };
+    let (Some(authority), Some(public)) = (text(&key, "authority"), text(&officer_key, "public"))
+    else {
+        return Err(unauthorised(
+            "khóa danh tính chưa có khóa ký để kiểm tra lần trao này",
+        ));
+    };
+    let terms = GrantTerms {
+        unit_code: &c.unit_code,
+        key_id,
+        officer_key_id,
+        officer_key_public: public,
+        officer_id: text(&officer_key, "officer_id"),
+        granted_by,
+        created_at,
+    };
+    if !grant::verify(authority, &terms, signature) {
+        return Err(unauthorised(
+            "chữ ký của lần trao khóa danh tính không hợp lệ; máy chủ không nhận",
+        ));
+    }
+    Ok(())
+}
