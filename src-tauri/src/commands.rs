@@ -413,6 +413,17 @@ pub fn list_conflicts(state: State<'_, AppState>, open_only: bool) -> Res<Vec<Co
     Ok(state.with(|s| s.conflicts(open_only))?)
 }
 
+/// The two values of a conflict on a reporter's identity, for a stated reason (audited).
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn reveal_conflict(
+    state: State<'_, AppState>,
+    id: String,
+    reason: String,
+) -> Res<ConflictView> {
+    Ok(state.with(|s| s.reveal_conflict(&id, &reason, Utc::now()))?)
+}
+
 /// Resolves a conflict: `take` is "local", "server", or (with `value`) a value typed in.
 #[tauri::command(async)]
 #[tracing::instrument(skip_all)]

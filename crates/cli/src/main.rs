@@ -325,6 +325,13 @@ enum ConflictCmd {
         #[arg(long)]
         all: bool,
     },
+    /// The two values of a conflict on a reporter's identity, for a stated reason of a few
+    /// words (written to the audit trail with it).
+    Reveal {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
     /// Resolve a conflict: keep the local value, the server's, or a new JSON value.
     Resolve {
         id: String,
@@ -913,6 +920,9 @@ fn run(cli: &Cli, out: &Out) -> Result<bool> {
             out.sync(&report, None)?;
         }
         Cmd::Conflict(ConflictCmd::List { all }) => out.conflicts(&open()?.conflicts(!all)?)?,
+        Cmd::Conflict(ConflictCmd::Reveal { id, reason }) => {
+            out.conflicts(&[open()?.reveal_conflict(id, reason, now)?])?
+        }
         Cmd::Conflict(ConflictCmd::Resolve { id, take }) => {
             let take = match take.as_str() {
                 "local" => Take::Local,

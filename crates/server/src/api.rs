@@ -5,10 +5,12 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::Extension;
 use axum::{Json, Router};
 use chrono::Utc;
 use rand::RngCore;
@@ -114,6 +116,93 @@ async fn station(db: &Shared, headers: &HeaderMap) -> Result<StationRow, Failure
     Ok(row)
 }
 
+/// The station a request was authenticated as (by [`gate`], before its body was read).
+#[derive(Clone)]
+pub struct Authed(pub StationRow);
+
+/// Requests one station may have in flight at once: a sync sends one at a time (uploads and
+/// downloads of files beside it); more is a fault or an attack, refused at once.
+const PER_STATION: usize = 4;
+/// Full checksum scans (each reads the station's whole scope) run at most this many at once
+/// across the server, one per station.
+const FULL_SCANS: usize = 2;
+/// How long a request may take, from its headers to its answer: a stations' client gives up
+/// after two minutes; a request still open long after is not a station waiting.
+const REQUEST_TIME: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// What bounds the work done for each station.
+#[derive(Default)]
+pub struct Limits {
+    in_flight: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Semaphore>>>,
+    scanning: std::sync::Mutex<std::collections::HashSet<String>>,
+    full_scans: Option<tokio::sync::Semaphore>,
+}
+
+impl Limits {
+    fn new() -> Limits {
+        Limits {
+            full_scans: Some(tokio::sync::Semaphore::new(FULL_SCANS)),
+            ..Limits::default()
+        }
+    }
+
+    /// A place for one more request of `station`, or none if it has too many in flight.
+    fn enter(&self, station: &str) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let semaphore = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(station.to_string())
+            .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(PER_STATION)))
+            .clone();
+        semaphore.try_acquire_owned().ok()
+    }
+}
+
+/// Which requests need a station: the whole API but enrolment (which carries its one-time
+/// token in its body).
+fn needs_station(path: &str) -> bool {
+    path.starts_with("/api/v1/") && path != "/api/v1/enroll"
+}
+
+/// Authenticates every request that needs a station from its headers alone, before its body
+/// is read or decompressed: a stranger's request costs one lookup and is refused at once. It
+/// then bounds the station's requests in flight and their time.
+async fn gate(
+    State((db, limits)): State<(Shared, Arc<Limits>)>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    if !needs_station(req.uri().path()) {
+        return next.run(req).await;
+    }
+    let st = match station(&db, req.headers()).await {
+        Ok(st) => st,
+        Err(f) => return f.into_response(),
+    };
+    let Some(permit) = limits.enter(&st.id) else {
+        tracing::warn!(station = %st.id, "too many requests in flight");
+        return fail(
+            429,
+            "too_many_requests",
+            "Trạm đang gửi quá nhiều yêu cầu cùng lúc; hãy đợi các yêu cầu trước xong.",
+        )
+        .into_response();
+    };
+    req.extensions_mut().insert(Authed(st));
+    req.extensions_mut().insert(limits.clone());
+    let answer = tokio::time::timeout(REQUEST_TIME, next.run(req)).await;
+    drop(permit);
+    answer.unwrap_or_else(|_| {
+        fail(
+            408,
+            "request_timeout",
+            "Yêu cầu kéo dài quá lâu nên máy chủ đã dừng; không có gì của nó được ghi. Hãy đồng bộ lại.",
+        )
+        .into_response()
+    })
+}
+
 async fn healthz() -> &'static str {
     "ok"
 }
@@ -145,10 +234,9 @@ async fn enroll(State(db): State<Shared>, body: Bytes) -> Result<Json<EnrollResp
 
 async fn push(
     State(db): State<Shared>,
-    headers: HeaderMap,
+    Extension(Authed(st)): Extension<Authed>,
     body: Bytes,
 ) -> Result<Json<PushResponse>, Failure> {
-    let st = station(&db, &headers).await?;
     let req: PushRequest = parse_json(&body)?;
     if req.changes.len() > MAX_BATCH {
         return Err(fail(
@@ -181,10 +269,9 @@ struct PullQuery {
 
 async fn pull(
     State(db): State<Shared>,
-    headers: HeaderMap,
+    Extension(Authed(st)): Extension<Authed>,
     Query(q): Query<PullQuery>,
 ) -> Result<Json<PullResponse>, Failure> {
-    let st = station(&db, &headers).await?;
     let limit = q.limit.unwrap_or(500).clamp(1, 5_000);
     let (changes, next, more) = blocking(move || db.pull(&st, q.after.max(0), limit)).await?;
     Ok(Json(PullResponse {
@@ -202,10 +289,10 @@ struct ChecksumQuery {
 
 async fn checksum(
     State(db): State<Shared>,
-    headers: HeaderMap,
+    Extension(Authed(st)): Extension<Authed>,
+    Extension(limits): Extension<Arc<Limits>>,
     Query(q): Query<ChecksumQuery>,
 ) -> Result<Json<ChecksumResponse>, Failure> {
-    let st = station(&db, &headers).await?;
     let sums = match q.v {
         None | Some(1) => false,
         Some(2) => true,
@@ -217,14 +304,45 @@ async fn checksum(
             ))
         }
     };
-    let (checksum, records) = blocking(move || {
-        if sums {
-            db.checksum_sums(&st)
-        } else {
-            db.checksum(&st)
+    if sums {
+        let (checksum, records) = blocking(move || db.checksum_sums(&st)).await?;
+        return Ok(Json(ChecksumResponse { checksum, records }));
+    }
+    // The full scan reads the station's whole scope: one at a time per station, and a few
+    // at once across the server (the others wait their turn).
+    let id = st.id.clone();
+    let first = limits
+        .scanning
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(id.clone());
+    if !first {
+        return Err(fail(
+            429,
+            "checksum_busy",
+            "Máy chủ đang so tổng kiểm toàn bộ cho trạm này; hãy đợi lần so trước xong.",
+        ));
+    }
+    struct Scanning(Arc<Limits>, String);
+    impl Drop for Scanning {
+        fn drop(&mut self) {
+            self.0
+                .scanning
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(&self.1);
         }
-    })
-    .await?;
+    }
+    let _scanning = Scanning(limits.clone(), id);
+    let _turn = match &limits.full_scans {
+        Some(s) => Some(
+            s.acquire()
+                .await
+                .map_err(|_| fail(503, "server_error", "Máy chủ đang dừng; hãy thử lại sau."))?,
+        ),
+        None => None,
+    };
+    let (checksum, records) = blocking(move || db.checksum(&st)).await?;
     Ok(Json(ChecksumResponse { checksum, records }))
 }
 
@@ -239,10 +357,9 @@ struct RecordsQuery {
 
 async fn records(
     State(db): State<Shared>,
-    headers: HeaderMap,
+    Extension(Authed(st)): Extension<Authed>,
     Query(q): Query<RecordsQuery>,
 ) -> Result<Json<RecordsResponse>, Failure> {
-    let st = station(&db, &headers).await?;
     let limit = q.limit.unwrap_or(1_000).clamp(1, 5_000);
     let after = (!q.after_entity.is_empty()).then_some((q.after_entity, q.after_id));
     let records = blocking(move || db.records(&st, after, limit)).await?;
@@ -252,10 +369,9 @@ async fn records(
 
 async fn audit(
     State(db): State<Shared>,
-    headers: HeaderMap,
+    Extension(Authed(st)): Extension<Authed>,
     body: Bytes,
 ) -> Result<Json<AuditPushResponse>, Failure> {
-    let st = station(&db, &headers).await?;
     let req: AuditPush = parse_json(&body)?;
     if req.entries.len() > MAX_BATCH {
         return Err(fail(
@@ -286,10 +402,9 @@ fn recovery_code_ok(code: &str) -> bool {
 
 async fn recovery(
     State(db): State<Shared>,
-    headers: HeaderMap,
+    Extension(Authed(st)): Extension<Authed>,
     body: Bytes,
 ) -> Result<Json<RecoveryEscrowResponse>, Failure> {
-    let st = station(&db, &headers).await?;
     let req: RecoveryEscrow = parse_json(&body)?;
     if !recovery_code_ok(&req.code) {
         return Err(fail(
@@ -310,11 +425,10 @@ async fn recovery(
 /// A station uploads the content of an attachment it recorded (after pushing the record).
 async fn put_attachment(
     State(db): State<Shared>,
-    headers: HeaderMap,
+    Extension(Authed(st)): Extension<Authed>,
     Path(sha256): Path<String>,
     body: Bytes,
 ) -> Result<StatusCode, Failure> {
-    let st = station(&db, &headers).await?;
     let now = Utc::now();
     let (id, size) = (st.id.clone(), body.len());
     blocking(move || crate::db::put_attachment(db.as_ref(), &st, &sha256, &body, now)).await?;
@@ -326,10 +440,9 @@ async fn put_attachment(
 /// none: photos and scans stay in their commune.
 async fn get_attachment(
     State(db): State<Shared>,
-    headers: HeaderMap,
+    Extension(Authed(st)): Extension<Authed>,
     Path(sha256): Path<String>,
 ) -> Result<Response, Failure> {
-    let st = station(&db, &headers).await?;
     if !binhyen_domain::attachment::is_content_hash(&sha256) {
         return Err(fail(
             400,
@@ -358,6 +471,7 @@ async fn not_found() -> Failure {
 }
 
 pub fn router(db: Shared) -> Router {
+    let limits = Arc::new(Limits::new());
     Router::new()
         .route("/healthz", get(healthz))
         .route("/api/openapi.json", get(openapi))
@@ -387,6 +501,12 @@ pub fn router(db: Shared) -> Router {
         // Stations compress what they push (zstd; gzip from older ones), which matters on a
         // 256 kbit/s link; the body limit applies to the decompressed bytes.
         .layer(RequestDecompressionLayer::new())
+        // Outside the decompression and the body limits: nothing of a request is read
+        // before its station is known.
+        .layer(axum::middleware::from_fn_with_state(
+            (db.clone(), limits),
+            gate,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(db)
 }

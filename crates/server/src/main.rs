@@ -28,6 +28,11 @@ struct DbArg {
     /// `sqlite:PATH` (default: a file in the server's data directory).
     #[arg(long, env = "BINHYEN_SERVER_DB")]
     db: Option<String>,
+    /// The file holding the key the server's secrets are sealed under (made at the first
+    /// start, 0600; back it up apart from the database). Default: beside an SQLite database
+    /// (`server.db` → `server.key`); required with PostgreSQL.
+    #[arg(long, env = "BINHYEN_SERVER_KEY_FILE")]
+    key_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -111,6 +116,14 @@ enum AuditCmd {
         db: DbArg,
         #[arg(long)]
         station: Option<String>,
+    },
+    /// What was done at this server that stays on the record (recovery codes read out),
+    /// newest first, one JSON object a line.
+    Server {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
     },
 }
 
@@ -245,7 +258,17 @@ fn open(db: &DbArg) -> Result<Arc<dyn Backend>> {
             format!("sqlite:{}", dir.join("server.db").display())
         }
     };
-    Ok(binhyen_server::db::open(&spec)?)
+    let key_file = match (&db.key_file, binhyen_server::db::vault::default_key_file(&spec)) {
+        (Some(k), _) => k.clone(),
+        (None, Some(k)) => k,
+        (None, None) => bail!(
+            "with PostgreSQL, give the server's key file with --key-file (or BINHYEN_SERVER_KEY_FILE): it holds the key the server's secrets are sealed under"
+        ),
+    };
+    let inner = binhyen_server::db::open(&spec)?;
+    Ok(Arc::new(binhyen_server::db::vault::Sealed::open(
+        inner, &key_file,
+    )?))
 }
 
 async fn serve(
@@ -362,6 +385,14 @@ fn main() -> Result<()> {
                 }
             }
         }
+        Cmd::Audit(AuditCmd::Server { db, limit }) => {
+            for (at, action, target, detail) in open(&db)?.events(limit)? {
+                println!(
+                    "{}",
+                    serde_json::json!({"at": at, "action": action, "target": target, "detail": detail})
+                );
+            }
+        }
         Cmd::Audit(AuditCmd::Verify { db, station }) => {
             let backend = open(&db)?;
             let ids: Vec<String> = match station {
@@ -463,8 +494,11 @@ fn main() -> Result<()> {
                 server_ca_sha256: ca.map(|c| c.fingerprint),
                 first_officer,
             };
-            std::fs::write(&out, serde_json::to_string_pretty(&p)?)
-                .with_context(|| format!("cannot write {}", out.display()))?;
+            binhyen_store::private_files::write_private(
+                &out,
+                serde_json::to_string_pretty(&p)?.as_bytes(),
+            )
+            .with_context(|| format!("cannot write {}", out.display()))?;
             println!(
                 "station {id} (unit {unit}, laptop {device_no}): provisioning file {}",
                 out.display()
@@ -533,6 +567,17 @@ fn main() -> Result<()> {
             }
             match db.recovery_code(&id)? {
                 Some((code, stored_at)) => {
+                    // On the record before it is shown: a read that is not recorded is not
+                    // shown.
+                    let who = std::env::var("SUDO_USER")
+                        .or_else(|_| std::env::var("USER"))
+                        .unwrap_or_default();
+                    db.record_event(
+                        Utc::now(),
+                        "recovery.read",
+                        &id,
+                        &serde_json::json!({"stored_at": stored_at, "os_user": who}).to_string(),
+                    )?;
                     tracing::warn!(station = %id, "recovery code read out");
                     println!("{code}");
                     eprintln!(

@@ -102,7 +102,7 @@ impl Station {
         };
         let archive = staging.path().join("backup.tar");
         {
-            let file = std::fs::File::create(&archive).map_err(io(&archive))?;
+            let file = crate::private_files::create_private(&archive).map_err(io(&archive))?;
             let mut tar = tar::Builder::new(file);
             let mut add = |name: &str, bytes: &[u8]| -> std::io::Result<()> {
                 let mut header = tar::Header::new_gnu();
@@ -161,8 +161,10 @@ impl Station {
             .prefix(".binhyen-restore-")
             .tempdir_in(parent_of(dir))
             .map_err(io(dir))?;
-        std::fs::write(staging.path().join(DB_FILE), &db).map_err(io(staging.path()))?;
-        std::fs::write(staging.path().join(KEYS_FILE), &keys).map_err(io(staging.path()))?;
+        crate::private_files::write_private(&staging.path().join(DB_FILE), &db)
+            .map_err(io(staging.path()))?;
+        crate::private_files::write_private(&staging.path().join(KEYS_FILE), &keys)
+            .map_err(io(staging.path()))?;
         {
             let mut copy = Station::open_revoked(staging.path(), credentials)?;
             let ok: String = copy

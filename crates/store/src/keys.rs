@@ -557,7 +557,8 @@ impl KeyFile {
         use std::io::Write;
         let tmp = path.with_extension("json.tmp");
         let text = serde_json::to_string_pretty(self)?;
-        let mut f = std::fs::File::create(&tmp).map_err(|e| StoreError::io(&tmp, e))?;
+        let mut f =
+            crate::private_files::create_private(&tmp).map_err(|e| StoreError::io(&tmp, e))?;
         f.write_all(text.as_bytes())
             .map_err(|e| StoreError::io(&tmp, e))?;
         f.sync_all().map_err(|e| StoreError::io(&tmp, e))?;

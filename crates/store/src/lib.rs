@@ -17,6 +17,7 @@ pub mod error;
 pub mod identity;
 pub mod keys;
 pub mod migrate;
+pub mod private_files;
 pub mod replica;
 pub mod report;
 pub mod report_export;

@@ -65,6 +65,11 @@ pub struct ConflictView {
     pub mine: Option<String>,
     pub detected_at: String,
     pub resolved_at: Option<String>,
+    /// The field is part of a reporter's identity: its values are withheld until revealed
+    /// with a stated reason ([`Station::reveal_conflict`]).
+    pub identity: bool,
+    /// The values shown are placeholders, not the values.
+    pub withheld: bool,
 }
 
 /// How an officer resolves a conflict.
@@ -570,28 +575,65 @@ impl Station {
             .session()
             .role
             .allows(binhyen_domain::access::Permission::IdentityView);
+        // An identity field's values are withheld: that there is a conflict shows, what the
+        // two sides hold only through the reasoned, audited reveal.
+        let placeholder = if may_see {
+            "(danh tính người tố giác: bấm Xem và ghi lý do)"
+        } else {
+            "(ẩn danh tính)"
+        };
         for c in all
             .iter_mut()
             .filter(|c| binhyen_domain::catalog::is_identity(&c.entity))
         {
+            c.identity = true;
+            c.withheld = true;
             for v in [&mut c.local_value, &mut c.remote_value] {
-                let shown = match &*v {
-                    _ if !may_see => Value::String("(ẩn danh tính)".into()),
-                    // Sealed values are shown opened, where this laptop has the key.
-                    Value::String(s) if crate::identity::is_sealed(s) => {
-                        match self.open_identity_value(s)? {
-                            Some(p) => Value::String(p),
-                            None => {
-                                Value::String("(danh tính niêm phong, máy này chưa có khóa)".into())
-                            }
-                        }
-                    }
-                    other => other.clone(),
-                };
-                *v = shown;
+                if !v.is_null() {
+                    *v = Value::String(placeholder.into());
+                }
             }
         }
         Ok(all)
+    }
+
+    /// A conflict on a reporter's identity with its two values, for someone who may see
+    /// identity and states why: the look is written to the audit trail with the reason, like
+    /// [`Station::reveal_tip`].
+    pub fn reveal_conflict(
+        &mut self,
+        id: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ConflictView> {
+        self.require(binhyen_domain::access::Permission::IdentityView)?;
+        let reason = crate::tips::reveal_reason(reason)?;
+        let mut c = self
+            .load_conflicts(false)?
+            .into_iter()
+            .find(|c| c.id == id)
+            .ok_or_else(|| StoreError::not_found("xung đột", id))?;
+        if !binhyen_domain::catalog::is_identity(&c.entity) {
+            return Ok(c);
+        }
+        c.identity = true;
+        for v in [&mut c.local_value, &mut c.remote_value] {
+            if let Value::String(s) = &*v {
+                if crate::identity::is_sealed(s) {
+                    *v = Value::String(match self.open_identity_value(s)? {
+                        Some(p) => p,
+                        None => "(danh tính niêm phong, máy này chưa có khóa)".into(),
+                    });
+                }
+            }
+        }
+        self.audit(
+            crate::audit::Action::IdentityView,
+            Some(&c.entity_id),
+            serde_json::json!({ "reason": reason, "conflict": c.id, "field": c.field }),
+            now,
+        )?;
+        Ok(c)
     }
 
     /// How many conflicts wait for a decision (a count reveals nothing: every role sees it).
@@ -644,6 +686,8 @@ impl Station {
                 detected_at: r.get(8)?,
                 resolved_at: r.get(9)?,
                 mine,
+                identity: false,
+                withheld: false,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

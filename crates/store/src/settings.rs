@@ -1,6 +1,8 @@
 //! The station's own settings, kept in the encrypted database and never synchronised: the
-//! deadline rules (TTLT 01/2017 defaults, changeable by the station) and the draft of the
-//! tip form, so that nothing typed is lost when the window closes.
+//! deadline rules (TTLT 01/2017 defaults, changeable by the station) and each officer's draft
+//! of the tip form, so that nothing typed is lost when the window closes. A draft may hold a
+//! reporter's name half typed: it is sealed to the officer's own box key, so that neither the
+//! database key (an administrator's) nor another officer opens it.
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -13,7 +15,10 @@ use crate::report::DeadlineRules;
 use crate::{Result, Station, StoreError};
 
 const RULES_KEY: &str = "settings.deadlines";
-const DRAFT_KEY: &str = "draft.tip";
+/// The one draft of the whole station, in clear, before drafts were sealed per officer.
+const LEGACY_DRAFT_KEY: &str = "draft.tip";
+/// Prefix of an officer's sealed draft (`draft.tip.OFFICER_ID`).
+const DRAFT_PREFIX: &str = "draft.tip.";
 /// A draft larger than this is refused (a tip's content is text, not a file).
 const MAX_DRAFT_BYTES: usize = 256 * 1024;
 
@@ -72,17 +77,45 @@ impl Station {
         w.commit()
     }
 
-    /// The tip form's draft as the window last saved it.
+    /// The signed-in officer's draft of the tip form, as the window last saved it. A draft
+    /// left by a version that kept one per station, in clear, is taken over by the first
+    /// officer who opens the form, and sealed.
     pub fn draft(&self) -> Result<Option<serde_json::Value>> {
         self.require(binhyen_domain::access::Permission::TipRecord)?;
-        meta_get(&self.conn, DRAFT_KEY)?
-            .map(|v| serde_json::from_str(&v).map_err(StoreError::from))
-            .transpose()
+        if let Some(legacy) = meta_get(&self.conn, LEGACY_DRAFT_KEY)? {
+            let draft: serde_json::Value = serde_json::from_str(&legacy)?;
+            self.set_draft(Some(&draft))?;
+            self.conn
+                .execute("DELETE FROM meta WHERE key = ?1", [LEGACY_DRAFT_KEY])?;
+            return Ok(Some(draft));
+        }
+        let Some(sealed) = meta_get(&self.conn, &self.draft_key())? else {
+            return Ok(None);
+        };
+        let Some(own) = self.ring.own() else {
+            return Ok(None);
+        };
+        use base64::Engine;
+        let plain = base64::engine::general_purpose::STANDARD
+            .decode(sealed.as_bytes())
+            .ok()
+            .and_then(|b| own.unseal(&b).ok());
+        match plain {
+            Some(p) => Ok(Some(serde_json::from_slice(&p)?)),
+            // Sealed to a box key this officer no longer has (a password reset): gone.
+            None => Ok(None),
+        }
     }
 
-    /// Keeps the tip form's draft (any JSON the window chooses), or clears it with `None`.
+    fn draft_key(&self) -> String {
+        format!("{DRAFT_PREFIX}{}", self.session.officer_id)
+    }
+
+    /// Keeps the signed-in officer's draft of the tip form (any JSON the window chooses),
+    /// sealed to the officer's own box key, or clears it with `None`.
     pub fn set_draft(&self, draft: Option<&serde_json::Value>) -> Result<()> {
         self.require(binhyen_domain::access::Permission::TipRecord)?;
+        let key = self.draft_key();
         match draft {
             Some(d) => {
                 let text = serde_json::to_string(d)?;
@@ -94,11 +127,30 @@ impl Station {
                     )
                     .into());
                 }
-                meta_set(&self.conn, DRAFT_KEY, &text)
+                let own = self.ring.own().ok_or_else(|| {
+                    StoreError::from(Invalid::one(
+                        "draft",
+                        "no_box_key",
+                        "Chưa lưu được bản nháp: tài khoản chưa có khóa riêng trên máy này; hãy đăng xuất rồi đăng nhập lại.",
+                    ))
+                })?;
+                let sealed = own
+                    .public_key()
+                    .seal(&mut rand::rngs::OsRng, text.as_bytes())
+                    .map_err(|_| StoreError::Io {
+                        path: "draft".into(),
+                        source: std::io::Error::other("cannot seal the draft"),
+                    })?;
+                use base64::Engine;
+                meta_set(
+                    &self.conn,
+                    &key,
+                    &base64::engine::general_purpose::STANDARD.encode(sealed),
+                )
             }
             None => {
                 self.conn
-                    .execute("DELETE FROM meta WHERE key = ?1", [DRAFT_KEY])?;
+                    .execute("DELETE FROM meta WHERE key = ?1", [&key])?;
                 Ok(())
             }
         }

@@ -92,6 +92,10 @@ fn connect(path: &Path, key: &DbKey, create: bool) -> Result<Connection> {
         flags |= OpenFlags::SQLITE_OPEN_CREATE;
     }
     let conn = Connection::open_with_flags(path, flags)?;
+    if create {
+        // Before anything is written: SQLite gives its journal files the database's mode.
+        crate::private_files::make_private(path).map_err(|e| StoreError::io(path, e))?;
+    }
     key.apply(&conn)?;
     // The first read proves the key (the key file already did, so a failure here means a
     // damaged or foreign file).
@@ -162,7 +166,7 @@ impl Station {
                 "Số máy trong trạm phải từ 1 đến 99.",
             )));
         }
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        crate::private_files::private_dir(dir).map_err(|e| StoreError::io(dir, e))?;
         let result = Station::create_files(dir, code, opts, now);
         if result.is_err() {
             remove_station_files(dir);

@@ -31,7 +31,7 @@ fn err_message(out: &std::process::Output) -> String {
 }
 
 fn bundle_import(db: &str, file: &Path, reply: &Path) -> std::process::Output {
-    run(Command::new(bin("binhyen-server")).args([
+    run(crate::sync::server_bin(db).args([
         "bundle",
         "import",
         "--db",
@@ -264,7 +264,7 @@ fn the_pinned_authority_is_the_only_one_trusted() {
     assert!(laptop.sync()["checksum_ok"].as_bool().unwrap());
 
     // And the server will not serve plain HTTP away from loopback.
-    let out = run(Command::new(bin("binhyen-server")).args([
+    let out = run(crate::sync::server_bin(&db).args([
         "serve",
         "--db",
         &db,
@@ -487,4 +487,74 @@ fn the_server_holds_each_audit_trail_and_refuses_a_rewritten_one() {
     let out = a.cli(&["sync"], None);
     assert!(!out.status.success());
     assert_eq!(err_code(&out), "audit_rewritten");
+}
+
+/// A copy of the server's database (a dump sent for support, a backup left on a share) gives
+/// away none of the server's secrets: its authority's private key, the stations' recovery
+/// codes and bundle keys are sealed under a key file kept apart (0600). Without that file
+/// the server refuses to start and says why; reading a recovery code out is on the record.
+#[test]
+fn a_copy_of_the_server_database_gives_away_no_secret() {
+    use std::os::unix::fs::PermissionsExt;
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let db = setup(w);
+    let server = start_server(&db);
+    let a = enroll(&db, &server, COMMUNE, w);
+    a.sync();
+    let stations: Value =
+        serde_json::from_slice(&server_cmd(&db, &["station", "list", "--json"]).stdout).unwrap();
+    let id = stations[0]["id"].as_str().unwrap().to_string();
+    let code = String::from_utf8(server_cmd(&db, &["station", "recovery-code", &id]).stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    assert_eq!(code.len(), 29, "{code}");
+    drop(server);
+
+    // The files hold secrets: the owner's only.
+    let key_file = w.join("server.key");
+    for file in [&key_file, &w.join("server.db")] {
+        let mode = std::fs::metadata(file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", file.display());
+    }
+    // The database, read as a copy would be: no recovery code, no private key, no bundle key.
+    let mut raw = Vec::new();
+    for f in ["server.db", "server.db-wal"] {
+        raw.extend(std::fs::read(w.join(f)).unwrap_or_default());
+    }
+    let raw = String::from_utf8_lossy(&raw);
+    assert!(
+        !raw.contains(&code),
+        "the recovery code is in the database in clear"
+    );
+    assert!(
+        !raw.contains("PRIVATE KEY"),
+        "the authority's key is in clear"
+    );
+    assert!(raw.contains("vault1:"));
+
+    // The read-out is on the server's record.
+    let events = String::from_utf8(server_cmd(&db, &["audit", "server"]).stdout).unwrap();
+    assert!(
+        events.contains("recovery.read") && events.contains(&id),
+        "{events}"
+    );
+
+    // Without its key file the server does not start, and says what to do.
+    std::fs::rename(&key_file, w.join("elsewhere.key")).unwrap();
+    let out = run(crate::sync::server_bin(&db).args(["station", "list", "--db", &db]));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("key file") && err.contains("missing"), "{err}");
+    // Nor with another server's key.
+    std::fs::write(&key_file, "00".repeat(32)).unwrap();
+    let out = run(crate::sync::server_bin(&db).args(["station", "list", "--db", &db]));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not open"));
+    // With it, everything is as it was.
+    std::fs::rename(w.join("elsewhere.key"), &key_file).unwrap();
+    let again =
+        String::from_utf8(server_cmd(&db, &["station", "recovery-code", &id]).stdout).unwrap();
+    assert_eq!(again.trim(), code);
 }

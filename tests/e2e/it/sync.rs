@@ -43,11 +43,26 @@ impl Drop for Server {
     }
 }
 
+/// Where the server keeps the key its secrets are sealed under: beside an SQLite database
+/// (its default), or for PostgreSQL a file of the test's own.
+fn pg_key_file(db: &str) -> std::path::PathBuf {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    db.hash(&mut h);
+    std::env::temp_dir().join(format!("binhyen-e2e-{:x}.key", h.finish()))
+}
+
+/// The server binary for database `db`.
+pub(crate) fn server_bin(db: &str) -> Command {
+    let mut cmd = Command::new(bin("binhyen-server"));
+    if !db.starts_with("sqlite:") {
+        cmd.env("BINHYEN_SERVER_KEY_FILE", pg_key_file(db));
+    }
+    cmd
+}
+
 pub(crate) fn server_cmd(db: &str, args: &[&str]) -> Output {
-    let out = run(Command::new(bin("binhyen-server"))
-        .args(args)
-        .arg("--db")
-        .arg(db));
+    let out = run(server_bin(db).args(args).arg("--db").arg(db));
     assert!(
         out.status.success(),
         "binhyen-server {args:?}: {}",
@@ -68,7 +83,7 @@ pub(crate) fn start_server(db: &str) -> Server {
 }
 
 pub(crate) fn start_server_on(db: &str, port: u16) -> Server {
-    let child = Command::new(bin("binhyen-server"))
+    let child = server_bin(db)
         .args([
             "serve",
             "--db",
@@ -232,7 +247,8 @@ impl Db {
 
 impl Drop for Db {
     fn drop(&mut self) {
-        if let Db::Postgres { schema, .. } = self {
+        if let Db::Postgres { schema, spec } = self {
+            let _ = std::fs::remove_file(pg_key_file(spec));
             if let Ok(mut c) = postgres::Client::connect(&pg(), postgres::NoTls) {
                 let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
             }
@@ -367,8 +383,45 @@ fn converge(db: &str, work: &Path) {
     a2_nos.sort();
     assert_eq!(a1_nos, a2_nos);
     assert_eq!(a1_nos.len(), 2);
-    // The second laptop of the station sees the hamlet and the reporter (same station).
-    let on_a2 = a2.ok(&["tip", "show", t1["id"].as_str().unwrap()], None);
+    // The second laptop's keys wait for the chief: no sync grants them by itself.
+    let on_a2 = a2.ok(
+        &[
+            "tip",
+            "show",
+            t1["id"].as_str().unwrap(),
+            "--reason",
+            "gọi lại xác minh lời khai",
+        ],
+        None,
+    );
+    assert_ne!(on_a2["reporter"]["name"], "Người Tố Giác Bí Mật", "{on_a2}");
+    let keys = a1.ok(&["account", "keys"], None);
+    let waiting: Vec<String> = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["keys_held"] != k["keys_total"])
+        .map(|k| k["officer_key_id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!waiting.is_empty(), "{keys}");
+    // The chief grants them on the first laptop (the accounts screen's "Trao khóa").
+    for key in &waiting {
+        a1.ok(&["account", "grant", "--key", key], None);
+    }
+    a1.sync();
+    a2.sync();
+    // The second laptop of the station then sees the hamlet and, for a stated reason, the
+    // reporter (same station).
+    let on_a2 = a2.ok(
+        &[
+            "tip",
+            "show",
+            t1["id"].as_str().unwrap(),
+            "--reason",
+            "gọi lại xác minh lời khai",
+        ],
+        None,
+    );
     assert_eq!(on_a2["hamlet_name"], "Buôn Ea Kmar");
     assert_eq!(on_a2["reporter"]["name"], "Người Tố Giác Bí Mật");
     let identity = a2.ok(&["status"], None)["identity"].clone();
@@ -780,7 +833,7 @@ fn accounts_made_disabled_and_promoted_at_the_province_reach_the_laptop() {
     let err: Value = serde_json::from_slice(&refused.stderr).unwrap();
     assert_eq!(err["error"]["code"], "wrong_credentials", "{err}");
     // The province cannot leave the commune without a manager.
-    let out = run(Command::new(bin("binhyen-server"))
+    let out = run(server_bin(&db)
         .args(["account", "disable", "--unit", COMMUNE, "truong", "--db"])
         .arg(&db));
     assert!(!out.status.success());

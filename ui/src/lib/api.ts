@@ -109,6 +109,7 @@ export const api = {
   recordChannelFigures: (channelId: string, figures: ChannelFigures) =>
     call<void>('record_channel_figures', { channelId, figures }),
   listConflicts: (openOnly: boolean) => call<ConflictView[]>('list_conflicts', { openOnly }),
+  revealConflict: (id: string, reason: string) => call<ConflictView>('reveal_conflict', { id, reason }),
   resolveConflict: (id: string, take: 'local' | 'server' | 'value', value?: unknown) =>
     call<void>('resolve_conflict', { id, take, value }),
   syncStatus: () => call<SyncStatus>('sync_status'),

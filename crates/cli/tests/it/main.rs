@@ -1147,3 +1147,38 @@ fn identity_leaves_only_through_a_reasoned_reveal_and_keys_only_through_a_chief(
         "{granted}"
     );
 }
+
+/// The station's database and key file, and a backup, are the owner's only (0600), in a
+/// folder the program made for itself (0700).
+#[test]
+fn files_holding_secrets_are_the_owners_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("tram");
+    ok_json(
+        &dir,
+        &[
+            "init",
+            "--unit",
+            "24280",
+            "--user",
+            "truong",
+            "--name",
+            "Nguyễn Hữu Thành",
+        ],
+        None,
+    );
+    let backup = parent.path().join("sao-luu.binhyen");
+    ok_json(&dir, &["backup", "--out", backup.to_str().unwrap()], None);
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    for f in [dir.join("station.db"), dir.join("keys.json"), backup] {
+        assert_eq!(mode(&f), 0o600, "{}", f.display());
+    }
+    // SQLite gives its journal the database's mode, whenever it exists.
+    for f in [dir.join("station.db-wal"), dir.join("station.db-shm")] {
+        if f.exists() {
+            assert_eq!(mode(&f), 0o600, "{}", f.display());
+        }
+    }
+}

@@ -149,6 +149,20 @@ pub trait Backend: Send + Sync {
     fn meta_set(&self, key: &str, value: &str) -> DbResult<()>;
     /// Stores `value` unless the key is set already; returns what is stored.
     fn meta_init(&self, key: &str, value: &str) -> DbResult<String>;
+    /// Replaces the key a station's offline bundles are sealed with (as stored: the vault
+    /// seals it).
+    fn set_bundle_key(&self, station_id: &str, bundle_key: &str) -> DbResult<()>;
+    /// Keeps a record of something done at the server that must stay on the record (a
+    /// recovery code read out): when, what, about what, and the details.
+    fn record_event(
+        &self,
+        at: DateTime<Utc>,
+        action: &str,
+        target: &str,
+        detail: &str,
+    ) -> DbResult<()>;
+    /// The latest such records, newest first: (at, action, target, detail).
+    fn events(&self, limit: u32) -> DbResult<Vec<(String, String, String, String)>>;
 }
 
 pub use binhyen_sync::protocol::ScopeRecord;
@@ -253,6 +267,7 @@ pub fn put_attachment(
 mod postgres;
 mod rights;
 mod sqlite;
+pub mod vault;
 
 pub use self::postgres::PgBackend;
 pub use self::sqlite::SqliteBackend;
@@ -305,6 +320,9 @@ pub(crate) const SCHEMA: &[&str] = &[
         PRIMARY KEY (station_id, seq))",
     "CREATE TABLE IF NOT EXISTS station_keys (
         station_id TEXT PRIMARY KEY REFERENCES stations(id), bundle_key TEXT NOT NULL)",
+    // What was done at the server that must stay on the record (a recovery code read out).
+    "CREATE TABLE IF NOT EXISTS server_events (
+        at TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS station_recovery (
         station_id TEXT PRIMARY KEY REFERENCES stations(id), code TEXT NOT NULL,
         stored_at TEXT NOT NULL)",

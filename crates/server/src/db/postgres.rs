@@ -652,6 +652,40 @@ impl Backend for PgBackend {
         Ok(())
     }
 
+    fn set_bundle_key(&self, station_id: &str, bundle_key: &str) -> DbResult<()> {
+        self.lock().execute(
+            "UPDATE station_keys SET bundle_key = $2 WHERE station_id = $1",
+            &[&station_id, &bundle_key],
+        )?;
+        Ok(())
+    }
+
+    fn record_event(
+        &self,
+        at: DateTime<Utc>,
+        action: &str,
+        target: &str,
+        detail: &str,
+    ) -> DbResult<()> {
+        self.lock().execute(
+            "INSERT INTO server_events(at, action, target, detail) VALUES ($1, $2, $3, $4)",
+            &[&at.to_rfc3339(), &action, &target, &detail],
+        )?;
+        Ok(())
+    }
+
+    fn events(&self, limit: u32) -> DbResult<Vec<(String, String, String, String)>> {
+        Ok(self
+            .lock()
+            .query(
+                "SELECT at, action, target, detail FROM server_events ORDER BY at DESC LIMIT $1",
+                &[&i64::from(limit)],
+            )?
+            .into_iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect())
+    }
+
     fn recovery_code(&self, station_id: &str) -> DbResult<Option<(String, String)>> {
         Ok(self
             .lock()

@@ -41,6 +41,9 @@ impl SqliteBackend {
                 .map_err(|e| DbError::Other(format!("{}: {e}", dir.display())))?;
         }
         let mut conn = Connection::open(path)?;
+        // Stations' secrets' hashes, their audit trails, sealed identities: the owner's only.
+        binhyen_store::private_files::make_private(path)
+            .map_err(|e| DbError::Other(format!("{}: {e}", path.display())))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -618,6 +621,41 @@ impl Backend for SqliteBackend {
             params![station_id, code, now.to_rfc3339()],
         )?;
         Ok(())
+    }
+
+    fn set_bundle_key(&self, station_id: &str, bundle_key: &str) -> DbResult<()> {
+        self.lock().execute(
+            "UPDATE station_keys SET bundle_key = ?2 WHERE station_id = ?1",
+            params![station_id, bundle_key],
+        )?;
+        Ok(())
+    }
+
+    fn record_event(
+        &self,
+        at: DateTime<Utc>,
+        action: &str,
+        target: &str,
+        detail: &str,
+    ) -> DbResult<()> {
+        self.lock().execute(
+            "INSERT INTO server_events(at, action, target, detail) VALUES (?1, ?2, ?3, ?4)",
+            params![at.to_rfc3339(), action, target, detail],
+        )?;
+        Ok(())
+    }
+
+    fn events(&self, limit: u32) -> DbResult<Vec<(String, String, String, String)>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(
+            "SELECT at, action, target, detail FROM server_events ORDER BY rowid DESC LIMIT ?1",
+        )?;
+        let rows = stmt
+            .query_map([limit], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
     }
 
     fn recovery_code(&self, station_id: &str) -> DbResult<Option<(String, String)>> {

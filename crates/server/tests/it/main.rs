@@ -132,6 +132,7 @@ both!(
     the_checksum_follows_every_change_of_its_scope,
     versions_an_older_server_stored_read_alike,
     grants_need_a_key_holders_signature_and_the_province_writes_no_commune_secrets,
+    strangers_are_refused_before_their_body_is_read_and_a_station_is_bounded,
 );
 
 fn start(kind: Kind) -> Api {
@@ -1349,4 +1350,116 @@ fn grants_need_a_key_holders_signature_and_the_province_writes_no_commune_secret
     );
     let (status, r) = api.post("/api/v1/push", Some(&province), &push(vec![note]));
     assert_eq!((status, r["accepted"].as_u64()), (200, Some(1)), "{r}");
+}
+
+impl Api {
+    /// Sends only the headers of a request declaring a `len`-byte body, and returns the
+    /// status the server answers with, waiting at most five seconds: a server that waits for
+    /// the body first fails this.
+    fn answer_to_headers(&self, path: &str, auth: &str, len: usize) -> u16 {
+        use std::io::{Read, Write};
+        let addr = self.url.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        write!(
+            stream,
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}\r\nContent-Type: application/json\r\nContent-Encoding: zstd\r\nContent-Length: {len}\r\n\r\n"
+        )
+        .unwrap();
+        let mut head = [0u8; 12];
+        stream
+            .read_exact(&mut head)
+            .expect("the server answers from the headers, without waiting for the body");
+        String::from_utf8_lossy(&head[9..12]).parse().unwrap()
+    }
+
+    /// Starts an upload that never finishes: the request stays in flight while the stream
+    /// is kept.
+    fn hanging_upload(&self, path: &str, auth: &str) -> std::net::TcpStream {
+        use std::io::Write;
+        let addr = self.url.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        write!(
+            stream,
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"batch_id\""
+        )
+        .unwrap();
+        stream
+    }
+}
+
+/// Work for a request starts after it is authenticated: a stranger's (or a revoked
+/// station's) request is answered from its headers, its body never read nor decompressed;
+/// one station's requests in flight are bounded, the one too many refused at once.
+fn strangers_are_refused_before_their_body_is_read_and_a_station_is_bounded(kind: Kind) {
+    let api = start(kind);
+    let a = api.station("24280");
+    let wrong_secret = format!("{a}x");
+    for auth in ["", "Bearer khong-co.bi-mat", wrong_secret.as_str()] {
+        for path in ["/api/v1/push", "/api/v1/audit", "/api/v1/attachments/00"] {
+            assert_eq!(
+                api.answer_to_headers(path, auth, 4_000_000),
+                401,
+                "{path} {auth}"
+            );
+        }
+    }
+    let revoked = api.station("24280");
+    let id = revoked
+        .trim_start_matches("Bearer ")
+        .split('.')
+        .next()
+        .unwrap()
+        .to_string();
+    api.db.revoke(&id, Utc::now()).unwrap();
+    assert_eq!(
+        api.answer_to_headers("/api/v1/push", &revoked, 4_000_000),
+        403
+    );
+
+    // A station's uploads that never finish hold their places; the one too many is refused
+    // at once, and once they end the station is served again. (Four uploads are kept in
+    // flight: one the server turned away, while a request of the loop held a place, is
+    // replaced.)
+    let answered = |s: &std::net::TcpStream| {
+        s.set_nonblocking(true).unwrap();
+        let mut byte = [0u8; 1];
+        let answered =
+            !matches!(s.peek(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
+        s.set_nonblocking(false).unwrap();
+        answered
+    };
+    let mut hanging: Vec<std::net::TcpStream> = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        hanging.retain(|s| !answered(s));
+        while hanging.len() < 4 {
+            hanging.push(api.hanging_upload("/api/v1/push", &a));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let (status, body) = api.post("/api/v1/push", Some(&a), &push(vec![]));
+        if status == 429 {
+            assert_eq!(body["code"], "too_many_requests", "{body}");
+            break;
+        }
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the uploads never held their places"
+        );
+    }
+    // Another station is not held back by it.
+    let b = api.station("24280");
+    assert_eq!(api.post("/api/v1/push", Some(&b), &push(vec![])).0, 200);
+    drop(hanging);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while api.post("/api/v1/push", Some(&a), &push(vec![])).0 != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the places were never given back"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }

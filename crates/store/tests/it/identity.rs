@@ -611,3 +611,91 @@ fn recording_and_updating_answer_without_the_reporter() {
         .any(|e| e.action == "identity.view"));
     assert_eq!(reveal_name(&mut s, &id).as_deref(), Some("Nguyễn Văn Khác"));
 }
+
+/// Regression: the conflicts view opened a reporter's identity for anyone who may see it,
+/// with no reason asked and nothing audited. That there is a conflict shows; the two values
+/// only through the reasoned, audited reveal.
+#[test]
+fn a_conflict_on_a_reporter_shows_its_values_only_through_the_reveal() {
+    let (_dir, mut s) = station();
+    let tip = tip_with_reporter(&mut s);
+    let sealed_name: String = s
+        .conn()
+        .query_row(
+            "SELECT name FROM tip_reporters WHERE tip_id = ?1",
+            [&tip],
+            |r| r.get(0),
+        )
+        .unwrap();
+    // As the server's conflict event leaves it: the same field written on two laptops.
+    s.conn()
+        .execute(
+            "INSERT INTO conflicts(id, entity, entity_id, field, kind, local_value, local_hlc,
+                                   remote_value, remote_hlc, winner, detected_at)
+             VALUES ('xd-1', 'tip_reporter', ?1, 'name', 'field', ?2, '000001764000000-00000000-a',
+                     ?2, '000001764000001-00000000-b', 'remote', '2026-11-20T03:00:00Z')",
+            rusqlite::params![tip, serde_json::to_string(&sealed_name).unwrap()],
+        )
+        .unwrap();
+    let listed = s.conflicts(true).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].identity && listed[0].withheld);
+    let shown = serde_json::to_string(&listed).unwrap();
+    assert!(
+        !shown.contains("Tố Giác") && !shown.contains("sealed1:"),
+        "{shown}"
+    );
+    assert_eq!(
+        s.reveal_conflict("xd-1", "xem", now()).unwrap_err().code(),
+        "invalid"
+    );
+    let views = |s: &Station| {
+        s.audit_entries(50)
+            .unwrap()
+            .iter()
+            .filter(|e| e.action == "identity.view")
+            .count()
+    };
+    assert_eq!(views(&s), 0);
+    let revealed = s
+        .reveal_conflict("xd-1", "chọn tên đúng của người báo", now())
+        .unwrap();
+    assert_eq!(revealed.local_value, json!(NAME));
+    assert!(!revealed.withheld);
+    assert_eq!(views(&s), 1);
+}
+
+/// Regression: the tip form's draft (which may hold a reporter's name half typed) was one for
+/// the whole station, in clear in the database. It is now each officer's, sealed to their own
+/// box key: the database key does not open it, nor does another officer.
+#[test]
+fn a_draft_is_sealed_to_its_officer() {
+    let (dir, mut chief) = station();
+    add_account(&mut chief, "canbo", Role::Officer);
+    let draft = json!({"content": "Đang ghi", "reporter": {"name": NAME}});
+    chief.set_draft(Some(&draft)).unwrap();
+    let raw: String = chief
+        .conn()
+        .query_row(
+            "SELECT group_concat(value, ' ') FROM meta WHERE key LIKE 'draft%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        !raw.contains("Tố Giác") && !raw.contains("Đang ghi"),
+        "{raw}"
+    );
+    assert_eq!(chief.draft().unwrap(), Some(draft.clone()));
+    drop(chief);
+    let mut officer = sign_in(dir.path(), "canbo", TEMP);
+    officer
+        .change_password(TEMP, "mật khẩu cán bộ mới", now())
+        .unwrap();
+    assert_eq!(officer.draft().unwrap(), None, "another officer's draft");
+    drop(officer);
+    let chief = sign_in(dir.path(), "truong", PASS);
+    assert_eq!(chief.draft().unwrap(), Some(draft));
+    chief.set_draft(None).unwrap();
+    assert_eq!(chief.draft().unwrap(), None);
+}

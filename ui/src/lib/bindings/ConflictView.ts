@@ -12,4 +12,13 @@ winner: string,
  * Which value this laptop wrote, if either: "local" or "remote". ("local" and
  * "remote" are the server's order: the value it held, and the one that came after.)
  */
-mine: string | null, detected_at: string, resolved_at: string | null, };
+mine: string | null, detected_at: string, resolved_at: string | null, 
+/**
+ * The field is part of a reporter's identity: its values are withheld until revealed
+ * with a stated reason ([`Station::reveal_conflict`]).
+ */
+identity: boolean, 
+/**
+ * The values shown are placeholders, not the values.
+ */
+withheld: boolean, };
