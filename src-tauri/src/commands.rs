@@ -143,6 +143,13 @@ pub fn identity_holders(state: State<'_, AppState>) -> Res<Vec<IdentityHolder>> 
     Ok(state.with(|s| s.identity_holders())?)
 }
 
+/// A chief makes the commune's identity key where it has none yet.
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn create_identity_key(state: State<'_, AppState>) -> Res<bool> {
+    Ok(state.with(|s| s.ensure_identity_key(Utc::now()))?)
+}
+
 /// A chief grants the commune's identity key to one officer key (signed, audited).
 #[tauri::command(async)]
 #[tracing::instrument(skip_all)]
@@ -283,9 +290,9 @@ pub fn print_doc(
     state: State<'_, AppState>,
     id: String,
     kind: DocKind,
-    include_reporter: bool,
+    reveal_reason: Option<String>,
 ) -> Res<PrintDoc> {
-    Ok(state.with(|s| s.print_doc(&id, kind, include_reporter, Utc::now()))?)
+    Ok(state.with(|s| s.print_doc(&id, kind, reveal_reason.as_deref(), Utc::now()))?)
 }
 
 #[tauri::command(async)]

@@ -98,6 +98,7 @@ pub fn run() {
             commands::change_password,
             commands::list_accounts,
             commands::identity_holders,
+            commands::create_identity_key,
             commands::reveal_conflict,
             commands::grant_identity,
             commands::create_account,

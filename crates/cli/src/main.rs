@@ -183,8 +183,11 @@ enum AccountCmd {
     /// Set a temporary password (BINHYEN_NEW_PASSWORD or a prompt) for a forgotten one.
     ResetPassword { user: String },
     /// Who holds the commune's identity key, on which laptop, and who waits for a chief to
-    /// grant it.
-    Keys,
+    /// grant it; --create makes the commune's key where it has none yet (a chief).
+    Keys {
+        #[arg(long)]
+        create: bool,
+    },
     /// Grant the commune's identity key (a chief's act, signed and audited): to USER's key
     /// on this laptop or, with --key, to one key listed by `account keys` (another laptop's,
     /// or a station's recovery slot).
@@ -256,7 +259,12 @@ fn account(
             let password = new_password("BINHYEN_NEW_PASSWORD")?;
             out.accounts(&[station.reset_password(&id, &password, now)?])?;
         }
-        AccountCmd::Keys => out.identity_holders(&station.identity_holders()?)?,
+        AccountCmd::Keys { create } => {
+            if *create && station.ensure_identity_key(now)? {
+                eprintln!("Đã tạo khóa danh tính của xã.");
+            }
+            out.identity_holders(&station.identity_holders()?)?
+        }
         AccountCmd::Grant { user, key } => {
             let holders = station.identity_holders()?;
             let key = match (user, key) {

@@ -624,7 +624,7 @@ fn identity_line(s: &binhyen_store::identity::IdentityStatus) -> String {
     };
     if s.waiting_officer_keys > 0 {
         line.push_str(&format!(
-            "; {} khóa cán bộ chờ được cấp (ở lần đồng bộ tới của một máy đã có khóa)",
+            "; {} khóa cán bộ chờ trưởng Công an xã trao ('binhyen account keys', 'binhyen account grant')",
             s.waiting_officer_keys
         ));
     }

@@ -206,6 +206,37 @@ impl Station {
 /// (manifest, key file, database) of a backup; with `whole` false, the manifest only.
 type Archive = (BackupManifest, Option<Vec<u8>>, Option<Vec<u8>>);
 
+/// The most a backup's parts may hold: a file handed in on a USB stick is read whole into
+/// memory only within these bounds, so that a forged one cannot exhaust the laptop.
+const MAX_MANIFEST_BYTES: u64 = 64 * 1024;
+const MAX_KEYS_BYTES: u64 = 4 * 1024 * 1024;
+/// A station of a few hundred thousand tips is well under 1 GiB.
+const MAX_DB_BYTES: u64 = 4 * 1024 * 1024 * 1024;
+/// A backup has three parts; an archive of many more is not one.
+const MAX_ENTRIES: usize = 16;
+
+/// Reads one part of the archive, refusing a part larger than `limit` (by its header and by
+/// what it really holds).
+fn read_part(entry: &mut impl Read, declared: u64, limit: u64, what: &str) -> Result<Vec<u8>> {
+    let too_big = || {
+        bad(format!(
+            "phần {what} của tệp lớn bất thường; đây không phải bản sao lưu hợp lệ"
+        ))
+    };
+    if declared > limit {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::with_capacity(declared as usize);
+    entry
+        .take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| bad(format!("không đọc được phần {what}: {e}")))?;
+    if bytes.len() as u64 > limit {
+        return Err(too_big());
+    }
+    Ok(bytes)
+}
+
 fn read_archive(file: &Path, whole: bool) -> Result<Archive> {
     let f = std::fs::File::open(file).map_err(io(file))?;
     let mut tar = tar::Archive::new(f);
@@ -216,17 +247,25 @@ fn read_archive(file: &Path, whole: bool) -> Result<Archive> {
             file.display()
         ))
     };
-    for entry in tar.entries().map_err(|_| not_backup())? {
+    for (n, entry) in tar.entries().map_err(|_| not_backup())?.enumerate() {
+        if n >= MAX_ENTRIES {
+            return Err(not_backup());
+        }
         let mut entry = entry.map_err(|_| not_backup())?;
         let name = entry
             .path()
             .map_err(|_| not_backup())?
             .to_string_lossy()
             .to_string();
-        let mut bytes = Vec::new();
+        let declared = entry.header().size().map_err(|_| not_backup())?;
+        let twice =
+            || bad("tệp có một phần hai lần; đây không phải bản sao lưu hợp lệ".to_string());
         match name.as_str() {
             MANIFEST => {
-                entry.read_to_end(&mut bytes).map_err(io(file))?;
+                if manifest.is_some() {
+                    return Err(twice());
+                }
+                let bytes = read_part(&mut entry, declared, MAX_MANIFEST_BYTES, "mô tả")?;
                 let m: BackupManifest = serde_json::from_slice(&bytes).map_err(|_| not_backup())?;
                 if m.format != FORMAT {
                     return Err(bad(format!(
@@ -240,12 +279,16 @@ fn read_archive(file: &Path, whole: bool) -> Result<Archive> {
                 }
             }
             KEYS_FILE if whole => {
-                entry.read_to_end(&mut bytes).map_err(io(file))?;
-                keys = Some(bytes);
+                if keys.is_some() {
+                    return Err(twice());
+                }
+                keys = Some(read_part(&mut entry, declared, MAX_KEYS_BYTES, "khóa")?);
             }
             DB_FILE if whole => {
-                entry.read_to_end(&mut bytes).map_err(io(file))?;
-                db = Some(bytes);
+                if db.is_some() {
+                    return Err(twice());
+                }
+                db = Some(read_part(&mut entry, declared, MAX_DB_BYTES, "dữ liệu")?);
             }
             _ => {}
         }

@@ -56,23 +56,29 @@ pub struct PrintDoc {
 }
 
 impl Station {
-    /// The paper `kind` for a tip. `include_reporter` asks for a non-secret reporter on the
-    /// transfer slip; a secret reporter is never printed.
+    /// The paper `kind` for a tip. A non-secret reporter is printed only for a stated
+    /// `reveal_reason` (the same rule and the same audit entry as [`Station::reveal_tip`]: a
+    /// printed name is a name revealed); a secret reporter is never printed.
     pub fn print_doc(
         &mut self,
         key: &str,
         kind: DocKind,
-        include_reporter: bool,
+        reveal_reason: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<PrintDoc> {
         self.require(binhyen_domain::access::Permission::TipRead)?;
         if kind == DocKind::Transfer {
             self.require(binhyen_domain::access::Permission::TipTransfer)?;
         }
-        if include_reporter {
-            self.require(binhyen_domain::access::Permission::IdentityView)?;
-        }
-        let tip = self.load_tip(key, true)?;
+        let reveal_reason = match reveal_reason {
+            Some(r) => {
+                self.require(binhyen_domain::access::Permission::IdentityView)?;
+                Some(crate::tips::reveal_reason(r)?)
+            }
+            None => None,
+        };
+        let include_reporter = reveal_reason.is_some();
+        let tip = self.load_tip(key, include_reporter)?;
         let info = self.info().clone();
         let d = now.with_timezone(&VN_TZ);
         let place_date = format!(
@@ -120,14 +126,22 @@ impl Station {
             .session
             .role
             .allows(binhyen_domain::access::Permission::IdentityView);
-        let show = match (&tip.reporter, kind) {
-            (Some(r), _) if r.secret => false,
-            (Some(_), _) if locked || !may_see => false,
-            (Some(_), DocKind::Reception) => true,
-            (Some(_), DocKind::Transfer) => include_reporter,
-            (None, _) => false,
+        let secret = tip.reporter_secret;
+        let show = match &tip.reporter {
+            _ if secret || !include_reporter => false,
+            Some(_) if locked || !may_see => false,
+            Some(_) => true,
+            None => false,
         };
         let (reporter, reporter_note) = match (&tip.reporter, show) {
+            _ if tip.has_reporter && !secret && !include_reporter => (
+                Vec::new(),
+                Some("Thông tin người báo tin được lưu tại đơn vị tiếp nhận (in kèm khi ghi lý do xem danh tính).".to_string()),
+            ),
+            (None, _) if secret => (
+                Vec::new(),
+                Some("Người tố giác đề nghị giữ bí mật họ tên, địa chỉ, bút tích (Điều 56 Bộ luật Tố tụng hình sự); thông tin được lưu riêng tại đơn vị tiếp nhận.".to_string()),
+            ),
             (Some(r), false) if locked && !r.secret => (
                 Vec::new(),
                 Some("Thông tin người báo tin được niêm phong; máy này chưa nhận khóa danh tính của xã nên không in được.".to_string()),
@@ -185,6 +199,14 @@ impl Station {
             reporter_note,
             signatures,
         };
+        if let (true, Some(reason)) = (show, &reveal_reason) {
+            self.audit(
+                Action::IdentityView,
+                Some(&tip.id.to_string()),
+                json!({ "reason": reason, "printed": kind }),
+                now,
+            )?;
+        }
         self.audit(
             Action::DocumentPrint,
             Some(&tip.id.to_string()),

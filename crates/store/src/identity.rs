@@ -399,6 +399,24 @@ impl Station {
         Ok(None)
     }
 
+    /// Makes the commune's identity key where it has none yet (the chief's act, from the
+    /// accounts screen): officers can then seal the identities they record to it, and read
+    /// them once granted. A chief also makes it by recording the first identity or making
+    /// an account that may see identity. Returns whether a key was made.
+    pub fn ensure_identity_key(&mut self, now: DateTime<Utc>) -> Result<bool> {
+        self.require(Permission::IdentityGrant)?;
+        if self.has_identity_key()? {
+            return Ok(false);
+        }
+        self.create_identity_key(now)?;
+        let id = unit_keys(&self.conn, &self.info().unit_code, true)?
+            .first()
+            .map(|(id, _)| id.clone())
+            .unwrap_or_default();
+        self.audit(Action::IdentityGrant, None, json!({"created_key": id}), now)?;
+        Ok(true)
+    }
+
     /// Whether the unit has an identity key new identities can be sealed to.
     pub(crate) fn has_identity_key(&self) -> Result<bool> {
         Ok(!unit_keys(&self.conn, &self.info().unit_code, true)?.is_empty())
@@ -445,7 +463,7 @@ impl Station {
             return Err(StoreError::Invalid(binhyen_domain::Invalid::one(
                 "reporter",
                 "no_identity_holder",
-                "Xã chưa có khóa danh tính trên máy này: trưởng Công an xã cần đăng nhập trên máy này (hoặc máy cần đồng bộ) trước khi ghi danh tính người tố giác.",
+                "Xã chưa có khóa danh tính: trưởng Công an xã cần tạo khóa (màn hình Tài khoản, «Tạo khóa danh tính»; hoặc 'binhyen account keys --create'), hoặc máy này cần đồng bộ để nhận khóa của xã, trước khi ghi danh tính người tố giác. Nguồn tin chưa được ghi.",
             )));
         }
         let secret = SecretKey::generate(&mut rand::rngs::OsRng);
@@ -790,13 +808,6 @@ impl Station {
     /// 10, or received from a laptop that had not been updated).
     pub(crate) fn identity_at_sign_in(&mut self, now: DateTime<Utc>) -> Result<()> {
         self.publish_own_key(now)?;
-        let unit = self.info().unit_code.clone();
-        if self.session.role.allows(Permission::IdentityGrant)
-            && unit_keys(&self.conn, &unit, true)?.is_empty()
-        {
-            // The unit's first key, made by its chief, so that officers can seal to it.
-            self.create_identity_key(now)?;
-        }
         self.share_identity_keys(now)?;
         self.seal_clear_identities(now)?;
         Ok(())

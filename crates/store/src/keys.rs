@@ -297,20 +297,84 @@ pub fn hold_back(failures: u32) -> Option<Duration> {
     Some(Duration::seconds(30 << doublings))
 }
 
-/// Checks a password's strength (the same rule for every account).
+/// Passwords everyone tries first (compared without diacritics, spaces or case), among them
+/// the ones a commune station would think of.
+const COMMON_PASSWORDS: &[&str] = &[
+    "12345678",
+    "123456789",
+    "1234567890",
+    "87654321",
+    "11111111",
+    "00000000",
+    "88888888",
+    "66666666",
+    "password",
+    "password1",
+    "passw0rd",
+    "matkhau",
+    "matkhau1",
+    "matkhau123",
+    "matkhaumoi",
+    "congan",
+    "congan123",
+    "conganxa",
+    "conganxa123",
+    "congantinh",
+    "admin123",
+    "administrator",
+    "quantri",
+    "quantri123",
+    "abc12345",
+    "abcd1234",
+    "qwerty123",
+    "qwertyuiop",
+    "asdfghjkl",
+    "iloveyou",
+    "vietnam",
+    "vietnam123",
+    "binhyen",
+    "binhyen123",
+    "truongcongan",
+    "123123123",
+    "147258369",
+    "0123456789",
+    "zxcvbnm123",
+];
+
+/// Checks a password's strength (the same rule for every account). It fits Vietnamese
+/// passphrases ("trời mưa to quá 2026" is long and easy to remember; a letter with its
+/// diacritic counts as one character): at least 8 characters of which at least 5 differ,
+/// not the username however written, and not a password everyone tries first.
 pub fn check_password(username: &str, password: &str) -> Result<()> {
     let refuse = |code: &'static str, message: &str| {
         Err(StoreError::Invalid(binhyen_domain::Invalid::one(
             "password", code, message,
         )))
     };
-    if password.chars().count() < 8 {
+    let chars: Vec<char> = password.chars().collect();
+    if chars.len() < 8 {
         return refuse("too_short", "Mật khẩu phải có ít nhất 8 ký tự.");
     }
-    if password.trim().to_lowercase() == username.trim().to_lowercase() {
+    // Folded: no diacritics, no spaces or punctuation, lower case.
+    let folded: String = binhyen_domain::text::fold(password)
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .collect();
+    let user: String = binhyen_domain::text::fold(username)
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .collect();
+    if folded == user {
         return refuse(
             "same_as_username",
             "Mật khẩu không được trùng tên đăng nhập.",
+        );
+    }
+    let distinct: std::collections::HashSet<&char> = chars.iter().collect();
+    if distinct.len() < 5 || COMMON_PASSWORDS.contains(&folded.as_str()) {
+        return refuse(
+            "too_common",
+            "Mật khẩu này quá dễ đoán. Hãy dùng một câu ngắn dễ nhớ, ví dụ \"trời mưa to quá 2026\".",
         );
     }
     Ok(())
@@ -685,5 +749,29 @@ mod tests {
     fn short_password_refused() {
         assert!(KeyFile::create("lan", "o1", "short").is_err());
         assert!(KeyFile::create("lan12345", "o1", "LAN12345").is_err());
+    }
+
+    #[test]
+    fn the_password_rule_fits_vietnamese_passphrases() {
+        for (user, password, code) in [
+            ("lan", "trời mưa to quá 2026", None),
+            ("lan", "mật khẩu thử nghiệm", None),
+            ("lan", "binhyen-demo", None),
+            ("lan", "Công An Xã 2026!", None),
+            ("lan", "ngắn", Some("too_short")),
+            ("lan", "12345678", Some("too_common")),
+            ("lan", "Mật Khẩu 123", Some("too_common")),
+            ("lan", "công an 123", Some("too_common")),
+            ("lan", "aaaaaaaaaaaa", Some("too_common")),
+            ("lan", "ababababab", Some("too_common")),
+            ("nguyenlan", "Nguyễn Lan", Some("same_as_username")),
+            ("lan.nguyen", "LAN NGUYEN", Some("same_as_username")),
+        ] {
+            let got = check_password(user, password).err().map(|e| match e {
+                StoreError::Invalid(i) => i.0[0].code.clone(),
+                other => panic!("{other}"),
+            });
+            assert_eq!(got.as_deref(), code, "{user} {password}");
+        }
     }
 }

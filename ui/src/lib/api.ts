@@ -69,6 +69,7 @@ export const api = {
   setAccountActive: (id: string, active: boolean) => call<Account>('set_account_active', { id, active }),
   resetPassword: (id: string, password: string) => call<Account>('reset_password', { id, password }),
   identityHolders: () => call<IdentityHolder[]>('identity_holders'),
+  createIdentityKey: () => call<boolean>('create_identity_key'),
   grantIdentity: (officerKeyId: string) => call<number>('grant_identity', { officerKeyId }),
   listTips: (filter: TipFilter) => call<Tip[]>('list_tips', { filter }),
   countTips: (filter: TipFilter) => call<number>('count_tips', { filter }),
@@ -86,8 +87,9 @@ export const api = {
   backupNow: () => call<BackupDone>('backup_now'),
   linkTips: (id: string, other: string, relation: LinkRelation) => call<Tip>('link_tips', { id, other, relation }),
   unlinkTips: (id: string, link: string) => call<Tip>('unlink_tips', { id, link }),
-  printDoc: (id: string, kind: DocKind, includeReporter: boolean) =>
-    call<PrintDoc>('print_doc', { id, kind, includeReporter }),
+  /** A paper for a tip; the reporter is printed only for a stated reason (as a reveal). */
+  printDoc: (id: string, kind: DocKind, revealReason: string | null) =>
+    call<PrintDoc>('print_doc', { id, kind, revealReason }),
   search: (text: string, limit: number) => call<SearchHit[]>('search', { text, limit }),
   today: () => call<Today>('today'),
   getDraft: () => call<unknown>('get_draft'),

@@ -90,11 +90,11 @@ fn each_role_is_allowed_and_refused_in_the_library() {
     assert!(forbidden(officer.print_doc(
         &key,
         DocKind::Transfer,
-        false,
+        None,
         now()
     )));
     assert!(officer
-        .print_doc(&key, DocKind::Reception, false, now())
+        .print_doc(&key, DocKind::Reception, None, now())
         .is_ok());
     assert!(forbidden(officer.export_report(
         &period,

@@ -155,3 +155,77 @@ fn only_chiefs_and_administrators_back_up_and_an_enrolled_copy_must_enrol_again(
     assert_eq!(restored.sync_get("station_id").unwrap(), None);
     assert_eq!(restored.sync_get("secret").unwrap(), None);
 }
+
+/// A forged backup on a USB stick: a part that says it is huge, a part given twice, an
+/// archive of thousands of parts. Each is refused with a reason, before anything of it is
+/// read into memory or written.
+#[test]
+fn a_forged_backup_is_refused_before_it_is_read_whole() {
+    let (_dir, mut s) = filled();
+    let work = tempfile::tempdir().unwrap();
+    let good = work.path().join("that.byk");
+    s.backup(&good, now()).unwrap();
+    let part = |name: &str| -> Vec<u8> {
+        let mut archive = tar::Archive::new(std::fs::File::open(&good).unwrap());
+        for e in archive.entries().unwrap() {
+            let mut e = e.unwrap();
+            if e.path().unwrap().to_string_lossy() == name {
+                let mut v = Vec::new();
+                std::io::Read::read_to_end(&mut e, &mut v).unwrap();
+                return v;
+            }
+        }
+        panic!("{name} missing");
+    };
+    let manifest = part("binhyen-backup.json");
+    let write = |name: &str, parts: &[(&str, u64, &[u8])]| -> std::path::PathBuf {
+        let path = work.path().join(name);
+        let mut b = tar::Builder::new(std::fs::File::create(&path).unwrap());
+        for (part, declared, bytes) in parts {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(*declared);
+            h.set_mode(0o600);
+            h.set_cksum();
+            // What follows the header is whatever the forger put there.
+            b.append_data(&mut h.clone(), part, *bytes).ok();
+        }
+        b.into_inner().unwrap();
+        path
+    };
+    let huge = write(
+        "huge.byk",
+        &[
+            ("binhyen-backup.json", manifest.len() as u64, &manifest),
+            ("keys.json", 3, b"{}\n"),
+            ("station.db", 40 * 1024 * 1024 * 1024, b"SQLite format 3"),
+        ],
+    );
+    let twice = write(
+        "twice.byk",
+        &[
+            ("binhyen-backup.json", manifest.len() as u64, &manifest),
+            ("binhyen-backup.json", manifest.len() as u64, &manifest),
+        ],
+    );
+    let many: Vec<(String, u64, Vec<u8>)> = (0..2000)
+        .map(|i| (format!("x{i}"), 1, vec![b'x']))
+        .collect();
+    let many_refs: Vec<(&str, u64, &[u8])> = many
+        .iter()
+        .map(|(n, d, b)| (n.as_str(), *d, b.as_slice()))
+        .collect();
+    let many = write("many.byk", &many_refs);
+    for (file, says) in [
+        (huge, "lớn bất thường"),
+        (twice, "hai lần"),
+        (many, "không phải"),
+    ] {
+        let here = work.path().join(file.file_stem().unwrap()).join("restored");
+        let err = Station::restore(&file, &here, &Credentials::new("truong", PASS), now())
+            .err()
+            .unwrap_or_else(|| panic!("{} was restored", file.display()));
+        assert_eq!(err.code(), "bad_backup", "{err}");
+        assert!(err.to_string().contains(says), "{}: {err}", file.display());
+        assert!(!Station::exists(&here));
+    }
+}

@@ -339,41 +339,68 @@ fn papers_never_print_a_secret_reporter() {
         .unwrap();
     let text = |d: &binhyen_store::documents::PrintDoc| serde_json::to_string(d).unwrap();
     for kind in [DocKind::Reception, DocKind::Transfer] {
-        for include in [false, true] {
+        for include in [None, Some("in kèm người báo tin")] {
             let d = s
                 .print_doc(&secret.id.to_string(), kind, include, now())
                 .unwrap();
-            assert!(!text(&d).contains("Bảo"), "{kind:?} {include}");
+            assert!(!text(&d).contains("Bảo"), "{kind:?} {include:?}");
             assert!(!text(&d).contains("912345678"));
             assert!(d.reporter_note.as_deref().unwrap().contains("bí mật"));
         }
     }
+    // Without a stated reason no name is printed; with one, it is, and the look is audited.
     let rec = s
-        .print_doc(&open.id.to_string(), DocKind::Reception, false, now())
+        .print_doc(&open.id.to_string(), DocKind::Reception, None, now())
+        .unwrap();
+    assert!(!text(&rec).contains("Hoa"));
+    assert!(rec.reporter_note.as_deref().unwrap().contains("lý do"));
+    assert_eq!(
+        s.print_doc(&open.id.to_string(), DocKind::Reception, Some("in"), now())
+            .unwrap_err()
+            .code(),
+        "invalid"
+    );
+    let rec = s
+        .print_doc(
+            &open.id.to_string(),
+            DocKind::Reception,
+            Some("người báo ký biên bản"),
+            now(),
+        )
         .unwrap();
     assert!(text(&rec).contains("Trần Thị Hoa"));
     assert_eq!(rec.title, "BIÊN BẢN TIẾP NHẬN NGUỒN TIN");
     assert_eq!(rec.unit, "CÔNG AN XÃ CƯ M'GAR");
     assert_eq!(rec.place_date, "Cư M'gar, ngày 20 tháng 11 năm 2026");
     let slip = s
-        .print_doc(&open.id.to_string(), DocKind::Transfer, false, now())
+        .print_doc(&open.id.to_string(), DocKind::Transfer, None, now())
         .unwrap();
     assert!(!text(&slip).contains("Hoa"));
     let slip = s
-        .print_doc(&open.id.to_string(), DocKind::Transfer, true, now())
+        .print_doc(
+            &open.id.to_string(),
+            DocKind::Transfer,
+            Some("cơ quan điều tra cần liên hệ"),
+            now(),
+        )
         .unwrap();
     assert!(text(&slip).contains("Trần Thị Hoa"));
     let a = s
-        .print_doc(&anon.id.to_string(), DocKind::Reception, true, now())
+        .print_doc(
+            &anon.id.to_string(),
+            DocKind::Reception,
+            Some("in biên bản tiếp nhận"),
+            now(),
+        )
         .unwrap();
     assert_eq!(a.reporter_note.as_deref(), Some("Nguồn tin nặc danh."));
     let printed = s
-        .audit_entries(20)
+        .audit_entries(50)
         .unwrap()
         .into_iter()
         .filter(|e| e.action == "document.print")
         .count();
-    assert_eq!(printed, 8);
+    assert_eq!(printed, 9);
 }
 
 #[test]

@@ -68,15 +68,27 @@ fn grants_where(s: &Station, condition: &str) -> i64 {
         .unwrap()
 }
 
-/// The reception record of a tip, as printed.
+/// The reception record of a tip, as printed with the reporter (for a stated reason).
 fn reception_paper(s: &mut Station, tip: &str) -> binhyen_store::documents::PrintDoc {
     s.print_doc(
         tip,
         binhyen_store::documents::DocKind::Reception,
-        false,
+        Some("người báo ký biên bản"),
         now(),
     )
     .unwrap()
+}
+
+fn reception_paper_refused(s: &mut Station, tip: &str) -> String {
+    s.print_doc(
+        tip,
+        binhyen_store::documents::DocKind::Reception,
+        Some("người báo ký biên bản"),
+        now(),
+    )
+    .unwrap_err()
+    .code()
+    .to_string()
 }
 
 fn sign_in(dir: &std::path::Path, user: &str, password: &str) -> Station {
@@ -160,8 +172,20 @@ fn a_new_officer_a_password_change_and_a_reset_all_keep_identity_readable() {
     analyst
         .change_password(TEMP, "mật khẩu phân tích", now())
         .unwrap();
-    let paper = reception_paper(&mut analyst, &tip);
+    let paper = analyst
+        .print_doc(
+            &tip,
+            binhyen_store::documents::DocKind::Reception,
+            None,
+            now(),
+        )
+        .unwrap();
     assert!(paper.reporter.is_empty(), "{:?}", paper.reporter);
+    assert_eq!(
+        reception_paper_refused(&mut analyst, &tip),
+        "forbidden",
+        "an analyst prints no reporter, whatever the reason"
+    );
     assert_eq!(grants_where(&analyst, "o.role = 'analyst'"), 0);
 }
 
