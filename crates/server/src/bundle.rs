@@ -64,6 +64,11 @@ pub fn import(
         unit_code: station.unit_code.clone(),
         ..Default::default()
     };
+    // The audit trail first: a trail rewritten on the laptop refuses the bundle whole.
+    let audit_acked = match &push.audit {
+        Some(audit) => Some(db.push_audit(&station, audit)?),
+        None => None,
+    };
     let mut acked = Vec::new();
     let mut rejected = Vec::new();
     for chunk in push.changes.chunks(MAX_BATCH) {
@@ -73,7 +78,7 @@ pub fn import(
                 summary.duplicates += out.duplicates;
                 acked.extend(chunk.iter().map(|c| c.change_id.clone()));
             }
-            Err(DbError::Refused(r)) if matches!(r.code, "bad_change" | "out_of_scope") => {
+            Err(DbError::Refused(r)) if binhyen_sync::protocol::refused_for_good(r.code) => {
                 // As online: one refused change must not hold back the others.
                 for c in chunk {
                     apply_one(
@@ -149,6 +154,7 @@ pub fn import(
         checksum,
         files_acked,
         files,
+        audit_acked,
     };
     let reply_header = BundleHeader {
         kind: BundleKind::Reply,
@@ -174,7 +180,7 @@ fn apply_one(
             summary.duplicates += out.duplicates;
             acked.push(c.change_id.clone());
         }
-        Err(DbError::Refused(r)) if matches!(r.code, "bad_change" | "out_of_scope") => {
+        Err(DbError::Refused(r)) if binhyen_sync::protocol::refused_for_good(r.code) => {
             rejected.push(RejectedChange {
                 change_id: c.change_id.clone(),
                 message: r.message,

@@ -86,6 +86,10 @@ pub struct PushBundle {
     /// Attachments whose record this station holds and whose content it does not.
     #[serde(default)]
     pub wanted: Vec<String>,
+    /// The audit entries the server has not acknowledged, with the station's head: a
+    /// station that never sees the network anchors its trail too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit: Option<crate::protocol::AuditPush>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -114,6 +118,10 @@ pub struct ReplyBundle {
     /// `changes` (never beyond the station's own unit).
     #[serde(default)]
     pub files: Vec<BundleFile>,
+    /// The last audit entry the server holds for the station, when the bundle carried its
+    /// trail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_acked: Option<i64>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -303,6 +311,7 @@ mod tests {
             changes: vec![],
             files: vec![BundleFile::new("ab", b"\x89PNG photo")],
             wanted: vec!["cd".into()],
+            audit: None,
         }
     }
 

@@ -97,7 +97,7 @@ impl SyncError {
 
 /// A refusal that sending again will not change: the change itself is at fault.
 fn refused_for_good_code(code: &str) -> bool {
-    matches!(code, "bad_change" | "out_of_scope" | "unauthorised_grant")
+    crate::protocol::refused_for_good(code)
 }
 
 fn refused_for_good(e: &SyncError) -> bool {
@@ -782,24 +782,35 @@ fn exchange_files(
 /// Sends the audit entries the server has not acknowledged, with this laptop's head: the
 /// server keeps a copy of the chain and refuses one rewritten since it last saw it.
 fn push_audit(station: &mut Station, client: &mut dyn Transport) -> Result<(), SyncError> {
-    let (head_seq, head_hash) = station.audit_head()?.unwrap_or((0, String::new()));
     loop {
-        let acked: i64 = station
-            .sync_get("audit_acked")?
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let entries = station.audit_records_after(acked, 500)?;
-        let done = entries.len() < 500;
-        let resp = client.push_audit(&AuditPush {
-            entries,
-            head_seq,
-            head_hash: head_hash.clone(),
-        })?;
+        let (push, acked) = audit_push(station, 500)?;
+        let done = push.entries.len() < 500;
+        let resp = client.push_audit(&push)?;
         station.sync_set("audit_acked", &resp.acked_seq.to_string())?;
         if done || resp.acked_seq <= acked {
             return Ok(());
         }
     }
+}
+
+/// The audit entries after the last one the server acknowledged (at most `limit`), with
+/// this laptop's head and the id its chain starts from; and that acknowledged entry.
+fn audit_push(station: &Station, limit: u32) -> Result<(AuditPush, i64), SyncError> {
+    let (head_seq, head_hash) = station.audit_head()?.unwrap_or((0, String::new()));
+    let acked: i64 = station
+        .sync_get("audit_acked")?
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let entries = station.audit_records_after(acked, limit)?;
+    Ok((
+        AuditPush {
+            entries,
+            head_seq,
+            head_hash,
+            chain: Some(station.info().station_id.to_string()),
+        },
+        acked,
+    ))
 }
 
 /// Makes sure the provincial server holds the code that unlocks this station when every
@@ -1295,6 +1306,7 @@ pub fn export_bundle(
             changes,
             files,
             wanted,
+            audit: Some(audit_push(station, u32::MAX)?.0),
         },
     )?;
     let info = BundleExport {
@@ -1357,6 +1369,9 @@ pub fn import_reply(
         report.files_received += 1;
     }
     report.files_sent = reply.files_acked.len();
+    if let Some(acked) = reply.audit_acked {
+        station.sync_set("audit_acked", &acked.to_string())?;
+    }
     station.prune_attachment_content()?;
     station.sync_set("last_bundle_import", &now.to_rfc3339())?;
     Ok(report)

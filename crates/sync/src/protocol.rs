@@ -26,6 +26,13 @@ pub const ZSTD_LEVEL: i32 = 9;
 /// being compressed (in the benchmark the server's peak went from 58–65 to 63–83 MiB); 9
 /// writes no fewer than 8, with tables twice as large again.
 pub const ANSWER_ZSTD_LEVEL: i32 = 8;
+/// Whether a refusal of one change is for good: the change itself is at fault (sending it
+/// again changes nothing), so it is set aside and the others go on. The station's sync and
+/// the server's bundle import share this one list.
+pub fn refused_for_good(code: &str) -> bool {
+    matches!(code, "bad_change" | "out_of_scope" | "unauthorised_grant")
+}
+
 /// Most changes one push may carry; larger batches are refused (413).
 pub const MAX_BATCH: usize = 1_000;
 /// Largest request body the server reads.
@@ -148,6 +155,10 @@ pub struct AuditPush {
     pub entries: Vec<binhyen_domain::audit::AuditRecord>,
     pub head_seq: i64,
     pub head_hash: String,
+    /// The station's own id, whose genesis hash the chain's first entry hangs on (absent
+    /// from a station not yet updated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -487,6 +487,73 @@ fn the_server_holds_each_audit_trail_and_refuses_a_rewritten_one() {
     let out = a.cli(&["sync"], None);
     assert!(!out.status.success());
     assert_eq!(err_code(&out), "audit_rewritten");
+    // Nor does a bundle on a USB stick get past it: refused whole, no reply written.
+    let push = w.join("sau-khi-sua.byb");
+    a.ok(&["bundle", "export", "--out", push.to_str().unwrap()], None);
+    let reply = w.join("khong-co.byb");
+    let out = bundle_import(&db, &push, &reply);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Nhật ký kiểm tra"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!reply.exists());
+}
+
+/// A laptop that never sees the network anchors its audit trail with its bundles: the server
+/// holds the trail, the look at a reporter included, as it would after an online sync.
+#[test]
+fn a_laptop_with_no_network_anchors_its_audit_trail_with_its_bundles() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let db = setup(w);
+    let server = start_server(&db);
+    let a = enroll(&db, &server, COMMUNE, w);
+    drop(server);
+    let tip = a.ok(
+        &["tip", "add"],
+        Some(r#"{"content": "Tố giác buôn lậu", "reporter": {"name": "Người Báo Tin", "secret": true}}"#),
+    );
+    a.ok(
+        &[
+            "tip",
+            "show",
+            tip["id"].as_str().unwrap(),
+            "--reason",
+            "gọi lại xác minh lời khai",
+        ],
+        None,
+    );
+    let looked: i64 = a
+        .ok(&["audit", "list"], None)
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "identity.view")
+        .unwrap()["seq"]
+        .as_i64()
+        .unwrap();
+    let push = w.join("tram.byb");
+    a.ok(&["bundle", "export", "--out", push.to_str().unwrap()], None);
+    let reply = w.join("tra-loi.byb");
+    let out = bundle_import(&db, &push, &reply);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    a.ok(&["bundle", "import", reply.to_str().unwrap()], None);
+    let out = server_cmd(&db, &["audit", "verify"]);
+    let line: Value = serde_json::from_slice(
+        out.stdout
+            .split(|b| *b == b'\n')
+            .find(|l| !l.is_empty())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(line["ok"], true, "{line}");
+    assert!(line["entries"].as_i64().unwrap() >= looked, "{line}");
 }
 
 /// A copy of the server's database (a dump sent for support, a backup left on a share) gives

@@ -173,6 +173,10 @@ use binhyen_sync::protocol::AuditPush;
 /// Which of a push's audit entries are new, after checking them against the copy held:
 /// `held(seq)` is the hash held for an entry, `last` the last one held. An entry held with
 /// another hash, a head that disagrees, or new entries that do not follow on are refused.
+/// The first entries a station ever sends must start the chain (entry 1, hanging on the
+/// genesis of the id the station names): a trail cut at its start is refused, and a laptop
+/// enrolled again hands over its whole trail again (the earlier enrolment's copy is kept
+/// as it was: a laptop restored from a backup legitimately goes on from an earlier point).
 pub(crate) fn audit_new<'a>(
     push: &'a AuditPush,
     last: Option<(i64, String)>,
@@ -208,6 +212,18 @@ pub(crate) fn audit_new<'a>(
     if let (Some((s, h)), Some(first)) = (&last, fresh.first()) {
         if first.seq == s + 1 && &first.prev_hash != h {
             return Err(rewritten(*s));
+        }
+    }
+    if last.is_none() {
+        if let Some(first) = fresh.first() {
+            let genesis = push.chain.as_deref().map(binhyen_domain::audit::genesis);
+            if first.seq != 1 || genesis.is_some_and(|g| first.prev_hash != g) {
+                return Err(refuse(
+                    409,
+                    "audit_rewritten",
+                    format!("Nhật ký kiểm tra của trạm không bắt đầu từ mục đầu tiên (gặp mục {}): phần đầu đã bị cắt hoặc thay. Không nhận; hãy báo Công an tỉnh.", first.seq),
+                ));
+            }
         }
     }
     // The first entry ever received is taken as the anchor (its own hash is still checked).

@@ -133,6 +133,7 @@ both!(
     versions_an_older_server_stored_read_alike,
     grants_need_a_key_holders_signature_and_the_province_writes_no_commune_secrets,
     strangers_are_refused_before_their_body_is_read_and_a_station_is_bounded,
+    a_trail_starts_at_its_genesis_and_a_laptop_enrolled_again_carries_it_on,
 );
 
 fn start(kind: Kind) -> Api {
@@ -180,9 +181,14 @@ fn agent() -> ureq::Agent {
 impl Api {
     /// Enrols a station of `unit`; returns its bearer credentials.
     fn station(&self, unit: &str) -> String {
+        self.station_numbered(unit, None)
+    }
+
+    /// Enrols a station of `unit` as laptop number `device` (the next free one by default).
+    fn station_numbered(&self, unit: &str, device: Option<u32>) -> String {
         let token = format!("token-{unit}-{}", uuid::Uuid::new_v4());
         self.db
-            .create_station(unit, None, &sha256_hex(&token), Utc::now())
+            .create_station(unit, device, &sha256_hex(&token), Utc::now())
             .unwrap();
         let (status, body) =
             self.post("/api/v1/enroll", None, &json!({"token": token}).to_string());
@@ -1462,4 +1468,65 @@ fn strangers_are_refused_before_their_body_is_read_and_a_station_is_bounded(kind
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+}
+
+/// The first entries a station sends must start its chain (entry 1, on the genesis of the id
+/// it names); a laptop enrolled again hands over its whole trail again, and the earlier
+/// enrolment's copy is kept as it was.
+fn a_trail_starts_at_its_genesis_and_a_laptop_enrolled_again_carries_it_on(kind: Kind) {
+    let api = start(kind);
+    let a = api.station_numbered("24280", Some(1));
+    let chain = audit_chain(5, "cán bộ Hà");
+    let body = |entries: &[binhyen_domain::audit::AuditRecord], chain_id: &str| {
+        let head = entries.last().unwrap();
+        json!({"entries": entries, "head_seq": head.seq, "head_hash": head.hash, "chain": chain_id})
+            .to_string()
+    };
+    let id = |auth: &str| {
+        auth.trim_start_matches("Bearer ")
+            .split('.')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    // Cut at the start, or hung on another station's genesis: refused, nothing kept.
+    for (entries, chain_id) in [(&chain[2..], "station-x"), (&chain[..3], "station-y")] {
+        let (status, err) = api.post("/api/v1/audit", Some(&a), &body(entries, chain_id));
+        assert_eq!(
+            (status, err["code"].as_str()),
+            (409, Some("audit_rewritten")),
+            "{err}"
+        );
+    }
+    assert!(api.db.audit_chain(&id(&a)).unwrap().is_empty());
+    let (status, resp) = api.post("/api/v1/audit", Some(&a), &body(&chain[..3], "station-x"));
+    assert_eq!(
+        (status, resp["acked_seq"].as_i64()),
+        (200, Some(3)),
+        "{resp}"
+    );
+
+    // The laptop is lost; the province revokes it and enrols the same number again. The new
+    // enrolment takes the trail from its first entry, not from where it stood.
+    api.db.revoke(&id(&a), Utc::now()).unwrap();
+    let again = api.station_numbered("24280", Some(1));
+    let (status, err) = api.post(
+        "/api/v1/audit",
+        Some(&again),
+        &body(&chain[3..], "station-x"),
+    );
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (409, Some("audit_rewritten")),
+        "{err}"
+    );
+    let (status, resp) = api.post("/api/v1/audit", Some(&again), &body(&chain, "station-x"));
+    assert_eq!(
+        (status, resp["acked_seq"].as_i64()),
+        (200, Some(5)),
+        "{resp}"
+    );
+    assert_eq!(api.db.audit_chain(&id(&again)).unwrap(), chain);
+    // What the lost laptop had handed over stays on the record.
+    assert_eq!(api.db.audit_chain(&id(&a)).unwrap(), chain[..3].to_vec());
 }
