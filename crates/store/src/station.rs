@@ -295,7 +295,7 @@ impl Station {
                 return Err(e);
             }
         };
-        if opened.failures_before > 0 || opened.box_created {
+        if opened.failures_before > 0 || opened.box_created || opened.rewrapped {
             keys.write(&keys_path)?;
         }
         let mut conn = Station::connect_migrated(dir, &opened.key)?;

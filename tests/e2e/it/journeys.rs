@@ -852,3 +852,119 @@ async fn photos_and_scans_go_with_the_tip() {
         );
     }
 }
+
+/// The chief's side of the identity key, in the window: a second laptop's key arrives and
+/// waits (nothing grants it by itself); the chief grants it with one click, which is signed
+/// and audited. A conflict on a reporter's name shows that there is one; its values only
+/// after a stated reason.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_chief_grants_the_identity_key_and_reveals_an_identity_conflict_on_purpose() {
+    let now = chrono::Utc::now();
+    let first = |device: u32, demo: bool| binhyen_store::InitOptions {
+        unit_code: "24280".into(),
+        first_officer: binhyen_store::FirstOfficer {
+            username: "truong".into(),
+            full_name: "Nguyễn Hữu Thành".into(),
+            password: binhyen_store::keys::DEMO_PASSPHRASE.into(),
+            role: binhyen_domain::access::Role::Chief,
+        },
+        device_no: device,
+        demo,
+    };
+    let here = tempfile::tempdir().unwrap();
+    let mut station = binhyen_store::Station::init(here.path(), &first(1, true), now).unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let second = binhyen_store::Station::init(other.path(), &first(2, false), now).unwrap();
+    // The second laptop's records (its chief's account and key) reach this one.
+    let changes: Vec<binhyen_store::replica::RemoteChange> =
+        binhyen_store::changes::pending(second.conn(), 10_000)
+            .unwrap()
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| binhyen_store::replica::RemoteChange {
+                seq: i as i64 + 1,
+                change_id: c.change_id.to_string(),
+                hlc: c.hlc,
+                entity: c.entity,
+                entity_id: c.entity_id,
+                op: c.op,
+                data: c.data.as_object().cloned().unwrap_or_default(),
+                base: c.base.and_then(|b| b.as_object().cloned()),
+            })
+            .collect();
+    station.apply_remote(&changes, now).unwrap();
+    assert_eq!(
+        station.share_identity_keys(now).unwrap(),
+        0,
+        "nothing by itself"
+    );
+    // Two laptops wrote the same reporter's name differently (as the server reports it).
+    let tip = station
+        .list_tips(&TipFilter::default())
+        .unwrap()
+        .into_iter()
+        .find(|t| t.has_reporter && !t.reporter_secret)
+        .unwrap();
+    let sealed: String = station
+        .conn()
+        .query_row(
+            "SELECT name FROM tip_reporters WHERE tip_id = ?1",
+            [tip.id.to_string()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    station
+        .conn()
+        .execute(
+            "INSERT INTO conflicts(id, entity, entity_id, field, kind, local_value, local_hlc,
+                                   remote_value, remote_hlc, winner, detected_at)
+             VALUES ('xd-ten', 'tip_reporter', ?1, 'name', 'field', ?2, '000001764000000-00000000-a',
+                     ?2, '000001764000001-00000000-b', 'remote', '2026-11-20T03:00:00Z')",
+            (tip.id.to_string(), serde_json::to_string(&sealed).unwrap()),
+        )
+        .unwrap();
+    drop((station, second));
+
+    let app = App::start_in(here).await;
+    app.sign_in("truong", binhyen_store::keys::DEMO_PASSPHRASE)
+        .await;
+    app.click("nav-accounts").await;
+    let waiting = app.text("holder-truong-other").await;
+    assert!(waiting.contains("Chờ trao"), "{waiting}");
+    app.screenshot("identity-key-waiting").await;
+    app.click("grant-identity").await;
+    app.wait_text("accounts-message", |t| t.contains("Đã trao khóa danh tính"))
+        .await;
+    let held = app.text("holder-truong-other").await;
+    assert!(held.contains("Đang giữ"), "{held}");
+
+    // The conflict shows, without the name; the name after a reason of a few words.
+    app.click("nav-conflicts").await;
+    let card = app.text("conflict").await;
+    assert!(!card.contains("sealed1:"), "{card}");
+    app.click("conflict-reveal").await;
+    app.type_in("conflict-reveal-reason", "xem").await;
+    app.click("conflict-reveal-confirm").await;
+    app.wait_body("a reason of a few words is asked for", |b| {
+        b.contains("ít nhất 3 từ")
+    })
+    .await;
+    app.clear("conflict-reveal-reason").await;
+    app.type_in("conflict-reveal-reason", "chọn tên đúng của người báo tin")
+        .await;
+    app.click("conflict-reveal-confirm").await;
+    app.wait_text("conflict-local", |t| !t.contains("bấm Xem"))
+        .await;
+    app.screenshot("identity-conflict-revealed").await;
+    app.client.clone().close().await.unwrap();
+
+    let s = open_station(&app);
+    let actions: Vec<String> = s
+        .audit_entries(20)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert!(actions.iter().any(|a| a == "identity.grant"), "{actions:?}");
+    assert!(actions.iter().any(|a| a == "identity.view"), "{actions:?}");
+}
