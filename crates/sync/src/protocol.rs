@@ -30,7 +30,10 @@ pub const ANSWER_ZSTD_LEVEL: i32 = 8;
 /// again changes nothing), so it is set aside and the others go on. The station's sync and
 /// the server's bundle import share this one list.
 pub fn refused_for_good(code: &str) -> bool {
-    matches!(code, "bad_change" | "out_of_scope" | "unauthorised_grant")
+    matches!(
+        code,
+        "bad_change" | "out_of_scope" | "unauthorised_grant" | "clock_ahead"
+    )
 }
 
 /// Most changes one push may carry; larger batches are refused (413).

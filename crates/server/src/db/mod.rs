@@ -425,6 +425,11 @@ fn parse_obj(s: &str) -> Map<String, Value> {
     }
 }
 
+/// How far ahead of the server's clock a change's stamp may be: stations' clocks drift by
+/// hours; a week ahead is a broken clock, and its changes are set aside on the station (kept,
+/// shown for review) rather than allowed to win every merge until that day.
+pub const MAX_CLOCK_AHEAD: chrono::Duration = chrono::Duration::days(7);
+
 /// Checks, merges and stores a batch inside one transaction of either backend. Any refusal
 /// returns before the caller commits, so nothing of a refused batch is applied.
 pub(crate) fn push_with(
@@ -441,14 +446,31 @@ pub(crate) fn push_with(
         let at = |m: String| format!("Thay đổi thứ {} ({} {}): {m}", i + 1, c.entity, c.entity_id);
         let (def, op) = binhyen_domain::catalog::check_change(&c.entity, &c.op, &c.data)
             .map_err(|m| refuse(400, "bad_change", at(m)))?;
-        if binhyen_domain::hlc::Hlc::parse(&c.hlc).is_none()
-            || c.change_id.is_empty()
-            || c.entity_id.is_empty()
-        {
+        let Some(hlc) = binhyen_domain::hlc::Hlc::parse(&c.hlc)
+            .filter(|_| !c.change_id.is_empty() && !c.entity_id.is_empty())
+        else {
             return Err(refuse(
                 400,
                 "bad_change",
                 at("thiếu mã thay đổi, mã bản ghi hoặc dấu thời gian hợp lệ".into()),
+            ));
+        };
+        // A stamp far in the future would win every merge of its fields until that day: a
+        // clock that wrong is broken (or made so). Hours of skew are normal and pass. The
+        // reference is the later of the time given and the server's own clock, so that a
+        // stamp is never refused for being ahead of a time only a caller assumed.
+        let reference = now.max(Utc::now()).timestamp_millis();
+        if hlc.wall_ms > reference + MAX_CLOCK_AHEAD.num_milliseconds() {
+            return Err(refuse(
+                422,
+                "clock_ahead",
+                at(format!(
+                    "dấu thời gian của thay đổi ({}) nhanh hơn giờ máy chủ hơn {} ngày: đồng hồ của máy đã ghi nó bị sai. Thay đổi được giữ lại trên máy để xem lại; hãy chỉnh ngày giờ của máy",
+                    chrono::DateTime::from_timestamp_millis(hlc.wall_ms)
+                        .map(|d| d.to_rfc3339())
+                        .unwrap_or_default(),
+                    MAX_CLOCK_AHEAD.num_days()
+                )),
             ));
         }
         if !scope.contains(&c.unit_code) {

@@ -134,6 +134,7 @@ both!(
     grants_need_a_key_holders_signature_and_the_province_writes_no_commune_secrets,
     strangers_are_refused_before_their_body_is_read_and_a_station_is_bounded,
     a_trail_starts_at_its_genesis_and_a_laptop_enrolled_again_carries_it_on,
+    a_stamp_far_in_the_future_is_refused_and_hours_of_skew_pass,
 );
 
 fn start(kind: Kind) -> Api {
@@ -1529,4 +1530,37 @@ fn a_trail_starts_at_its_genesis_and_a_laptop_enrolled_again_carries_it_on(kind:
     assert_eq!(api.db.audit_chain(&id(&again)).unwrap(), chain);
     // What the lost laptop had handed over stays on the record.
     assert_eq!(api.db.audit_chain(&id(&a)).unwrap(), chain[..3].to_vec());
+}
+
+/// A change stamped more than a week ahead of the server's clock would win every merge of
+/// its fields until that day: refused, with the reason; hours of skew pass.
+fn a_stamp_far_in_the_future_is_refused_and_hours_of_skew_pass(kind: Kind) {
+    let api = start(kind);
+    let a = api.station("24280");
+    let stamp = |ahead: chrono::Duration| {
+        format!(
+            "{:015}-00000000-node1",
+            (Utc::now() + ahead).timestamp_millis()
+        )
+    };
+    let with_hlc = |id: &str, hlc: String| {
+        let mut c = change(id, "24280", &format!("h-{id}"), hamlet("24280"));
+        c["hlc"] = json!(hlc);
+        c
+    };
+    let far = with_hlc("tuong-lai", stamp(chrono::Duration::days(8)));
+    let (status, err) = api.post("/api/v1/push", Some(&a), &push(vec![far]));
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (422, Some("clock_ahead")),
+        "{err}"
+    );
+    assert!(
+        err["message"].as_str().unwrap().contains("đồng hồ"),
+        "{err}"
+    );
+    assert_eq!(api.changes_in_scope(&a), 0);
+    let skewed = with_hlc("lech-gio", stamp(chrono::Duration::hours(9)));
+    let (status, r) = api.post("/api/v1/push", Some(&a), &push(vec![skewed]));
+    assert_eq!((status, r["accepted"].as_u64()), (200, Some(1)), "{r}");
 }
