@@ -96,13 +96,18 @@ pub fn sign_out(state: State<'_, AppState>) -> Res<StationStatus> {
 /// The officer is active in the window (typing, clicking) without calling anything else.
 #[tauri::command(async)]
 pub fn still_here(state: State<'_, AppState>) -> Res<()> {
-    Ok(state.with(|_| Ok(()))?)
+    Ok(state.with_password_due(|_| Ok(()))?)
 }
 
 #[tauri::command(async)]
 #[tracing::instrument(skip_all)]
 pub fn change_password(state: State<'_, AppState>, old: String, new: String) -> Res<StationStatus> {
-    state.with(|s| s.change_password(&old, &new, Utc::now()))?;
+    let (key, officer) = state.with_password_due(|s| {
+        s.change_password(&old, &new, Utc::now())?;
+        Ok((s.session_key(), s.session().officer_id.clone()))
+    })?;
+    // The background sync starts now that the password is the officer's own.
+    state.sync.set_key(key, &officer);
     Ok(state.status()?)
 }
 

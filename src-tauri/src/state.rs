@@ -171,8 +171,12 @@ impl AppState {
         let mut guard = self.lock();
         *guard = None;
         let station = Station::open(&self.dir, &Credentials::new(username, password))?;
-        self.sync
-            .set_key(station.session_key(), &station.session().officer_id);
+        // A password someone else set allows nothing but its own change: not even the
+        // background sync, which starts once it is changed.
+        if !station.session().must_change_password {
+            self.sync
+                .set_key(station.session_key(), &station.session().officer_id);
+        }
         *guard = Some(station);
         self.touch();
         self.describe(guard.as_ref())
@@ -191,6 +195,23 @@ impl AppState {
         &self,
         f: impl FnOnce(&mut Station) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        self.with_session(false, f)
+    }
+
+    /// [`AppState::with`] for what a session whose password must be changed may still do:
+    /// change it, and say it is still at the keyboard.
+    pub fn with_password_due<T>(
+        &self,
+        f: impl FnOnce(&mut Station) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.with_session(true, f)
+    }
+
+    fn with_session<T>(
+        &self,
+        password_due_allowed: bool,
+        f: impl FnOnce(&mut Station) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let mut guard = self.lock();
         if guard.is_some() && self.idle() {
             *guard = None;
@@ -206,6 +227,9 @@ impl AppState {
                 if !station.session_valid()? {
                     *guard = None;
                     return Err(StoreError::AccountDisabled);
+                }
+                if station.session().must_change_password && !password_due_allowed {
+                    return Err(StoreError::PasswordChangeRequired);
                 }
                 self.touch();
                 f(station)

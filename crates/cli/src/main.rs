@@ -601,7 +601,14 @@ fn run(cli: &Cli, out: &Out) -> Result<bool> {
     };
     let now = Utc::now();
     // Every command that unlocks the station is a sign-in by an officer, in the audit trail.
-    let open = || -> Result<Station> { Ok(Station::open(&dir, &credentials(&dir)?)?) };
+    // A password someone else set allows nothing but its own change (`binhyen password`).
+    let open = || -> Result<Station> {
+        let station = Station::open(&dir, &credentials(&dir)?)?;
+        if station.session().must_change_password {
+            return Err(anyhow!(StoreError::PasswordChangeRequired));
+        }
+        Ok(station)
+    };
     match &cli.cmd {
         Cmd::Init {
             unit,

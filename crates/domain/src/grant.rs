@@ -3,12 +3,15 @@
 //!
 //! An identity key (X25519, see the store's `identity.rs`) has a **grant authority**: an
 //! Ed25519 key derived from the identity key's secret half, so that only someone who holds
-//! the identity key can sign with it, and its public half travels with the key's record. A
-//! grant names the identity key, the officer key it is sealed to (with that key's public
-//! half and officer), who granted it and when, and carries the authority's signature over
-//! all of it. A grant row pushed or written by someone who does not hold the identity key
-//! (an administrator with the database key, a province-level station) cannot carry a valid
-//! signature, and a signed grant cannot be moved to another officer key.
+//! the identity key can sign with it, and its public half travels with the key's record.
+//! Each officer key has a **personal signing key**, derived from the officer's box key (so
+//! only that officer, with their password, signs with it), its public half published with the
+//! officer key. A grant names the identity key, the officer key it is sealed to (with that
+//! key's public half and officer), what is sealed, who granted it, with which of their keys
+//! and when, and carries two signatures over all of it: the authority's (whoever made it held
+//! the identity key) and the granter's (which officer made it). A grant cannot be moved to
+//! another officer key nor its sealed secret swapped; and a laptop carries grants on by itself
+//! only where it can check, with its own key, that its own officer made them.
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use hkdf::Hkdf;
@@ -30,8 +33,11 @@ pub struct GrantTerms<'a> {
     pub officer_key_public: &'a str,
     /// The officer the key belongs to; `None` for a station's recovery slot.
     pub officer_id: Option<&'a str>,
-    /// The officer who granted it.
+    /// What is sealed to the officer key (the identity key's secret, base64).
+    pub sealed: &'a str,
+    /// The officer who granted it, and the officer key they granted it with.
     pub granted_by: &'a str,
+    pub granter_key: &'a str,
     pub created_at: &'a str,
 }
 
@@ -45,7 +51,9 @@ impl GrantTerms<'_> {
             self.officer_key_id,
             self.officer_key_public,
             self.officer_id.unwrap_or(""),
+            self.sealed,
             self.granted_by,
+            self.granter_key,
             self.created_at,
         ])
         .unwrap_or_default()
@@ -87,6 +95,43 @@ impl GrantAuthority {
     }
 }
 
+/// An officer's personal signing key, derived from their box key's secret half.
+pub struct PersonalKey(SigningKey);
+
+impl std::fmt::Debug for PersonalKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PersonalKey({})", self.public_hex())
+    }
+}
+
+/// What the derivation of a personal key is bound to.
+const PERSONAL_INFO: &[u8] = b"binhyen officer signing key v1";
+
+impl PersonalKey {
+    pub fn of_box_secret(box_secret: &[u8; 32]) -> PersonalKey {
+        let mut seed = zeroize::Zeroizing::new([0u8; 32]);
+        Hkdf::<Sha256>::new(None, box_secret)
+            .expand(PERSONAL_INFO, seed.as_mut())
+            .expect("32 bytes is a valid HKDF-SHA256 output length");
+        PersonalKey(SigningKey::from_bytes(&seed))
+    }
+
+    /// The public half, as the officer key's record carries it (hex).
+    pub fn public_hex(&self) -> String {
+        hex::encode(self.0.verifying_key().as_bytes())
+    }
+
+    /// The granter's signature over `terms` (hex).
+    pub fn sign(&self, terms: &GrantTerms<'_>) -> String {
+        hex::encode(self.0.sign(&terms.message()).to_bytes())
+    }
+
+    /// Whether `signature` is this key's over `terms`.
+    pub fn signed(&self, terms: &GrantTerms<'_>, signature: &str) -> bool {
+        verify(&self.public_hex(), terms, signature)
+    }
+}
+
 /// Whether `signature` (hex) is the signature of the authority `authority_hex` over `terms`.
 /// Anything malformed is simply not a valid signature.
 pub fn verify(authority_hex: &str, terms: &GrantTerms<'_>, signature: &str) -> bool {
@@ -118,7 +163,9 @@ mod tests {
             officer_key_id: "ok1",
             officer_key_public,
             officer_id,
+            sealed: "c2VhbGVk",
             granted_by: "chief-1",
+            granter_key: "ok-chief",
             created_at: "2026-12-07T09:00:00Z",
         }
     }
@@ -145,6 +192,17 @@ mod tests {
         // Another identity key's authority did not sign it.
         let other = GrantAuthority::of_identity_secret(&[8u8; 32]);
         assert!(!verify(&other.public_hex(), &t, &sig));
+        // Nor can the sealed secret be swapped under it.
+        let swapped = GrantTerms {
+            sealed: "b3RoZXI=",
+            ..t
+        };
+        assert!(!verify(&authority.public_hex(), &swapped, &sig));
+        // The granter's own signature: only their key makes it.
+        let chief = PersonalKey::of_box_secret(&[1u8; 32]);
+        let by_chief = chief.sign(&t);
+        assert!(chief.signed(&t, &by_chief));
+        assert!(!PersonalKey::of_box_secret(&[2u8; 32]).signed(&t, &by_chief));
         // Junk is not a signature.
         for junk in ["", "zz", &"00".repeat(64)] {
             assert!(!verify(&authority.public_hex(), &t, junk));

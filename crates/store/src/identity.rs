@@ -34,7 +34,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use binhyen_domain::access::{Permission, Role};
-use binhyen_domain::grant::{GrantAuthority, GrantTerms};
+use binhyen_domain::grant::{GrantAuthority, GrantTerms, PersonalKey};
 use binhyen_domain::tip::Reporter;
 
 use crate::audit::Action;
@@ -188,8 +188,10 @@ pub(crate) fn publish_officer_key(
             .execute("DELETE FROM officer_keys WHERE id = ?1", [&old_id])?;
     }
     if !officer_key_known(w.conn(), &id)? {
+        let signing = personal_key(secret).public_hex();
         let fields = json!({"unit_code": unit, "officer_id": officer_id, "station_id": station_id,
-                            "public": hex::encode(public.as_bytes()), "created_at": ts(w.now())});
+                            "public": hex::encode(public.as_bytes()), "created_at": ts(w.now()),
+                            "signing": signing});
         insert_record_with_id(w, "officer_key", "officer_keys", &id, obj(fields))?;
     }
     Ok(id)
@@ -248,35 +250,54 @@ fn eligible_key(conn: &Connection, unit: &str, id: &str) -> Result<Option<Office
         .optional()?)
 }
 
+/// An officer's personal signing key, from their box key.
+fn personal_key(box_secret: &BoxSecret) -> PersonalKey {
+    PersonalKey::of_box_secret(&zeroize::Zeroizing::new(box_secret.to_bytes()))
+}
+
+/// Who makes a grant: the officer, and the box key of theirs that signs it.
+struct Granter<'a> {
+    officer_id: &'a str,
+    box_secret: &'a BoxSecret,
+}
+
 /// Seals `secret` (identity key `key_id`) to each of `targets`, each grant signed by the
-/// key's authority in the name of `granted_by`.
+/// key's authority and by the granter's own key.
 fn write_grants(
     w: &mut Writer<'_>,
     unit: &str,
     key_id: &str,
     secret: &SecretKey,
     targets: &[OfficerKey],
-    granted_by: &str,
+    granter: &Granter<'_>,
 ) -> Result<()> {
     let secret_bytes = zeroize::Zeroizing::new(secret.to_bytes());
     let authority = GrantAuthority::of_identity_secret(&secret_bytes);
+    let personal = personal_key(granter.box_secret);
+    let granter_key = crate::identity::key_id(&granter.box_secret.public_key());
     let created_at = ts(w.now());
     for target in targets {
-        let sealed = parse_public(&target.public)?
-            .seal(&mut rand::rngs::OsRng, secret_bytes.as_ref())
-            .map_err(|_| broken("không niêm phong được"))?;
-        let signature = authority.sign(&GrantTerms {
+        let sealed = b64().encode(
+            parse_public(&target.public)?
+                .seal(&mut rand::rngs::OsRng, secret_bytes.as_ref())
+                .map_err(|_| broken("không niêm phong được"))?,
+        );
+        let terms = GrantTerms {
             unit_code: unit,
             key_id,
             officer_key_id: &target.id,
             officer_key_public: &target.public,
             officer_id: target.officer_id.as_deref(),
-            granted_by,
+            sealed: &sealed,
+            granted_by: granter.officer_id,
+            granter_key: &granter_key,
             created_at: &created_at,
-        });
+        };
         let fields = json!({"unit_code": unit, "key_id": key_id, "officer_key_id": target.id,
-                            "sealed": b64().encode(sealed), "created_at": created_at,
-                            "granted_by": granted_by, "signature": signature});
+                            "sealed": sealed, "created_at": created_at,
+                            "granted_by": granter.officer_id, "signature": authority.sign(&terms),
+                            "granter_key": granter_key,
+                            "granter_signature": personal.sign(&terms)});
         insert_record(w, "identity_grant", "identity_grants", obj(fields))?;
     }
     Ok(())
@@ -430,6 +451,23 @@ impl Station {
     pub(crate) fn identity_sealer(&mut self, now: DateTime<Utc>) -> Result<Sealer> {
         let unit = self.info().unit_code.clone();
         let keys = unit_keys(&self.conn, &unit, true)?;
+        // First a key this session's officer granted itself (made, or took over from a key
+        // it made): a key planted in the database with a grant to this officer is not one.
+        let own: Vec<String> = self.ring.openers.iter().map(|(id, _)| id.clone()).collect();
+        for (id, public) in &keys {
+            if let Some(secret) = self.identity_secret(id)? {
+                if self
+                    .own_grants(&unit, id, &secret)?
+                    .iter()
+                    .any(|target| own.contains(target))
+                {
+                    return Ok(Sealer {
+                        key_id: id.clone(),
+                        public: parse_public(public)?,
+                    });
+                }
+            }
+        }
         for (id, public) in &keys {
             if self.identity_secret(id)?.is_some() {
                 return Ok(Sealer {
@@ -472,6 +510,11 @@ impl Station {
         let authority =
             GrantAuthority::of_identity_secret(&zeroize::Zeroizing::new(secret.to_bytes()));
         let granted_by = self.session.officer_id.clone();
+        let own_box = self
+            .ring
+            .own()
+            .cloned()
+            .ok_or_else(|| broken("phiên chưa có khóa riêng"))?;
         let mut w = self.writer(now)?;
         let fields = json!({"unit_code": unit, "public": hex::encode(public.as_bytes()),
                             "created_at": ts(now), "retired": 0,
@@ -481,55 +524,103 @@ impl Station {
             .into_iter()
             .filter(|k| own.as_deref() == Some(k.id.as_str()) || authorised.contains(&k.id))
             .collect();
-        write_grants(&mut w, &unit, &id, &secret, &targets, &granted_by)?;
+        let granter = Granter {
+            officer_id: &granted_by,
+            box_secret: &own_box,
+        };
+        write_grants(&mut w, &unit, &id, &secret, &targets, &granter)?;
         w.commit()?;
         tracing::info!(key = %id, grants = targets.len(), "identity key created");
         self.ring.opened.borrow_mut().insert(id.clone(), secret);
         Ok(Sealer { key_id: id, public })
     }
 
-    /// The officer keys of the unit that a chief authorised to hold its identity: those
-    /// holding a grant of a key this session holds, signed by that key's authority as this
-    /// session derives it (never as the database says it is), and this session's own keys
-    /// that open one. Grants from before signed grants authorise nothing.
+    /// The grants of key `key` (which this session holds, as `secret`) that this session's
+    /// own officer made: signed by the key's authority and by one of this session's own keys,
+    /// both as this session derives them (never as the database says they are). A grant row
+    /// that someone else wrote, whatever it claims, is not among them. Returns the officer
+    /// keys they were made to.
+    fn own_grants(&self, unit: &str, key: &str, secret: &SecretKey) -> Result<Vec<String>> {
+        let authority =
+            GrantAuthority::of_identity_secret(&zeroize::Zeroizing::new(secret.to_bytes()));
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT g.officer_key_id, k.public, k.officer_id, g.sealed, g.granted_by, g.granter_key,
+                    g.created_at, g.signature, g.granter_signature
+             FROM identity_grants g JOIN officer_keys k ON k.id = g.officer_key_id
+             WHERE g.key_id = ?1 AND g.unit_code = ?2 AND k.unit_code = ?2
+               AND g.signature IS NOT NULL AND g.granted_by IS NOT NULL
+               AND g.granter_key IS NOT NULL AND g.granter_signature IS NOT NULL",
+        )?;
+        type Row = (
+            String,
+            String,
+            Option<String>,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+        );
+        let rows: Vec<Row> = stmt
+            .query_map(params![key, unit], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut out = Vec::new();
+        for (
+            target,
+            public,
+            officer_id,
+            sealed,
+            granted_by,
+            granter_key,
+            created_at,
+            sig,
+            own_sig,
+        ) in rows
+        {
+            let Some((_, opener)) = self.ring.openers.iter().find(|(id, _)| *id == granter_key)
+            else {
+                continue;
+            };
+            let terms = GrantTerms {
+                unit_code: unit,
+                key_id: key,
+                officer_key_id: &target,
+                officer_key_public: &public,
+                officer_id: officer_id.as_deref(),
+                sealed: &sealed,
+                granted_by: &granted_by,
+                granter_key: &granter_key,
+                created_at: &created_at,
+            };
+            if authority.signed(&terms, &sig) && personal_key(opener).signed(&terms, &own_sig) {
+                out.push(target);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The officer keys of the unit a chief authorised to hold its identity, as far as this
+    /// session can tell by itself: those its own officer granted a key it holds (see
+    /// [`Station::own_grants`]), and its own keys that open one. A grant someone else wrote
+    /// authorises nothing here, however it is signed.
     fn authorised_keys(&self, unit: &str) -> Result<std::collections::BTreeSet<String>> {
         let mut out = std::collections::BTreeSet::new();
         for (key, _) in unit_keys(&self.conn, unit, false)? {
-            let Some(secret) = self.identity_secret(&key)? else {
-                continue;
-            };
-            let authority =
-                GrantAuthority::of_identity_secret(&zeroize::Zeroizing::new(secret.to_bytes()));
-            let mut stmt = self.conn.prepare_cached(
-                "SELECT g.officer_key_id, k.public, k.officer_id, g.granted_by, g.created_at, g.signature
-                 FROM identity_grants g JOIN officer_keys k ON k.id = g.officer_key_id
-                 WHERE g.key_id = ?1 AND g.unit_code = ?2 AND k.unit_code = ?2
-                   AND g.signature IS NOT NULL AND g.granted_by IS NOT NULL",
-            )?;
-            let rows = stmt.query_map(params![key, unit], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, Option<String>>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, String>(5)?,
-                ))
-            })?;
-            for row in rows {
-                let (officer_key_id, public, officer_id, granted_by, created_at, signature) = row?;
-                let terms = GrantTerms {
-                    unit_code: unit,
-                    key_id: &key,
-                    officer_key_id: &officer_key_id,
-                    officer_key_public: &public,
-                    officer_id: officer_id.as_deref(),
-                    granted_by: &granted_by,
-                    created_at: &created_at,
-                };
-                if authority.signed(&terms, &signature) {
-                    out.insert(officer_key_id);
-                }
+            if let Some(secret) = self.identity_secret(&key)? {
+                out.extend(self.own_grants(unit, &key, &secret)?);
             }
         }
         // This session's own keys, where a grant to them opened (whoever signed it).
@@ -586,6 +677,15 @@ impl Station {
             return Ok(0);
         }
         let granted_by = self.session.officer_id.clone();
+        let own_box = self
+            .ring
+            .own()
+            .cloned()
+            .ok_or_else(|| broken("phiên chưa có khóa riêng"))?;
+        let granter = Granter {
+            officer_id: &granted_by,
+            box_secret: &own_box,
+        };
         let mut w = self.writer(now)?;
         for (id, secret) in &due {
             write_grants(
@@ -594,7 +694,7 @@ impl Station {
                 id,
                 secret,
                 std::slice::from_ref(&target),
-                &granted_by,
+                &granter,
             )?;
         }
         w.audit(
@@ -665,10 +765,17 @@ impl Station {
             return Ok(retired);
         }
         let granted_by = self.session.officer_id.clone();
+        let Some(own_box) = self.ring.own().cloned() else {
+            return Ok(retired);
+        };
+        let granter = Granter {
+            officer_id: &granted_by,
+            box_secret: &own_box,
+        };
         let mut w = self.writer(now)?;
         let mut n = 0;
         for (id, secret, targets) in &due {
-            write_grants(&mut w, &unit, id, secret, targets, &granted_by)?;
+            write_grants(&mut w, &unit, id, secret, targets, &granter)?;
             n += targets.len();
         }
         w.commit()?;

@@ -45,6 +45,18 @@ const RECOVERY: &str = "#recovery";
 const LEGACY: &str = "station";
 
 const AAD: &[u8] = b"binhyen db key v1";
+
+/// What a slot's wrapped database key is bound to: its username and officer, so that a slot
+/// whose officer id is edited in `keys.json` (to sign in as someone else with one's own
+/// password) no longer opens. Slots from before this binding use [`AAD`] until their next
+/// sign-in makes them again.
+fn slot_aad(label: &str, officer_id: Option<&str>, bound: bool) -> Vec<u8> {
+    if bound {
+        format!("binhyen db key v2|{label}|{}", officer_id.unwrap_or("")).into_bytes()
+    } else {
+        AAD.to_vec()
+    }
+}
 const BOX_AAD: &[u8] = b"binhyen officer box key v1";
 
 /// The database key. Zeroed when dropped.
@@ -112,6 +124,9 @@ struct Slot {
     /// key. Absent in slots written before schema 10 (made at the next sign-in).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     box_key: Option<BoxSlot>,
+    /// The wrapped key is bound to the label and officer id (see [`slot_aad`]).
+    #[serde(default, skip_serializing_if = "is_false")]
+    bound: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -204,6 +219,11 @@ fn open_box(kek: &[u8; 32], slot: &BoxSlot) -> Option<BoxSecret> {
 }
 
 fn derive(passphrase: &str, kdf: &KdfParams) -> Result<Zeroizing<[u8; 32]>, String> {
+    // A key file is read from disk (or from a backup on a USB stick): a cost no slot of this
+    // program has would only make the laptop run out of memory or hang.
+    if kdf.m_kib > 1024 * 1024 || kdf.t > 16 || kdf.p > 8 || kdf.alg != "argon2id" {
+        return Err("tham số dẫn xuất khóa bất thường; tệp khóa đã bị sửa".into());
+    }
     let salt = hex::decode(&kdf.salt).map_err(|e| e.to_string())?;
     let params = Params::new(kdf.m_kib, kdf.t, kdf.p, Some(32)).map_err(|e| e.to_string())?;
     let mut out = Zeroizing::new([0u8; 32]);
@@ -240,7 +260,13 @@ impl KdfParams {
     }
 }
 
-fn wrap(key: &DbKey, label: &str, passphrase: &str, box_secret: &BoxSecret) -> Result<Slot> {
+fn wrap(
+    key: &DbKey,
+    label: &str,
+    officer_id: Option<&str>,
+    passphrase: &str,
+    box_secret: &BoxSecret,
+) -> Result<Slot> {
     let kdf = new_kdf();
     let kek = derive(passphrase, &kdf).map_err(key_error)?;
     let box_key = seal_box(&kek, box_secret)?;
@@ -252,13 +278,13 @@ fn wrap(key: &DbKey, label: &str, passphrase: &str, box_secret: &BoxSecret) -> R
             XNonce::from_slice(&nonce),
             Payload {
                 msg: key.0.as_ref(),
-                aad: AAD,
+                aad: &slot_aad(label, officer_id, true),
             },
         )
         .map_err(|e| key_error(e.to_string()))?;
     Ok(Slot {
         label: label.into(),
-        officer_id: None,
+        officer_id: officer_id.map(str::to_string),
         kdf,
         nonce: hex::encode(nonce),
         wrapped: hex::encode(wrapped),
@@ -267,6 +293,7 @@ fn wrap(key: &DbKey, label: &str, passphrase: &str, box_secret: &BoxSecret) -> R
         failures: 0,
         locked_until: None,
         box_key: Some(box_key),
+        bound: true,
     })
 }
 
@@ -292,7 +319,7 @@ fn unwrap_slot(slot: &Slot, passphrase: &str) -> Option<(DbKey, Zeroizing<[u8; 3
                 XNonce::from_slice(&nonce),
                 Payload {
                     msg: &wrapped,
-                    aad: AAD,
+                    aad: &slot_aad(&slot.label, slot.officer_id.as_deref(), slot.bound),
                 },
             )
             .ok()?,
@@ -542,10 +569,16 @@ impl KeyFile {
                 };
                 // A slot made at an older, cheaper cost is made again at the current one,
                 // now that the password is at hand.
-                let rewrapped = slot.kdf.below_current() && box_secret.is_some();
+                let rewrapped = (slot.kdf.below_current() || !slot.bound) && box_secret.is_some();
                 if rewrapped {
                     if let Some(secret) = &box_secret {
-                        let mut again = wrap(&key, &slot.label, password, secret)?;
+                        let mut again = wrap(
+                            &key,
+                            &slot.label,
+                            slot.officer_id.as_deref(),
+                            password,
+                            secret,
+                        )?;
                         again.officer_id = slot.officer_id.clone();
                         again.must_change = slot.must_change;
                         again.demo = slot.demo;
@@ -591,7 +624,7 @@ impl KeyFile {
     ) -> Result<()> {
         let username = username.trim().to_lowercase();
         check_password(&username, password)?;
-        let mut slot = wrap(key, &username, password, box_secret)?;
+        let mut slot = wrap(key, &username, Some(officer_id), password, box_secret)?;
         slot.officer_id = Some(officer_id.to_string());
         slot.must_change = must_change;
         self.slots
@@ -614,7 +647,7 @@ impl KeyFile {
 
     /// Wraps the key and `box_secret` under a recovery code (replacing any earlier one).
     pub fn set_recovery(&mut self, key: &DbKey, code: &str, box_secret: &BoxSecret) -> Result<()> {
-        let slot = wrap(key, RECOVERY, &canonical_code(code), box_secret)?;
+        let slot = wrap(key, RECOVERY, None, &canonical_code(code), box_secret)?;
         self.slots.retain(|s| s.label != RECOVERY);
         self.slots.push(slot);
         Ok(())
@@ -790,7 +823,8 @@ mod tests {
             .unwrap()
             .box_secret
             .unwrap();
-        let mut old = wrap(&key, "lan", "mật khẩu đúng", &secret).unwrap();
+        let mut old = wrap(&key, "lan", Some("o1"), "mật khẩu đúng", &secret).unwrap();
+        old.bound = false;
         old.kdf = KdfParams {
             m_kib: 19 * 1024,
             t: 2,
@@ -826,6 +860,46 @@ mod tests {
         assert!(!again.rewrapped);
         assert_eq!(again.key.0.as_ref(), key.0.as_ref());
         assert_eq!(again.officer_id.as_deref(), Some("o1"));
+    }
+
+    /// Regression (an attacker's read): an administrator edited the officer id of their own
+    /// slot in `keys.json` to the chief's and signed in as the chief with their own password.
+    #[test]
+    fn a_slot_opens_only_for_the_officer_it_was_made_for() {
+        let (mut file, key) = KeyFile::create("quantri", "o-admin", "mật khẩu quản trị").unwrap();
+        file.set_password(
+            &key,
+            "truong",
+            "o-chief",
+            "mật khẩu trưởng xã",
+            false,
+            &new_box_secret(),
+        )
+        .unwrap();
+        let admin = file
+            .slots
+            .iter()
+            .position(|s| s.label == "quantri")
+            .unwrap();
+        file.slots[admin].officer_id = Some("o-chief".into());
+        assert!(matches!(
+            file.unlock("quantri", "mật khẩu quản trị", now()),
+            Err(StoreError::WrongCredentials)
+        ));
+        file.slots[admin].bound = false;
+        assert!(file.unlock("quantri", "mật khẩu quản trị", now()).is_err());
+        assert!(file.unlock("truong", "mật khẩu trưởng xã", now()).is_ok());
+    }
+
+    #[test]
+    fn a_slot_with_an_absurd_cost_is_refused_without_trying_it() {
+        let (mut file, _) = KeyFile::create("lan", "o1", "mật khẩu đúng").unwrap();
+        for (m, t) in [(u32::MAX, 3), (KDF_M_KIB, u32::MAX)] {
+            file.slots[0].kdf.m_kib = m;
+            file.slots[0].kdf.t = t;
+            // Without the bound this would exhaust memory, or never end.
+            assert!(file.unlock("lan", "mật khẩu đúng", now()).is_err());
+        }
     }
 
     #[test]

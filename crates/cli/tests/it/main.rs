@@ -422,8 +422,16 @@ fn accounts_and_roles_through_the_command_line() {
             String::from_utf8_lossy(&out.stderr)
         );
         // The first sign-in must change the temporary password, and nothing else works.
-        let out = run_as(dir.path(), user, temp, &["tip", "list"], &[]);
-        assert_eq!(code_of(&out), "password_change_required");
+        for args in [
+            &["tip", "list"][..],
+            &["status"][..],
+            &["sync"][..],
+            &["search", "bo"][..],
+            &["audit", "list"][..],
+        ] {
+            let out = run_as(dir.path(), user, temp, args, &[]);
+            assert_eq!(code_of(&out), "password_change_required", "{args:?}");
+        }
         let out = run_as(
             dir.path(),
             user,

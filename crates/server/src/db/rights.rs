@@ -40,6 +40,24 @@ pub(crate) fn check(
     let held: Option<Map<String, Value>> = existing.map(|(_, vals, _, _)| {
         serde_json::from_str::<Map<String, Value>>(vals).unwrap_or_default()
     });
+    if op == ChangeOp::Delete && def.name == "identity_key" {
+        return Err(unauthorised(
+            "khóa danh tính không được xóa (chỉ thôi dùng)",
+        ));
+    }
+    if def.name == "identity_key"
+        && held
+            .as_ref()
+            .and_then(|h| h.get("retired"))
+            .is_some_and(|r| r.as_i64() == Some(1) || r.as_bool() == Some(true))
+        && c.data
+            .get("retired")
+            .is_some_and(|r| r.as_i64() == Some(0) || r.as_bool() == Some(false))
+    {
+        return Err(unauthorised(
+            "khóa danh tính đã thôi dùng thì không được dùng lại",
+        ));
+    }
     match def.name {
         "identity_grant" => check_grant(tx, op, c, held.is_some()),
         "identity_key" => unchanged(
@@ -56,6 +74,7 @@ pub(crate) fn check(
                 "station_id",
                 "public",
                 "created_at",
+                "signing",
             ],
         ),
         _ => Ok(()),
@@ -89,28 +108,43 @@ fn text<'a>(m: &'a Map<String, Value>, field: &str) -> Option<&'a str> {
     m.get(field).and_then(Value::as_str)
 }
 
-/// A grant is written once, by a holder of the key it grants: its signature is checked
-/// against the grant authority of the key's record, over the officer key's record.
+/// A grant is written once, by a holder of the key it grants, and never removed: its two
+/// signatures are checked, the authority's against the key's record and the granter's
+/// against the granter's officer key (over the officer key it is sealed to, and what is
+/// sealed).
 fn check_grant(tx: &mut dyn PushTx, op: ChangeOp, c: &WireChange, held: bool) -> DbResult<()> {
-    match op {
-        ChangeOp::Delete => return Ok(()),
-        ChangeOp::Update if held => {
-            return Err(unauthorised(
-                "một lần trao khóa danh tính đã ghi thì không được sửa",
-            ))
-        }
-        _ => {}
+    if op == ChangeOp::Delete {
+        return Err(unauthorised("một lần trao khóa danh tính không được xóa"));
+    }
+    if held {
+        return Err(unauthorised(
+            "một lần trao khóa danh tính đã ghi thì không được ghi lại hay sửa",
+        ));
     }
     let d = &c.data;
-    let (Some(key_id), Some(officer_key_id), Some(created_at), Some(granted_by), Some(signature)) = (
-        text(d, "key_id"),
-        text(d, "officer_key_id"),
-        text(d, "created_at"),
-        text(d, "granted_by"),
-        text(d, "signature"),
-    ) else {
+    let text_of = |f: &str| text(d, f);
+    let (
+        Some(key_id),
+        Some(officer_key_id),
+        Some(sealed),
+        Some(created_at),
+        Some(granted_by),
+        Some(granter_key),
+        Some(signature),
+        Some(granter_signature),
+    ) = (
+        text_of("key_id"),
+        text_of("officer_key_id"),
+        text_of("sealed"),
+        text_of("created_at"),
+        text_of("granted_by"),
+        text_of("granter_key"),
+        text_of("signature"),
+        text_of("granter_signature"),
+    )
+    else {
         return Err(unauthorised(
-            "lần trao khóa danh tính này không có chữ ký của người giữ khóa; máy chủ không nhận",
+            "lần trao khóa danh tính này không có đủ chữ ký của người giữ khóa và người trao; máy chủ không nhận",
         ));
     };
     let record =
@@ -122,15 +156,19 @@ fn check_grant(tx: &mut dyn PushTx, op: ChangeOp, c: &WireChange, held: bool) ->
         };
     let key = record(tx, "identity_key", key_id)?;
     let officer_key = record(tx, "officer_key", officer_key_id)?;
-    let (Some(key), Some(officer_key)) = (key, officer_key) else {
+    let granter = record(tx, "officer_key", granter_key)?;
+    let (Some(key), Some(officer_key), Some(granter)) = (key, officer_key, granter) else {
         return Err(unauthorised(
             "lần trao khóa danh tính nhắc đến khóa không có trong đơn vị",
         ));
     };
-    let (Some(authority), Some(public)) = (text(&key, "authority"), text(&officer_key, "public"))
-    else {
+    let (Some(authority), Some(public), Some(signing)) = (
+        text(&key, "authority"),
+        text(&officer_key, "public"),
+        text(&granter, "signing"),
+    ) else {
         return Err(unauthorised(
-            "khóa danh tính chưa có khóa ký để kiểm tra lần trao này",
+            "thiếu khóa ký để kiểm tra lần trao khóa danh tính này",
         ));
     };
     let terms = GrantTerms {
@@ -139,10 +177,14 @@ fn check_grant(tx: &mut dyn PushTx, op: ChangeOp, c: &WireChange, held: bool) ->
         officer_key_id,
         officer_key_public: public,
         officer_id: text(&officer_key, "officer_id"),
+        sealed,
         granted_by,
+        granter_key,
         created_at,
     };
-    if !grant::verify(authority, &terms, signature) {
+    if !grant::verify(authority, &terms, signature)
+        || !grant::verify(signing, &terms, granter_signature)
+    {
         return Err(unauthorised(
             "chữ ký của lần trao khóa danh tính không hợp lệ; máy chủ không nhận",
         ));

@@ -1209,46 +1209,60 @@ fn entity_change(
 /// none of a commune's accounts, keys, grants, reporters, files or rosters (each refused whole,
 /// with its reason), only the follow-up of its tips.
 fn grants_need_a_key_holders_signature_and_the_province_writes_no_commune_secrets(kind: Kind) {
-    use binhyen_domain::grant::{GrantAuthority, GrantTerms};
+    use binhyen_domain::grant::{GrantAuthority, GrantTerms, PersonalKey};
     let api = start(kind);
     let a = api.station("24280");
     let province = api.station("66");
     let authority = GrantAuthority::of_identity_secret(&[3u8; 32]);
+    let chief = PersonalKey::of_box_secret(&[5u8; 32]);
+    let stranger = PersonalKey::of_box_secret(&[6u8; 32]);
     let t = "2026-11-20T03:00:00Z";
-    let officer_key = |id: &str, public: &str| {
+    let officer_key = |id: &str, public: &str, signing: &str| {
         entity_change(
             &format!("ok-{id}"),
             "officer_key",
             "24280",
             id,
             "insert",
-            json!({"unit_code": "24280", "officer_id": "o1", "station_id": "s1", "public": public, "created_at": t}),
+            json!({"unit_code": "24280", "officer_id": "o1", "station_id": "s1", "public": public,
+                   "created_at": t, "signing": signing}),
         )
     };
-    let signature = authority.sign(&GrantTerms {
-        unit_code: "24280",
-        key_id: "key-1",
-        officer_key_id: "chief-key",
-        officer_key_public: "bb",
-        officer_id: Some("o1"),
-        granted_by: "o1",
-        created_at: t,
-    });
-    let grant = |change_id: &str, officer_key_id: &str, signature: Option<&str>| {
+    let terms =
+        |officer_key_id: &'static str, public: &'static str, sealed: &'static str| GrantTerms {
+            unit_code: "24280",
+            key_id: "key-1",
+            officer_key_id,
+            officer_key_public: public,
+            officer_id: Some("o1"),
+            sealed,
+            granted_by: "o1",
+            granter_key: "chief-key",
+            created_at: t,
+        };
+    let good = terms("chief-key", "bb", "AAAA");
+    let grant = |change_id: &str,
+                 grant_id: &str,
+                 officer_key_id: &str,
+                 sealed: &str,
+                 sigs: Option<(String, String)>| {
         let mut data = json!({"unit_code": "24280", "key_id": "key-1", "officer_key_id": officer_key_id,
-                              "sealed": "AAAA", "created_at": t, "granted_by": "o1"});
-        if let Some(s) = signature {
+                              "sealed": sealed, "created_at": t, "granted_by": "o1",
+                              "granter_key": "chief-key"});
+        if let Some((s, g)) = sigs {
             data["signature"] = json!(s);
+            data["granter_signature"] = json!(g);
         }
         entity_change(
             change_id,
             "identity_grant",
             "24280",
-            &format!("grant-{change_id}"),
+            grant_id,
             "insert",
             data,
         )
     };
+    let signed = |t: &GrantTerms| Some((authority.sign(t), chief.sign(t)));
     let key = entity_change(
         "k1",
         "identity_key",
@@ -1263,9 +1277,9 @@ fn grants_need_a_key_holders_signature_and_the_province_writes_no_commune_secret
         Some(&a),
         &push(vec![
             key,
-            officer_key("chief-key", "bb"),
-            officer_key("other-key", "cc"),
-            grant("g1", "chief-key", Some(&signature)),
+            officer_key("chief-key", "bb", &chief.public_hex()),
+            officer_key("other-key", "cc", &stranger.public_hex()),
+            grant("g1", "grant-1", "chief-key", "AAAA", signed(&good)),
         ]),
     );
     assert_eq!((status, r["accepted"].as_u64()), (200, Some(4)), "{r}");
@@ -1277,23 +1291,77 @@ fn grants_need_a_key_holders_signature_and_the_province_writes_no_commune_secret
         assert!(r["message"].as_str().is_some_and(|m| !m.is_empty()), "{r}");
         assert_eq!(api.changes_in_scope(&a), before, "nothing of it is applied");
     };
-    // Not signed; a signature moved to another officer key; a junk signature.
+    // Not signed; signatures moved to another officer key; junk; the granter's signature
+    // made by someone else; the same grant written again with another sealed secret.
     refused(
         &a,
-        vec![grant("g2", "other-key", None)],
+        vec![grant("g2", "grant-2", "other-key", "AAAA", None)],
         "unauthorised_grant",
     );
     refused(
         &a,
-        vec![grant("g3", "other-key", Some(&signature))],
+        vec![grant("g3", "grant-3", "other-key", "AAAA", signed(&good))],
         "unauthorised_grant",
     );
     refused(
         &a,
-        vec![grant("g4", "chief-key", Some(&"00".repeat(64)))],
+        vec![grant(
+            "g4",
+            "grant-4",
+            "chief-key",
+            "AAAA",
+            Some(("00".repeat(64), "00".repeat(64))),
+        )],
         "unauthorised_grant",
     );
-    // A key's public half or authority swapped in place, to make a signature fit.
+    refused(
+        &a,
+        vec![grant(
+            "g5",
+            "grant-5",
+            "chief-key",
+            "AAAA",
+            Some((authority.sign(&good), stranger.sign(&good))),
+        )],
+        "unauthorised_grant",
+    );
+    let swapped = terms("chief-key", "bb", "QkJCQg==");
+    refused(
+        &a,
+        vec![grant(
+            "g6",
+            "grant-1",
+            "chief-key",
+            "QkJCQg==",
+            signed(&swapped),
+        )],
+        "unauthorised_grant",
+    );
+    // A grant or a key removed, a retired key used again, a key's halves swapped in place.
+    refused(
+        &a,
+        vec![entity_change(
+            "del-1",
+            "identity_grant",
+            "24280",
+            "grant-1",
+            "delete",
+            json!({}),
+        )],
+        "unauthorised_grant",
+    );
+    refused(
+        &a,
+        vec![entity_change(
+            "del-2",
+            "identity_key",
+            "24280",
+            "key-1",
+            "delete",
+            json!({}),
+        )],
+        "unauthorised_grant",
+    );
     refused(
         &a,
         vec![entity_change(
@@ -1303,6 +1371,18 @@ fn grants_need_a_key_holders_signature_and_the_province_writes_no_commune_secret
             "other-key",
             "update",
             json!({"public": "bb"}),
+        )],
+        "unauthorised_grant",
+    );
+    refused(
+        &a,
+        vec![entity_change(
+            "swap-3",
+            "officer_key",
+            "24280",
+            "other-key",
+            "update",
+            json!({"signing": chief.public_hex()}),
         )],
         "unauthorised_grant",
     );
@@ -1317,6 +1397,29 @@ fn grants_need_a_key_holders_signature_and_the_province_writes_no_commune_secret
             "update",
             json!({"authority": other}),
         )],
+        "unauthorised_grant",
+    );
+    let later = |id: &str, retired: i64, ms: i64| {
+        let mut c = entity_change(
+            id,
+            "identity_key",
+            "24280",
+            "key-1",
+            "update",
+            json!({ "retired": retired }),
+        );
+        c["hlc"] = json!(format!("{ms:015}-00000000-node1"));
+        c
+    };
+    let (status, r) = api.post(
+        "/api/v1/push",
+        Some(&a),
+        &push(vec![later("ret-1", 1, 1_764_000_100_000)]),
+    );
+    assert_eq!(status, 200, "{r}");
+    refused(
+        &a,
+        vec![later("ret-2", 0, 1_764_000_200_000)],
         "unauthorised_grant",
     );
     // The province-level station: nothing of a commune's secrets, even well signed.
@@ -1339,8 +1442,8 @@ fn grants_need_a_key_holders_signature_and_the_province_writes_no_commune_secret
     );
     for c in [
         officer,
-        officer_key("p-key", "dd"),
-        grant("p-3", "chief-key", Some(&signature)),
+        officer_key("p-key", "dd", &chief.public_hex()),
+        grant("p-3", "grant-p", "chief-key", "AAAA", signed(&good)),
         reporter,
         change("p-4", "24280", "h-p", hamlet("24280")),
     ] {

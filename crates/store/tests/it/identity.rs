@@ -723,3 +723,126 @@ fn a_draft_is_sealed_to_its_officer() {
     chief.set_draft(None).unwrap();
     assert_eq!(chief.draft().unwrap(), None);
 }
+
+/// Regression (an attacker's read of the signed grants): someone with the database key makes
+/// a key of their own, "grants" it to the chief (anyone can seal to a public key) and grants
+/// it, signed with its own authority and their own personal key, to a recovery-like key of
+/// theirs. The chief's laptop may open the planted key, but carries nothing on to the
+/// intruder (at sign-in, at a sync, when a key is replaced), and new identities stay sealed
+/// to the commune's own key.
+#[test]
+fn a_planted_identity_key_granted_to_the_chief_leads_nowhere() {
+    use base64::Engine;
+    use binhyen_domain::grant::{GrantAuthority, GrantTerms, PersonalKey};
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let (dir, mut chief) = station();
+    let officer = add_account(&mut chief, "canbo", Role::Officer);
+    let before = tip_with_reporter(&mut chief);
+    let real_key = sealed_key(&chief, &before);
+    let key_of = |k: &crypto_box::PublicKey| binhyen_store::identity::key_id(k);
+    let planted = crypto_box::SecretKey::generate(&mut rand::rngs::OsRng);
+    let planted_id = key_of(&planted.public_key());
+    let authority = GrantAuthority::of_identity_secret(&planted.to_bytes());
+    let intruder = crypto_box::SecretKey::generate(&mut rand::rngs::OsRng);
+    let intruder_id = key_of(&intruder.public_key());
+    let intruder_public = hex::encode(intruder.public_key().as_bytes());
+    let personal = PersonalKey::of_box_secret(&intruder.to_bytes());
+    let (chief_key, chief_public): (String, String) = chief
+        .conn()
+        .query_row(
+            "SELECT k.id, k.public FROM officer_keys k JOIN officers o ON o.id = k.officer_id
+             WHERE o.username = 'truong'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let t = "2020-01-01T00:00:00Z";
+    let conn = chief.conn();
+    conn.execute(
+        "INSERT INTO identity_keys(id, unit_code, public, created_at, retired, authority)
+         VALUES (?1, '24280', ?2, ?3, 0, ?4)",
+        (
+            &planted_id,
+            hex::encode(planted.public_key().as_bytes()),
+            t,
+            authority.public_hex(),
+        ),
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO officer_keys(id, unit_code, officer_id, station_id, public, created_at, signing)
+         VALUES (?1, '24280', NULL, 'x', ?2, ?3, ?4)",
+        (&intruder_id, &intruder_public, t, personal.public_hex()),
+    )
+    .unwrap();
+    for (grant, to, public, officer_id) in [
+        (
+            "g-chief",
+            chief_key.as_str(),
+            chief_public.as_str(),
+            Some("gia"),
+        ),
+        (
+            "g-intruder",
+            intruder_id.as_str(),
+            intruder_public.as_str(),
+            None,
+        ),
+    ] {
+        let to_key: [u8; 32] = hex::decode(public).unwrap().try_into().unwrap();
+        let sealed = b64.encode(
+            crypto_box::PublicKey::from(to_key)
+                .seal(&mut rand::rngs::OsRng, &planted.to_bytes())
+                .unwrap(),
+        );
+        let terms = GrantTerms {
+            unit_code: "24280",
+            key_id: &planted_id,
+            officer_key_id: to,
+            officer_key_public: public,
+            officer_id,
+            sealed: &sealed,
+            granted_by: "gia",
+            granter_key: &intruder_id,
+            created_at: t,
+        };
+        conn.execute(
+            "INSERT INTO identity_grants(id, unit_code, key_id, officer_key_id, sealed, created_at,
+                                         granted_by, signature, granter_key, granter_signature)
+             VALUES (?1, '24280', ?2, ?3, ?4, ?5, 'gia', ?6, ?7, ?8)",
+            rusqlite::params![
+                grant,
+                planted_id,
+                to,
+                sealed,
+                t,
+                authority.sign(&terms),
+                intruder_id,
+                personal.sign(&terms)
+            ],
+        )
+        .unwrap();
+    }
+    let real_grants_to_intruder = |s: &Station| -> i64 {
+        s.conn()
+            .query_row(
+                "SELECT count(*) FROM identity_grants WHERE officer_key_id = ?1 AND key_id <> ?2",
+                [&intruder_id, &planted_id],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    drop(chief);
+    let mut chief = sign_in(dir.path(), "truong", PASS);
+    assert_eq!(chief.share_identity_keys(now()).unwrap(), 0);
+    assert_eq!(real_grants_to_intruder(&chief), 0);
+    // New identities go to the commune's key, not to the older planted one.
+    let after = tip_with_reporter(&mut chief);
+    assert_eq!(sealed_key(&chief, &after), real_key);
+    // A key replaced (an officer disabled): the new key goes to those the chief granted.
+    chief.set_account_active(&officer, false, now()).unwrap();
+    let replaced = tip_with_reporter(&mut chief);
+    assert_ne!(sealed_key(&chief, &replaced), planted_id);
+    assert_eq!(real_grants_to_intruder(&chief), 0);
+    assert_eq!(reveal_name(&mut chief, &replaced).as_deref(), Some(NAME));
+}
