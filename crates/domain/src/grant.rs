@@ -60,77 +60,65 @@ impl GrantTerms<'_> {
     }
 }
 
-/// The grant authority of one identity key.
-pub struct GrantAuthority(SigningKey);
-
-impl std::fmt::Debug for GrantAuthority {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "GrantAuthority({})", self.public_hex())
-    }
-}
-
-impl GrantAuthority {
-    /// The authority of the identity key whose secret half is `identity_secret`.
-    pub fn of_identity_secret(identity_secret: &[u8; 32]) -> GrantAuthority {
-        let mut seed = zeroize::Zeroizing::new([0u8; 32]);
-        Hkdf::<Sha256>::new(None, identity_secret)
-            .expand(AUTHORITY_INFO, seed.as_mut())
-            .expect("32 bytes is a valid HKDF-SHA256 output length");
-        GrantAuthority(SigningKey::from_bytes(&seed))
-    }
-
-    /// The public half, as the identity key's record carries it (hex).
-    pub fn public_hex(&self) -> String {
-        hex::encode(self.0.verifying_key().as_bytes())
-    }
-
-    /// The signature over `terms` (hex).
-    pub fn sign(&self, terms: &GrantTerms<'_>) -> String {
-        hex::encode(self.0.sign(&terms.message()).to_bytes())
-    }
-
-    /// Whether `signature` is this authority's over `terms`.
-    pub fn signed(&self, terms: &GrantTerms<'_>, signature: &str) -> bool {
-        verify(&self.public_hex(), terms, signature)
-    }
-}
-
-/// An officer's personal signing key, derived from their box key's secret half.
-pub struct PersonalKey(SigningKey);
-
-impl std::fmt::Debug for PersonalKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "PersonalKey({})", self.public_hex())
-    }
+/// An Ed25519 key derived from a 32-byte secret for one purpose (`info`).
+fn derived(secret: &[u8; 32], info: &[u8]) -> SigningKey {
+    let mut seed = zeroize::Zeroizing::new([0u8; 32]);
+    Hkdf::<Sha256>::new(None, secret)
+        .expand(info, seed.as_mut())
+        .expect("32 bytes is a valid HKDF-SHA256 output length");
+    SigningKey::from_bytes(&seed)
 }
 
 /// What the derivation of a personal key is bound to.
 const PERSONAL_INFO: &[u8] = b"binhyen officer signing key v1";
 
-impl PersonalKey {
-    pub fn of_box_secret(box_secret: &[u8; 32]) -> PersonalKey {
-        let mut seed = zeroize::Zeroizing::new([0u8; 32]);
-        Hkdf::<Sha256>::new(None, box_secret)
-            .expand(PERSONAL_INFO, seed.as_mut())
-            .expect("32 bytes is a valid HKDF-SHA256 output length");
-        PersonalKey(SigningKey::from_bytes(&seed))
-    }
+macro_rules! signer {
+    ($(#[$doc:meta])* $name:ident, $from:ident, $info:expr) => {
+        $(#[$doc])*
+        pub struct $name(SigningKey);
 
-    /// The public half, as the officer key's record carries it (hex).
-    pub fn public_hex(&self) -> String {
-        hex::encode(self.0.verifying_key().as_bytes())
-    }
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{}({})", stringify!($name), self.public_hex())
+            }
+        }
 
-    /// The granter's signature over `terms` (hex).
-    pub fn sign(&self, terms: &GrantTerms<'_>) -> String {
-        hex::encode(self.0.sign(&terms.message()).to_bytes())
-    }
+        impl $name {
+            pub fn $from(secret: &[u8; 32]) -> $name {
+                $name(derived(secret, $info))
+            }
 
-    /// Whether `signature` is this key's over `terms`.
-    pub fn signed(&self, terms: &GrantTerms<'_>, signature: &str) -> bool {
-        verify(&self.public_hex(), terms, signature)
-    }
+            /// The public half, as the record it belongs to carries it (hex).
+            pub fn public_hex(&self) -> String {
+                hex::encode(self.0.verifying_key().as_bytes())
+            }
+
+            /// The signature over `terms` (hex).
+            pub fn sign(&self, terms: &GrantTerms<'_>) -> String {
+                hex::encode(self.0.sign(&terms.message()).to_bytes())
+            }
+
+            /// Whether `signature` is this key's over `terms`.
+            pub fn signed(&self, terms: &GrantTerms<'_>, signature: &str) -> bool {
+                verify(&self.public_hex(), terms, signature)
+            }
+        }
+    };
 }
+
+signer!(
+    /// The grant authority of one identity key, derived from its secret half.
+    GrantAuthority,
+    of_identity_secret,
+    AUTHORITY_INFO
+);
+
+signer!(
+    /// An officer's personal signing key, derived from their box key's secret half.
+    PersonalKey,
+    of_box_secret,
+    PERSONAL_INFO
+);
 
 /// Whether `signature` (hex) is the signature of the authority `authority_hex` over `terms`.
 /// Anything malformed is simply not a valid signature.
