@@ -1015,6 +1015,16 @@ impl Station {
             .as_ref()
             .is_some_and(|r| Some(r) != current.reporter.as_ref());
         if changed.is_empty() && !reporter_changed && valid.note.is_none() {
+            // A reporter sent unchanged still says something (that a guess was right): the
+            // attempt is on the audit trail like any other.
+            if patch.reporter.is_some() {
+                w.audit(
+                    crate::audit::Action::TipUpdate,
+                    Some(&id),
+                    serde_json::json!({ "fields": ["reporter"], "unchanged": true }),
+                )?;
+                w.commit()?;
+            }
             // Read with its reporter to compare; answered without, like every update.
             return Ok(Tip {
                 reporter: None,

@@ -625,6 +625,14 @@ fn recording_and_updating_answer_without_the_reporter() {
         assert!(answer.reporter.is_none(), "{patch}: {:?}", answer.reporter);
     }
     assert!(s.get_tip(&id).unwrap().reporter.is_none());
+    // Sending the reporter unchanged (a guess checked) is on the record too.
+    let unchanged_updates = s
+        .audit_entries(50)
+        .unwrap()
+        .iter()
+        .filter(|e| e.action == "tip.update" && e.detail.contains("unchanged"))
+        .count();
+    assert_eq!(unchanged_updates, 1);
     // A word is not a reason; nothing is audited for it.
     let err = s.reveal_tip(&id, "xem", now()).unwrap_err();
     assert_eq!(err.code(), "invalid");
