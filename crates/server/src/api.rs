@@ -135,13 +135,13 @@ const REQUEST_TIME: std::time::Duration = std::time::Duration::from_secs(300);
 pub struct Limits {
     in_flight: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Semaphore>>>,
     scanning: std::sync::Mutex<std::collections::HashSet<String>>,
-    full_scans: Option<tokio::sync::Semaphore>,
+    full_scans: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl Limits {
     fn new() -> Limits {
         Limits {
-            full_scans: Some(tokio::sync::Semaphore::new(FULL_SCANS)),
+            full_scans: Some(Arc::new(tokio::sync::Semaphore::new(FULL_SCANS))),
             ..Limits::default()
         }
     }
@@ -333,16 +333,23 @@ async fn checksum(
                 .remove(&self.1);
         }
     }
-    let _scanning = Scanning(limits.clone(), id);
-    let _turn = match &limits.full_scans {
+    let scanning = Scanning(limits.clone(), id);
+    let turn = match &limits.full_scans {
         Some(s) => Some(
-            s.acquire()
+            s.clone()
+                .acquire_owned()
                 .await
                 .map_err(|_| fail(503, "server_error", "Máy chủ đang dừng; hãy thử lại sau."))?,
         ),
         None => None,
     };
-    let (checksum, records) = blocking(move || db.checksum(&st)).await?;
+    // The guards go with the work: a request given up on (its time ran out) keeps its
+    // place until the scan it started has ended.
+    let (checksum, records) = blocking(move || {
+        let _held = (scanning, turn);
+        db.checksum(&st)
+    })
+    .await?;
     Ok(Json(ChecksumResponse { checksum, records }))
 }
 
