@@ -19,6 +19,34 @@ fn open_station(app: &App) -> binhyen_store::Station {
     .unwrap()
 }
 
+/// Hands `to` every change `from` has waiting, as the server would relay them (reporter
+/// identity left out where `with_identity` is false, as it is for a province).
+fn relay(
+    from: &binhyen_store::Station,
+    to: &mut binhyen_store::Station,
+    with_identity: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    let changes: Vec<binhyen_store::replica::RemoteChange> =
+        binhyen_store::changes::pending(from.conn(), 1_000_000)
+            .unwrap()
+            .into_iter()
+            .filter(|c| with_identity || !binhyen_domain::catalog::is_identity(&c.entity))
+            .enumerate()
+            .map(|(i, c)| binhyen_store::replica::RemoteChange {
+                seq: i as i64 + 1,
+                change_id: c.change_id.to_string(),
+                hlc: c.hlc,
+                entity: c.entity,
+                entity_id: c.entity_id,
+                op: c.op,
+                data: c.data.as_object().cloned().unwrap_or_default(),
+                base: c.base.and_then(|b| b.as_object().cloned()),
+            })
+            .collect();
+    to.apply_remote(&changes, now).unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn record_find_follow_up_and_transfer_a_tip() {
     let app = App::start().await;
@@ -665,24 +693,7 @@ async fn a_province_station_reports_every_commune_and_drills_down_to_one() {
         now,
     )
     .unwrap();
-    let changes: Vec<binhyen_store::replica::RemoteChange> =
-        binhyen_store::changes::pending(commune.conn(), 1_000_000)
-            .unwrap()
-            .into_iter()
-            .filter(|c| !binhyen_domain::catalog::is_identity(&c.entity))
-            .enumerate()
-            .map(|(i, c)| binhyen_store::replica::RemoteChange {
-                seq: i as i64 + 1,
-                change_id: c.change_id.to_string(),
-                hlc: c.hlc,
-                entity: c.entity,
-                entity_id: c.entity_id,
-                op: c.op,
-                data: c.data.as_object().cloned().unwrap_or_default(),
-                base: c.base.and_then(|b| b.as_object().cloned()),
-            })
-            .collect();
-    province.apply_remote(&changes, now).unwrap();
+    relay(&commune, &mut province, false, now);
     drop((commune, province));
 
     let app = App::start_in(province_dir).await;
@@ -876,23 +887,7 @@ async fn the_chief_grants_the_identity_key_and_reveals_an_identity_conflict_on_p
     let other = tempfile::tempdir().unwrap();
     let second = binhyen_store::Station::init(other.path(), &first(2, false), now).unwrap();
     // The second laptop's records (its chief's account and key) reach this one.
-    let changes: Vec<binhyen_store::replica::RemoteChange> =
-        binhyen_store::changes::pending(second.conn(), 10_000)
-            .unwrap()
-            .into_iter()
-            .enumerate()
-            .map(|(i, c)| binhyen_store::replica::RemoteChange {
-                seq: i as i64 + 1,
-                change_id: c.change_id.to_string(),
-                hlc: c.hlc,
-                entity: c.entity,
-                entity_id: c.entity_id,
-                op: c.op,
-                data: c.data.as_object().cloned().unwrap_or_default(),
-                base: c.base.and_then(|b| b.as_object().cloned()),
-            })
-            .collect();
-    station.apply_remote(&changes, now).unwrap();
+    relay(&second, &mut station, true, now);
     assert_eq!(
         station.share_identity_keys(now).unwrap(),
         0,

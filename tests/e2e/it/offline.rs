@@ -19,6 +19,18 @@ fn setup(work: &Path) -> String {
     db
 }
 
+/// What `binhyen-server audit verify` says of the first station's chain.
+fn first_chain_checked(db: &str) -> Value {
+    let out = server_cmd(db, &["audit", "verify"]);
+    serde_json::from_slice(
+        out.stdout
+            .split(|b| *b == b'\n')
+            .find(|l| !l.is_empty())
+            .unwrap(),
+    )
+    .unwrap()
+}
+
 fn err_code(out: &std::process::Output) -> String {
     let err: Value = serde_json::from_slice(&out.stderr)
         .unwrap_or_else(|_| panic!("stderr: {}", String::from_utf8_lossy(&out.stderr)));
@@ -411,14 +423,7 @@ fn the_server_holds_each_audit_trail_and_refuses_a_rewritten_one() {
         None,
     );
     a.sync();
-    let out = server_cmd(&db, &["audit", "verify"]);
-    let line: Value = serde_json::from_slice(
-        out.stdout
-            .split(|b| *b == b'\n')
-            .find(|l| !l.is_empty())
-            .unwrap(),
-    )
-    .unwrap();
+    let line = first_chain_checked(&db);
     assert_eq!(line["ok"], true, "{line}");
     assert!(line["entries"].as_u64().unwrap() >= 3, "{line}");
 
@@ -544,14 +549,7 @@ fn a_laptop_with_no_network_anchors_its_audit_trail_with_its_bundles() {
         String::from_utf8_lossy(&out.stderr)
     );
     a.ok(&["bundle", "import", reply.to_str().unwrap()], None);
-    let out = server_cmd(&db, &["audit", "verify"]);
-    let line: Value = serde_json::from_slice(
-        out.stdout
-            .split(|b| *b == b'\n')
-            .find(|l| !l.is_empty())
-            .unwrap(),
-    )
-    .unwrap();
+    let line = first_chain_checked(&db);
     assert_eq!(line["ok"], true, "{line}");
     assert!(line["entries"].as_i64().unwrap() >= looked, "{line}");
 }
