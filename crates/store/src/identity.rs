@@ -443,11 +443,12 @@ impl Station {
         Ok(!unit_keys(&self.conn, &self.info().unit_code, true)?.is_empty())
     }
 
-    /// What new identities are sealed with: the oldest key of the unit, not retired, that
-    /// this session can open, so that what an officer records they can read back; where they
-    /// can open none (a laptop not granted the commune's key yet, a role that may not see
-    /// identity), the oldest key of the unit, which a chief will grant them. Only where the
-    /// unit has no key at all is one made, by a chief (see [`Station::create_identity_key`]).
+    /// What new identities are sealed with, among the unit's keys not retired: one this
+    /// session's officer granted itself (the chief who made it); else the oldest this session
+    /// can open, so that what an officer records they can read back; where they can open none
+    /// (a laptop not granted the commune's key yet, a role that may not see identity), the
+    /// oldest of the unit, which a chief will grant them. Only where the unit has no key at
+    /// all is one made, by a chief (see [`Station::create_identity_key`]).
     pub(crate) fn identity_sealer(&mut self, now: DateTime<Utc>) -> Result<Sealer> {
         let unit = self.info().unit_code.clone();
         let keys = unit_keys(&self.conn, &unit, true)?;
