@@ -610,6 +610,10 @@ pub struct SyncStatus {
     pub enrolled: bool,
     #[ts(optional)]
     pub server_url: Option<String>,
+    /// SHA-256 of the authority this laptop trusts for its server (what the province reads
+    /// out); absent for a server on this machine over plain HTTP.
+    #[ts(optional)]
+    pub server_fingerprint: Option<String>,
     #[ts(optional)]
     pub last_success: Option<String>,
     #[ts(type = "number")]
@@ -637,6 +641,12 @@ pub fn sync_status(state: State<'_, AppState>) -> Res<SyncStatus> {
         Ok(SyncStatus {
             enrolled: get("station_id").is_some(),
             server_url: get("server_url"),
+            server_fingerprint: binhyen_sync::engine::pinned_fingerprint(s).map_err(|e| {
+                StoreError::Io {
+                    path: "server_ca".into(),
+                    source: std::io::Error::other(e.to_string()),
+                }
+            })?,
             last_success: get("last_success"),
             pending_changes: binhyen_store::changes::pending_count(s.conn())?,
             rejected_changes: binhyen_store::changes::rejected_count(s.conn())?,

@@ -498,6 +498,7 @@ impl Out {
             "enrolled": get("station_id").is_some(),
             "station_id": get("station_id"),
             "server_url": get("server_url"),
+            "server_fingerprint": binhyen_sync::engine::pinned_fingerprint(station)?,
             "recovery_code_at_province": get("recovery_escrowed").is_some(),
             "last_success": get("last_success"),
             "pending_changes": pending,
@@ -516,6 +517,9 @@ impl Out {
                 get("station_id").unwrap_or_default()
             ),
             None => println!("Chưa đăng ký với máy chủ tỉnh."),
+        }
+        if let Some(f) = binhyen_sync::engine::pinned_fingerprint(station)? {
+            println!("Dấu vân tay chứng chỉ máy chủ được tin: {f}");
         }
         if get("station_id").is_some() {
             println!(
@@ -616,7 +620,7 @@ impl Out {
 /// Where the commune's identity key stands on this laptop, in a sentence.
 fn identity_line(s: &binhyen_store::identity::IdentityStatus) -> String {
     let mut line = if s.unit_keys == 0 {
-        "chưa có (tạo khi ghi danh tính người báo tin đầu tiên)".to_string()
+        "chưa có (trưởng Công an xã tạo bằng 'binhyen account keys --create', hoặc khi ghi danh tính người báo tin đầu tiên)".to_string()
     } else if s.opened_keys == s.unit_keys {
         "máy này đã có".to_string()
     } else {

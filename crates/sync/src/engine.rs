@@ -463,6 +463,27 @@ pub fn enroll(
     Ok(station)
 }
 
+/// The SHA-256 (hex) of the first certificate in `pem`: the fingerprint the province reads
+/// out over the phone.
+pub fn ca_fingerprint(pem: &str) -> Option<String> {
+    let first = ureq::tls::parse_pem(pem.as_bytes()).find_map(|item| match item {
+        Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+        _ => None,
+    })?;
+    use sha2::Digest;
+    Some(hex::encode(sha2::Sha256::digest(first.der())))
+}
+
+/// The fingerprint of the authority this station trusts for its server (none for a server
+/// on this machine over plain HTTP, or a station not enrolled), for the sync screen and
+/// `binhyen status`: the installer compares it with the one the province reads out.
+pub fn pinned_fingerprint(station: &Station) -> Result<Option<String>, SyncError> {
+    Ok(station
+        .sync_get("server_ca")?
+        .filter(|p| !p.trim().is_empty())
+        .and_then(|pem| ca_fingerprint(&pem)))
+}
+
 /// The pinned authority in a provisioning file must be the one its fingerprint names (the
 /// fingerprint is what the province reads out over the phone and prints on the round's
 /// sheet): a file whose certificate was swapped is refused before anything is sent.
@@ -483,17 +504,12 @@ fn check_ca_fingerprint(p: &Provisioning) -> Result<(), SyncError> {
             "thiếu dấu vân tay (server_ca_sha256) của chứng chỉ máy chủ tỉnh; hãy xin tệp cấp phép mới".into(),
         ));
     }
-    let first = ureq::tls::parse_pem(pem.as_bytes()).find_map(|item| match item {
-        Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
-        _ => None,
-    });
-    let Some(first) = first else {
+    let Some(actual) = ca_fingerprint(pem) else {
         return Err(SyncError::Provisioning(
             "chứng chỉ của máy chủ tỉnh (server_ca_pem) không đọc được".into(),
         ));
     };
-    use sha2::Digest;
-    if hex::encode(sha2::Sha256::digest(first.der())) != expected {
+    if actual != expected {
         return Err(SyncError::Provisioning(
             "chứng chỉ máy chủ tỉnh trong tệp không khớp dấu vân tay ghi cùng tệp: tệp đã bị sửa hoặc hỏng; không có gì được gửi đi. Hãy xin Công an tỉnh tệp cấp phép mới.".into(),
         ));

@@ -266,6 +266,17 @@ async fn sync_now_sends_the_waiting_changes() {
     app.click("nav-sync").await;
     let identity = app.text("sync-identity").await;
     assert!(identity.starts_with("Chưa có"), "{identity}");
+    // And which server authority it trusts, as the province reads its fingerprint out.
+    let ca = server_cmd(&db, &["ca"]);
+    let fingerprint = String::from_utf8(ca.stderr)
+        .unwrap()
+        .split("SHA-256: ")
+        .nth(1)
+        .unwrap()
+        .trim()
+        .to_uppercase();
+    let shown = app.text("sync-fingerprint").await.replace(' ', "");
+    assert_eq!(shown, fingerprint);
     app.screenshot("sync-screen").await;
     app.client.clone().close().await.unwrap();
 

@@ -4,7 +4,12 @@ import type { IdentityStatus } from "./IdentityStatus";
 /**
  * What the window shows of synchronisation.
  */
-export type SyncStatus = { enrolled: boolean, server_url?: string, last_success?: string, pending_changes: number, 
+export type SyncStatus = { enrolled: boolean, server_url?: string, 
+/**
+ * SHA-256 of the authority this laptop trusts for its server (what the province reads
+ * out); absent for a server on this machine over plain HTTP.
+ */
+server_fingerprint?: string, last_success?: string, pending_changes: number, 
 /**
  * Changes the server refused for good: kept on the laptop, no longer sent.
  */
