@@ -127,6 +127,18 @@ pub fn spreadsheet_cell(cell: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// A row of cells, each made safe to open in a spreadsheet (see [`spreadsheet_cell`]): what
+/// every CSV writer of this program writes.
+pub fn spreadsheet_row<I, S>(row: I) -> Vec<String>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    row.into_iter()
+        .map(|c| spreadsheet_cell(c.as_ref()).into_owned())
+        .collect()
+}
+
 /// A cell read back from a CSV this program wrote: the apostrophe [`spreadsheet_cell`] put
 /// before a formula character is dropped, so that exporting and importing again changes
 /// nothing.

@@ -250,6 +250,19 @@ fn eligible_key(conn: &Connection, unit: &str, id: &str) -> Result<Option<Office
         .optional()?)
 }
 
+/// A signed grant as stored, with the officer key it is sealed to.
+struct StoredGrant {
+    target: String,
+    public: String,
+    officer_id: Option<String>,
+    sealed: String,
+    granted_by: String,
+    granter_key: String,
+    created_at: String,
+    signature: String,
+    granter_signature: String,
+}
+
 /// An officer's personal signing key, from their box key.
 fn personal_key(box_secret: &BoxSecret) -> PersonalKey {
     PersonalKey::of_box_secret(&zeroize::Zeroizing::new(box_secret.to_bytes()))
@@ -552,62 +565,46 @@ impl Station {
                AND g.signature IS NOT NULL AND g.granted_by IS NOT NULL
                AND g.granter_key IS NOT NULL AND g.granter_signature IS NOT NULL",
         )?;
-        type Row = (
-            String,
-            String,
-            Option<String>,
-            String,
-            String,
-            String,
-            String,
-            String,
-            String,
-        );
-        let rows: Vec<Row> = stmt
+        let rows: Vec<StoredGrant> = stmt
             .query_map(params![key, unit], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                    r.get(8)?,
-                ))
+                Ok(StoredGrant {
+                    target: r.get(0)?,
+                    public: r.get(1)?,
+                    officer_id: r.get(2)?,
+                    sealed: r.get(3)?,
+                    granted_by: r.get(4)?,
+                    granter_key: r.get(5)?,
+                    created_at: r.get(6)?,
+                    signature: r.get(7)?,
+                    granter_signature: r.get(8)?,
+                })
             })?
             .collect::<rusqlite::Result<_>>()?;
         let mut out = Vec::new();
-        for (
-            target,
-            public,
-            officer_id,
-            sealed,
-            granted_by,
-            granter_key,
-            created_at,
-            sig,
-            own_sig,
-        ) in rows
-        {
-            let Some((_, opener)) = self.ring.openers.iter().find(|(id, _)| *id == granter_key)
+        for g in rows {
+            let Some((_, opener)) = self
+                .ring
+                .openers
+                .iter()
+                .find(|(id, _)| *id == g.granter_key)
             else {
                 continue;
             };
             let terms = GrantTerms {
                 unit_code: unit,
                 key_id: key,
-                officer_key_id: &target,
-                officer_key_public: &public,
-                officer_id: officer_id.as_deref(),
-                sealed: &sealed,
-                granted_by: &granted_by,
-                granter_key: &granter_key,
-                created_at: &created_at,
+                officer_key_id: &g.target,
+                officer_key_public: &g.public,
+                officer_id: g.officer_id.as_deref(),
+                sealed: &g.sealed,
+                granted_by: &g.granted_by,
+                granter_key: &g.granter_key,
+                created_at: &g.created_at,
             };
-            if authority.signed(&terms, &sig) && personal_key(opener).signed(&terms, &own_sig) {
-                out.push(target);
+            if authority.signed(&terms, &g.signature)
+                && personal_key(opener).signed(&terms, &g.granter_signature)
+            {
+                out.push(g.target);
             }
         }
         Ok(out)

@@ -2,6 +2,7 @@
 //! a real XLSX workbook (typed numbers, widths, a header block). Reporter identity is not in
 //! the report, so it cannot reach these files.
 
+use binhyen_domain::text::spreadsheet_row;
 use rust_xlsxwriter::{Format, FormatAlign, FormatBorder, Workbook};
 
 use crate::report::{Figure, UnitReport};
@@ -51,18 +52,6 @@ fn hours(h: Option<f64>) -> String {
     h.map(|h| format!("{h:.1}")).unwrap_or_else(|| "-".into())
 }
 
-/// A CSV row with every cell safe to open in a spreadsheet (see
-/// [`binhyen_domain::text::spreadsheet_cell`]).
-pub(crate) fn safe_cells<I, S>(row: I) -> Vec<String>
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<str>,
-{
-    row.into_iter()
-        .map(|c| binhyen_domain::text::spreadsheet_cell(c.as_ref()).into_owned())
-        .collect()
-}
-
 /// CSV: UTF-8 with a byte-order mark and comma separators, one table after another.
 pub fn to_csv(r: &UnitReport) -> Result<Vec<u8>> {
     let mut out = b"\xEF\xBB\xBF".to_vec();
@@ -74,14 +63,17 @@ pub fn to_csv(r: &UnitReport) -> Result<Vec<u8>> {
             path: "report.csv".into(),
             source: std::io::Error::other(e.to_string()),
         };
-        w.write_record(safe_cells([format!(
+        w.write_record(spreadsheet_row([format!(
             "BÁO CÁO CÔNG TÁC TIẾP NHẬN NGUỒN TIN - {}",
             r.period.label
         )]))
         .map_err(err)?;
-        w.write_record(safe_cells([format!("Đơn vị: Công an {}", r.unit_name)]))
-            .map_err(err)?;
-        w.write_record(safe_cells([
+        w.write_record(spreadsheet_row([format!(
+            "Đơn vị: Công an {}",
+            r.unit_name
+        )]))
+        .map_err(err)?;
+        w.write_record(spreadsheet_row([
             "Mục",
             "Chỉ tiêu",
             &r.period.label,
@@ -90,7 +82,7 @@ pub fn to_csv(r: &UnitReport) -> Result<Vec<u8>> {
         .map_err(err)?;
         for (section, figures) in sections(r) {
             for f in figures {
-                w.write_record(safe_cells([
+                w.write_record(spreadsheet_row([
                     section,
                     &f.label,
                     &f.current.to_string(),
@@ -99,7 +91,7 @@ pub fn to_csv(r: &UnitReport) -> Result<Vec<u8>> {
                 .map_err(err)?;
             }
         }
-        w.write_record(safe_cells([
+        w.write_record(spreadsheet_row([
             "Thời gian xử lý",
             "Chuyển CQĐT: số tin / trung vị (giờ) / lâu nhất (giờ)",
             &format!(
@@ -111,7 +103,7 @@ pub fn to_csv(r: &UnitReport) -> Result<Vec<u8>> {
             "",
         ]))
         .map_err(err)?;
-        w.write_record(safe_cells([
+        w.write_record(spreadsheet_row([
             "Thời gian xử lý",
             "Giải quyết: số tin / trung vị (giờ) / lâu nhất (giờ)",
             &format!(
@@ -123,7 +115,7 @@ pub fn to_csv(r: &UnitReport) -> Result<Vec<u8>> {
             "",
         ]))
         .map_err(err)?;
-        w.write_record(safe_cells([
+        w.write_record(spreadsheet_row([
             "Quá hạn",
             "Tin về tội phạm quá hạn chuyển",
             &r.overdue.len().to_string(),
@@ -131,7 +123,7 @@ pub fn to_csv(r: &UnitReport) -> Result<Vec<u8>> {
         ]))
         .map_err(err)?;
         for o in &r.overdue {
-            w.write_record(safe_cells([
+            w.write_record(spreadsheet_row([
                 "Quá hạn",
                 &o.register_no,
                 &format!("trễ {:.1} giờ", o.hours_late),

@@ -1007,7 +1007,7 @@ impl Station {
         {
             let mut w = csv::Writer::from_writer(&mut out);
             let io = |e: csv::Error| StoreError::io("roster.csv", std::io::Error::other(e));
-            w.write_record(crate::report_export::safe_cells([
+            w.write_record(binhyen_domain::text::spreadsheet_row([
                 "Loại",
                 "Thôn/Buôn/TDP",
                 "Số hộ",
@@ -1025,7 +1025,7 @@ impl Station {
                     .filter(|p| p.hamlet_id == Some(h.id))
                     .collect();
                 if mine.is_empty() {
-                    w.write_record(crate::report_export::safe_cells([
+                    w.write_record(binhyen_domain::text::spreadsheet_row([
                         h.kind.label(),
                         &h.name,
                         &num(h.households),
@@ -1039,7 +1039,7 @@ impl Station {
                 }
                 for p in mine {
                     let phone = p.phone.as_deref().map(format_national).unwrap_or_default();
-                    w.write_record(crate::report_export::safe_cells([
+                    w.write_record(binhyen_domain::text::spreadsheet_row([
                         h.kind.label(),
                         &h.name,
                         &num(h.households),
