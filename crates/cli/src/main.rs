@@ -909,7 +909,8 @@ fn run(cli: &Cli, out: &Out) -> Result<bool> {
         }
         Cmd::Bundle(BundleCmd::Export { out: file }) => {
             let mut station = open()?;
-            let (bytes, info) = binhyen_sync::export_bundle(&station, now).map_err(sync_error)?;
+            let (bytes, info) =
+                binhyen_sync::export_bundle(&mut station, now).map_err(sync_error)?;
             binhyen_sync::bundle::write_file_atomically(file, &bytes)
                 .map_err(|e| anyhow!("Không ghi được tệp {}: {e}", file.display()))?;
             station.audit(

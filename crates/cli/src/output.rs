@@ -436,6 +436,12 @@ impl Out {
                 r.files_sent, r.files_received
             );
         }
+        if r.files_waiting > 0 {
+            println!(
+                "{} tệp đính kèm chờ khóa danh tính của xã (được niêm phong): tệp mở khi cán bộ được trưởng Công an xã trao khóa đăng nhập hay đồng bộ trên máy này.",
+                r.files_waiting
+            );
+        }
         if r.checksum_ok {
             println!("Dữ liệu khớp với máy chủ tỉnh.");
         } else {

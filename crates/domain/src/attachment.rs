@@ -72,6 +72,49 @@ pub fn is_content_hash(s: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
+/// How an attachment's content travels through the server: sealed to one of the commune's
+/// identity keys (a scanned denunciation carries its author's name), so that neither the
+/// server nor a province-level station can read it. The envelope is the magic, the key id
+/// (32 lower-case hex characters) and the sealed box (X25519, XSalsa20-Poly1305: the
+/// `crypto_box` crate's `seal`, 48 bytes more than the content).
+pub mod sealed {
+    /// What every sealed envelope starts with.
+    pub const MAGIC: &[u8] = b"binhyen-file-sealed1:";
+    const KEY_ID_LEN: usize = 32;
+    /// What the seal adds to the content: the magic, the key id, the box's ephemeral key
+    /// and tag.
+    pub const OVERHEAD: usize = MAGIC.len() + KEY_ID_LEN + 1 + 48;
+    /// The largest envelope the server keeps.
+    pub const MAX_BYTES: usize = super::MAX_ATTACHMENT_BYTES + OVERHEAD;
+
+    /// The envelope of `sealed_box`, sealed to key `key_id`.
+    pub fn envelope(key_id: &str, sealed_box: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(MAGIC.len() + key_id.len() + 1 + sealed_box.len());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(key_id.as_bytes());
+        out.push(b':');
+        out.extend_from_slice(sealed_box);
+        out
+    }
+
+    /// The key id and the sealed box of an envelope; `None` for anything else (content in
+    /// clear among it).
+    pub fn parse(data: &[u8]) -> Option<(&str, &[u8])> {
+        let rest = data.strip_prefix(MAGIC)?;
+        if rest.len() < KEY_ID_LEN + 1 + 48 || rest[KEY_ID_LEN] != b':' {
+            return None;
+        }
+        let id = std::str::from_utf8(&rest[..KEY_ID_LEN]).ok()?;
+        if !id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return None;
+        }
+        Some((id, &rest[KEY_ID_LEN + 1..]))
+    }
+}
+
 fn human_size(n: usize) -> String {
     format!("{:.1} MB", n as f64 / (1024.0 * 1024.0)).replace('.', ",")
 }
@@ -261,5 +304,22 @@ mod tests {
         assert!(is_content_hash(&h));
         assert!(!is_content_hash(&h.to_uppercase()));
         assert!(!is_content_hash("../x"));
+    }
+
+    #[test]
+    fn a_sealed_envelope_reads_back_and_nothing_else_passes_for_one() {
+        let id = "0123456789abcdef0123456789abcdef";
+        let body = vec![7u8; 60];
+        let env = sealed::envelope(id, &body);
+        assert_eq!(sealed::parse(&env), Some((id, body.as_slice())));
+        assert_eq!(env.len(), body.len() + sealed::OVERHEAD - 48);
+        // Content in clear, a short or misnamed envelope: not sealed.
+        assert_eq!(sealed::parse(b"%PDF-1.7 a scan"), None);
+        assert_eq!(sealed::parse(&sealed::envelope(id, &[1; 10])), None);
+        assert_eq!(
+            sealed::parse(&sealed::envelope("0123456789ABCDEF0123456789ABCDEF", &body)),
+            None
+        );
+        assert_eq!(sealed::parse(&sealed::envelope("short", &body)), None);
     }
 }

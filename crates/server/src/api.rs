@@ -429,7 +429,8 @@ async fn recovery(
     }))
 }
 
-/// A station uploads the content of an attachment it recorded (after pushing the record).
+/// A station uploads the content of an attachment it recorded (after pushing the record),
+/// sealed for its commune.
 async fn put_attachment(
     State(db): State<Shared>,
     Extension(Authed(st)): Extension<Authed>,
@@ -498,7 +499,7 @@ pub fn router(db: Shared) -> Router {
                     get(get_attachment).put(put_attachment),
                 )
                 .layer(DefaultBodyLimit::max(
-                    binhyen_domain::attachment::MAX_ATTACHMENT_BYTES + 1024,
+                    binhyen_domain::attachment::sealed::MAX_BYTES + 1024,
                 )),
         )
         // zstd to stations (see `ANSWER_ZSTD_LEVEL`), gzip to others.

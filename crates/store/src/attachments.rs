@@ -98,6 +98,10 @@ pub(crate) fn insert_attachments(
 
 /// Drops content that no attachment names any more (after a removal here or elsewhere).
 pub(crate) fn prune_content(conn: &Connection) -> Result<usize> {
+    conn.execute(
+        "DELETE FROM attachment_sealed WHERE sha256 NOT IN (SELECT sha256 FROM attachments)",
+        [],
+    )?;
     Ok(conn.execute(
         "DELETE FROM attachment_content WHERE sha256 NOT IN (SELECT sha256 FROM attachments)",
         [],
@@ -139,6 +143,8 @@ impl Station {
             return Ok(tip.attachments);
         }
         let tip_id = tip.id.to_string();
+        // The key the files will travel sealed to (a chief makes the commune's first).
+        self.file_sealer(now)?;
         let mut w = self.writer(now)?;
         let ids = insert_attachments(&mut w, &tip_id, valid, now)?;
         w.audit(
@@ -152,7 +158,8 @@ impl Station {
     }
 
     /// One attachment with its content. An attachment whose content has not reached this
-    /// laptop yet is `attachment_missing`.
+    /// laptop yet is `attachment_missing`; one that came sealed to a key this session does not
+    /// hold, `attachment_sealed`.
     pub fn attachment_content(&self, id: &str) -> Result<(Attachment, Vec<u8>)> {
         self.require(Permission::TipRead)?;
         let found = self
@@ -169,7 +176,17 @@ impl Station {
             .ok_or_else(|| StoreError::not_found("tệp đính kèm", id))?;
         match found {
             (a, Some(data)) => Ok((a, data)),
-            (a, None) => Err(StoreError::AttachmentMissing(a.file_name)),
+            (a, None) => {
+                let sealed: bool = self.conn.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM attachment_sealed WHERE sha256 = ?1)",
+                    [&a.sha256],
+                    |r| r.get(0),
+                )?;
+                Err(match sealed {
+                    true => StoreError::AttachmentSealed(a.file_name),
+                    false => StoreError::AttachmentMissing(a.file_name),
+                })
+            }
         }
     }
 
@@ -230,16 +247,41 @@ impl Station {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// The content named by `sha256`, if held (for the upload).
-    pub fn content_by_hash(&self, sha256: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self
+    /// The content named by `sha256` sealed for the server (see the domain's
+    /// `attachment::sealed`): the server and a province-level station never read it.
+    /// `Ok(None)` where the content is not held, or the unit has no identity key yet and
+    /// this session may not make it (the file waits for the chief's sync).
+    pub fn content_for_upload(
+        &mut self,
+        sha256: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Vec<u8>>> {
+        let Some(plain) = self
             .conn
             .query_row(
                 "SELECT data FROM attachment_content WHERE sha256 = ?1",
                 [sha256],
-                |r| r.get(0),
+                |r| r.get::<_, Vec<u8>>(0),
             )
-            .optional()?)
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        let plain = zeroize::Zeroizing::new(plain);
+        match self.file_sealer(now)? {
+            Some(sealer) => Ok(Some(sealer.seal_file(&plain)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Makes sure the files waiting for upload can be sealed: where the commune has no
+    /// identity key yet and this is a chief's session, the key is made now (before the
+    /// changes are sent, so that its record travels with them). Returns whether they can.
+    pub fn key_for_uploads(&mut self, now: DateTime<Utc>) -> Result<bool> {
+        if self.attachments_to_upload()?.is_empty() {
+            return Ok(true);
+        }
+        Ok(self.file_sealer(now)?.is_some())
     }
 
     /// Notes that the server holds this content.
@@ -258,17 +300,43 @@ impl Station {
         let mut stmt = self.conn.prepare_cached(
             "SELECT DISTINCT a.sha256 FROM attachments a JOIN tips t ON t.id = a.tip_id
              WHERE t.unit_code = ?1 AND a.sha256 NOT IN (SELECT sha256 FROM attachment_content)
+               AND a.sha256 NOT IN (SELECT sha256 FROM attachment_sealed)
              ORDER BY a.sha256",
         )?;
         let rows = stmt.query_map([&self.info().unit_code], |r| r.get(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Keeps content that arrived from the server, after checking that it is what its name
-    /// says (anything else is refused and nothing is stored). It came from the server, so
-    /// it is not uploaded again.
-    pub fn store_downloaded_content(&mut self, sha256: &str, data: &[u8]) -> Result<()> {
-        if content_hash(data) != sha256 {
+    /// Keeps content that arrived from the server. Sealed content (see the domain's
+    /// `attachment::sealed`) is opened with the commune's identity key; where this session
+    /// holds none, it waits as it came ([`Received::Waiting`]) until an officer who holds
+    /// the key signs in or syncs ([`Station::open_waiting_files`]). Opened content must be
+    /// what its name says: anything else is refused and nothing is stored. It came from the
+    /// server, so it is not uploaded again.
+    pub fn store_downloaded_content(&mut self, sha256: &str, data: &[u8]) -> Result<Received> {
+        if binhyen_domain::attachment::sealed::parse(data).is_some() {
+            return match self.open_file(data)? {
+                Some(plain) => {
+                    self.keep_content(sha256, &zeroize::Zeroizing::new(plain))?;
+                    Ok(Received::Opened)
+                }
+                None => {
+                    self.conn.execute(
+                        "INSERT INTO attachment_sealed(sha256, data) VALUES (?1, ?2)
+                         ON CONFLICT(sha256) DO UPDATE SET data = excluded.data",
+                        params![sha256, data],
+                    )?;
+                    Ok(Received::Waiting)
+                }
+            };
+        }
+        // Content uploaded in clear before attachments were sealed.
+        self.keep_content(sha256, data)?;
+        Ok(Received::Opened)
+    }
+
+    fn keep_content(&self, sha256: &str, plain: &[u8]) -> Result<()> {
+        if content_hash(plain) != sha256 {
             return Err(StoreError::Corrupt(format!(
                 "tệp đính kèm {sha256} nhận từ máy chủ không đúng nội dung"
             )));
@@ -276,13 +344,65 @@ impl Station {
         self.conn.execute(
             "INSERT INTO attachment_content(sha256, data, uploaded) VALUES (?1, ?2, 1)
              ON CONFLICT(sha256) DO UPDATE SET uploaded = 1",
-            params![sha256, data],
+            params![sha256, plain],
         )?;
+        self.conn
+            .execute("DELETE FROM attachment_sealed WHERE sha256 = ?1", [sha256])?;
         Ok(())
+    }
+
+    /// Opens the files that arrived sealed while no key was at hand, with the keys this
+    /// session holds. Returns how many were opened; those it cannot open keep waiting. A
+    /// file that opens to something other than its name is dropped (the next sync fetches
+    /// it again) and logged.
+    pub fn open_waiting_files(&mut self) -> Result<usize> {
+        let waiting: Vec<(String, Vec<u8>)> = self
+            .conn
+            .prepare("SELECT sha256, data FROM attachment_sealed ORDER BY sha256")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut opened = 0;
+        for (sha, data) in waiting {
+            let Some(plain) = self.open_file(&data)? else {
+                continue;
+            };
+            match self.keep_content(&sha, &zeroize::Zeroizing::new(plain)) {
+                Ok(()) => opened += 1,
+                Err(StoreError::Corrupt(why)) => {
+                    tracing::warn!(%sha, %why, "a sealed file did not open to its content");
+                    self.conn
+                        .execute("DELETE FROM attachment_sealed WHERE sha256 = ?1", [&sha])?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if opened > 0 {
+            tracing::info!(opened, "sealed files opened");
+        }
+        Ok(opened)
+    }
+
+    /// How many files reached this laptop sealed and wait for an officer who holds the
+    /// commune's identity key.
+    pub fn files_waiting_for_key(&self) -> Result<usize> {
+        Ok(self
+            .conn
+            .query_row("SELECT count(*) FROM attachment_sealed", [], |r| {
+                r.get::<_, i64>(0)
+            })? as usize)
     }
 
     /// Drops content no attachment names any more (removed on another laptop).
     pub fn prune_attachment_content(&self) -> Result<usize> {
         prune_content(&self.conn)
     }
+}
+
+/// What became of a file received from the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Received {
+    /// Opened, checked and kept.
+    Opened,
+    /// Sealed to a key this session does not hold: kept as it came, to open later.
+    Waiting,
 }

@@ -59,6 +59,8 @@ pub enum StoreError {
     BadBackup(String),
     #[error("Tệp \"{0}\" chưa về máy này: nó được đính kèm trên máy khác của trạm và sẽ về sau lần đồng bộ tới.")]
     AttachmentMissing(String),
+    #[error("Tệp \"{0}\" đã về máy này nhưng còn niêm phong bằng khóa danh tính của xã: chỉ cán bộ đã được trưởng Công an xã trao khóa mới mở được (tệp tự mở khi cán bộ đó đăng nhập hay đồng bộ trên máy này).")]
+    AttachmentSealed(String),
     #[error("Dữ liệu nhận về bị hỏng: {0}. Không có gì được ghi.")]
     Corrupt(String),
     #[error("Lỗi cơ sở dữ liệu: {0}")]
@@ -102,6 +104,7 @@ impl StoreError {
             StoreError::Rows(_) => "bad_rows",
             StoreError::Io { .. } => "io",
             StoreError::AttachmentMissing(_) => "attachment_missing",
+            StoreError::AttachmentSealed(_) => "attachment_sealed",
             StoreError::Corrupt(_) => "corrupt",
             StoreError::Sqlite(_) => "database",
             StoreError::Revoked(_) => "revoked",

@@ -142,6 +142,19 @@ impl Sealer {
         Ok(format!("{SEALED}{}:{}", self.key_id, b64().encode(sealed)))
     }
 
+    /// An attachment's content sealed for its trip through the server (see the domain's
+    /// `attachment::sealed`).
+    pub(crate) fn seal_file(&self, plain: &[u8]) -> Result<Vec<u8>> {
+        let sealed = self
+            .public
+            .seal(&mut rand::rngs::OsRng, plain)
+            .map_err(|_| broken("không niêm phong được tệp"))?;
+        Ok(binhyen_domain::attachment::sealed::envelope(
+            &self.key_id,
+            &sealed,
+        ))
+    }
+
     fn seal_opt(&self, plain: Option<&str>) -> Result<Option<String>> {
         plain.map(|p| self.seal(p)).transpose()
     }
@@ -362,6 +375,9 @@ pub struct IdentityStatus {
     /// Keys of officers of the unit, on any laptop, that may see identity and still wait
     /// for a key (granted at the next sync of a laptop that holds it).
     pub waiting_officer_keys: u32,
+    /// Attachments that reached this laptop sealed to a key this session does not hold:
+    /// they open when an officer who holds it signs in or syncs here.
+    pub sealed_files: u32,
 }
 
 /// An officer key that may hold the unit's identity keys, as the accounts screen shows it:
@@ -463,8 +479,23 @@ impl Station {
     /// oldest of the unit, which a chief will grant them. Only where the unit has no key at
     /// all is one made, by a chief (see [`Station::create_identity_key`]).
     pub(crate) fn identity_sealer(&mut self, now: DateTime<Utc>) -> Result<Sealer> {
+        match self.chosen_sealer()? {
+            Some(sealer) => Ok(sealer),
+            None => self.create_identity_key(now),
+        }
+    }
+
+    /// The key [`Station::identity_sealer`] seals with, among the unit's keys; `None` where
+    /// the unit has none.
+    fn chosen_sealer(&self) -> Result<Option<Sealer>> {
         let unit = self.info().unit_code.clone();
         let keys = unit_keys(&self.conn, &unit, true)?;
+        let sealer = |id: &String, public: &String| -> Result<Option<Sealer>> {
+            Ok(Some(Sealer {
+                key_id: id.clone(),
+                public: parse_public(public)?,
+            }))
+        };
         // First a key this session's officer granted itself (made, or took over from a key
         // it made): a key planted in the database with a grant to this officer is not one.
         let own: Vec<String> = self.ring.openers.iter().map(|(id, _)| id.clone()).collect();
@@ -475,28 +506,55 @@ impl Station {
                     .iter()
                     .any(|target| own.contains(target))
                 {
-                    return Ok(Sealer {
-                        key_id: id.clone(),
-                        public: parse_public(public)?,
-                    });
+                    return sealer(id, public);
                 }
             }
         }
         for (id, public) in &keys {
             if self.identity_secret(id)?.is_some() {
-                return Ok(Sealer {
-                    key_id: id.clone(),
-                    public: parse_public(public)?,
-                });
+                return sealer(id, public);
             }
         }
-        if let Some((id, public)) = keys.first() {
-            return Ok(Sealer {
-                key_id: id.clone(),
-                public: parse_public(public)?,
-            });
+        match keys.first() {
+            Some((id, public)) => sealer(id, public),
+            None => Ok(None),
         }
-        self.create_identity_key(now)
+    }
+
+    /// What attachments are sealed with for their trip through the server: the key
+    /// identities are sealed with. Where the unit has no identity key yet, a chief's session
+    /// makes it (as recording the first identity would); any other session gets `None`, and
+    /// the files wait on this laptop for the chief.
+    pub(crate) fn file_sealer(&mut self, now: DateTime<Utc>) -> Result<Option<Sealer>> {
+        if let Some(sealer) = self.chosen_sealer()? {
+            return Ok(Some(sealer));
+        }
+        let role = self.session.role;
+        if !(role.allows(Permission::IdentityGrant) && role.allows(Permission::IdentityView))
+            || self.ring.own().is_none()
+        {
+            return Ok(None);
+        }
+        let sealer = self.create_identity_key(now)?;
+        self.audit(
+            Action::IdentityGrant,
+            None,
+            json!({"created_key": sealer.key_id, "for": "attachments"}),
+            now,
+        )?;
+        Ok(Some(sealer))
+    }
+
+    /// An attachment's content opened from its sealed envelope: `Ok(None)` where this
+    /// session holds no key that opens it (or the envelope is not one).
+    pub(crate) fn open_file(&self, envelope: &[u8]) -> Result<Option<Vec<u8>>> {
+        let Some((key, body)) = binhyen_domain::attachment::sealed::parse(envelope) else {
+            return Ok(None);
+        };
+        let Some(secret) = self.identity_secret(key)? else {
+            return Ok(None);
+        };
+        Ok(secret.unseal(body).ok())
     }
 
     /// Makes a new identity key of the unit, granted to this session's own key and to every
@@ -885,6 +943,7 @@ impl Station {
             unit_keys: keys.len() as u32,
             opened_keys: opened,
             waiting_officer_keys: waiting.max(0) as u32,
+            sealed_files: self.files_waiting_for_key()? as u32,
         })
     }
 
@@ -915,6 +974,7 @@ impl Station {
         self.publish_own_key(now)?;
         self.share_identity_keys(now)?;
         self.seal_clear_identities(now)?;
+        self.open_waiting_files()?;
         Ok(())
     }
 

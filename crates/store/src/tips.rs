@@ -449,6 +449,10 @@ impl Station {
             },
             ..Inserts::default()
         };
+        if !files.is_empty() {
+            // The key the files will travel sealed to (a chief makes the commune's first).
+            self.file_sealer(now)?;
+        }
         let mut w = self.writer(now)?;
         let id = insert_tip(
             &mut w,

@@ -119,6 +119,10 @@ pub struct SyncReport {
     /// Attachments' content sent to the server, and received from it.
     pub files_sent: usize,
     pub files_received: usize,
+    /// Files that wait on this laptop for the commune's identity key: received sealed while
+    /// the signed-in officer holds no key, or attached here while the commune has no key to
+    /// seal them with (the chief's next sync makes one).
+    pub files_waiting: usize,
 }
 
 impl SyncReport {
@@ -728,11 +732,14 @@ pub fn sync_with(
     // the recovery slot's key, go out at once.
     station.share_identity_keys(now)?;
     station.seal_clear_identities(now)?;
+    // Files to upload are sealed to the commune's key: where the commune has none yet, a
+    // chief's sync makes it now, so that its record goes out with this exchange.
+    station.key_for_uploads(now)?;
     if binhyen_store::changes::pending_count(station.conn())? > 0 {
         let again = exchange(station, client, now)?;
         report.add(again);
     }
-    exchange_files(station, client, &mut report)?;
+    exchange_files(station, client, &mut report, now)?;
     let full = full_check_due(station, now)?;
     verify(station, client, now, &mut report, full)?;
     if !report.checksum_ok {
@@ -761,14 +768,21 @@ pub fn sync_with(
 /// by now), downloads what the commune's other laptops attached, drops what was removed.
 /// Content the server does not hold yet (the laptop that attached it has not synced since)
 /// is simply asked for again next time. Each file is committed on its own, so a cut keeps
-/// what came through.
+/// what came through. Content travels sealed to the commune's identity key (the server
+/// keeps what it cannot read); what arrives sealed to a key the signed-in officer does not
+/// hold waits on the laptop until one who holds it signs in or syncs.
 fn exchange_files(
     station: &mut Station,
     client: &mut dyn Transport,
     report: &mut SyncReport,
+    now: DateTime<Utc>,
 ) -> Result<(), SyncError> {
+    station.open_waiting_files()?;
+    let mut unsealed = 0;
     for sha in station.attachments_to_upload()? {
-        let Some(data) = station.content_by_hash(&sha)? else {
+        // Sealed for the commune: the server keeps it without reading it.
+        let Some(data) = station.content_for_upload(&sha, now)? else {
+            unsealed += 1;
             continue;
         };
         match client.put_attachment(&sha, &data) {
@@ -783,6 +797,12 @@ fn exchange_files(
             Err(e) => return Err(e),
         }
     }
+    if unsealed > 0 {
+        tracing::warn!(
+            files = unsealed,
+            "files wait for the commune's identity key before they are uploaded"
+        );
+    }
     for sha in station.attachments_missing()? {
         if let Some(data) = client.get_attachment(&sha)? {
             station
@@ -792,6 +812,7 @@ fn exchange_files(
         }
     }
     station.prune_attachment_content()?;
+    report.files_waiting = station.files_waiting_for_key()? + unsealed;
     Ok(())
 }
 
@@ -1290,11 +1311,13 @@ fn bundle_credentials(station: &Station) -> Result<(String, [u8; 32]), SyncError
 /// for the server (`binhyen bundle export`). Nothing is marked sent: the changes stay pending
 /// until the server's reply is imported (or an online sync sends them).
 pub fn export_bundle(
-    station: &Station,
+    station: &mut Station,
     now: DateTime<Utc>,
 ) -> Result<(Vec<u8>, BundleExport), SyncError> {
     use crate::bundle::{seal, BundleHeader, BundleKind, PushBundle};
     let (station_id, key) = bundle_credentials(station)?;
+    // The commune's key the files are sealed with travels in the same bundle.
+    station.key_for_uploads(now)?;
     let batch = pending(station.conn(), u32::MAX)?;
     let changes = wire_changes(station, &batch)?;
     let cursor = pull_cursor(station)?;
@@ -1308,7 +1331,8 @@ pub fn export_bundle(
     let n = changes.len();
     let mut files = Vec::new();
     for sha in station.attachments_to_upload()? {
-        if let Some(data) = station.content_by_hash(&sha)? {
+        // Sealed for the commune, as online.
+        if let Some(data) = station.content_for_upload(&sha, now)? {
             files.push(crate::bundle::BundleFile::new(&sha, &data));
         }
     }
@@ -1375,6 +1399,7 @@ pub fn import_reply(
     for sha in &reply.files_acked {
         station.mark_content_uploaded(sha)?;
     }
+    station.open_waiting_files()?;
     for f in &reply.files {
         let data = f
             .bytes()
@@ -1384,6 +1409,7 @@ pub fn import_reply(
             .map_err(|e| SyncError::BadResponse(e.to_string()))?;
         report.files_received += 1;
     }
+    report.files_waiting = station.files_waiting_for_key()?;
     report.files_sent = reply.files_acked.len();
     if let Some(acked) = reply.audit_acked {
         station.sync_set("audit_acked", &acked.to_string())?;

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use serde_json::{json, Value};
 
-use crate::sync::{bin, enroll, provision, run, server_cmd, start_server, Laptop};
+use crate::sync::{bin, enroll, grant_waiting, provision, run, server_cmd, start_server, Laptop};
 
 const COMMUNE: &str = "24280";
 
@@ -67,6 +67,15 @@ fn offline_bundles_carry_changes_both_ways_and_twice_changes_nothing() {
     // Enrolled at the province office, online; then back to a commune with no network.
     let a1 = enroll(&db, &server, COMMUNE, w);
     let a2 = enroll(&db, &server, COMMUNE, w);
+    // The same day the chief makes the commune's identity key on the first laptop and
+    // grants it to the second: files travel sealed to it, and both laptops open them.
+    a1.ok(&["account", "keys", "--create"], None);
+    a1.sync();
+    a2.sync();
+    a1.sync();
+    assert!(grant_waiting(&a1) >= 1);
+    a1.sync();
+    a2.sync();
     let on_a2 = a2.ok(
         &["tip", "add"],
         Some(r#"{"content": "Ghi ở máy 2, có mạng"}"#),

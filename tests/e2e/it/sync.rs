@@ -209,6 +209,23 @@ pub(crate) fn enroll(db: &str, server: &Server, unit: &str, work: &Path) -> Lapt
     laptop
 }
 
+/// The chief on `chief` grants the commune's identity key to every officer key of the
+/// commune that does not hold it yet (the accounts screen's "Trao khóa"); returns how many.
+pub(crate) fn grant_waiting(chief: &Laptop) -> usize {
+    let keys = chief.ok(&["account", "keys"], None);
+    let waiting: Vec<String> = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["keys_held"] != k["keys_total"])
+        .map(|k| k["officer_key_id"].as_str().unwrap().to_string())
+        .collect();
+    for key in &waiting {
+        chief.ok(&["account", "grant", "--key", key], None);
+    }
+    waiting.len()
+}
+
 fn rand_suffix() -> u128 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -359,9 +376,29 @@ fn converge(db: &str, work: &Path) {
         files_sent += laptop.sync()["files_sent"].as_u64().unwrap();
     }
     assert_eq!(files_sent, 1, "the scan is uploaded once");
-    // The station's other laptop has the scan whole; the province knows of it, without it.
+    // The scan went through the server sealed to the commune's identity key: the second
+    // laptop, not granted that key yet, holds it sealed and says why it does not open.
     let on_a2 = a2.ok(&["tip", "show", &id1], None);
-    assert_eq!(a2.first_file(&on_a2, &work.join("ban-sao-a2.pdf")), letter);
+    assert_eq!(on_a2["attachments"][0]["available"], false, "{on_a2}");
+    let aid = on_a2["attachments"][0]["id"].as_str().unwrap().to_string();
+    let out = work.join("ban-sao-a2.pdf");
+    let refused = a2.cli(
+        &["tip", "save-file", &aid, "--out", out.to_str().unwrap()],
+        None,
+    );
+    assert!(!refused.status.success());
+    let err: Value = serde_json::from_slice(&refused.stderr).unwrap();
+    assert_eq!(err["error"]["code"], "attachment_sealed", "{err}");
+    assert!(!out.exists());
+    assert_eq!(a2.sync()["files_waiting"], 1);
+    let stored = server_store_text(&db);
+    let secret_line = b"chu ky nguoi to giac";
+    let as_hex: String = secret_line.iter().map(|b| format!("{b:02x}")).collect();
+    assert!(
+        !stored.contains("chu ky nguoi to giac") && !stored.contains(&as_hex),
+        "the server holds the scan in clear"
+    );
+    // The province knows of it, without it.
     let on_p = p.ok(&["tip", "show", &id1], None);
     assert_eq!(on_p["attachments"][0]["file_name"], "đơn tố giác.pdf");
     assert_eq!(
@@ -395,19 +432,8 @@ fn converge(db: &str, work: &Path) {
         None,
     );
     assert_ne!(on_a2["reporter"]["name"], "Người Tố Giác Bí Mật", "{on_a2}");
-    let keys = a1.ok(&["account", "keys"], None);
-    let waiting: Vec<String> = keys
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|k| k["keys_held"] != k["keys_total"])
-        .map(|k| k["officer_key_id"].as_str().unwrap().to_string())
-        .collect();
-    assert!(!waiting.is_empty(), "{keys}");
     // The chief grants them on the first laptop (the accounts screen's "Trao khóa").
-    for key in &waiting {
-        a1.ok(&["account", "grant", "--key", key], None);
-    }
+    assert!(grant_waiting(&a1) > 0);
     a1.sync();
     a2.sync();
     // The second laptop of the station then sees the hamlet and, for a stated reason, the
@@ -424,6 +450,9 @@ fn converge(db: &str, work: &Path) {
     );
     assert_eq!(on_a2["hamlet_name"], "Buôn Ea Kmar");
     assert_eq!(on_a2["reporter"]["name"], "Người Tố Giác Bí Mật");
+    // And the scan, opened with that key, whole.
+    assert_eq!(a2.first_file(&on_a2, &out), letter);
+    assert_eq!(a2.sync()["files_waiting"], 0);
     let identity = a2.ok(&["status"], None)["identity"].clone();
     assert_eq!(
         (&identity["unit_keys"], &identity["opened_keys"]),

@@ -238,9 +238,11 @@ pub(crate) fn audit_new<'a>(
     Ok(fresh)
 }
 
-/// Keeps the content of an attachment a station uploads, after checking it: named by its
-/// own SHA-256, not too large, and named by an attachment record of the station's unit
-/// (pushed before: a station cannot park arbitrary files on the server).
+/// Keeps the content of an attachment a station uploads, after checking it: named by a
+/// SHA-256, not too large, sealed for the commune (see the domain's `attachment::sealed`:
+/// the server never holds a commune's file in clear, and cannot check the content against
+/// its name, which the laptop that opens it does), and named by an attachment record of the
+/// station's unit (pushed before: a station cannot park arbitrary files on the server).
 pub fn put_attachment(
     db: &dyn Backend,
     station: &StationRow,
@@ -248,7 +250,7 @@ pub fn put_attachment(
     data: &[u8],
     now: DateTime<Utc>,
 ) -> DbResult<()> {
-    use binhyen_domain::attachment::{content_hash, is_content_hash, MAX_ATTACHMENT_BYTES};
+    use binhyen_domain::attachment::{is_content_hash, sealed};
     if !is_content_hash(sha256) {
         return Err(refuse(
             400,
@@ -256,18 +258,18 @@ pub fn put_attachment(
             "Tên tệp đính kèm phải là mã SHA-256 (64 ký tự hex thường).",
         ));
     }
-    if data.len() > MAX_ATTACHMENT_BYTES {
+    if data.len() > sealed::MAX_BYTES {
         return Err(refuse(
             413,
             "too_large",
-            format!("Tệp đính kèm quá lớn (tối đa {MAX_ATTACHMENT_BYTES} byte)."),
+            format!("Tệp đính kèm quá lớn (tối đa {} byte).", sealed::MAX_BYTES),
         ));
     }
-    if content_hash(data) != sha256 {
+    if sealed::parse(data).is_none() {
         return Err(refuse(
             422,
-            "hash_mismatch",
-            "Nội dung tệp không khớp với mã SHA-256 của nó (tệp bị hỏng trên đường truyền); không có gì được ghi.",
+            "not_sealed",
+            "Tệp đính kèm phải được niêm phong bằng khóa danh tính của xã trước khi gửi lên máy chủ; máy chủ không giữ tệp của xã ở dạng đọc được. Không có gì được ghi.",
         ));
     }
     if !db.attachment_named(&station.unit_code, sha256)? {

@@ -1134,8 +1134,14 @@ fn attachment_content_stays_in_its_commune(kind: Kind) {
     let photo = b"\x89PNG\r\n\x1a\n a photo of the scene".to_vec();
     let hash = binhyen_domain::attachment::content_hash(&photo);
     let path = format!("/api/v1/attachments/{hash}");
+    // What a commune laptop uploads: the photo sealed to the commune's identity key (the
+    // server cannot open it; these bytes stand for the sealed box).
+    let sealed = binhyen_domain::attachment::sealed::envelope(
+        "0123456789abcdef0123456789abcdef",
+        &[0x5a; 96],
+    );
     // Content no record names is refused: a station cannot park files on the server.
-    let (status, r) = api.put_bytes(&path, Some(&a1), &photo);
+    let (status, r) = api.put_bytes(&path, Some(&a1), &sealed);
     assert_eq!(
         (status, r["code"].as_str()),
         (404, Some("unknown_attachment")),
@@ -1147,19 +1153,23 @@ fn attachment_content_stays_in_its_commune(kind: Kind) {
         &tip_with_attachment("24280", "t1", "f1", &photo),
     );
     assert_eq!(status, 200, "{r}");
-    // Unauthenticated, misnamed and damaged uploads are refused and keep nothing.
-    assert_eq!(api.put_bytes(&path, None, &photo).0, 401);
-    let (status, r) = api.put_bytes("/api/v1/attachments/..%2F..%2Fetc", Some(&a1), &photo);
+    // Unauthenticated, misnamed and unsealed uploads are refused and keep nothing: the
+    // server never holds a commune's file in clear.
+    assert_eq!(api.put_bytes(&path, None, &sealed).0, 401);
+    let (status, r) = api.put_bytes("/api/v1/attachments/..%2F..%2Fetc", Some(&a1), &sealed);
     assert_eq!((status, r["code"].as_str()), (400, Some("bad_hash")), "{r}");
-    let mut damaged = photo.clone();
-    damaged[12] ^= 1;
-    let (status, r) = api.put_bytes(&path, Some(&a1), &damaged);
+    let (status, r) = api.put_bytes(&path, Some(&a1), &photo);
     assert_eq!(
         (status, r["code"].as_str()),
-        (422, Some("hash_mismatch")),
+        (422, Some("not_sealed")),
         "{r}"
     );
-    assert!(r["message"].as_str().is_some_and(|m| m.contains("SHA-256")));
+    assert!(r["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("niêm phong")));
+    let mut half = sealed.clone();
+    half.truncate(40);
+    assert_eq!(api.put_bytes(&path, Some(&a1), &half).0, 422);
     let (status, r) = api.get(&path, Some(&a2));
     assert_eq!(
         (status, r["code"].as_str()),
@@ -1167,16 +1177,17 @@ fn attachment_content_stays_in_its_commune(kind: Kind) {
         "{r}"
     );
     // Another commune cannot upload it for itself either.
-    assert_eq!(api.put_bytes(&path, Some(&other), &photo).0, 404);
+    assert_eq!(api.put_bytes(&path, Some(&other), &sealed).0, 404);
     // Too large: refused before it is read whole.
     let big = vec![0u8; binhyen_domain::attachment::MAX_ATTACHMENT_BYTES + 2048];
     assert_eq!(api.put_bytes(&path, Some(&a1), &big).0, 413);
 
     // The laptop that attached it uploads it (twice: the second changes nothing).
-    assert_eq!(api.put_bytes(&path, Some(&a1), &photo).0, 204);
-    assert_eq!(api.put_bytes(&path, Some(&a1), &photo).0, 204);
-    // The commune's other laptop gets it whole; another commune and the province do not.
-    assert_eq!(api.get_bytes(&path, &a2), (200, photo.clone()));
+    assert_eq!(api.put_bytes(&path, Some(&a1), &sealed).0, 204);
+    assert_eq!(api.put_bytes(&path, Some(&a1), &sealed).0, 204);
+    // The commune's other laptop gets it whole, as sealed; another commune and the
+    // province do not.
+    assert_eq!(api.get_bytes(&path, &a2), (200, sealed.clone()));
     assert_eq!(api.get_bytes(&path, &other).0, 404);
     assert_eq!(api.get_bytes(&path, &province).0, 404);
     let bad = api.get("/api/v1/attachments/ABC", Some(&a2));

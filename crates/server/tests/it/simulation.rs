@@ -353,6 +353,36 @@ fn run(seed: u64, steps: usize) {
         old_server: seed % 4 == 3,
     };
 
+    // Enrolment day, with the network up: the first laptop's chief makes the commune's
+    // identity key, the others sync theirs in, and the chief grants them. Photos travel
+    // sealed to that key; a laptop not granted it would keep them sealed.
+    faults.on = false;
+    laptops[0].s().ensure_identity_key(start).unwrap();
+    for round in 0..3 {
+        for l in laptops.iter_mut() {
+            let row = l.row.clone();
+            let local_now = start + l.skew;
+            let mut link = Link {
+                db: &db,
+                row: &row,
+                now: start,
+                faults: &mut faults,
+            };
+            sync_with(l.s(), &mut link, local_now)
+                .unwrap_or_else(|e| panic!("seed {seed}: enrolment sync: {e}"));
+        }
+        // After the second round the chief's laptop has every other laptop's key.
+        if round == 1 {
+            let chief = laptops[0].s();
+            for h in chief.identity_holders().unwrap() {
+                if !h.this_laptop && h.officer_id.is_some() && h.keys_held < h.keys_total {
+                    chief.grant_identity(&h.officer_key_id, start).unwrap();
+                }
+            }
+        }
+    }
+    faults.on = true;
+
     for step in 0..steps {
         let now = start + Duration::minutes(step as i64);
         let i = rng.gen_range(0..laptops.len());
@@ -558,6 +588,18 @@ fn run(seed: u64, steps: usize) {
             "seed {seed}: a commune's photos reached {}",
             row.unit_code
         );
+        // What the server keeps of them is sealed for the commune, never in clear; every
+        // laptop of the commune holds the key and has opened them.
+        for sha in files.iter().map(|(_, sha)| sha) {
+            let kept = db.attachment(&row.unit_code, sha).unwrap();
+            assert!(
+                kept.as_deref()
+                    .and_then(binhyen_domain::attachment::sealed::parse)
+                    .is_some(),
+                "seed {seed}: the server holds {sha} unsealed or not at all"
+            );
+        }
+        assert_eq!(station.files_waiting_for_key().unwrap(), 0, "seed {seed}");
         let with_files: BTreeMap<String, String> = snap.clone().into_iter().chain(files).collect();
         if row.unit_code == "24280" {
             let conflicts: BTreeSet<(String, String)> = station

@@ -5,9 +5,12 @@
 use base64::Engine;
 use binhyen_domain::access::Role;
 use binhyen_domain::attachment::{content_hash, NewAttachment};
+use binhyen_store::attachments::Received;
 use binhyen_store::{Credentials, Station};
 
-use crate::{add_account, now, opts, relay, row_counts, station, tip_input, PASS, TEMP};
+use crate::{
+    add_account, now, opts, relay, relay_scope, row_counts, station, tip_input, PASS, TEMP,
+};
 
 /// A PNG with a marker that must never appear in any file of the data directory.
 fn photo(marker: &str) -> Vec<u8> {
@@ -228,7 +231,7 @@ fn who_may_attach_see_and_export() {
 }
 
 #[test]
-fn the_other_laptop_gets_the_record_then_the_content() {
+fn the_other_laptop_gets_the_record_then_the_content_sealed_for_the_commune() {
     let (_d1, mut one) = station();
     let d2 = tempfile::tempdir().unwrap();
     let mut two = Station::init(d2.path(), &opts("24280", 2, false), now()).unwrap();
@@ -237,7 +240,19 @@ fn the_other_laptop_gets_the_record_then_the_content() {
     let tip = new_tip(&mut one, &[file("a.png", &content)]);
     let hash = content_hash(&content);
     assert_eq!(one.attachments_to_upload().unwrap(), vec![hash.clone()]);
-    relay(&one, &mut two);
+    // What goes to the server is sealed to the commune's identity key (the chief's upload
+    // makes the key where the commune had none): neither the server nor a province-level
+    // station can read it.
+    let sealed = one.content_for_upload(&hash, now()).unwrap().unwrap();
+    let (key, _) = binhyen_domain::attachment::sealed::parse(&sealed).expect("an envelope");
+    let marker = "ảnh từ máy 1".as_bytes();
+    assert!(!sealed.windows(marker.len()).any(|w| w == marker));
+    assert_eq!(
+        one.identity_status().unwrap().unit_keys,
+        1,
+        "the commune's key, made for it"
+    );
+    relay_scope(&one, &mut two, true);
     let there = two.get_tip(&tip.id.to_string()).unwrap();
     assert_eq!(there.attachments.len(), 1);
     assert!(!there.attachments[0].available);
@@ -247,7 +262,7 @@ fn the_other_laptop_gets_the_record_then_the_content() {
         "attachment_missing"
     );
     assert_eq!(two.attachments_missing().unwrap(), vec![hash.clone()]);
-    // Content that is not what its name says is refused.
+    // Content in clear that is not what its name says is refused.
     assert_eq!(
         two.store_downloaded_content(&hash, b"something else")
             .unwrap_err()
@@ -255,9 +270,44 @@ fn the_other_laptop_gets_the_record_then_the_content() {
         "corrupt"
     );
     assert!(two.attachments_missing().unwrap().len() == 1);
-    two.store_downloaded_content(&hash, &content).unwrap();
+    // Laptop 2's chief holds no key of the commune yet: the file waits sealed, is not
+    // fetched again, and says why it does not open.
+    assert_eq!(
+        two.store_downloaded_content(&hash, &sealed).unwrap(),
+        Received::Waiting
+    );
+    assert!(two.attachments_missing().unwrap().is_empty());
+    assert_eq!(two.files_waiting_for_key().unwrap(), 1);
+    let err = two.attachment_content(&aid).unwrap_err();
+    assert_eq!(err.code(), "attachment_sealed");
+    assert!(err.to_string().contains("niêm phong"), "{err}");
+    assert_eq!(two.open_waiting_files().unwrap(), 0);
+    // Laptop 1's chief grants laptop 2's key: the file opens there.
+    relay_scope(&two, &mut one, true);
+    let theirs = one
+        .identity_holders()
+        .unwrap()
+        .into_iter()
+        .find(|h| !h.this_laptop)
+        .unwrap();
+    assert_eq!(
+        one.grant_identity(&theirs.officer_key_id, now()).unwrap(),
+        1
+    );
+    relay_scope(&one, &mut two, true);
+    assert_eq!(two.open_waiting_files().unwrap(), 1);
+    assert_eq!(two.files_waiting_for_key().unwrap(), 0);
     assert!(two.attachments_missing().unwrap().is_empty());
     assert_eq!(two.attachment_content(&aid).unwrap().1, content);
+    // A sealed file that opens to something other than its name is refused whole.
+    let other = content_hash(b"another file");
+    assert_eq!(
+        two.store_downloaded_content(&other, &sealed)
+            .unwrap_err()
+            .code(),
+        "corrupt"
+    );
+    assert_eq!(key.len(), 32);
     // It came from the server: laptop 2 does not send it back.
     assert!(two.attachments_to_upload().unwrap().is_empty());
     one.mark_content_uploaded(&hash).unwrap();

@@ -22,4 +22,9 @@ opened_keys: number,
  * Keys of officers of the unit, on any laptop, that may see identity and still wait
  * for a key (granted at the next sync of a laptop that holds it).
  */
-waiting_officer_keys: number, };
+waiting_officer_keys: number, 
+/**
+ * Attachments that reached this laptop sealed to a key this session does not hold:
+ * they open when an officer who holds it signs in or syncs here.
+ */
+sealed_files: number, };
