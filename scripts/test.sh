@@ -20,6 +20,9 @@ rm -f "$ui_log"
 step "Rust: formatting"
 cargo fmt --all --check
 
+step "Rust: the crates' layering"
+bash scripts/check-layers.sh
+
 step "Rust: clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 

@@ -528,7 +528,7 @@ fn write_export(state: &AppState, name: &str, bytes: &[u8], what: &str) -> Res<S
         path = dir.join(format!("{n}-{safe}"));
     }
     std::fs::create_dir_all(&dir)
-        .and_then(|_| binhyen_sync::bundle::write_file_atomically(&path, bytes))
+        .and_then(|_| binhyen_protocol::bundle::write_file_atomically(&path, bytes))
         .map_err(|e| {
             AppError::new(
                 "io",

@@ -876,7 +876,7 @@ fn run(cli: &Cli, out: &Out) -> Result<bool> {
             let bytes = open()?.export_report(&period, format, "cli", now)?;
             match path {
                 Some(p) => {
-                    binhyen_sync::bundle::write_file_atomically(p, &bytes)
+                    binhyen_protocol::bundle::write_file_atomically(p, &bytes)
                         .map_err(|e| anyhow!("Không ghi được tệp {}: {e}", p.display()))?;
                     out.message(&format!(
                         "Đã ghi báo cáo {} vào {}.",
@@ -911,7 +911,7 @@ fn run(cli: &Cli, out: &Out) -> Result<bool> {
             let mut station = open()?;
             let (bytes, info) =
                 binhyen_sync::export_bundle(&mut station, now).map_err(sync_error)?;
-            binhyen_sync::bundle::write_file_atomically(file, &bytes)
+            binhyen_protocol::bundle::write_file_atomically(file, &bytes)
                 .map_err(|e| anyhow!("Không ghi được tệp {}: {e}", file.display()))?;
             station.audit(
                 binhyen_store::audit::Action::BundleExport,

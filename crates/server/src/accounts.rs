@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use binhyen_domain::access::{normalize_username, Role};
 use binhyen_domain::hlc::Hlc;
-use binhyen_sync::protocol::{ScopeRecord, WireChange};
+use binhyen_protocol::wire::{ScopeRecord, WireChange};
 
 use crate::db::{refuse, Backend, DbError, DbResult, StationRow};
 

@@ -1,4 +1,4 @@
-//! The HTTP API (see `binhyen_sync::protocol`). Handlers parse and authenticate, then hand
+//! The HTTP API (see `binhyen_protocol::wire`). Handlers parse and authenticate, then hand
 //! the work to the storage backend on a blocking thread. Every refusal is JSON with a code
 //! and a Vietnamese message, and nothing of a refused request is applied.
 
@@ -20,7 +20,7 @@ use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::trace::TraceLayer;
 use tower_http::CompressionLevel;
 
-use binhyen_sync::protocol::{
+use binhyen_protocol::wire::{
     ApiError, AuditPush, AuditPushResponse, ChecksumResponse, EnrollRequest, EnrollResponse,
     PullResponse, PushRequest, PushResponse, RecordsResponse, RecoveryEscrow,
     RecoveryEscrowResponse, MAX_BATCH, MAX_BODY_BYTES,
@@ -220,7 +220,7 @@ async fn enroll(State(db): State<Shared>, body: Bytes) -> Result<Json<EnrollResp
     rand::rngs::OsRng.fill_bytes(&mut secret);
     let secret = hex::encode(secret);
     let (token_hash, secret_hash) = (sha256_hex(&req.token), sha256_hex(&secret));
-    let bundle_key = hex::encode(binhyen_sync::bundle::bundle_key(&secret));
+    let bundle_key = hex::encode(binhyen_protocol::bundle::bundle_key(&secret));
     let row =
         blocking(move || db.enroll(&token_hash, &secret_hash, &bundle_key, Utc::now())).await?;
     tracing::info!(station = %row.id, unit = %row.unit_code, "station enrolled");
@@ -504,7 +504,7 @@ pub fn router(db: Shared) -> Router {
         )
         // zstd to stations (see `ANSWER_ZSTD_LEVEL`), gzip to others.
         .layer(CompressionLayer::new().quality(CompressionLevel::Precise(
-            binhyen_sync::protocol::ANSWER_ZSTD_LEVEL,
+            binhyen_protocol::wire::ANSWER_ZSTD_LEVEL,
         )))
         // Stations compress what they push (zstd; gzip from older ones), which matters on a
         // 256 kbit/s link; the body limit applies to the decompressed bytes.

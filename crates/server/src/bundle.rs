@@ -4,18 +4,18 @@
 
 use chrono::{DateTime, Utc};
 
-use binhyen_sync::bundle::{
+use binhyen_protocol::bundle::{
     open, read_header, seal, BundleFile, BundleHeader, BundleKind, PushBundle, RejectedChange,
     ReplyBundle,
 };
-use binhyen_sync::protocol::{WireChange, MAX_BATCH};
+use binhyen_protocol::wire::{WireChange, MAX_BATCH};
 
 use crate::db::{Backend, DbError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     #[error("{0}")]
-    Bundle(#[from] binhyen_sync::bundle::BundleError),
+    Bundle(#[from] binhyen_protocol::bundle::BundleError),
     #[error("Gói đồng bộ của trạm {0} không có trên máy chủ này.")]
     UnknownStation(String),
     #[error("Trạm {0} đã bị thu hồi; gói của trạm không được áp dụng.")]
@@ -78,7 +78,7 @@ pub fn import(
                 summary.duplicates += out.duplicates;
                 acked.extend(chunk.iter().map(|c| c.change_id.clone()));
             }
-            Err(DbError::Refused(r)) if binhyen_sync::protocol::refused_for_good(r.code) => {
+            Err(DbError::Refused(r)) if binhyen_protocol::wire::refused_for_good(r.code) => {
                 // As online: one refused change must not hold back the others.
                 for c in chunk {
                     apply_one(
@@ -180,7 +180,7 @@ fn apply_one(
             summary.duplicates += out.duplicates;
             acked.push(c.change_id.clone());
         }
-        Err(DbError::Refused(r)) if binhyen_sync::protocol::refused_for_good(r.code) => {
+        Err(DbError::Refused(r)) if binhyen_protocol::wire::refused_for_good(r.code) => {
             rejected.push(RejectedChange {
                 change_id: c.change_id.clone(),
                 message: r.message,

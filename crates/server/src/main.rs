@@ -9,8 +9,8 @@ use chrono::Utc;
 use clap::{Parser, Subcommand};
 use rand::RngCore;
 
+use binhyen_protocol::wire::Provisioning;
 use binhyen_server::db::{sha256_hex, Backend};
-use binhyen_sync::protocol::Provisioning;
 
 #[derive(Parser)]
 #[command(
@@ -372,7 +372,7 @@ fn main() -> Result<()> {
                 seconds = started.elapsed().as_secs_f64(), "report computed");
             match out {
                 Some(path) => {
-                    binhyen_sync::bundle::write_file_atomically(&path, &bytes)?;
+                    binhyen_protocol::bundle::write_file_atomically(&path, &bytes)?;
                     eprintln!(
                         "report {} of {unit} written to {}",
                         period.label,
@@ -433,7 +433,7 @@ fn main() -> Result<()> {
                 std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let backend = open(&db)?;
             let (out, summary) = binhyen_server::bundle::import(&*backend, &bytes, Utc::now())?;
-            binhyen_sync::bundle::write_file_atomically(&reply, &out)
+            binhyen_protocol::bundle::write_file_atomically(&reply, &out)
                 .with_context(|| format!("cannot write {}", reply.display()))?;
             println!("{}", serde_json::to_string(&summary)?);
         }
@@ -453,7 +453,7 @@ fn main() -> Result<()> {
             officer_name,
         }) => {
             let first_officer = match (officer, officer_name) {
-                (Some(u), Some(n)) => Some(binhyen_sync::protocol::ProvisionedOfficer {
+                (Some(u), Some(n)) => Some(binhyen_protocol::wire::ProvisionedOfficer {
                     username: binhyen_domain::access::normalize_username(&u)
                         .map_err(|m| anyhow::anyhow!("--officer: {m}"))?,
                     full_name: n,
@@ -463,7 +463,7 @@ fn main() -> Result<()> {
             let backend = open(&db)?;
             let https = url.starts_with("https://");
             let loopback_http =
-                url.starts_with("http://") && binhyen_sync::engine::is_loopback_url(&url);
+                url.starts_with("http://") && binhyen_protocol::is_loopback_url(&url);
             if !(https || loopback_http) {
                 bail!("--url must be https://HOST:PORT (plain http:// only for this machine)");
             }

@@ -11,9 +11,9 @@ use rand::RngCore;
 use binhyen_domain::access::Role;
 use binhyen_domain::catalog::is_identity;
 use binhyen_domain::period::Period;
+use binhyen_store::replica::RemoteChange;
 use binhyen_store::report::{DeadlineRules, UnitReport};
 use binhyen_store::{FirstOfficer, InitOptions, Station};
-use binhyen_sync::engine::remote_change;
 
 use crate::db::{refuse, Backend, DbError, DbResult, StationRow};
 
@@ -69,7 +69,7 @@ pub fn replica(
         let remote: Vec<_> = changes
             .into_iter()
             .filter(|c| !is_identity(&c.change.entity) && c.change.entity != "conflict_identity")
-            .map(remote_change)
+            .map(RemoteChange::from)
             .collect();
         station
             .apply_page(&remote, Some(next), now)

@@ -38,6 +38,21 @@ pub struct RemoteChange {
     pub base: Option<Map<String, Value>>,
 }
 
+impl From<binhyen_protocol::wire::PulledChange> for RemoteChange {
+    fn from(p: binhyen_protocol::wire::PulledChange) -> RemoteChange {
+        RemoteChange {
+            seq: p.seq,
+            change_id: p.change.change_id,
+            hlc: p.change.hlc,
+            entity: p.change.entity,
+            entity_id: p.change.entity_id,
+            op: p.change.op,
+            data: p.change.data,
+            base: p.change.base,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ApplyReport {
     pub applied: usize,

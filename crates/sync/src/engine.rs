@@ -18,7 +18,7 @@ use binhyen_store::{Credentials, FirstOfficer, InitOptions, Station, StoreError}
 use binhyen_store::changes::Change;
 use binhyen_store::replica::ServerRecord;
 
-use crate::protocol::{
+use binhyen_protocol::wire::{
     ApiError, AuditPush, AuditPushResponse, ChecksumResponse, EnrollRequest, EnrollResponse,
     Provisioning, PullResponse, PushRequest, PushResponse, RecordsResponse, RecoveryEscrow,
     RecoveryEscrowResponse, WireChange, API,
@@ -76,7 +76,7 @@ pub enum SyncError {
     #[error("Trả lời của máy chủ không đọc được: {0}")]
     BadResponse(String),
     #[error("{0}")]
-    Bundle(#[from] crate::bundle::BundleError),
+    Bundle(#[from] binhyen_protocol::bundle::BundleError),
 }
 
 impl SyncError {
@@ -97,7 +97,7 @@ impl SyncError {
 
 /// A refusal that sending again will not change: the change itself is at fault.
 fn refused_for_good_code(code: &str) -> bool {
-    crate::protocol::refused_for_good(code)
+    binhyen_protocol::wire::refused_for_good(code)
 }
 
 fn refused_for_good(e: &SyncError) -> bool {
@@ -144,51 +144,6 @@ struct Client {
     gzip_only: std::sync::atomic::AtomicBool,
 }
 
-/// Whether a server address names this machine (plain HTTP is allowed there only).
-pub fn is_loopback_url(url: &str) -> bool {
-    // Parsed as the HTTP client will read it, so that "http://localhost:80@elsewhere/" (a
-    // user name and password before the real host) cannot pass for this machine.
-    let Ok(u) = url::Url::parse(url.trim()) else {
-        return false;
-    };
-    if !u.username().is_empty() || u.password().is_some() {
-        return false;
-    }
-    match u.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    }
-}
-
-#[cfg(test)]
-mod loopback_tests {
-    use super::is_loopback_url;
-
-    #[test]
-    fn only_this_machine_is_loopback_however_the_url_is_written() {
-        for (url, loopback) in [
-            ("http://localhost:8443/", true),
-            ("http://LOCALHOST/", true),
-            ("http://127.0.0.1:1/api", true),
-            ("http://127.3.4.5/", true),
-            ("http://[::1]:8080/", true),
-            ("http://localhost:80@evil.example/", false),
-            ("http://127.0.0.1@evil.example/", false),
-            ("http://user:pass@localhost/", false),
-            ("http://evil.example/?h=localhost", false),
-            ("http://localhost.evil.example/", false),
-            ("http://10.0.0.1/", false),
-            ("http://[::ffff:8.8.8.8]/", false),
-            ("localhost", false),
-            ("", false),
-        ] {
-            assert_eq!(is_loopback_url(url), loopback, "{url}");
-        }
-    }
-}
-
 impl Client {
     /// A client for `base`. Over HTTPS it trusts only the pinned authority `ca_pem` (from the
     /// provisioning file), never the system's list; plain HTTP only to this machine.
@@ -224,7 +179,7 @@ impl Client {
                     .build(),
             );
         } else if base.starts_with("http://") {
-            if !is_loopback_url(&base) {
+            if !binhyen_protocol::is_loopback_url(&base) {
                 return Err(SyncError::Provisioning(format!(
                     "máy chủ {base} phải dùng HTTPS; HTTP thường chỉ được dùng trên chính máy này"
                 )));
@@ -342,7 +297,7 @@ impl Client {
             self.gzip_only.store(true, Ordering::Relaxed);
         }
         let zipped = zstd::stream::decode_all(bytes)
-            .and_then(|json| crate::bundle::gzip(&json))
+            .and_then(|json| binhyen_protocol::bundle::gzip(&json))
             .map_err(|e| SyncError::BadResponse(e.to_string()))?;
         self.read(send("gzip", &zipped)?)
     }
@@ -1032,7 +987,7 @@ fn pull_pages(
         let (next, more, size) = (page.next, page.more, pace.size);
         // Taken apart, not copied: a page in hand and the one fetched ahead are all the
         // pull holds.
-        let changes: Vec<RemoteChange> = page.changes.into_iter().map(remote_change).collect();
+        let changes: Vec<RemoteChange> = page.changes.into_iter().map(RemoteChange::from).collect();
         let freed = std::mem::take(&mut spent);
         let started = std::time::Instant::now();
         let mut applying = Duration::ZERO;
@@ -1098,7 +1053,7 @@ struct Outgoing {
 /// in one call.
 fn encode<B: Serialize>(body: &B) -> Result<Vec<u8>, SyncError> {
     let json = serde_json::to_vec(body).map_err(|e| SyncError::BadResponse(e.to_string()))?;
-    zstd::bulk::compress(&json, crate::protocol::ZSTD_LEVEL)
+    zstd::bulk::compress(&json, binhyen_protocol::wire::ZSTD_LEVEL)
         .map_err(|e| SyncError::BadResponse(e.to_string()))
 }
 
@@ -1138,7 +1093,7 @@ fn exchange(
     now: DateTime<Utc>,
 ) -> Result<SyncReport, SyncError> {
     let mut report = SyncReport::default();
-    let mut pace = Pace::new(crate::protocol::MAX_BATCH as u32);
+    let mut pace = Pace::new(binhyen_protocol::wire::MAX_BATCH as u32);
     let mut next = outgoing(station, 0, pace.size)?;
     // The last change of a batch the server has acknowledged, not yet marked here.
     let mut answered: Option<i64> = None;
@@ -1304,7 +1259,7 @@ fn bundle_credentials(station: &Station) -> Result<(String, [u8; 32]), SyncError
         .sync_get("secret")?
         .filter(|s| !s.is_empty())
         .ok_or(SyncError::NotEnrolled)?;
-    Ok((id, crate::bundle::bundle_key(&secret)))
+    Ok((id, binhyen_protocol::bundle::bundle_key(&secret)))
 }
 
 /// Writes every pending change, and where this station's pull stands, into a bundle sealed
@@ -1314,7 +1269,7 @@ pub fn export_bundle(
     station: &mut Station,
     now: DateTime<Utc>,
 ) -> Result<(Vec<u8>, BundleExport), SyncError> {
-    use crate::bundle::{seal, BundleHeader, BundleKind, PushBundle};
+    use binhyen_protocol::bundle::{seal, BundleHeader, BundleKind, PushBundle};
     let (station_id, key) = bundle_credentials(station)?;
     // The commune's key the files are sealed with travels in the same bundle.
     station.key_for_uploads(now)?;
@@ -1333,7 +1288,7 @@ pub fn export_bundle(
     for sha in station.attachments_to_upload()? {
         // Sealed for the commune, as online.
         if let Some(data) = station.content_for_upload(&sha, now)? {
-            files.push(crate::bundle::BundleFile::new(&sha, &data));
+            files.push(binhyen_protocol::bundle::BundleFile::new(&sha, &data));
         }
     }
     let wanted = station.attachments_missing()?;
@@ -1366,9 +1321,9 @@ pub fn import_reply(
     bytes: &[u8],
     now: DateTime<Utc>,
 ) -> Result<SyncReport, SyncError> {
-    use crate::bundle::{open, BundleError, BundleKind, ReplyBundle};
+    use binhyen_protocol::bundle::{open, BundleError, BundleKind, ReplyBundle};
     let (station_id, key) = bundle_credentials(station)?;
-    let header = crate::bundle::read_header(bytes)?;
+    let header = binhyen_protocol::bundle::read_header(bytes)?;
     if header.station_id != station_id {
         return Err(BundleError::Tampered.into());
     }
@@ -1380,7 +1335,7 @@ pub fn import_reply(
     }
     report.pushed = station.mark_acked_ids(&reply.acked, now)?;
     for page in reply.changes.chunks(PULL_PAGE as usize) {
-        let changes: Vec<RemoteChange> = page.iter().cloned().map(remote_change).collect();
+        let changes: Vec<RemoteChange> = page.iter().cloned().map(RemoteChange::from).collect();
         let applied = station.apply_remote(&changes, now)?;
         report.pulled += applied.applied;
         report.conflicts += applied.conflicts;
@@ -1417,20 +1372,6 @@ pub fn import_reply(
     station.prune_attachment_content()?;
     station.sync_set("last_bundle_import", &now.to_rfc3339())?;
     Ok(report)
-}
-
-/// A pulled change as the station applies it.
-pub fn remote_change(p: crate::protocol::PulledChange) -> RemoteChange {
-    RemoteChange {
-        seq: p.seq,
-        change_id: p.change.change_id,
-        hlc: p.change.hlc,
-        entity: p.change.entity,
-        entity_id: p.change.entity_id,
-        op: p.change.op,
-        data: p.change.data,
-        base: p.change.base,
-    }
 }
 
 #[cfg(test)]

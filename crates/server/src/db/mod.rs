@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use binhyen_domain::checksum::Sums;
 use binhyen_domain::merge::{merge, Incoming, RecordState};
-use binhyen_sync::protocol::{PulledChange, WireChange};
+use binhyen_protocol::wire::{PulledChange, WireChange};
 use sha2::{Digest, Sha256};
 
 #[derive(Debug, thiserror::Error)]
@@ -165,10 +165,10 @@ pub trait Backend: Send + Sync {
     fn events(&self, limit: u32) -> DbResult<Vec<(String, String, String, String)>>;
 }
 
-pub use binhyen_sync::protocol::ScopeRecord;
+pub use binhyen_protocol::wire::ScopeRecord;
 
 use binhyen_domain::audit::AuditRecord;
-use binhyen_sync::protocol::AuditPush;
+use binhyen_protocol::wire::AuditPush;
 
 /// Which of a push's audit entries are new, after checking them against the copy held:
 /// `held(seq)` is the hash held for an entry, `last` the last one held. An entry held with

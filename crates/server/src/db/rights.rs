@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use binhyen_domain::catalog::EntityDef;
 use binhyen_domain::grant::{self, GrantTerms};
 use binhyen_domain::merge::ChangeOp;
-use binhyen_sync::protocol::WireChange;
+use binhyen_protocol::wire::WireChange;
 
 use super::{refuse, DbError, DbResult, PushTx, StationRow, StoredRecord};
 

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
 use binhyen_domain::audit::AuditRecord;
-use binhyen_sync::protocol::{AuditPush, PulledChange, WireChange};
+use binhyen_protocol::wire::{AuditPush, PulledChange, WireChange};
 
 use binhyen_domain::checksum::Sums;
 

@@ -22,7 +22,7 @@ use super::{
     AuditPush, AuditRecord, Backend, DbError, DbResult, PulledChange, PushOutcome, ScopeRecord,
     StationRow,
 };
-use binhyen_sync::protocol::WireChange;
+use binhyen_protocol::wire::WireChange;
 
 /// The prefix of a sealed value.
 const SEALED: &str = "vault1:";

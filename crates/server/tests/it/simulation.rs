@@ -17,13 +17,13 @@ use rand::{Rng, SeedableRng};
 use serde_json::json;
 
 use binhyen_domain::tip::{Status, TipFilter};
-use binhyen_server::db::{sha256_hex, Backend, DbError, SqliteBackend, StationRow};
-use binhyen_store::replica::Take;
-use binhyen_store::{InitOptions, Station};
-use binhyen_sync::protocol::{
+use binhyen_protocol::wire::{
     ApiError, AuditPush, AuditPushResponse, ChecksumResponse, PullResponse, PushRequest,
     PushResponse, RecordsResponse, RecoveryEscrow, RecoveryEscrowResponse,
 };
+use binhyen_server::db::{sha256_hex, Backend, DbError, SqliteBackend, StationRow};
+use binhyen_store::replica::Take;
+use binhyen_store::{InitOptions, Station};
 use binhyen_sync::{sync_with, SyncError, Transport};
 
 const PASS: &str = "simulation passphrase";

@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::protocol::{PulledChange, WireChange};
+use crate::wire::{PulledChange, WireChange};
 
 const MAGIC: &[u8; 8] = b"BYBUNDL1";
 const NONCE_LEN: usize = 24;
@@ -89,7 +89,7 @@ pub struct PushBundle {
     /// The audit entries the server has not acknowledged, with the station's head: a
     /// station that never sees the network anchors its trail too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub audit: Option<crate::protocol::AuditPush>,
+    pub audit: Option<crate::wire::AuditPush>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -166,8 +166,9 @@ pub fn bundle_key(secret: &str) -> [u8; 32] {
     h.finalize().into()
 }
 
-/// `bytes` gzip-compressed (the default level), in one write.
-pub(crate) fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+/// `bytes` gzip-compressed (the default level), in one write: a bundle's payload, and a
+/// push to a server that reads no zstd.
+pub fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
     let mut gz = flate2::write::GzEncoder::new(
         Vec::with_capacity(bytes.len() / 4),
         flate2::Compression::default(),
