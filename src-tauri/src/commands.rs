@@ -641,7 +641,7 @@ pub fn sync_status(state: State<'_, AppState>) -> Res<SyncStatus> {
         Ok(SyncStatus {
             enrolled: get("station_id").is_some(),
             server_url: get("server_url"),
-            server_fingerprint: binhyen_sync::engine::pinned_fingerprint(s).map_err(|e| {
+            server_fingerprint: binhyen_sync::pinned_fingerprint(s).map_err(|e| {
                 StoreError::Io {
                     path: "server_ca".into(),
                     source: std::io::Error::other(e.to_string()),

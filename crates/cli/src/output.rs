@@ -504,7 +504,7 @@ impl Out {
             "enrolled": get("station_id").is_some(),
             "station_id": get("station_id"),
             "server_url": get("server_url"),
-            "server_fingerprint": binhyen_sync::engine::pinned_fingerprint(station)?,
+            "server_fingerprint": binhyen_sync::pinned_fingerprint(station)?,
             "recovery_code_at_province": get("recovery_escrowed").is_some(),
             "last_success": get("last_success"),
             "pending_changes": pending,
@@ -524,7 +524,7 @@ impl Out {
             ),
             None => println!("Chưa đăng ký với máy chủ tỉnh."),
         }
-        if let Some(f) = binhyen_sync::engine::pinned_fingerprint(station)? {
+        if let Some(f) = binhyen_sync::pinned_fingerprint(station)? {
             println!("Dấu vân tay chứng chỉ máy chủ được tin: {f}");
         }
         if get("station_id").is_some() {

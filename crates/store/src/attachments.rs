@@ -2,7 +2,7 @@
 //! other) names the content by its SHA-256; the content itself lives in
 //! `attachment_content`, inside the encrypted database, so it is encrypted, backed up and
 //! written in the same transaction as its record. Content travels to the other laptops of
-//! the commune through the server's attachment store (see `binhyen_sync::engine`), never to
+//! the commune through the server's attachment store (see `binhyen_sync`'s `files.rs`), never to
 //! a province-level station: a scanned denunciation carries its author's name.
 
 use binhyen_domain::access::Permission;

@@ -2,10 +2,26 @@
 //! repair, move attachments' files, write and read offline bundles. The wire types and the
 //! bundle format are `binhyen-protocol`, shared with the server; the merge itself is
 //! `binhyen_domain::merge`, the same everywhere.
+//!
+//! One module a concern: [`engine`] runs a sync in order over [`transport`] (the pinned HTTP
+//! client, or any [`Transport`]); [`push`], [`pull`], [`audit`], [`escrow`], [`files`] and
+//! [`verify`] are its steps; [`enrol`] and [`offline`] stand beside it.
 
-pub mod engine;
+mod audit;
+mod engine;
+mod enrol;
+mod error;
+mod escrow;
+mod files;
+mod offline;
+mod pull;
+mod push;
+mod transport;
+mod verify;
 
-pub use engine::{
-    enroll, export_bundle, import_reply, repair, sync_once, sync_with, BundleExport, SyncError,
-    SyncReport, Transport,
-};
+pub use engine::{sync_once, sync_with, SyncReport};
+pub use enrol::{ca_fingerprint, enroll, pinned_fingerprint};
+pub use error::SyncError;
+pub use offline::{export_bundle, import_reply, BundleExport};
+pub use transport::Transport;
+pub use verify::repair;

@@ -1,0 +1,166 @@
+//! Enrolment with a provisioning file, and the fingerprint of the authority a station pins.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+
+use binhyen_domain::access::Role;
+use binhyen_protocol::wire::{EnrollRequest, EnrollResponse, Provisioning};
+use binhyen_store::{Credentials, FirstOfficer, InitOptions, Station};
+
+use crate::error::SyncError;
+use crate::escrow::escrow_recovery;
+use crate::transport::{client_for, Client};
+
+/// Enrols this laptop with the provincial server: creates the station in `dir` if there is
+/// none (bound to the provisioned unit and laptop number), and stores its credentials in the
+/// encrypted database.
+pub fn enroll(
+    dir: &Path,
+    provisioning: &Path,
+    credentials: &Credentials,
+    now: DateTime<Utc>,
+) -> Result<Station, SyncError> {
+    let text = std::fs::read_to_string(provisioning)
+        .map_err(|e| SyncError::Provisioning(format!("{}: {e}", provisioning.display())))?;
+    let p: Provisioning =
+        serde_json::from_str(&text).map_err(|e| SyncError::Provisioning(e.to_string()))?;
+    if p.version != 1 {
+        return Err(SyncError::Provisioning(format!(
+            "phiên bản {} chưa được hỗ trợ",
+            p.version
+        )));
+    }
+    check_ca_fingerprint(&p)?;
+    let station = if Station::exists(dir) {
+        // A new provisioning file is also how the province lifts a revoked station's lock.
+        let s = Station::open_revoked(dir, credentials)?;
+        if s.info().demo {
+            return Err(SyncError::DemoStation);
+        }
+        if s.info().unit_code != p.unit_code {
+            return Err(SyncError::Provisioning(format!(
+                "tệp dành cho đơn vị {} nhưng trạm này thuộc {}",
+                p.unit_code,
+                s.info().unit_code
+            )));
+        }
+        if s.info().device_no != p.device_no {
+            return Err(SyncError::Provisioning(format!(
+                "tệp dành cho máy số {} nhưng máy này là máy số {} của trạm; hãy xin tệp cấp lại với --device {}",
+                p.device_no,
+                s.info().device_no,
+                s.info().device_no
+            )));
+        }
+        s
+    } else {
+        let first_officer = match &p.first_officer {
+            Some(o)
+                if !credentials.username.is_empty()
+                    && credentials.username != o.username.trim().to_lowercase() =>
+            {
+                return Err(SyncError::Provisioning(format!(
+                    "tệp cấp phép dành cho tài khoản \"{}\" ({}), không phải \"{}\"",
+                    o.username, o.full_name, credentials.username
+                )))
+            }
+            Some(o) => FirstOfficer {
+                username: o.username.clone(),
+                full_name: o.full_name.clone(),
+                password: credentials.password.to_string(),
+                role: Role::Chief,
+            },
+            None => FirstOfficer {
+                username: credentials.username.clone(),
+                full_name: credentials.username.clone(),
+                password: credentials.password.to_string(),
+                role: Role::Chief,
+            },
+        };
+        let opts = InitOptions {
+            unit_code: p.unit_code.clone(),
+            first_officer,
+            device_no: p.device_no,
+            demo: false,
+        };
+        Station::init(dir, &opts, now)?
+    };
+    let client = Client::new(&p.server_url, None, p.server_ca_pem.as_deref())?;
+    let resp: EnrollResponse = client.post(
+        "/enroll",
+        &EnrollRequest {
+            token: p.token.clone(),
+        },
+    )?;
+    station.sync_set("server_url", &p.server_url)?;
+    station.sync_set("server_ca", p.server_ca_pem.as_deref().unwrap_or(""))?;
+    station.sync_set("station_id", &resp.station_id)?;
+    station.sync_set("secret", &resp.secret)?;
+    station.sync_set("cursor", "0")?;
+    station.sync_set("audit_acked", "0")?;
+    station.sync_set("enrolled_at", &now.to_rfc3339())?;
+    station.sync_set("revoked_at", "")?;
+    // The server's station record is new: it holds no recovery code yet.
+    station.sync_set("recovery_escrowed", "")?;
+    tracing::info!(station = %resp.station_id, "enrolled");
+    let mut station = station;
+    if let Err(e) = client_for(&station).and_then(|mut c| escrow_recovery(&mut station, &mut c)) {
+        tracing::warn!(error = %e, "recovery code not handed over yet; the next sync retries");
+    }
+    Ok(station)
+}
+
+/// The SHA-256 (hex) of the first certificate in `pem`: the fingerprint the province reads
+/// out over the phone.
+pub fn ca_fingerprint(pem: &str) -> Option<String> {
+    let first = ureq::tls::parse_pem(pem.as_bytes()).find_map(|item| match item {
+        Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+        _ => None,
+    })?;
+    use sha2::Digest;
+    Some(hex::encode(sha2::Sha256::digest(first.der())))
+}
+
+/// The fingerprint of the authority this station trusts for its server (none for a server
+/// on this machine over plain HTTP, or a station not enrolled), for the sync screen and
+/// `binhyen status`: the installer compares it with the one the province reads out.
+pub fn pinned_fingerprint(station: &Station) -> Result<Option<String>, SyncError> {
+    Ok(station
+        .sync_get("server_ca")?
+        .filter(|p| !p.trim().is_empty())
+        .and_then(|pem| ca_fingerprint(&pem)))
+}
+
+/// The pinned authority in a provisioning file must be the one its fingerprint names (the
+/// fingerprint is what the province reads out over the phone and prints on the round's
+/// sheet): a file whose certificate was swapped is refused before anything is sent.
+pub(crate) fn check_ca_fingerprint(p: &Provisioning) -> Result<(), SyncError> {
+    let Some(pem) = p.server_ca_pem.as_deref().filter(|p| !p.trim().is_empty()) else {
+        return Ok(());
+    };
+    let expected: String = p
+        .server_ca_sha256
+        .as_deref()
+        .unwrap_or("")
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    if expected.is_empty() {
+        return Err(SyncError::Provisioning(
+            "thiếu dấu vân tay (server_ca_sha256) của chứng chỉ máy chủ tỉnh; hãy xin tệp cấp phép mới".into(),
+        ));
+    }
+    let Some(actual) = ca_fingerprint(pem) else {
+        return Err(SyncError::Provisioning(
+            "chứng chỉ của máy chủ tỉnh (server_ca_pem) không đọc được".into(),
+        ));
+    };
+    if actual != expected {
+        return Err(SyncError::Provisioning(
+            "chứng chỉ máy chủ tỉnh trong tệp không khớp dấu vân tay ghi cùng tệp: tệp đã bị sửa hoặc hỏng; không có gì được gửi đi. Hãy xin Công an tỉnh tệp cấp phép mới.".into(),
+        ));
+    }
+    Ok(())
+}
