@@ -3,8 +3,10 @@
 # ships (normal dependencies, not dev-dependencies), on a crate above it.
 #   binhyen-domain    depends on no other crate of the workspace;
 #   binhyen-protocol  on the domain only;
-#   binhyen-store     never on the sync client, the server or a shell;
-#   binhyen-server    never on the station's sync client, the CLI or the desktop app.
+#   binhyen-store     never on the sync client, the application layer, the server or a shell;
+#   binhyen-sync      never on the application layer, the server or a shell;
+#   binhyen-server    never on the station's sync client, the application layer or a shell;
+#   binhyen-app       (what both shells share) never on the server or a shell.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,7 +42,9 @@ only() {
 
 only binhyen-domain
 only binhyen-protocol binhyen-domain
-forbid binhyen-store binhyen-sync binhyen-server binhyen-cli binhyen-desktop
-forbid binhyen-server binhyen-sync binhyen-cli binhyen-desktop
+forbid binhyen-store binhyen-sync binhyen-app binhyen-server binhyen-cli binhyen-desktop
+forbid binhyen-sync binhyen-app binhyen-server binhyen-cli binhyen-desktop
+forbid binhyen-server binhyen-sync binhyen-app binhyen-cli binhyen-desktop
+forbid binhyen-app binhyen-server binhyen-cli binhyen-desktop
 [ "$status" = 0 ] && echo "layering: ok"
 exit "$status"

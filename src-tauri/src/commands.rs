@@ -603,33 +603,17 @@ pub fn list_hamlets(state: State<'_, AppState>) -> Res<Vec<Hamlet>> {
     Ok(state.with(|s| s.list_hamlets())?)
 }
 
-/// What the window shows of synchronisation.
+/// What the window shows of synchronisation: the station's state (the same as
+/// `binhyen status`), and the desktop's own sync loop.
 #[derive(Debug, Clone, Serialize, TS)]
 #[ts(export)]
 pub struct SyncStatus {
-    pub enrolled: bool,
-    #[ts(optional)]
-    pub server_url: Option<String>,
-    /// SHA-256 of the authority this laptop trusts for its server (what the province reads
-    /// out); absent for a server on this machine over plain HTTP.
-    #[ts(optional)]
-    pub server_fingerprint: Option<String>,
-    #[ts(optional)]
-    pub last_success: Option<String>,
-    #[ts(type = "number")]
-    pub pending_changes: u64,
-    /// Changes the server refused for good: kept on the laptop, no longer sent.
-    #[ts(type = "number")]
-    pub rejected_changes: u64,
-    pub open_conflicts: u32,
-    /// Why the last attempt failed, in Vietnamese; absent after a success.
-    #[ts(optional)]
-    pub last_error: Option<String>,
+    #[serde(flatten)]
+    #[ts(flatten)]
+    pub state: binhyen_app::SyncState,
     #[ts(optional)]
     pub next_attempt: Option<String>,
     pub running: bool,
-    /// Whether this laptop holds the commune's identity key.
-    pub identity: binhyen_store::identity::IdentityStatus,
 }
 
 #[tauri::command(async)]
@@ -637,24 +621,17 @@ pub struct SyncStatus {
 pub fn sync_status(state: State<'_, AppState>) -> Res<SyncStatus> {
     let (running, next) = (state.sync.running(), state.sync.next_attempt());
     Ok(state.with(|s| {
-        let get = |k: &str| s.sync_get(k).ok().flatten().filter(|v| !v.is_empty());
+        let station = binhyen_app::sync_state(s).map_err(|e| match e {
+            binhyen_sync::SyncError::Store(e) => e,
+            other => StoreError::Io {
+                path: "server_ca".into(),
+                source: std::io::Error::other(other.to_string()),
+            },
+        })?;
         Ok(SyncStatus {
-            enrolled: get("station_id").is_some(),
-            server_url: get("server_url"),
-            server_fingerprint: binhyen_sync::pinned_fingerprint(s).map_err(|e| {
-                StoreError::Io {
-                    path: "server_ca".into(),
-                    source: std::io::Error::other(e.to_string()),
-                }
-            })?,
-            last_success: get("last_success"),
-            pending_changes: binhyen_store::changes::pending_count(s.conn())?,
-            rejected_changes: binhyen_store::changes::rejected_count(s.conn())?,
-            open_conflicts: s.open_conflict_count()? as u32,
-            last_error: get("last_error"),
+            state: station,
             next_attempt: next.map(|n| n.to_rfc3339()),
             running,
-            identity: s.identity_status()?,
         })
     })?)
 }

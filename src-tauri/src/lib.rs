@@ -14,32 +14,7 @@ pub use state::StationStatus;
 /// The station's data directory: BINHYEN_DATA_DIR, or the user's data directory (shared
 /// with the `binhyen` command line).
 pub fn data_dir() -> PathBuf {
-    std::env::var_os("BINHYEN_DATA_DIR")
-        .map(PathBuf::from)
-        .or_else(|| dirs::data_dir().map(|d| d.join("binhyen")))
-        .unwrap_or_else(|| PathBuf::from("binhyen-data"))
-}
-
-fn init_logging(dir: &std::path::Path) -> Option<tracing_appender::non_blocking::WorkerGuard> {
-    let logs = dir.join("logs");
-    std::fs::create_dir_all(&logs).ok()?;
-    let appender = tracing_appender::rolling::Builder::new()
-        .rotation(tracing_appender::rolling::Rotation::DAILY)
-        .filename_prefix("binhyen-desktop")
-        .filename_suffix("log")
-        .max_log_files(14)
-        .build(&logs)
-        .ok()?;
-    let (writer, guard) = tracing_appender::non_blocking(appender);
-    let filter = tracing_subscriber::EnvFilter::try_from_env("BINHYEN_LOG")
-        .unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt()
-        .with_writer(writer)
-        .with_ansi(false)
-        .with_env_filter(filter)
-        .try_init()
-        .ok()?;
-    Some(guard)
+    binhyen_app::default_data_dir().unwrap_or_else(|| PathBuf::from("binhyen-data"))
 }
 
 /// Native date and time fields (the record form, the filters, reports) are laid out by the
@@ -75,7 +50,7 @@ fn use_vietnamese_locale() -> bool {
 pub fn run() {
     let vietnamese = use_vietnamese_locale();
     let dir = data_dir();
-    let _guard = init_logging(&dir);
+    let _guard = binhyen_app::init_logging(&dir, "binhyen-desktop");
     tracing::info!(dir = %dir.display(), "starting Bình Yên desktop");
     if !vietnamese {
         tracing::warn!(

@@ -458,8 +458,7 @@ fn parse_channel(s: &str) -> Result<Channel, String> {
 fn data_dir(cli: &Cli) -> Result<PathBuf> {
     match &cli.data_dir {
         Some(d) => Ok(d.clone()),
-        None => dirs::data_dir()
-            .map(|d| d.join("binhyen"))
+        None => binhyen_app::default_data_dir()
             .ok_or_else(|| anyhow!("Không xác định được thư mục dữ liệu; hãy dùng --data-dir.")),
     }
 }
@@ -570,32 +569,10 @@ fn parse_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
     serde_json::from_str(text).map_err(|e| anyhow!(StoreError::Json(e)))
 }
 
-fn init_logging(dir: &Path) -> Option<tracing_appender::non_blocking::WorkerGuard> {
-    let logs = dir.join("logs");
-    std::fs::create_dir_all(&logs).ok()?;
-    let appender = tracing_appender::rolling::Builder::new()
-        .rotation(tracing_appender::rolling::Rotation::DAILY)
-        .filename_prefix("binhyen-cli")
-        .filename_suffix("log")
-        .max_log_files(14)
-        .build(&logs)
-        .ok()?;
-    let (writer, guard) = tracing_appender::non_blocking(appender);
-    let filter = tracing_subscriber::EnvFilter::try_from_env("BINHYEN_LOG")
-        .unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt()
-        .with_writer(writer)
-        .with_ansi(false)
-        .with_env_filter(filter)
-        .try_init()
-        .ok()?;
-    Some(guard)
-}
-
 fn run(cli: &Cli, out: &Out) -> Result<bool> {
     let dir = data_dir(cli)?;
     let _guard = if Station::exists(&dir) {
-        init_logging(&dir)
+        binhyen_app::init_logging(&dir, "binhyen-cli")
     } else {
         None
     };
@@ -624,7 +601,7 @@ fn run(cli: &Cli, out: &Out) -> Result<bool> {
                 demo: *demo,
             };
             let station = Station::init(&dir, &opts, now)?;
-            let _guard = init_logging(&dir);
+            let _guard = binhyen_app::init_logging(&dir, "binhyen-cli");
             tracing::info!(unit = %unit, demo, "station created");
             out.station(&station, &dir)?;
         }
@@ -843,7 +820,7 @@ fn run(cli: &Cli, out: &Out) -> Result<bool> {
                 Credentials::new(&user, &new_password("BINHYEN_PASSWORD")?)
             };
             let station = binhyen_sync::enroll(&dir, file, &creds, now).map_err(sync_error)?;
-            let _guard = init_logging(&dir);
+            let _guard = binhyen_app::init_logging(&dir, "binhyen-cli");
             out.station(&station, &dir)?;
         }
         Cmd::Sync => {

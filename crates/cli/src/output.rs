@@ -496,41 +496,24 @@ impl Out {
     }
 
     pub fn status(&self, station: &Station) -> Result<()> {
-        let get = |k: &str| station.sync_get(k).ok().flatten().filter(|v| !v.is_empty());
-        let pending = binhyen_store::changes::pending_count(station.conn())?;
-        let conflicts = station.conflicts(true)?.len();
-        let identity = station.identity_status()?;
-        let body = json!({
-            "enrolled": get("station_id").is_some(),
-            "station_id": get("station_id"),
-            "server_url": get("server_url"),
-            "server_fingerprint": binhyen_sync::pinned_fingerprint(station)?,
-            "recovery_code_at_province": get("recovery_escrowed").is_some(),
-            "last_success": get("last_success"),
-            "pending_changes": pending,
-            "rejected_changes": binhyen_store::changes::rejected_count(station.conn())?,
-            "open_conflicts": conflicts,
-            "last_error": get("last_error"),
-            "last_error_at": get("last_error_at"),
-            "identity": identity,
-        });
+        let state = binhyen_app::sync_state(station)?;
         if self.json {
-            return print_json(&body);
+            return print_json(&state);
         }
-        match get("server_url") {
+        match &state.server_url {
             Some(url) => println!(
                 "Máy chủ tỉnh: {url}   Mã trạm: {}",
-                get("station_id").unwrap_or_default()
+                state.station_id.as_deref().unwrap_or_default()
             ),
             None => println!("Chưa đăng ký với máy chủ tỉnh."),
         }
-        if let Some(f) = binhyen_sync::pinned_fingerprint(station)? {
+        if let Some(f) = &state.server_fingerprint {
             println!("Dấu vân tay chứng chỉ máy chủ được tin: {f}");
         }
-        if get("station_id").is_some() {
+        if state.enrolled {
             println!(
                 "Mã khôi phục: {}",
-                if get("recovery_escrowed").is_some() {
+                if state.recovery_code_at_province {
                     "Công an tỉnh đang giữ"
                 } else {
                     "sẽ gửi Công an tỉnh ở lần đồng bộ tới"
@@ -539,17 +522,25 @@ impl Out {
         }
         println!(
             "Đồng bộ thành công lần cuối: {}",
-            get("last_success").unwrap_or_else(|| "chưa có".into())
+            state.last_success.as_deref().unwrap_or("chưa có")
         );
-        println!("Thay đổi chờ gửi: {pending}   Xung đột chưa giải quyết: {conflicts}");
-        if identity.may_see {
-            println!("Khóa danh tính người tố giác: {}", identity_line(&identity));
+        println!(
+            "Thay đổi chờ gửi: {}   Xung đột chưa giải quyết: {}",
+            state.pending_changes, state.open_conflicts
+        );
+        if state.identity.may_see {
+            println!(
+                "Khóa danh tính người tố giác: {}",
+                identity_line(&state.identity)
+            );
         }
-        let rejected = binhyen_store::changes::rejected_count(station.conn())?;
-        if rejected > 0 {
-            println!("Thay đổi bị máy chủ từ chối (vẫn giữ trên máy, cần xem lại): {rejected}");
+        if state.rejected_changes > 0 {
+            println!(
+                "Thay đổi bị máy chủ từ chối (vẫn giữ trên máy, cần xem lại): {}",
+                state.rejected_changes
+            );
         }
-        if let Some(e) = get("last_error") {
+        if let Some(e) = &state.last_error {
             println!("Lỗi lần trước: {e}");
         }
         Ok(())
@@ -636,6 +627,12 @@ fn identity_line(s: &binhyen_store::identity::IdentityStatus) -> String {
         line.push_str(&format!(
             "; {} khóa cán bộ chờ trưởng Công an xã trao ('binhyen account keys', 'binhyen account grant')",
             s.waiting_officer_keys
+        ));
+    }
+    if s.sealed_files > 0 {
+        line.push_str(&format!(
+            "; {} tệp đính kèm đã về nhưng còn niêm phong (mở khi máy này nhận khóa)",
+            s.sealed_files
         ));
     }
     line

@@ -2,14 +2,19 @@
 import type { IdentityStatus } from "./IdentityStatus";
 
 /**
- * What the window shows of synchronisation.
+ * What the window shows of synchronisation: the station's state (the same as
+ * `binhyen status`), and the desktop's own sync loop.
  */
-export type SyncStatus = { enrolled: boolean, server_url?: string, 
+export type SyncStatus = { next_attempt?: string, running: boolean, enrolled: boolean, station_id?: string, server_url?: string, 
 /**
  * SHA-256 of the authority this laptop trusts for its server (what the province reads
  * out); absent for a server on this machine over plain HTTP.
  */
-server_fingerprint?: string, last_success?: string, pending_changes: number, 
+server_fingerprint?: string, 
+/**
+ * Whether the province holds this station's recovery code.
+ */
+recovery_code_at_province: boolean, last_success?: string, pending_changes: number, 
 /**
  * Changes the server refused for good: kept on the laptop, no longer sent.
  */
@@ -17,8 +22,8 @@ rejected_changes: number, open_conflicts: number,
 /**
  * Why the last attempt failed, in Vietnamese; absent after a success.
  */
-last_error?: string, next_attempt?: string, running: boolean, 
+last_error?: string, last_error_at?: string, 
 /**
- * Whether this laptop holds the commune's identity key.
+ * Whether this laptop holds the commune's identity key, and what waits for it.
  */
 identity: IdentityStatus, };
