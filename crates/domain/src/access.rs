@@ -173,3 +173,66 @@ mod tests {
         assert!(normalize_username("a b c").is_err());
     }
 }
+
+/// The window's copy of the tip workflow, generated from the rules above and in `tip.rs`
+/// (`ui/src/lib/bindings/workflow.ts`, beside the types ts-rs writes; `scripts/test.sh`
+/// fails when the committed copy is stale), so that the window never offers a move the
+/// library would refuse and the rules are written once.
+#[cfg(test)]
+mod workflow_export {
+    use crate::access::status_permission;
+    use crate::tip::Status;
+
+    fn name<T: serde::Serialize>(v: T) -> String {
+        serde_json::to_string(&v).unwrap()
+    }
+
+    fn list(statuses: impl Iterator<Item = Status>) -> String {
+        statuses.map(name).collect::<Vec<_>>().join(", ")
+    }
+
+    #[test]
+    fn the_window_gets_the_workflow_from_the_library() {
+        let mut ts = String::from(
+            "// Generated from binhyen_domain (Status::next, Status::needs_note, Status::is_open,\n\
+             // access::status_permission) by `cargo test -p binhyen-domain`. Do not edit.\n\
+             import type { Permission } from \"./Permission\";\n\
+             import type { Status } from \"./Status\";\n\n\
+             /** The statuses a tip may move to from each one. */\n\
+             export const NEXT: Record<Status, Status[]> = {\n",
+        );
+        for s in Status::ALL {
+            ts.push_str(&format!(
+                "  {}: [{}],\n",
+                s.as_str(),
+                list(s.next().iter().copied())
+            ));
+        }
+        ts.push_str("};\n\n/** The moves whose note must say something. */\n");
+        ts.push_str(&format!(
+            "export const NEEDS_NOTE: Status[] = [{}];\n\n",
+            list(Status::ALL.iter().copied().filter(|s| s.needs_note()))
+        ));
+        ts.push_str("/** The statuses that still need the station's work. */\n");
+        ts.push_str(&format!(
+            "export const OPEN: Status[] = [{}];\n\n",
+            list(Status::ALL.iter().copied().filter(|s| s.is_open()))
+        ));
+        ts.push_str("/** The permission a move to each status needs. */\n");
+        ts.push_str("export const MOVE_NEEDS: Record<Status, Permission> = {\n");
+        for s in Status::ALL {
+            ts.push_str(&format!(
+                "  {}: {},\n",
+                s.as_str(),
+                name(status_permission(*s))
+            ));
+        }
+        ts.push_str("};\n");
+        assert!(ts.contains("transferred: [\"resolved\", \"closed\"]"), "{ts}");
+        let dir = std::env::var("TS_RS_EXPORT_DIR").unwrap_or_else(|_| {
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../../ui/src/lib/bindings").into()
+        });
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(std::path::Path::new(&dir).join("workflow.ts"), ts).unwrap();
+    }
+}

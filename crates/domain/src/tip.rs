@@ -124,6 +124,12 @@ impl Status {
     pub fn is_open(self) -> bool {
         matches!(self, Status::Received | Status::Verifying)
     }
+
+    /// A move to this status says something in its note: a transfer names the receiving
+    /// agency, a rejection why (the duplicate's number).
+    pub fn needs_note(self) -> bool {
+        matches!(self, Status::Transferred | Status::Rejected)
+    }
 }
 
 /// The person who brought the tip, as typed. All fields optional: a tip may be anonymous.
@@ -435,9 +441,8 @@ impl TipPatch {
                 ));
             }
         }
-        if self.status == Some(Status::Transferred)
-            && current != Status::Transferred
-            && self.note.as_deref().map(str::trim).unwrap_or("").is_empty()
+        let no_note = self.note.as_deref().map(str::trim).unwrap_or("").is_empty();
+        if self.status == Some(Status::Transferred) && current != Status::Transferred && no_note
         {
             errors.add(
                 "note",
@@ -445,9 +450,7 @@ impl TipPatch {
                 "Khi chuyển nguồn tin, hãy ghi cơ quan nhận, ví dụ: Cơ quan CSĐT Công an tỉnh.",
             );
         }
-        if self.status == Some(Status::Rejected)
-            && self.note.as_deref().map(str::trim).unwrap_or("").is_empty()
-        {
+        if self.status == Some(Status::Rejected) && no_note {
             errors.add(
                 "note",
                 "required",

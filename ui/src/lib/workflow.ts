@@ -1,16 +1,9 @@
-// The legal workflow of a tip as the window offers it. The store enforces the same rules
-// (binhyen_domain::tip): the window only avoids offering what would be refused.
+// The legal workflow of a tip as the window offers it. The rules are the library's
+// (binhyen_domain::tip and ::access), generated into ./bindings/workflow.ts: the window only
+// avoids offering what the store would refuse, and never keeps a copy of its own.
 import type { Permission } from './bindings/Permission';
 import type { Status } from './bindings/Status';
-
-const NEXT: Record<Status, Status[]> = {
-  received: ['verifying', 'transferred', 'resolved', 'closed', 'rejected'],
-  verifying: ['transferred', 'resolved', 'closed', 'rejected'],
-  transferred: ['resolved', 'closed'],
-  resolved: ['closed'],
-  closed: [],
-  rejected: [],
-};
+import { MOVE_NEEDS, NEEDS_NOTE, NEXT, OPEN } from './bindings/workflow';
 
 export function nextStatuses(status: Status): Status[] {
   return NEXT[status];
@@ -18,17 +11,15 @@ export function nextStatuses(status: Status): Status[] {
 
 /** A transfer names the receiving agency; a rejection names the duplicate. */
 export function noteRequired(to: Status): boolean {
-  return to === 'transferred' || to === 'rejected';
+  return NEEDS_NOTE.includes(to);
 }
 
 /** Still needs the station's work. */
 export function isOpen(status: Status): boolean {
-  return status === 'received' || status === 'verifying';
+  return OPEN.includes(status);
 }
 
 /** The permission a move to `to` needs (binhyen_domain::access::status_permission). */
 export function moveNeeds(to: Status): Permission {
-  if (to === 'received' || to === 'verifying') return 'tip_edit';
-  if (to === 'transferred') return 'tip_transfer';
-  return 'tip_close';
+  return MOVE_NEEDS[to];
 }
