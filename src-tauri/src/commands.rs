@@ -17,8 +17,9 @@ use binhyen_store::channels::{ChannelFigures, ChannelInput, ChannelView, GroupIn
 use binhyen_store::documents::{DocKind, PrintDoc};
 use binhyen_store::error::RowError;
 use binhyen_store::identity::IdentityHolder;
-use binhyen_store::replica::{ConflictView, SyncAttempt, Take};
+use binhyen_store::replica::{Choice, ConflictView, SyncAttempt};
 use binhyen_store::report::{DeadlineRules, UnitReport};
+use binhyen_store::report_export::ReportFormat;
 use binhyen_store::roster::RosterPlan;
 use binhyen_store::search::SearchHit;
 use binhyen_store::today::Today;
@@ -442,20 +443,15 @@ pub fn reveal_conflict(
 pub fn resolve_conflict(
     state: State<'_, AppState>,
     id: String,
-    take: String,
+    take: Choice,
     value: Option<serde_json::Value>,
 ) -> Res<()> {
-    let take = match (take.as_str(), value) {
-        ("local", _) => Take::Local,
-        ("server", _) => Take::Server,
-        ("value", Some(v)) => Take::Value(v),
-        _ => {
-            return Err(AppError::new(
-                "bad_choice",
-                "Hãy chọn một trong hai giá trị, hoặc nhập giá trị mới.",
-                Vec::new(),
-            ))
-        }
+    let Some(take) = take.take(value) else {
+        return Err(AppError::new(
+            "bad_choice",
+            "Hãy chọn một trong hai giá trị, hoặc nhập giá trị mới.",
+            Vec::new(),
+        ));
     };
     Ok(state.with(|s| s.resolve_conflict(&id, take, Utc::now()))?)
 }
@@ -490,20 +486,19 @@ pub fn unit_report(state: State<'_, AppState>, period: String) -> Res<UnitReport
     })?)
 }
 
-/// Writes the report for `period` as `format` (xlsx, csv, pdf) into the data directory's
+/// Writes the report for `period` as `format` into the data directory's
 /// `exports` folder and returns the file's path.
 #[tauri::command(async)]
 #[tracing::instrument(skip_all)]
-pub fn export_report(state: State<'_, AppState>, period: String, format: String) -> Res<String> {
+pub fn export_report(
+    state: State<'_, AppState>,
+    period: String,
+    format: ReportFormat,
+) -> Res<String> {
     let period = period_of(&period)?;
     let now = Utc::now();
-    let (bytes, name) = state.with(|s| {
-        let bytes = s.export_report(&period, &format, "desktop", now)?;
-        let stamp = now
-            .with_timezone(&binhyen_domain::time::VN_TZ)
-            .format("%Y%m%d-%H%M%S");
-        Ok((bytes, format!("bao-cao-{}-{stamp}.{format}", period.label)))
-    })?;
+    let bytes = state.with(|s| s.export_report(&period, format, "desktop", now))?;
+    let name = binhyen_app::report_file_name(&period, format, now);
     write_export(&state, &name, &bytes, "tệp báo cáo")
 }
 

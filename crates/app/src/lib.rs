@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use binhyen_store::report_export::ReportFormat;
 use binhyen_store::Station;
 use binhyen_sync::SyncError;
 
@@ -95,4 +96,33 @@ pub fn sync_state(station: &Station) -> Result<SyncState, SyncError> {
         last_error_at: get("last_error_at"),
         identity: station.identity_status()?,
     })
+}
+
+/// The name an exported report is saved under: `bao-cao-PERIOD-YYYYMMDD-HHMMSS.EXT`, the
+/// time in Vietnam's.
+pub fn report_file_name(
+    period: &binhyen_domain::period::Period,
+    format: ReportFormat,
+    now: chrono::DateTime<chrono::Utc>,
+) -> String {
+    let stamp = now
+        .with_timezone(&binhyen_domain::time::VN_TZ)
+        .format("%Y%m%d-%H%M%S");
+    format!("bao-cao-{}-{stamp}.{}", period.label, format.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_file_is_named_by_its_period_and_vietnam_time() {
+        let period =
+            binhyen_domain::period::Period::from_args(Some("2026-11"), None, None).unwrap();
+        let now = "2026-11-30T17:05:09Z".parse().unwrap();
+        assert_eq!(
+            report_file_name(&period, ReportFormat::Xlsx, now),
+            format!("bao-cao-{}-20261201-000509.xlsx", period.label)
+        );
+    }
 }

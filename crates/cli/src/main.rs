@@ -850,6 +850,13 @@ fn run(cli: &Cli, out: &Out) -> Result<bool> {
                     message: m
                 })
             })?;
+            let format: binhyen_store::report_export::ReportFormat = format.parse()?;
+            if path.is_none() && format.is_binary() {
+                return Err(anyhow!(
+                    "Báo cáo {} cần --out TỆP.",
+                    format.as_str().to_uppercase()
+                ));
+            }
             let bytes = open()?.export_report(&period, format, "cli", now)?;
             match path {
                 Some(p) => {
@@ -860,9 +867,6 @@ fn run(cli: &Cli, out: &Out) -> Result<bool> {
                         period.label,
                         p.display()
                     ))?;
-                }
-                None if format == "xlsx" || format == "pdf" => {
-                    return Err(anyhow!("Báo cáo {} cần --out TỆP.", format.to_uppercase()));
                 }
                 None => out.raw(&bytes)?,
             }

@@ -228,7 +228,10 @@ mod workflow_export {
             ));
         }
         ts.push_str("};\n");
-        assert!(ts.contains("transferred: [\"resolved\", \"closed\"]"), "{ts}");
+        assert!(
+            ts.contains("transferred: [\"resolved\", \"closed\"]"),
+            "{ts}"
+        );
         let dir = std::env::var("TS_RS_EXPORT_DIR").unwrap_or_else(|_| {
             concat!(env!("CARGO_MANIFEST_DIR"), "/../../ui/src/lib/bindings").into()
         });

@@ -442,8 +442,7 @@ impl TipPatch {
             }
         }
         let no_note = self.note.as_deref().map(str::trim).unwrap_or("").is_empty();
-        if self.status == Some(Status::Transferred) && current != Status::Transferred && no_note
-        {
+        if self.status == Some(Status::Transferred) && current != Status::Transferred && no_note {
             errors.add(
                 "note",
                 "required",

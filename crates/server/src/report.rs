@@ -13,6 +13,7 @@ use binhyen_domain::catalog::is_identity;
 use binhyen_domain::period::Period;
 use binhyen_store::replica::RemoteChange;
 use binhyen_store::report::{DeadlineRules, UnitReport};
+use binhyen_store::report_export::ReportFormat;
 use binhyen_store::{FirstOfficer, InitOptions, Station};
 
 use crate::db::{refuse, Backend, DbError, DbResult, StationRow};
@@ -96,7 +97,7 @@ pub fn unit_report(
         .map_err(store_error)
 }
 
-/// The report as a file: `json`, `csv`, `xlsx` or `pdf`.
+/// The report as a file: `json`, `csv`, `xlsx` or `pdf` (the station's own formats).
 pub fn export(
     db: &dyn Backend,
     unit: &str,
@@ -104,19 +105,9 @@ pub fn export(
     format: &str,
     now: DateTime<Utc>,
 ) -> DbResult<Vec<u8>> {
+    let format: ReportFormat = format
+        .parse()
+        .map_err(|e: binhyen_store::StoreError| refuse(422, "bad_format", e.to_string()))?;
     let report = unit_report(db, unit, period, now)?;
-    let bytes = match format {
-        "json" => serde_json::to_vec_pretty(&report).map_err(|e| DbError::Other(e.to_string()))?,
-        "csv" => binhyen_store::report_export::to_csv(&report).map_err(store_error)?,
-        "xlsx" => binhyen_store::report_export::to_xlsx(&report).map_err(store_error)?,
-        "pdf" => binhyen_store::report_pdf::to_pdf(&report).map_err(store_error)?,
-        other => {
-            return Err(refuse(
-                422,
-                "bad_format",
-                format!("Định dạng \"{other}\" không có: chọn xlsx, csv, pdf hoặc json."),
-            ))
-        }
-    };
-    Ok(bytes)
+    format.render(&report).map_err(store_error)
 }

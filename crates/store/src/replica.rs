@@ -95,6 +95,33 @@ pub enum Take {
     Value(Value),
 }
 
+/// Which way an officer chose in the conflicts view (the window sends it with the value
+/// typed, for [`Choice::Value`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "lowercase")]
+#[ts(export)]
+pub enum Choice {
+    /// This laptop's value.
+    Local,
+    /// The value that came from the server.
+    Server,
+    /// A value typed by the officer.
+    Value,
+}
+
+impl Choice {
+    /// The resolution, with the value typed for [`Choice::Value`]; `None` where that value
+    /// is missing.
+    pub fn take(self, value: Option<Value>) -> Option<Take> {
+        match (self, value) {
+            (Choice::Local, _) => Some(Take::Local),
+            (Choice::Server, _) => Some(Take::Server),
+            (Choice::Value, Some(v)) => Some(Take::Value(v)),
+            (Choice::Value, None) => None,
+        }
+    }
+}
+
 fn from_sql(v: SqlValue) -> Value {
     match v {
         SqlValue::Null => Value::Null,

@@ -8,6 +8,71 @@ use rust_xlsxwriter::{Format, FormatAlign, FormatBorder, Workbook};
 use crate::report::{Figure, UnitReport};
 use crate::{Result, StoreError};
 
+/// The files a report is written as, wherever it is exported (the window, `binhyen report`,
+/// `binhyen-server report`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
+#[serde(rename_all = "lowercase")]
+#[ts(export)]
+pub enum ReportFormat {
+    Xlsx,
+    Csv,
+    Pdf,
+    Json,
+}
+
+impl ReportFormat {
+    pub const ALL: [ReportFormat; 4] = [
+        ReportFormat::Xlsx,
+        ReportFormat::Csv,
+        ReportFormat::Pdf,
+        ReportFormat::Json,
+    ];
+
+    /// Its name, which is also its file extension.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportFormat::Xlsx => "xlsx",
+            ReportFormat::Csv => "csv",
+            ReportFormat::Pdf => "pdf",
+            ReportFormat::Json => "json",
+        }
+    }
+
+    /// Whether it is not text (not written to a terminal).
+    pub fn is_binary(self) -> bool {
+        matches!(self, ReportFormat::Xlsx | ReportFormat::Pdf)
+    }
+
+    /// The report written in this format.
+    pub fn render(self, report: &UnitReport) -> Result<Vec<u8>> {
+        Ok(match self {
+            ReportFormat::Json => serde_json::to_vec_pretty(report)?,
+            ReportFormat::Csv => to_csv(report)?,
+            ReportFormat::Xlsx => to_xlsx(report)?,
+            ReportFormat::Pdf => crate::report_pdf::to_pdf(report)?,
+        })
+    }
+}
+
+impl std::str::FromStr for ReportFormat {
+    type Err = StoreError;
+
+    /// A format by its name, any case; anything else is a field error in Vietnamese.
+    fn from_str(s: &str) -> Result<ReportFormat> {
+        let wanted = s.trim().to_ascii_lowercase();
+        ReportFormat::ALL
+            .into_iter()
+            .find(|f| f.as_str() == wanted)
+            .ok_or_else(|| {
+                StoreError::Invalid(binhyen_domain::Invalid::one(
+                    "format",
+                    "bad_format",
+                    format!("Định dạng \"{s}\" không có: chọn XLSX, CSV, PDF hoặc JSON."),
+                ))
+            })
+    }
+}
+
 fn sections(r: &UnitReport) -> Vec<(&'static str, Vec<&Figure>)> {
     vec![
         ("Tổng hợp", vec![&r.tips]),
@@ -279,36 +344,24 @@ fn status_label(k: &str) -> Option<&'static str> {
 }
 
 impl crate::Station {
-    /// The unit's report for `period` as a file in `format` (`xlsx`, `csv`, `pdf` or `json`),
-    /// by the station's deadline rules. Exporting needs the right to export and is written
-    /// to the audit trail (with `via`: what asked for it).
+    /// The unit's report for `period` as a file in `format`, by the station's deadline
+    /// rules. Exporting needs the right to export and is written to the audit trail (with
+    /// `via`: what asked for it).
     pub fn export_report(
         &mut self,
         period: &binhyen_domain::period::Period,
-        format: &str,
+        format: ReportFormat,
         via: &str,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<Vec<u8>> {
         self.require(binhyen_domain::access::Permission::Export)?;
         let rules = self.deadline_rules()?;
         let report = self.unit_report(period, rules, now)?;
-        let bytes = match format {
-            "json" => serde_json::to_vec_pretty(&report)?,
-            "csv" => to_csv(&report)?,
-            "xlsx" => to_xlsx(&report)?,
-            "pdf" => crate::report_pdf::to_pdf(&report)?,
-            other => {
-                return Err(StoreError::Invalid(binhyen_domain::Invalid::one(
-                    "format",
-                    "bad_format",
-                    format!("Định dạng \"{other}\" không có: chọn XLSX, CSV, PDF hoặc JSON."),
-                )))
-            }
-        };
+        let bytes = format.render(&report)?;
         self.audit(
             crate::audit::Action::ReportExport,
             None,
-            serde_json::json!({ "period": period.label, "format": format, "via": via }),
+            serde_json::json!({ "period": period.label, "format": format.as_str(), "via": via }),
             now,
         )?;
         Ok(bytes)

@@ -12,6 +12,7 @@ import type { BackupDone } from './bindings/BackupDone';
 import type { ChannelFigures } from './bindings/ChannelFigures';
 import type { ChannelInput } from './bindings/ChannelInput';
 import type { ChannelView } from './bindings/ChannelView';
+import type { Choice } from './bindings/Choice';
 import type { ConflictView } from './bindings/ConflictView';
 import type { DeadlineRules } from './bindings/DeadlineRules';
 import type { DocKind } from './bindings/DocKind';
@@ -21,6 +22,7 @@ import type { Hamlet } from './bindings/Hamlet';
 import type { LinkRelation } from './bindings/LinkRelation';
 import type { NewAttachment } from './bindings/NewAttachment';
 import type { PrintDoc } from './bindings/PrintDoc';
+import type { ReportFormat } from './bindings/ReportFormat';
 import type { RosterPerson } from './bindings/RosterPerson';
 import type { RosterPlan } from './bindings/RosterPlan';
 import type { SearchHit } from './bindings/SearchHit';
@@ -112,12 +114,12 @@ export const api = {
     call<void>('record_channel_figures', { channelId, figures }),
   listConflicts: (openOnly: boolean) => call<ConflictView[]>('list_conflicts', { openOnly }),
   revealConflict: (id: string, reason: string) => call<ConflictView>('reveal_conflict', { id, reason }),
-  resolveConflict: (id: string, take: 'local' | 'server' | 'value', value?: unknown) =>
+  resolveConflict: (id: string, take: Choice, value?: unknown) =>
     call<void>('resolve_conflict', { id, take, value }),
   syncStatus: () => call<SyncStatus>('sync_status'),
   syncNow: () => call<void>('sync_now'),
   syncHistory: () => call<SyncAttempt[]>('sync_history'),
   unitReport: (period: string) => call<UnitReport>('unit_report', { period }),
-  exportReport: (period: string, format: 'xlsx' | 'csv' | 'pdf') =>
+  exportReport: (period: string, format: ReportFormat) =>
     call<string>('export_report', { period, format }),
 };

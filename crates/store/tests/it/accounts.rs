@@ -7,6 +7,7 @@ use binhyen_domain::period::Period;
 use binhyen_domain::tip::{Status, TipPatch};
 use binhyen_store::accounts::NewAccount;
 use binhyen_store::documents::DocKind;
+use binhyen_store::report_export::ReportFormat;
 use binhyen_store::{Credentials, FirstOfficer, Station};
 
 use crate::{add_account, now, station, tip_input, PASS, TEMP};
@@ -98,7 +99,7 @@ fn each_role_is_allowed_and_refused_in_the_library() {
         .is_ok());
     assert!(forbidden(officer.export_report(
         &period,
-        "csv",
+        ReportFormat::Csv,
         "test",
         now()
     )));
@@ -122,7 +123,9 @@ fn each_role_is_allowed_and_refused_in_the_library() {
         now()
     )));
     assert!(forbidden(analyst.update_tip(&key, &verifying, now())));
-    assert!(analyst.export_report(&period, "csv", "test", now()).is_ok());
+    assert!(analyst
+        .export_report(&period, ReportFormat::Csv, "test", now())
+        .is_ok());
     assert!(forbidden(analyst.list_people()));
     let hits = analyst.search("trom bo", 10).unwrap();
     assert!(hits.iter().all(|h| h.kind != "person"));
@@ -142,7 +145,7 @@ fn each_role_is_allowed_and_refused_in_the_library() {
     assert!(admin.set_deadline_rules(Default::default(), now()).is_ok());
     assert!(forbidden(admin.export_report(
         &period,
-        "csv",
+        ReportFormat::Csv,
         "test",
         now()
     )));
@@ -154,7 +157,9 @@ fn each_role_is_allowed_and_refused_in_the_library() {
         assert!(chief.require(*p).is_ok(), "{p:?}");
     }
     assert!(chief.update_tip(&key, &transfer, now()).is_ok());
-    assert!(chief.export_report(&period, "csv", "test", now()).is_ok());
+    assert!(chief
+        .export_report(&period, ReportFormat::Csv, "test", now())
+        .is_ok());
     // Every sign-in is in the audit trail, under the officer's username.
     let entries = chief.audit_entries(500).unwrap();
     for user in ["canbo", "phantich", "quantri", "truong"] {
