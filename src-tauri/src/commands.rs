@@ -15,6 +15,7 @@ use binhyen_domain::FieldError;
 use binhyen_store::accounts::{Account, NewAccount, OfficerChoice};
 use binhyen_store::channels::{ChannelFigures, ChannelInput, ChannelView, GroupInput, GroupView};
 use binhyen_store::documents::{DocKind, PrintDoc};
+use binhyen_store::error::ErrorCode;
 use binhyen_store::error::RowError;
 use binhyen_store::identity::IdentityHolder;
 use binhyen_store::replica::{Choice, ConflictView, SyncAttempt};
@@ -32,11 +33,45 @@ use crate::state::{AppState, StationStatus};
 #[derive(Debug, Clone, Serialize, TS)]
 #[ts(export)]
 pub struct AppError {
-    pub code: String,
+    pub code: AppErrorCode,
     pub message: String,
     pub fields: Vec<FieldError>,
     /// The refused rows of an imported file, each with its line.
     pub rows: Vec<RowError>,
+}
+
+/// The code of an [`AppError`]: the store's, or one of the window's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(untagged)]
+#[ts(export)]
+pub enum AppErrorCode {
+    Store(ErrorCode),
+    Window(WindowCode),
+}
+
+/// Errors of the window's own making (not the store's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(export)]
+pub enum WindowCode {
+    /// A file too large to send to the library.
+    TooLarge,
+    /// A conflict resolved with neither value nor a typed one.
+    BadChoice,
+    /// A report period that does not read as one.
+    BadPeriod,
+}
+
+impl From<ErrorCode> for AppErrorCode {
+    fn from(c: ErrorCode) -> AppErrorCode {
+        AppErrorCode::Store(c)
+    }
+}
+
+impl From<WindowCode> for AppErrorCode {
+    fn from(c: WindowCode) -> AppErrorCode {
+        AppErrorCode::Window(c)
+    }
 }
 
 impl From<StoreError> for AppError {
@@ -45,7 +80,7 @@ impl From<StoreError> for AppError {
             tracing::error!(code = e.code(), error = %e, "command failed");
         }
         AppError {
-            code: e.code().into(),
+            code: e.error_code().into(),
             message: e.to_string(),
             fields: e.field_errors(),
             rows: match &e {
@@ -58,7 +93,11 @@ impl From<StoreError> for AppError {
 
 impl AppError {
     /// An error of the window's own making (not the store's): a code and what to do.
-    fn new(code: &str, message: impl Into<String>, fields: Vec<FieldError>) -> AppError {
+    fn new(
+        code: impl Into<AppErrorCode>,
+        message: impl Into<String>,
+        fields: Vec<FieldError>,
+    ) -> AppError {
         AppError {
             code: code.into(),
             message: message.into(),
@@ -367,7 +406,7 @@ const MAX_IMPORT_BYTES: usize = 10 * 1024 * 1024;
 pub fn import_roster(state: State<'_, AppState>, bytes: Vec<u8>, dry_run: bool) -> Res<RosterPlan> {
     if bytes.len() > MAX_IMPORT_BYTES {
         return Err(AppError::new(
-            "too_large",
+            WindowCode::TooLarge,
             "Tệp quá lớn (tối đa 10 MB); hãy chia danh sách thành nhiều tệp.",
             Vec::new(),
         ));
@@ -448,7 +487,7 @@ pub fn resolve_conflict(
 ) -> Res<()> {
     let Some(take) = take.take(value) else {
         return Err(AppError::new(
-            "bad_choice",
+            WindowCode::BadChoice,
             "Hãy chọn một trong hai giá trị, hoặc nhập giá trị mới.",
             Vec::new(),
         ));
@@ -465,7 +504,7 @@ pub fn sync_history(state: State<'_, AppState>) -> Res<Vec<SyncAttempt>> {
 fn period_of(period: &str) -> Res<Period> {
     Period::parse(period).map_err(|m| {
         AppError::new(
-            "bad_period",
+            WindowCode::BadPeriod,
             m,
             vec![FieldError::new(
                 "period",
@@ -526,7 +565,7 @@ fn write_export(state: &AppState, name: &str, bytes: &[u8], what: &str) -> Res<S
         .and_then(|_| binhyen_protocol::bundle::write_file_atomically(&path, bytes))
         .map_err(|e| {
             AppError::new(
-                "io",
+                ErrorCode::Io,
                 format!("Không ghi được {what} {}: {e}", path.display()),
                 Vec::new(),
             )

@@ -82,33 +82,38 @@ pub struct RowError {
 }
 
 impl StoreError {
-    /// A stable, machine-readable code.
+    /// A stable, machine-readable code (see [`ErrorCode`]).
     pub fn code(&self) -> &'static str {
+        self.error_code().as_str()
+    }
+
+    /// What kind of error this is, as the window and the command line branch on it.
+    pub fn error_code(&self) -> ErrorCode {
         match self {
-            StoreError::Invalid(_) => "invalid",
-            StoreError::NotFound { .. } => "not_found",
-            StoreError::WrongCredentials => "wrong_credentials",
-            StoreError::LockedOut { .. } => "locked_out",
-            StoreError::AccountDisabled => "account_disabled",
-            StoreError::Forbidden { .. } => "forbidden",
-            StoreError::PasswordChangeRequired => "password_change_required",
-            StoreError::WrongRecoveryCode => "wrong_recovery_code",
-            StoreError::SignedOut => "signed_out",
-            StoreError::NoStation(_) => "no_station",
-            StoreError::StationExists(_) => "station_exists",
-            StoreError::BadBackup(_) => "bad_backup",
-            StoreError::SchemaTooNew { .. } => "schema_too_new",
-            StoreError::UnknownUnit(_) => "unknown_unit",
-            StoreError::KeyFile { .. } => "key_file",
-            StoreError::Line { .. } => "bad_line",
-            StoreError::Rows(_) => "bad_rows",
-            StoreError::Io { .. } => "io",
-            StoreError::AttachmentMissing(_) => "attachment_missing",
-            StoreError::AttachmentSealed(_) => "attachment_sealed",
-            StoreError::Corrupt(_) => "corrupt",
-            StoreError::Sqlite(_) => "database",
-            StoreError::Revoked(_) => "revoked",
-            StoreError::Json(_) => "bad_json",
+            StoreError::Invalid(_) => ErrorCode::Invalid,
+            StoreError::NotFound { .. } => ErrorCode::NotFound,
+            StoreError::WrongCredentials => ErrorCode::WrongCredentials,
+            StoreError::LockedOut { .. } => ErrorCode::LockedOut,
+            StoreError::AccountDisabled => ErrorCode::AccountDisabled,
+            StoreError::Forbidden { .. } => ErrorCode::Forbidden,
+            StoreError::PasswordChangeRequired => ErrorCode::PasswordChangeRequired,
+            StoreError::WrongRecoveryCode => ErrorCode::WrongRecoveryCode,
+            StoreError::SignedOut => ErrorCode::SignedOut,
+            StoreError::NoStation(_) => ErrorCode::NoStation,
+            StoreError::StationExists(_) => ErrorCode::StationExists,
+            StoreError::BadBackup(_) => ErrorCode::BadBackup,
+            StoreError::SchemaTooNew { .. } => ErrorCode::SchemaTooNew,
+            StoreError::UnknownUnit(_) => ErrorCode::UnknownUnit,
+            StoreError::KeyFile { .. } => ErrorCode::KeyFile,
+            StoreError::Line { .. } => ErrorCode::BadLine,
+            StoreError::Rows(_) => ErrorCode::BadRows,
+            StoreError::Io { .. } => ErrorCode::Io,
+            StoreError::AttachmentMissing(_) => ErrorCode::AttachmentMissing,
+            StoreError::AttachmentSealed(_) => ErrorCode::AttachmentSealed,
+            StoreError::Corrupt(_) => ErrorCode::Corrupt,
+            StoreError::Sqlite(_) => ErrorCode::Database,
+            StoreError::Revoked(_) => ErrorCode::Revoked,
+            StoreError::Json(_) => ErrorCode::BadJson,
         }
     }
 
@@ -132,6 +137,111 @@ impl StoreError {
         StoreError::NotFound {
             what,
             key: key.into(),
+        }
+    }
+}
+
+/// The stable codes of [`StoreError`]: what the window and the command line branch on
+/// (exported to TypeScript, so the window names only codes that exist).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(export)]
+pub enum ErrorCode {
+    Invalid,
+    NotFound,
+    WrongCredentials,
+    LockedOut,
+    AccountDisabled,
+    Forbidden,
+    PasswordChangeRequired,
+    WrongRecoveryCode,
+    SignedOut,
+    NoStation,
+    StationExists,
+    BadBackup,
+    SchemaTooNew,
+    UnknownUnit,
+    KeyFile,
+    BadLine,
+    BadRows,
+    Io,
+    AttachmentMissing,
+    AttachmentSealed,
+    Corrupt,
+    Database,
+    Revoked,
+    BadJson,
+}
+
+impl ErrorCode {
+    pub const ALL: &'static [ErrorCode] = &[
+        ErrorCode::Invalid,
+        ErrorCode::NotFound,
+        ErrorCode::WrongCredentials,
+        ErrorCode::LockedOut,
+        ErrorCode::AccountDisabled,
+        ErrorCode::Forbidden,
+        ErrorCode::PasswordChangeRequired,
+        ErrorCode::WrongRecoveryCode,
+        ErrorCode::SignedOut,
+        ErrorCode::NoStation,
+        ErrorCode::StationExists,
+        ErrorCode::BadBackup,
+        ErrorCode::SchemaTooNew,
+        ErrorCode::UnknownUnit,
+        ErrorCode::KeyFile,
+        ErrorCode::BadLine,
+        ErrorCode::BadRows,
+        ErrorCode::Io,
+        ErrorCode::AttachmentMissing,
+        ErrorCode::AttachmentSealed,
+        ErrorCode::Corrupt,
+        ErrorCode::Database,
+        ErrorCode::Revoked,
+        ErrorCode::BadJson,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Invalid => "invalid",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::WrongCredentials => "wrong_credentials",
+            ErrorCode::LockedOut => "locked_out",
+            ErrorCode::AccountDisabled => "account_disabled",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::PasswordChangeRequired => "password_change_required",
+            ErrorCode::WrongRecoveryCode => "wrong_recovery_code",
+            ErrorCode::SignedOut => "signed_out",
+            ErrorCode::NoStation => "no_station",
+            ErrorCode::StationExists => "station_exists",
+            ErrorCode::BadBackup => "bad_backup",
+            ErrorCode::SchemaTooNew => "schema_too_new",
+            ErrorCode::UnknownUnit => "unknown_unit",
+            ErrorCode::KeyFile => "key_file",
+            ErrorCode::BadLine => "bad_line",
+            ErrorCode::BadRows => "bad_rows",
+            ErrorCode::Io => "io",
+            ErrorCode::AttachmentMissing => "attachment_missing",
+            ErrorCode::AttachmentSealed => "attachment_sealed",
+            ErrorCode::Corrupt => "corrupt",
+            ErrorCode::Database => "database",
+            ErrorCode::Revoked => "revoked",
+            ErrorCode::BadJson => "bad_json",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorCode;
+
+    #[test]
+    fn each_code_reads_the_same_in_rust_and_on_the_wire() {
+        for code in ErrorCode::ALL {
+            assert_eq!(
+                serde_json::to_value(code).unwrap(),
+                serde_json::Value::String(code.as_str().into())
+            );
         }
     }
 }

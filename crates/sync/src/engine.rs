@@ -90,7 +90,7 @@ pub fn sync_with(
 ) -> Result<SyncReport, SyncError> {
     let mut report = exchange(station, client, now)?;
     push_audit(station, client)?;
-    escrow_recovery(station, client)?;
+    escrow_recovery(station, client, now)?;
     // Keys the pull brought (a new officer, a new laptop of the commune, a recovery slot)
     // are granted the commune's identity key by a session that holds it, and identities
     // that arrived in clear from a laptop not yet updated are sealed. What that wrote, and

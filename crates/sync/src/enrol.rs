@@ -105,7 +105,9 @@ pub fn enroll(
     station.sync_set("recovery_escrowed", "")?;
     tracing::info!(station = %resp.station_id, "enrolled");
     let mut station = station;
-    if let Err(e) = client_for(&station).and_then(|mut c| escrow_recovery(&mut station, &mut c)) {
+    if let Err(e) =
+        client_for(&station).and_then(|mut c| escrow_recovery(&mut station, &mut c, now))
+    {
         tracing::warn!(error = %e, "recovery code not handed over yet; the next sync retries");
     }
     Ok(station)

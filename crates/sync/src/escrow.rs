@@ -1,6 +1,6 @@
 //! Handing the server the station's recovery code.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use binhyen_protocol::wire::RecoveryEscrow;
 use binhyen_store::Station;
@@ -15,6 +15,7 @@ use crate::transport::Transport;
 pub(crate) fn escrow_recovery(
     station: &mut Station,
     client: &mut dyn Transport,
+    now: DateTime<Utc>,
 ) -> Result<(), SyncError> {
     if station.sync_get("recovery_escrowed")?.as_deref() == Some("1") {
         return Ok(());
@@ -29,7 +30,7 @@ pub(crate) fn escrow_recovery(
             // Remembered before the key file changes: a crash in between leaves a code that
             // is sent and wrapped again next time, never a wrapped code nobody knows.
             station.sync_set("recovery_pending", &code)?;
-            station.set_recovery_code(&code, Utc::now())?;
+            station.set_recovery_code(&code, now)?;
             code
         }
     };

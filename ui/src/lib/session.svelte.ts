@@ -1,5 +1,6 @@
 // Who is signed in, for the screens to show only what the officer's role allows. The store
 // refuses anything else anyway; this only keeps the window honest about it.
+import type { AppErrorCode } from './bindings/AppErrorCode';
 import type { Permission } from './bindings/Permission';
 import type { Session } from './bindings/Session';
 
@@ -11,7 +12,7 @@ export function can(permission: Permission): boolean {
 }
 
 /** The errors after which the window must show the sign-in screen again. */
-export const SIGNED_OUT_CODES = ['signed_out', 'account_disabled', 'revoked'];
+export const SIGNED_OUT_CODES: AppErrorCode[] = ['signed_out', 'account_disabled', 'revoked'];
 
 /** Seconds left before the idle lock, given the last activity (ms) and now (ms). */
 export function idleSecondsLeft(lastActivity: number, now: number, limitSeconds: number): number {
