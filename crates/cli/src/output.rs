@@ -436,6 +436,12 @@ impl Out {
                 r.files_sent, r.files_received
             );
         }
+        if r.files_refused > 0 {
+            println!(
+                "CẢNH BÁO: {} tệp đính kèm nhận từ máy chủ không đúng nội dung và đã bị từ chối; báo Công an tỉnh nếu còn lặp lại.",
+                r.files_refused
+            );
+        }
         if r.files_waiting > 0 {
             println!(
                 "{} tệp đính kèm chờ khóa danh tính của xã (được niêm phong): tệp mở khi cán bộ được trưởng Công an xã trao khóa đăng nhập hay đồng bộ trên máy này.",

@@ -363,10 +363,12 @@ impl Station {
             .collect::<rusqlite::Result<_>>()?;
         let mut opened = 0;
         for (sha, data) in waiting {
-            let Some(plain) = self.open_file(&data)? else {
-                continue;
+            let kept = match self.open_file(&data) {
+                Ok(None) => continue,
+                Ok(Some(plain)) => self.keep_content(&sha, &zeroize::Zeroizing::new(plain)),
+                Err(e) => Err(e),
             };
-            match self.keep_content(&sha, &zeroize::Zeroizing::new(plain)) {
+            match kept {
                 Ok(()) => opened += 1,
                 Err(StoreError::Corrupt(why)) => {
                     tracing::warn!(%sha, %why, "a sealed file did not open to its content");

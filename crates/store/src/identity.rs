@@ -546,7 +546,8 @@ impl Station {
     }
 
     /// An attachment's content opened from its sealed envelope: `Ok(None)` where this
-    /// session holds no key that opens it (or the envelope is not one).
+    /// session holds no key that opens it (or the envelope is not one); `corrupt` where it
+    /// holds the key the envelope names and the box does not open with it.
     pub(crate) fn open_file(&self, envelope: &[u8]) -> Result<Option<Vec<u8>>> {
         let Some((key, body)) = binhyen_domain::attachment::sealed::parse(envelope) else {
             return Ok(None);
@@ -554,7 +555,9 @@ impl Station {
         let Some(secret) = self.identity_secret(key)? else {
             return Ok(None);
         };
-        Ok(secret.unseal(body).ok())
+        secret.unseal(body).map(Some).map_err(|_| {
+            StoreError::Corrupt("tệp đính kèm niêm phong không mở được bằng khóa của xã".into())
+        })
     }
 
     /// Makes a new identity key of the unit, granted to this session's own key and to every

@@ -36,6 +36,9 @@ pub struct SyncReport {
     /// the signed-in officer holds no key, or attached here while the commune has no key to
     /// seal them with (the chief's next sync makes one).
     pub files_waiting: usize,
+    /// Files received that did not open to what their name says: refused, asked for again
+    /// at the next sync (see `binhyen-sync`'s `files.rs`).
+    pub files_refused: usize,
 }
 
 impl SyncReport {

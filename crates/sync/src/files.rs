@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use binhyen_store::Station;
+use binhyen_store::{Station, StoreError};
 
 use crate::engine::SyncReport;
 use crate::error::SyncError;
@@ -49,13 +49,31 @@ pub(crate) fn exchange_files(
     }
     for sha in station.attachments_missing()? {
         if let Some(data) = client.get_attachment(&sha)? {
-            station
-                .store_downloaded_content(&sha, &data)
-                .map_err(|e| SyncError::BadResponse(e.to_string()))?;
-            report.files_received += 1;
+            keep_file(station, &sha, &data, report)?;
         }
     }
     station.prune_attachment_content()?;
     report.files_waiting = station.files_waiting_for_key()? + unsealed;
+    Ok(())
+}
+
+/// Keeps one file received from the server. One that does not open to what its name says
+/// (damaged, or parked under that name by a laptop of the commune: the server cannot check
+/// what it cannot read) is refused, counted and logged, and the sync goes on: one bad file
+/// must not hold back the rest.
+pub(crate) fn keep_file(
+    station: &mut Station,
+    sha: &str,
+    data: &[u8],
+    report: &mut SyncReport,
+) -> Result<(), SyncError> {
+    match station.store_downloaded_content(sha, data) {
+        Ok(_) => report.files_received += 1,
+        Err(StoreError::Corrupt(why)) => {
+            tracing::warn!(%sha, %why, "a file from the server is not what its name says; refused");
+            report.files_refused += 1;
+        }
+        Err(e) => return Err(SyncError::BadResponse(e.to_string())),
+    }
     Ok(())
 }

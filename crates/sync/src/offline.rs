@@ -133,10 +133,7 @@ pub fn import_reply(
         let data = f
             .bytes()
             .ok_or_else(|| SyncError::BadResponse(format!("tệp {} hỏng trong gói", f.sha256)))?;
-        station
-            .store_downloaded_content(&f.sha256, &data)
-            .map_err(|e| SyncError::BadResponse(e.to_string()))?;
-        report.files_received += 1;
+        crate::files::keep_file(station, &f.sha256, &data, &mut report)?;
     }
     report.files_waiting = station.files_waiting_for_key()?;
     report.files_sent = reply.files_acked.len();

@@ -781,6 +781,51 @@ fn a_refused_change_does_not_block_the_others() {
     );
 }
 
+/// The server cannot check a sealed file against its name, so a laptop of the commune could
+/// park a wrong one under a name before the real one is uploaded. The laptops that receive
+/// it refuse it (it does not open with the commune's key), say so, and sync on.
+#[test]
+fn a_file_parked_under_a_wrong_name_is_refused_and_the_sync_goes_on() {
+    let root = tempfile::tempdir().unwrap();
+    let (db, now) = (sqlite_server(root.path()), calm_now());
+    let mut a = laptop(root.path(), &db, "24280", "a1", 0, now);
+    let mut b = laptop(root.path(), &db, "24280", "a2", 0, now);
+    let mut faults = calm();
+    // The chief on A makes the commune's key and grants it to B.
+    a.s().ensure_identity_key(now).unwrap();
+    sync_over(&db, &mut a, &mut faults, now);
+    sync_over(&db, &mut b, &mut faults, now);
+    sync_over(&db, &mut a, &mut faults, now);
+    for h in a.s().identity_holders().unwrap() {
+        if !h.this_laptop && h.officer_id.is_some() {
+            a.s().grant_identity(&h.officer_key_id, now).unwrap();
+        }
+    }
+    sync_over(&db, &mut a, &mut faults, now);
+    sync_over(&db, &mut b, &mut faults, now);
+    // A records a tip with a photo; before A uploads it, something else sits under its
+    // name: an envelope that names the commune's key but holds no box it opens.
+    let input = serde_json::from_value(json!({"content": "Trộm bò ở buôn"})).unwrap();
+    let tip = a.s().add_tip_with_files(&input, &[photo(7)], now).unwrap();
+    let sha = tip.attachments[0].sha256.clone();
+    let sealed = a.s().content_for_upload(&sha, now).unwrap().unwrap();
+    let (key, _) = binhyen_domain::attachment::sealed::parse(&sealed).unwrap();
+    let parked = binhyen_domain::attachment::sealed::envelope(key, &[0x42; 120]);
+    db.store_attachment("24280", &sha, &parked, now).unwrap();
+    sync_over(&db, &mut a, &mut faults, now);
+    let report = sync_over(&db, &mut b, &mut faults, now);
+    assert_eq!(
+        (report.files_received, report.files_refused),
+        (0, 1),
+        "{report:?}"
+    );
+    assert!(report.checksum_ok);
+    assert_eq!(snapshot(b.s()).len(), 1, "the tip came through");
+    assert_eq!(b.s().files_waiting_for_key().unwrap(), 0, "nothing kept");
+    let shown = b.s().get_tip(&tip.id.to_string()).unwrap();
+    assert!(!shown.attachments[0].available);
+}
+
 /// A checksum mismatch is put right, record by record: a laptop whose copy went wrong takes
 /// the server's, and a record the server lost (restored from an old backup) is sent again
 /// by the laptop that wrote it.
