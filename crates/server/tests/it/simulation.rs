@@ -353,34 +353,8 @@ fn run(seed: u64, steps: usize) {
         old_server: seed % 4 == 3,
     };
 
-    // Enrolment day, with the network up: the first laptop's chief makes the commune's
-    // identity key, the others sync theirs in, and the chief grants them. Photos travel
-    // sealed to that key; a laptop not granted it would keep them sealed.
     faults.on = false;
-    laptops[0].s().ensure_identity_key(start).unwrap();
-    for round in 0..3 {
-        for l in laptops.iter_mut() {
-            let row = l.row.clone();
-            let local_now = start + l.skew;
-            let mut link = Link {
-                db: &db,
-                row: &row,
-                now: start,
-                faults: &mut faults,
-            };
-            sync_with(l.s(), &mut link, local_now)
-                .unwrap_or_else(|e| panic!("seed {seed}: enrolment sync: {e}"));
-        }
-        // After the second round the chief's laptop has every other laptop's key.
-        if round == 1 {
-            let chief = laptops[0].s();
-            for h in chief.identity_holders().unwrap() {
-                if !h.this_laptop && h.officer_id.is_some() && h.keys_held < h.keys_total {
-                    chief.grant_identity(&h.officer_key_id, start).unwrap();
-                }
-            }
-        }
-    }
+    enrolment_day(&db, &mut laptops, &mut faults, start);
     faults.on = true;
 
     for step in 0..steps {
@@ -705,6 +679,41 @@ fn calm_now() -> DateTime<Utc> {
     "2026-11-20T01:00:00Z".parse().unwrap()
 }
 
+/// Enrolment day, with the network up: the first laptop's chief makes the commune's
+/// identity key, the others sync theirs in, and the chief grants them. Photos travel sealed
+/// to that key; a laptop not granted it would keep them sealed.
+fn enrolment_day(
+    db: &Arc<dyn Backend>,
+    laptops: &mut [Laptop],
+    faults: &mut Faults,
+    now: DateTime<Utc>,
+) {
+    laptops[0].s().ensure_identity_key(now).unwrap();
+    for round in 0..3 {
+        for l in laptops.iter_mut() {
+            let row = l.row.clone();
+            let local_now = now + l.skew;
+            let mut link = Link {
+                db,
+                row: &row,
+                now,
+                faults: &mut *faults,
+            };
+            sync_with(l.s(), &mut link, local_now)
+                .unwrap_or_else(|e| panic!("enrolment sync: {e}"));
+        }
+        // After the second round the chief's laptop has every other laptop's key.
+        if round == 1 {
+            let chief = laptops[0].s();
+            for h in chief.identity_holders().unwrap() {
+                if !h.this_laptop && h.officer_id.is_some() && h.keys_held < h.keys_total {
+                    chief.grant_identity(&h.officer_key_id, now).unwrap();
+                }
+            }
+        }
+    }
+}
+
 /// A link that loses, repeats and reorders nothing.
 fn calm() -> Faults {
     Faults {
@@ -788,21 +797,13 @@ fn a_refused_change_does_not_block_the_others() {
 fn a_file_parked_under_a_wrong_name_is_refused_and_the_sync_goes_on() {
     let root = tempfile::tempdir().unwrap();
     let (db, now) = (sqlite_server(root.path()), calm_now());
-    let mut a = laptop(root.path(), &db, "24280", "a1", 0, now);
-    let mut b = laptop(root.path(), &db, "24280", "a2", 0, now);
+    let mut laptops = [
+        laptop(root.path(), &db, "24280", "a1", 0, now),
+        laptop(root.path(), &db, "24280", "a2", 0, now),
+    ];
     let mut faults = calm();
-    // The chief on A makes the commune's key and grants it to B.
-    a.s().ensure_identity_key(now).unwrap();
-    sync_over(&db, &mut a, &mut faults, now);
-    sync_over(&db, &mut b, &mut faults, now);
-    sync_over(&db, &mut a, &mut faults, now);
-    for h in a.s().identity_holders().unwrap() {
-        if !h.this_laptop && h.officer_id.is_some() {
-            a.s().grant_identity(&h.officer_key_id, now).unwrap();
-        }
-    }
-    sync_over(&db, &mut a, &mut faults, now);
-    sync_over(&db, &mut b, &mut faults, now);
+    enrolment_day(&db, &mut laptops, &mut faults, now);
+    let [a, b] = &mut laptops;
     // A records a tip with a photo; before A uploads it, something else sits under its
     // name: an envelope that names the commune's key but holds no box it opens.
     let input = serde_json::from_value(json!({"content": "Trộm bò ở buôn"})).unwrap();
@@ -812,8 +813,8 @@ fn a_file_parked_under_a_wrong_name_is_refused_and_the_sync_goes_on() {
     let (key, _) = binhyen_domain::attachment::sealed::parse(&sealed).unwrap();
     let parked = binhyen_domain::attachment::sealed::envelope(key, &[0x42; 120]);
     db.store_attachment("24280", &sha, &parked, now).unwrap();
-    sync_over(&db, &mut a, &mut faults, now);
-    let report = sync_over(&db, &mut b, &mut faults, now);
+    sync_over(&db, a, &mut faults, now);
+    let report = sync_over(&db, b, &mut faults, now);
     assert_eq!(
         (report.files_received, report.files_refused),
         (0, 1),
