@@ -46,5 +46,13 @@ forbid binhyen-store binhyen-sync binhyen-app binhyen-server binhyen-cli binhyen
 forbid binhyen-sync binhyen-app binhyen-server binhyen-cli binhyen-desktop
 forbid binhyen-server binhyen-sync binhyen-app binhyen-cli binhyen-desktop
 forbid binhyen-app binhyen-server binhyen-cli binhyen-desktop
+# The store's connection is public only for tests: no shipped binary may turn that on.
+for bin in binhyen-cli binhyen-desktop binhyen-server; do
+  if cargo tree --offline --locked -p "$bin" -e normal,features -i binhyen-store 2>/dev/null \
+    | grep -q 'feature "test-support"'; then
+    echo "layering: $bin ships binhyen-store with its test-support feature" >&2
+    status=1
+  fi
+done
 [ "$status" = 0 ] && echo "layering: ok"
 exit "$status"

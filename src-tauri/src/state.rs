@@ -158,10 +158,7 @@ impl AppState {
                 Some(s) if reads_tips => s.count_tips(&Default::default())?,
                 _ => 0,
             },
-            pending_changes: station
-                .map(|s| binhyen_store::changes::pending_count(s.conn()))
-                .transpose()?
-                .unwrap_or(0),
+            pending_changes: station.map(|s| s.pending_count()).transpose()?.unwrap_or(0),
         })
     }
 

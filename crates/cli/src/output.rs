@@ -57,7 +57,7 @@ impl Out {
     pub fn station(&self, station: &Station, dir: &Path) -> Result<()> {
         let info = station.info();
         let tips = station.count_tips(&Default::default())?;
-        let pending = binhyen_store::changes::pending_count(station.conn())?;
+        let pending = station.pending_count()?;
         if self.json {
             return print_json(
                 &json!({"station": info, "data_dir": dir, "tips": tips, "pending_changes": pending}),

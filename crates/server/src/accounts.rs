@@ -14,7 +14,7 @@ use binhyen_domain::access::{normalize_username, Role};
 use binhyen_domain::hlc::Hlc;
 use binhyen_protocol::wire::{ScopeRecord, WireChange};
 
-use crate::db::{refuse, Backend, DbError, DbResult, StationRow};
+use crate::db::{refuse, Backend, Code, DbError, DbResult, StationRow};
 
 /// The node name in the clock values of the province's own changes.
 const NODE: &str = "province";
@@ -33,8 +33,7 @@ pub struct ProvinceAccount {
 fn as_unit(db: &dyn Backend, unit: &str) -> DbResult<StationRow> {
     if !db.unit_exists(unit)? {
         return Err(refuse(
-            404,
-            "unknown_unit",
+            Code::UnknownUnit,
             format!("Không có đơn vị mã {unit}."),
         ));
     }
@@ -136,8 +135,7 @@ fn find<'a>(records: &'a [ScopeRecord], username: &str) -> DbResult<&'a ScopeRec
         .find(|r| r.data.get("username").and_then(Value::as_str) == Some(wanted.as_str()))
         .ok_or_else(|| {
             refuse(
-                404,
-                "unknown_account",
+                Code::UnknownAccount,
                 format!("Đơn vị không có tài khoản \"{username}\"."),
             )
         })
@@ -156,8 +154,7 @@ fn keep_a_manager(records: &[ScopeRecord], changed: &ScopeRecord) -> DbResult<()
         .any(is_manager);
     if is_manager(changed) && !others {
         return Err(refuse(
-            409,
-            "last_manager",
+            Code::LastManager,
             "Đây là tài khoản trưởng Công an xã hoặc quản trị viên cuối cùng còn hoạt động của đơn vị; hãy thêm người khác trước.",
         ));
     }
@@ -175,17 +172,16 @@ pub fn add(
     now: DateTime<Utc>,
 ) -> DbResult<ProvinceAccount> {
     let row = as_unit(db, unit)?;
-    let username = normalize_username(username).map_err(|m| refuse(422, "bad_username", m))?;
+    let username = normalize_username(username).map_err(|m| refuse(Code::BadUsername, m))?;
     let role = Role::parse(role).ok_or_else(|| bad_role(role))?;
     let full_name = full_name.trim();
     if full_name.is_empty() {
-        return Err(refuse(422, "name_required", "Hãy ghi họ tên cán bộ."));
+        return Err(refuse(Code::NameRequired, "Hãy ghi họ tên cán bộ."));
     }
     let records = officer_records(db, &row)?;
     if find(&records, &username).is_ok() {
         return Err(refuse(
-            409,
-            "username_taken",
+            Code::UsernameTaken,
             format!("Đơn vị đã có tài khoản \"{username}\"."),
         ));
     }
@@ -208,8 +204,7 @@ pub fn add(
 
 fn bad_role(role: &str) -> DbError {
     refuse(
-        422,
-        "bad_role",
+        Code::BadRole,
         format!("Vai trò \"{role}\" không có; chọn officer, chief, analyst hoặc admin."),
     )
 }

@@ -26,7 +26,7 @@ use binhyen_protocol::wire::{
     RecoveryEscrowResponse, MAX_BATCH, MAX_BODY_BYTES,
 };
 
-use crate::db::{sha256_hex, Backend, DbError, StationRow};
+use crate::db::{sha256_hex, Backend, Code, DbError, StationRow};
 
 pub type Shared = Arc<dyn Backend>;
 
@@ -48,10 +48,33 @@ fn fail(status: u16, code: &str, message: impl Into<String>) -> Failure {
     )
 }
 
+/// The HTTP status each refusal travels with: decided here, and only here.
+pub fn status_of(code: Code) -> u16 {
+    match code {
+        Code::BadChange | Code::BadCsv | Code::BadHash => 400,
+        Code::BadToken => 401,
+        Code::OutOfScope | Code::Revoked | Code::UnauthorisedGrant => 403,
+        Code::UnknownAccount | Code::UnknownAttachment | Code::UnknownUnit => 404,
+        Code::AuditBroken
+        | Code::AuditRewritten
+        | Code::DeviceTaken
+        | Code::LastManager
+        | Code::TokenUsed
+        | Code::UsernameTaken => 409,
+        Code::TooLarge => 413,
+        Code::BadFormat
+        | Code::BadRole
+        | Code::BadUsername
+        | Code::ClockAhead
+        | Code::NameRequired
+        | Code::NotSealed => 422,
+    }
+}
+
 impl From<DbError> for Failure {
     fn from(e: DbError) -> Failure {
         match e {
-            DbError::Refused(r) => fail(r.status, r.code, r.message),
+            DbError::Refused(r) => fail(status_of(r.code), r.code.as_str(), r.message),
             other => {
                 tracing::error!(error = %other, "storage failure");
                 fail(
@@ -388,7 +411,7 @@ async fn audit(
         ));
     }
     let id = st.id.clone();
-    let acked_seq = blocking(move || db.push_audit(&st, &req))
+    let acked_seq = blocking(move || db.push_audit(&st, &req, Utc::now()))
         .await
         .inspect_err(|f| {
             tracing::warn!(station = %id, code = %f.1.code, "audit chain refused");

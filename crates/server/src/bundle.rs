@@ -66,7 +66,7 @@ pub fn import(
     };
     // The audit trail first: a trail rewritten on the laptop refuses the bundle whole.
     let audit_acked = match &push.audit {
-        Some(audit) => Some(db.push_audit(&station, audit)?),
+        Some(audit) => Some(db.push_audit(&station, audit, now)?),
         None => None,
     };
     let mut acked = Vec::new();
@@ -78,7 +78,9 @@ pub fn import(
                 summary.duplicates += out.duplicates;
                 acked.extend(chunk.iter().map(|c| c.change_id.clone()));
             }
-            Err(DbError::Refused(r)) if binhyen_protocol::wire::refused_for_good(r.code) => {
+            Err(DbError::Refused(r))
+                if binhyen_protocol::wire::refused_for_good(r.code.as_str()) =>
+            {
                 // As online: one refused change must not hold back the others.
                 for c in chunk {
                     apply_one(
@@ -118,7 +120,7 @@ pub fn import(
         match crate::db::put_attachment(db, &station, &f.sha256, &data, now) {
             Ok(()) => files_acked.push(f.sha256.clone()),
             Err(DbError::Refused(r)) => {
-                tracing::warn!(sha = %f.sha256, code = r.code, "bundle file not kept");
+                tracing::warn!(sha = %f.sha256, code = r.code.as_str(), "bundle file not kept");
             }
             Err(e) => return Err(e.into()),
         }
@@ -180,7 +182,7 @@ fn apply_one(
             summary.duplicates += out.duplicates;
             acked.push(c.change_id.clone());
         }
-        Err(DbError::Refused(r)) if binhyen_protocol::wire::refused_for_good(r.code) => {
+        Err(DbError::Refused(r)) if binhyen_protocol::wire::refused_for_good(r.code.as_str()) => {
             rejected.push(RejectedChange {
                 change_id: c.change_id.clone(),
                 message: r.message,

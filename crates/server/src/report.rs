@@ -16,7 +16,7 @@ use binhyen_store::report::{DeadlineRules, UnitReport};
 use binhyen_store::report_export::ReportFormat;
 use binhyen_store::{FirstOfficer, InitOptions, Station};
 
-use crate::db::{refuse, Backend, DbError, DbResult, StationRow};
+use crate::db::{refuse, Backend, Code, DbError, DbResult, StationRow};
 
 /// Changes applied to the replica per transaction.
 const PAGE: u32 = 5_000;
@@ -33,8 +33,7 @@ pub fn replica(
 ) -> DbResult<(tempfile::TempDir, Station)> {
     if !db.unit_exists(unit)? {
         return Err(refuse(
-            404,
-            "unknown_unit",
+            Code::UnknownUnit,
             format!("Không có đơn vị mã {unit}."),
         ));
     }
@@ -107,7 +106,7 @@ pub fn export(
 ) -> DbResult<Vec<u8>> {
     let format: ReportFormat = format
         .parse()
-        .map_err(|e: binhyen_store::StoreError| refuse(422, "bad_format", e.to_string()))?;
+        .map_err(|e: binhyen_store::StoreError| refuse(Code::BadFormat, e.to_string()))?;
     let report = unit_report(db, unit, period, now)?;
     format.render(&report).map_err(store_error)
 }

@@ -3,38 +3,37 @@
 //!
 //! The store knows nothing of HTTP, of Tauri or of the command line: callers pass in the
 //! time (`now`) and get typed errors with stable codes.
+//!
+//! It is built in layers, each a folder, none importing one above it (the test
+//! `tests/it/layers.rs` reads the `use` lines and holds this):
+//!
+//! 1. [`base`](base/mod.rs): connection, migrations, keys, the change writer, the audit
+//!    trail, meta, official units, search folding;
+//! 2. [`records`](records/mod.rs): tips, rosters, channels, accounts, identity,
+//!    attachments, settings;
+//! 3. [`replica`](replica/mod.rs) (applying pulls, acknowledgements, conflicts, checksum
+//!    scans) and [`reports`](reports/mod.rs) (report, exports, PDF, documents, today), side
+//!    by side, neither importing the other;
+//! 4. [`lifecycle`](lifecycle/mod.rs): create, open, recover, demo, backup, doctor.
+//!
+//! The modules are re-exported here by name, so callers write `binhyen_store::tips::…`
+//! whatever the layer.
 
-pub mod accounts;
-pub mod attachments;
-pub mod audit;
-pub mod backup;
-pub mod changes;
-pub mod channels;
-pub mod demo;
-pub mod doctor;
-pub mod documents;
-pub mod error;
-pub mod identity;
-pub mod keys;
-pub mod migrate;
-pub mod private_files;
+mod base;
+mod lifecycle;
+mod records;
 pub mod replica;
-pub mod report;
-pub mod report_export;
-pub mod report_pdf;
-pub mod roster;
-pub mod search;
-pub mod settings;
-pub mod station;
-pub mod sums;
-pub mod tips;
-pub mod today;
-pub mod units;
+mod reports;
 
-mod sql;
+pub use base::{audit, changes, error, keys, migrate, private_files, search, station, sums, units};
+pub(crate) use base::{session, sql};
+pub use lifecycle::{backup, demo, doctor, open};
+pub use records::{accounts, attachments, channels, identity, roster, settings, tips};
+pub use reports::{documents, report, report_export, report_pdf, today};
 
 pub use accounts::{Credentials, FirstOfficer, Session};
 pub use error::StoreError;
-pub use station::{Checkpointer, InitOptions, Station, StationInfo};
+pub use open::InitOptions;
+pub use station::{Checkpointer, Station, StationInfo};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -103,7 +103,7 @@ pub fn sync_with(
     // Files to upload are sealed to the commune's key: where the commune has none yet, a
     // chief's sync makes it now, so that its record goes out with this exchange.
     station.key_for_uploads(now)?;
-    if binhyen_store::changes::pending_count(station.conn())? > 0 {
+    if station.pending_count()? > 0 {
         let again = exchange(station, client, now)?;
         report.add(again);
     }

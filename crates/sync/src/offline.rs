@@ -4,7 +4,6 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use binhyen_store::changes::pending;
 use binhyen_store::replica::RemoteChange;
 use binhyen_store::Station;
 
@@ -47,7 +46,7 @@ pub fn export_bundle(
     let (station_id, key) = bundle_credentials(station)?;
     // The commune's key the files are sealed with travels in the same bundle.
     station.key_for_uploads(now)?;
-    let batch = pending(station.conn(), u32::MAX)?;
+    let batch = station.pending_changes(u32::MAX)?;
     let changes = wire_changes(station, &batch)?;
     let cursor = pull_cursor(station)?;
     let bundle_id = Uuid::new_v4().to_string();

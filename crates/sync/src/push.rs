@@ -31,7 +31,8 @@ pub(crate) fn wire_changes(
             .map(str::to_string);
         let unit_code = match c.unit_code.clone().or(data_unit) {
             Some(u) => u,
-            None => binhyen_store::replica::record_unit(station.conn(), &c.entity, &c.entity_id)?
+            None => station
+                .record_unit(&c.entity, &c.entity_id)?
                 .unwrap_or_else(|| unit.clone()),
         };
         changes.push(WireChange {
@@ -64,7 +65,7 @@ pub(crate) fn outgoing(
     after_seq: i64,
     size: u32,
 ) -> Result<Option<Outgoing>, SyncError> {
-    let batch = binhyen_store::changes::pending_after(station.conn(), after_seq, size)?;
+    let batch = station.pending_changes_after(after_seq, size)?;
     let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
         return Ok(None);
     };

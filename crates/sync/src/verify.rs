@@ -46,8 +46,7 @@ pub fn repair(
             if same || station.has_pending(&r.entity, &r.entity_id)? {
                 continue;
             }
-            let local_versions =
-                binhyen_store::changes::load_versions(station.conn(), &r.entity, &r.entity_id)?;
+            let local_versions = station.field_versions(&r.entity, &r.entity_id)?;
             let newer_here = local_versions.iter().any(|(field, v)| {
                 let theirs = r.versions.get(field).and_then(|t| t.as_str()).unwrap_or("");
                 v.as_str().is_some_and(|mine| mine > theirs)

@@ -23,11 +23,81 @@ pub enum DbError {
     Other(String),
 }
 
-/// A request refused whole, with the HTTP status and a reason.
+/// Why a request is refused: a stable code the station and the window read. Which HTTP
+/// status each travels with is decided in one place, the HTTP layer (`api::status_of`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    AuditBroken,
+    AuditRewritten,
+    BadChange,
+    BadCsv,
+    BadFormat,
+    BadHash,
+    BadRole,
+    BadToken,
+    BadUsername,
+    ClockAhead,
+    DeviceTaken,
+    LastManager,
+    NameRequired,
+    NotSealed,
+    OutOfScope,
+    Revoked,
+    TokenUsed,
+    TooLarge,
+    UnauthorisedGrant,
+    UnknownAccount,
+    UnknownAttachment,
+    UnknownUnit,
+    UsernameTaken,
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::AuditBroken => "audit_broken",
+            Code::AuditRewritten => "audit_rewritten",
+            Code::BadChange => "bad_change",
+            Code::BadCsv => "bad_csv",
+            Code::BadFormat => "bad_format",
+            Code::BadHash => "bad_hash",
+            Code::BadRole => "bad_role",
+            Code::BadToken => "bad_token",
+            Code::BadUsername => "bad_username",
+            Code::ClockAhead => "clock_ahead",
+            Code::DeviceTaken => "device_taken",
+            Code::LastManager => "last_manager",
+            Code::NameRequired => "name_required",
+            Code::NotSealed => "not_sealed",
+            Code::OutOfScope => "out_of_scope",
+            Code::Revoked => "revoked",
+            Code::TokenUsed => "token_used",
+            Code::TooLarge => "too_large",
+            Code::UnauthorisedGrant => "unauthorised_grant",
+            Code::UnknownAccount => "unknown_account",
+            Code::UnknownAttachment => "unknown_attachment",
+            Code::UnknownUnit => "unknown_unit",
+            Code::UsernameTaken => "username_taken",
+        }
+    }
+}
+
+impl PartialEq<&str> for Code {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A request refused whole, with its code and a reason in Vietnamese.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
-    pub status: u16,
-    pub code: &'static str,
+    pub code: Code,
     pub message: String,
 }
 
@@ -37,9 +107,8 @@ impl std::fmt::Display for Refusal {
     }
 }
 
-pub(crate) fn refuse(status: u16, code: &'static str, message: impl Into<String>) -> DbError {
+pub(crate) fn refuse(code: Code, message: impl Into<String>) -> DbError {
     DbError::Refused(Refusal {
-        status,
         code,
         message: message.into(),
     })
@@ -124,7 +193,12 @@ pub trait Backend: Send + Sync {
     fn station_with_key(&self, id: &str) -> DbResult<Option<(StationRow, Option<String>)>>;
     /// Keeps a station's audit entries after checking that they follow on from the copy
     /// held, and that the station's head matches it. Returns the last entry held.
-    fn push_audit(&self, station: &StationRow, push: &AuditPush) -> DbResult<i64>;
+    fn push_audit(
+        &self,
+        station: &StationRow,
+        push: &AuditPush,
+        now: DateTime<Utc>,
+    ) -> DbResult<i64>;
     /// Every station's audit chain as held, for `binhyen-server audit verify`.
     fn audit_chain(&self, station_id: &str) -> DbResult<Vec<AuditRecord>>;
     /// Keeps (replacing any earlier one) the code that unlocks a station whose passwords are
@@ -184,8 +258,7 @@ pub(crate) fn audit_new<'a>(
 ) -> DbResult<Vec<&'a AuditRecord>> {
     let rewritten = |seq: i64| {
         refuse(
-            409,
-            "audit_rewritten",
+            Code::AuditRewritten,
             format!("Nhật ký kiểm tra của trạm khác với bản máy chủ đã nhận (mục {seq}): nhật ký trên máy đã bị sửa. Không nhận thêm; hãy báo Công an tỉnh."),
         )
     };
@@ -219,8 +292,7 @@ pub(crate) fn audit_new<'a>(
             let genesis = push.chain.as_deref().map(binhyen_domain::audit::genesis);
             if first.seq != 1 || genesis.is_some_and(|g| first.prev_hash != g) {
                 return Err(refuse(
-                    409,
-                    "audit_rewritten",
+                    Code::AuditRewritten,
                     format!("Nhật ký kiểm tra của trạm không bắt đầu từ mục đầu tiên (gặp mục {}): phần đầu đã bị cắt hoặc thay. Không nhận; hãy báo Công an tỉnh.", first.seq),
                 ));
             }
@@ -230,8 +302,7 @@ pub(crate) fn audit_new<'a>(
     let after = last.as_ref().map(|(s, h)| (*s, h.as_str()));
     if let Err((_, problem)) = binhyen_domain::audit::check_chain(after, fresh.iter().copied()) {
         return Err(refuse(
-            409,
-            "audit_broken",
+            Code::AuditBroken,
             format!("Nhật ký kiểm tra gửi lên không liền mạch: {problem}."),
         ));
     }
@@ -253,29 +324,25 @@ pub fn put_attachment(
     use binhyen_domain::attachment::{is_content_hash, sealed};
     if !is_content_hash(sha256) {
         return Err(refuse(
-            400,
-            "bad_hash",
+            Code::BadHash,
             "Tên tệp đính kèm phải là mã SHA-256 (64 ký tự hex thường).",
         ));
     }
     if data.len() > sealed::MAX_BYTES {
         return Err(refuse(
-            413,
-            "too_large",
+            Code::TooLarge,
             format!("Tệp đính kèm quá lớn (tối đa {} byte).", sealed::MAX_BYTES),
         ));
     }
     if sealed::parse(data).is_none() {
         return Err(refuse(
-            422,
-            "not_sealed",
+            Code::NotSealed,
             "Tệp đính kèm phải được niêm phong bằng khóa danh tính của xã trước khi gửi lên máy chủ; máy chủ không giữ tệp của xã ở dạng đọc được. Không có gì được ghi.",
         ));
     }
     if !db.attachment_named(&station.unit_code, sha256)? {
         return Err(refuse(
-            404,
-            "unknown_attachment",
+            Code::UnknownAttachment,
             "Không có tệp đính kèm nào của đơn vị mang mã này; hãy đồng bộ bản ghi trước rồi gửi tệp.",
         ));
     }
@@ -284,6 +351,7 @@ pub fn put_attachment(
 
 mod postgres;
 mod rights;
+mod rules;
 mod sqlite;
 pub mod vault;
 
@@ -357,8 +425,42 @@ pub(crate) const SCHEMA: &[&str] = &[
 /// object, and `binhyen_domain::versions::parse` reads both.
 pub(crate) type StoredRecord = (String, String, String, Option<String>);
 
-/// One transaction of a push, as the shared push logic needs it.
-pub(crate) trait PushTx {
+/// The running sums as stored, per (unit, entity), zeros left out.
+pub(crate) type StoredSums = BTreeMap<(String, String), Sums>;
+
+/// One transaction of a backend: the small SQL primitives the server's rules (the push here,
+/// the rest in `rules.rs`) are written over, once for both backends.
+pub(crate) trait Tx {
+    fn insert_unit_if_absent(&mut self, code: &str, name: &str) -> DbResult<usize>;
+    fn upsert_unit(&mut self, code: &str, name: &str, parent: &str) -> DbResult<()>;
+    fn unit_known(&mut self, code: &str) -> DbResult<bool>;
+    /// The laptop number after the highest of the unit's stations.
+    fn next_device(&mut self, unit: &str) -> DbResult<u32>;
+    /// Whether an unrevoked station of the unit has this laptop number.
+    fn device_taken(&mut self, unit: &str, device: u32) -> DbResult<bool>;
+    fn insert_station(
+        &mut self,
+        id: &str,
+        unit: &str,
+        device: u32,
+        token_hash: &str,
+        at: &str,
+    ) -> DbResult<()>;
+    /// Feeds every record of a unit and its communes to the scan, ordered by entity and id
+    /// (bytewise).
+    fn scan_scope(&mut self, unit: &str, scan: &mut ScopeScan) -> DbResult<()>;
+    fn stored_sums(&mut self, unit: &str) -> DbResult<StoredSums>;
+    /// Removes the running sums of a unit and its communes.
+    fn clear_sums(&mut self, unit: &str) -> DbResult<()>;
+    /// The last audit entry held of a station: (seq, hash).
+    fn audit_last(&mut self, station_id: &str) -> DbResult<Option<(i64, String)>>;
+    fn audit_hash(&mut self, station_id: &str, seq: i64) -> DbResult<Option<String>>;
+    fn insert_audit(
+        &mut self,
+        station_id: &str,
+        e: &AuditRecord,
+        received_at: &str,
+    ) -> DbResult<()>;
     fn scope_units(&mut self, unit: &str) -> DbResult<Vec<String>>;
     fn change_exists(&mut self, change_id: &str) -> DbResult<bool>;
     /// (unit_code, vals, versions, deleted)
@@ -435,7 +537,7 @@ pub const MAX_CLOCK_AHEAD: chrono::Duration = chrono::Duration::days(7);
 /// Checks, merges and stores a batch inside one transaction of either backend. Any refusal
 /// returns before the caller commits, so nothing of a refused batch is applied.
 pub(crate) fn push_with(
-    tx: &mut dyn PushTx,
+    tx: &mut dyn Tx,
     station: &StationRow,
     changes: &[WireChange],
     now: DateTime<Utc>,
@@ -447,13 +549,12 @@ pub(crate) fn push_with(
     for (i, c) in changes.iter().enumerate() {
         let at = |m: String| format!("Thay đổi thứ {} ({} {}): {m}", i + 1, c.entity, c.entity_id);
         let (def, op) = binhyen_domain::catalog::check_change(&c.entity, &c.op, &c.data)
-            .map_err(|m| refuse(400, "bad_change", at(m)))?;
+            .map_err(|m| refuse(Code::BadChange, at(m)))?;
         let Some(hlc) = binhyen_domain::hlc::Hlc::parse(&c.hlc)
             .filter(|_| !c.change_id.is_empty() && !c.entity_id.is_empty())
         else {
             return Err(refuse(
-                400,
-                "bad_change",
+                Code::BadChange,
                 at("thiếu mã thay đổi, mã bản ghi hoặc dấu thời gian hợp lệ".into()),
             ));
         };
@@ -464,8 +565,7 @@ pub(crate) fn push_with(
         let reference = now.max(Utc::now()).timestamp_millis();
         if hlc.wall_ms > reference + MAX_CLOCK_AHEAD.num_milliseconds() {
             return Err(refuse(
-                422,
-                "clock_ahead",
+                Code::ClockAhead,
                 at(format!(
                     "dấu thời gian của thay đổi ({}) nhanh hơn giờ máy chủ hơn {} ngày: đồng hồ của máy đã ghi nó bị sai. Thay đổi được giữ lại trên máy để xem lại; hãy chỉnh ngày giờ của máy",
                     chrono::DateTime::from_timestamp_millis(hlc.wall_ms)
@@ -477,8 +577,7 @@ pub(crate) fn push_with(
         }
         if !scope.contains(&c.unit_code) {
             return Err(refuse(
-                403,
-                "out_of_scope",
+                Code::OutOfScope,
                 at(format!(
                     "đơn vị {} nằm ngoài phạm vi của trạm ({})",
                     c.unit_code, station.unit_code
@@ -488,8 +587,7 @@ pub(crate) fn push_with(
         if let Some(u) = c.data.get("unit_code").and_then(Value::as_str) {
             if u != c.unit_code {
                 return Err(refuse(
-                    403,
-                    "out_of_scope",
+                    Code::OutOfScope,
                     at(format!(
                         "bản ghi ghi cho đơn vị {u}, ngoài phạm vi {}",
                         c.unit_code
@@ -506,8 +604,7 @@ pub(crate) fn push_with(
             Some((unit, vals, versions, deleted)) => {
                 if *unit != c.unit_code {
                     return Err(refuse(
-                        403,
-                        "out_of_scope",
+                        Code::OutOfScope,
                         at(format!(
                             "bản ghi thuộc đơn vị {unit}, không thể sửa từ {}",
                             c.unit_code
@@ -584,7 +681,7 @@ pub(crate) fn push_with(
             Some(_) => tx.open_conflicts(def.name, &c.entity_id)?,
             None => Vec::new(),
         };
-        let mut close = |tx: &mut dyn PushTx, field: &str, resolution: Value| -> DbResult<()> {
+        let mut close = |tx: &mut dyn Tx, field: &str, resolution: Value| -> DbResult<()> {
             let (closing, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut open)
                 .into_iter()
                 .partition(|(_, f)| f == field);
@@ -799,15 +896,14 @@ pub(crate) fn page(
 /// Whether a station found by its token may enrol now.
 pub(crate) fn check_enrollable(row: Option<StationRow>) -> DbResult<StationRow> {
     let Some(row) = row else {
-        return Err(refuse(401, "bad_token", "Mã cấp phép không đúng."));
+        return Err(refuse(Code::BadToken, "Mã cấp phép không đúng."));
     };
     if row.revoked_at.is_some() {
-        return Err(refuse(403, "revoked", "Trạm này đã bị thu hồi."));
+        return Err(refuse(Code::Revoked, "Trạm này đã bị thu hồi."));
     }
     if row.enrolled_at.is_some() {
         return Err(refuse(
-            409,
-            "token_used",
+            Code::TokenUsed,
             "Mã cấp phép này đã được dùng; hãy xin tệp cấp phép mới.",
         ));
     }

@@ -13,8 +13,8 @@ use binhyen_protocol::wire::{AuditPush, PulledChange, WireChange};
 use binhyen_domain::checksum::Sums;
 
 use super::{
-    push_with, refuse, scope_checksum, wire_change, Backend, DbError, DbResult, PushOutcome,
-    PushTx, ScopeRecord, ScopeScan, ScopeSums, StationRow, StoredRecord, SCHEMA,
+    push_with, scope_checksum, wire_change, Backend, DbError, DbResult, PushOutcome, ScopeRecord,
+    ScopeScan, ScopeSums, StationRow, StoredRecord, StoredSums, Tx, SCHEMA,
 };
 
 pub struct PgBackend {
@@ -160,7 +160,125 @@ fn stored_sums(
         .collect())
 }
 
-impl PushTx for Transaction<'_> {
+impl Tx for Transaction<'_> {
+    fn insert_unit_if_absent(&mut self, code: &str, name: &str) -> DbResult<usize> {
+        Ok(self.execute(
+            "INSERT INTO units(code, name, parent_code) VALUES ($1, $2, NULL) ON CONFLICT (code) DO NOTHING",
+            &[&code, &name],
+        )? as usize)
+    }
+
+    fn upsert_unit(&mut self, code: &str, name: &str, parent: &str) -> DbResult<()> {
+        self.execute(
+            "INSERT INTO units(code, name, parent_code) VALUES ($1, $2, $3)
+             ON CONFLICT(code) DO UPDATE SET name = excluded.name, parent_code = excluded.parent_code",
+            &[&code, &name, &parent],
+        )?;
+        Ok(())
+    }
+
+    fn unit_known(&mut self, code: &str) -> DbResult<bool> {
+        Ok(self
+            .query_one(
+                "SELECT EXISTS(SELECT 1 FROM units WHERE code = $1)",
+                &[&code],
+            )?
+            .get(0))
+    }
+
+    fn next_device(&mut self, unit: &str) -> DbResult<u32> {
+        let next: i32 = self
+            .query_one(
+                "SELECT COALESCE(max(device_no), 0) + 1 FROM stations WHERE unit_code = $1",
+                &[&unit],
+            )?
+            .get(0);
+        Ok(next.max(1) as u32)
+    }
+
+    fn device_taken(&mut self, unit: &str, device: u32) -> DbResult<bool> {
+        Ok(self
+            .query_one(
+                "SELECT EXISTS(SELECT 1 FROM stations WHERE unit_code = $1 AND device_no = $2 AND revoked_at IS NULL)",
+                &[&unit, &(device as i32)],
+            )?
+            .get(0))
+    }
+
+    fn insert_station(
+        &mut self,
+        id: &str,
+        unit: &str,
+        device: u32,
+        token_hash: &str,
+        at: &str,
+    ) -> DbResult<()> {
+        self.execute(
+            "INSERT INTO stations(id, unit_code, device_no, token_hash, created_at) VALUES ($1, $2, $3, $4, $5)",
+            &[&id, &unit, &(device as i32), &token_hash, &at],
+        )?;
+        Ok(())
+    }
+
+    fn scan_scope(&mut self, unit: &str, scan: &mut ScopeScan) -> DbResult<()> {
+        use postgres::fallible_iterator::FallibleIterator;
+        let mut rows = self.query_raw(
+            "SELECT unit_code, entity, entity_id, versions, deleted FROM records
+             WHERE unit_code = $1 OR unit_code IN (SELECT code FROM units WHERE parent_code = $1)
+             ORDER BY entity COLLATE \"C\", entity_id COLLATE \"C\"",
+            [&unit],
+        )?;
+        while let Some(r) = rows.next()? {
+            scan.add(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
+        }
+        Ok(())
+    }
+
+    fn stored_sums(&mut self, unit: &str) -> DbResult<StoredSums> {
+        stored_sums(self, unit)
+    }
+
+    fn clear_sums(&mut self, unit: &str) -> DbResult<()> {
+        self.execute(
+            "DELETE FROM checksum_sums
+             WHERE unit_code = $1 OR unit_code IN (SELECT code FROM units WHERE parent_code = $1)",
+            &[&unit],
+        )?;
+        Ok(())
+    }
+
+    fn audit_last(&mut self, station_id: &str) -> DbResult<Option<(i64, String)>> {
+        Ok(self
+            .query_opt(
+                "SELECT seq, hash FROM audit_entries WHERE station_id = $1 ORDER BY seq DESC LIMIT 1",
+                &[&station_id],
+            )?
+            .map(|r| (r.get(0), r.get(1))))
+    }
+
+    fn audit_hash(&mut self, station_id: &str, seq: i64) -> DbResult<Option<String>> {
+        Ok(self
+            .query_opt(
+                "SELECT hash FROM audit_entries WHERE station_id = $1 AND seq = $2",
+                &[&station_id, &seq],
+            )?
+            .map(|r| r.get(0)))
+    }
+
+    fn insert_audit(
+        &mut self,
+        station_id: &str,
+        e: &AuditRecord,
+        received_at: &str,
+    ) -> DbResult<()> {
+        self.execute(
+            "INSERT INTO audit_entries(station_id, seq, at, actor, action, target, detail, prev_hash, hash, received_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            &[&station_id, &e.seq, &e.at, &e.actor, &e.action, &e.target, &e.detail, &e.prev_hash, &e.hash, &received_at],
+        )?;
+        Ok(())
+    }
+
     fn add_sums(&mut self, unit: &str, entity: &str, s: &Sums) -> DbResult<()> {
         self.execute(
             "INSERT INTO checksum_sums(unit_code, entity, n, a, b, c, d) VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -269,24 +387,7 @@ impl Backend for PgBackend {
     fn import_units(&self, csv_text: &str) -> DbResult<usize> {
         let mut client = self.lock();
         let mut tx = client.transaction()?;
-        let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
-        let mut n = 0;
-        for rec in reader.records() {
-            let rec = rec.map_err(|e| refuse(400, "bad_csv", format!("Tệp đơn vị hỏng: {e}")))?;
-            if rec.len() < 4 {
-                return Err(refuse(400, "bad_csv", "Tệp đơn vị thiếu cột."));
-            }
-            n += tx.execute(
-                "INSERT INTO units(code, name, parent_code) VALUES ($1, $2, NULL) ON CONFLICT (code) DO NOTHING",
-                &[&&rec[0], &&rec[1]],
-            )? as usize;
-            tx.execute(
-                "INSERT INTO units(code, name, parent_code) VALUES ($1, $2, $3)
-                 ON CONFLICT(code) DO UPDATE SET name = excluded.name, parent_code = excluded.parent_code",
-                &[&&rec[2], &&rec[3], &&rec[0]],
-            )?;
-            n += 1;
-        }
+        let n = super::rules::import_units(&mut tx, csv_text)?;
         tx.commit()?;
         Ok(n)
     }
@@ -318,48 +419,9 @@ impl Backend for PgBackend {
         let mut client = self.lock();
         let mut tx = client.transaction()?;
         tx.batch_execute("LOCK TABLE stations IN EXCLUSIVE MODE")?;
-        let known: bool = tx
-            .query_one(
-                "SELECT EXISTS(SELECT 1 FROM units WHERE code = $1)",
-                &[&unit_code],
-            )?
-            .get(0);
-        if !known {
-            return Err(refuse(
-                400,
-                "unknown_unit",
-                format!("Mã đơn vị {unit_code} không có; hãy nhập danh mục đơn vị trước."),
-            ));
-        }
-        let device: i32 = match device_no {
-            Some(d) => d as i32,
-            None => tx
-                .query_one(
-                    "SELECT COALESCE(max(device_no), 0) + 1 FROM stations WHERE unit_code = $1",
-                    &[&unit_code],
-                )?
-                .get(0),
-        };
-        let taken: bool = tx
-            .query_one(
-                "SELECT EXISTS(SELECT 1 FROM stations WHERE unit_code = $1 AND device_no = $2 AND revoked_at IS NULL)",
-                &[&unit_code, &device],
-            )?
-            .get(0);
-        if taken {
-            return Err(refuse(
-                409,
-                "device_taken",
-                format!("Máy số {device} của đơn vị {unit_code} đã được cấp."),
-            ));
-        }
-        let id = uuid::Uuid::new_v4().to_string();
-        tx.execute(
-            "INSERT INTO stations(id, unit_code, device_no, token_hash, created_at) VALUES ($1, $2, $3, $4, $5)",
-            &[&id, &unit_code, &device, &token_hash, &now.to_rfc3339()],
-        )?;
+        let out = super::rules::create_station(&mut tx, unit_code, device_no, token_hash, now)?;
         tx.commit()?;
-        Ok((id, device.max(0) as u32))
+        Ok(out)
     }
 
     fn stations(&self) -> DbResult<Vec<StationRow>> {
@@ -477,31 +539,7 @@ impl Backend for PgBackend {
         let mut tx = client.transaction()?;
         // No push between the scan and the sums it sets.
         tx.batch_execute("LOCK TABLE changes IN EXCLUSIVE MODE")?;
-        let mut scan = ScopeScan::new(binhyen_domain::unit::is_commune_code(&station.unit_code));
-        {
-            use postgres::fallible_iterator::FallibleIterator;
-            let mut rows = tx.query_raw(
-                "SELECT unit_code, entity, entity_id, versions, deleted FROM records
-                 WHERE unit_code = $1 OR unit_code IN (SELECT code FROM units WHERE parent_code = $1)
-                 ORDER BY entity COLLATE \"C\", entity_id COLLATE \"C\"",
-                [&station.unit_code],
-            )?;
-            while let Some(r) = rows.next()? {
-                scan.add(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
-            }
-        }
-        let (digest, sums) = scan.finish();
-        if stored_sums(&mut tx, &station.unit_code)? != sums {
-            tracing::warn!(unit = %station.unit_code, "the checksum's running sums differed from the records; refilled");
-            tx.execute(
-                "DELETE FROM checksum_sums
-                 WHERE unit_code = $1 OR unit_code IN (SELECT code FROM units WHERE parent_code = $1)",
-                &[&station.unit_code],
-            )?;
-            for ((unit, entity), s) in &sums {
-                tx.add_sums(unit, entity, s)?;
-            }
-        }
+        let digest = super::rules::checksum(&mut tx, station)?;
         tx.commit()?;
         Ok(digest)
     }
@@ -564,7 +602,12 @@ impl Backend for PgBackend {
         Ok(Some((row, key)))
     }
 
-    fn push_audit(&self, station: &StationRow, push: &AuditPush) -> DbResult<i64> {
+    fn push_audit(
+        &self,
+        station: &StationRow,
+        push: &AuditPush,
+        now: DateTime<Utc>,
+    ) -> DbResult<i64> {
         let mut client = self.lock();
         let mut tx = client.transaction()?;
         // One writer per station's chain at a time.
@@ -572,37 +615,9 @@ impl Backend for PgBackend {
             "SELECT 1 FROM stations WHERE id = $1 FOR UPDATE",
             &[&station.id],
         )?;
-        let last: Option<(i64, String)> = tx
-            .query_opt(
-                "SELECT seq, hash FROM audit_entries WHERE station_id = $1 ORDER BY seq DESC LIMIT 1",
-                &[&station.id],
-            )?
-            .map(|r| (r.get(0), r.get(1)));
-        let fresh = {
-            let mut held = |seq: i64| -> DbResult<Option<String>> {
-                Ok(tx
-                    .query_opt(
-                        "SELECT hash FROM audit_entries WHERE station_id = $1 AND seq = $2",
-                        &[&station.id, &seq],
-                    )?
-                    .map(|r| r.get(0)))
-            };
-            super::audit_new(push, last.clone(), &mut held)?
-        };
-        let now = chrono::Utc::now().to_rfc3339();
-        for e in &fresh {
-            tx.execute(
-                "INSERT INTO audit_entries(station_id, seq, at, actor, action, target, detail, prev_hash, hash, received_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                &[&station.id, &e.seq, &e.at, &e.actor, &e.action, &e.target, &e.detail, &e.prev_hash, &e.hash, &now],
-            )?;
-        }
+        let last = super::rules::push_audit(&mut tx, station, push, now)?;
         tx.commit()?;
-        Ok(fresh
-            .last()
-            .map(|e| e.seq)
-            .or(last.map(|(s, _)| s))
-            .unwrap_or(0))
+        Ok(last)
     }
 
     fn audit_chain(&self, station_id: &str) -> DbResult<Vec<AuditRecord>> {

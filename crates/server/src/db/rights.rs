@@ -11,16 +11,12 @@ use binhyen_domain::grant::{self, GrantTerms};
 use binhyen_domain::merge::ChangeOp;
 use binhyen_protocol::wire::WireChange;
 
-use super::{refuse, DbError, DbResult, PushTx, StationRow, StoredRecord};
-
-/// The refusal of a grant or key change that no holder of the key signed. Refused for good:
-/// sending it again changes nothing.
-pub(crate) const UNAUTHORISED_GRANT: &str = "unauthorised_grant";
+use super::{refuse, Code, DbError, DbResult, StationRow, StoredRecord, Tx};
 
 /// Checks `c` (already in the station's scope) against the rights above. `existing` is the
 /// record as the server holds it.
 pub(crate) fn check(
-    tx: &mut dyn PushTx,
+    tx: &mut dyn Tx,
     station: &StationRow,
     def: &EntityDef,
     op: ChangeOp,
@@ -29,8 +25,7 @@ pub(crate) fn check(
 ) -> DbResult<()> {
     if c.unit_code != station.unit_code && !def.superior_writes {
         return Err(refuse(
-            403,
-            "out_of_scope",
+            Code::OutOfScope,
             format!(
                 "trạm của đơn vị {} không được ghi \"{}\" của đơn vị cấp dưới {}: tài khoản, khóa, danh tính người tố giác, tệp đính kèm và danh sách thôn là của chính đơn vị đó",
                 station.unit_code, def.name, c.unit_code
@@ -82,7 +77,7 @@ pub(crate) fn check(
 }
 
 fn unauthorised(message: impl Into<String>) -> DbError {
-    refuse(403, UNAUTHORISED_GRANT, message)
+    refuse(Code::UnauthorisedGrant, message)
 }
 
 /// A key's record is written once: of a record the server holds, a value of `fixed` fields
@@ -112,7 +107,7 @@ fn text<'a>(m: &'a Map<String, Value>, field: &str) -> Option<&'a str> {
 /// signatures are checked, the authority's against the key's record and the granter's
 /// against the granter's officer key (over the officer key it is sealed to, and what is
 /// sealed).
-fn check_grant(tx: &mut dyn PushTx, op: ChangeOp, c: &WireChange, held: bool) -> DbResult<()> {
+fn check_grant(tx: &mut dyn Tx, op: ChangeOp, c: &WireChange, held: bool) -> DbResult<()> {
     if op == ChangeOp::Delete {
         return Err(unauthorised("một lần trao khóa danh tính không được xóa"));
     }
@@ -148,7 +143,7 @@ fn check_grant(tx: &mut dyn PushTx, op: ChangeOp, c: &WireChange, held: bool) ->
         ));
     };
     let record =
-        |tx: &mut dyn PushTx, entity: &str, id: &str| -> DbResult<Option<Map<String, Value>>> {
+        |tx: &mut dyn Tx, entity: &str, id: &str| -> DbResult<Option<Map<String, Value>>> {
             Ok(tx
                 .record(entity, id)?
                 .filter(|(unit, _, _, deleted)| *unit == c.unit_code && deleted.is_none())

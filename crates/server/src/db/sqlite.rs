@@ -13,8 +13,8 @@ use binhyen_protocol::wire::{AuditPush, PulledChange, WireChange};
 use binhyen_domain::checksum::Sums;
 
 use super::{
-    push_with, refuse, scope_checksum, wire_change, Backend, DbError, DbResult, PushOutcome,
-    PushTx, ScopeRecord, ScopeScan, ScopeSums, StationRow, StoredRecord, SCHEMA,
+    push_with, scope_checksum, wire_change, Backend, DbError, DbResult, PushOutcome, ScopeRecord,
+    ScopeScan, ScopeSums, StationRow, StoredRecord, StoredSums, Tx, SCHEMA,
 };
 
 pub struct SqliteBackend {
@@ -130,7 +130,123 @@ fn stored_sums(
     Ok(rows.into_iter().filter(|(_, s)| !s.is_zero()).collect())
 }
 
-impl PushTx for Transaction<'_> {
+impl Tx for Transaction<'_> {
+    fn insert_unit_if_absent(&mut self, code: &str, name: &str) -> DbResult<usize> {
+        Ok(self.execute(
+            "INSERT OR IGNORE INTO units(code, name, parent_code) VALUES (?1, ?2, NULL)",
+            params![code, name],
+        )?)
+    }
+
+    fn upsert_unit(&mut self, code: &str, name: &str, parent: &str) -> DbResult<()> {
+        self.execute(
+            "INSERT INTO units(code, name, parent_code) VALUES (?1, ?2, ?3)
+             ON CONFLICT(code) DO UPDATE SET name = excluded.name, parent_code = excluded.parent_code",
+            params![code, name, parent],
+        )?;
+        Ok(())
+    }
+
+    fn unit_known(&mut self, code: &str) -> DbResult<bool> {
+        Ok(self.query_row(
+            "SELECT EXISTS(SELECT 1 FROM units WHERE code = ?1)",
+            [code],
+            |r| r.get(0),
+        )?)
+    }
+
+    fn next_device(&mut self, unit: &str) -> DbResult<u32> {
+        Ok(self.query_row(
+            "SELECT COALESCE(max(device_no), 0) + 1 FROM stations WHERE unit_code = ?1",
+            [unit],
+            |r| r.get(0),
+        )?)
+    }
+
+    fn device_taken(&mut self, unit: &str, device: u32) -> DbResult<bool> {
+        Ok(self.query_row(
+            "SELECT EXISTS(SELECT 1 FROM stations WHERE unit_code = ?1 AND device_no = ?2 AND revoked_at IS NULL)",
+            params![unit, device],
+            |r| r.get(0),
+        )?)
+    }
+
+    fn insert_station(
+        &mut self,
+        id: &str,
+        unit: &str,
+        device: u32,
+        token_hash: &str,
+        at: &str,
+    ) -> DbResult<()> {
+        self.execute(
+            "INSERT INTO stations(id, unit_code, device_no, token_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id, unit, device, token_hash, at],
+        )?;
+        Ok(())
+    }
+
+    fn scan_scope(&mut self, unit: &str, scan: &mut ScopeScan) -> DbResult<()> {
+        let mut stmt = self.prepare(super::CHECKSUM_SQL_SQLITE)?;
+        let mut rows = stmt.query([unit])?;
+        while let Some(r) = rows.next()? {
+            scan.add(
+                &r.get::<_, String>(0)?,
+                &r.get::<_, String>(1)?,
+                &r.get::<_, String>(2)?,
+                &r.get::<_, String>(3)?,
+                r.get::<_, Option<String>>(4)?.as_deref(),
+            );
+        }
+        Ok(())
+    }
+
+    fn stored_sums(&mut self, unit: &str) -> DbResult<StoredSums> {
+        stored_sums(self, unit)
+    }
+
+    fn clear_sums(&mut self, unit: &str) -> DbResult<()> {
+        self.execute(
+            "DELETE FROM checksum_sums
+             WHERE unit_code = ?1 OR unit_code IN (SELECT code FROM units WHERE parent_code = ?1)",
+            [unit],
+        )?;
+        Ok(())
+    }
+
+    fn audit_last(&mut self, station_id: &str) -> DbResult<Option<(i64, String)>> {
+        Ok(self
+            .query_row(
+                "SELECT seq, hash FROM audit_entries WHERE station_id = ?1 ORDER BY seq DESC LIMIT 1",
+                [station_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    fn audit_hash(&mut self, station_id: &str, seq: i64) -> DbResult<Option<String>> {
+        Ok(self
+            .prepare_cached("SELECT hash FROM audit_entries WHERE station_id = ?1 AND seq = ?2")?
+            .query_row(params![station_id, seq], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn insert_audit(
+        &mut self,
+        station_id: &str,
+        e: &AuditRecord,
+        received_at: &str,
+    ) -> DbResult<()> {
+        self.prepare_cached(
+            "INSERT INTO audit_entries(station_id, seq, at, actor, action, target, detail, prev_hash, hash, received_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )?
+        .execute(params![
+            station_id, e.seq, e.at, e.actor, e.action, e.target, e.detail, e.prev_hash, e.hash, received_at
+        ])?;
+        Ok(())
+    }
+
     fn add_sums(&mut self, unit: &str, entity: &str, s: &Sums) -> DbResult<()> {
         self.prepare_cached(
             "INSERT INTO checksum_sums(unit_code, entity, n, a, b, c, d) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
@@ -245,25 +361,8 @@ impl PushTx for Transaction<'_> {
 impl Backend for SqliteBackend {
     fn import_units(&self, csv_text: &str) -> DbResult<usize> {
         let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
-        let mut n = 0;
-        for rec in reader.records() {
-            let rec = rec.map_err(|e| refuse(400, "bad_csv", format!("Tệp đơn vị hỏng: {e}")))?;
-            if rec.len() < 4 {
-                return Err(refuse(400, "bad_csv", "Tệp đơn vị thiếu cột."));
-            }
-            n += tx.execute(
-                "INSERT OR IGNORE INTO units(code, name, parent_code) VALUES (?1, ?2, NULL)",
-                params![&rec[0], &rec[1]],
-            )?;
-            tx.execute(
-                "INSERT INTO units(code, name, parent_code) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(code) DO UPDATE SET name = excluded.name, parent_code = excluded.parent_code",
-                params![&rec[2], &rec[3], &rec[0]],
-            )?;
-            n += 1;
-        }
+        let mut tx = conn.transaction()?;
+        let n = super::rules::import_units(&mut tx, csv_text)?;
         tx.commit()?;
         Ok(n)
     }
@@ -293,46 +392,10 @@ impl Backend for SqliteBackend {
         now: DateTime<Utc>,
     ) -> DbResult<(String, u32)> {
         let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let known: bool = tx.query_row(
-            "SELECT EXISTS(SELECT 1 FROM units WHERE code = ?1)",
-            [unit_code],
-            |r| r.get(0),
-        )?;
-        if !known {
-            return Err(refuse(
-                400,
-                "unknown_unit",
-                format!("Mã đơn vị {unit_code} không có; hãy nhập danh mục đơn vị trước."),
-            ));
-        }
-        let device = match device_no {
-            Some(d) => d,
-            None => tx.query_row(
-                "SELECT COALESCE(max(device_no), 0) + 1 FROM stations WHERE unit_code = ?1",
-                [unit_code],
-                |r| r.get(0),
-            )?,
-        };
-        let taken: bool = tx.query_row(
-            "SELECT EXISTS(SELECT 1 FROM stations WHERE unit_code = ?1 AND device_no = ?2 AND revoked_at IS NULL)",
-            params![unit_code, device],
-            |r| r.get(0),
-        )?;
-        if taken {
-            return Err(refuse(
-                409,
-                "device_taken",
-                format!("Máy số {device} của đơn vị {unit_code} đã được cấp."),
-            ));
-        }
-        let id = uuid::Uuid::new_v4().to_string();
-        tx.execute(
-            "INSERT INTO stations(id, unit_code, device_no, token_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![id, unit_code, device, token_hash, now.to_rfc3339()],
-        )?;
+        let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = super::rules::create_station(&mut tx, unit_code, device_no, token_hash, now)?;
         tx.commit()?;
-        Ok((id, device))
+        Ok(out)
     }
 
     fn stations(&self) -> DbResult<Vec<StationRow>> {
@@ -445,36 +508,9 @@ impl Backend for SqliteBackend {
 
     fn checksum(&self, station: &StationRow) -> DbResult<(String, u64)> {
         let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut scan = ScopeScan::new(binhyen_domain::unit::is_commune_code(&station.unit_code));
-        {
-            let mut stmt = tx.prepare(super::CHECKSUM_SQL_SQLITE)?;
-            let mut rows = stmt.query([&station.unit_code])?;
-            while let Some(r) = rows.next()? {
-                scan.add(
-                    &r.get::<_, String>(0)?,
-                    &r.get::<_, String>(1)?,
-                    &r.get::<_, String>(2)?,
-                    &r.get::<_, String>(3)?,
-                    r.get::<_, Option<String>>(4)?.as_deref(),
-                );
-            }
-        }
-        let (digest, sums) = scan.finish();
-        let stored = stored_sums(&tx, &station.unit_code)?;
-        if stored != sums {
-            tracing::warn!(unit = %station.unit_code, "the checksum's running sums differed from the records; refilled");
-            tx.execute(
-                "DELETE FROM checksum_sums
-                 WHERE unit_code = ?1 OR unit_code IN (SELECT code FROM units WHERE parent_code = ?1)",
-                [&station.unit_code],
-            )?;
-            let mut tx = tx;
-            for ((unit, entity), s) in &sums {
-                tx.add_sums(unit, entity, s)?;
-            }
-            tx.commit()?;
-        }
+        let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let digest = super::rules::checksum(&mut tx, station)?;
+        tx.commit()?;
         Ok(digest)
     }
 
@@ -534,43 +570,17 @@ impl Backend for SqliteBackend {
         Ok(Some((row, key)))
     }
 
-    fn push_audit(&self, station: &StationRow, push: &AuditPush) -> DbResult<i64> {
+    fn push_audit(
+        &self,
+        station: &StationRow,
+        push: &AuditPush,
+        now: DateTime<Utc>,
+    ) -> DbResult<i64> {
         let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let last: Option<(i64, String)> = tx
-            .query_row(
-                "SELECT seq, hash FROM audit_entries WHERE station_id = ?1 ORDER BY seq DESC LIMIT 1",
-                [&station.id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        let fresh = {
-            let mut held = |seq: i64| -> DbResult<Option<String>> {
-                Ok(tx
-                    .prepare_cached(
-                        "SELECT hash FROM audit_entries WHERE station_id = ?1 AND seq = ?2",
-                    )?
-                    .query_row(params![station.id, seq], |r| r.get(0))
-                    .optional()?)
-            };
-            super::audit_new(push, last.clone(), &mut held)?
-        };
-        let now = chrono::Utc::now().to_rfc3339();
-        for e in &fresh {
-            tx.prepare_cached(
-                "INSERT INTO audit_entries(station_id, seq, at, actor, action, target, detail, prev_hash, hash, received_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )?
-            .execute(params![
-                station.id, e.seq, e.at, e.actor, e.action, e.target, e.detail, e.prev_hash, e.hash, now
-            ])?;
-        }
+        let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let last = super::rules::push_audit(&mut tx, station, push, now)?;
         tx.commit()?;
-        Ok(fresh
-            .last()
-            .map(|e| e.seq)
-            .or(last.map(|(s, _)| s))
-            .unwrap_or(0))
+        Ok(last)
     }
 
     fn audit_chain(&self, station_id: &str) -> DbResult<Vec<AuditRecord>> {

@@ -333,8 +333,13 @@ impl Backend for Sealed {
             other => Ok(other),
         }
     }
-    fn push_audit(&self, station: &StationRow, push: &AuditPush) -> DbResult<i64> {
-        self.inner.push_audit(station, push)
+    fn push_audit(
+        &self,
+        station: &StationRow,
+        push: &AuditPush,
+        now: DateTime<Utc>,
+    ) -> DbResult<i64> {
+        self.inner.push_audit(station, push, now)
     }
     fn audit_chain(&self, station_id: &str) -> DbResult<Vec<AuditRecord>> {
         self.inner.audit_chain(station_id)

@@ -57,9 +57,9 @@ fn refused(e: DbError) -> SyncError {
     // As the HTTP layer does: the server's status and code reach the station.
     match e {
         DbError::Refused(r) => SyncError::Refused {
-            status: r.status,
+            status: binhyen_server::api::status_of(r.code),
             error: ApiError {
-                code: r.code.into(),
+                code: r.code.as_str().into(),
                 message: r.message,
             },
         },
@@ -172,7 +172,10 @@ impl Transport for Link<'_> {
         if self.chance(0.1) {
             return Err(lost());
         }
-        let acked_seq = self.db.push_audit(self.row, req).map_err(refused)?;
+        let acked_seq = self
+            .db
+            .push_audit(self.row, req, self.now)
+            .map_err(refused)?;
         if self.chance(0.1) {
             return Err(lost()); // kept, but the answer is lost
         }

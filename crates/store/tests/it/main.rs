@@ -10,6 +10,7 @@ mod backup;
 mod changes;
 mod desk;
 mod identity;
+mod layers;
 mod migrations;
 mod report;
 mod roster;

@@ -7,32 +7,15 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use rusqlite::params;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use ts_rs::TS;
 
 use binhyen_domain::period::Period;
 use binhyen_domain::tip::{Category, Channel, Status};
 
+pub use crate::settings::DeadlineRules;
 use crate::sql::ts;
 use crate::{Result, Station};
-
-/// Hours a crime tip may wait before it must be transferred (TTLT 01/2017 defaults: 24 h,
-/// 48 h where the hamlet is remote).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, TS)]
-#[ts(export)]
-pub struct DeadlineRules {
-    pub transfer_hours: u32,
-    pub transfer_hours_remote: u32,
-}
-
-impl Default for DeadlineRules {
-    fn default() -> Self {
-        DeadlineRules {
-            transfer_hours: 24,
-            transfer_hours_remote: 48,
-        }
-    }
-}
 
 /// One figure, this period and the one before.
 #[derive(Debug, Clone, PartialEq, Serialize, TS)]

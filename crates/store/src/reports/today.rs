@@ -7,7 +7,7 @@ use ts_rs::TS;
 
 use binhyen_domain::tip::{Category, Status, Urgency};
 
-use crate::report::DeadlineRules;
+use crate::settings::DeadlineRules;
 use crate::sql::{get_enum, get_ts, ts};
 use crate::{Result, Station};
 

@@ -488,7 +488,7 @@ pub fn fill(station: &mut Station, now: DateTime<Utc>) -> Result<()> {
     }
     // The latest crime tip comes with a photo of the scene, as many do.
     if let Some(id) = last_crime {
-        let photo = include_bytes!("../data/demo-hien-truong.png").to_vec();
+        let photo = include_bytes!("../../data/demo-hien-truong.png").to_vec();
         let file = binhyen_domain::attachment::validate(0, "ảnh hiện trường.png", photo)
             .map_err(|e| StoreError::Invalid(binhyen_domain::Invalid(vec![e])))?;
         crate::attachments::insert_attachments(&mut w, &id, vec![file], now)?;

@@ -14,8 +14,8 @@ use krilla::Document;
 use crate::report::{Figure, UnitReport};
 use crate::{Result, StoreError};
 
-static REGULAR: &[u8] = include_bytes!("../fonts/DejaVuSerif.ttf");
-static BOLD: &[u8] = include_bytes!("../fonts/DejaVuSerif-Bold.ttf");
+static REGULAR: &[u8] = include_bytes!("../../fonts/DejaVuSerif.ttf");
+static BOLD: &[u8] = include_bytes!("../../fonts/DejaVuSerif-Bold.ttf");
 
 const W: f32 = 595.28; // A4, points
 const H: f32 = 841.89;

@@ -19,6 +19,7 @@ use binhyen_domain::Invalid;
 
 use binhyen_domain::checksum::Sums;
 
+pub use crate::changes::record_unit;
 use crate::changes::{meta_get, meta_set, Op};
 use crate::roster::to_sql;
 use crate::search::{self, FtsBatch};
@@ -239,36 +240,6 @@ fn apply_conflict_event(conn: &Connection, c: &RemoteChange) -> Result<usize> {
             .execute(params![c.entity_id, text("resolved_at").unwrap_or_default(), text("resolution")])?;
         Ok(0)
     }
-}
-
-/// The unit a record belongs to (the scope its changes travel in), found through the
-/// record itself or its parent.
-pub fn record_unit(conn: &Connection, entity_name: &str, id: &str) -> Result<Option<String>> {
-    let sql = match entity_name {
-        "tip" => "SELECT unit_code FROM tips WHERE id = ?1",
-        "tip_reporter" => "SELECT unit_code FROM tips WHERE id = ?1",
-        "tip_action" => "SELECT t.unit_code FROM tip_actions a JOIN tips t ON t.id = a.tip_id WHERE a.id = ?1",
-        "attachment" => "SELECT t.unit_code FROM attachments a JOIN tips t ON t.id = a.tip_id WHERE a.id = ?1",
-        "tip_link" => "SELECT t.unit_code FROM tip_links l JOIN tips t ON t.id = l.tip_id WHERE l.id = ?1",
-        "hamlet" => "SELECT unit_code FROM hamlets WHERE id = ?1",
-        "roster_person" => "SELECT unit_code FROM roster_people WHERE id = ?1",
-        "online_group" => "SELECT h.unit_code FROM online_groups g JOIN hamlets h ON h.id = g.hamlet_id WHERE g.id = ?1",
-        "group_member_count" => {
-            "SELECT h.unit_code FROM group_member_counts c JOIN online_groups g ON g.id = c.group_id
-             JOIN hamlets h ON h.id = g.hamlet_id WHERE c.id = ?1"
-        }
-        "channel" => "SELECT unit_code FROM channels WHERE id = ?1",
-        "channel_metric" => "SELECT c.unit_code FROM channel_metrics m JOIN channels c ON c.id = m.channel_id WHERE m.id = ?1",
-        "officer" => "SELECT unit_code FROM officers WHERE id = ?1",
-        "identity_key" => "SELECT unit_code FROM identity_keys WHERE id = ?1",
-        "officer_key" => "SELECT unit_code FROM officer_keys WHERE id = ?1",
-        "identity_grant" => "SELECT unit_code FROM identity_grants WHERE id = ?1",
-        _ => return Ok(None),
-    };
-    Ok(conn
-        .prepare_cached(sql)?
-        .query_row([id], |r| r.get(0))
-        .optional()?)
 }
 
 /// Writes `set` (field → value) into the record's row: an update of an existing row, or

@@ -5,13 +5,14 @@
 //! database key (an administrator's) nor another officer opens it.
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+use ts_rs::TS;
 
 use binhyen_domain::Invalid;
 
 use crate::audit::Action;
 use crate::changes::{meta_get, meta_set};
-use crate::report::DeadlineRules;
 use crate::{Result, Station, StoreError};
 
 const RULES_KEY: &str = "settings.deadlines";
@@ -21,6 +22,24 @@ const LEGACY_DRAFT_KEY: &str = "draft.tip";
 const DRAFT_PREFIX: &str = "draft.tip.";
 /// A draft larger than this is refused (a tip's content is text, not a file).
 const MAX_DRAFT_BYTES: usize = 256 * 1024;
+
+/// Hours a crime tip may wait before it must be transferred (TTLT 01/2017 defaults: 24 h,
+/// 48 h where the hamlet is remote).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct DeadlineRules {
+    pub transfer_hours: u32,
+    pub transfer_hours_remote: u32,
+}
+
+impl Default for DeadlineRules {
+    fn default() -> Self {
+        DeadlineRules {
+            transfer_hours: 24,
+            transfer_hours_remote: 48,
+        }
+    }
+}
 
 impl DeadlineRules {
     /// Refuses hours a person cannot have meant: none, or more than thirty days.

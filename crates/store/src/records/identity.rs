@@ -23,15 +23,11 @@
 //!   been granted a key yet seals to the oldest key of the unit and reads it back once a
 //!   chief has granted it.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
-
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use crypto_box::{PublicKey, SecretKey};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use binhyen_domain::access::{Permission, Role};
 use binhyen_domain::grant::{GrantAuthority, GrantTerms, PersonalKey};
@@ -41,6 +37,8 @@ use crate::audit::Action;
 use crate::changes::{Op, Writer};
 use crate::keys::BoxSecret;
 use crate::roster::{insert_record, insert_record_with_id, obj, update_record};
+pub use crate::session::key_id;
+pub(crate) use crate::session::Ring;
 use crate::sql::ts;
 use crate::station::Station;
 use crate::{Result, StoreError};
@@ -54,11 +52,6 @@ pub(crate) const SEALED_ALL: &str = "identity.sealed_all";
 /// What a reporter's name reads as where the identity key has not reached this laptop yet.
 pub const LOCKED_NAME: &str =
     "(Danh tính đã niêm phong; máy này chưa nhận khóa danh tính của xã: hãy đồng bộ lại sau khi một máy khác của xã đã đồng bộ.)";
-
-/// The key id of a public key: 16 bytes of its SHA-256, in hex.
-pub fn key_id(public: &PublicKey) -> String {
-    hex::encode(&Sha256::digest(public.as_bytes())[..16])
-}
 
 fn b64() -> base64::engine::GeneralPurpose {
     base64::engine::general_purpose::STANDARD
@@ -97,34 +90,6 @@ fn eligible_keys_sql() -> String {
         "k.officer_id IS NULL OR (o.active = 1 AND o.role IN ({}))",
         identity_roles_sql()
     )
-}
-
-/// The keys the signed-in session can open identity keys with: the officer's own box key
-/// on this laptop (and, after a recovery, the recovery slot's), with their officer-key ids;
-/// and the identity keys opened so far.
-#[derive(Default)]
-pub(crate) struct Ring {
-    openers: Vec<(String, BoxSecret)>,
-    opened: RefCell<HashMap<String, SecretKey>>,
-}
-
-impl Ring {
-    pub(crate) fn new(own: Option<BoxSecret>) -> Ring {
-        let mut ring = Ring::default();
-        if let Some(s) = own {
-            ring.add(s);
-        }
-        ring
-    }
-
-    pub(crate) fn add(&mut self, secret: BoxSecret) {
-        self.openers.push((key_id(&secret.public_key()), secret));
-    }
-
-    /// The signed-in officer's own box key.
-    pub(crate) fn own(&self) -> Option<&BoxSecret> {
-        self.openers.first().map(|(_, s)| s)
-    }
 }
 
 /// Seals values to one identity key.

@@ -150,7 +150,7 @@ impl<'c> Writer<'c> {
         }
         let deleted = (op == Op::Delete).then(|| hlc.clone());
         let unit = match op {
-            Op::Delete => crate::replica::record_unit(&self.tx, entity, entity_id)?,
+            Op::Delete => record_unit(&self.tx, entity, entity_id)?,
             _ => None,
         };
         let stored = binhyen_domain::versions::stored(&versions);
@@ -198,6 +198,44 @@ impl<'c> Writer<'c> {
         self.sums.write(&self.tx)?;
         self.tx.commit()?;
         Ok(())
+    }
+}
+
+/// The outbox as the sync engine and the shells read it: they ask the station, never its
+/// connection.
+impl crate::Station {
+    /// Changes not yet acknowledged by the server, oldest first.
+    pub fn pending_changes(&self, limit: u32) -> Result<Vec<Change>> {
+        pending(&self.conn, limit)
+    }
+
+    /// Changes not yet acknowledged, after the one numbered `after_seq`.
+    pub fn pending_changes_after(&self, after_seq: i64, limit: u32) -> Result<Vec<Change>> {
+        pending_after(&self.conn, after_seq, limit)
+    }
+
+    /// How many changes wait for the server.
+    pub fn pending_count(&self) -> Result<u64> {
+        pending_count(&self.conn)
+    }
+
+    /// How many changes the server refused for good.
+    pub fn rejected_count(&self) -> Result<u64> {
+        rejected_count(&self.conn)
+    }
+
+    /// The versions (field → clock value) of one record; empty for a record never written.
+    pub fn field_versions(
+        &self,
+        entity: &str,
+        entity_id: &str,
+    ) -> Result<serde_json::Map<String, serde_json::Value>> {
+        load_versions(&self.conn, entity, entity_id)
+    }
+
+    /// The unit a record belongs to (see [`record_unit`]).
+    pub fn record_unit(&self, entity: &str, entity_id: &str) -> Result<Option<String>> {
+        record_unit(&self.conn, entity, entity_id)
     }
 }
 
@@ -271,4 +309,34 @@ pub fn rejected_count(conn: &Connection) -> Result<u64> {
         |r| r.get(0),
     )?;
     Ok(n.max(0) as u64)
+}
+
+/// The unit a record belongs to (the scope its changes travel in), found through the
+/// record itself or its parent.
+pub fn record_unit(conn: &Connection, entity_name: &str, id: &str) -> Result<Option<String>> {
+    let sql = match entity_name {
+        "tip" => "SELECT unit_code FROM tips WHERE id = ?1",
+        "tip_reporter" => "SELECT unit_code FROM tips WHERE id = ?1",
+        "tip_action" => "SELECT t.unit_code FROM tip_actions a JOIN tips t ON t.id = a.tip_id WHERE a.id = ?1",
+        "attachment" => "SELECT t.unit_code FROM attachments a JOIN tips t ON t.id = a.tip_id WHERE a.id = ?1",
+        "tip_link" => "SELECT t.unit_code FROM tip_links l JOIN tips t ON t.id = l.tip_id WHERE l.id = ?1",
+        "hamlet" => "SELECT unit_code FROM hamlets WHERE id = ?1",
+        "roster_person" => "SELECT unit_code FROM roster_people WHERE id = ?1",
+        "online_group" => "SELECT h.unit_code FROM online_groups g JOIN hamlets h ON h.id = g.hamlet_id WHERE g.id = ?1",
+        "group_member_count" => {
+            "SELECT h.unit_code FROM group_member_counts c JOIN online_groups g ON g.id = c.group_id
+             JOIN hamlets h ON h.id = g.hamlet_id WHERE c.id = ?1"
+        }
+        "channel" => "SELECT unit_code FROM channels WHERE id = ?1",
+        "channel_metric" => "SELECT c.unit_code FROM channel_metrics m JOIN channels c ON c.id = m.channel_id WHERE m.id = ?1",
+        "officer" => "SELECT unit_code FROM officers WHERE id = ?1",
+        "identity_key" => "SELECT unit_code FROM identity_keys WHERE id = ?1",
+        "officer_key" => "SELECT unit_code FROM officer_keys WHERE id = ?1",
+        "identity_grant" => "SELECT unit_code FROM identity_grants WHERE id = ?1",
+        _ => return Ok(None),
+    };
+    Ok(conn
+        .prepare_cached(sql)?
+        .query_row([id], |r| r.get(0))
+        .optional()?)
 }

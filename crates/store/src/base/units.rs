@@ -9,7 +9,7 @@ use binhyen_domain::unit::Unit;
 use crate::search::index_doc;
 use crate::{Result, StoreError};
 
-const UNITS_CSV: &str = include_str!("../data/admin-units-2025.csv");
+const UNITS_CSV: &str = include_str!("../../data/admin-units-2025.csv");
 
 #[derive(serde::Deserialize)]
 struct Row {

@@ -23,6 +23,7 @@ use crate::audit::Action;
 use crate::identity::publish_officer_key;
 use crate::keys::{check_password, new_box_secret, KeyFile};
 use crate::roster::{insert_record, update_record};
+pub use crate::session::Session;
 use crate::sql::ts;
 use crate::station::KEYS_FILE;
 use crate::{Result, Station, StoreError};
@@ -48,21 +49,6 @@ impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Credentials({}, …)", self.username)
     }
-}
-
-/// Who is signed in on an open station.
-#[derive(Debug, Clone, PartialEq, Serialize, TS)]
-#[ts(export)]
-pub struct Session {
-    pub officer_id: String,
-    pub username: String,
-    pub full_name: String,
-    pub role: Role,
-    pub role_label: String,
-    /// Everything the role allows; the window shows only these.
-    pub permissions: Vec<Permission>,
-    /// The password was set by someone else: nothing works until it is changed.
-    pub must_change_password: bool,
 }
 
 impl Session {
