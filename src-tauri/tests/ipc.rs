@@ -18,8 +18,17 @@ fn manifest() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The committed bindings, where every type a command names must have its file.
 fn bindings_dir() -> PathBuf {
     manifest().join("../ui/src/lib/bindings")
+}
+
+/// Where generated TypeScript goes: ts-rs's directory (`.cargo/config.toml`, or the
+/// scratch directory `scripts/test.sh` compares with the committed files).
+fn export_dir() -> PathBuf {
+    std::env::var_os("TS_RS_EXPORT_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(bindings_dir)
 }
 
 /// Arguments Tauri fills in itself, never sent by the window.
@@ -281,7 +290,9 @@ fn ipc_contract_is_generated_from_the_commands() {
     }
 
     let text = render(&commands, &named);
-    write_if_changed(&bindings_dir().join("commands.ts"), &text);
+    let dir = export_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    write_if_changed(&dir.join("commands.ts"), &text);
 }
 
 #[test]

@@ -16,8 +16,9 @@
 //!    by side, neither importing the other;
 //! 4. [`lifecycle`](lifecycle/mod.rs): create, open, recover, demo, backup, doctor.
 //!
-//! The modules are re-exported here by name, so callers write `binhyen_store::tips::…`
-//! whatever the layer.
+//! The modules callers outside name are re-exported here by name, so they write
+//! `binhyen_store::roster::…` whatever the layer; the rest stay private to the crate (what
+//! they offer is reached through `Station`'s methods).
 
 mod base;
 mod lifecycle;
@@ -27,8 +28,10 @@ mod reports;
 
 pub use base::{audit, changes, error, keys, migrate, private_files, search, station, sums, units};
 pub(crate) use base::{session, sql};
-pub use lifecycle::{backup, demo, doctor, open};
-pub use records::{accounts, attachments, channels, identity, roster, settings, tips};
+pub(crate) use lifecycle::open;
+pub use lifecycle::{backup, demo, doctor};
+pub use records::{accounts, attachments, channels, identity, roster};
+pub(crate) use records::{settings, tips};
 pub use reports::{documents, report, report_export, report_pdf, today};
 
 pub use accounts::{Credentials, FirstOfficer, Session};
