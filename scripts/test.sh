@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of Bình Yên: the UI's checks and unit tests, formatting and lints, the
-# Rust tests (store, CLI, desktop), and the WebDriver journeys in the real app under Xvfb.
+# Rust tests (store, CLI, desktop), the WebDriver journeys in the real app under Xvfb, and
+# the packages, built and installed in a fresh Debian 12 root (scripts/test-package.sh).
 # Installs whatever is missing first (scripts/setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,6 +46,15 @@ step "IPC types: the TypeScript generated from Rust matches ui/src/lib/bindings"
 if ! diff -r "$bindings" ui/src/lib/bindings; then
   echo "ui/src/lib/bindings is stale: run 'cargo test --workspace' and commit the result." >&2
   exit 1
+fi
+
+step "Packages: built, installed in a fresh Debian 12 root from the offline kit, checked"
+# As root (chroot, mounts); a developer's own build stays theirs, only the install is sudo.
+if [ "$(id -u)" = 0 ]; then
+  scripts/test-package.sh
+else
+  scripts/package.sh
+  sudo env "PATH=$PATH" CARGO_TARGET_DIR="$CARGO_TARGET_DIR" scripts/test-package.sh --no-build
 fi
 
 echo

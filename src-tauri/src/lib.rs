@@ -47,7 +47,42 @@ fn use_vietnamese_locale() -> bool {
     false
 }
 
+/// The WebKitGTK settings that keep the window from staying blank on weak or odd graphics
+/// (old integrated chips, NVIDIA's driver, virtual machines, a virtual display): the
+/// DMA-BUF renderer off always, and compositing off where the machine has no GPU render
+/// node. Each only where the user has not set it; returns what to set.
+fn webkit_fallbacks(
+    has_render_node: bool,
+    is_set: impl Fn(&str) -> bool,
+) -> Vec<(&'static str, &'static str)> {
+    let mut out = Vec::new();
+    if !is_set("WEBKIT_DISABLE_DMABUF_RENDERER") {
+        out.push(("WEBKIT_DISABLE_DMABUF_RENDERER", "1"));
+    }
+    if !has_render_node && !is_set("WEBKIT_DISABLE_COMPOSITING_MODE") {
+        out.push(("WEBKIT_DISABLE_COMPOSITING_MODE", "1"));
+    }
+    out
+}
+
+/// Whether the machine has a GPU render node (`/dev/dri/renderD*`).
+fn has_render_node() -> bool {
+    std::fs::read_dir("/dev/dri")
+        .map(|d| {
+            d.flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with("renderD"))
+        })
+        .unwrap_or(false)
+}
+
 pub fn run() {
+    // Before any thread starts and before GTK reads them.
+    if cfg!(target_os = "linux") {
+        for (name, value) in webkit_fallbacks(has_render_node(), |n| std::env::var_os(n).is_some())
+        {
+            std::env::set_var(name, value);
+        }
+    }
     let vietnamese = use_vietnamese_locale();
     let dir = data_dir();
     let _guard = binhyen_app::init_logging(&dir, "binhyen-desktop");
@@ -123,4 +158,25 @@ pub fn run() {
         ])
         .run(tauri::generate_context!())
         .expect("Bình Yên could not start its window");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::webkit_fallbacks;
+
+    #[test]
+    fn webkit_fallbacks_are_set_where_needed_and_never_over_the_users_choice() {
+        assert_eq!(
+            webkit_fallbacks(true, |_| false),
+            vec![("WEBKIT_DISABLE_DMABUF_RENDERER", "1")]
+        );
+        assert_eq!(
+            webkit_fallbacks(false, |_| false),
+            vec![
+                ("WEBKIT_DISABLE_DMABUF_RENDERER", "1"),
+                ("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
+            ]
+        );
+        assert!(webkit_fallbacks(false, |_| true).is_empty());
+    }
 }

@@ -36,7 +36,7 @@ use output::Out;
 #[derive(Parser)]
 #[command(
     name = "binhyen",
-    version,
+    version = binhyen_domain::VERSION,
     about = "Bình Yên: sổ tiếp nhận nguồn tin của Công an xã (dòng lệnh)"
 )]
 struct Cli {

@@ -15,7 +15,7 @@ use binhyen_server::db::{sha256_hex, Backend};
 #[derive(Parser)]
 #[command(
     name = "binhyen-server",
-    version,
+    version = binhyen_domain::VERSION,
     about = "Bình Yên: máy chủ Công an tỉnh"
 )]
 struct Cli {
@@ -271,6 +271,31 @@ fn open(db: &DbArg) -> Result<Arc<dyn Backend>> {
     )?))
 }
 
+/// Resolves when the server is asked to stop: Ctrl+C at a terminal, or SIGTERM from systemd
+/// (`systemctl stop`). The servers then take no new connection and let the requests in
+/// flight finish (a push commits whole or, cut, rolls back whole: each is one transaction).
+async fn stop_requested() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "SIGTERM cannot be caught; stopping on Ctrl+C only");
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("stopping: finishing the requests in flight");
+}
+
 async fn serve(
     db: Arc<dyn Backend>,
     listen: SocketAddr,
@@ -287,10 +312,9 @@ async fn serve(
         tracing::info!(%listen, "serving (plain HTTP, loopback)");
         println!("listening on http://{}", listener.local_addr()?);
         axum::serve(listener, binhyen_server::router(db))
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
+            .with_graceful_shutdown(stop_requested())
             .await?;
+        tracing::info!("stopped");
         return Ok(());
     }
     if !listen.ip().is_unspecified() {
@@ -309,7 +333,7 @@ async fn serve(
     let handle = axum_server::Handle::new();
     let h = handle.clone();
     tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
+        stop_requested().await;
         h.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
     });
     axum_server::from_tcp_rustls(
@@ -319,6 +343,7 @@ async fn serve(
     .handle(handle)
     .serve(binhyen_server::router(db).into_make_service())
     .await?;
+    tracing::info!("stopped");
     Ok(())
 }
 

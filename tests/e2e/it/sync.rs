@@ -924,3 +924,66 @@ fn a_laptop_restored_from_a_backup_enrols_again_and_gets_back_what_came_after() 
     assert!(restored.ok(&["audit", "verify"], None)["ok"] == true);
     drop(server);
 }
+
+/// `systemctl stop` sends SIGTERM: the server takes no new connection, lets the requests in
+/// flight finish, and exits 0. A push it cuts is whole or absent (each is one transaction):
+/// the laptop's next sync, against the server started again, converges with nothing lost.
+#[test]
+fn the_server_stops_on_sigterm_and_a_push_it_cuts_is_whole_or_absent() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let (db, mut server) = sqlite_server(w);
+    let port: u16 = server.url.rsplit(':').next().unwrap().parse().unwrap();
+    let laptop = enroll(&db, &server, COMMUNE, w);
+    let file = w.join("tips.jsonl");
+    let lines: String = (0..3000)
+        .map(|i| format!("{{\"content\": \"Tin báo thử số {i} về trật tự thôn\"}}\n"))
+        .collect();
+    std::fs::write(&file, lines).unwrap();
+    laptop.ok(&["tip", "import", file.to_str().unwrap()], None);
+    let before = laptop.ok(&["status"], None)["pending_changes"]
+        .as_u64()
+        .unwrap();
+    assert!(before >= 3000, "{before}");
+
+    // The sync runs while the server is told to stop.
+    let mut sync = Command::new(bin("binhyen"))
+        .arg("--data-dir")
+        .arg(laptop.dir.path())
+        .args(["--json", "sync"])
+        .env("BINHYEN_USER", "truong")
+        .env("BINHYEN_PASSWORD", PASS)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    let term = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = server.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the server did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        status.success(),
+        "a stop on SIGTERM is a clean exit: {status}"
+    );
+    let _ = sync.wait().unwrap();
+
+    // Started again: the laptop sends what did not arrive, and both sides agree.
+    let server = start_server_on(&db, port);
+    let report = laptop.sync();
+    assert_eq!(report["checksum_ok"], true, "{report}");
+    assert_eq!(laptop.ok(&["status"], None)["pending_changes"], 0);
+    drop(server);
+}

@@ -375,3 +375,84 @@ pub fn to_pdf(r: &UnitReport) -> Result<Vec<u8>> {
     w.finish()?;
     doc.finish().map_err(|e| pdf_err(format!("{e:?}")))
 }
+
+/// Breaks `text` into lines no wider than `room` points at `size`.
+fn wrap(text: &str, bold: bool, size: f32, room: f32) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        let candidate = if line.is_empty() {
+            word.to_string()
+        } else {
+            format!("{line} {word}")
+        };
+        if !line.is_empty() && width(bold, &candidate, size) > room {
+            lines.push(std::mem::take(&mut line));
+            line = word.to_string();
+        } else {
+            line = candidate;
+        }
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+/// A short printed guide (the installer's one page) from a plain text with a little
+/// Markdown: `# ` a title, `## ` a heading, `- ` or `1. ` an item, a blank line between
+/// paragraphs, `` ` `` marks dropped. Same font and page as the reports.
+pub fn guide_to_pdf(text: &str) -> Result<Vec<u8>> {
+    fonts()?;
+    let mut doc = Document::new();
+    let mut w = Writer {
+        doc: &mut doc,
+        lines: vec![Vec::new()],
+        rules: vec![Vec::new()],
+        y: 56.0,
+    };
+    let room = RIGHT - LEFT;
+    for raw in text.lines() {
+        let line = raw.trim_end().replace('`', "");
+        if line.trim().is_empty() {
+            w.down(5.0);
+        } else if let Some(title) = line.strip_prefix("# ") {
+            w.centered(LEFT, RIGHT, 14.0, true, title);
+            w.down(22.0);
+        } else if let Some(heading) = line.strip_prefix("## ") {
+            w.keep(40.0);
+            w.down(4.0);
+            w.text(LEFT, 11.0, true, heading);
+            w.down(15.0);
+        } else {
+            let (marker, body) = match line.split_once(' ') {
+                Some((m, rest))
+                    if m == "-"
+                        || (m.ends_with('.') && m[..m.len() - 1].parse::<u32>().is_ok()) =>
+                {
+                    (
+                        Some(if m == "-" {
+                            "•".to_string()
+                        } else {
+                            m.to_string()
+                        }),
+                        rest,
+                    )
+                }
+                _ => (None, line.as_str()),
+            };
+            let indent = if marker.is_some() { 16.0 } else { 0.0 };
+            for (i, part) in wrap(body, false, 10.0, room - indent).iter().enumerate() {
+                if i == 0 {
+                    if let Some(m) = &marker {
+                        w.text(LEFT, 10.0, false, m);
+                    }
+                }
+                w.text(LEFT + indent, 10.0, false, part);
+                w.down(13.0);
+            }
+        }
+    }
+    w.finish()?;
+    doc.finish().map_err(|e| pdf_err(format!("{e:?}")))
+}

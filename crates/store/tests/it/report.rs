@@ -390,3 +390,43 @@ fn the_province_report_counts_every_commune_and_each_one() {
     assert_eq!(own.tips.current, 3);
     assert!(own.by_unit.is_empty());
 }
+
+#[test]
+fn the_installers_guide_prints_whole_in_readable_vietnamese() {
+    let guide = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/HUONG-DAN.md"),
+    )
+    .unwrap();
+    let pdf = binhyen_store::report_pdf::guide_to_pdf(&guide).unwrap();
+    assert!(pdf.starts_with(b"%PDF-"));
+    let text = pdf_extract::extract_text_from_mem(&pdf).unwrap();
+    let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let printed = words(&text);
+    for expected in [
+        "HƯỚNG DẪN CÀI ĐẶT BÌNH YÊN TẠI CÔNG AN XÃ",
+        "Các bước",
+        "Khi có bước không thành",
+        "sudo sh cai-dat.sh",
+        "binhyen doctor",
+    ] {
+        assert!(
+            printed.contains(expected),
+            "{expected:?} missing from:\n{text}"
+        );
+    }
+    // The kit carries the PDF committed beside its text: it must be this one.
+    let committed =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/HUONG-DAN.pdf");
+    if std::fs::read(&committed).ok().as_deref() != Some(pdf.as_slice()) {
+        std::fs::write(&committed, &pdf).unwrap();
+        panic!("packaging/HUONG-DAN.pdf was stale: written again, commit it");
+    }
+    // Every word of the guide is printed (long paragraphs wrap, nothing runs off the page).
+    let source = words(&guide.replace(['#', '`'], ""));
+    for word in source.split(' ').filter(|w| *w != "-" && !w.is_empty()) {
+        assert!(
+            printed.contains(word),
+            "{word:?} missing from the printed guide"
+        );
+    }
+}
