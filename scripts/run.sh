@@ -25,4 +25,6 @@ if [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ]; then
   export WEBKIT_DISABLE_COMPOSITING_MODE=1
 fi
 step "Starting $app"
-"$app"
+# Developers get the demo station at once; a laptop with no station otherwise opens on the
+# set-up screen (a provisioning file, or the demo).
+BINHYEN_DEMO=1 "$app"

@@ -28,6 +28,9 @@ use binhyen_store::StoreError;
 
 use crate::state::{AppState, StationStatus};
 
+/// A provisioning file is a few kilobytes (the authority's certificate and a token).
+const MAX_PROVISIONING_BYTES: usize = 256 * 1024;
+
 /// The error every command returns: `code` is stable (the UI branches on it), `message` is
 /// Vietnamese, `fields` say which form fields are wrong.
 #[derive(Debug, Clone, Serialize, TS)]
@@ -60,6 +63,17 @@ pub enum WindowCode {
     BadChoice,
     /// A report period that does not read as one.
     BadPeriod,
+    /// A provisioning file refused, or an enrolment the server refused.
+    Enrolment,
+}
+
+impl From<binhyen_sync::SyncError> for AppError {
+    fn from(e: binhyen_sync::SyncError) -> AppError {
+        match e {
+            binhyen_sync::SyncError::Store(e) => e.into(),
+            other => AppError::new(WindowCode::Enrolment, other.to_string(), Vec::new()),
+        }
+    }
 }
 
 impl From<ErrorCode> for AppErrorCode {
@@ -108,6 +122,54 @@ impl AppError {
 }
 
 type Res<T> = Result<T, AppError>;
+
+/// The set-up screen's demo: a station of sample data, never enrolled.
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn setup_demo(state: State<'_, AppState>) -> Res<StationStatus> {
+    Ok(state.setup_demo()?)
+}
+
+/// What a station set up from a provisioning file became.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct SetupDone {
+    /// The server took the enrolment now; otherwise the first sync makes it.
+    pub enrolled: bool,
+    pub status: StationStatus,
+}
+
+/// The set-up screen's station from a provisioning file (its text, read by the window from
+/// the file the installer picks), with its chief's account.
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn setup_station(
+    state: State<'_, AppState>,
+    provisioning: String,
+    full_name: String,
+    username: String,
+    password: String,
+) -> Res<SetupDone> {
+    if provisioning.len() > MAX_PROVISIONING_BYTES {
+        return Err(AppError::new(
+            WindowCode::TooLarge,
+            "Tệp này quá lớn để là tệp cấp phép; hãy chọn đúng tệp .json Công an tỉnh cấp.",
+            Vec::new(),
+        ));
+    }
+    let enrolled = state.setup_station(&provisioning, &full_name, &username, &password)?;
+    Ok(SetupDone {
+        enrolled,
+        status: state.status()?,
+    })
+}
+
+/// The library's password rule, for the strength shown as a password is typed.
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn check_password(username: String, password: String) -> Res<()> {
+    Ok(binhyen_store::keys::check_password(&username, &password)?)
+}
 
 #[tauri::command(async)]
 #[tracing::instrument(skip_all)]

@@ -101,6 +101,9 @@ pub fn run() {
     tauri::Builder::default()
         .manage(state)
         .invoke_handler(tauri::generate_handler![
+            commands::setup_demo,
+            commands::setup_station,
+            commands::check_password,
             commands::station_status,
             commands::sign_in,
             commands::sign_out,

@@ -1,7 +1,9 @@
 //! The app's one piece of state: the open station of the signed-in officer, behind a mutex.
 //! Nothing is open until an officer signs in; the window locks (the station is closed) after
 //! a spell without activity, when the officer locks it, or when the officer's account has
-//! been disabled (by a sync). The demo station is created when the data directory is empty.
+//! been disabled (by a sync). A laptop with no station opens on the set-up screen: a station
+//! from a provisioning file, or the demo (made at once when `BINHYEN_DEMO=1`, as
+//! `scripts/run.sh` and the journeys ask).
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -23,6 +25,8 @@ pub struct AppState {
     station: Mutex<Option<Station>>,
     last_activity: Mutex<Instant>,
     idle_lock: Duration,
+    /// `BINHYEN_DEMO=1`: an empty data directory gets the demo station at once.
+    auto_demo: bool,
     pub sync: std::sync::Arc<crate::sync_loop::SyncControl>,
 }
 
@@ -40,6 +44,10 @@ pub struct DemoAccount {
 #[ts(export)]
 pub struct StationStatus {
     pub unlocked: bool,
+    /// No station on this laptop yet: the window shows the set-up screen.
+    pub needs_setup: bool,
+    /// Set up from a provisioning file with no network on site: the first sync enrols it.
+    pub enrolment_pending: bool,
     pub data_dir: String,
     #[ts(optional)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -76,6 +84,7 @@ impl AppState {
             station: Mutex::new(None),
             last_activity: Mutex::new(Instant::now()),
             idle_lock,
+            auto_demo: std::env::var("BINHYEN_DEMO").is_ok_and(|v| v == "1"),
             sync: Default::default(),
         }
     }
@@ -104,29 +113,71 @@ impl AppState {
             > self.idle_lock + Duration::from_secs(60)
     }
 
-    /// Creates the demo station in an empty directory (nothing opens without a sign-in).
+    /// What the window shows first; with `BINHYEN_DEMO=1`, an empty directory gets the
+    /// demo station first.
     pub fn status(&self) -> Result<StationStatus, StoreError> {
         let mut guard = self.lock();
-        if guard.is_none() && !Station::exists(&self.dir) {
-            let (full_name, _, username, _) = DEMO_OFFICERS[0];
-            let opts = InitOptions {
-                unit_code: std::env::var("BINHYEN_DEMO_UNIT").unwrap_or_else(|_| DEMO_UNIT.into()),
-                first_officer: FirstOfficer {
-                    username: username.into(),
-                    full_name: full_name.into(),
-                    password: DEMO_PASSPHRASE.into(),
-                    role: Role::Chief,
-                },
-                device_no: 1,
-                demo: true,
-            };
-            // Made, then closed: the demo station is signed into like any other.
-            drop(Station::init(&self.dir, &opts, Utc::now())?);
+        if guard.is_none() && self.auto_demo && !Station::exists(&self.dir) {
+            self.make_demo()?;
         }
         if guard.is_some() && self.idle() {
             *guard = None;
         }
         self.describe(guard.as_ref())
+    }
+
+    /// The set-up screen's "Dùng thử với dữ liệu mẫu": the demo station, in an empty
+    /// directory only (nothing opens without a sign-in).
+    pub fn setup_demo(&self) -> Result<StationStatus, StoreError> {
+        let guard = self.lock();
+        if Station::exists(&self.dir) {
+            return Err(StoreError::StationExists(self.dir.clone()));
+        }
+        self.make_demo()?;
+        self.describe(guard.as_ref())
+    }
+
+    /// The set-up screen's "Thiết lập trạm từ tệp cấp phép": the station of the file's unit
+    /// and laptop number, its chief's account, and the enrolment (kept for the first sync
+    /// where the server cannot be reached). Returns whether the server took it now.
+    pub fn setup_station(
+        &self,
+        provisioning: &str,
+        full_name: &str,
+        username: &str,
+        password: &str,
+    ) -> Result<bool, binhyen_sync::SyncError> {
+        let _guard = self.lock();
+        if Station::exists(&self.dir) {
+            return Err(StoreError::StationExists(self.dir.clone()).into());
+        }
+        let credentials = Credentials::new(username, password);
+        let (_, enrolment) = binhyen_sync::enroll_text(
+            &self.dir,
+            provisioning,
+            &credentials,
+            Some(full_name),
+            Utc::now(),
+        )?;
+        Ok(matches!(enrolment, binhyen_sync::Enrolment::Done))
+    }
+
+    fn make_demo(&self) -> Result<(), StoreError> {
+        let (full_name, _, username, _) = DEMO_OFFICERS[0];
+        let opts = InitOptions {
+            unit_code: std::env::var("BINHYEN_DEMO_UNIT").unwrap_or_else(|_| DEMO_UNIT.into()),
+            first_officer: FirstOfficer {
+                username: username.into(),
+                full_name: full_name.into(),
+                password: DEMO_PASSPHRASE.into(),
+                role: Role::Chief,
+            },
+            device_no: 1,
+            demo: true,
+        };
+        // Made, then closed: the demo station is signed into like any other.
+        drop(Station::init(&self.dir, &opts, Utc::now())?);
+        Ok(())
     }
 
     fn describe(&self, station: Option<&Station>) -> Result<StationStatus, StoreError> {
@@ -148,6 +199,11 @@ impl AppState {
         });
         Ok(StationStatus {
             unlocked: station.is_some(),
+            needs_setup: station.is_none() && !Station::exists(&self.dir),
+            enrolment_pending: match station {
+                Some(s) => binhyen_sync::enrolment_pending(s).unwrap_or(false),
+                None => false,
+            },
             data_dir: self.dir.display().to_string(),
             station: station.map(|s| s.info().clone()),
             session: station.map(|s| s.session().clone()),

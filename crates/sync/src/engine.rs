@@ -54,7 +54,10 @@ impl SyncReport {
 /// One full sync: push everything pending, pull everything new, compare checksums. The
 /// outcome (success time, or the failure's reason) is kept for `binhyen status`.
 pub fn sync_once(station: &mut Station, now: DateTime<Utc>) -> Result<SyncReport, SyncError> {
-    let result = client_for(station).and_then(|mut client| sync_with(station, &mut client, now));
+    // A station set up with no network on site enrols at its first sync.
+    let result = crate::enrol::finish_pending(station, now)
+        .and_then(|()| client_for(station))
+        .and_then(|mut client| sync_with(station, &mut client, now));
     let attempt = binhyen_store::replica::SyncAttempt {
         at: now,
         ok: result.is_ok(),

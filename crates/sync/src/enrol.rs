@@ -12,9 +12,15 @@ use crate::error::SyncError;
 use crate::escrow::escrow_recovery;
 use crate::transport::{client_for, Client};
 
+/// Meta key: a provisioning file whose enrolment did not reach the server when the station
+/// was set up from it (no network on site). The station works meanwhile; its first sync
+/// finishes the enrolment ([`finish_pending`]).
+const PENDING: &str = "pending_enrolment";
+
 /// Enrols this laptop with the provincial server: creates the station in `dir` if there is
 /// none (bound to the provisioned unit and laptop number), and stores its credentials in the
-/// encrypted database.
+/// encrypted database. Where the server cannot be reached, a station it created stays, with
+/// the enrolment kept for its first sync, and the error says so.
 pub fn enroll(
     dir: &Path,
     provisioning: &Path,
@@ -23,16 +29,34 @@ pub fn enroll(
 ) -> Result<Station, SyncError> {
     let text = std::fs::read_to_string(provisioning)
         .map_err(|e| SyncError::Provisioning(format!("{}: {e}", provisioning.display())))?;
-    let p: Provisioning =
-        serde_json::from_str(&text).map_err(|e| SyncError::Provisioning(e.to_string()))?;
-    if p.version != 1 {
-        return Err(SyncError::Provisioning(format!(
-            "phiên bản {} chưa được hỗ trợ",
-            p.version
-        )));
+    match enroll_text(dir, &text, credentials, None, now)? {
+        (station, Enrolment::Done) => Ok(station),
+        (_, Enrolment::AtFirstSync(e)) => Err(e),
     }
-    check_ca_fingerprint(&p)?;
-    let station = if Station::exists(dir) {
+}
+
+/// How an enrolment ended.
+#[derive(Debug)]
+pub enum Enrolment {
+    /// The server took it: the station syncs from now on.
+    Done,
+    /// The station was set up, but the server could not be reached (the error says why):
+    /// its first sync enrols it.
+    AtFirstSync(SyncError),
+}
+
+/// [`enroll`] from the provisioning file's text (the window reads the file the installer
+/// picks); `full_name` names the first account where the file does not.
+pub fn enroll_text(
+    dir: &Path,
+    text: &str,
+    credentials: &Credentials,
+    full_name: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(Station, Enrolment), SyncError> {
+    let p = parse(text)?;
+    let created = !Station::exists(dir);
+    let station = if !created {
         // A new provisioning file is also how the province lifts a revoked station's lock.
         let s = Station::open_revoked(dir, credentials)?;
         if s.info().demo {
@@ -73,7 +97,9 @@ pub fn enroll(
             },
             None => FirstOfficer {
                 username: credentials.username.clone(),
-                full_name: credentials.username.clone(),
+                full_name: full_name
+                    .map(str::to_string)
+                    .unwrap_or_else(|| credentials.username.clone()),
                 password: credentials.password.to_string(),
                 role: Role::Chief,
             },
@@ -86,6 +112,54 @@ pub fn enroll(
         };
         Station::init(dir, &opts, now)?
     };
+    let mut station = station;
+    match register(&mut station, &p, now) {
+        Ok(()) => Ok((station, Enrolment::Done)),
+        Err(e @ SyncError::Unreachable { .. }) => {
+            // Kept, in the encrypted database (the file holds a one-time token), for the
+            // first sync; a station that existed keeps the enrolment it had.
+            if created {
+                station.sync_set(PENDING, text)?;
+                tracing::warn!("server unreachable: the station enrols at its first sync");
+            }
+            Ok((station, Enrolment::AtFirstSync(e)))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn parse(text: &str) -> Result<Provisioning, SyncError> {
+    let p: Provisioning =
+        serde_json::from_str(text).map_err(|e| SyncError::Provisioning(e.to_string()))?;
+    if p.version != 1 {
+        return Err(SyncError::Provisioning(format!(
+            "phiên bản {} chưa được hỗ trợ",
+            p.version
+        )));
+    }
+    check_ca_fingerprint(&p)?;
+    Ok(p)
+}
+
+/// Whether this station was set up from a provisioning file and waits for its first sync
+/// to enrol.
+pub fn enrolment_pending(station: &Station) -> Result<bool, SyncError> {
+    Ok(station.sync_get(PENDING)?.is_some_and(|t| !t.is_empty()))
+}
+
+/// Finishes an enrolment kept for the first sync (see [`enroll_text`]); nothing to do for a
+/// station enrolled already or never provisioned.
+pub(crate) fn finish_pending(station: &mut Station, now: DateTime<Utc>) -> Result<(), SyncError> {
+    let Some(text) = station.sync_get(PENDING)?.filter(|t| !t.is_empty()) else {
+        return Ok(());
+    };
+    let p = parse(&text)?;
+    register(station, &p, now)
+}
+
+/// The enrolment itself: the one-time token handed to the server, the station's
+/// credentials stored, the recovery code escrowed.
+fn register(station: &mut Station, p: &Provisioning, now: DateTime<Utc>) -> Result<(), SyncError> {
     let client = Client::new(&p.server_url, None, p.server_ca_pem.as_deref())?;
     let resp: EnrollResponse = client.post(
         "/enroll",
@@ -103,14 +177,13 @@ pub fn enroll(
     station.sync_set("revoked_at", "")?;
     // The server's station record is new: it holds no recovery code yet.
     station.sync_set("recovery_escrowed", "")?;
+    // Whichever way it came (a sync, or the file given again), nothing waits any more.
+    station.sync_set(PENDING, "")?;
     tracing::info!(station = %resp.station_id, "enrolled");
-    let mut station = station;
-    if let Err(e) =
-        client_for(&station).and_then(|mut c| escrow_recovery(&mut station, &mut c, now))
-    {
+    if let Err(e) = client_for(station).and_then(|mut c| escrow_recovery(station, &mut c, now)) {
         tracing::warn!(error = %e, "recovery code not handed over yet; the next sync retries");
     }
-    Ok(station)
+    Ok(())
 }
 
 /// The SHA-256 (hex) of the first certificate in `pem`: the fingerprint the province reads

@@ -20,7 +20,9 @@ mod transport;
 mod verify;
 
 pub use engine::{sync_once, sync_with, SyncReport};
-pub use enrol::{ca_fingerprint, enroll, pinned_fingerprint};
+pub use enrol::{
+    ca_fingerprint, enroll, enroll_text, enrolment_pending, pinned_fingerprint, Enrolment,
+};
 pub use error::SyncError;
 pub use offline::{export_bundle, import_reply, BundleExport};
 pub use transport::Transport;

@@ -293,3 +293,100 @@ async fn sync_now_sends_the_waiting_changes() {
     let tips: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(tips.as_array().unwrap().len(), 1, "{tips}");
 }
+
+/// A laptop with no station opens on the set-up screen, never on a demo. The installer
+/// picks the provisioning file, reads the server's fingerprint, makes the chief's account
+/// (the library's password rule shown as it is typed, the password twice) and the station
+/// is enrolled and signed into. Then, on another laptop, the demo is chosen from the same
+/// screen: its sign-in lists the demo accounts and every screen says it is sample data.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_blank_laptop_is_set_up_from_the_provisioning_file_in_the_window() {
+    let work = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", work.path().join("server.db").display());
+    let units =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/store/data/admin-units-2025.csv");
+    server_cmd(&db, &["units", "import", units.to_str().unwrap()]);
+    let server = start_server(&db);
+    let file = work.path().join("cu-mgar-1.json");
+    provision(&db, "24280", &server.url, &file, &[]);
+    let provisioning = std::fs::read(&file).unwrap();
+    let sha: serde_json::Value = serde_json::from_slice(&provisioning).unwrap();
+    let fingerprint = sha["server_ca_sha256"].as_str().unwrap().to_uppercase();
+
+    let data = tempfile::tempdir().unwrap();
+    let data_path = data.path().to_path_buf();
+    let app = App::start_with(data, &[("BINHYEN_DEMO", "0")]).await;
+    let first = text(&app, "setup").await;
+    assert!(first.contains("Thiết lập trạm từ tệp cấp phép"), "{first}");
+    assert!(first.contains("Dùng thử với dữ liệu mẫu"), "{first}");
+    assert!(
+        !data_path.join("station.db").exists(),
+        "nothing is made before a choice"
+    );
+    app.screenshot("setup-first-screen").await;
+
+    app.click("setup-from-file").await;
+    // A file that is not a provisioning file is named as such.
+    app.pick_file("setup-file", "ghi-chu.json", b"{\"ghi_chu\": 1}")
+        .await;
+    let err = text(&app, "setup-error").await;
+    assert!(err.contains("Không đọc được tệp này"), "{err}");
+    app.pick_file("setup-file", "cu-mgar-1.json", &provisioning)
+        .await;
+    let preview = text(&app, "setup-preview").await;
+    assert!(preview.contains("Xã Cư M'gar (24280)"), "{preview}");
+    assert!(preview.contains(&server.url), "{preview}");
+    assert!(
+        preview.replace(' ', "").contains(&fingerprint),
+        "the fingerprint to read out over the phone: {preview}"
+    );
+    app.type_in("setup-full-name", "Nguyễn Hữu Thành").await;
+    app.type_in("setup-username", "truong").await;
+    app.type_in("setup-password", "truong").await;
+    let rule = app
+        .wait_text("setup-password-rule", |t| t.contains("ít nhất 8 ký tự"))
+        .await;
+    assert!(rule.contains("ít nhất 8 ký tự"), "{rule}");
+    app.clear("setup-password").await;
+    app.type_in("setup-password", PASS).await;
+    app.wait_text("setup-password-rule", |t| t.contains("đạt yêu cầu"))
+        .await;
+    app.type_in("setup-password-again", "khác hẳn").await;
+    app.click("setup-submit").await;
+    let err = app
+        .wait_text("setup-error", |t| t.contains("không khớp"))
+        .await;
+    assert!(err.contains("không khớp"), "{err}");
+    assert!(
+        !data_path.join("station.db").exists(),
+        "a refused form makes nothing"
+    );
+    app.clear("setup-password-again").await;
+    app.type_in("setup-password-again", PASS).await;
+    app.screenshot("setup-form").await;
+    app.click("setup-submit").await;
+
+    // Enrolled and signed in as the chief; the sync screen names the server it trusts.
+    let who = text(&app, "signed-in-as").await;
+    assert!(who.contains("Nguyễn Hữu Thành"), "{who}");
+    let station = text(&app, "station-name").await;
+    assert!(!station.contains("Dữ liệu mẫu"), "{station}");
+    let status = binhyen_in(&data_path, &["status"], "");
+    assert_eq!(status["enrolled"], true, "{status}");
+    app.client.clone().close().await.unwrap();
+
+    // Another blank laptop: the demo, chosen on the same screen.
+    let demo = App::start_with(tempfile::tempdir().unwrap(), &[("BINHYEN_DEMO", "0")]).await;
+    text(&demo, "setup").await;
+    demo.click("setup-demo").await;
+    let accounts = text(&demo, "demo-accounts").await;
+    assert!(accounts.contains("truong"), "{accounts}");
+    demo.sign_in("truong", binhyen_store::keys::DEMO_PASSPHRASE)
+        .await;
+    let station = text(&demo, "station-name").await;
+    assert!(
+        station.contains("Dữ liệu mẫu"),
+        "every screen says it: {station}"
+    );
+    demo.client.clone().close().await.unwrap();
+}

@@ -150,6 +150,9 @@ impl App {
             .env("DISPLAY", &display)
             .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
             .env("BINHYEN_DATA_DIR", data_dir.path())
+            // The journeys start on the demo station, as scripts/run.sh does; the set-up
+            // journey turns this off.
+            .env("BINHYEN_DEMO", "1")
             .env("XDG_DATA_HOME", web_home.path().join("data"))
             .env("XDG_CACHE_HOME", web_home.path().join("cache"))
             .env_remove("BINHYEN_PASSWORD")

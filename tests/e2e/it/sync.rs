@@ -987,3 +987,62 @@ fn the_server_stops_on_sigterm_and_a_push_it_cuts_is_whole_or_absent() {
     assert_eq!(laptop.ok(&["status"], None)["pending_changes"], 0);
     drop(server);
 }
+
+/// Set up on site with no network: the station is made from the provisioning file, the
+/// officers work, and the first sync once the server is reachable enrols it and sends what
+/// was recorded meanwhile. Giving the file again later does the same, once.
+#[test]
+fn a_station_set_up_with_no_network_enrols_at_its_first_sync() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let db = format!("sqlite:{}", w.join("server.db").display());
+    let units =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/store/data/admin-units-2025.csv");
+    server_cmd(&db, &["units", "import", units.to_str().unwrap()]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let file = w.join("cu-mgar.json");
+    provision(
+        &db,
+        COMMUNE,
+        &format!("https://127.0.0.1:{port}"),
+        &file,
+        &[],
+    );
+    let laptop = Laptop {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    // No server yet: the station is made, and says the enrolment waits.
+    let out = laptop.cli(&["enroll", file.to_str().unwrap()], None);
+    assert!(!out.status.success());
+    let err: Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(err["error"]["code"], "unreachable", "{err}");
+    laptop.ok(
+        &["tip", "add"],
+        Some(r#"{"content": "Tin báo ghi khi chưa có mạng", "category": "crime_report"}"#),
+    );
+    let refused = laptop.cli(&["sync"], None);
+    assert!(!refused.status.success(), "still no server");
+
+    // The server is reachable: the first sync enrols the station and sends the tip.
+    let server = start_server_on(&db, port);
+    let report = laptop.sync();
+    assert_eq!(
+        report["pushed"].as_u64().map(|n| n >= 1),
+        Some(true),
+        "{report}"
+    );
+    assert_eq!(laptop.ok(&["status"], None)["pending_changes"], 0);
+    // The file's one-time token was used once: the next syncs go on, and giving the file
+    // again is refused as used, with the station untouched.
+    laptop.sync();
+    let again = laptop.cli(&["enroll", file.to_str().unwrap()], None);
+    assert!(!again.status.success());
+    let err: Value = serde_json::from_slice(&again.stderr).unwrap();
+    assert_eq!(err["error"]["code"], "token_used", "{err}");
+    laptop.sync();
+    drop(server);
+}

@@ -6,7 +6,15 @@ import type { StationInfo } from "./StationInfo";
 /**
  * What the window shows first: the sign-in screen, or the station of who is signed in.
  */
-export type StationStatus = { unlocked: boolean, data_dir: string, station?: StationInfo, session?: Session, 
+export type StationStatus = { unlocked: boolean, 
+/**
+ * No station on this laptop yet: the window shows the set-up screen.
+ */
+needs_setup: boolean, 
+/**
+ * Set up from a provisioning file with no network on site: the first sync enrols it.
+ */
+enrolment_pending: boolean, data_dir: string, station?: StationInfo, session?: Session, 
 /**
  * The demo station's accounts and their public password, for the sign-in screen.
  */

@@ -3,4 +3,4 @@
 /**
  * Errors of the window's own making (not the store's).
  */
-export type WindowCode = "too_large" | "bad_choice" | "bad_period";
+export type WindowCode = "too_large" | "bad_choice" | "bad_period" | "enrolment";

@@ -23,6 +23,7 @@ import type { Role } from './Role';
 import type { RosterPerson } from './RosterPerson';
 import type { RosterPlan } from './RosterPlan';
 import type { SearchHit } from './SearchHit';
+import type { SetupDone } from './SetupDone';
 import type { StationStatus } from './StationStatus';
 import type { SyncAttempt } from './SyncAttempt';
 import type { SyncStatus } from './SyncStatus';
@@ -36,6 +37,9 @@ import type { UnitReport } from './UnitReport';
 export type Invoke = <T>(cmd: string, args?: Record<string, unknown>) => Promise<T>;
 
 export const COMMANDS = [
+  'setup_demo',
+  'setup_station',
+  'check_password',
   'station_status',
   'sign_in',
   'sign_out',
@@ -94,6 +98,12 @@ export const COMMANDS = [
 
 export function commands(invoke: Invoke) {
   return {
+    /** The set-up screen's demo: a station of sample data, never enrolled. */
+    setupDemo: () => invoke<StationStatus>('setup_demo'),
+    /** The set-up screen's station from a provisioning file (its text, read by the window from the file the installer picks), with its chief's account. */
+    setupStation: (provisioning: string, fullName: string, username: string, password: string) => invoke<SetupDone>('setup_station', { provisioning, fullName, username, password }),
+    /** The library's password rule, for the strength shown as a password is typed. */
+    checkPassword: (username: string, password: string) => invoke<void>('check_password', { username, password }),
     stationStatus: () => invoke<StationStatus>('station_status'),
     signIn: (username: string, password: string) => invoke<StationStatus>('sign_in', { username, password }),
     /** Locks the window (the officer's button, or the window's own inactivity timer). */
