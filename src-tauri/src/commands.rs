@@ -140,12 +140,14 @@ pub struct SetupDone {
 }
 
 /// The set-up screen's station from a provisioning file (its text, read by the window from
-/// the file the installer picks), with its chief's account.
+/// the file the installer picks, and for a sealed file the code the province reads out),
+/// with its chief's account.
 #[tauri::command(async)]
 #[tracing::instrument(skip_all)]
 pub fn setup_station(
     state: State<'_, AppState>,
     provisioning: String,
+    code: Option<String>,
     full_name: String,
     username: String,
     password: String,
@@ -157,7 +159,13 @@ pub fn setup_station(
             Vec::new(),
         ));
     }
-    let enrolled = state.setup_station(&provisioning, &full_name, &username, &password)?;
+    let enrolled = state.setup_station(
+        &provisioning,
+        code.as_deref(),
+        &full_name,
+        &username,
+        &password,
+    )?;
     Ok(SetupDone {
         enrolled,
         status: state.status()?,

@@ -143,6 +143,7 @@ impl AppState {
     pub fn setup_station(
         &self,
         provisioning: &str,
+        code: Option<&str>,
         full_name: &str,
         username: &str,
         password: &str,
@@ -155,6 +156,7 @@ impl AppState {
         let (_, enrolment) = binhyen_sync::enroll_text(
             &self.dir,
             provisioning,
+            code,
             &credentials,
             Some(full_name),
             Utc::now(),

@@ -115,7 +115,9 @@ enum Cmd {
     /// enrolled again with a new provisioning file.
     Restore { file: PathBuf },
     /// Enrol with the provincial server using a provisioning file (creates the station if
-    /// the data directory has none).
+    /// the data directory has none). A sealed file opens with the code the province reads
+    /// out (BINHYEN_PROVISIONING_CODE, or asked); with no network, the station is set up
+    /// and its first sync enrols it.
     Enroll { file: PathBuf },
     /// Synchronise with the provincial server once; exits 0 only if it completed.
     Sync,
@@ -519,6 +521,21 @@ fn new_password(var: &str) -> Result<String> {
     }))
 }
 
+/// The code a sealed provisioning file opens with: BINHYEN_PROVISIONING_CODE, or asked at
+/// the terminal; none otherwise (the library then says it is needed).
+fn provisioning_code() -> Result<Option<String>> {
+    if let Ok(c) = std::env::var("BINHYEN_PROVISIONING_CODE") {
+        return Ok(Some(c));
+    }
+    if std::io::stdin().is_terminal() {
+        eprint!("Mã mở tệp cấp phép (12 chữ số Công an tỉnh đọc qua điện thoại): ");
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        return Ok(Some(line.trim().to_string()));
+    }
+    Ok(None)
+}
+
 /// The station's first account, for `init`: --user (or BINHYEN_USER), --name, and the
 /// password from BINHYEN_PASSWORD (the demo password for a demo station).
 fn first_officer(user: Option<&str>, name: Option<&str>, demo: bool) -> Result<FirstOfficer> {
@@ -819,7 +836,14 @@ fn run(cli: &Cli, out: &Out) -> Result<bool> {
                 let user = std::env::var("BINHYEN_USER").unwrap_or_default();
                 Credentials::new(&user, &new_password("BINHYEN_PASSWORD")?)
             };
-            let station = binhyen_sync::enroll(&dir, file, &creds, now).map_err(sync_error)?;
+            let text = binhyen_sync::read_file(file).map_err(sync_error)?;
+            let code = if binhyen_sync::needs_code(&text) {
+                provisioning_code()?
+            } else {
+                None
+            };
+            let station = binhyen_sync::enroll(&dir, file, code.as_deref(), &creds, now)
+                .map_err(sync_error)?;
             let _guard = binhyen_app::init_logging(&dir, "binhyen-cli");
             out.station(&station, &dir)?;
         }

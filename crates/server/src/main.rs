@@ -162,6 +162,10 @@ enum StationCmd {
         officer: Option<String>,
         #[arg(long, requires = "officer")]
         officer_name: Option<String>,
+        /// Write the file in clear instead of sealed under a code (only for a file carried
+        /// by hand that never leaves the province's custody).
+        #[arg(long)]
+        unsealed: bool,
     },
     List {
         #[command(flatten)]
@@ -476,6 +480,7 @@ fn main() -> Result<()> {
             out,
             officer,
             officer_name,
+            unsealed,
         }) => {
             let first_officer = match (officer, officer_name) {
                 (Some(u), Some(n)) => Some(binhyen_protocol::wire::ProvisionedOfficer {
@@ -519,15 +524,25 @@ fn main() -> Result<()> {
                 server_ca_sha256: ca.map(|c| c.fingerprint),
                 first_officer,
             };
-            binhyen_store::private_files::write_private(
-                &out,
-                serde_json::to_string_pretty(&p)?.as_bytes(),
-            )
-            .with_context(|| format!("cannot write {}", out.display()))?;
+            let (text, code) = if unsealed {
+                (serde_json::to_string_pretty(&p)?, None)
+            } else {
+                let code = binhyen_protocol::provisioning::new_code();
+                let sealed = binhyen_protocol::provisioning::seal(&p, &code)?;
+                (serde_json::to_string_pretty(&sealed)?, Some(code))
+            };
+            binhyen_store::private_files::write_private(&out, text.as_bytes())
+                .with_context(|| format!("cannot write {}", out.display()))?;
             println!(
                 "station {id} (unit {unit}, laptop {device_no}): provisioning file {}",
                 out.display()
             );
+            if let Some(code) = code {
+                // The code goes by another way than the file: read out over the phone.
+                println!(
+                    "code (read it out to the installer by phone, never with the file): {code}"
+                );
+            }
         }
         Cmd::Station(StationCmd::List { db, json }) => {
             let rows = open(&db)?.stations()?;

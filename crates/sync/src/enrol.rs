@@ -24,12 +24,12 @@ const PENDING: &str = "pending_enrolment";
 pub fn enroll(
     dir: &Path,
     provisioning: &Path,
+    code: Option<&str>,
     credentials: &Credentials,
     now: DateTime<Utc>,
 ) -> Result<Station, SyncError> {
-    let text = std::fs::read_to_string(provisioning)
-        .map_err(|e| SyncError::Provisioning(format!("{}: {e}", provisioning.display())))?;
-    match enroll_text(dir, &text, credentials, None, now)? {
+    let text = read_file(provisioning)?;
+    match enroll_text(dir, &text, code, credentials, None, now)? {
         (station, Enrolment::Done) => Ok(station),
         (_, Enrolment::AtFirstSync(e)) => Err(e),
     }
@@ -45,16 +45,39 @@ pub enum Enrolment {
     AtFirstSync(SyncError),
 }
 
+/// Reads a provisioning file from disk (a few kilobytes; a larger file is not one).
+pub fn read_file(provisioning: &Path) -> Result<String, SyncError> {
+    let size = std::fs::metadata(provisioning)
+        .map_err(|e| SyncError::Provisioning(format!("{}: {e}", provisioning.display())))?
+        .len();
+    if size > 256 * 1024 {
+        return Err(SyncError::Provisioning(format!(
+            "{} quá lớn để là tệp cấp phép",
+            provisioning.display()
+        )));
+    }
+    std::fs::read_to_string(provisioning)
+        .map_err(|e| SyncError::Provisioning(format!("{}: {e}", provisioning.display())))
+}
+
+/// Whether a provisioning file's text is sealed under a code (see
+/// `binhyen_protocol::provisioning`): the installer is asked for the code.
+pub fn needs_code(text: &str) -> bool {
+    binhyen_protocol::provisioning::is_sealed(text)
+}
+
 /// [`enroll`] from the provisioning file's text (the window reads the file the installer
-/// picks); `full_name` names the first account where the file does not.
+/// picks) and, for a sealed file, the code the province reads out; `full_name` names the
+/// first account where the file does not.
 pub fn enroll_text(
     dir: &Path,
     text: &str,
+    code: Option<&str>,
     credentials: &Credentials,
     full_name: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<(Station, Enrolment), SyncError> {
-    let p = parse(text)?;
+    let p = parse(text, code)?;
     let created = !Station::exists(dir);
     let station = if !created {
         // A new provisioning file is also how the province lifts a revoked station's lock.
@@ -119,7 +142,9 @@ pub fn enroll_text(
             // Kept, in the encrypted database (the file holds a one-time token), for the
             // first sync; a station that existed keeps the enrolment it had.
             if created {
-                station.sync_set(PENDING, text)?;
+                let plain = serde_json::to_string(&p)
+                    .map_err(|e| SyncError::Provisioning(e.to_string()))?;
+                station.sync_set(PENDING, &plain)?;
                 tracing::warn!("server unreachable: the station enrols at its first sync");
             }
             Ok((station, Enrolment::AtFirstSync(e)))
@@ -128,9 +153,13 @@ pub fn enroll_text(
     }
 }
 
-fn parse(text: &str) -> Result<Provisioning, SyncError> {
-    let p: Provisioning =
-        serde_json::from_str(text).map_err(|e| SyncError::Provisioning(e.to_string()))?;
+fn parse(text: &str, code: Option<&str>) -> Result<Provisioning, SyncError> {
+    let p = binhyen_protocol::provisioning::open(text, code).map_err(|e| match e {
+        binhyen_protocol::provisioning::ProvisioningError::Unreadable(m) => {
+            SyncError::Provisioning(m)
+        }
+        other => SyncError::SealedProvisioning(other),
+    })?;
     if p.version != 1 {
         return Err(SyncError::Provisioning(format!(
             "phiên bản {} chưa được hỗ trợ",
@@ -153,7 +182,7 @@ pub(crate) fn finish_pending(station: &mut Station, now: DateTime<Utc>) -> Resul
     let Some(text) = station.sync_get(PENDING)?.filter(|t| !t.is_empty()) else {
         return Ok(());
     };
-    let p = parse(&text)?;
+    let p = parse(&text, None)?;
     register(station, &p, now)
 }
 

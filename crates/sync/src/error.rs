@@ -19,6 +19,8 @@ pub enum SyncError {
     NotEnrolled,
     #[error("Tệp cấp phép không hợp lệ: {0}")]
     Provisioning(String),
+    #[error("{}{}", capitalised(.0), ".")]
+    SealedProvisioning(binhyen_protocol::provisioning::ProvisioningError),
     #[error("Đây là trạm dùng thử với dữ liệu mẫu: không bao giờ được đăng ký với máy chủ tỉnh, để dữ liệu mẫu không lẫn vào dữ liệu thật. Hãy thiết lập trạm thật từ tệp cấp phép trên một thư mục dữ liệu mới.")]
     DemoStation,
     #[error("Trả lời của máy chủ không đọc được: {0}")]
@@ -36,10 +38,27 @@ impl SyncError {
             SyncError::Refused { error, .. } => &error.code,
             SyncError::NotEnrolled => "not_enrolled",
             SyncError::Provisioning(_) => "bad_provisioning",
+            SyncError::SealedProvisioning(e) => match e {
+                binhyen_protocol::provisioning::ProvisioningError::CodeNeeded => "code_needed",
+                binhyen_protocol::provisioning::ProvisioningError::WrongCode => "wrong_code",
+                binhyen_protocol::provisioning::ProvisioningError::Unreadable(_) => {
+                    "bad_provisioning"
+                }
+            },
             SyncError::DemoStation => "demo_station",
             SyncError::BadResponse(_) => "bad_response",
             SyncError::Bundle(e) => e.code(),
         }
+    }
+}
+
+/// A message of the protocol's, as a sentence.
+fn capitalised(e: &binhyen_protocol::provisioning::ProvisioningError) -> String {
+    let text = e.to_string();
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => text,
     }
 }
 

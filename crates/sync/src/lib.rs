@@ -21,7 +21,8 @@ mod verify;
 
 pub use engine::{sync_once, sync_with, SyncReport};
 pub use enrol::{
-    ca_fingerprint, enroll, enroll_text, enrolment_pending, pinned_fingerprint, Enrolment,
+    ca_fingerprint, enroll, enroll_text, enrolment_pending, needs_code, pinned_fingerprint,
+    read_file, Enrolment,
 };
 pub use error::SyncError;
 pub use offline::{export_bundle, import_reply, BundleExport};

@@ -8,7 +8,7 @@ use std::time::Duration;
 use fantoccini::Locator;
 
 use crate::harness::{screenshot_dir, App};
-use crate::sync::{bin, provision, run, server_cmd, start_server};
+use crate::sync::{bin, provision, provision_sealed, run, server_cmd, start_server};
 
 const PASS: &str = "mật khẩu máy trạm";
 
@@ -307,11 +307,10 @@ async fn a_blank_laptop_is_set_up_from_the_provisioning_file_in_the_window() {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/store/data/admin-units-2025.csv");
     server_cmd(&db, &["units", "import", units.to_str().unwrap()]);
     let server = start_server(&db);
+    // Sealed, as the province issues it: the code comes by phone.
     let file = work.path().join("cu-mgar-1.json");
-    provision(&db, "24280", &server.url, &file, &[]);
+    let code = provision_sealed(&db, "24280", &server.url, &file);
     let provisioning = std::fs::read(&file).unwrap();
-    let sha: serde_json::Value = serde_json::from_slice(&provisioning).unwrap();
-    let fingerprint = sha["server_ca_sha256"].as_str().unwrap().to_uppercase();
 
     let data = tempfile::tempdir().unwrap();
     let data_path = data.path().to_path_buf();
@@ -335,10 +334,9 @@ async fn a_blank_laptop_is_set_up_from_the_provisioning_file_in_the_window() {
         .await;
     let preview = text(&app, "setup-preview").await;
     assert!(preview.contains("Xã Cư M'gar (24280)"), "{preview}");
-    assert!(preview.contains(&server.url), "{preview}");
     assert!(
-        preview.replace(' ', "").contains(&fingerprint),
-        "the fingerprint to read out over the phone: {preview}"
+        !preview.contains(&server.url),
+        "sealed until the code opens it: {preview}"
     );
     app.type_in("setup-full-name", "Nguyễn Hữu Thành").await;
     app.type_in("setup-username", "truong").await;
@@ -363,6 +361,19 @@ async fn a_blank_laptop_is_set_up_from_the_provisioning_file_in_the_window() {
     );
     app.clear("setup-password-again").await;
     app.type_in("setup-password-again", PASS).await;
+    // A wrong code is refused, and nothing is set up.
+    app.type_in("setup-code", "1111 2222 3333").await;
+    app.click("setup-submit").await;
+    let err = app
+        .wait_text("setup-error", |t| t.contains("Mã mở tệp không đúng"))
+        .await;
+    assert!(err.contains("Mã mở tệp không đúng"), "{err}");
+    assert!(
+        !data_path.join("station.db").exists(),
+        "a wrong code makes nothing"
+    );
+    app.clear("setup-code").await;
+    app.type_in("setup-code", &code).await;
     app.screenshot("setup-form").await;
     app.click("setup-submit").await;
 

@@ -180,12 +180,43 @@ pub(crate) fn sqlite_server(work: &Path) -> (String, Server) {
     (db, server)
 }
 
-/// `binhyen-server station enroll` for `unit`, writing the provisioning file `out`.
+/// `binhyen-server station enroll` for `unit`, writing the provisioning file `out` in clear
+/// (`--unsealed`: the tests that are not about the seal skip the code).
 pub(crate) fn provision(db: &str, unit: &str, url: &str, out: &Path, extra: &[&str]) {
-    let mut args = vec!["station", "enroll", "--unit", unit, "--url", url];
+    let mut args = vec![
+        "station",
+        "enroll",
+        "--unit",
+        unit,
+        "--url",
+        url,
+        "--unsealed",
+    ];
     args.extend_from_slice(extra);
     args.extend(["--out", out.to_str().unwrap()]);
     server_cmd(db, &args);
+}
+
+/// The same, sealed under a code as the province issues it by default: returns the code
+/// that `station enroll` prints for reading out over the phone.
+pub(crate) fn provision_sealed(db: &str, unit: &str, url: &str, out: &Path) -> String {
+    let args = [
+        "station",
+        "enroll",
+        "--unit",
+        unit,
+        "--url",
+        url,
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let printed = String::from_utf8(server_cmd(db, &args).stdout).unwrap();
+    printed
+        .lines()
+        .find_map(|l| l.split("by phone, never with the file): ").nth(1))
+        .unwrap_or_else(|| panic!("no code printed: {printed}"))
+        .trim()
+        .to_string()
 }
 
 pub(crate) fn enroll(db: &str, server: &Server, unit: &str, work: &Path) -> Laptop {
@@ -1045,4 +1076,70 @@ fn a_station_set_up_with_no_network_enrols_at_its_first_sync() {
     assert_eq!(err["error"]["code"], "token_used", "{err}");
     laptop.sync();
     drop(server);
+}
+
+/// A provisioning file is sealed by default: the file alone (a lost USB stick) gives the unit
+/// and laptop number, nothing else; without the code, or with a wrong one, nothing is set
+/// up; with the code read out over the phone the station enrols.
+#[test]
+fn a_sealed_provisioning_file_opens_only_with_its_code() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let (db, server) = sqlite_server(w);
+    let file = w.join("cu-mgar-sealed.json");
+    let code = provision_sealed(&db, COMMUNE, &server.url, &file);
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(!text.contains("token"), "{text}");
+    assert!(
+        !text.contains("127.0.0.1"),
+        "the server's address is sealed too: {text}"
+    );
+    assert!(!text.contains("BEGIN CERTIFICATE"), "{text}");
+    assert!(text.contains("Cư M'gar"), "the unit is shown: {text}");
+    let laptop = Laptop {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let enroll_with = |code: Option<&str>| {
+        let mut cmd = Command::new(bin("binhyen"));
+        cmd.arg("--data-dir")
+            .arg(laptop.dir.path())
+            .args(["--json", "enroll", file.to_str().unwrap()])
+            .env("BINHYEN_USER", "truong")
+            .env("BINHYEN_PASSWORD", PASS)
+            .stdin(Stdio::null());
+        if let Some(c) = code {
+            cmd.env("BINHYEN_PROVISIONING_CODE", c);
+        }
+        run(&mut cmd)
+    };
+    let code_of = |out: &Output| {
+        let err: Value = serde_json::from_slice(&out.stderr).unwrap();
+        err["error"]["code"].as_str().unwrap().to_string()
+    };
+    let out = enroll_with(None);
+    assert!(!out.status.success());
+    assert_eq!(code_of(&out), "code_needed");
+    let out = enroll_with(Some("1111-2222-3333"));
+    assert!(!out.status.success());
+    assert_eq!(code_of(&out), "wrong_code");
+    let err: Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Mã mở tệp không đúng"),
+        "{err}"
+    );
+    assert!(
+        !laptop.dir.path().join("station.db").exists(),
+        "nothing is set up from a file that did not open"
+    );
+    // Typed as the installer hears it, in groups with spaces.
+    let out = enroll_with(Some(&code.replace('-', " ")));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    laptop.sync();
 }

@@ -100,8 +100,8 @@ export function commands(invoke: Invoke) {
   return {
     /** The set-up screen's demo: a station of sample data, never enrolled. */
     setupDemo: () => invoke<StationStatus>('setup_demo'),
-    /** The set-up screen's station from a provisioning file (its text, read by the window from the file the installer picks), with its chief's account. */
-    setupStation: (provisioning: string, fullName: string, username: string, password: string) => invoke<SetupDone>('setup_station', { provisioning, fullName, username, password }),
+    /** The set-up screen's station from a provisioning file (its text, read by the window from the file the installer picks, and for a sealed file the code the province reads out), with its chief's account. */
+    setupStation: (provisioning: string, code: string | null, fullName: string, username: string, password: string) => invoke<SetupDone>('setup_station', { provisioning, code, fullName, username, password }),
     /** The library's password rule, for the strength shown as a password is typed. */
     checkPassword: (username: string, password: string) => invoke<void>('check_password', { username, password }),
     stationStatus: () => invoke<StationStatus>('station_status'),
