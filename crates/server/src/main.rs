@@ -141,13 +141,18 @@ enum BundleCmd {
 
 #[derive(Subcommand)]
 enum StationCmd {
-    /// Create a station and write its one-time provisioning file.
+    /// Create a station and write its one-time provisioning file; or, with --batch, the
+    /// stations of a round of visits at once (OUT is then a directory, with a printable
+    /// sheet of each station's laptop number and code).
     Enroll {
         #[command(flatten)]
         db: DbArg,
         /// Commune code (5 digits) or province code (2 digits).
-        #[arg(long)]
-        unit: String,
+        #[arg(long, required_unless_present = "batch", conflicts_with = "batch")]
+        unit: Option<String>,
+        /// A CSV file with a header and one station a line: unit[,device[,officer,officer_name]].
+        #[arg(long, conflicts_with_all = ["device", "officer"])]
+        batch: Option<PathBuf>,
         /// The address stations will reach this server at.
         #[arg(long)]
         url: String,
@@ -351,6 +356,221 @@ async fn serve(
     Ok(())
 }
 
+/// One station to provision: from `--unit` (line 0) or a line of `--batch`.
+struct BatchRow {
+    line: usize,
+    unit: String,
+    device: Option<u32>,
+    first_officer: Option<binhyen_protocol::wire::ProvisionedOfficer>,
+}
+
+/// A station made, with its provisioning file's text and (sealed) its code.
+struct Provisioned {
+    id: String,
+    unit: String,
+    unit_name: String,
+    device_no: u32,
+    text: String,
+    code: Option<String>,
+}
+
+fn first_officer(
+    officer: Option<String>,
+    name: Option<String>,
+) -> Result<Option<binhyen_protocol::wire::ProvisionedOfficer>> {
+    Ok(match (officer, name) {
+        (Some(u), Some(n)) if !u.trim().is_empty() => {
+            Some(binhyen_protocol::wire::ProvisionedOfficer {
+                username: binhyen_domain::access::normalize_username(&u)
+                    .map_err(|m| anyhow!("officer {u}: {m}"))?,
+                full_name: n.trim().to_string(),
+            })
+        }
+        _ => None,
+    })
+}
+
+/// Reads a round's CSV whole, and checks every line (known unit, laptop number, username)
+/// before any station is made.
+fn read_batch(backend: &dyn Backend, file: &std::path::Path) -> Result<Vec<BatchRow>> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let mut rows = Vec::new();
+    for (i, rec) in reader.records().enumerate() {
+        let line = i + 2;
+        let rec = rec.with_context(|| format!("{} line {line}", file.display()))?;
+        let unit = rec.get(0).unwrap_or("").to_string();
+        if !backend.unit_exists(&unit)? {
+            bail!(
+                "{} line {line}: unit {unit:?} is not a known unit code; nothing was made",
+                file.display()
+            );
+        }
+        let device = match rec.get(1).filter(|d| !d.is_empty()) {
+            Some(d) => Some(
+                d.parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=99).contains(n))
+                    .ok_or_else(|| {
+                        anyhow!(
+                            "{} line {line}: laptop number {d:?} is not 1 to 99; nothing was made",
+                            file.display()
+                        )
+                    })?,
+            ),
+            None => None,
+        };
+        let officer = first_officer(
+            rec.get(2).map(str::to_string),
+            rec.get(3).map(str::to_string),
+        )
+        .with_context(|| format!("{} line {line}; nothing was made", file.display()))?;
+        rows.push(BatchRow {
+            line,
+            unit,
+            device,
+            first_officer: officer,
+        });
+    }
+    if rows.is_empty() {
+        bail!("{}: no station in the file", file.display());
+    }
+    Ok(rows)
+}
+
+/// Makes the stations and their provisioning files; on a refusal, the stations this call
+/// made are revoked again, so a round is made whole or not at all.
+fn provision_stations(
+    backend: &dyn Backend,
+    rows: &[BatchRow],
+    url: &str,
+    https: bool,
+    unsealed: bool,
+) -> Result<Vec<Provisioned>> {
+    // The authority is pinned in the file; the address's host goes into the server's next
+    // certificate.
+    let ca = if https {
+        let ca = binhyen_server::tls::ensure_ca(backend)?;
+        if let Some(host) = binhyen_server::tls::url_host(url) {
+            binhyen_server::tls::remember_name(backend, &host)?;
+        }
+        Some(ca)
+    } else {
+        None
+    };
+    let mut made: Vec<Provisioned> = Vec::new();
+    for row in rows {
+        match provision_one(backend, row, url, ca.as_ref(), unsealed) {
+            Ok(p) => made.push(p),
+            Err(e) => {
+                for p in &made {
+                    let _ = backend.revoke(&p.id, Utc::now());
+                }
+                let at = if row.line > 0 {
+                    format!("line {}: ", row.line)
+                } else {
+                    String::new()
+                };
+                return Err(e.context(format!(
+                    "{at}station of unit {} not made; {} made before it in this round revoked again",
+                    row.unit,
+                    made.len()
+                )));
+            }
+        }
+    }
+    Ok(made)
+}
+
+fn provision_one(
+    backend: &dyn Backend,
+    row: &BatchRow,
+    url: &str,
+    ca: Option<&binhyen_server::tls::CaInfo>,
+    unsealed: bool,
+) -> Result<Provisioned> {
+    let mut token = [0u8; 24];
+    rand::rngs::OsRng.fill_bytes(&mut token);
+    let token = hex::encode(token);
+    let (id, device_no) =
+        backend.create_station(&row.unit, row.device, &sha256_hex(&token), Utc::now())?;
+    let unit_name = backend.unit_name(&row.unit)?.unwrap_or_default();
+    let p = Provisioning {
+        version: 1,
+        server_url: url.to_string(),
+        unit_code: row.unit.clone(),
+        unit_name: unit_name.clone(),
+        device_no,
+        token,
+        server_ca_pem: ca.map(|c| c.cert_pem.clone()),
+        server_ca_sha256: ca.map(|c| c.fingerprint.clone()),
+        first_officer: row.first_officer.clone(),
+    };
+    let (text, code) = if unsealed {
+        (serde_json::to_string_pretty(&p)?, None)
+    } else {
+        let code = binhyen_protocol::provisioning::new_code();
+        let sealed = binhyen_protocol::provisioning::seal(&p, &code)?;
+        (serde_json::to_string_pretty(&sealed)?, Some(code))
+    };
+    Ok(Provisioned {
+        id,
+        unit: row.unit.clone(),
+        unit_name,
+        device_no,
+        text,
+        code,
+    })
+}
+
+/// A round's files in `dir` (`UNIT-LAPTOP.json`, 0600) and the sheet the province's office
+/// keeps to read each code out by phone (`danh-sach-cap-phep.pdf`): it never travels with
+/// the files.
+fn write_batch(made: &[Provisioned], url: &str, dir: &std::path::Path) -> Result<()> {
+    binhyen_store::private_files::private_dir(dir)
+        .with_context(|| format!("cannot make {}", dir.display()))?;
+    let mut sheet = format!(
+        "# DANH SÁCH CẤP PHÉP TRẠM BÌNH YÊN\n\nMáy chủ {} · {} trạm · lập ngày {}\n\nGiữ tại Công an tỉnh; không gửi kèm các tệp cấp phép. Đọc mã cho cán bộ cài đặt qua điện thoại khi họ đã ở trạm.\n\n## Các trạm\n\n",
+        url,
+        made.len(),
+        binhyen_domain::time::format_vn_date(Utc::now())
+    );
+    for (i, m) in made.iter().enumerate() {
+        let name = format!("{}-{}.json", m.unit, m.device_no);
+        binhyen_store::private_files::write_private(&dir.join(&name), m.text.as_bytes())
+            .with_context(|| format!("cannot write {}", dir.join(&name).display()))?;
+        sheet.push_str(&format!(
+            "{}. {} ({}) · máy số {} · tệp {} · mã {}\n",
+            i + 1,
+            m.unit_name,
+            m.unit,
+            m.device_no,
+            name,
+            m.code.as_deref().unwrap_or("(không niêm phong)")
+        ));
+        println!(
+            "station {} (unit {}, laptop {}): {}",
+            m.id,
+            m.unit,
+            m.device_no,
+            dir.join(&name).display()
+        );
+    }
+    let pdf = binhyen_store::report_pdf::guide_to_pdf(&sheet)?;
+    let sheet_path = dir.join("danh-sach-cap-phep.pdf");
+    binhyen_store::private_files::write_private(&sheet_path, &pdf)
+        .with_context(|| format!("cannot write {}", sheet_path.display()))?;
+    println!(
+        "sheet of the codes (keep it at the province): {}",
+        sheet_path.display()
+    );
+    Ok(())
+}
+
 fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -475,6 +695,7 @@ fn main() -> Result<()> {
         Cmd::Station(StationCmd::Enroll {
             db,
             unit,
+            batch,
             url,
             device,
             out,
@@ -482,14 +703,6 @@ fn main() -> Result<()> {
             officer_name,
             unsealed,
         }) => {
-            let first_officer = match (officer, officer_name) {
-                (Some(u), Some(n)) => Some(binhyen_protocol::wire::ProvisionedOfficer {
-                    username: binhyen_domain::access::normalize_username(&u)
-                        .map_err(|m| anyhow::anyhow!("--officer: {m}"))?,
-                    full_name: n,
-                }),
-                _ => None,
-            };
             let backend = open(&db)?;
             let https = url.starts_with("https://");
             let loopback_http =
@@ -497,51 +710,36 @@ fn main() -> Result<()> {
             if !(https || loopback_http) {
                 bail!("--url must be https://HOST:PORT (plain http:// only for this machine)");
             }
-            // The authority is pinned in the file; the address's host goes into the
-            // server's next certificate.
-            let ca = if https {
-                let ca = binhyen_server::tls::ensure_ca(&*backend)?;
-                if let Some(host) = binhyen_server::tls::url_host(&url) {
-                    binhyen_server::tls::remember_name(&*backend, &host)?;
-                }
-                Some(ca)
+            let rows = match (&batch, unit) {
+                (Some(file), _) => read_batch(&*backend, file)?,
+                (None, Some(unit)) => vec![BatchRow {
+                    line: 0,
+                    first_officer: first_officer(officer, officer_name)?,
+                    unit,
+                    device,
+                }],
+                (None, None) => bail!("give --unit, or --batch with a CSV file"),
+            };
+            let made = provision_stations(&*backend, &rows, &url, https, unsealed)?;
+            if batch.is_some() {
+                write_batch(&made, &url, &out)?;
             } else {
-                None
-            };
-            let mut token = [0u8; 24];
-            rand::rngs::OsRng.fill_bytes(&mut token);
-            let token = hex::encode(token);
-            let (id, device_no) =
-                backend.create_station(&unit, device, &sha256_hex(&token), Utc::now())?;
-            let p = Provisioning {
-                version: 1,
-                server_url: url,
-                unit_code: unit.clone(),
-                unit_name: backend.unit_name(&unit)?.unwrap_or_default(),
-                device_no,
-                token,
-                server_ca_pem: ca.as_ref().map(|c| c.cert_pem.clone()),
-                server_ca_sha256: ca.map(|c| c.fingerprint),
-                first_officer,
-            };
-            let (text, code) = if unsealed {
-                (serde_json::to_string_pretty(&p)?, None)
-            } else {
-                let code = binhyen_protocol::provisioning::new_code();
-                let sealed = binhyen_protocol::provisioning::seal(&p, &code)?;
-                (serde_json::to_string_pretty(&sealed)?, Some(code))
-            };
-            binhyen_store::private_files::write_private(&out, text.as_bytes())
-                .with_context(|| format!("cannot write {}", out.display()))?;
-            println!(
-                "station {id} (unit {unit}, laptop {device_no}): provisioning file {}",
-                out.display()
-            );
-            if let Some(code) = code {
-                // The code goes by another way than the file: read out over the phone.
+                let m = &made[0];
+                binhyen_store::private_files::write_private(&out, m.text.as_bytes())
+                    .with_context(|| format!("cannot write {}", out.display()))?;
                 println!(
-                    "code (read it out to the installer by phone, never with the file): {code}"
+                    "station {} (unit {}, laptop {}): provisioning file {}",
+                    m.id,
+                    m.unit,
+                    m.device_no,
+                    out.display()
                 );
+                if let Some(code) = &m.code {
+                    // The code goes by another way than the file: read out over the phone.
+                    println!(
+                        "code (read it out to the installer by phone, never with the file): {code}"
+                    );
+                }
             }
         }
         Cmd::Station(StationCmd::List { db, json }) => {

@@ -1143,3 +1143,141 @@ fn a_sealed_provisioning_file_opens_only_with_its_code() {
     );
     laptop.sync();
 }
+
+/// A round of visits provisioned at once: a file per station (0600) and the sheet the
+/// province's office keeps to read each code out by phone. A round with a bad line makes
+/// nothing; one refused half-way revokes what it had made.
+#[test]
+fn a_round_of_stations_is_provisioned_at_once_with_a_sheet_of_codes() {
+    use std::os::unix::fs::PermissionsExt;
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let (db, server) = sqlite_server(w);
+    let active = |db: &str| -> usize {
+        let list: Value =
+            serde_json::from_slice(&server_cmd(db, &["station", "list", "--json"]).stdout).unwrap();
+        list.as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["revoked_at"].is_null())
+            .count()
+    };
+    let round = w.join("dot-1.csv");
+    std::fs::write(
+        &round,
+        "unit,device,officer,officer_name\n24280,,,\n24280,,,\n24235,3,an.lv,Lò Văn An\n",
+    )
+    .unwrap();
+    let out = w.join("dot-1");
+    server_cmd(
+        &db,
+        &[
+            "station",
+            "enroll",
+            "--batch",
+            round.to_str().unwrap(),
+            "--url",
+            &server.url,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    for name in [
+        "24280-1.json",
+        "24280-2.json",
+        "24235-3.json",
+        "danh-sach-cap-phep.pdf",
+    ] {
+        let meta = std::fs::metadata(out.join(name)).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{name}");
+    }
+    let sheet = pdf_extract::extract_text_from_mem(
+        &std::fs::read(out.join("danh-sach-cap-phep.pdf")).unwrap(),
+    )
+    .unwrap();
+    let flat = sheet.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(flat.contains("DANH SÁCH CẤP PHÉP TRẠM BÌNH YÊN"), "{flat}");
+    assert!(
+        flat.contains("Xã Cư M'gar (24280) · máy số 2 · tệp 24280-2.json"),
+        "{flat}"
+    );
+    assert!(flat.contains("máy số 3 · tệp 24235-3.json"), "{flat}");
+    let code = flat
+        .split("tệp 24280-2.json · mã ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    assert_eq!(code.len(), 14, "{code}");
+    assert_eq!(active(&db), 3);
+
+    // The second laptop of Cư M'gar enrols with its file and the code read from the sheet.
+    let laptop = Laptop {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let out2 = run(Command::new(bin("binhyen"))
+        .arg("--data-dir")
+        .arg(laptop.dir.path())
+        .args([
+            "--json",
+            "enroll",
+            out.join("24280-2.json").to_str().unwrap(),
+        ])
+        .env("BINHYEN_USER", "truong")
+        .env("BINHYEN_PASSWORD", PASS)
+        .env("BINHYEN_PROVISIONING_CODE", &code)
+        .stdin(Stdio::null()));
+    assert!(
+        out2.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out2.stderr)
+    );
+    assert_eq!(laptop.ok(&["info"], None)["station"]["device_no"], 2);
+    laptop.sync();
+
+    // A line naming an unknown unit: nothing is made, and the line is named.
+    let bad = w.join("dot-2.csv");
+    std::fs::write(&bad, "unit\n24280\n99999\n").unwrap();
+    let out3 = w.join("dot-2");
+    let refused = run(server_bin(&db).args([
+        "station",
+        "enroll",
+        "--db",
+        &db,
+        "--batch",
+        bad.to_str().unwrap(),
+        "--url",
+        &server.url,
+        "--out",
+        out3.to_str().unwrap(),
+    ]));
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("line 3") && err.contains("nothing was made"),
+        "{err}"
+    );
+    assert!(!out3.exists());
+    assert_eq!(active(&db), 3);
+
+    // Refused half-way (laptop 3 of 24235 is taken): the station made before it is revoked.
+    let half = w.join("dot-3.csv");
+    std::fs::write(&half, "unit,device\n24235,4\n24235,3\n").unwrap();
+    let refused = run(server_bin(&db).args([
+        "station",
+        "enroll",
+        "--db",
+        &db,
+        "--batch",
+        half.to_str().unwrap(),
+        "--url",
+        &server.url,
+        "--out",
+        w.join("dot-3").to_str().unwrap(),
+    ]));
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("revoked again"), "{err}");
+    assert_eq!(active(&db), 3, "the round left nothing behind");
+    assert!(!w.join("dot-3").exists());
+}
