@@ -85,7 +85,17 @@ struct Writer<'a> {
     y: f32,
 }
 
-impl Writer<'_> {
+impl<'a> Writer<'a> {
+    /// A first page, starting `y` points from the top.
+    fn new(doc: &'a mut Document, y: f32) -> Writer<'a> {
+        Writer {
+            doc,
+            lines: vec![Vec::new()],
+            rules: vec![Vec::new()],
+            y,
+        }
+    }
+
     fn text(&mut self, x: f32, size: f32, bold: bool, text: &str) {
         if let Some(page) = self.lines.last_mut() {
             page.push((x, self.y, bold, size, text.to_string()));
@@ -219,12 +229,7 @@ fn hours(h: Option<f64>) -> String {
 pub fn to_pdf(r: &UnitReport) -> Result<Vec<u8>> {
     fonts()?;
     let mut doc = Document::new();
-    let mut w = Writer {
-        doc: &mut doc,
-        lines: vec![Vec::new()],
-        rules: vec![Vec::new()],
-        y: 60.0,
-    };
+    let mut w = Writer::new(&mut doc, 60.0);
     let mid = LEFT + 205.0;
     // Header: the unit at the left, the national motto at the right.
     let province = r
@@ -405,12 +410,7 @@ fn wrap(text: &str, bold: bool, size: f32, room: f32) -> Vec<String> {
 pub fn guide_to_pdf(text: &str) -> Result<Vec<u8>> {
     fonts()?;
     let mut doc = Document::new();
-    let mut w = Writer {
-        doc: &mut doc,
-        lines: vec![Vec::new()],
-        rules: vec![Vec::new()],
-        y: 56.0,
-    };
+    let mut w = Writer::new(&mut doc, 56.0);
     let room = RIGHT - LEFT;
     for raw in text.lines() {
         let line = raw.trim_end().replace('`', "");
