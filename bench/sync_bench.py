@@ -234,7 +234,7 @@ class Binhyen:
     def laptop(self, unit):
         self.n += 1
         prov = os.path.join(self.work, "p%d.json" % self.n)
-        subprocess.run([SERVER, "station", "enroll", "--db", self.db, "--unit", unit, "--url",
+        subprocess.run([SERVER, "station", "enroll", "--unsealed", "--db", self.db, "--unit", unit, "--url",
                         self.url, "--out", prov], check=True, capture_output=True)
         d = os.path.join(self.work, "laptop%d" % self.n)
         lap = Laptop(d)
