@@ -842,7 +842,7 @@ fn run(cli: &Cli, out: &Out) -> Result<bool> {
             } else {
                 None
             };
-            let station = binhyen_sync::enroll(&dir, file, code.as_deref(), &creds, now)
+            let station = binhyen_sync::enroll(&dir, &text, code.as_deref(), &creds, now)
                 .map_err(sync_error)?;
             let _guard = binhyen_app::init_logging(&dir, "binhyen-cli");
             out.station(&station, &dir)?;

@@ -17,19 +17,19 @@ use crate::transport::{client_for, Client};
 /// finishes the enrolment ([`finish_pending`]).
 const PENDING: &str = "pending_enrolment";
 
-/// Enrols this laptop with the provincial server: creates the station in `dir` if there is
+/// Enrols this laptop with the provincial server from a provisioning file's text (see
+/// [`read_file`]): creates the station in `dir` if there is
 /// none (bound to the provisioned unit and laptop number), and stores its credentials in the
 /// encrypted database. Where the server cannot be reached, a station it created stays, with
 /// the enrolment kept for its first sync, and the error says so.
 pub fn enroll(
     dir: &Path,
-    provisioning: &Path,
+    provisioning: &str,
     code: Option<&str>,
     credentials: &Credentials,
     now: DateTime<Utc>,
 ) -> Result<Station, SyncError> {
-    let text = read_file(provisioning)?;
-    match enroll_text(dir, &text, code, credentials, None, now)? {
+    match enroll_text(dir, provisioning, code, credentials, None, now)? {
         (station, Enrolment::Done) => Ok(station),
         (_, Enrolment::AtFirstSync(e)) => Err(e),
     }

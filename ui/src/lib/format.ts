@@ -87,3 +87,8 @@ export function formatPhone(e164: string): string {
   if (national.length === 10) return `${national.slice(0, 4)} ${national.slice(4, 7)} ${national.slice(7)}`;
   return national;
 }
+
+/** A fingerprint in groups of four, as the province reads it out. */
+export function fingerprintGroups(hex: string): string {
+  return (hex.toUpperCase().match(/.{1,4}/g) ?? []).join(' ');
+}
