@@ -746,3 +746,62 @@ pub fn sync_now(state: State<'_, AppState>) -> Res<()> {
     state.sync.wake_now();
     Ok(())
 }
+
+/// An offline bundle written for the USB stick.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct BundleSaved {
+    pub path: String,
+    pub changes: u32,
+    pub files: u32,
+}
+
+/// Writes every pending change into an offline bundle (the Đồng bộ screen's "Xuất gói"),
+/// into the data folder's `exports`, for a station no network reaches; a station set up
+/// with no network enrols by it.
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn export_bundle(state: State<'_, AppState>) -> Res<BundleSaved> {
+    let now = Utc::now();
+    let (bytes, info) = state.with(|s| Ok(binhyen_sync::export_bundle(s, now)))??;
+    let name = format!(
+        "goi-dong-bo-{}.byb",
+        now.with_timezone(&binhyen_domain::time::VN_TZ)
+            .format("%Y%m%d-%H%M%S")
+    );
+    let path = write_export(&state, &name, &bytes, "gói đồng bộ")?;
+    Ok(BundleSaved {
+        path,
+        changes: info.changes as u32,
+        files: info.files as u32,
+    })
+}
+
+/// What importing the server's reply did.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct BundleApplied {
+    /// Changes of this station the server now holds.
+    pub acknowledged: u32,
+    /// Changes of the commune received.
+    pub received: u32,
+    pub conflicts: u32,
+    pub rejected: u32,
+    /// The station's records match the server's as the reply left them.
+    pub checksum_ok: bool,
+}
+
+/// Applies the server's reply to an offline bundle (the file the officer picks).
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn import_bundle(state: State<'_, AppState>, bytes: Vec<u8>) -> Res<BundleApplied> {
+    let now = Utc::now();
+    let report = state.with(|s| Ok(binhyen_sync::import_reply(s, &bytes, now)))??;
+    Ok(BundleApplied {
+        acknowledged: report.pushed as u32,
+        received: report.pulled as u32,
+        conflicts: report.conflicts as u32,
+        rejected: report.rejected as u32,
+        checksum_ok: report.checksum_ok,
+    })
+}

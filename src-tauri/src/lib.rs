@@ -126,6 +126,8 @@ pub fn run() {
             commands::list_hamlets,
             commands::sync_status,
             commands::sync_now,
+            commands::export_bundle,
+            commands::import_bundle,
             commands::reveal_reporter,
             commands::update_tip,
             commands::assign_tip,

@@ -100,8 +100,12 @@ pub fn run(dir: PathBuf, control: Arc<SyncControl>) {
         let outcome = Station::open_with_key(&dir, &key, &officer)
             .map_err(binhyen_sync::SyncError::from)
             .and_then(|mut station| {
-                if station.sync_get("station_id")?.is_none() {
-                    return Ok(None); // not enrolled (the demo station): nothing to do
+                // Not enrolled and nothing waiting to enrol (the demo station): nothing to do.
+                // A station set up with no network enrols at its first sync that gets through.
+                if station.sync_get("station_id")?.is_none()
+                    && !binhyen_sync::enrolment_pending(&station)?
+                {
+                    return Ok(None);
                 }
                 binhyen_sync::sync_once(&mut station, Utc::now()).map(Some)
             });

@@ -52,6 +52,9 @@ pub fn init_logging(
 #[ts(export)]
 pub struct SyncState {
     pub enrolled: bool,
+    /// Set up from a provisioning file with no network: the first sync, or the server's
+    /// reply to the first offline bundle, enrols it.
+    pub enrolment_pending: bool,
     #[ts(optional)]
     pub station_id: Option<String>,
     #[ts(optional)]
@@ -64,6 +67,9 @@ pub struct SyncState {
     pub recovery_code_at_province: bool,
     #[ts(optional)]
     pub last_success: Option<String>,
+    /// When the province's reply to an offline bundle was last imported.
+    #[ts(optional)]
+    pub last_bundle_import: Option<String>,
     #[ts(type = "number")]
     pub pending_changes: u64,
     /// Changes the server refused for good: kept on the laptop, no longer sent.
@@ -84,11 +90,13 @@ pub fn sync_state(station: &Station) -> Result<SyncState, SyncError> {
     let get = |k: &str| station.sync_get(k).ok().flatten().filter(|v| !v.is_empty());
     Ok(SyncState {
         enrolled: get("station_id").is_some(),
+        enrolment_pending: binhyen_sync::enrolment_pending(station)?,
         station_id: get("station_id"),
         server_url: get("server_url"),
         server_fingerprint: binhyen_sync::pinned_fingerprint(station)?,
         recovery_code_at_province: get("recovery_escrowed").is_some(),
         last_success: get("last_success"),
+        last_bundle_import: get("last_bundle_import"),
         pending_changes: station.pending_count()?,
         rejected_changes: station.rejected_count()?,
         open_conflicts: station.open_conflict_count()? as u32,

@@ -918,12 +918,6 @@ fn run(cli: &Cli, out: &Out) -> Result<bool> {
                 binhyen_sync::export_bundle(&mut station, now).map_err(sync_error)?;
             binhyen_protocol::bundle::write_file_atomically(file, &bytes)
                 .map_err(|e| anyhow!("Không ghi được tệp {}: {e}", file.display()))?;
-            station.audit(
-                binhyen_store::audit::Action::BundleExport,
-                None,
-                serde_json::json!({ "changes": info.changes, "bundle": info.bundle_id }),
-                now,
-            )?;
             out.bundle_export(&info, file)?;
         }
         Cmd::Bundle(BundleCmd::Import { file }) => {
@@ -932,12 +926,6 @@ fn run(cli: &Cli, out: &Out) -> Result<bool> {
             let mut station = open()?;
             let report =
                 binhyen_sync::import_reply(&mut station, &bytes, now).map_err(sync_error)?;
-            station.audit(
-                binhyen_store::audit::Action::BundleImport,
-                None,
-                serde_json::json!({ "acknowledged": report.pushed, "received": report.pulled }),
-                now,
-            )?;
             out.sync(&report, None)?;
         }
         Cmd::Conflict(ConflictCmd::List { all }) => out.conflicts(&open()?.conflicts(!all)?)?,

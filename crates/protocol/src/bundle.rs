@@ -90,6 +90,10 @@ pub struct PushBundle {
     /// station that never sees the network anchors its trail too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit: Option<crate::wire::AuditPush>,
+    /// A station set up from a provisioning file that has never reached the server enrols
+    /// by its bundle: the file's one-time token, and the secret the station chose.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enrol: Option<crate::wire::EnrollRequest>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -122,6 +126,10 @@ pub struct ReplyBundle {
     /// trail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit_acked: Option<i64>,
+    /// The bundle's enrolment was taken (or had been): the station is enrolled with the
+    /// secret it chose and syncs online from now on as well.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub enrolled: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -313,6 +321,10 @@ mod tests {
             files: vec![BundleFile::new("ab", b"\x89PNG photo")],
             wanted: vec!["cd".into()],
             audit: None,
+            enrol: Some(crate::wire::EnrollRequest {
+                token: "t".into(),
+                secret: Some("ab".repeat(32)),
+            }),
         }
     }
 

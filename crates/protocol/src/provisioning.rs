@@ -173,6 +173,8 @@ mod tests {
             server_ca_pem: Some("-----BEGIN CERTIFICATE-----".into()),
             server_ca_sha256: Some("ab".repeat(32)),
             first_officer: None,
+            station_id: Some("st-1".into()),
+            bundle_key: Some("cd".repeat(32)),
         }
     }
 

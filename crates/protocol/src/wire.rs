@@ -61,6 +61,13 @@ pub struct Provisioning {
     /// installer enrols with this username and a password the chief then changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_officer: Option<ProvisionedOfficer>,
+    /// The station's id at the server, and the key (hex) its offline bundles are sealed
+    /// with from the start: a station set up with no network can enrol by a bundle carried
+    /// on the stick. None in files from before offline enrolment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub station_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundle_key: Option<String>,
 }
 
 /// The first account named in a provisioning file.
@@ -89,6 +96,18 @@ pub struct RecordsResponse {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EnrollRequest {
     pub token: String,
+    /// The secret the station chose (64 hex digits), where it first enrolled by an offline
+    /// bundle (see `bundle::PushBundle::enrol`): the server keeps it instead of making one,
+    /// so that a bundle's enrolment and a later online one agree. None: the server makes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+/// Whether a secret a station chose is one: 64 lowercase hex digits (256 random bits).
+pub fn is_station_secret(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -239,13 +239,27 @@ async fn openapi() -> impl IntoResponse {
 
 async fn enroll(State(db): State<Shared>, body: Bytes) -> Result<Json<EnrollResponse>, Failure> {
     let req: EnrollRequest = parse_json(&body)?;
-    let mut secret = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut secret);
-    let secret = hex::encode(secret);
+    // A station that exported an enrolment bundle before reaching the server chose its
+    // secret then; the server keeps it, so that both ways agree.
+    let secret = match req.secret {
+        Some(s) if binhyen_protocol::wire::is_station_secret(&s) => s,
+        Some(_) => {
+            return Err(fail(
+                400,
+                "bad_request",
+                "Khóa bí mật của trạm không hợp lệ (cần 64 chữ số hệ 16).",
+            ))
+        }
+        None => {
+            let mut secret = [0u8; 32];
+            rand::rngs::OsRng.fill_bytes(&mut secret);
+            hex::encode(secret)
+        }
+    };
     let (token_hash, secret_hash) = (sha256_hex(&req.token), sha256_hex(&secret));
     let bundle_key = hex::encode(binhyen_protocol::bundle::bundle_key(&secret));
-    let row =
-        blocking(move || db.enroll(&token_hash, &secret_hash, &bundle_key, Utc::now())).await?;
+    let row = blocking(move || db.enroll(&token_hash, &secret_hash, &bundle_key, None, Utc::now()))
+        .await?;
     tracing::info!(station = %row.id, unit = %row.unit_code, "station enrolled");
     Ok(Json(EnrollResponse {
         station_id: row.id,

@@ -22,6 +22,12 @@ pub enum ImportError {
     Revoked(String),
     #[error("Trạm {0} đăng ký trước khi có gói đồng bộ ngoại tuyến; hãy cấp lại tệp cấp phép.")]
     NoKey(String),
+    #[error("Trạm {0} chưa đăng ký và gói của trạm không mang yêu cầu đăng ký; hãy đồng bộ trực tuyến hoặc thiết lập lại trạm từ tệp cấp phép.")]
+    NotEnrolled(String),
+    #[error(
+        "Trạm {0} đã đăng ký với một khóa bí mật khác; gói đăng ký này không còn được áp dụng."
+    )]
+    EnrolledOtherwise(String),
     #[error("{0}")]
     Db(#[from] DbError),
 }
@@ -58,6 +64,7 @@ pub fn import(
         .and_then(|k| k.try_into().ok())
         .ok_or_else(|| ImportError::NoKey(station.id.clone()))?;
     let (_, push): (_, PushBundle) = open(&key, bytes, BundleKind::Push)?;
+    let (station, enrolled) = enrol(db, station, push.enrol.as_ref(), now)?;
 
     let mut summary = ImportSummary {
         station_id: station.id.clone(),
@@ -157,6 +164,7 @@ pub fn import(
         files_acked,
         files,
         audit_acked,
+        enrolled,
     };
     let reply_header = BundleHeader {
         kind: BundleKind::Reply,
@@ -165,6 +173,49 @@ pub fn import(
         created_at: now.to_rfc3339(),
     };
     Ok((seal(&key, &reply_header, &reply)?, summary))
+}
+
+/// A station set up from its provisioning file with no network on site enrols by its
+/// bundle: the file's one-time token is taken (it must be this station's), and the secret
+/// the station chose is kept. The same bundle imported again, or a later one carrying the
+/// same enrolment, finds the station enrolled with that secret and goes on; a station not
+/// enrolled whose bundle carries none is refused.
+fn enrol(
+    db: &dyn Backend,
+    station: crate::db::StationRow,
+    request: Option<&binhyen_protocol::wire::EnrollRequest>,
+    now: DateTime<Utc>,
+) -> Result<(crate::db::StationRow, bool), ImportError> {
+    use crate::db::sha256_hex;
+    let Some(request) = request else {
+        if station.enrolled_at.is_none() {
+            return Err(ImportError::NotEnrolled(station.id));
+        }
+        return Ok((station, false));
+    };
+    let secret = request
+        .secret
+        .as_deref()
+        .filter(|s| binhyen_protocol::wire::is_station_secret(s))
+        .ok_or(binhyen_protocol::bundle::BundleError::Tampered)?;
+    let secret_hash = sha256_hex(secret);
+    if station.enrolled_at.is_some() {
+        return match db.station_by_secret(&station.id, &secret_hash)? {
+            Some(row) => Ok((row, true)),
+            None => Err(ImportError::EnrolledOtherwise(station.id)),
+        };
+    }
+    // The bundle key stays the one the file carried (the station holds no other).
+    let derived = hex::encode(binhyen_protocol::bundle::bundle_key(secret));
+    let row = db.enroll(
+        &sha256_hex(&request.token),
+        &secret_hash,
+        &derived,
+        Some(&station.id),
+        now,
+    )?;
+    tracing::info!(station = %row.id, unit = %row.unit_code, "station enrolled by its offline bundle");
+    Ok((row, true))
 }
 
 fn apply_one(

@@ -498,6 +498,12 @@ fn provision_one(
     let token = hex::encode(token);
     let (id, device_no) =
         backend.create_station(&row.unit, row.device, &sha256_hex(&token), Utc::now())?;
+    // The station's bundle key from the start, sealed in the file: a station set up with
+    // no network on site can enrol by its first offline bundle.
+    let mut bundle_key = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bundle_key);
+    let bundle_key = hex::encode(bundle_key);
+    backend.set_bundle_key(&id, &bundle_key)?;
     let unit_name = backend.unit_name(&row.unit)?.unwrap_or_default();
     let p = Provisioning {
         version: 1,
@@ -509,6 +515,8 @@ fn provision_one(
         server_ca_pem: ca.map(|c| c.cert_pem.clone()),
         server_ca_sha256: ca.map(|c| c.fingerprint.clone()),
         first_officer: row.first_officer.clone(),
+        station_id: Some(id.clone()),
+        bundle_key: Some(bundle_key),
     };
     let (text, code) = if unsealed {
         (serde_json::to_string_pretty(&p)?, None)

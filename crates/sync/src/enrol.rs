@@ -194,26 +194,124 @@ fn register(station: &mut Station, p: &Provisioning, now: DateTime<Utc>) -> Resu
         "/enroll",
         &EnrollRequest {
             token: p.token.clone(),
+            // Chosen already where an enrolment bundle went out: both ways must agree.
+            secret: station.sync_get(PENDING_SECRET)?.filter(|s| !s.is_empty()),
         },
     )?;
+    store_enrolment(station, p, &resp.station_id, &resp.secret, now)?;
+    if let Err(e) = client_for(station).and_then(|mut c| escrow_recovery(station, &mut c, now)) {
+        tracing::warn!(error = %e, "recovery code not handed over yet; the next sync retries");
+    }
+    Ok(())
+}
+
+/// Meta key: the secret this station chose for an enrolment carried in its offline bundle
+/// (kept until the enrolment is done, online or by the server's reply).
+const PENDING_SECRET: &str = "pending_secret";
+
+/// What a station that was set up with no network and has not enrolled yet puts in its
+/// offline bundle: its id at the server, the key the bundle is sealed with, and the
+/// enrolment (the file's token, and a secret chosen once and kept). `None` where no
+/// enrolment waits; an error where the file predates offline enrolment.
+pub(crate) fn pending_bundle_enrolment(
+    station: &mut Station,
+) -> Result<Option<(String, [u8; 32], EnrollRequest)>, SyncError> {
+    let Some(text) = station.sync_get(PENDING)?.filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    let p = parse(&text, None)?;
+    let (Some(id), Some(key)) = (p.station_id.clone(), provisioned_bundle_key(&p)) else {
+        return Err(SyncError::Provisioning(
+            "tệp cấp phép này làm trước khi có đăng ký bằng gói ngoại tuyến: trạm cần đồng bộ trực tuyến một lần, hoặc xin Công an tỉnh tệp cấp phép mới".into(),
+        ));
+    };
+    let secret = match station.sync_get(PENDING_SECRET)?.filter(|s| !s.is_empty()) {
+        Some(s) => s,
+        None => {
+            use rand::RngCore;
+            let mut b = [0u8; 32];
+            rand::rngs::OsRng.fill_bytes(&mut b);
+            let s = hex::encode(b);
+            station.sync_set(PENDING_SECRET, &s)?;
+            s
+        }
+    };
+    Ok(Some((
+        id,
+        key,
+        EnrollRequest {
+            token: p.token,
+            secret: Some(secret),
+        },
+    )))
+}
+
+/// The server took the enrolment carried by this station's bundle (its reply says so):
+/// the station keeps its credentials as an online enrolment would, and syncs online from
+/// now on too.
+pub(crate) fn finish_from_bundle(
+    station: &mut Station,
+    now: DateTime<Utc>,
+) -> Result<(), SyncError> {
+    let Some(text) = station.sync_get(PENDING)?.filter(|t| !t.is_empty()) else {
+        return Ok(());
+    };
+    let p = parse(&text, None)?;
+    let (Some(id), Some(secret)) = (
+        p.station_id.clone(),
+        station.sync_get(PENDING_SECRET)?.filter(|s| !s.is_empty()),
+    ) else {
+        return Err(SyncError::BadResponse(
+            "máy chủ báo đã đăng ký nhưng trạm không giữ yêu cầu đăng ký nào".into(),
+        ));
+    };
+    store_enrolment(station, &p, &id, &secret, now)
+}
+
+fn provisioned_bundle_key(p: &Provisioning) -> Option<[u8; 32]> {
+    p.bundle_key
+        .as_deref()
+        .and_then(|k| hex::decode(k).ok())
+        .and_then(|k| k.try_into().ok())
+}
+
+/// Keeps what an enrolment gave the station, whichever way it came.
+fn store_enrolment(
+    station: &mut Station,
+    p: &Provisioning,
+    station_id: &str,
+    secret: &str,
+    now: DateTime<Utc>,
+) -> Result<(), SyncError> {
     station.sync_set("server_url", &p.server_url)?;
     station.sync_set("server_ca", p.server_ca_pem.as_deref().unwrap_or(""))?;
-    station.sync_set("station_id", &resp.station_id)?;
-    station.sync_set("secret", &resp.secret)?;
+    station.sync_set("station_id", station_id)?;
+    station.sync_set("secret", secret)?;
+    // The key the file carried, where it carried one (the server keeps it too); else the
+    // one derived from the secret.
+    station.sync_set(
+        BUNDLE_KEY,
+        &provisioned_bundle_key(p)
+            .map(hex::encode)
+            .unwrap_or_default(),
+    )?;
     station.sync_set("cursor", "0")?;
     station.sync_set("audit_acked", "0")?;
     station.sync_set("enrolled_at", &now.to_rfc3339())?;
     station.sync_set("revoked_at", "")?;
     // The server's station record is new: it holds no recovery code yet.
     station.sync_set("recovery_escrowed", "")?;
-    // Whichever way it came (a sync, or the file given again), nothing waits any more.
+    // Whichever way it came (a sync, a bundle, or the file given again), nothing waits any
+    // more.
     station.sync_set(PENDING, "")?;
-    tracing::info!(station = %resp.station_id, "enrolled");
-    if let Err(e) = client_for(station).and_then(|mut c| escrow_recovery(station, &mut c, now)) {
-        tracing::warn!(error = %e, "recovery code not handed over yet; the next sync retries");
-    }
+    station.sync_set(PENDING_SECRET, "")?;
+    tracing::info!(station = %station_id, "enrolled");
     Ok(())
 }
+
+/// Meta key: the key (hex) this station's offline bundles are sealed with, where its
+/// provisioning file carried one; empty: derived from the secret.
+pub(crate) const BUNDLE_KEY: &str = "bundle_key";
 
 /// The SHA-256 (hex) of the first certificate in `pem`: the fingerprint the province reads
 /// out over the phone.

@@ -32,7 +32,34 @@ pub(crate) fn bundle_credentials(station: &Station) -> Result<(String, [u8; 32])
         .sync_get("secret")?
         .filter(|s| !s.is_empty())
         .ok_or(SyncError::NotEnrolled)?;
-    Ok((id, binhyen_protocol::bundle::bundle_key(&secret)))
+    let provisioned = station
+        .sync_get(crate::enrol::BUNDLE_KEY)?
+        .and_then(|k| hex::decode(k).ok())
+        .and_then(|k| <[u8; 32]>::try_from(k).ok());
+    Ok((
+        id,
+        provisioned.unwrap_or_else(|| binhyen_protocol::bundle::bundle_key(&secret)),
+    ))
+}
+
+/// The bundle's credentials: the station's own once enrolled; before that, where it was
+/// set up from a provisioning file with no network, those the file carried, with the
+/// enrolment the bundle takes to the server.
+type Credentials = (
+    String,
+    [u8; 32],
+    Option<binhyen_protocol::wire::EnrollRequest>,
+);
+
+fn credentials(station: &mut Station) -> Result<Credentials, SyncError> {
+    match bundle_credentials(station) {
+        Err(SyncError::NotEnrolled) => match crate::enrol::pending_bundle_enrolment(station)? {
+            Some((id, key, enrol)) => Ok((id, key, Some(enrol))),
+            None => Err(SyncError::NotEnrolled),
+        },
+        Ok((id, key)) => Ok((id, key, None)),
+        Err(e) => Err(e),
+    }
 }
 
 /// Writes every pending change, and where this station's pull stands, into a bundle sealed
@@ -43,7 +70,7 @@ pub fn export_bundle(
     now: DateTime<Utc>,
 ) -> Result<(Vec<u8>, BundleExport), SyncError> {
     use binhyen_protocol::bundle::{seal, BundleHeader, BundleKind, PushBundle};
-    let (station_id, key) = bundle_credentials(station)?;
+    let (station_id, key, enrol) = credentials(station)?;
     // The commune's key the files are sealed with travels in the same bundle.
     station.key_for_uploads(now)?;
     let batch = station.pending_changes(u32::MAX)?;
@@ -75,6 +102,7 @@ pub fn export_bundle(
             files,
             wanted,
             audit: Some(audit_push(station, u32::MAX)?.0),
+            enrol,
         },
     )?;
     let info = BundleExport {
@@ -83,6 +111,12 @@ pub fn export_bundle(
         files: n_files,
         bytes: bytes.len(),
     };
+    station.audit(
+        binhyen_store::audit::Action::BundleExport,
+        None,
+        serde_json::json!({ "changes": info.changes, "bundle": info.bundle_id }),
+        now,
+    )?;
     Ok((bytes, info))
 }
 
@@ -95,12 +129,20 @@ pub fn import_reply(
     now: DateTime<Utc>,
 ) -> Result<SyncReport, SyncError> {
     use binhyen_protocol::bundle::{open, BundleError, BundleKind, ReplyBundle};
-    let (station_id, key) = bundle_credentials(station)?;
+    let (station_id, key, enrol) = credentials(station)?;
     let header = binhyen_protocol::bundle::read_header(bytes)?;
     if header.station_id != station_id {
         return Err(BundleError::Tampered.into());
     }
     let (_, reply): (_, ReplyBundle) = open(&key, bytes, BundleKind::Reply)?;
+    if enrol.is_some() {
+        if !reply.enrolled {
+            return Err(SyncError::BadResponse(
+                "máy chủ chưa nhận yêu cầu đăng ký của trạm trong gói này".into(),
+            ));
+        }
+        crate::enrol::finish_from_bundle(station, now)?;
+    }
     let mut report = SyncReport::default();
     for r in &reply.rejected {
         station.mark_rejected_id(&r.change_id, &r.message, now)?;
@@ -141,5 +183,11 @@ pub fn import_reply(
     }
     station.prune_attachment_content()?;
     station.sync_set("last_bundle_import", &now.to_rfc3339())?;
+    station.audit(
+        binhyen_store::audit::Action::BundleImport,
+        None,
+        serde_json::json!({ "acknowledged": report.pushed, "received": report.pulled }),
+        now,
+    )?;
     Ok(report)
 }

@@ -401,3 +401,114 @@ async fn a_blank_laptop_is_set_up_from_the_provisioning_file_in_the_window() {
     );
     demo.client.clone().close().await.unwrap();
 }
+
+/// A laptop set up in a commune no network reaches: the window says the station is not
+/// enrolled yet and works anyway; the officer records a tip, writes the first sync bundle
+/// from the Đồng bộ screen, the province imports it (which enrols the station) and the
+/// reply, picked in the same card, finishes the enrolment and acknowledges the tip.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_laptop_with_no_network_enrols_by_a_bundle_from_the_window() {
+    let work = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", work.path().join("server.db").display());
+    let units =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/store/data/admin-units-2025.csv");
+    server_cmd(&db, &["units", "import", units.to_str().unwrap()]);
+    let server = start_server(&db);
+    let file = work.path().join("cu-mgar-1.json");
+    let code = provision_sealed(&db, "24280", &server.url, &file);
+    let provisioning = std::fs::read(&file).unwrap();
+    // No network on site.
+    drop(server);
+
+    let data = tempfile::tempdir().unwrap();
+    let data_path = data.path().to_path_buf();
+    let app = App::start_with(data, &[("BINHYEN_DEMO", "0")]).await;
+    text(&app, "setup").await;
+    app.click("setup-from-file").await;
+    app.pick_file("setup-file", "cu-mgar-1.json", &provisioning)
+        .await;
+    text(&app, "setup-preview").await;
+    app.type_in("setup-full-name", "Nguyễn Hữu Thành").await;
+    app.type_in("setup-username", "truong").await;
+    app.type_in("setup-password", PASS).await;
+    app.type_in("setup-password-again", PASS).await;
+    app.type_in("setup-code", &code).await;
+    app.click("setup-submit").await;
+    let who = text(&app, "signed-in-as").await;
+    assert!(who.contains("Nguyễn Hữu Thành"), "{who}");
+
+    // The officer works at once.
+    app.click("nav-record").await;
+    app.type_in(
+        "tip-content-input",
+        "Trộm bò ở buôn Ea Tul, ghi khi xã mất mạng",
+    )
+    .await;
+    app.select("tip-category", "crime_report").await;
+    app.click("tip-save").await;
+    let saved = app.wait_text("tip-saved", |t| t.contains("Đã lưu")).await;
+    assert!(saved.contains("Đã lưu nguồn tin số"), "{saved}");
+
+    app.click("nav-sync").await;
+    let server_line = text(&app, "sync-server").await;
+    assert!(server_line.contains("Chưa đăng ký"), "{server_line}");
+    let card = text(&app, "sync-bundles").await;
+    assert!(
+        card.contains("Gói đầu tiên mang cả yêu cầu đăng ký"),
+        "{card}"
+    );
+    app.click("bundle-export").await;
+    let saved = app
+        .wait_text("bundle-saved", |t| t.contains("Đã ghi gói"))
+        .await;
+    assert!(saved.contains(".byb"), "{saved}");
+    let bundle = std::fs::read_dir(data_path.join("exports"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "byb"))
+        .expect("the bundle is in the exports folder");
+    assert!(
+        saved.contains(bundle.to_str().unwrap()),
+        "the window names the file to copy: {saved}"
+    );
+    app.screenshot("sync-bundle-written").await;
+
+    // At the province.
+    let reply = work.path().join("tra-loi.byb");
+    server_cmd(
+        &db,
+        &[
+            "bundle",
+            "import",
+            bundle.to_str().unwrap(),
+            "--reply",
+            reply.to_str().unwrap(),
+        ],
+    );
+    // Back at the commune: a file that is not a reply is refused plainly...
+    app.pick_file("bundle-import", "ghi-chu.byb", b"khong phai goi")
+        .await;
+    let err = app.wait_text("bundle-error", |t| !t.is_empty()).await;
+    assert!(err.contains("không phải gói đồng bộ"), "{err}");
+    // ...and the reply enrols the station and acknowledges the tip.
+    app.pick_file(
+        "bundle-import",
+        "tra-loi.byb",
+        &std::fs::read(&reply).unwrap(),
+    )
+    .await;
+    let applied = app
+        .wait_text("bundle-applied", |t| t.contains("Đã nhập gói trả lời"))
+        .await;
+    assert!(applied.contains("thay đổi máy chủ đã nhận"), "{applied}");
+    let server_line = app
+        .wait_text("sync-server", |t| t.contains("https://"))
+        .await;
+    assert!(server_line.contains("127.0.0.1"), "{server_line}");
+    text(&app, "sync-last-bundle").await;
+    app.screenshot("sync-bundle-imported").await;
+    let status = binhyen_in(&data_path, &["status"], "");
+    assert_eq!(status["enrolled"], true, "{status}");
+    assert_eq!(status["pending_changes"], 0, "{status}");
+    app.client.clone().close().await.unwrap();
+}

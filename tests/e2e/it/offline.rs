@@ -632,3 +632,140 @@ fn a_copy_of_the_server_database_gives_away_no_secret() {
         String::from_utf8(server_cmd(&db, &["station", "recovery-code", &id]).stdout).unwrap();
     assert_eq!(again.trim(), code);
 }
+
+/// A laptop set up from its provisioning file in a commune no network reaches: its officers
+/// work at once, its first bundle carries the enrolment (the file's token and a secret the
+/// laptop chose), the server takes it and answers, and the first online sync, later, simply
+/// continues. A rogue laptop set up from the same file and code is refused once the real
+/// one has enrolled.
+#[test]
+fn a_laptop_set_up_with_no_network_enrols_by_its_first_bundle() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let (db, server) = crate::sync::sqlite_server(w);
+    let port: u16 = server.url.rsplit(':').next().unwrap().parse().unwrap();
+    let file = w.join("cu-mgar.json");
+    let code = crate::sync::provision_sealed(&db, COMMUNE, &server.url, &file);
+    // On site, the province's server is out of reach.
+    drop(server);
+    let set_up = |laptop: &Laptop| {
+        let out = run(Command::new(bin("binhyen"))
+            .arg("--data-dir")
+            .arg(laptop.dir.path())
+            .args(["--json", "enroll", file.to_str().unwrap()])
+            .env("BINHYEN_USER", "truong")
+            .env("BINHYEN_PASSWORD", crate::sync::PASS)
+            .env("BINHYEN_PROVISIONING_CODE", &code));
+        assert!(!out.status.success());
+        assert_eq!(err_code(&out), "unreachable");
+        let status = laptop.ok(&["status"], None);
+        assert_eq!(status["enrolled"], false, "{status}");
+    };
+    let laptop = Laptop {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    set_up(&laptop);
+    // The officers work meanwhile.
+    for content in ["Trộm bò ở buôn Ea Tul", "Hỏi thủ tục đăng ký tạm trú"] {
+        laptop.ok(
+            &["tip", "add"],
+            Some(&json!({ "content": content }).to_string()),
+        );
+    }
+    let waiting = pending(&laptop);
+    assert!(waiting >= 2, "{waiting}");
+
+    // The installer carries the first bundle to the province.
+    let b1 = w.join("goi-1.bin");
+    let exported = laptop.ok(&["bundle", "export", "--out", b1.to_str().unwrap()], None);
+    assert!(exported["changes"].as_u64().unwrap() >= 2, "{exported}");
+    let r1 = w.join("tra-loi-1.bin");
+    let out = bundle_import(&db, &b1, &r1);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list: Value =
+        serde_json::from_slice(&server_cmd(&db, &["station", "list", "--json"]).stdout).unwrap();
+    let row = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["unit_code"] == COMMUNE)
+        .unwrap()
+        .clone();
+    assert!(
+        !row["enrolled_at"].is_null(),
+        "enrolled by the bundle: {row}"
+    );
+    // The same bundle imported twice changes nothing, and answers again.
+    let r1_again = w.join("tra-loi-1b.bin");
+    let out = bundle_import(&db, &b1, &r1_again);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A rogue laptop set up from the same file and code, before the real one came back:
+    // its bundle carries the same token and another secret, and is refused.
+    let rogue = Laptop {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    set_up(&rogue);
+    rogue.ok(&["tip", "add"], Some(r#"{"content": "Tin giả từ máy lạ"}"#));
+    let rb = w.join("goi-la.bin");
+    rogue.ok(&["bundle", "export", "--out", rb.to_str().unwrap()], None);
+    let out = bundle_import(&db, &rb, &w.join("tra-loi-la.bin"));
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("đã đăng ký với một khóa bí mật khác"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!w.join("tra-loi-la.bin").exists());
+
+    // Back at the commune: the reply enrols the laptop and acknowledges its tips.
+    let report = laptop.ok(&["bundle", "import", r1.to_str().unwrap()], None);
+    assert_eq!(report["checksum_ok"], true, "{report}");
+    assert_eq!(pending(&laptop), 0);
+    let status = laptop.ok(&["status"], None);
+    assert_eq!(status["enrolled"], true, "{status}");
+    assert_eq!(status["station_id"], row["id"], "{status}");
+    // The second reply, imported too, changes nothing.
+    let again = laptop.ok(&["bundle", "import", r1_again.to_str().unwrap()], None);
+    assert_eq!(again["pulled"], 0, "{again}");
+
+    // Weeks later the network reaches the commune: the first online sync continues.
+    let server = crate::sync::start_server_on(&db, port);
+    laptop.ok(
+        &["tip", "add"],
+        Some(r#"{"content": "Đánh nhau ở chợ, ghi khi đã có mạng"}"#),
+    );
+    let report = laptop.sync();
+    assert!(report["pushed"].as_u64().unwrap() >= 1, "{report}");
+    assert_eq!(pending(&laptop), 0);
+    // Another laptop of the commune sees all three.
+    let other = enroll(&db, &server, COMMUNE, w);
+    other.sync();
+    let contents: Vec<String> = other
+        .tips()
+        .iter()
+        .map(|t| t["content"].as_str().unwrap_or_default().to_string())
+        .collect();
+    for c in [
+        "Trộm bò ở buôn Ea Tul",
+        "Đánh nhau ở chợ, ghi khi đã có mạng",
+    ] {
+        assert!(contents.iter().any(|t| t == c), "{contents:?}");
+    }
+    assert!(
+        !contents.iter().any(|t| t.contains("máy lạ")),
+        "{contents:?}"
+    );
+    // The rogue laptop, online now, is refused: the token was used.
+    let out = rogue.cli(&["sync"], None);
+    assert!(!out.status.success());
+    assert_eq!(err_code(&out), "token_used");
+}

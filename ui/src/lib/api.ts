@@ -44,5 +44,6 @@ export const api = {
   signOut: plain.signOut,
   addTip: (input: TipInput, attachments: NewAttachment[] = []) => checked.addTip(input, attachments),
   importRoster: (bytes: Uint8Array, dryRun: boolean) => checked.importRoster(Array.from(bytes), dryRun),
+  importBundle: (bytes: Uint8Array) => checked.importBundle(Array.from(bytes)),
   resolveConflict: (id: string, take: Choice, value: unknown = null) => checked.resolveConflict(id, take, value),
 };

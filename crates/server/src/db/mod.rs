@@ -154,12 +154,16 @@ pub trait Backend: Send + Sync {
     ) -> DbResult<(String, u32)>;
     fn stations(&self) -> DbResult<Vec<StationRow>>;
     fn revoke(&self, id: &str, now: DateTime<Utc>) -> DbResult<bool>;
-    /// Consumes a one-time token and stores the station's secret hash.
+    /// Consumes a one-time token and stores the station's secret hash. `bundle_key` becomes
+    /// the station's bundle key unless it has one already (the one its provisioning file
+    /// carries: a station set up with no network seals its first bundles with it).
+    /// `only`: the token must be this station's (an enrolment carried in its bundle).
     fn enroll(
         &self,
         token_hash: &str,
         secret_hash: &str,
         bundle_key: &str,
+        only: Option<&str>,
         now: DateTime<Utc>,
     ) -> DbResult<StationRow>;
     fn station_by_secret(&self, id: &str, secret_hash: &str) -> DbResult<Option<StationRow>>;
@@ -223,8 +227,8 @@ pub trait Backend: Send + Sync {
     fn meta_set(&self, key: &str, value: &str) -> DbResult<()>;
     /// Stores `value` unless the key is set already; returns what is stored.
     fn meta_init(&self, key: &str, value: &str) -> DbResult<String>;
-    /// Replaces the key a station's offline bundles are sealed with (as stored: the vault
-    /// seals it).
+    /// Sets (or replaces) the key a station's offline bundles are sealed with (as stored: the
+    /// vault seals it).
     fn set_bundle_key(&self, station_id: &str, bundle_key: &str) -> DbResult<()>;
     /// Keeps a record of something done at the server that must stay on the record (a
     /// recovery code read out): when, what, about what, and the details.
@@ -894,8 +898,11 @@ pub(crate) fn page(
 }
 
 /// Whether a station found by its token may enrol now.
-pub(crate) fn check_enrollable(row: Option<StationRow>) -> DbResult<StationRow> {
-    let Some(row) = row else {
+pub(crate) fn check_enrollable(
+    row: Option<StationRow>,
+    only: Option<&str>,
+) -> DbResult<StationRow> {
+    let Some(row) = row.filter(|r| only.is_none_or(|id| r.id == id)) else {
         return Err(refuse(Code::BadToken, "Mã cấp phép không đúng."));
     };
     if row.revoked_at.is_some() {

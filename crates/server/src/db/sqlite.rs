@@ -421,6 +421,7 @@ impl Backend for SqliteBackend {
         token_hash: &str,
         secret_hash: &str,
         bundle_key: &str,
+        only: Option<&str>,
         now: DateTime<Utc>,
     ) -> DbResult<StationRow> {
         let mut conn = self.lock();
@@ -432,14 +433,14 @@ impl Backend for SqliteBackend {
                 row_station,
             )
             .optional()?;
-        let row = super::check_enrollable(row)?;
+        let row = super::check_enrollable(row, only)?;
         tx.execute(
             "UPDATE stations SET secret_hash = ?2, enrolled_at = ?3 WHERE id = ?1",
             params![row.id, secret_hash, now.to_rfc3339()],
         )?;
         tx.execute(
             "INSERT INTO station_keys(station_id, bundle_key) VALUES (?1, ?2)
-             ON CONFLICT(station_id) DO UPDATE SET bundle_key = excluded.bundle_key",
+             ON CONFLICT(station_id) DO NOTHING",
             params![row.id, bundle_key],
         )?;
         tx.commit()?;
@@ -635,7 +636,8 @@ impl Backend for SqliteBackend {
 
     fn set_bundle_key(&self, station_id: &str, bundle_key: &str) -> DbResult<()> {
         self.lock().execute(
-            "UPDATE station_keys SET bundle_key = ?2 WHERE station_id = ?1",
+            "INSERT INTO station_keys(station_id, bundle_key) VALUES (?1, ?2)
+             ON CONFLICT(station_id) DO UPDATE SET bundle_key = excluded.bundle_key",
             params![station_id, bundle_key],
         )?;
         Ok(())

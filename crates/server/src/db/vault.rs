@@ -289,10 +289,12 @@ impl Backend for Sealed {
         token_hash: &str,
         secret_hash: &str,
         bundle_key: &str,
+        only: Option<&str>,
         now: DateTime<Utc>,
     ) -> DbResult<StationRow> {
         let sealed = self.vault.seal(BUNDLE, bundle_key)?;
-        self.inner.enroll(token_hash, secret_hash, &sealed, now)
+        self.inner
+            .enroll(token_hash, secret_hash, &sealed, only, now)
     }
     fn station_by_secret(&self, id: &str, secret_hash: &str) -> DbResult<Option<StationRow>> {
         self.inner.station_by_secret(id, secret_hash)

@@ -253,7 +253,7 @@ fn laptop(
         .create_station(unit, None, &sha256_hex(&token), now)
         .unwrap();
     let row = db
-        .enroll(&sha256_hex(&token), &sha256_hex(name), "00", now)
+        .enroll(&sha256_hex(&token), &sha256_hex(name), "00", None, now)
         .unwrap();
     let dir = root.join(name);
     let opts = InitOptions {

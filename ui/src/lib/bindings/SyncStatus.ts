@@ -5,7 +5,12 @@ import type { IdentityStatus } from "./IdentityStatus";
  * What the window shows of synchronisation: the station's state (the same as
  * `binhyen status`), and the desktop's own sync loop.
  */
-export type SyncStatus = { next_attempt?: string, running: boolean, enrolled: boolean, station_id?: string, server_url?: string, 
+export type SyncStatus = { next_attempt?: string, running: boolean, enrolled: boolean, 
+/**
+ * Set up from a provisioning file with no network: the first sync, or the server's
+ * reply to the first offline bundle, enrols it.
+ */
+enrolment_pending: boolean, station_id?: string, server_url?: string, 
 /**
  * SHA-256 of the authority this laptop trusts for its server (what the province reads
  * out); absent for a server on this machine over plain HTTP.
@@ -14,7 +19,11 @@ server_fingerprint?: string,
 /**
  * Whether the province holds this station's recovery code.
  */
-recovery_code_at_province: boolean, last_success?: string, pending_changes: number, 
+recovery_code_at_province: boolean, last_success?: string, 
+/**
+ * When the province's reply to an offline bundle was last imported.
+ */
+last_bundle_import?: string, pending_changes: number, 
 /**
  * Changes the server refused for good: kept on the laptop, no longer sent.
  */

@@ -2,6 +2,8 @@
 // One typed function per Tauri command; api.ts gives it the invoker.
 import type { Account } from './Account';
 import type { BackupDone } from './BackupDone';
+import type { BundleApplied } from './BundleApplied';
+import type { BundleSaved } from './BundleSaved';
 import type { ChannelFigures } from './ChannelFigures';
 import type { ChannelInput } from './ChannelInput';
 import type { ChannelView } from './ChannelView';
@@ -94,6 +96,8 @@ export const COMMANDS = [
   'list_hamlets',
   'sync_status',
   'sync_now',
+  'export_bundle',
+  'import_bundle',
 ] as const;
 
 export function commands(invoke: Invoke) {
@@ -180,5 +184,9 @@ export function commands(invoke: Invoke) {
     listHamlets: () => invoke<Hamlet[]>('list_hamlets'),
     syncStatus: () => invoke<SyncStatus>('sync_status'),
     syncNow: () => invoke<void>('sync_now'),
+    /** Writes every pending change into an offline bundle (the Đồng bộ screen's "Xuất gói"), into the data folder's `exports`, for a station no network reaches; a station set up with no network enrols by it. */
+    exportBundle: () => invoke<BundleSaved>('export_bundle'),
+    /** Applies the server's reply to an offline bundle (the file the officer picks). */
+    importBundle: (bytes: number[]) => invoke<BundleApplied>('import_bundle', { bytes }),
   };
 }
