@@ -11,10 +11,25 @@
 # BINHYEN_VERSION=x.y.z stamps that version into every binary and package.
 # The dependency packages come from a minimal Debian 12 root made once with debootstrap and
 # cached in $HOME/.cache/binhyen (the Debian archive must be reachable the first time);
-# BINHYEN_NO_KIT=1 skips the offline kit.
+# BINHYEN_NO_KIT=1 skips the offline kit; BINHYEN_STATION_ONLY=1 builds only the station's
+# .deb (the update test's second version); BINHYEN_OUT names the folder (default dist).
+# BINHYEN_RELEASE_PUBLIC_KEY (minisign, base64) is the release key the programs trust for
+# updates (scripts/sign-release.sh); without it they trust only the development key, and
+# this script says so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
+
+# --next: the version after this one's station package, into dist-next/ (the update test's
+# second version), built in a target directory of its own so that neither version's build
+# undoes the other's.
+if [ "${1:-}" = --next ]; then
+  current=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
+  current=${BINHYEN_VERSION:-$current}
+  export BINHYEN_VERSION="${current%.*}.$((${current##*.} + 1))"
+  export BINHYEN_OUT=dist-next BINHYEN_STATION_ONLY=1
+  export CARGO_TARGET_DIR="$CARGO_TARGET_DIR-next"
+fi
 
 version=${BINHYEN_VERSION:-$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)}
 if ! [[ $version =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]]; then
@@ -22,7 +37,7 @@ if ! [[ $version =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]]; then
   exit 1
 fi
 export BINHYEN_VERSION=$version
-out=dist
+out=${BINHYEN_OUT:-dist}
 rm -rf "$out"
 mkdir -p "$out"
 rel="$CARGO_TARGET_DIR/release"
@@ -30,8 +45,18 @@ rel="$CARGO_TARGET_DIR/release"
 step "UI build"
 (cd ui && npm run build)
 
-step "Release build $version: the desktop app, binhyen, binhyen-server"
-cargo build --release --locked -p binhyen-desktop -p binhyen-cli -p binhyen-server
+if [ -z "${BINHYEN_RELEASE_PUBLIC_KEY:-}" ]; then
+  echo "note: BINHYEN_RELEASE_PUBLIC_KEY is not set: these packages trust only the development release key (packaging/release/), not fit to ship" >&2
+fi
+only_station=${BINHYEN_STATION_ONLY:-}
+bundles=deb,rpm
+[ -z "$only_station" ] || bundles=deb
+step "Release build $version: the desktop app, binhyen${only_station:+ (the station only)}"
+if [ -n "$only_station" ]; then
+  cargo build --release --locked -p binhyen-desktop -p binhyen-cli
+else
+  cargo build --release --locked -p binhyen-desktop -p binhyen-cli -p binhyen-server
+fi
 
 step "Station packages (.deb, .rpm)"
 config=$(mktemp --suffix=.json)
@@ -61,8 +86,13 @@ JSON
 # `tauri bundle` packs the binary built above: `tauri build` would build the desktop app
 # alone, with other features for the shared crates, and so compile it all a second time.
 rm -rf "$rel/bundle"
-ui/node_modules/.bin/tauri bundle --ci --bundles deb,rpm --config "$config"
+ui/node_modules/.bin/tauri bundle --ci --bundles "$bundles" --config "$config"
 cp "$rel/bundle/deb/binhyen_${version}_amd64.deb" "$out/binhyen_${version}_amd64.deb"
+if [ -n "$only_station" ]; then
+  ls -l "$out"
+  echo "Station package of $version in $out/"
+  exit 0
+fi
 cp "$rel/bundle/rpm/binhyen-${version}-1.x86_64.rpm" "$out/binhyen-${version}.x86_64.rpm"
 
 step "Server package (.deb)"

@@ -8,7 +8,11 @@
 #    a screenshot kept);
 #    removed (the data stays) and purged (it says where the data is);
 #  - the server: installed, its unit checked with `systemd-analyze verify`, the binary started
-#    as the unit starts it (its user, its settings file), /healthz, stopped with SIGTERM.
+#    as the unit starts it (its user, its settings file), /healthz, stopped with SIGTERM;
+#  - an update: the next version's station package (built with BINHYEN_VERSION, in a target
+#    directory of its own), signed with the development release key, published on the
+#    installed server, downloaded by the installed station at sync, checked and installed
+#    with no network; then a release whose installation fails leaves that version working.
 # Prints the sizes and how long each step took. Needs root (chroot, mounts) and, the first
 # time, the Debian archive (debootstrap, the kit's packages).
 set -euo pipefail
@@ -19,8 +23,10 @@ source scripts/env.sh
 started=$(date +%s)
 if [ "${1:-}" != --no-build ]; then
   scripts/package.sh
+  scripts/package.sh --next
 fi
 version=$(ls dist/binhyen_*_amd64.deb | sed 's/.*binhyen_\(.*\)_amd64.deb/\1/')
+next=$(ls dist-next/binhyen_*_amd64.deb | sed 's/.*binhyen_\(.*\)_amd64.deb/\1/')
 shots="$CARGO_TARGET_DIR/package-screenshots"
 mkdir -p "$shots"
 
@@ -162,6 +168,49 @@ in_root sh -c "BINHYEN_PROVISIONING_CODE='$code' BINHYEN_USER=truong BINHYEN_PAS
 in_root sh -c 'BINHYEN_USER=truong BINHYEN_PASSWORD="mật khẩu thử gói cài" binhyen --data-dir /root/tram --json sync' >"$scratch/sync.json"
 grep -q '"checksum_ok": *true' "$scratch/sync.json" || { cat "$scratch/sync.json" >&2; fail "the first sync did not agree with the server"; }
 t6=$(date +%s)
+
+step "Station: update $version -> $next, published at the province, fetched at sync"
+for f in "dist-next/binhyen_${next}_amd64.deb" "packaging/release/dev-release.key"; do
+  [ -f "$f" ] || fail "missing $f"
+done
+release="$scratch/binhyen_${next}_amd64.deb"
+cp "dist-next/binhyen_${next}_amd64.deb" "$release"
+scripts/sign-release.sh --key packaging/release/dev-release.key "$release" >/dev/null
+install -m 0644 "$release" "$release.minisig" "$root/var/lib/binhyen-server/"
+as_unit binhyen-server release publish "/var/lib/binhyen-server/binhyen_${next}_amd64.deb" --units 24280
+creds='BINHYEN_USER=truong BINHYEN_PASSWORD="mật khẩu thử gói cài"'
+in_root sh -c "$creds binhyen --data-dir /root/tram --json sync" >/dev/null
+in_root sh -c "$creds binhyen --data-dir /root/tram --json update status" >"$scratch/update.json"
+grep -q '"ready": *true' "$scratch/update.json" || { cat "$scratch/update.json" >&2; fail "the update was not downloaded and checked"; }
+t7=$(date +%s)
+unshare -n chroot "$root" env -i HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
+  sh -c "$creds binhyen --data-dir /root/tram --json update apply" >"$scratch/apply.json" ||
+  { cat "$scratch/apply.json" >&2; fail "the update did not install"; }
+grep -q "\"installed\": *\"$next\"" "$scratch/apply.json" || fail "the update says it installed something else"
+grep -q '"doctor_ok": *true' "$scratch/apply.json" || { cat "$scratch/apply.json" >&2; fail "the new version did not check the station"; }
+got=$(unshare -n chroot "$root" binhyen --version)
+[ "$got" = "binhyen $next" ] || fail "after the update binhyen --version said '$got'"
+ls "$root"/root/tram/backups/truoc-cap-nhat-"$next"-*.bybk >/dev/null || fail "no backup before the update"
+t8=$(date +%s)
+# A release whose installation fails (its pre-installation script refuses) leaves the
+# version that was there working, and says so.
+broken="$scratch/broken"
+dpkg-deb -R "$release" "$broken"
+bad="${next%.*}.$((${next##*.} + 1))"
+sed -i "s/^Version: .*/Version: $bad/" "$broken/DEBIAN/control"
+printf '#!/bin/sh\necho "this release refuses to install" >&2\nexit 1\n' >"$broken/DEBIAN/preinst"
+chmod 0755 "$broken/DEBIAN/preinst"
+dpkg-deb --root-owner-group -Zxz --build "$broken" "$root/root/binhyen_${bad}_amd64.deb" >/dev/null
+scripts/sign-release.sh --key packaging/release/dev-release.key "$root/root/binhyen_${bad}_amd64.deb" >/dev/null
+if unshare -n chroot "$root" env -i HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
+  sh -c "$creds binhyen --data-dir /root/tram update apply /root/binhyen_${bad}_amd64.deb" >"$scratch/broken.log" 2>&1; then
+  fail "a release that fails to install was reported installed"
+fi
+grep -q "Bản $next vẫn dùng được" "$scratch/broken.log" || { cat "$scratch/broken.log" >&2; fail "the failed update did not say the old version still works"; }
+got=$(unshare -n chroot "$root" binhyen --version)
+[ "$got" = "binhyen $next" ] || fail "after a failed update binhyen --version said '$got'"
+in_root sh -c "$creds binhyen --data-dir /root/tram doctor" >/dev/null || fail "the station does not open after a failed update"
+
 kill -TERM "$server"
 code=0
 wait "$server" || code=$?
@@ -183,5 +232,6 @@ echo "packages:"
 ls -l dist/*.deb dist/*.rpm | awk '{printf "  %-45s %6.1f MB\n", $9, $5 / 1048576}'
 echo "  offline kit: $(du -sb dist/offline-kit | awk '{printf "%.1f MB", $1 / 1048576}'), $(ls dist/offline-kit/debs | wc -l) dependency packages"
 echo "times: fresh root $((t1 - t0)) s; kit install (no network) $((t2 - t1)) s; enrol and first sync $((t6 - t5)) s;"
+echo "  update published, fetched at sync and checked $((t7 - t6)) s, installed with doctor $((t8 - t7)) s;"
 echo "  blank Debian 12 root to an enrolled station that has synced once: $((t2 - t1 + t6 - t5)) s; the whole test $(($(date +%s) - started)) s"
 echo "test-package: all passed ($version)"

@@ -54,6 +54,7 @@ if [ "$(id -u)" = 0 ]; then
   scripts/test-package.sh
 else
   scripts/package.sh
+  scripts/package.sh --next
   sudo env "PATH=$PATH" CARGO_TARGET_DIR="$CARGO_TARGET_DIR" scripts/test-package.sh --no-build
 fi
 

@@ -747,6 +747,70 @@ pub fn sync_now(state: State<'_, AppState>) -> Res<()> {
     Ok(())
 }
 
+/// Where the program's own update stands (Cài đặt, and the banner when one is ready).
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn update_status(state: State<'_, AppState>) -> Res<binhyen_sync::update::UpdateStatus> {
+    let status = state.with(|s| Ok(binhyen_sync::update::status(s)))??;
+    Ok(status)
+}
+
+/// What the window says of an update about to be installed.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct UpdateScheduled {
+    pub version: String,
+    /// The encrypted backup made before anything is installed.
+    pub backup: String,
+}
+
+fn schedule(state: &AppState, prepared: binhyen_sync::update::Prepared) -> UpdateScheduled {
+    let done = UpdateScheduled {
+        version: prepared.info.version.clone(),
+        backup: prepared.backup.display().to_string(),
+    };
+    *state
+        .pending_update
+        .lock()
+        .unwrap_or_else(|e| e.into_inner()) = Some(prepared);
+    done
+}
+
+/// "Cài đặt khi đóng ứng dụng": the downloaded update is checked and the station backed up
+/// now; the system's package tool installs it as the app closes.
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn install_update_on_close(state: State<'_, AppState>) -> Res<UpdateScheduled> {
+    let now = Utc::now();
+    let prepared = state.with(|s| Ok(binhyen_sync::update::prepare(s, None, None, now)))??;
+    Ok(schedule(&state, prepared))
+}
+
+/// An update from a USB stick (the package and its signature, picked in Cài đặt), checked
+/// and the station backed up now, installed as the app closes.
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn install_update_from_usb(
+    state: State<'_, AppState>,
+    file_name: String,
+    bytes: Vec<u8>,
+    signature: String,
+) -> Res<UpdateScheduled> {
+    let now = Utc::now();
+    let prepared = state.with(|s| {
+        Ok(binhyen_sync::update::prepare_from_bytes(
+            s, &file_name, &bytes, &signature, now,
+        ))
+    })??;
+    Ok(schedule(&state, prepared))
+}
+
+/// Closes the app now, so that the scheduled update is installed.
+#[tauri::command]
+pub fn quit_to_install(app: tauri::AppHandle) {
+    app.exit(0);
+}
+
 /// An offline bundle written for the USB stick.
 #[derive(Debug, Clone, Serialize, TS)]
 #[ts(export)]

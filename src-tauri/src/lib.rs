@@ -128,6 +128,10 @@ pub fn run() {
             commands::sync_now,
             commands::export_bundle,
             commands::import_bundle,
+            commands::update_status,
+            commands::install_update_on_close,
+            commands::install_update_from_usb,
+            commands::quit_to_install,
             commands::reveal_reporter,
             commands::update_tip,
             commands::assign_tip,
@@ -161,8 +165,32 @@ pub fn run() {
             commands::unit_report,
             commands::export_report,
         ])
-        .run(tauri::generate_context!())
-        .expect("Bình Yên could not start its window");
+        .build(tauri::generate_context!())
+        .expect("Bình Yên could not start its window")
+        .run(|app, event| {
+            if let tauri::RunEvent::Exit = event {
+                install_scheduled_update(app);
+            }
+        });
+}
+
+/// As the app closes: the update the officer chose is installed by the system's package
+/// tool (its authorisation prompt appears); what happened is kept for the next start.
+fn install_scheduled_update(app: &tauri::AppHandle) {
+    use tauri::Manager;
+    let state = app.state::<state::AppState>();
+    let prepared = state
+        .pending_update
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
+    if let Some(prepared) = prepared {
+        let result = binhyen_sync::update::install(&prepared);
+        if let Err(e) = &result {
+            tracing::error!(error = %e, "the update was not installed");
+        }
+        binhyen_sync::update::record_install(state.dir(), &prepared.info.version, &result);
+    }
 }
 
 #[cfg(test)]

@@ -28,6 +28,8 @@ pub struct AppState {
     /// `BINHYEN_DEMO=1`: an empty data directory gets the demo station at once.
     auto_demo: bool,
     pub sync: std::sync::Arc<crate::sync_loop::SyncControl>,
+    /// An update checked (and the station backed up) to be installed as the app closes.
+    pub pending_update: Mutex<Option<binhyen_sync::update::Prepared>>,
 }
 
 /// A demo account the sign-in screen offers (the demo station only).
@@ -86,6 +88,7 @@ impl AppState {
             idle_lock,
             auto_demo: std::env::var("BINHYEN_DEMO").is_ok_and(|v| v == "1"),
             sync: Default::default(),
+            pending_update: Mutex::new(None),
         }
     }
 

@@ -129,6 +129,10 @@ enum Cmd {
     /// Sync without any network: bundles carried to and from the provincial server.
     #[command(subcommand)]
     Bundle(BundleCmd),
+    /// Updates of this program: offered by the provincial server at sync, or from a USB
+    /// stick; each checked against the release key before anything is installed.
+    #[command(subcommand)]
+    Update(UpdateCmd),
     /// The audit trail: who did what on this laptop.
     #[command(subcommand)]
     Audit(AuditCmd),
@@ -326,6 +330,22 @@ enum BundleCmd {
     },
     /// Apply the server's reply bundle (importing it twice changes nothing).
     Import { file: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum UpdateCmd {
+    /// The installed version, what the province offers, how far its download got.
+    Status,
+    /// Download the offered update now (it also goes on by itself at each sync).
+    Download,
+    /// Check and install an update: the one downloaded, or FILE from a USB stick (its
+    /// signature FILE.minisig beside it, or --sig). An encrypted backup is made first;
+    /// afterwards the new version checks the station (doctor).
+    Apply {
+        file: Option<PathBuf>,
+        #[arg(long)]
+        sig: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -928,6 +948,36 @@ fn run(cli: &Cli, out: &Out) -> Result<bool> {
                 binhyen_sync::import_reply(&mut station, &bytes, now).map_err(sync_error)?;
             out.sync(&report, None)?;
         }
+        Cmd::Update(UpdateCmd::Status) => {
+            let status = binhyen_sync::update::status(&open()?).map_err(sync_error)?;
+            out.update_status(&status)?;
+        }
+        Cmd::Update(UpdateCmd::Download) => {
+            let status = binhyen_sync::update::download(
+                &open()?,
+                binhyen_sync::update::DOWNLOAD_BUDGET * 30,
+            )
+            .map_err(sync_error)?;
+            out.update_status(&status)?;
+        }
+        Cmd::Update(UpdateCmd::Apply { file, sig }) => {
+            let mut station = open()?;
+            let prepared =
+                binhyen_sync::update::prepare(&mut station, file.as_deref(), sig.as_deref(), now)
+                    .map_err(sync_error)?;
+            station.audit(
+                binhyen_store::audit::Action::Update,
+                None,
+                serde_json::json!({"from": binhyen_domain::VERSION, "to": prepared.info.version,
+                                   "backup": prepared.backup.display().to_string()}),
+                now,
+            )?;
+            // The station is closed while the package tool runs; the new version opens it.
+            drop(station);
+            binhyen_sync::update::install(&prepared).map_err(sync_error)?;
+            let checked = after_update(&dir, &prepared.info.version);
+            out.update_applied(&prepared, checked)?;
+        }
         Cmd::Conflict(ConflictCmd::List { all }) => out.conflicts(&open()?.conflicts(!all)?)?,
         Cmd::Conflict(ConflictCmd::Reveal { id, reason }) => {
             out.conflicts(&[open()?.reveal_conflict(id, reason, now)?])?
@@ -958,4 +1008,48 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// After an update is installed: the installed program says its version, and checks the
+/// station (`doctor`), with the credentials this command was given. Returns whether both
+/// held; what they said goes to the log.
+fn after_update(dir: &std::path::Path, version: &str) -> bool {
+    let exe = which_binhyen();
+    let said = std::process::Command::new(&exe)
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    if !said.ends_with(version) {
+        tracing::warn!(said = %said, expected = %version, "the installed program is not the new version");
+        return false;
+    }
+    let doctor = std::process::Command::new(&exe)
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["--json", "doctor"])
+        .stdin(std::process::Stdio::null())
+        .output();
+    match doctor {
+        Ok(o) if o.status.success() => true,
+        Ok(o) => {
+            tracing::warn!(stderr = %String::from_utf8_lossy(&o.stderr), "doctor after the update found problems");
+            false
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "doctor after the update did not run");
+            false
+        }
+    }
+}
+
+/// The `binhyen` the package installs (on the PATH), else this one.
+fn which_binhyen() -> std::path::PathBuf {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join("binhyen"))
+        .find(|p| p.is_file())
+        .or_else(|| std::env::current_exe().ok())
+        .unwrap_or_else(|| "binhyen".into())
 }

@@ -404,6 +404,49 @@ impl Out {
         Ok(())
     }
 
+    pub fn update_status(&self, s: &binhyen_sync::update::UpdateStatus) -> Result<()> {
+        if self.json {
+            return print_json(s);
+        }
+        println!("Phiên bản đang dùng: {}", s.installed);
+        match &s.offered {
+            None => println!("Công an tỉnh chưa gửi bản cập nhật nào cho máy này."),
+            Some(v) if s.ready => println!(
+                "Có bản cập nhật {v}, đã tải và kiểm tra chữ ký: cài bằng `binhyen update apply`."
+            ),
+            Some(v) => println!(
+                "Có bản cập nhật {v}: đã tải {:.1}/{:.1} MB (tiếp tục ở mỗi lần đồng bộ).",
+                s.downloaded as f64 / 1e6,
+                s.size as f64 / 1e6
+            ),
+        }
+        if let Some(e) = &s.error {
+            println!("Lần tải trước: {e}");
+        }
+        if s.development_key {
+            println!("(Bản dựng thử: chỉ tin khóa phát hành dùng khi phát triển.)");
+        }
+        Ok(())
+    }
+
+    pub fn update_applied(&self, p: &binhyen_sync::update::Prepared, checked: bool) -> Result<()> {
+        if self.json {
+            return print_json(&json!({"installed": p.info.version, "backup": p.backup,
+                                      "doctor_ok": checked}));
+        }
+        println!(
+            "Đã cài bản {}. Bản sao lưu trước khi cập nhật: {}.",
+            p.info.version,
+            p.backup.display()
+        );
+        if checked {
+            println!("Đã kiểm tra trạm bằng bản mới: không có lỗi.");
+        } else {
+            println!("Bản mới chưa kiểm tra được trạm: hãy chạy `binhyen doctor`.");
+        }
+        Ok(())
+    }
+
     pub fn message(&self, text: &str) -> Result<()> {
         if self.json {
             return print_json(&json!({"message": text}));

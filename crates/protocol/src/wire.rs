@@ -41,6 +41,29 @@ pub const MAX_BATCH: usize = 1_000;
 /// Largest request body the server reads.
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
+/// The header every station request carries its program's version in: the server keeps it
+/// (`binhyen-server station list`) and refuses a station too old for its protocol.
+pub const VERSION_HEADER: &str = "x-binhyen-version";
+/// The oldest station version this protocol serves (the server's default; a province may
+/// raise it with `serve --min-station-version`).
+pub const MIN_STATION_VERSION: &str = "0.1.0";
+/// The largest piece of a release package one request downloads: about 16 s at
+/// 256 kbit/s, so that a link that drops loses little.
+pub const RELEASE_PIECE_BYTES: u32 = 512 * 1024;
+
+/// A release the server offers this station (`GET /release`): the package is downloaded in
+/// pieces (`GET /release/{version}/piece?offset=&len=`) and checked against `signature`
+/// with the release key the station was built with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReleaseOffer {
+    pub version: String,
+    pub file_name: String,
+    pub size: u64,
+    pub sha256: String,
+    /// The minisign signature file's text.
+    pub signature: String,
+}
+
 /// What an installer carries to a station: how to reach the server, and a one-time token.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Provisioning {

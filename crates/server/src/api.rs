@@ -59,6 +59,7 @@ pub fn status_of(code: Code) -> u16 {
         | Code::AuditRewritten
         | Code::DeviceTaken
         | Code::LastManager
+        | Code::ReleaseExists
         | Code::TokenUsed
         | Code::UsernameTaken => 409,
         Code::TooLarge => 413,
@@ -143,6 +144,19 @@ async fn station(db: &Shared, headers: &HeaderMap) -> Result<StationRow, Failure
 #[derive(Clone)]
 pub struct Authed(pub StationRow);
 
+/// The version the station's program reported (absent from stations older than version
+/// reporting, which speak this same protocol).
+#[derive(Clone)]
+pub struct Reported(pub Option<String>);
+
+fn station_version(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(binhyen_protocol::wire::VERSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().chars().take(40).collect::<String>())
+        .filter(|v| !v.is_empty())
+}
+
 /// Requests one station may have in flight at once: a sync sends one at a time (uploads and
 /// downloads of files beside it); more is a fault or an attack, refused at once.
 const PER_STATION: usize = 4;
@@ -159,12 +173,15 @@ pub struct Limits {
     in_flight: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Semaphore>>>,
     scanning: std::sync::Mutex<std::collections::HashSet<String>>,
     full_scans: Option<Arc<tokio::sync::Semaphore>>,
+    /// The oldest station version served (see `wire::MIN_STATION_VERSION`).
+    min_version: String,
 }
 
 impl Limits {
-    fn new() -> Limits {
+    fn new(min_version: &str) -> Limits {
         Limits {
             full_scans: Some(Arc::new(tokio::sync::Semaphore::new(FULL_SCANS))),
+            min_version: min_version.to_string(),
             ..Limits::default()
         }
     }
@@ -203,6 +220,22 @@ async fn gate(
         Ok(st) => st,
         Err(f) => return f.into_response(),
     };
+    let version = station_version(req.headers());
+    if let Some(v) = &version {
+        if binhyen_protocol::release::older(v, &limits.min_version) {
+            tracing::warn!(station = %st.id, version = %v, "station too old for this server");
+            return fail(
+                426,
+                "update_required",
+                format!(
+                    "Bình Yên trên máy này (bản {v}) đã quá cũ để đồng bộ với máy chủ tỉnh (cần từ bản {}). Hãy cập nhật: Cài đặt › Cập nhật từ USB, hoặc nhờ Công an tỉnh gửi bản cập nhật. Dữ liệu vẫn an toàn trên máy.",
+                    limits.min_version
+                ),
+            )
+            .into_response();
+        }
+    }
+    req.extensions_mut().insert(Reported(version));
     let Some(permit) = limits.enter(&st.id) else {
         tracing::warn!(station = %st.id, "too many requests in flight");
         return fail(
@@ -328,8 +361,13 @@ async fn checksum(
     State(db): State<Shared>,
     Extension(Authed(st)): Extension<Authed>,
     Extension(limits): Extension<Arc<Limits>>,
+    Extension(Reported(version)): Extension<Reported>,
     Query(q): Query<ChecksumQuery>,
 ) -> Result<Json<ChecksumResponse>, Failure> {
+    // The checksum closes every sync: the station's version and the time are kept for
+    // `station list` (an older station reports no version).
+    let (db2, id, version) = (db.clone(), st.id.clone(), version.unwrap_or_default());
+    blocking(move || db2.station_seen(&id, &version, Utc::now())).await?;
     let sums = match q.v {
         None | Some(1) => false,
         Some(2) => true,
@@ -515,8 +553,83 @@ async fn not_found() -> Failure {
     fail(404, "not_found", "Không có địa chỉ này.")
 }
 
+/// A release this station may download: the newest one that goes to it, or none (204).
+async fn release_offer(
+    State(db): State<Shared>,
+    Extension(Authed(st)): Extension<Authed>,
+) -> Result<Response, Failure> {
+    match blocking(move || crate::release::offer_for(&*db, &st)).await? {
+        Some(offer) => Ok(Json(offer).into_response()),
+        None => Ok(StatusCode::NO_CONTENT.into_response()),
+    }
+}
+
+#[derive(Deserialize)]
+struct PieceQuery {
+    offset: u64,
+    len: Option<u32>,
+}
+
+/// A piece of a release's package: a download that drops goes on from where it stopped.
+/// Only a release that goes to this station, and is not withdrawn (410), is served.
+async fn release_piece(
+    State(db): State<Shared>,
+    Extension(Authed(st)): Extension<Authed>,
+    Path(version): Path<String>,
+    Query(q): Query<PieceQuery>,
+) -> Result<Response, Failure> {
+    let len = q
+        .len
+        .unwrap_or(binhyen_protocol::wire::RELEASE_PIECE_BYTES)
+        .clamp(1, binhyen_protocol::wire::RELEASE_PIECE_BYTES);
+    let piece = blocking(move || {
+        let Some(release) = db.releases()?.into_iter().find(|r| r.version == version) else {
+            return Ok(Err(fail(
+                404,
+                "unknown_release",
+                "Máy chủ không có bản cập nhật này.",
+            )));
+        };
+        if release.withdrawn_at.is_some() {
+            return Ok(Err(fail(
+                410,
+                "release_withdrawn",
+                format!(
+                    "Bản cập nhật {} đã bị Công an tỉnh rút lại; không cài bản này.",
+                    release.version
+                ),
+            )));
+        }
+        if !crate::release::reaches(&release, &st) {
+            return Ok(Err(fail(
+                404,
+                "unknown_release",
+                "Bản cập nhật này chưa dành cho trạm của xã.",
+            )));
+        }
+        if q.offset >= release.size {
+            return Ok(Err(fail(
+                416,
+                "bad_range",
+                "Vị trí tải vượt quá độ dài gói cập nhật.",
+            )));
+        }
+        Ok(Ok(db
+            .release_piece(&release.version, q.offset, len)?
+            .unwrap_or_default()))
+    })
+    .await??;
+    Ok(([("content-type", "application/octet-stream")], piece).into_response())
+}
+
+/// The server with the oldest station version it serves by default.
 pub fn router(db: Shared) -> Router {
-    let limits = Arc::new(Limits::new());
+    router_with(db, binhyen_protocol::wire::MIN_STATION_VERSION)
+}
+
+/// The server, refusing stations older than `min_station_version` (426 `update_required`).
+pub fn router_with(db: Shared, min_station_version: &str) -> Router {
+    let limits = Arc::new(Limits::new(min_station_version));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/api/openapi.json", get(openapi))
@@ -527,6 +640,8 @@ pub fn router(db: Shared) -> Router {
         .route("/api/v1/records", get(records))
         .route("/api/v1/audit", post(audit))
         .route("/api/v1/recovery", post(recovery))
+        .route("/api/v1/release", get(release_offer))
+        .route("/api/v1/release/{version}/piece", get(release_piece))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .merge(

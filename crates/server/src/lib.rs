@@ -6,7 +6,8 @@ pub mod accounts;
 pub mod api;
 pub mod bundle;
 pub mod db;
+pub mod release;
 pub mod report;
 pub mod tls;
 
-pub use api::router;
+pub use api::{router, router_with};

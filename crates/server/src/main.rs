@@ -50,7 +50,14 @@ enum Cmd {
         /// (repeatable; names given to `station enroll --url` are added by themselves).
         #[arg(long = "name")]
         names: Vec<String>,
+        /// Refuse stations whose program is older than this version (they are told to
+        /// update); the default is the oldest this protocol serves.
+        #[arg(long, default_value = binhyen_protocol::wire::MIN_STATION_VERSION)]
+        min_station_version: String,
     },
+    /// Signed releases of the station package, for the stations to download at sync.
+    #[command(subcommand)]
+    Release(ReleaseCmd),
     /// Offline bundles carried from stations without network.
     #[command(subcommand)]
     Bundle(BundleCmd),
@@ -136,6 +143,41 @@ enum BundleCmd {
         file: PathBuf,
         #[arg(long)]
         reply: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReleaseCmd {
+    /// Make a signed release available: to every station, to the units named first, or
+    /// to a share of the stations (a staged roll-out). The signature is checked here, and
+    /// again by every station before it installs anything.
+    Publish {
+        #[command(flatten)]
+        db: DbArg,
+        /// The station package (binhyen_VERSION_amd64.deb).
+        package: PathBuf,
+        /// Its signature (default: PACKAGE.minisig, from scripts/sign-release.sh).
+        #[arg(long)]
+        sig: Option<PathBuf>,
+        /// Commune codes (comma-separated) whose stations get it first.
+        #[arg(long, value_delimiter = ',', conflicts_with = "percent")]
+        units: Vec<String>,
+        /// The share of stations (1-100) that get it.
+        #[arg(long)]
+        percent: Option<u32>,
+    },
+    /// Every release, newest first.
+    List {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Withdraw a release: stations stop downloading it and discard what they have of it.
+    Withdraw {
+        #[command(flatten)]
+        db: DbArg,
+        version: String,
     },
 }
 
@@ -310,6 +352,7 @@ async fn serve(
     listen: SocketAddr,
     insecure_http: bool,
     mut names: Vec<String>,
+    min_station_version: &str,
 ) -> Result<()> {
     if insecure_http {
         if !listen.ip().is_loopback() {
@@ -320,9 +363,12 @@ async fn serve(
             .with_context(|| format!("cannot listen on {listen}"))?;
         tracing::info!(%listen, "serving (plain HTTP, loopback)");
         println!("listening on http://{}", listener.local_addr()?);
-        axum::serve(listener, binhyen_server::router(db))
-            .with_graceful_shutdown(stop_requested())
-            .await?;
+        axum::serve(
+            listener,
+            binhyen_server::router_with(db, min_station_version),
+        )
+        .with_graceful_shutdown(stop_requested())
+        .await?;
         tracing::info!("stopped");
         return Ok(());
     }
@@ -350,7 +396,7 @@ async fn serve(
         axum_server::tls_rustls::RustlsConfig::from_config(config),
     )?
     .handle(handle)
-    .serve(binhyen_server::router(db).into_make_service())
+    .serve(binhyen_server::router_with(db, min_station_version).into_make_service())
     .await?;
     tracing::info!("stopped");
     Ok(())
@@ -594,14 +640,107 @@ fn main() -> Result<()> {
             listen,
             insecure_http,
             names,
+            min_station_version,
         } => {
+            if semver::Version::parse(&min_station_version).is_err() {
+                bail!("--min-station-version {min_station_version:?} is not a version (0.2.0)");
+            }
             let backend = open(&db)?;
             tokio::runtime::Runtime::new()?.block_on(serve(
                 backend,
                 listen,
                 insecure_http,
                 names,
+                &min_station_version,
             ))?;
+        }
+        Cmd::Release(ReleaseCmd::Publish {
+            db,
+            package,
+            sig,
+            units,
+            percent,
+        }) => {
+            let sig_path = sig.unwrap_or_else(|| {
+                let mut p = package.clone().into_os_string();
+                p.push(".minisig");
+                PathBuf::from(p)
+            });
+            let signature = match std::fs::metadata(&sig_path) {
+                Ok(m) if m.len() as usize <= binhyen_protocol::release::MAX_SIGNATURE_BYTES => {
+                    std::fs::read_to_string(&sig_path)
+                        .with_context(|| format!("cannot read {}", sig_path.display()))?
+                }
+                Ok(_) => bail!("{} is too large to be a signature", sig_path.display()),
+                Err(_) => String::new(),
+            };
+            let size = std::fs::metadata(&package)
+                .with_context(|| format!("cannot read {}", package.display()))?
+                .len();
+            if size > binhyen_protocol::release::MAX_PACKAGE_BYTES {
+                bail!(
+                    "{} is too large to be the station package",
+                    package.display()
+                );
+            }
+            let bytes = std::fs::read(&package)
+                .with_context(|| format!("cannot read {}", package.display()))?;
+            let audience = match (units.is_empty(), percent) {
+                (false, _) => binhyen_server::release::Audience::Units(units),
+                (true, Some(p)) => binhyen_server::release::Audience::Percent(p),
+                (true, None) => binhyen_server::release::Audience::All,
+            };
+            let info = binhyen_server::release::publish(
+                open(&db)?.as_ref(),
+                &bytes,
+                &signature,
+                &audience,
+                Utc::now(),
+            )?;
+            tracing::info!(version = %info.version, "release published");
+            println!(
+                "published {} ({}, {} bytes)",
+                info.version, info.file, info.size
+            );
+        }
+        Cmd::Release(ReleaseCmd::List { db, json }) => {
+            let rows = open(&db)?.releases()?;
+            if json {
+                let rows: Vec<_> = rows
+                    .into_iter()
+                    .map(|r| {
+                        serde_json::json!({"version": r.version, "file_name": r.file_name,
+                            "size": r.size, "sha256": r.sha256, "units": r.units,
+                            "percent": r.percent, "published_at": r.published_at,
+                            "withdrawn_at": r.withdrawn_at})
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                for r in rows {
+                    let to = match (&r.units, r.percent) {
+                        (Some(u), _) => format!("units {u}"),
+                        (None, Some(p)) => format!("{p}% of stations"),
+                        (None, None) => "all stations".into(),
+                    };
+                    let state = match &r.withdrawn_at {
+                        Some(at) => format!("withdrawn {at}"),
+                        None => "available".into(),
+                    };
+                    println!(
+                        "{}  {}  {}  {to}  {state}",
+                        r.version, r.file_name, r.published_at
+                    );
+                }
+            }
+        }
+        Cmd::Release(ReleaseCmd::Withdraw { db, version }) => {
+            let backend = open(&db)?;
+            if !backend.withdraw_release(&version, Utc::now())? {
+                bail!("no release {version} available to withdraw (see release list)");
+            }
+            backend.record_event(Utc::now(), "release.withdraw", &version, "")?;
+            println!("withdrawn {version}: stations discard it at their next sync");
         }
         Cmd::Report {
             db,
@@ -751,8 +890,25 @@ fn main() -> Result<()> {
             }
         }
         Cmd::Station(StationCmd::List { db, json }) => {
-            let rows = open(&db)?.stations()?;
+            let backend = open(&db)?;
+            let rows = backend.stations()?;
+            let seen = backend.stations_seen()?;
             if json {
+                let rows: Vec<_> = rows
+                    .into_iter()
+                    .map(|r| {
+                        let (version, last_sync) = seen
+                            .get(&r.id)
+                            .map(|(v, at)| {
+                                (Some(v.clone()).filter(|v| !v.is_empty()), Some(at.clone()))
+                            })
+                            .unwrap_or_default();
+                        let mut v = serde_json::to_value(&r).unwrap_or_default();
+                        v["version"] = serde_json::json!(version);
+                        v["last_sync_at"] = serde_json::json!(last_sync);
+                        v
+                    })
+                    .collect();
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
                 for r in rows {
@@ -763,7 +919,15 @@ fn main() -> Result<()> {
                     } else {
                         "waiting"
                     };
-                    println!("{}  {}  M{}  {state}", r.id, r.unit_code, r.device_no);
+                    let (version, last) = match seen.get(&r.id) {
+                        Some((v, at)) if !v.is_empty() => (v.as_str(), at.as_str()),
+                        Some((_, at)) => ("?", at.as_str()),
+                        None => ("-", "never synced"),
+                    };
+                    println!(
+                        "{}  {}  M{}  {state}  version {version}  last sync {last}",
+                        r.id, r.unit_code, r.device_no
+                    );
                 }
             }
         }

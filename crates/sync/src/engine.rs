@@ -57,7 +57,13 @@ pub fn sync_once(station: &mut Station, now: DateTime<Utc>) -> Result<SyncReport
     // A station set up with no network on site enrols at its first sync.
     let result = crate::enrol::finish_pending(station, now)
         .and_then(|()| client_for(station))
-        .and_then(|mut client| sync_with(station, &mut client, now));
+        .and_then(|mut client| {
+            let report = sync_with(station, &mut client, now)?;
+            // The program's own update, if the province offers one: a piece at a time,
+            // never failing the sync.
+            crate::update::fetch_quietly(station, &mut client, crate::update::DOWNLOAD_BUDGET);
+            Ok(report)
+        });
     let attempt = binhyen_store::replica::SyncAttempt {
         at: now,
         ok: result.is_ok(),

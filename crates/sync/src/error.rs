@@ -27,6 +27,10 @@ pub enum SyncError {
     BadResponse(String),
     #[error("{0}")]
     Bundle(#[from] binhyen_protocol::bundle::BundleError),
+    #[error("{0}")]
+    Release(#[from] binhyen_protocol::release::ReleaseError),
+    #[error("{0}")]
+    Update(String),
 }
 
 impl SyncError {
@@ -48,6 +52,8 @@ impl SyncError {
             SyncError::DemoStation => "demo_station",
             SyncError::BadResponse(_) => "bad_response",
             SyncError::Bundle(e) => e.code(),
+            SyncError::Release(e) => e.code(),
+            SyncError::Update(_) => "update_failed",
         }
     }
 }

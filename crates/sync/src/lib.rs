@@ -5,7 +5,8 @@
 //!
 //! One module a concern: [`engine`] runs a sync in order over [`transport`] (the pinned HTTP
 //! client, or any [`Transport`]); [`push`], [`pull`], [`audit`], [`escrow`], [`files`] and
-//! [`verify`] are its steps; [`enrol`] and [`offline`] stand beside it.
+//! [`verify`] are its steps; [`enrol`] and [`offline`] stand beside it, and [`update`] (the
+//! program's own updates, learnt of at sync or taken from a USB stick).
 
 mod audit;
 mod engine;
@@ -17,6 +18,7 @@ mod offline;
 mod pull;
 mod push;
 mod transport;
+pub mod update;
 mod verify;
 
 pub use engine::{sync_once, sync_with, SyncReport};

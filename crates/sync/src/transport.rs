@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use binhyen_protocol::wire::{
     ApiError, AuditPush, AuditPushResponse, ChecksumResponse, PullResponse, PushRequest,
-    PushResponse, RecordsResponse, RecoveryEscrow, RecoveryEscrowResponse, API,
+    PushResponse, RecordsResponse, RecoveryEscrow, RecoveryEscrowResponse, ReleaseOffer, API,
 };
 use binhyen_store::Station;
 
@@ -236,8 +236,13 @@ impl Client {
         self.raw(resp)
     }
 
-    /// The station's credentials on a request (none while enrolling).
+    /// The station's credentials on a request (none while enrolling), and its program's
+    /// version (the server refuses one too old for its protocol).
     pub(crate) fn authorized<B>(&self, req: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        let req = req.header(
+            binhyen_protocol::wire::VERSION_HEADER,
+            binhyen_domain::VERSION,
+        );
         match &self.auth {
             Some(a) => req.header("Authorization", a),
             None => req,
@@ -282,6 +287,20 @@ pub trait Transport: Send {
     fn put_attachment(&mut self, sha256: &str, data: &[u8]) -> Result<(), SyncError>;
     /// An attachment's content, or `None` when the server does not hold it yet.
     fn get_attachment(&mut self, sha256: &str) -> Result<Option<Vec<u8>>, SyncError>;
+    /// The release the server offers this station, if any (a transport with no update
+    /// channel offers none).
+    fn release_offer(&mut self) -> Result<Option<ReleaseOffer>, SyncError> {
+        Ok(None)
+    }
+    /// A piece of a release's package.
+    fn release_piece(
+        &mut self,
+        _version: &str,
+        _offset: u64,
+        _len: u32,
+    ) -> Result<Vec<u8>, SyncError> {
+        Err(SyncError::BadResponse("no update channel".into()))
+    }
 }
 
 impl Transport for Client {
@@ -347,6 +366,28 @@ impl Transport for Client {
             }
             Err(e) => Err(e),
         }
+    }
+
+    fn release_offer(&mut self) -> Result<Option<ReleaseOffer>, SyncError> {
+        let body = self.get_raw("/release")?;
+        if body.is_empty() {
+            return Ok(None);
+        }
+        serde_json::from_slice(&body)
+            .map(Some)
+            .map_err(|e| SyncError::BadResponse(e.to_string()))
+    }
+
+    fn release_piece(
+        &mut self,
+        version: &str,
+        offset: u64,
+        len: u32,
+    ) -> Result<Vec<u8>, SyncError> {
+        self.get_raw(&format!(
+            "/release/{}/piece?offset={offset}&len={len}",
+            query_escape(version)
+        ))
     }
 }
 

@@ -10,3 +10,4 @@ mod journeys;
 mod offline;
 mod sync;
 mod ui;
+mod update;

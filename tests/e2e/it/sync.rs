@@ -36,6 +36,12 @@ pub(crate) struct Server {
     pub(crate) url: String,
 }
 
+impl Server {
+    pub(crate) fn from_child(child: Child, url: String) -> Server {
+        Server { child, url }
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();

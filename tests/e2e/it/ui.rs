@@ -195,6 +195,26 @@ impl App {
             .unwrap();
     }
 
+    /// Hands several files to a file input at once (a multiple choice).
+    pub async fn pick_files(&self, id: &str, files: &[(&str, &[u8])]) {
+        let files: Vec<serde_json::Value> = files
+            .iter()
+            .map(|(name, bytes)| serde_json::json!([name, bytes]))
+            .collect();
+        self.client
+            .execute(
+                "const [id, files] = arguments;
+                 const input = document.querySelector(`[data-testid='${id}']`);
+                 const dt = new DataTransfer();
+                 for (const [name, data] of files) dt.items.add(new File([new Uint8Array(data)], name));
+                 input.files = dt.files;
+                 input.dispatchEvent(new Event('change', { bubbles: true }));",
+                vec![serde_json::json!(id), serde_json::json!(files)],
+            )
+            .await
+            .unwrap();
+    }
+
     /// The window as a PNG. WebKitWebDriver's snapshot waits for the next paint, and a
     /// window that has finished drawing never paints again: an invisible change of the
     /// outline colour, repeated for a moment, gives it one.

@@ -42,6 +42,7 @@ pub enum Code {
     NameRequired,
     NotSealed,
     OutOfScope,
+    ReleaseExists,
     Revoked,
     TokenUsed,
     TooLarge,
@@ -70,6 +71,7 @@ impl Code {
             Code::NameRequired => "name_required",
             Code::NotSealed => "not_sealed",
             Code::OutOfScope => "out_of_scope",
+            Code::ReleaseExists => "release_exists",
             Code::Revoked => "revoked",
             Code::TokenUsed => "token_used",
             Code::TooLarge => "too_large",
@@ -241,6 +243,19 @@ pub trait Backend: Send + Sync {
     ) -> DbResult<()>;
     /// The latest such records, newest first: (at, action, target, detail).
     fn events(&self, limit: u32) -> DbResult<Vec<(String, String, String, String)>>;
+    /// Keeps the version a station reported at the end of a sync, and when.
+    fn station_seen(&self, station_id: &str, version: &str, now: DateTime<Utc>) -> DbResult<()>;
+    /// Every station's reported version and last sync: station id -> (version, seen_at).
+    fn stations_seen(&self) -> DbResult<BTreeMap<String, (String, String)>>;
+    /// Keeps a release and its content; a version published before is refused
+    /// (`release_exists`).
+    fn publish_release(&self, release: &ReleaseRow, data: &[u8]) -> DbResult<()>;
+    /// Every release, newest publication first.
+    fn releases(&self) -> DbResult<Vec<ReleaseRow>>;
+    /// Withdraws a release (stations stop downloading it and discard what they had).
+    fn withdraw_release(&self, version: &str, now: DateTime<Utc>) -> DbResult<bool>;
+    /// Up to `len` bytes of a release's content from `offset`.
+    fn release_piece(&self, version: &str, offset: u64, len: u32) -> DbResult<Option<Vec<u8>>>;
 }
 
 pub use binhyen_protocol::wire::ScopeRecord;
@@ -422,7 +437,35 @@ pub(crate) const SCHEMA: &[&str] = &[
         unit_code TEXT NOT NULL, sha256 TEXT NOT NULL, data BYTEA NOT NULL,
         size_bytes BIGINT NOT NULL, stored_at TEXT NOT NULL,
         PRIMARY KEY (unit_code, sha256))",
+    // Each station's program version and its last sync, as the station reported them.
+    "CREATE TABLE IF NOT EXISTS station_seen (
+        station_id TEXT PRIMARY KEY REFERENCES stations(id), version TEXT NOT NULL,
+        seen_at TEXT NOT NULL)",
+    // Signed releases of the station package the server relays (`release publish`): to all
+    // stations, to the units named, or to a share of the stations.
+    "CREATE TABLE IF NOT EXISTS releases (
+        version TEXT PRIMARY KEY, file_name TEXT NOT NULL, size_bytes BIGINT NOT NULL,
+        sha256 TEXT NOT NULL, signature TEXT NOT NULL, units TEXT, percent INTEGER,
+        published_at TEXT NOT NULL, withdrawn_at TEXT)",
+    "CREATE TABLE IF NOT EXISTS release_content (
+        version TEXT PRIMARY KEY REFERENCES releases(version), data BYTEA NOT NULL)",
 ];
+
+/// A release as the server keeps it (its content apart).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ReleaseRow {
+    pub version: String,
+    pub file_name: String,
+    pub size: u64,
+    pub sha256: String,
+    pub signature: String,
+    /// The units it goes to first (commune or province codes, comma-separated); None: all.
+    pub units: Option<String>,
+    /// The share of stations it goes to (by a hash of the station id); None: all.
+    pub percent: Option<u32>,
+    pub published_at: String,
+    pub withdrawn_at: Option<String>,
+}
 
 /// A stored record: (unit_code, values JSON, versions as stored, deleted clock value). Versions
 /// are stored grouped by clock value, as on a station; an older server wrote them as an
@@ -898,6 +941,13 @@ pub(crate) fn page(
 }
 
 /// Whether a station found by its token may enrol now.
+pub(crate) fn release_exists(version: &str) -> DbError {
+    refuse(
+        Code::ReleaseExists,
+        format!("Bản {version} đã được phát hành trước đây; một phiên bản chỉ phát hành một lần (hãy làm bản mới hơn)."),
+    )
+}
+
 pub(crate) fn check_enrollable(
     row: Option<StationRow>,
     only: Option<&str>,

@@ -13,9 +13,10 @@ use binhyen_protocol::wire::{AuditPush, PulledChange, WireChange};
 use binhyen_domain::checksum::Sums;
 
 use super::{
-    push_with, scope_checksum, wire_change, Backend, DbError, DbResult, PushOutcome, ScopeRecord,
-    ScopeScan, ScopeSums, StationRow, StoredRecord, StoredSums, Tx, SCHEMA,
+    push_with, scope_checksum, wire_change, Backend, DbError, DbResult, PushOutcome, ReleaseRow,
+    ScopeRecord, ScopeScan, ScopeSums, StationRow, StoredRecord, StoredSums, Tx, SCHEMA,
 };
+use std::collections::BTreeMap;
 
 pub struct PgBackend {
     client: Mutex<Option<Client>>,
@@ -701,6 +702,101 @@ impl Backend for PgBackend {
             .into_iter()
             .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
             .collect())
+    }
+
+    fn station_seen(&self, station_id: &str, version: &str, now: DateTime<Utc>) -> DbResult<()> {
+        self.lock().execute(
+            "INSERT INTO station_seen(station_id, version, seen_at) VALUES ($1, $2, $3)
+             ON CONFLICT(station_id) DO UPDATE SET version = excluded.version, seen_at = excluded.seen_at",
+            &[&station_id, &version, &now.to_rfc3339()],
+        )?;
+        Ok(())
+    }
+
+    fn stations_seen(&self) -> DbResult<BTreeMap<String, (String, String)>> {
+        Ok(self
+            .lock()
+            .query("SELECT station_id, version, seen_at FROM station_seen", &[])?
+            .into_iter()
+            .map(|r| (r.get(0), (r.get(1), r.get(2))))
+            .collect())
+    }
+
+    fn publish_release(&self, release: &ReleaseRow, data: &[u8]) -> DbResult<()> {
+        let mut conn = self.lock();
+        let mut tx = conn.transaction()?;
+        let known: bool = tx
+            .query_one(
+                "SELECT EXISTS(SELECT 1 FROM releases WHERE version = $1)",
+                &[&release.version],
+            )?
+            .get(0);
+        if known {
+            return Err(super::release_exists(&release.version));
+        }
+        let percent = release.percent.map(|p| p as i32);
+        tx.execute(
+            "INSERT INTO releases(version, file_name, size_bytes, sha256, signature, units, percent,
+                                  published_at, withdrawn_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)",
+            &[
+                &release.version,
+                &release.file_name,
+                &(release.size as i64),
+                &release.sha256,
+                &release.signature,
+                &release.units,
+                &percent,
+                &release.published_at,
+            ],
+        )?;
+        tx.execute(
+            "INSERT INTO release_content(version, data) VALUES ($1, $2)",
+            &[&release.version, &data],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn releases(&self) -> DbResult<Vec<ReleaseRow>> {
+        Ok(self
+            .lock()
+            .query(
+                "SELECT version, file_name, size_bytes, sha256, signature, units, percent, published_at,
+                        withdrawn_at
+                 FROM releases ORDER BY published_at DESC, version DESC",
+                &[],
+            )?
+            .into_iter()
+            .map(|r| ReleaseRow {
+                version: r.get(0),
+                file_name: r.get(1),
+                size: r.get::<_, i64>(2) as u64,
+                sha256: r.get(3),
+                signature: r.get(4),
+                units: r.get(5),
+                percent: r.get::<_, Option<i32>>(6).map(|p| p as u32),
+                published_at: r.get(7),
+                withdrawn_at: r.get(8),
+            })
+            .collect())
+    }
+
+    fn withdraw_release(&self, version: &str, now: DateTime<Utc>) -> DbResult<bool> {
+        Ok(self.lock().execute(
+            "UPDATE releases SET withdrawn_at = $2 WHERE version = $1 AND withdrawn_at IS NULL",
+            &[&version, &now.to_rfc3339()],
+        )? == 1)
+    }
+
+    fn release_piece(&self, version: &str, offset: u64, len: u32) -> DbResult<Option<Vec<u8>>> {
+        Ok(self
+            .lock()
+            .query_opt(
+                "SELECT substring(data from $2 for $3) FROM release_content WHERE version = $1",
+                &[&version, &((offset + 1) as i32), &(len as i32)],
+            )?
+            .map(|r| r.get(0)))
     }
 
     fn recovery_code(&self, station_id: &str) -> DbResult<Option<(String, String)>> {

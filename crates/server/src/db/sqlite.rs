@@ -13,9 +13,10 @@ use binhyen_protocol::wire::{AuditPush, PulledChange, WireChange};
 use binhyen_domain::checksum::Sums;
 
 use super::{
-    push_with, scope_checksum, wire_change, Backend, DbError, DbResult, PushOutcome, ScopeRecord,
-    ScopeScan, ScopeSums, StationRow, StoredRecord, StoredSums, Tx, SCHEMA,
+    push_with, scope_checksum, wire_change, Backend, DbError, DbResult, PushOutcome, ReleaseRow,
+    ScopeRecord, ScopeScan, ScopeSums, StationRow, StoredRecord, StoredSums, Tx, SCHEMA,
 };
+use std::collections::BTreeMap;
 
 pub struct SqliteBackend {
     conn: Mutex<Connection>,
@@ -668,6 +669,101 @@ impl Backend for SqliteBackend {
             })?
             .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
+    }
+
+    fn station_seen(&self, station_id: &str, version: &str, now: DateTime<Utc>) -> DbResult<()> {
+        self.lock().execute(
+            "INSERT INTO station_seen(station_id, version, seen_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT(station_id) DO UPDATE SET version = excluded.version, seen_at = excluded.seen_at",
+            params![station_id, version, now.to_rfc3339()],
+        )?;
+        Ok(())
+    }
+
+    fn stations_seen(&self) -> DbResult<BTreeMap<String, (String, String)>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare("SELECT station_id, version, seen_at FROM station_seen")?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    fn publish_release(&self, release: &ReleaseRow, data: &[u8]) -> DbResult<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let known: bool = tx.query_row(
+            "SELECT EXISTS(SELECT 1 FROM releases WHERE version = ?1)",
+            [&release.version],
+            |r| r.get(0),
+        )?;
+        if known {
+            return Err(super::release_exists(&release.version));
+        }
+        tx.execute(
+            "INSERT INTO releases(version, file_name, size_bytes, sha256, signature, units, percent,
+                                  published_at, withdrawn_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL)",
+            params![
+                release.version,
+                release.file_name,
+                release.size as i64,
+                release.sha256,
+                release.signature,
+                release.units,
+                release.percent,
+                release.published_at
+            ],
+        )?;
+        tx.execute(
+            "INSERT INTO release_content(version, data) VALUES (?1, ?2)",
+            params![release.version, data],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn releases(&self) -> DbResult<Vec<ReleaseRow>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(
+            "SELECT version, file_name, size_bytes, sha256, signature, units, percent, published_at,
+                    withdrawn_at
+             FROM releases ORDER BY published_at DESC, version DESC",
+        )?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(ReleaseRow {
+                    version: r.get(0)?,
+                    file_name: r.get(1)?,
+                    size: r.get::<_, i64>(2)? as u64,
+                    sha256: r.get(3)?,
+                    signature: r.get(4)?,
+                    units: r.get(5)?,
+                    percent: r.get(6)?,
+                    published_at: r.get(7)?,
+                    withdrawn_at: r.get(8)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    fn withdraw_release(&self, version: &str, now: DateTime<Utc>) -> DbResult<bool> {
+        Ok(self.lock().execute(
+            "UPDATE releases SET withdrawn_at = ?2 WHERE version = ?1 AND withdrawn_at IS NULL",
+            params![version, now.to_rfc3339()],
+        )? == 1)
+    }
+
+    fn release_piece(&self, version: &str, offset: u64, len: u32) -> DbResult<Option<Vec<u8>>> {
+        Ok(self
+            .lock()
+            .query_row(
+                "SELECT substr(data, ?2, ?3) FROM release_content WHERE version = ?1",
+                params![version, offset as i64 + 1, len],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 
     fn recovery_code(&self, station_id: &str) -> DbResult<Option<(String, String)>> {

@@ -19,10 +19,11 @@ use rand::RngCore;
 use zeroize::Zeroizing;
 
 use super::{
-    AuditPush, AuditRecord, Backend, DbError, DbResult, PulledChange, PushOutcome, ScopeRecord,
-    StationRow,
+    AuditPush, AuditRecord, Backend, DbError, DbResult, PulledChange, PushOutcome, ReleaseRow,
+    ScopeRecord, StationRow,
 };
 use binhyen_protocol::wire::WireChange;
+use std::collections::BTreeMap;
 
 /// The prefix of a sealed value.
 const SEALED: &str = "vault1:";
@@ -409,6 +410,25 @@ impl Backend for Sealed {
     }
     fn events(&self, limit: u32) -> DbResult<Vec<(String, String, String, String)>> {
         self.inner.events(limit)
+    }
+
+    fn station_seen(&self, station_id: &str, version: &str, now: DateTime<Utc>) -> DbResult<()> {
+        self.inner.station_seen(station_id, version, now)
+    }
+    fn stations_seen(&self) -> DbResult<BTreeMap<String, (String, String)>> {
+        self.inner.stations_seen()
+    }
+    fn publish_release(&self, release: &ReleaseRow, data: &[u8]) -> DbResult<()> {
+        self.inner.publish_release(release, data)
+    }
+    fn releases(&self) -> DbResult<Vec<ReleaseRow>> {
+        self.inner.releases()
+    }
+    fn withdraw_release(&self, version: &str, now: DateTime<Utc>) -> DbResult<bool> {
+        self.inner.withdraw_release(version, now)
+    }
+    fn release_piece(&self, version: &str, offset: u64, len: u32) -> DbResult<Option<Vec<u8>>> {
+        self.inner.release_piece(version, offset, len)
     }
 }
 

@@ -285,6 +285,8 @@ fn health_and_openapi(kind: Kind) {
         "/api/v1/audit",
         "/api/v1/recovery",
         "/api/v1/attachments/{sha256}",
+        "/api/v1/release",
+        "/api/v1/release/{version}/piece",
     ] {
         assert!(
             doc["paths"].get(path).is_some(),

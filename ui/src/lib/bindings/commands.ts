@@ -35,6 +35,8 @@ import type { TipInput } from './TipInput';
 import type { TipPatch } from './TipPatch';
 import type { Today } from './Today';
 import type { UnitReport } from './UnitReport';
+import type { UpdateScheduled } from './UpdateScheduled';
+import type { UpdateStatus } from './UpdateStatus';
 
 export type Invoke = <T>(cmd: string, args?: Record<string, unknown>) => Promise<T>;
 
@@ -96,6 +98,10 @@ export const COMMANDS = [
   'list_hamlets',
   'sync_status',
   'sync_now',
+  'update_status',
+  'install_update_on_close',
+  'install_update_from_usb',
+  'quit_to_install',
   'export_bundle',
   'import_bundle',
 ] as const;
@@ -184,6 +190,14 @@ export function commands(invoke: Invoke) {
     listHamlets: () => invoke<Hamlet[]>('list_hamlets'),
     syncStatus: () => invoke<SyncStatus>('sync_status'),
     syncNow: () => invoke<void>('sync_now'),
+    /** Where the program's own update stands (Cài đặt, and the banner when one is ready). */
+    updateStatus: () => invoke<UpdateStatus>('update_status'),
+    /** "Cài đặt khi đóng ứng dụng": the downloaded update is checked and the station backed up now; the system's package tool installs it as the app closes. */
+    installUpdateOnClose: () => invoke<UpdateScheduled>('install_update_on_close'),
+    /** An update from a USB stick (the package and its signature, picked in Cài đặt), checked and the station backed up now, installed as the app closes. */
+    installUpdateFromUsb: (fileName: string, bytes: number[], signature: string) => invoke<UpdateScheduled>('install_update_from_usb', { fileName, bytes, signature }),
+    /** Closes the app now, so that the scheduled update is installed. */
+    quitToInstall: () => invoke<void>('quit_to_install'),
     /** Writes every pending change into an offline bundle (the Đồng bộ screen's "Xuất gói"), into the data folder's `exports`, for a station no network reaches; a station set up with no network enrols by it. */
     exportBundle: () => invoke<BundleSaved>('export_bundle'),
     /** Applies the server's reply to an offline bundle (the file the officer picks). */
