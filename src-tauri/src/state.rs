@@ -235,6 +235,8 @@ impl AppState {
             self.sync
                 .set_key(station.session_key(), &station.session().officer_id);
         }
+        // The first sign-in after the window installed an update checks the station.
+        binhyen_sync::update::check_after_install(&station);
         *guard = Some(station);
         self.touch();
         self.describe(guard.as_ref())

@@ -115,6 +115,40 @@ pub fn safe_file_name(name: &str, version: &str) -> String {
     }
 }
 
+/// After the window installed an update as it closed: the first sign-in of the new version
+/// checks the station (`doctor`) once and adds what it found to what the Cài đặt screen
+/// says of the installation.
+pub fn check_after_install(station: &Station) {
+    let file = dir(station).join(LAST_INSTALL);
+    let Ok(said) = std::fs::read_to_string(&file) else {
+        return;
+    };
+    let installed_here = format!("Đã cài bản {} ", binhyen_domain::VERSION);
+    if !said.starts_with(&installed_here) || said.contains(CHECKED) {
+        return;
+    }
+    let verdict = match station.doctor() {
+        Ok(checks) if checks.iter().all(|c| c.ok) => format!("{CHECKED}: không có lỗi."),
+        Ok(checks) => format!(
+            "{CHECKED}: có lỗi ({}); hãy chạy `binhyen doctor` và báo Công an tỉnh.",
+            checks
+                .iter()
+                .filter(|c| !c.ok)
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Err(e) => format!("{CHECKED}: không chạy được ({e})."),
+    };
+    tracing::info!(verdict = %verdict, "the station checked after an update");
+    if let Err(e) = std::fs::write(&file, format!("{} {verdict}", said.trim_end())) {
+        tracing::warn!(error = %e, "the check after the update was not kept");
+    }
+}
+
+/// How the check after an installation is named in what the window shows.
+const CHECKED: &str = "Kiểm tra trạm bằng bản mới";
+
 /// A package and its signature from a USB stick, picked in the window: kept in
 /// `updates/usb/` and checked as [`prepare`] does.
 pub fn prepare_from_bytes(

@@ -409,11 +409,7 @@ async fn a_blank_laptop_is_set_up_from_the_provisioning_file_in_the_window() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_laptop_with_no_network_enrols_by_a_bundle_from_the_window() {
     let work = tempfile::tempdir().unwrap();
-    let db = format!("sqlite:{}", work.path().join("server.db").display());
-    let units =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/store/data/admin-units-2025.csv");
-    server_cmd(&db, &["units", "import", units.to_str().unwrap()]);
-    let server = start_server(&db);
+    let (db, server) = crate::sync::sqlite_server(work.path());
     let file = work.path().join("cu-mgar-1.json");
     let code = provision_sealed(&db, "24280", &server.url, &file);
     let provisioning = std::fs::read(&file).unwrap();

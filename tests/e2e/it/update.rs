@@ -183,6 +183,22 @@ fn status(l: &Laptop) -> Value {
     l.ok(&["update", "status"], None)
 }
 
+/// A stand-in for the system's package tool (`BINHYEN_INSTALL_COMMAND`) that records what
+/// it was given: (the tool, the file it writes). The real one runs in a Debian root in
+/// scripts/test-package.sh.
+fn stand_in_package_tool(dir: &Path) -> (PathBuf, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let installed = dir.join("installed.txt");
+    let tool = dir.join("install-tool.sh");
+    std::fs::write(
+        &tool,
+        format!("#!/bin/sh\necho \"$@\" >> {}\n", installed.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (tool, installed)
+}
+
 fn publish(db: &str, deb: &Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec!["release", "publish", deb.to_str().unwrap()];
     args.extend_from_slice(extra);
@@ -304,17 +320,8 @@ fn a_signed_release_reaches_its_communes_over_a_link_that_drops_and_bad_ones_are
         "staged: only the communes named"
     );
 
-    // Installing: the package tool is a stand-in here that records what it was given (the
-    // real one runs in a Debian root in scripts/test-package.sh).
-    let installed = w.join("installed.txt");
-    let tool = w.join("install-tool.sh");
-    std::fs::write(
-        &tool,
-        format!("#!/bin/sh\necho \"$@\" >> {}\n", installed.display()),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // Installing, through a stand-in for the package tool.
+    let (tool, installed) = stand_in_package_tool(w);
     let apply = |args: &[&str]| {
         let mut cmd = Command::new(bin("binhyen"));
         cmd.arg("--data-dir")
@@ -414,20 +421,13 @@ fn a_signed_release_reaches_its_communes_over_a_link_that_drops_and_bad_ones_are
 /// In the window: Cài đặt shows the version in use; an update picked from a USB stick is
 /// checked (a changed package, a package without its signature refused, in words), the
 /// station backed up, and the update installed by the system's package tool as the app
-/// closes ("Đóng ứng dụng và cài ngay"); the next start says what happened.
+/// closes ("Đóng ứng dụng và cài ngay"); the new version's first sign-in checks the station
+/// and says so.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_update_from_a_usb_stick_is_checked_in_the_window_and_installed_as_it_closes() {
     use crate::harness::App;
     let work = tempfile::tempdir().unwrap();
-    let installed = work.path().join("installed.txt");
-    let tool = work.path().join("install-tool.sh");
-    std::fs::write(
-        &tool,
-        format!("#!/bin/sh\necho \"$@\" >> {}\n", installed.display()),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (tool, installed) = stand_in_package_tool(work.path());
     let fixtures = repo().join("crates/protocol/tests/fixtures");
     let package = std::fs::read(fixtures.join("binhyen_0.2.0_amd64.deb")).unwrap();
     let signature = std::fs::read(fixtures.join("binhyen_0.2.0_amd64.deb.minisig")).unwrap();
@@ -524,5 +524,28 @@ async fn an_update_from_a_usb_stick_is_checked_in_the_window_and_installed_as_it
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(said.starts_with("Đã cài bản 0.2.0"), "{said}");
+    let mut app = app;
+    let data = std::mem::replace(&mut app.data_dir, tempfile::tempdir().unwrap());
     drop(app);
+
+    // The next start is the new version (here: as the installation left the record for
+    // it): its first sign-in checks the station once, and Cài đặt says so.
+    std::fs::write(
+        data_path.join("updates/last-install.txt"),
+        format!(
+            "Đã cài bản {} lúc 10:00 07/12/2026.",
+            binhyen_domain::VERSION
+        ),
+    )
+    .unwrap();
+    let app = App::start_in(data).await;
+    app.sign_in("truong", binhyen_store::keys::DEMO_PASSPHRASE)
+        .await;
+    app.click("nav-settings").await;
+    let last = app.text("update-last-install").await;
+    assert!(
+        last.contains("Kiểm tra trạm bằng bản mới: không có lỗi"),
+        "{last}"
+    );
+    app.client.clone().close().await.unwrap();
 }
