@@ -14,8 +14,8 @@
 # BINHYEN_NO_KIT=1 skips the offline kit; BINHYEN_STATION_ONLY=1 builds only the station's
 # .deb (the update test's second version); BINHYEN_OUT names the folder (default dist).
 # BINHYEN_RELEASE_PUBLIC_KEY (minisign, base64) is the release key the programs trust for
-# updates (scripts/sign-release.sh); without it they trust only the development key, and
-# this script says so.
+# updates (scripts/sign-release.sh); it is required, unless BINHYEN_DEV_RELEASE_KEY=1 builds
+# packages that trust only the development key (the tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -46,7 +46,11 @@ step "UI build"
 (cd ui && npm run build)
 
 if [ -z "${BINHYEN_RELEASE_PUBLIC_KEY:-}" ]; then
-  echo "note: BINHYEN_RELEASE_PUBLIC_KEY is not set: these packages trust only the development release key (packaging/release/), not fit to ship" >&2
+  if [ "${BINHYEN_DEV_RELEASE_KEY:-}" != 1 ]; then
+    echo "BINHYEN_RELEASE_PUBLIC_KEY is not set: give the release key's public half, or BINHYEN_DEV_RELEASE_KEY=1 for packages that trust only the development key (tests; never to ship)" >&2
+    exit 1
+  fi
+  echo "note: these packages trust only the development release key (packaging/release/): not fit to ship" >&2
 fi
 only_station=${BINHYEN_STATION_ONLY:-}
 bundles=deb,rpm

@@ -42,6 +42,9 @@ esac
 size=$(stat -c %s "$package")
 sha=$(sha256sum "$package" | cut -d' ' -f1)
 file=$(basename "$package")
+# The signed comment is words of key=value: a name with spaces or '=' could forge one.
+[[ $file =~ ^[A-Za-z0-9._+~-]+$ ]] || die "$file: a package's name may hold only letters, digits and . _ + ~ -"
+[[ $version =~ ^[A-Za-z0-9.+~-]+$ ]] || die "version '$version' is not one"
 comment="binhyen-release v1 package=$name version=$version file=$file size=$size sha256=$sha downgrade=$downgrade"
 rm -f "$package.minisig"
 minisign -S -s "$key" -m "$package" -x "$package.minisig" -t "$comment" \

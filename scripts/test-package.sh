@@ -18,6 +18,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
+# The packages built for the tests trust the development release key.
+export BINHYEN_DEV_RELEASE_KEY=1
 [ "$(id -u)" = 0 ] || { echo "test-package.sh needs root (chroot): sudo $0" >&2; exit 1; }
 
 started=$(date +%s)

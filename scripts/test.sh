@@ -6,6 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
+# The packages built for the tests trust the development release key.
+export BINHYEN_DEV_RELEASE_KEY=1
 started=$(date +%s)
 
 scripts/setup.sh

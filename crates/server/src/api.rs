@@ -221,7 +221,9 @@ async fn gate(
         Err(f) => return f.into_response(),
     };
     let version = station_version(req.headers());
-    if let Some(v) = &version {
+    // A station too old to sync may still fetch the update that makes it new enough.
+    let updating = req.uri().path().starts_with("/api/v1/release");
+    if let Some(v) = version.as_ref().filter(|_| !updating) {
         if binhyen_protocol::release::older(v, &limits.min_version) {
             tracing::warn!(station = %st.id, version = %v, "station too old for this server");
             return fail(

@@ -28,6 +28,8 @@ pub enum ImportError {
         "Trạm {0} đã đăng ký với một khóa bí mật khác; gói đăng ký này không còn được áp dụng."
     )]
     EnrolledOtherwise(String),
+    #[error("Gói đồng bộ đã bị sửa, hoặc được làm trước khi trạm {0} đăng ký, hoặc trên một máy khác: không mở được, không có gì được áp dụng. Hãy xuất gói mới từ máy của trạm.")]
+    MadeBeforeEnrolment(String),
     #[error("{0}")]
     Db(#[from] DbError),
 }
@@ -63,7 +65,16 @@ pub fn import(
         .and_then(|k| hex::decode(k).ok())
         .and_then(|k| k.try_into().ok())
         .ok_or_else(|| ImportError::NoKey(station.id.clone()))?;
-    let (_, push): (_, PushBundle) = open(&key, bytes, BundleKind::Push)?;
+    let (_, push): (_, PushBundle) = match open(&key, bytes, BundleKind::Push) {
+        Ok(opened) => opened,
+        // An enrolled station's bundles are sealed with the key derived from its secret: a
+        // bundle made before its enrolment (sealed with its provisioning file's key), or on
+        // another laptop set up from the same file, no longer opens.
+        Err(binhyen_protocol::bundle::BundleError::Tampered) if station.enrolled_at.is_some() => {
+            return Err(ImportError::MadeBeforeEnrolment(station.id))
+        }
+        Err(e) => return Err(e.into()),
+    };
     let (station, enrolled) = enrol(db, station, push.enrol.as_ref(), now)?;
 
     let mut summary = ImportSummary {
@@ -200,12 +211,16 @@ fn enrol(
         .ok_or(binhyen_protocol::bundle::BundleError::Tampered)?;
     let secret_hash = sha256_hex(secret);
     if station.enrolled_at.is_some() {
+        // Opened with the station's current key, yet carrying an enrolment: only a bundle
+        // made before enrolment did, sealed with the file's key, which no longer opens.
         return match db.station_by_secret(&station.id, &secret_hash)? {
             Some(row) => Ok((row, true)),
             None => Err(ImportError::EnrolledOtherwise(station.id)),
         };
     }
-    // The bundle key stays the one the file carried (the station holds no other).
+    // From now on the station's bundles are sealed with a key derived from its secret (the
+    // file's key, which a copy of the file gives, sealed only this first exchange: its reply
+    // is sealed with it once more).
     let derived = hex::encode(binhyen_protocol::bundle::bundle_key(secret));
     let row = db.enroll(
         &sha256_hex(&request.token),

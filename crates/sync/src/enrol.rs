@@ -210,8 +210,9 @@ fn register(station: &mut Station, p: &Provisioning, now: DateTime<Utc>) -> Resu
 const PENDING_SECRET: &str = "pending_secret";
 
 /// What a station that was set up with no network and has not enrolled yet puts in its
-/// offline bundle: its id at the server, the key the bundle is sealed with, and the
-/// enrolment (the file's token, and a secret chosen once and kept). `None` where no
+/// offline bundle: its id at the server, the key the bundle is sealed with (the file's, for
+/// the exchange before enrolment only: from then on both sides derive it from the secret),
+/// and the enrolment (the file's token, and a secret chosen once and kept). `None` where no
 /// enrolment waits; an error where the file predates offline enrolment.
 pub(crate) fn pending_bundle_enrolment(
     station: &mut Station,
@@ -287,14 +288,6 @@ fn store_enrolment(
     station.sync_set("server_ca", p.server_ca_pem.as_deref().unwrap_or(""))?;
     station.sync_set("station_id", station_id)?;
     station.sync_set("secret", secret)?;
-    // The key the file carried, where it carried one (the server keeps it too); else the
-    // one derived from the secret.
-    station.sync_set(
-        BUNDLE_KEY,
-        &provisioned_bundle_key(p)
-            .map(hex::encode)
-            .unwrap_or_default(),
-    )?;
     station.sync_set("cursor", "0")?;
     station.sync_set("audit_acked", "0")?;
     station.sync_set("enrolled_at", &now.to_rfc3339())?;
@@ -308,10 +301,6 @@ fn store_enrolment(
     tracing::info!(station = %station_id, "enrolled");
     Ok(())
 }
-
-/// Meta key: the key (hex) this station's offline bundles are sealed with, where its
-/// provisioning file carried one; empty: derived from the secret.
-pub(crate) const BUNDLE_KEY: &str = "bundle_key";
 
 /// The SHA-256 (hex) of the first certificate in `pem`: the fingerprint the province reads
 /// out over the phone.

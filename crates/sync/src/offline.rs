@@ -32,14 +32,7 @@ pub(crate) fn bundle_credentials(station: &Station) -> Result<(String, [u8; 32])
         .sync_get("secret")?
         .filter(|s| !s.is_empty())
         .ok_or(SyncError::NotEnrolled)?;
-    let provisioned = station
-        .sync_get(crate::enrol::BUNDLE_KEY)?
-        .and_then(|k| hex::decode(k).ok())
-        .and_then(|k| <[u8; 32]>::try_from(k).ok());
-    Ok((
-        id,
-        provisioned.unwrap_or_else(|| binhyen_protocol::bundle::bundle_key(&secret)),
-    ))
+    Ok((id, binhyen_protocol::bundle::bundle_key(&secret)))
 }
 
 /// The bundle's credentials: the station's own once enrolled; before that, where it was

@@ -269,15 +269,14 @@ fn fetch(station: &Station, client: &mut dyn Transport, budget: Duration) -> Res
         return Ok(());
     };
     // What the offer's signed comment says; checked against the key once downloaded.
-    let (_, info) = read_signature(&offered.signature)?;
-    if info.version != offered.version || check_version(&info, binhyen_domain::VERSION).is_err() {
+    let Some(offered) = as_signed(offered)? else {
         // Not for this laptop (not newer, or the server's description disagrees with the
         // signed one): not downloaded.
         if offer(station)?.is_some() {
             discard(station)?;
         }
         return Ok(());
-    }
+    };
     if station.sync_get(REFUSED)?.as_deref() == Some(offered.version.as_str()) {
         return Ok(());
     }
@@ -359,6 +358,26 @@ fn fetch(station: &Station, client: &mut dyn Transport, budget: Duration) -> Res
     }
 }
 
+/// The offer as its signed comment describes it (size, SHA-256, file name), so that the
+/// download is bounded by what was signed, not by what the server says; `None` where it is
+/// not for this laptop (not newer, larger than any package, or another version than the
+/// server claims).
+fn as_signed(offered: ReleaseOffer) -> Result<Option<ReleaseOffer>, SyncError> {
+    let (_, info) = read_signature(&offered.signature)?;
+    if info.version != offered.version
+        || info.size > binhyen_protocol::release::MAX_PACKAGE_BYTES
+        || check_version(&info, binhyen_domain::VERSION).is_err()
+    {
+        return Ok(None);
+    }
+    Ok(Some(ReleaseOffer {
+        size: info.size,
+        sha256: info.sha256,
+        file_name: info.file,
+        ..offered
+    }))
+}
+
 fn keep_offer(station: &Station, o: &ReleaseOffer) -> Result<(), SyncError> {
     station.sync_set(
         OFFER,
@@ -377,6 +396,9 @@ fn io(e: std::io::Error) -> SyncError {
 pub struct Prepared {
     pub package: PathBuf,
     pub info: ReleaseInfo,
+    /// The signature's text, to check the package again just before it is installed.
+    #[serde(skip)]
+    pub signature: String,
     /// The encrypted backup made before anything is installed.
     pub backup: PathBuf,
 }
@@ -433,6 +455,7 @@ pub fn prepare(
     Ok(Prepared {
         package,
         info,
+        signature,
         backup,
     })
 }
@@ -440,7 +463,7 @@ pub fn prepare(
 /// The command that installs a package: `BINHYEN_INSTALL_COMMAND` (words, the package's
 /// path added last) where set; else apt-get, through pkexec (the system's authorisation
 /// prompt) unless already root.
-pub fn install_command(package: &Path) -> Vec<String> {
+pub fn install_command(package: &Path, downgrade: bool) -> Vec<String> {
     let mut words: Vec<String> = match std::env::var("BINHYEN_INSTALL_COMMAND") {
         Ok(c) if !c.trim().is_empty() => c.split_whitespace().map(str::to_string).collect(),
         _ => {
@@ -453,6 +476,10 @@ pub fn install_command(package: &Path) -> Vec<String> {
                     .iter()
                     .map(|s| s.to_string()),
             );
+            // A signed roll-back installs an older version: apt-get must be told.
+            if downgrade {
+                w.push("--allow-downgrades".to_string());
+            }
             w
         }
     };
@@ -477,7 +504,19 @@ fn is_root() -> bool {
 /// installed version as it was (the package tool installs whole or not at all) and says
 /// so, with where the backup is.
 pub fn install(prepared: &Prepared) -> Result<(), SyncError> {
-    let words = install_command(&prepared.package);
+    // Checked again now: the file may have changed since it was chosen (the window installs
+    // as it closes, possibly hours later).
+    let mut f = std::fs::File::open(&prepared.package).map_err(|e| {
+        SyncError::Update(format!(
+            "Không mở được gói {}: {e}",
+            prepared.package.display()
+        ))
+    })?;
+    let info = verify(&mut f, &prepared.signature)?;
+    if info != prepared.info {
+        return Err(binhyen_protocol::release::ReleaseError::BadSignature.into());
+    }
+    let words = install_command(&prepared.package, info.downgrade);
     tracing::info!(command = ?words, version = %prepared.info.version, "installing an update");
     let out = std::process::Command::new(&words[0])
         .args(&words[1..])
@@ -503,5 +542,44 @@ pub fn install(prepared: &Prepared) -> Result<(), SyncError> {
             Err(failed(format!("{} trả về {}: {last}", words[0], o.status)))
         }
         Err(e) => Err(failed(format!("không chạy được {}: {e}", words[0]))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SIGNATURE: &str =
+        include_str!("../../protocol/tests/fixtures/binhyen_0.2.0_amd64.deb.minisig");
+
+    fn offer(version: &str, size: u64, name: &str) -> ReleaseOffer {
+        ReleaseOffer {
+            version: version.into(),
+            file_name: name.into(),
+            size,
+            sha256: "00".into(),
+            signature: SIGNATURE.into(),
+        }
+    }
+
+    #[test]
+    fn an_offer_is_bounded_by_what_was_signed_not_by_what_the_server_says() {
+        // A server claiming ten gigabytes and another name: the download stops at the
+        // signed size, under the signed name.
+        let o = as_signed(offer("0.2.0", 10 << 30, "../../station.db"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(o.size, 780);
+        assert_eq!(o.file_name, "binhyen_0.2.0_amd64.deb");
+        assert_eq!(o.sha256.len(), 64);
+        // A version the signature does not name is not downloaded.
+        assert_eq!(as_signed(offer("9.9.9", 780, "x.deb")).unwrap(), None);
+        // Nor an offer with no signature.
+        let unsigned = ReleaseOffer {
+            signature: String::new(),
+            ..offer("0.2.0", 780, "x.deb")
+        };
+        assert!(as_signed(unsigned).is_err());
+        assert_eq!(safe_file_name("../../.ssh/x", "1"), "_.._.ssh_x");
     }
 }

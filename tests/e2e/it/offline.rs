@@ -636,8 +636,8 @@ fn a_copy_of_the_server_database_gives_away_no_secret() {
 /// A laptop set up from its provisioning file in a commune no network reaches: its officers
 /// work at once, its first bundle carries the enrolment (the file's token and a secret the
 /// laptop chose), the server takes it and answers, and the first online sync, later, simply
-/// continues. A rogue laptop set up from the same file and code is refused once the real
-/// one has enrolled.
+/// continues. From its enrolment on, the file's key opens nothing: a rogue laptop set up
+/// from the same file and code is refused once the real one has enrolled.
 #[test]
 fn a_laptop_set_up_with_no_network_enrols_by_its_first_bundle() {
     let work = tempfile::tempdir().unwrap();
@@ -699,11 +699,12 @@ fn a_laptop_set_up_with_no_network_enrols_by_its_first_bundle() {
         !row["enrolled_at"].is_null(),
         "enrolled by the bundle: {row}"
     );
-    // The same bundle imported twice changes nothing, and answers again.
-    let r1_again = w.join("tra-loi-1b.bin");
-    let out = bundle_import(&db, &b1, &r1_again);
+    // From now on the station's bundles are sealed with a key derived from its secret: the
+    // enrolment bundle imported again (sealed with the file's key) is refused whole.
+    let out = bundle_import(&db, &b1, &w.join("tra-loi-1b.bin"));
+    assert!(!out.status.success());
     assert!(
-        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).contains("được làm trước khi trạm"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -720,7 +721,7 @@ fn a_laptop_set_up_with_no_network_enrols_by_its_first_bundle() {
     let out = bundle_import(&db, &rb, &w.join("tra-loi-la.bin"));
     assert!(!out.status.success());
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("đã đăng ký với một khóa bí mật khác"),
+        String::from_utf8_lossy(&out.stderr).contains("trên một máy khác"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -733,9 +734,31 @@ fn a_laptop_set_up_with_no_network_enrols_by_its_first_bundle() {
     let status = laptop.ok(&["status"], None);
     assert_eq!(status["enrolled"], true, "{status}");
     assert_eq!(status["station_id"], row["id"], "{status}");
-    // The second reply, imported too, changes nothing.
-    let again = laptop.ok(&["bundle", "import", r1_again.to_str().unwrap()], None);
-    assert_eq!(again["pulled"], 0, "{again}");
+    // The reply imported twice changes nothing.
+    let again = laptop.cli(&["bundle", "import", r1.to_str().unwrap()], None);
+    assert!(
+        !again.status.success(),
+        "sealed with the file's key, no longer this station's"
+    );
+    assert_eq!(pending(&laptop), 0);
+    // Its next bundle is sealed with the key derived from its secret, and the server
+    // answers it.
+    laptop.ok(
+        &["tip", "add"],
+        Some(r#"{"content": "Tin thứ ba, gửi qua USB sau khi đã đăng ký"}"#),
+    );
+    let b2 = w.join("goi-2.bin");
+    laptop.ok(&["bundle", "export", "--out", b2.to_str().unwrap()], None);
+    let r2 = w.join("tra-loi-2.bin");
+    let out = bundle_import(&db, &b2, &r2);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = laptop.ok(&["bundle", "import", r2.to_str().unwrap()], None);
+    assert_eq!(report["checksum_ok"], true, "{report}");
+    assert_eq!(pending(&laptop), 0);
 
     // Weeks later the network reaches the commune: the first online sync continues.
     let server = crate::sync::start_server_on(&db, port);

@@ -156,9 +156,10 @@ pub trait Backend: Send + Sync {
     ) -> DbResult<(String, u32)>;
     fn stations(&self) -> DbResult<Vec<StationRow>>;
     fn revoke(&self, id: &str, now: DateTime<Utc>) -> DbResult<bool>;
-    /// Consumes a one-time token and stores the station's secret hash. `bundle_key` becomes
-    /// the station's bundle key unless it has one already (the one its provisioning file
-    /// carries: a station set up with no network seals its first bundles with it).
+    /// Consumes a one-time token and stores the station's secret hash; `bundle_key` (derived
+    /// from the secret) replaces the one the provisioning file carried, which sealed only the
+    /// bundles before enrolment. The same token with the same secret again (a station whose
+    /// first answer was lost) is the same enrolment, and changes nothing.
     /// `only`: the token must be this station's (an enrolment carried in its bundle).
     fn enroll(
         &self,
@@ -946,6 +947,12 @@ pub(crate) fn release_exists(version: &str) -> DbError {
         Code::ReleaseExists,
         format!("Bản {version} đã được phát hành trước đây; một phiên bản chỉ phát hành một lần (hãy làm bản mới hơn)."),
     )
+}
+
+/// Whether a station found by its token enrolled before (and may be enrolling again with
+/// the same secret, its first answer lost).
+pub(crate) fn enrolled_before(row: &StationRow, only: Option<&str>) -> bool {
+    row.enrolled_at.is_some() && row.revoked_at.is_none() && only.is_none_or(|id| row.id == id)
 }
 
 pub(crate) fn check_enrollable(

@@ -460,6 +460,18 @@ impl Backend for PgBackend {
                 &[&token_hash],
             )?
             .map(|r| row_station(&r));
+        if let Some(r) = row.as_ref().filter(|r| super::enrolled_before(r, only)) {
+            // The same enrolment again (its reply was lost): the station proves the secret.
+            let same: Option<bool> = tx
+                .query_one(
+                    "SELECT secret_hash = $2 FROM stations WHERE id = $1",
+                    &[&r.id, &secret_hash],
+                )?
+                .get(0);
+            if same == Some(true) {
+                return Ok(r.clone());
+            }
+        }
         let row = super::check_enrollable(row, only)?;
         tx.execute(
             "UPDATE stations SET secret_hash = $2, enrolled_at = $3 WHERE id = $1",
@@ -467,7 +479,7 @@ impl Backend for PgBackend {
         )?;
         tx.execute(
             "INSERT INTO station_keys(station_id, bundle_key) VALUES ($1, $2)
-             ON CONFLICT(station_id) DO NOTHING",
+             ON CONFLICT(station_id) DO UPDATE SET bundle_key = excluded.bundle_key",
             &[&row.id, &bundle_key],
         )?;
         tx.commit()?;

@@ -434,6 +434,17 @@ impl Backend for SqliteBackend {
                 row_station,
             )
             .optional()?;
+        if let Some(r) = row.as_ref().filter(|r| super::enrolled_before(r, only)) {
+            // The same enrolment again (its reply was lost): the station proves the secret.
+            let same: bool = tx.query_row(
+                "SELECT secret_hash IS ?2 FROM stations WHERE id = ?1",
+                params![r.id, secret_hash],
+                |x| x.get(0),
+            )?;
+            if same {
+                return Ok(r.clone());
+            }
+        }
         let row = super::check_enrollable(row, only)?;
         tx.execute(
             "UPDATE stations SET secret_hash = ?2, enrolled_at = ?3 WHERE id = ?1",
@@ -441,7 +452,7 @@ impl Backend for SqliteBackend {
         )?;
         tx.execute(
             "INSERT INTO station_keys(station_id, bundle_key) VALUES (?1, ?2)
-             ON CONFLICT(station_id) DO NOTHING",
+             ON CONFLICT(station_id) DO UPDATE SET bundle_key = excluded.bundle_key",
             params![row.id, bundle_key],
         )?;
         tx.commit()?;
