@@ -100,6 +100,30 @@ impl ReleaseError {
     }
 }
 
+/// The signature file of `package`: `sig` where given, else `PACKAGE.minisig` beside it.
+/// Its text, or empty where there is none (which [`verify`] refuses as unsigned); a file too
+/// large to be one is refused before it is read.
+pub fn signature_beside(
+    package: &std::path::Path,
+    sig: Option<&std::path::Path>,
+) -> Result<String, ReleaseError> {
+    let path = match sig {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let mut p = package.as_os_str().to_owned();
+            p.push(".minisig");
+            std::path::PathBuf::from(p)
+        }
+    };
+    match std::fs::metadata(&path) {
+        Ok(m) if m.len() > MAX_SIGNATURE_BYTES as u64 => {
+            Err(ReleaseError::Unreadable("tệp chữ ký quá lớn".into()))
+        }
+        Ok(_) => std::fs::read_to_string(&path).map_err(|e| ReleaseError::Io(e.to_string())),
+        Err(_) => Ok(String::new()),
+    }
+}
+
 /// The signed comment's fields, from a signature file's text: what the release says it is,
 /// **not yet checked** against the key (see [`verify`]).
 pub fn read_signature(text: &str) -> Result<(Signature, ReleaseInfo), ReleaseError> {

@@ -661,19 +661,7 @@ fn main() -> Result<()> {
             units,
             percent,
         }) => {
-            let sig_path = sig.unwrap_or_else(|| {
-                let mut p = package.clone().into_os_string();
-                p.push(".minisig");
-                PathBuf::from(p)
-            });
-            let signature = match std::fs::metadata(&sig_path) {
-                Ok(m) if m.len() as usize <= binhyen_protocol::release::MAX_SIGNATURE_BYTES => {
-                    std::fs::read_to_string(&sig_path)
-                        .with_context(|| format!("cannot read {}", sig_path.display()))?
-                }
-                Ok(_) => bail!("{} is too large to be a signature", sig_path.display()),
-                Err(_) => String::new(),
-            };
+            let signature = binhyen_protocol::release::signature_beside(&package, sig.as_deref())?;
             let size = std::fs::metadata(&package)
                 .with_context(|| format!("cannot read {}", package.display()))?
                 .len();

@@ -427,19 +427,7 @@ pub fn prepare(
             }
         }
     };
-    let sig_path = sig
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| with_ext(&package, ".minisig"));
-    let signature = match std::fs::metadata(&sig_path) {
-        Ok(m) if m.len() as usize > binhyen_protocol::release::MAX_SIGNATURE_BYTES => {
-            return Err(binhyen_protocol::release::ReleaseError::Unreadable(
-                "tệp chữ ký quá lớn".into(),
-            )
-            .into())
-        }
-        Ok(_) => std::fs::read_to_string(&sig_path).unwrap_or_default(),
-        Err(_) => String::new(),
-    };
+    let signature = binhyen_protocol::release::signature_beside(&package, sig)?;
     let mut f = std::fs::File::open(&package)
         .map_err(|e| SyncError::Update(format!("Không mở được gói {}: {e}", package.display())))?;
     let info = verify(&mut f, &signature)?;
