@@ -36,12 +36,6 @@ pub(crate) struct Server {
     pub(crate) url: String,
 }
 
-impl Server {
-    pub(crate) fn from_child(child: Child, url: String) -> Server {
-        Server { child, url }
-    }
-}
-
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -89,6 +83,11 @@ pub(crate) fn start_server(db: &str) -> Server {
 }
 
 pub(crate) fn start_server_on(db: &str, port: u16) -> Server {
+    start_server_with(db, port, &[])
+}
+
+/// [`start_server_on`] with more of `serve`'s options.
+pub(crate) fn start_server_with(db: &str, port: u16, extra: &[&str]) -> Server {
     let child = server_bin(db)
         .args([
             "serve",
@@ -97,6 +96,7 @@ pub(crate) fn start_server_on(db: &str, port: u16) -> Server {
             "--listen",
             &format!("127.0.0.1:{port}"),
         ])
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -6,12 +6,12 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::sync::{bin, provision, run, server_bin, server_cmd, Laptop, Server};
+use crate::sync::{bin, provision, run, server_bin, server_cmd, start_server_with, Laptop};
 
 const COMMUNE: &str = "24280"; // Xã Cư M'gar
 const OTHER: &str = "24235"; // Xã Buôn Đôn
@@ -118,27 +118,6 @@ impl DroppingLink {
     fn url(&self) -> String {
         format!("https://127.0.0.1:{}", self.port)
     }
-}
-
-fn start_server_with(db: &str, port: u16, extra: &[&str]) -> Server {
-    let listen = format!("127.0.0.1:{port}");
-    let mut args = vec!["serve", "--db", db, "--listen", &listen];
-    args.extend_from_slice(extra);
-    let child = server_bin(db)
-        .args(&args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "the server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Server::from_child(child, format!("https://127.0.0.1:{port}"))
 }
 
 fn free_port() -> u16 {
