@@ -123,7 +123,12 @@ signer!(
 /// Whether `signature` (hex) is the signature of the authority `authority_hex` over `terms`.
 /// Anything malformed is simply not a valid signature.
 pub fn verify(authority_hex: &str, terms: &GrantTerms<'_>, signature: &str) -> bool {
-    let Some(public) = hex::decode(authority_hex)
+    verify_bytes(authority_hex, &terms.message(), signature)
+}
+
+/// Whether `signature` (hex) is the Ed25519 signature of `public_hex` over `message`.
+fn verify_bytes(public_hex: &str, message: &[u8], signature: &str) -> bool {
+    let Some(public) = hex::decode(public_hex)
         .ok()
         .and_then(|b| <[u8; 32]>::try_from(b).ok())
         .and_then(|b| VerifyingKey::from_bytes(&b).ok())
@@ -137,7 +142,102 @@ pub fn verify(authority_hex: &str, terms: &GrantTerms<'_>, signature: &str) -> b
     else {
         return false;
     };
-    public.verify_strict(&terms.message(), &sig).is_ok()
+    public.verify_strict(message, &sig).is_ok()
+}
+
+/// An identity key as the province's anchor certifies it and as another key of the unit
+/// endorses it: the unit, the key, its public half and its grant authority.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyTerms<'a> {
+    pub unit_code: &'a str,
+    pub key_id: &'a str,
+    /// The identity key's public half (hex).
+    pub public: &'a str,
+    /// Its grant authority's public half (hex).
+    pub authority: &'a str,
+}
+
+/// What an endorsement is over, before the key's terms.
+const ENDORSE_CONTEXT: &str = "binhyen identity key endorsement v1";
+/// What the anchor's certificate is over, before the key's terms.
+const ANCHOR_CONTEXT: &str = "binhyen identity key anchor v1";
+/// What an officer's pin of the anchor is over.
+const PIN_CONTEXT: &str = "binhyen anchor pin v1";
+
+impl KeyTerms<'_> {
+    fn message(&self, context: &str) -> Vec<u8> {
+        serde_json::to_vec(&[
+            context,
+            self.unit_code,
+            self.key_id,
+            self.public,
+            self.authority,
+        ])
+        .unwrap_or_default()
+    }
+}
+
+impl GrantAuthority {
+    /// Endorses another identity key of the same unit (a key this key's holder made to
+    /// replace or join it): the province anchors a key a key it anchored endorses.
+    pub fn endorse(&self, key: &KeyTerms<'_>) -> String {
+        hex::encode(self.0.sign(&key.message(ENDORSE_CONTEXT)).to_bytes())
+    }
+}
+
+/// Whether `signature` is the endorsement of `key` by the authority `authority_hex`.
+pub fn verify_endorsement(authority_hex: &str, key: &KeyTerms<'_>, signature: &str) -> bool {
+    verify_bytes(authority_hex, &key.message(ENDORSE_CONTEXT), signature)
+}
+
+impl PersonalKey {
+    /// An officer's pin of the province's anchor key (hex), kept beside the database until
+    /// the officer's next sign-in binds it into their password's slot: only that officer
+    /// makes it, so a pin written by anyone else is not believed.
+    pub fn pin(&self, anchor_hex: &str) -> String {
+        let message = serde_json::to_vec(&[PIN_CONTEXT, anchor_hex]).unwrap_or_default();
+        hex::encode(self.0.sign(&message).to_bytes())
+    }
+
+    /// Whether `signature` is this officer's pin of `anchor_hex`.
+    pub fn pinned(&self, anchor_hex: &str, signature: &str) -> bool {
+        let message = serde_json::to_vec(&[PIN_CONTEXT, anchor_hex]).unwrap_or_default();
+        verify_bytes(&self.public_hex(), &message, signature)
+    }
+}
+
+/// The provincial server's **anchor**: an Ed25519 key kept under the server's key file,
+/// which certifies the identity keys the province knows a commune made (its first key, and
+/// each key a key already anchored endorsed). A laptop pins its public half (fetched over the
+/// authority-pinned connection, and bound into each officer's slot at their next sign-in) and
+/// seals new identities only to keys it certifies: a key planted in the laptop's database
+/// by someone holding the database key has no certificate, and is never sealed to.
+pub struct AnchorKey(SigningKey);
+
+impl std::fmt::Debug for AnchorKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AnchorKey({})", self.public_hex())
+    }
+}
+
+impl AnchorKey {
+    pub fn from_seed(seed: &[u8; 32]) -> AnchorKey {
+        AnchorKey(SigningKey::from_bytes(seed))
+    }
+
+    pub fn public_hex(&self) -> String {
+        hex::encode(self.0.verifying_key().as_bytes())
+    }
+
+    /// The certificate of `key` (hex).
+    pub fn certify(&self, key: &KeyTerms<'_>) -> String {
+        hex::encode(self.0.sign(&key.message(ANCHOR_CONTEXT)).to_bytes())
+    }
+}
+
+/// Whether `signature` is the anchor `anchor_hex`'s certificate of `key`.
+pub fn verify_certificate(anchor_hex: &str, key: &KeyTerms<'_>, signature: &str) -> bool {
+    verify_bytes(anchor_hex, &key.message(ANCHOR_CONTEXT), signature)
 }
 
 #[cfg(test)]
@@ -196,6 +296,48 @@ mod tests {
             assert!(!verify(&authority.public_hex(), &t, junk));
         }
         assert!(!verify("not hex", &t, &sig));
+    }
+
+    #[test]
+    fn endorsements_certificates_and_pins_hold_for_their_terms_only() {
+        let key = KeyTerms {
+            unit_code: "24280",
+            key_id: "k2",
+            public: "aa",
+            authority: "bb",
+        };
+        let older = GrantAuthority::of_identity_secret(&[3u8; 32]);
+        let e = older.endorse(&key);
+        assert!(verify_endorsement(&older.public_hex(), &key, &e));
+        let moved = KeyTerms {
+            unit_code: "24281",
+            ..key
+        };
+        let other_authority = KeyTerms {
+            authority: "cc",
+            ..key
+        };
+        assert!(!verify_endorsement(&older.public_hex(), &moved, &e));
+        assert!(!verify_endorsement(
+            &older.public_hex(),
+            &other_authority,
+            &e
+        ));
+        let anchor = AnchorKey::from_seed(&[4u8; 32]);
+        let c = anchor.certify(&key);
+        assert!(verify_certificate(&anchor.public_hex(), &key, &c));
+        assert!(!verify_certificate(&anchor.public_hex(), &moved, &c));
+        // An endorsement is not a certificate, nor the other way round.
+        assert!(!verify_certificate(&older.public_hex(), &key, &e));
+        assert!(!verify_endorsement(&anchor.public_hex(), &key, &c));
+        let other = AnchorKey::from_seed(&[5u8; 32]);
+        assert!(!verify_certificate(&other.public_hex(), &key, &c));
+        // A pin: only its officer makes it, for the anchor it names.
+        let officer = PersonalKey::of_box_secret(&[6u8; 32]);
+        let pin = officer.pin(&anchor.public_hex());
+        assert!(officer.pinned(&anchor.public_hex(), &pin));
+        assert!(!officer.pinned(&other.public_hex(), &pin));
+        assert!(!PersonalKey::of_box_secret(&[7u8; 32]).pinned(&anchor.public_hex(), &pin));
     }
 
     #[test]

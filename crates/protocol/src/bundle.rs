@@ -94,6 +94,10 @@ pub struct PushBundle {
     /// by its bundle: the file's one-time token, and the secret the station chose.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enrol: Option<crate::wire::EnrollRequest>,
+    /// The station reads the province's certificates of its identity keys in the reply
+    /// (stations from before them do not ask, and refuse a reply field they do not know).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub wants_anchors: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -130,6 +134,9 @@ pub struct ReplyBundle {
     /// secret it chose and syncs online from now on as well.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub enrolled: bool,
+    /// The unit's identity keys the province anchored, certified (when the bundle asked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchors: Option<crate::wire::IdentityAnchors>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -325,6 +332,7 @@ mod tests {
                 token: "t".into(),
                 secret: Some("ab".repeat(32)),
             }),
+            wants_anchors: true,
         }
     }
 

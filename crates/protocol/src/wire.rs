@@ -226,6 +226,27 @@ pub struct RecoveryEscrowResponse {
     pub stored_at: String,
 }
 
+/// The station's unit's identity keys the province anchored, each certified by the server's
+/// anchor key (`GET /api/v1/identity-anchors`): a laptop seals new identities only to these
+/// (see the store's `identity.rs`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IdentityAnchors {
+    /// The anchor key's public half (hex, Ed25519).
+    pub anchor: String,
+    pub unit_code: String,
+    pub keys: Vec<AnchoredKey>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnchoredKey {
+    pub key_id: String,
+    /// The identity key's public half and its grant authority (hex), as certified.
+    pub public: String,
+    pub authority: String,
+    /// The anchor's signature over the unit and these (hex).
+    pub certificate: String,
+}
+
 /// Every refusal: a stable code and a Vietnamese message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApiError {

@@ -555,6 +555,17 @@ async fn not_found() -> Failure {
     fail(404, "not_found", "Không có địa chỉ này.")
 }
 
+/// The station's unit's identity keys the province anchored, each certified (see
+/// `crate::anchor`).
+async fn identity_anchors(
+    State(db): State<Shared>,
+    Extension(Authed(st)): Extension<Authed>,
+) -> Result<Json<binhyen_protocol::wire::IdentityAnchors>, Failure> {
+    Ok(Json(
+        blocking(move || crate::anchor::for_station(&*db, &st)).await?,
+    ))
+}
+
 /// A release this station may download: the newest one that goes to it, or none (204).
 async fn release_offer(
     State(db): State<Shared>,
@@ -642,6 +653,7 @@ pub fn router_with(db: Shared, min_station_version: &str) -> Router {
         .route("/api/v1/records", get(records))
         .route("/api/v1/audit", post(audit))
         .route("/api/v1/recovery", post(recovery))
+        .route("/api/v1/identity-anchors", get(identity_anchors))
         .route("/api/v1/release", get(release_offer))
         .route("/api/v1/release/{version}/piece", get(release_piece))
         .fallback(not_found)

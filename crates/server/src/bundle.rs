@@ -176,6 +176,12 @@ pub fn import(
         files,
         audit_acked,
         enrolled,
+        // After the push: a commune's first key, carried in this bundle, is anchored now.
+        anchors: if push.wants_anchors {
+            Some(crate::anchor::for_station(db, &station)?)
+        } else {
+            None
+        },
     };
     let reply_header = BundleHeader {
         kind: BundleKind::Reply,

@@ -3,6 +3,7 @@
 //! behind [`db::Backend`]; the HTTP layer knows nothing of SQL.
 
 pub mod accounts;
+pub mod anchor;
 pub mod api;
 pub mod bundle;
 pub mod db;

@@ -102,6 +102,16 @@ pub fn sync_with(
 ) -> Result<SyncReport, SyncError> {
     let mut report = exchange(station, client, now)?;
     push_audit(station, client)?;
+    // The province's certificates of the commune's identity keys, before anything is sealed
+    // below: a key planted in this laptop's database is then never sealed to.
+    match client.identity_anchors() {
+        Ok(Some(anchors)) => {
+            station.receive_anchors(&anchors)?;
+        }
+        Ok(None) => {}
+        // An older server has none: nothing changes.
+        Err(e) => tracing::warn!(error = %e, "identity anchors not fetched"),
+    }
     escrow_recovery(station, client, now)?;
     // Keys the pull brought (a new officer, a new laptop of the commune, a recovery slot)
     // are granted the commune's identity key by a session that holds it, and identities

@@ -96,6 +96,7 @@ pub fn export_bundle(
             wanted,
             audit: Some(audit_push(station, u32::MAX)?.0),
             enrol,
+            wants_anchors: true,
         },
     )?;
     let info = BundleExport {
@@ -161,6 +162,11 @@ pub fn import_reply(
     // against its name), once its record is here.
     for sha in &reply.files_acked {
         station.mark_content_uploaded(sha)?;
+    }
+    // The province's certificates of the commune's identity keys (the importing officer's
+    // pin, if they had none: a station with no network anchors its keys by its bundles).
+    if let Some(anchors) = &reply.anchors {
+        station.receive_anchors(anchors)?;
     }
     station.open_waiting_files()?;
     for f in &reply.files {

@@ -7,8 +7,9 @@ use std::time::Duration;
 use serde::Serialize;
 
 use binhyen_protocol::wire::{
-    ApiError, AuditPush, AuditPushResponse, ChecksumResponse, PullResponse, PushRequest,
-    PushResponse, RecordsResponse, RecoveryEscrow, RecoveryEscrowResponse, ReleaseOffer, API,
+    ApiError, AuditPush, AuditPushResponse, ChecksumResponse, IdentityAnchors, PullResponse,
+    PushRequest, PushResponse, RecordsResponse, RecoveryEscrow, RecoveryEscrowResponse,
+    ReleaseOffer, API,
 };
 use binhyen_store::Station;
 
@@ -287,6 +288,11 @@ pub trait Transport: Send {
     fn put_attachment(&mut self, sha256: &str, data: &[u8]) -> Result<(), SyncError>;
     /// An attachment's content, or `None` when the server does not hold it yet.
     fn get_attachment(&mut self, sha256: &str) -> Result<Option<Vec<u8>>, SyncError>;
+    /// The unit's identity keys the province anchored, certified (a transport that cannot
+    /// ask, the offline bundle, gives none).
+    fn identity_anchors(&mut self) -> Result<Option<IdentityAnchors>, SyncError> {
+        Ok(None)
+    }
     /// The release the server offers this station, if any (a transport with no update
     /// channel offers none).
     fn release_offer(&mut self) -> Result<Option<ReleaseOffer>, SyncError> {
@@ -366,6 +372,10 @@ impl Transport for Client {
             }
             Err(e) => Err(e),
         }
+    }
+
+    fn identity_anchors(&mut self) -> Result<Option<IdentityAnchors>, SyncError> {
+        self.get("/identity-anchors").map(Some)
     }
 
     fn release_offer(&mut self) -> Result<Option<ReleaseOffer>, SyncError> {

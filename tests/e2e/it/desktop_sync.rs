@@ -277,6 +277,37 @@ async fn sync_now_sends_the_waiting_changes() {
         .to_uppercase();
     let shown = app.text("sync-fingerprint").await.replace(' ', "");
     assert_eq!(shown, fingerprint);
+    // The first reporter's identity (recorded at the command line by the same chief) makes
+    // the commune's key; the next sync has the province certify it, and the screen says so.
+    binhyen_in(
+        app.data_dir.path(),
+        &["tip", "add"],
+        &serde_json::json!({"content": "Tố giác đánh bạc ở rẫy cà phê", "category": "crime_denunciation",
+                            "reporter": {"name": "Người Báo Tin", "secret": true}})
+        .to_string(),
+    );
+    let start = std::time::Instant::now();
+    loop {
+        app.click("nav-today").await;
+        app.click("nav-sync").await;
+        let anchored = app.text("sync-identity-anchored").await;
+        if anchored.contains("đã được Công an tỉnh xác nhận") {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "still not certified: {anchored}"
+        );
+        let button = app
+            .client
+            .find(Locator::Css("[data-testid=sync-now]"))
+            .await
+            .unwrap();
+        if button.attr("disabled").await.unwrap().is_none() {
+            button.click().await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+    }
     app.screenshot("sync-screen").await;
     app.client.clone().close().await.unwrap();
 

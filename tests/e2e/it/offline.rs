@@ -665,13 +665,19 @@ fn a_laptop_set_up_with_no_network_enrols_by_its_first_bundle() {
         dir: tempfile::tempdir().unwrap(),
     };
     set_up(&laptop);
-    // The officers work meanwhile.
-    for content in ["Trộm bò ở buôn Ea Tul", "Hỏi thủ tục đăng ký tạm trú"] {
-        laptop.ok(
-            &["tip", "add"],
-            Some(&json!({ "content": content }).to_string()),
-        );
-    }
+    // The officers work meanwhile (the first reporter's identity makes the commune's key).
+    laptop.ok(
+        &["tip", "add"],
+        Some(
+            &json!({"content": "Trộm bò ở buôn Ea Tul", "category": "crime_denunciation",
+                    "reporter": {"name": "Y Bhim Niê", "secret": true}})
+            .to_string(),
+        ),
+    );
+    laptop.ok(
+        &["tip", "add"],
+        Some(&json!({ "content": "Hỏi thủ tục đăng ký tạm trú" }).to_string()),
+    );
     let waiting = pending(&laptop);
     assert!(waiting >= 2, "{waiting}");
 
@@ -734,6 +740,25 @@ fn a_laptop_set_up_with_no_network_enrols_by_its_first_bundle() {
     let status = laptop.ok(&["status"], None);
     assert_eq!(status["enrolled"], true, "{status}");
     assert_eq!(status["station_id"], row["id"], "{status}");
+    // The reply carried the province's certificate of the commune's key, and the officer
+    // who imported it pinned the anchor: their sign-in bound it into their slot.
+    let held = binhyen_store::Station::open(
+        laptop.dir.path(),
+        &binhyen_store::Credentials::new("truong", crate::sync::PASS),
+    )
+    .unwrap();
+    let certified: i64 = held
+        .conn()
+        .query_row(
+            "SELECT count(*) FROM identity_anchors a JOIN identity_keys k ON k.id = a.key_id",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(certified, 1);
+    drop(held);
+    let keys = std::fs::read_to_string(laptop.dir.path().join("keys.json")).unwrap();
+    assert!(keys.contains("\"anchor\""), "{keys}");
     // The reply imported twice changes nothing.
     let again = laptop.cli(&["bundle", "import", r1.to_str().unwrap()], None);
     assert!(

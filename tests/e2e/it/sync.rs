@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use crate::harness::target_dir;
 
 pub(crate) const PASS: &str = "mật khẩu đồng bộ thử";
-const COMMUNE: &str = "24280"; // Xã Cư M'gar
+pub(crate) const COMMUNE: &str = "24280"; // Xã Cư M'gar
 const OTHER: &str = "24235"; // Xã Buôn Đôn, also in Đắk Lắk
 
 pub(crate) fn bin(name: &str) -> PathBuf {

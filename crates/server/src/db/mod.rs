@@ -248,6 +248,9 @@ pub trait Backend: Send + Sync {
     fn station_seen(&self, station_id: &str, version: &str, now: DateTime<Utc>) -> DbResult<()>;
     /// Every station's reported version and last sync: station id -> (version, seen_at).
     fn stations_seen(&self) -> DbResult<BTreeMap<String, (String, String)>>;
+    /// The live records of one entity of one unit: (id, values JSON), in id order (a
+    /// commune's identity keys, for the anchor).
+    fn unit_records(&self, unit: &str, entity: &str) -> DbResult<Vec<(String, String)>>;
     /// Keeps a release and its content; a version published before is refused
     /// (`release_exists`).
     fn publish_release(&self, release: &ReleaseRow, data: &[u8]) -> DbResult<()>;
@@ -538,6 +541,10 @@ pub(crate) trait Tx {
     /// The open conflicts of one record: (id, field), in id order.
     fn open_conflicts(&mut self, entity: &str, entity_id: &str) -> DbResult<Vec<(String, String)>>;
     fn close_conflict(&mut self, id: &str, at: &str) -> DbResult<()>;
+    /// The live records of one entity of one unit: (id, values JSON), in id order.
+    fn unit_records(&mut self, unit: &str, entity: &str) -> DbResult<Vec<(String, String)>>;
+    /// Stores a server setting unless it is set already; returns what is stored.
+    fn meta_init(&mut self, key: &str, value: &str) -> DbResult<String>;
 }
 
 /// The log entry that tells every station of the scope about a conflict or its end. Conflicts

@@ -162,6 +162,28 @@ fn stored_sums(
 }
 
 impl Tx for Transaction<'_> {
+    fn unit_records(&mut self, unit: &str, entity: &str) -> DbResult<Vec<(String, String)>> {
+        Ok(self
+            .query(
+                "SELECT entity_id, vals FROM records
+                 WHERE unit_code = $1 AND entity = $2 AND deleted IS NULL ORDER BY entity_id",
+                &[&unit, &entity],
+            )?
+            .into_iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect())
+    }
+
+    fn meta_init(&mut self, key: &str, value: &str) -> DbResult<String> {
+        self.execute(
+            "INSERT INTO server_meta(key, value) VALUES ($1, $2) ON CONFLICT(key) DO NOTHING",
+            &[&key, &value],
+        )?;
+        Ok(self
+            .query_one("SELECT value FROM server_meta WHERE key = $1", &[&key])?
+            .get(0))
+    }
+
     fn insert_unit_if_absent(&mut self, code: &str, name: &str) -> DbResult<usize> {
         Ok(self.execute(
             "INSERT INTO units(code, name, parent_code) VALUES ($1, $2, NULL) ON CONFLICT (code) DO NOTHING",
@@ -723,6 +745,12 @@ impl Backend for PgBackend {
             &[&station_id, &version, &now.to_rfc3339()],
         )?;
         Ok(())
+    }
+
+    fn unit_records(&self, unit: &str, entity: &str) -> DbResult<Vec<(String, String)>> {
+        let mut client = self.lock();
+        let mut tx = client.transaction()?;
+        Tx::unit_records(&mut tx, unit, entity)
     }
 
     fn stations_seen(&self) -> DbResult<BTreeMap<String, (String, String)>> {

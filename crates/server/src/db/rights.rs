@@ -55,11 +55,25 @@ pub(crate) fn check(
     }
     match def.name {
         "identity_grant" => check_grant(tx, op, c, held.is_some()),
-        "identity_key" => unchanged(
-            c,
-            held.as_ref(),
-            &["unit_code", "public", "created_at", "authority"],
-        ),
+        "identity_key" => {
+            unchanged(
+                c,
+                held.as_ref(),
+                &[
+                    "unit_code",
+                    "public",
+                    "created_at",
+                    "authority",
+                    "endorsed_by",
+                    "endorsement",
+                ],
+            )?;
+            check_endorsement(tx, c, held.as_ref())?;
+            if held.is_none() {
+                anchor_first_key(tx, c)?;
+            }
+            Ok(())
+        }
         "officer_key" => unchanged(
             c,
             held.as_ref(),
@@ -73,6 +87,64 @@ pub(crate) fn check(
             ],
         ),
         _ => Ok(()),
+    }
+}
+
+/// A unit's first identity key to reach the server is anchored (the keys a unit had before
+/// anchors all are, with the first new one). See `crate::anchor`.
+fn anchor_first_key(tx: &mut dyn Tx, c: &WireChange) -> DbResult<()> {
+    let mut ids: Vec<String> = tx
+        .unit_records(&c.unit_code, "identity_key")?
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    if ids.is_empty() {
+        ids.push(c.entity_id.clone());
+    }
+    tx.meta_init(
+        &crate::anchor::first_keys_setting(&c.unit_code),
+        &serde_json::to_string(&ids).unwrap_or_default(),
+    )?;
+    Ok(())
+}
+
+/// An identity key's endorsement by another key of its unit must be that key's authority's
+/// signature over it: a key nobody who held the other key endorsed cannot claim to be.
+fn check_endorsement(
+    tx: &mut dyn Tx,
+    c: &WireChange,
+    held: Option<&Map<String, Value>>,
+) -> DbResult<()> {
+    let field = |f: &str| {
+        text(&c.data, f)
+            .or_else(|| held.and_then(|h| text(h, f)))
+            .map(str::to_string)
+    };
+    let Some(endorsement) = text(&c.data, "endorsement") else {
+        return Ok(());
+    };
+    let (Some(by), Some(public), Some(authority)) =
+        (field("endorsed_by"), field("public"), field("authority"))
+    else {
+        return Err(unauthorised(
+            "lời xác nhận khóa danh tính thiếu khóa xác nhận hoặc khóa ký",
+        ));
+    };
+    let endorser = tx
+        .record("identity_key", &by)?
+        .filter(|(unit, _, _, deleted)| *unit == c.unit_code && deleted.is_none())
+        .and_then(|(_, vals, _, _)| serde_json::from_str::<Map<String, Value>>(&vals).ok());
+    let terms = grant::KeyTerms {
+        unit_code: &c.unit_code,
+        key_id: &c.entity_id,
+        public: &public,
+        authority: &authority,
+    };
+    match endorser.as_ref().and_then(|e| text(e, "authority")) {
+        Some(a) if grant::verify_endorsement(a, &terms, endorsement) => Ok(()),
+        _ => Err(unauthorised(
+            "lời xác nhận khóa danh tính không phải của một khóa khác của đơn vị; máy chủ không nhận",
+        )),
     }
 }
 

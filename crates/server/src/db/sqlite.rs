@@ -132,6 +132,29 @@ fn stored_sums(
 }
 
 impl Tx for Transaction<'_> {
+    fn unit_records(&mut self, unit: &str, entity: &str) -> DbResult<Vec<(String, String)>> {
+        let rows = self
+            .prepare_cached(
+                "SELECT entity_id, vals FROM records
+                 WHERE unit_code = ?1 AND entity = ?2 AND deleted IS NULL ORDER BY entity_id",
+            )?
+            .query_map(params![unit, entity], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    fn meta_init(&mut self, key: &str, value: &str) -> DbResult<String> {
+        self.execute(
+            "INSERT INTO server_meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO NOTHING",
+            params![key, value],
+        )?;
+        Ok(
+            self.query_row("SELECT value FROM server_meta WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })?,
+        )
+    }
+
     fn insert_unit_if_absent(&mut self, code: &str, name: &str) -> DbResult<usize> {
         Ok(self.execute(
             "INSERT OR IGNORE INTO units(code, name, parent_code) VALUES (?1, ?2, NULL)",
@@ -689,6 +712,12 @@ impl Backend for SqliteBackend {
             params![station_id, version, now.to_rfc3339()],
         )?;
         Ok(())
+    }
+
+    fn unit_records(&self, unit: &str, entity: &str) -> DbResult<Vec<(String, String)>> {
+        let mut conn = self.lock();
+        let mut tx = conn.transaction()?;
+        Tx::unit_records(&mut tx, unit, entity)
     }
 
     fn stations_seen(&self) -> DbResult<BTreeMap<String, (String, String)>> {

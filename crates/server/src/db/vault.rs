@@ -31,7 +31,7 @@ const SEALED: &str = "vault1:";
 const CHECK: &str = "vault.check";
 const CHECK_TEXT: &str = "binhyen server vault v1";
 /// Server settings that are secrets (the authority's certificate and private key).
-const SECRET_META: &[&str] = &["tls.ca"];
+const SECRET_META: &[&str] = &["tls.ca", crate::anchor::ANCHOR_KEY];
 /// What a bundle key is sealed for (its station is not known before the enrolment).
 const BUNDLE: &str = "bundle_key";
 
@@ -417,6 +417,9 @@ impl Backend for Sealed {
     }
     fn stations_seen(&self) -> DbResult<BTreeMap<String, (String, String)>> {
         self.inner.stations_seen()
+    }
+    fn unit_records(&self, unit: &str, entity: &str) -> DbResult<Vec<(String, String)>> {
+        self.inner.unit_records(unit, entity)
     }
     fn publish_release(&self, release: &ReleaseRow, data: &[u8]) -> DbResult<()> {
         self.inner.publish_release(release, data)

@@ -135,6 +135,7 @@ both!(
     strangers_are_refused_before_their_body_is_read_and_a_station_is_bounded,
     a_trail_starts_at_its_genesis_and_a_laptop_enrolled_again_carries_it_on,
     a_stamp_far_in_the_future_is_refused_and_hours_of_skew_pass,
+    the_province_anchors_a_communes_first_key_and_the_keys_it_endorses,
 );
 
 fn start(kind: Kind) -> Api {
@@ -1679,4 +1680,155 @@ fn a_stamp_far_in_the_future_is_refused_and_hours_of_skew_pass(kind: Kind) {
     let skewed = with_hlc("lech-gio", stamp(chrono::Duration::hours(9)));
     let (status, r) = api.post("/api/v1/push", Some(&a), &push(vec![skewed]));
     assert_eq!((status, r["accepted"].as_u64()), (200, Some(1)), "{r}");
+}
+
+/// The province anchors a commune's first identity key and each key an anchored key
+/// endorsed, and certifies them with its anchor key; a key that merely arrived later (planted
+/// on a laptop and pushed) is not anchored, a forged endorsement is refused whole, and a
+/// station is told only its own unit's keys.
+fn the_province_anchors_a_communes_first_key_and_the_keys_it_endorses(kind: Kind) {
+    use binhyen_domain::grant::{self, GrantAuthority, KeyTerms};
+    let api = start(kind);
+    let a = api.station("24280");
+    let other_commune = api.station("24235");
+    let t = "2026-11-20T03:00:00Z";
+    let authorities: Vec<GrantAuthority> = (1..=4u8)
+        .map(|i| GrantAuthority::of_identity_secret(&[i; 32]))
+        .collect();
+    let key = |n: usize, endorsement: Option<(&str, String)>| {
+        let mut data = json!({"unit_code": "24280", "public": format!("{n:02}").repeat(32),
+                              "created_at": t, "retired": 0,
+                              "authority": authorities[n - 1].public_hex()});
+        if let Some((by, sig)) = endorsement {
+            data["endorsed_by"] = json!(by);
+            data["endorsement"] = json!(sig);
+        }
+        entity_change(
+            &format!("k{n}"),
+            "identity_key",
+            "24280",
+            &format!("key-{n}"),
+            "insert",
+            data,
+        )
+    };
+    let terms_of = |n: usize| {
+        (
+            format!("key-{n}"),
+            format!("{n:02}").repeat(32),
+            authorities[n - 1].public_hex(),
+        )
+    };
+    let anchored = |who: &str| -> (String, Vec<String>) {
+        let (status, r) = api.get("/api/v1/identity-anchors", Some(who));
+        assert_eq!(status, 200, "{r}");
+        let anchor = r["anchor"].as_str().unwrap().to_string();
+        let unit = r["unit_code"].as_str().unwrap().to_string();
+        let mut ids = Vec::new();
+        for k in r["keys"].as_array().unwrap() {
+            let ok = grant::verify_certificate(
+                &anchor,
+                &KeyTerms {
+                    unit_code: &unit,
+                    key_id: k["key_id"].as_str().unwrap(),
+                    public: k["public"].as_str().unwrap(),
+                    authority: k["authority"].as_str().unwrap(),
+                },
+                k["certificate"].as_str().unwrap(),
+            );
+            assert!(ok, "every key is certified by the anchor: {k}");
+            ids.push(k["key_id"].as_str().unwrap().to_string());
+        }
+        (anchor, ids)
+    };
+    // Before any key: none, and the anchor is there already.
+    let (anchor, none) = anchored(&a);
+    assert!(none.is_empty());
+    assert_eq!(anchor.len(), 64);
+    // The commune's first key is anchored; a second key that merely arrives is not.
+    let (status, r) = api.post("/api/v1/push", Some(&a), &push(vec![key(1, None)]));
+    assert_eq!(status, 200, "{r}");
+    let (status, r) = api.post("/api/v1/push", Some(&a), &push(vec![key(2, None)]));
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(anchored(&a), (anchor.clone(), vec!["key-1".to_string()]));
+    // A forged endorsement (by a key that did not sign it, or naming a key of no one) is
+    // refused whole.
+    let (id3, public3, authority3) = terms_of(3);
+    let terms3 = KeyTerms {
+        unit_code: "24280",
+        key_id: &id3,
+        public: &public3,
+        authority: &authority3,
+    };
+    for (by, sig) in [
+        ("key-1", authorities[1].endorse(&terms3)),
+        ("key-1", "00".repeat(64)),
+        ("key-9", authorities[0].endorse(&terms3)),
+    ] {
+        let (status, r) = api.post(
+            "/api/v1/push",
+            Some(&a),
+            &push(vec![key(3, Some((by, sig)))]),
+        );
+        assert_eq!(
+            (status, r["code"].as_str()),
+            (403, Some("unauthorised_grant")),
+            "{r}"
+        );
+    }
+    // Endorsed by the anchored key: anchored. Endorsed by the key that is not: not.
+    let (status, r) = api.post(
+        "/api/v1/push",
+        Some(&a),
+        &push(vec![key(
+            3,
+            Some(("key-1", authorities[0].endorse(&terms3))),
+        )]),
+    );
+    assert_eq!(status, 200, "{r}");
+    let (id4, public4, authority4) = terms_of(4);
+    let terms4 = KeyTerms {
+        unit_code: "24280",
+        key_id: &id4,
+        public: &public4,
+        authority: &authority4,
+    };
+    let (status, r) = api.post(
+        "/api/v1/push",
+        Some(&a),
+        &push(vec![key(
+            4,
+            Some(("key-2", authorities[1].endorse(&terms4))),
+        )]),
+    );
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(
+        anchored(&a),
+        (
+            anchor.clone(),
+            vec!["key-1".to_string(), "key-3".to_string()]
+        )
+    );
+    // An endorsement, once given, is not replaced.
+    let (status, r) = api.post(
+        "/api/v1/push",
+        Some(&a),
+        &push(vec![entity_change(
+            "k3-again",
+            "identity_key",
+            "24280",
+            "key-3",
+            "update",
+            json!({"endorsed_by": "key-2", "endorsement": authorities[1].endorse(&terms3)}),
+        )]),
+    );
+    assert_eq!(
+        (status, r["code"].as_str()),
+        (403, Some("unauthorised_grant")),
+        "{r}"
+    );
+    // Another commune's station hears of none of them, under the same anchor.
+    assert_eq!(anchored(&other_commune), (anchor, Vec::new()));
+    // Unauthenticated: refused.
+    assert_eq!(api.get("/api/v1/identity-anchors", None).0, 401);
 }

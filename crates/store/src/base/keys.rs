@@ -59,6 +59,16 @@ fn slot_aad(label: &str, officer_id: Option<&str>, bound: bool) -> Vec<u8> {
 }
 const BOX_AAD: &[u8] = b"binhyen officer box key v1";
 
+/// What the box key's wrapping is bound to: with the province's anchor key pinned in the
+/// slot (see [`KeyFile::bind_anchor`]), the anchor too, so that a slot whose anchor was
+/// changed or removed opens no box key.
+fn box_aad(anchor: Option<&str>) -> Vec<u8> {
+    match anchor {
+        None => BOX_AAD.to_vec(),
+        Some(a) => [BOX_AAD, b" anchor:", a.as_bytes()].concat(),
+    }
+}
+
 /// The database key. Zeroed when dropped.
 #[derive(Clone)]
 pub struct DbKey(Zeroizing<[u8; 32]>);
@@ -127,6 +137,10 @@ struct Slot {
     /// The wrapped key is bound to the label and officer id (see [`slot_aad`]).
     #[serde(default, skip_serializing_if = "is_false")]
     bound: bool,
+    /// The province's anchor key (hex) this officer pinned: the box key's wrapping is bound
+    /// to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    anchor: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -170,6 +184,8 @@ pub struct Opened {
     pub box_created: bool,
     /// The slot was made again at the current Argon2id cost: the caller writes the file.
     pub rewrapped: bool,
+    /// The province's anchor key pinned in the officer's slot, if any.
+    pub anchor: Option<String>,
 }
 
 /// An officer's X25519 box key (identity keys are sealed to its public half).
@@ -180,7 +196,7 @@ pub fn new_box_secret() -> BoxSecret {
     crypto_box::SecretKey::generate(&mut rand::rngs::OsRng)
 }
 
-fn seal_box(kek: &[u8; 32], secret: &BoxSecret) -> Result<BoxSlot> {
+fn seal_box(kek: &[u8; 32], secret: &BoxSecret, anchor: Option<&str>) -> Result<BoxSlot> {
     let mut nonce = [0u8; 24];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
     let bytes = Zeroizing::new(secret.to_bytes());
@@ -189,7 +205,7 @@ fn seal_box(kek: &[u8; 32], secret: &BoxSecret) -> Result<BoxSlot> {
             XNonce::from_slice(&nonce),
             Payload {
                 msg: bytes.as_ref(),
-                aad: BOX_AAD,
+                aad: &box_aad(anchor),
             },
         )
         .map_err(|e| key_error(e.to_string()))?;
@@ -200,7 +216,7 @@ fn seal_box(kek: &[u8; 32], secret: &BoxSecret) -> Result<BoxSlot> {
     })
 }
 
-fn open_box(kek: &[u8; 32], slot: &BoxSlot) -> Option<BoxSecret> {
+fn open_box(kek: &[u8; 32], slot: &BoxSlot, anchor: Option<&str>) -> Option<BoxSecret> {
     let nonce = hex::decode(&slot.nonce).ok().filter(|n| n.len() == 24)?;
     let wrapped = hex::decode(&slot.wrapped).ok()?;
     let plain = Zeroizing::new(
@@ -209,7 +225,7 @@ fn open_box(kek: &[u8; 32], slot: &BoxSlot) -> Option<BoxSecret> {
                 XNonce::from_slice(&nonce),
                 Payload {
                     msg: &wrapped,
-                    aad: BOX_AAD,
+                    aad: &box_aad(anchor),
                 },
             )
             .ok()?,
@@ -266,10 +282,11 @@ fn wrap(
     officer_id: Option<&str>,
     passphrase: &str,
     box_secret: &BoxSecret,
+    anchor: Option<&str>,
 ) -> Result<Slot> {
     let kdf = new_kdf();
     let kek = derive(passphrase, &kdf).map_err(key_error)?;
-    let box_key = seal_box(&kek, box_secret)?;
+    let box_key = seal_box(&kek, box_secret, anchor)?;
     let mut nonce = [0u8; 24];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
     let cipher = XChaCha20Poly1305::new(kek.as_ref().into());
@@ -294,6 +311,7 @@ fn wrap(
         locked_until: None,
         box_key: Some(box_key),
         bound: true,
+        anchor: anchor.map(str::to_string),
     })
 }
 
@@ -533,6 +551,7 @@ impl KeyFile {
                     box_secret: None,
                     box_created: false,
                     rewrapped: false,
+                    anchor: None,
                 }),
                 None => Err(StoreError::WrongCredentials),
             };
@@ -554,16 +573,17 @@ impl KeyFile {
                 let failures_before = slot.failures;
                 slot.failures = 0;
                 slot.locked_until = None;
+                let anchor = slot.anchor.clone();
                 let (box_secret, box_created) = match slot.box_key.as_ref() {
                     Some(b) => (
-                        Some(open_box(&kek, b).ok_or_else(|| {
+                        Some(open_box(&kek, b, anchor.as_deref()).ok_or_else(|| {
                             key_error(format!("khoá hộp của \"{username}\" hỏng"))
                         })?),
                         false,
                     ),
                     None => {
                         let secret = new_box_secret();
-                        slot.box_key = Some(seal_box(&kek, &secret)?);
+                        slot.box_key = Some(seal_box(&kek, &secret, anchor.as_deref())?);
                         (Some(secret), true)
                     }
                 };
@@ -578,6 +598,7 @@ impl KeyFile {
                             slot.officer_id.as_deref(),
                             password,
                             secret,
+                            anchor.as_deref(),
                         )?;
                         again.officer_id = slot.officer_id.clone();
                         again.must_change = slot.must_change;
@@ -593,6 +614,7 @@ impl KeyFile {
                     box_secret,
                     box_created,
                     rewrapped,
+                    anchor,
                 })
             }
             None => {
@@ -624,7 +646,24 @@ impl KeyFile {
     ) -> Result<()> {
         let username = username.trim().to_lowercase();
         check_password(&username, password)?;
-        let mut slot = wrap(key, &username, Some(officer_id), password, box_secret)?;
+        // The officer's own change keeps the anchor they pinned; a password someone else
+        // set starts without one (that person could have chosen it).
+        let anchor = if must_change {
+            None
+        } else {
+            self.slots
+                .iter()
+                .find(|s| s.officer_id.as_deref() == Some(officer_id))
+                .and_then(|s| s.anchor.clone())
+        };
+        let mut slot = wrap(
+            key,
+            &username,
+            Some(officer_id),
+            password,
+            box_secret,
+            anchor.as_deref(),
+        )?;
         slot.officer_id = Some(officer_id.to_string());
         slot.must_change = must_change;
         self.slots
@@ -647,10 +686,39 @@ impl KeyFile {
 
     /// Wraps the key and `box_secret` under a recovery code (replacing any earlier one).
     pub fn set_recovery(&mut self, key: &DbKey, code: &str, box_secret: &BoxSecret) -> Result<()> {
-        let slot = wrap(key, RECOVERY, None, &canonical_code(code), box_secret)?;
+        let slot = wrap(key, RECOVERY, None, &canonical_code(code), box_secret, None)?;
         self.slots.retain(|s| s.label != RECOVERY);
         self.slots.push(slot);
         Ok(())
+    }
+
+    /// Pins the province's anchor key in `username`'s slot: the box key is wrapped again,
+    /// bound to it, so that the slot opens no box key once the anchor is changed or removed.
+    /// Needs the password (the caller has just signed in with it). Returns whether the slot
+    /// changed (the caller writes the file).
+    pub fn bind_anchor(&mut self, username: &str, password: &str, anchor: &str) -> Result<bool> {
+        let username = username.trim().to_lowercase();
+        let Some(slot) = self.slots.iter_mut().find(|s| s.label == username) else {
+            return Ok(false);
+        };
+        if slot.anchor.as_deref() == Some(anchor) {
+            return Ok(false);
+        }
+        if slot.anchor.is_some() {
+            return Err(key_error(
+                "khóa neo của tỉnh trong tệp khóa khác với khóa đã ghi nhận".into(),
+            ));
+        }
+        let Some(b) = slot.box_key.clone() else {
+            return Ok(false);
+        };
+        let kek = derive(password, &slot.kdf).map_err(key_error)?;
+        let secret = open_box(&kek, &b, None).ok_or(StoreError::WrongCredentials)?;
+        let mut bound = seal_box(&kek, &secret, Some(anchor))?;
+        bound.public = b.public;
+        slot.box_key = Some(bound);
+        slot.anchor = Some(anchor.to_string());
+        Ok(true)
     }
 
     pub fn has_recovery(&self) -> bool {
@@ -667,7 +735,10 @@ impl KeyFile {
             .find(|s| s.label == RECOVERY)
             .ok_or(StoreError::WrongRecoveryCode)?;
         let (key, kek) = unwrap_slot(slot, &code).ok_or(StoreError::WrongRecoveryCode)?;
-        let box_secret = slot.box_key.as_ref().and_then(|b| open_box(&kek, b));
+        let box_secret = slot
+            .box_key
+            .as_ref()
+            .and_then(|b| open_box(&kek, b, slot.anchor.as_deref()));
         Ok((key, box_secret))
     }
 
@@ -823,7 +894,7 @@ mod tests {
             .unwrap()
             .box_secret
             .unwrap();
-        let mut old = wrap(&key, "lan", Some("o1"), "mật khẩu đúng", &secret).unwrap();
+        let mut old = wrap(&key, "lan", Some("o1"), "mật khẩu đúng", &secret, None).unwrap();
         old.bound = false;
         old.kdf = KdfParams {
             m_kib: 19 * 1024,
@@ -831,7 +902,7 @@ mod tests {
             ..new_kdf()
         };
         let kek = derive("mật khẩu đúng", &old.kdf).unwrap();
-        old.box_key = Some(seal_box(&kek, &secret).unwrap());
+        old.box_key = Some(seal_box(&kek, &secret, None).unwrap());
         let mut nonce = [0u8; 24];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         old.nonce = hex::encode(nonce);
@@ -930,5 +1001,60 @@ mod tests {
             });
             assert_eq!(got.as_deref(), code, "{user} {password}");
         }
+    }
+
+    #[test]
+    fn an_anchor_pinned_in_a_slot_cannot_be_changed_or_removed_behind_the_officers_back() {
+        let (mut file, key) = KeyFile::create("lan", "o1", "mật khẩu đúng").unwrap();
+        let before = file.unlock("lan", "mật khẩu đúng", now()).unwrap();
+        assert_eq!(before.anchor, None);
+        let anchor = "ab".repeat(32);
+        assert!(file.bind_anchor("lan", "mật khẩu đúng", &anchor).unwrap());
+        assert!(!file.bind_anchor("lan", "mật khẩu đúng", &anchor).unwrap());
+        let opened = file.unlock("lan", "mật khẩu đúng", now()).unwrap();
+        assert_eq!(opened.anchor.as_deref(), Some(anchor.as_str()));
+        // The same box key, bound now.
+        assert_eq!(
+            opened.box_secret.unwrap().to_bytes(),
+            before.box_secret.clone().unwrap().to_bytes()
+        );
+        // Another anchor is not pinned over it.
+        assert!(file
+            .bind_anchor("lan", "mật khẩu đúng", &"cd".repeat(32))
+            .is_err());
+        // Edited or removed in the file: the slot opens no box key (the sign-in fails).
+        for edit in [Some("cd".repeat(32)), None] {
+            let mut text: serde_json::Value = serde_json::to_value(&file).unwrap();
+            match &edit {
+                Some(a) => text["slots"][0]["anchor"] = serde_json::json!(a),
+                None => {
+                    text["slots"][0].as_object_mut().unwrap().remove("anchor");
+                }
+            }
+            let mut edited: KeyFile = serde_json::from_value(text).unwrap();
+            assert!(
+                edited.unlock("lan", "mật khẩu đúng", now()).is_err(),
+                "{edit:?}"
+            );
+        }
+        // The officer's own password change keeps it; a reset by someone else does not.
+        let own = opened_box(&mut file);
+        file.set_password(&key, "lan", "o1", "mật khẩu mới 2026", false, &own)
+            .unwrap();
+        let again = file.unlock("lan", "mật khẩu mới 2026", now()).unwrap();
+        assert_eq!(again.anchor.as_deref(), Some(anchor.as_str()));
+        file.set_password(&key, "lan", "o1", "tạm thời 12345", true, &new_box_secret())
+            .unwrap();
+        assert_eq!(
+            file.unlock("lan", "tạm thời 12345", now()).unwrap().anchor,
+            None
+        );
+    }
+
+    fn opened_box(file: &mut KeyFile) -> BoxSecret {
+        file.unlock("lan", "mật khẩu đúng", now())
+            .unwrap()
+            .box_secret
+            .unwrap()
     }
 }

@@ -23,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema/v14.sql"),
     include_str!("schema/v15.sql"),
     include_str!("schema/v16.sql"),
+    include_str!("schema/v17.sql"),
 ];
 
 /// The schema version this binary writes.

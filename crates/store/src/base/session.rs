@@ -41,6 +41,9 @@ pub fn key_id(public: &PublicKey) -> String {
 pub(crate) struct Ring {
     pub(crate) openers: Vec<(String, BoxSecret)>,
     pub(crate) opened: RefCell<HashMap<String, SecretKey>>,
+    /// The province's anchor key as pinned in the officer's slot of `keys.json` (see the
+    /// identity module's anchors).
+    pub(crate) slot_anchor: Option<String>,
 }
 
 impl Ring {

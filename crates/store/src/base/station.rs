@@ -59,6 +59,8 @@ pub struct Station {
 pub struct SessionKey {
     pub(crate) db: DbKey,
     pub(crate) own_box: Option<BoxSecret>,
+    /// The province's anchor key pinned in the officer's slot.
+    pub(crate) anchor: Option<String>,
 }
 
 impl std::fmt::Debug for Station {
@@ -142,6 +144,7 @@ impl Station {
         SessionKey {
             db: self.key.clone(),
             own_box: self.ring.own().cloned(),
+            anchor: self.ring.slot_anchor.clone(),
         }
     }
 

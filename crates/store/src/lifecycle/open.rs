@@ -208,8 +208,22 @@ impl Station {
             dir,
             Session::new(&officer, opened.must_change),
             opened.key,
-            Ring::new(own_box),
+            Ring {
+                slot_anchor: opened.anchor.clone(),
+                ..Ring::new(own_box)
+            },
         )?;
+        // An anchor this officer's own sync pinned since the last sign-in is bound into
+        // their slot now, with the password at hand: from then on, changing it in the file
+        // locks the slot (see `keys.rs`).
+        if opened.anchor.is_none() {
+            if let Some(anchor) = station.pinned_anchor()? {
+                if keys.bind_anchor(&credentials.username, &credentials.password, &anchor)? {
+                    keys.write(&keys_path)?;
+                }
+                station.ring.slot_anchor = Some(anchor);
+            }
+        }
         station.audit(
             Action::SignIn,
             None,
@@ -234,7 +248,10 @@ impl Station {
             dir,
             Session::new(&officer, false),
             key.db.clone(),
-            Ring::new(key.own_box.clone()),
+            Ring {
+                slot_anchor: key.anchor.clone(),
+                ..Ring::new(key.own_box.clone())
+            },
         )?;
         match station.revoked_at()? {
             Some(at) => Err(StoreError::Revoked(at)),

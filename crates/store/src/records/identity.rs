@@ -343,6 +343,9 @@ pub struct IdentityStatus {
     /// Attachments that reached this laptop sealed to a key this session does not hold:
     /// they open when an officer who holds it signs in or syncs here.
     pub sealed_files: u32,
+    /// This officer pinned the province's anchor and it certifies a key of the unit: new
+    /// identities go only to certified keys (see `anchors.rs`).
+    pub anchored: bool,
 }
 
 /// An officer key that may hold the unit's identity keys, as the accounts screen shows it:
@@ -446,6 +449,18 @@ impl Station {
     pub(crate) fn identity_sealer(&mut self, now: DateTime<Utc>) -> Result<Sealer> {
         match self.chosen_sealer()? {
             Some(sealer) => Ok(sealer),
+            // The unit has keys, but none this officer's pinned anchor certifies (not yet
+            // received, or the certificates were removed): only a chief makes a new one.
+            None if !self.session.role.allows(Permission::IdentityGrant)
+                && self.has_identity_key()?
+                && self.anchor()?.is_some() =>
+            {
+                Err(StoreError::Invalid(binhyen_domain::Invalid::one(
+                    "reporter",
+                    "identity_key_not_anchored",
+                    "Khóa danh tính của xã trên máy này chưa được Công an tỉnh xác nhận, nên chưa thể niêm phong danh tính người tố giác: hãy đồng bộ rồi ghi lại (hoặc ghi nguồn tin không kèm danh tính và bổ sung sau). Nguồn tin chưa được ghi.",
+                )))
+            }
             None => self.create_identity_key(now),
         }
     }
@@ -465,16 +480,20 @@ impl Station {
         // it made): a key planted in the database with a grant to this officer is not one.
         let own: Vec<String> = self.ring.openers.iter().map(|(id, _)| id.clone()).collect();
         for (id, public) in &keys {
-            if let Some(secret) = self.identity_secret(id)? {
-                if self
-                    .own_grants(&unit, id, &secret)?
-                    .iter()
-                    .any(|target| own.contains(target))
-                {
-                    return sealer(id, public);
-                }
+            if self.made_by_own_officer(&unit, id, &own)? {
+                return sealer(id, public);
             }
         }
+        // Then, once this officer pinned the province's anchor, only keys it certifies (a
+        // key written into the database by someone else has no certificate, and neither has
+        // one whose certificate was removed). Before their first sync, as before.
+        let keys = match self.anchored_keys(&unit)? {
+            Some(anchored) => keys
+                .into_iter()
+                .filter(|(id, _)| anchored.contains(id))
+                .collect(),
+            None => keys,
+        };
         for (id, public) in &keys {
             if self.identity_secret(id)?.is_some() {
                 return sealer(id, public);
@@ -484,6 +503,18 @@ impl Station {
             Some((id, public)) => sealer(id, public),
             None => Ok(None),
         }
+    }
+
+    /// Whether this session's officer granted key `id` to themselves (made it, or took it
+    /// over from a key they made), as this session checks with its own keys.
+    fn made_by_own_officer(&self, unit: &str, id: &str, own: &[String]) -> Result<bool> {
+        let Some(secret) = self.identity_secret(id)? else {
+            return Ok(false);
+        };
+        Ok(self
+            .own_grants(unit, id, &secret)?
+            .iter()
+            .any(|target| own.contains(target)))
     }
 
     /// What attachments are sealed with for their trip through the server: the key
@@ -555,10 +586,17 @@ impl Station {
             .own()
             .cloned()
             .ok_or_else(|| broken("phiên chưa có khóa riêng"))?;
+        // Endorsed by a key of the unit this session holds (a certified one first), so that
+        // the province anchors the new key too (see `anchors.rs`).
+        let endorsement = self.endorse_new_key(&unit, &id, &public, &authority)?;
         let mut w = self.writer(now)?;
-        let fields = json!({"unit_code": unit, "public": hex::encode(public.as_bytes()),
-                            "created_at": ts(now), "retired": 0,
-                            "authority": authority.public_hex()});
+        let mut fields = json!({"unit_code": unit, "public": hex::encode(public.as_bytes()),
+                                "created_at": ts(now), "retired": 0,
+                                "authority": authority.public_hex()});
+        if let Some((by, signature)) = endorsement {
+            fields["endorsed_by"] = json!(by);
+            fields["endorsement"] = json!(signature);
+        }
         insert_record_with_id(&mut w, "identity_key", "identity_keys", &id, obj(fields))?;
         let targets: Vec<OfficerKey> = eligible_without(w.conn(), &unit, &id)?
             .into_iter()
@@ -573,6 +611,41 @@ impl Station {
         tracing::info!(key = %id, grants = targets.len(), "identity key created");
         self.ring.opened.borrow_mut().insert(id.clone(), secret);
         Ok(Sealer { key_id: id, public })
+    }
+
+    /// The endorsement of a new key of the unit by a key this session holds: a certified
+    /// one if it holds one, else the oldest it holds; `None` where it holds none (the unit's
+    /// first key).
+    fn endorse_new_key(
+        &self,
+        unit: &str,
+        id: &str,
+        public: &PublicKey,
+        authority: &GrantAuthority,
+    ) -> Result<Option<(String, String)>> {
+        let anchored = self.anchored_keys(unit)?.unwrap_or_default();
+        let mut held = Vec::new();
+        for (key, _) in unit_keys(&self.conn, unit, false)? {
+            if key == id {
+                continue;
+            }
+            if let Some(secret) = self.identity_secret(&key)? {
+                held.push((anchored.contains(&key), key, secret));
+            }
+        }
+        held.sort_by_key(|(certified, ..)| !*certified);
+        let Some((_, by, secret)) = held.into_iter().next() else {
+            return Ok(None);
+        };
+        let endorser =
+            GrantAuthority::of_identity_secret(&zeroize::Zeroizing::new(secret.to_bytes()));
+        let terms = binhyen_domain::grant::KeyTerms {
+            unit_code: unit,
+            key_id: id,
+            public: &hex::encode(public.as_bytes()),
+            authority: &authority.public_hex(),
+        };
+        Ok(Some((by, endorser.endorse(&terms))))
     }
 
     /// The grants of key `key` (which this session holds, as `secret`) that this session's
@@ -912,6 +985,9 @@ impl Station {
             opened_keys: opened,
             waiting_officer_keys: waiting.max(0) as u32,
             sealed_files: self.files_waiting_for_key()? as u32,
+            anchored: self
+                .anchored_keys(&unit)?
+                .is_some_and(|keys| !keys.is_empty()),
         })
     }
 

@@ -4,6 +4,7 @@
 //! replica or the reports.
 
 pub mod accounts;
+pub mod anchors;
 pub mod attachments;
 pub mod channels;
 pub mod identity;

@@ -27,4 +27,9 @@ waiting_officer_keys: number,
  * Attachments that reached this laptop sealed to a key this session does not hold:
  * they open when an officer who holds it signs in or syncs here.
  */
-sealed_files: number, };
+sealed_files: number, 
+/**
+ * This officer pinned the province's anchor and it certifies a key of the unit: new
+ * identities go only to certified keys (see `anchors.rs`).
+ */
+anchored: boolean, };

@@ -1,0 +1,160 @@
+//! The province's anchor of the commune's identity keys, on the laptop: what keeps a key
+//! planted in the database by someone who holds the database key (a station administrator)
+//! from being sealed to.
+//!
+//! - Each sync fetches the unit's keys the provincial server anchored, each with the
+//!   anchor's certificate (see the server's `anchor.rs`), over the connection pinned to the
+//!   province's authority, and keeps them (`identity_anchors`).
+//! - The anchor's public half is pinned **per officer**: the officer's own sync signs it with
+//!   their personal key (`anchor_pins`, which nobody else can sign), and their next sign-in
+//!   binds it into their slot of `keys.json` (the box key's wrapping is then bound to it; see
+//!   `keys.rs`). A pin or a certificate someone else wrote is not believed.
+//! - A session with a pinned anchor seals new identities and files only to keys it
+//!   certifies, or to a key its own officer made (see `identity.rs`'s sealer). Where the unit
+//!   has no certified key yet (its first key has not reached the province), it seals as
+//!   before; SECURITY.md says so.
+
+use std::collections::BTreeSet;
+
+use rusqlite::{params, OptionalExtension};
+
+use binhyen_domain::grant::{self, KeyTerms, PersonalKey};
+use binhyen_protocol::wire::IdentityAnchors;
+
+use crate::station::Station;
+use crate::Result;
+
+fn personal(station: &Station) -> Option<PersonalKey> {
+    station
+        .ring
+        .own()
+        .map(|b| PersonalKey::of_box_secret(&zeroize::Zeroizing::new(b.to_bytes())))
+}
+
+impl Station {
+    /// The anchor this officer's own sync pinned (signed with their personal key), if any.
+    pub(crate) fn pinned_anchor(&self) -> Result<Option<String>> {
+        let Some((own_id, _)) = self.ring.openers.first() else {
+            return Ok(None);
+        };
+        let Some(personal) = personal(self) else {
+            return Ok(None);
+        };
+        let pin: Option<(String, String)> = self
+            .conn
+            .query_row(
+                "SELECT anchor, signature FROM anchor_pins WHERE officer_key_id = ?1",
+                [own_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        Ok(pin
+            .filter(|(anchor, sig)| personal.pinned(anchor, sig))
+            .map(|(anchor, _)| anchor))
+    }
+
+    /// The province's anchor key this session trusts: pinned in the officer's slot, else by
+    /// the officer's own sync since the last sign-in; `None` before their first sync.
+    pub(crate) fn anchor(&self) -> Result<Option<String>> {
+        match &self.ring.slot_anchor {
+            Some(a) => Ok(Some(a.clone())),
+            None => self.pinned_anchor(),
+        }
+    }
+
+    /// Keeps the anchored keys the provincial server gave this sync (each checked against
+    /// the anchor's certificate), and pins the anchor for this session's officer if they
+    /// had none. An anchor other than the one this officer pinned is not taken (the server's
+    /// key does not change; a different one means someone in between). Returns the unit's
+    /// keys now certified here.
+    pub fn receive_anchors(&mut self, got: &IdentityAnchors) -> Result<usize> {
+        let unit = self.info().unit_code.clone();
+        if let Some(pinned) = self.anchor()? {
+            if pinned != got.anchor {
+                tracing::warn!(
+                    "the provincial server's anchor key differs from the one this officer pinned; not taken"
+                );
+                return Ok(0);
+            }
+        }
+        if got.unit_code != unit {
+            return Ok(0);
+        }
+        let valid: Vec<_> = got
+            .keys
+            .iter()
+            .filter(|k| {
+                grant::verify_certificate(
+                    &got.anchor,
+                    &KeyTerms {
+                        unit_code: &unit,
+                        key_id: &k.key_id,
+                        public: &k.public,
+                        authority: &k.authority,
+                    },
+                    &k.certificate,
+                )
+            })
+            .collect();
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute("DELETE FROM identity_anchors WHERE unit_code = ?1", [&unit])?;
+        for k in &valid {
+            tx.execute(
+                "INSERT INTO identity_anchors(key_id, unit_code, public, authority, anchor, certificate)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![k.key_id, unit, k.public, k.authority, got.anchor, k.certificate],
+            )?;
+        }
+        if self.ring.slot_anchor.is_none() {
+            if let (Some((own_id, _)), Some(personal)) = (self.ring.openers.first(), personal(self))
+            {
+                tx.execute(
+                    "INSERT INTO anchor_pins(officer_key_id, anchor, signature) VALUES (?1, ?2, ?3)
+                     ON CONFLICT(officer_key_id) DO UPDATE SET anchor = excluded.anchor,
+                                                               signature = excluded.signature",
+                    params![own_id, got.anchor, personal.pin(&got.anchor)],
+                )?;
+            }
+        }
+        tx.commit()?;
+        Ok(valid.len())
+    }
+
+    /// The unit's identity keys this session finds certified by the anchor it trusts, as
+    /// the database holds them now (public half and authority); `None` where it trusts no
+    /// anchor yet.
+    pub(crate) fn anchored_keys(&self, unit: &str) -> Result<Option<BTreeSet<String>>> {
+        let Some(anchor) = self.anchor()? else {
+            return Ok(None);
+        };
+        let rows: Vec<(String, String, String, String)> = self
+            .conn
+            .prepare_cached(
+                "SELECT k.id, k.public, k.authority, a.certificate
+                 FROM identity_anchors a JOIN identity_keys k ON k.id = a.key_id
+                 WHERE a.unit_code = ?1 AND k.unit_code = ?1 AND a.anchor = ?2
+                   AND k.authority IS NOT NULL",
+            )?
+            .query_map(params![unit, anchor], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(Some(
+            rows.into_iter()
+                .filter(|(id, public, authority, cert)| {
+                    grant::verify_certificate(
+                        &anchor,
+                        &KeyTerms {
+                            unit_code: unit,
+                            key_id: id,
+                            public,
+                            authority,
+                        },
+                        cert,
+                    )
+                })
+                .map(|(id, ..)| id)
+                .collect(),
+        ))
+    }
+}
