@@ -171,6 +171,31 @@ fn parse_version(v: &str) -> Result<semver::Version, ReleaseError> {
     semver::Version::parse(v).map_err(|_| ReleaseError::BadVersion(v.to_string()))
 }
 
+/// The release key's word on a provincial server's **anchor** (the key that certifies the
+/// communes' identity keys, see the server's `anchor.rs`): a minisign signature over the
+/// anchor's public half (its hex, as the file `scripts/sign-anchor.sh` signs), whose signed
+/// comment names the province it serves. A station trusts an anchor only with it, so that
+/// someone who points the laptop at a server of their own (its address and authority are in
+/// the database) cannot bring an anchor of their own.
+pub fn anchor_comment(province: &str, anchor_hex: &str) -> String {
+    format!("binhyen-anchor v1 province={province} anchor={anchor_hex}")
+}
+
+/// Whether `signature` is the release key's signature of `anchor_hex` for `province`.
+pub fn verify_anchor(anchor_hex: &str, province: &str, signature: &str) -> bool {
+    if signature.len() > MAX_SIGNATURE_BYTES {
+        return false;
+    }
+    let (Ok(sig), Ok(key)) = (
+        Signature::decode(signature),
+        PublicKey::from_base64(RELEASE_PUBLIC_KEY.trim()),
+    ) else {
+        return false;
+    };
+    key.verify(anchor_hex.as_bytes(), &sig, false).is_ok()
+        && sig.trusted_comment() == anchor_comment(province, anchor_hex)
+}
+
 /// Checks a package against its signature with the release key: the signature (over the
 /// package and its comment), then that the comment names this very content (size and
 /// SHA-256) and the station package. Reads the package once, in pieces.

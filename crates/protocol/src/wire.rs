@@ -233,6 +233,10 @@ pub struct RecoveryEscrowResponse {
 pub struct IdentityAnchors {
     /// The anchor key's public half (hex, Ed25519).
     pub anchor: String,
+    /// The release key's signatures of the anchor, one per province it serves (see
+    /// `release::verify_anchor`): a station trusts the anchor only with one for its own.
+    #[serde(default)]
+    pub signatures: Vec<String>,
     pub unit_code: String,
     pub keys: Vec<AnchoredKey>,
 }

@@ -5,9 +5,15 @@
 //! - The server keeps an Ed25519 **anchor key** (a secret setting, sealed under the server's
 //!   key file like the certificate authority).
 //! - A commune's keys are **anchored**: its first identity key to reach the server (decided
-//!   in the push's transaction, see `db/rights.rs`; keys a unit had before this version are
-//!   all anchored, as they were accepted then), and every key that a key already anchored
-//!   endorsed (signed by that key's grant authority, which only its holders can derive).
+//!   in the push's transaction, see `db/rights.rs`; the keys a unit had before this version
+//!   are anchored with their authority as it was when the server first opened its storage,
+//!   [`anchor_existing`]), and every key that a key already anchored endorsed (signed by
+//!   that key's grant authority, which only its holders can derive). What is anchored is
+//!   the key with its public half and authority, never an id alone.
+//! - The release key (kept offline by those who build releases) signs the anchor for the
+//!   province the server serves (`scripts/sign-anchor.sh`, `binhyen-server anchor certify`):
+//!   a station trusts an anchor only with that signature, so a server someone else runs
+//!   cannot hand out an anchor of its own.
 //! - `GET /api/v1/identity-anchors` gives a station its unit's anchored keys, each certified
 //!   by the anchor key, with the anchor's public half. The laptop pins that public half for
 //!   each officer who syncs (see the store's `identity.rs`).
@@ -23,10 +29,75 @@ use crate::db::{Backend, DbError, DbResult, StationRow};
 /// The server setting that holds the anchor key's seed (hex; sealed by the vault).
 pub const ANCHOR_KEY: &str = "identity.anchor_key";
 
-/// The server setting that lists a unit's keys anchored without an endorsement (JSON array
-/// of key ids): its first key, or the keys it had before anchors.
+/// The server setting that lists a unit's keys anchored without an endorsement, as they
+/// were when anchored (JSON array of `[id, public, authority]`): its first key, or the keys
+/// it had, with their authority, when anchors came.
 pub fn first_keys_setting(unit: &str) -> String {
     format!("identity.anchored.{unit}")
+}
+
+/// The server setting that holds the release key's signatures of the anchor, by province
+/// (JSON object).
+pub const SIGNATURES: &str = "identity.anchor_signatures";
+
+/// A key as anchored: (id, public, authority).
+pub type Anchored = (String, String, String);
+
+/// Anchors, once, the keys of units that had identity keys before anchors (each with its
+/// authority as it is now; a key with none is not anchored): run when the server's storage
+/// is opened, before any station can write an authority to such a key.
+pub fn anchor_existing(db: &dyn Backend) -> DbResult<usize> {
+    if db.meta_get("identity.anchors_migrated")?.is_some() {
+        return Ok(0);
+    }
+    let mut by_unit: std::collections::BTreeMap<String, Vec<Anchored>> = Default::default();
+    for (unit, id, vals) in db.entity_records("identity_key")? {
+        let list = by_unit.entry(unit).or_default();
+        let Ok(m) = serde_json::from_str::<Map<String, Value>>(&vals) else {
+            continue;
+        };
+        if let (Some(public), Some(authority)) = (text(&m, "public"), text(&m, "authority")) {
+            list.push((id, public, authority));
+        }
+    }
+    let mut n = 0;
+    for (unit, list) in by_unit {
+        if !list.is_empty() {
+            n += list.len();
+            db.meta_init(
+                &first_keys_setting(&unit),
+                &serde_json::to_string(&list).unwrap_or_default(),
+            )?;
+        }
+    }
+    db.meta_set("identity.anchors_migrated", "1")?;
+    Ok(n)
+}
+
+/// Keeps the release key's signature of this server's anchor for `province` (made with
+/// `scripts/sign-anchor.sh`), after checking it.
+pub fn certify(db: &dyn Backend, province: &str, signature: &str) -> DbResult<()> {
+    let anchor = anchor_key(db)?.public_hex();
+    if !binhyen_protocol::release::verify_anchor(&anchor, province, signature) {
+        return Err(DbError::Other(format!(
+            "this is not the release key's signature of this server's anchor ({anchor}) for province {province}: sign the anchor `binhyen-server anchor show` prints, with scripts/sign-anchor.sh"
+        )));
+    }
+    let mut all: Map<String, Value> = db
+        .meta_get(SIGNATURES)?
+        .and_then(|v| serde_json::from_str(&v).ok())
+        .unwrap_or_default();
+    all.insert(province.to_string(), Value::String(signature.to_string()));
+    db.meta_set(SIGNATURES, &Value::Object(all).to_string())
+}
+
+/// The provinces whose signature of the anchor this server keeps.
+pub fn certified_provinces(db: &dyn Backend) -> DbResult<Vec<String>> {
+    Ok(db
+        .meta_get(SIGNATURES)?
+        .and_then(|v| serde_json::from_str::<Map<String, Value>>(&v).ok())
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default())
 }
 
 /// The server's anchor key, made at its first use.
@@ -70,19 +141,18 @@ pub fn anchored(db: &dyn Backend, unit: &str) -> DbResult<Vec<AnchoredKey>> {
             })
         })
         .collect();
-    let setting = first_keys_setting(unit);
-    let first: Vec<String> = match db.meta_get(&setting)? {
-        Some(v) => serde_json::from_str(&v).unwrap_or_default(),
-        // A unit whose keys all came before anchors: they were accepted then.
-        None if !keys.is_empty() => {
-            let ids: Vec<&str> = keys.iter().map(|k| k.id.as_str()).collect();
-            let stored =
-                db.meta_init(&setting, &serde_json::to_string(&ids).unwrap_or_default())?;
-            serde_json::from_str(&stored).unwrap_or_default()
-        }
-        None => Vec::new(),
-    };
-    let mut anchored: Vec<&Key> = keys.iter().filter(|k| first.contains(&k.id)).collect();
+    let first: Vec<Anchored> = db
+        .meta_get(&first_keys_setting(unit))?
+        .and_then(|v| serde_json::from_str(&v).ok())
+        .unwrap_or_default();
+    let mut anchored: Vec<&Key> = keys
+        .iter()
+        .filter(|k| {
+            first.iter().any(|(id, public, authority)| {
+                *id == k.id && *public == k.public && *authority == k.authority
+            })
+        })
+        .collect();
     loop {
         let before = anchored.len();
         for k in &keys {
@@ -128,8 +198,18 @@ pub fn anchored(db: &dyn Backend, unit: &str) -> DbResult<Vec<AnchoredKey>> {
 
 /// What `GET /api/v1/identity-anchors` answers a station: its own unit's anchored keys.
 pub fn for_station(db: &dyn Backend, station: &StationRow) -> DbResult<IdentityAnchors> {
+    let signatures = db
+        .meta_get(SIGNATURES)?
+        .and_then(|v| serde_json::from_str::<Map<String, Value>>(&v).ok())
+        .map(|m| {
+            m.values()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
     Ok(IdentityAnchors {
         anchor: anchor_key(db)?.public_hex(),
+        signatures,
         unit_code: station.unit_code.clone(),
         keys: anchored(db, &station.unit_code)?,
     })

@@ -93,6 +93,19 @@ enum Cmd {
         #[command(flatten)]
         db: DbArg,
     },
+    /// The anchor that certifies the communes' identity keys: `show` prints it (hex) for the
+    /// release key's holders to sign (scripts/sign-anchor.sh PROVINCE HEX); `certify` keeps
+    /// their signature. Stations trust the anchor only once it is signed.
+    Anchor {
+        #[command(flatten)]
+        db: DbArg,
+        /// The signature to keep (ANCHOR.minisig), for --province.
+        #[arg(long, requires = "province")]
+        signature: Option<PathBuf>,
+        /// The province (its code) the signature names.
+        #[arg(long)]
+        province: Option<String>,
+    },
     /// Official administrative units.
     #[command(subcommand)]
     Units(UnitsCmd),
@@ -317,9 +330,10 @@ fn open(db: &DbArg) -> Result<Arc<dyn Backend>> {
         ),
     };
     let inner = binhyen_server::db::open(&spec)?;
-    Ok(Arc::new(binhyen_server::db::vault::Sealed::open(
-        inner, &key_file,
-    )?))
+    let sealed = binhyen_server::db::vault::Sealed::open(inner, &key_file)?;
+    // Before any station writes: the keys units had before anchors, as they are now.
+    binhyen_server::anchor::anchor_existing(&sealed)?;
+    Ok(Arc::new(sealed))
 }
 
 /// Resolves when the server is asked to stop: Ctrl+C at a terminal, or SIGTERM from systemd
@@ -811,6 +825,31 @@ fn main() -> Result<()> {
             let ca = binhyen_server::tls::ensure_ca(&*open(&db)?)?;
             print!("{}", ca.cert_pem);
             eprintln!("SHA-256: {}", ca.fingerprint);
+        }
+        Cmd::Anchor {
+            db,
+            signature,
+            province,
+        } => {
+            let backend = open(&db)?;
+            if let (Some(sig), Some(province)) = (signature, province) {
+                let text = std::fs::read_to_string(&sig)
+                    .with_context(|| format!("cannot read {}", sig.display()))?;
+                binhyen_server::anchor::certify(&*backend, &province, &text)?;
+                eprintln!("the anchor's signature for province {province} is kept");
+            }
+            println!(
+                "{}",
+                binhyen_server::anchor::anchor_key(&*backend)?.public_hex()
+            );
+            let provinces = binhyen_server::anchor::certified_provinces(&*backend)?;
+            if provinces.is_empty() {
+                eprintln!(
+                    "not signed yet: stations do not trust it until it is (scripts/sign-anchor.sh)"
+                );
+            } else {
+                eprintln!("signed for province(s): {}", provinces.join(", "));
+            }
         }
         Cmd::Bundle(BundleCmd::Import { db, file, reply }) => {
             let bytes =

@@ -182,24 +182,11 @@ fn a_key_planted_in_the_laptops_database_is_never_sealed_to_once_the_officer_syn
     officer(&a, "canbo.ba", "mật khẩu của Ba 2026");
     a.sync();
     let real = sealed_to(&open_db(&a), first["id"].as_str().unwrap());
-    ok(as_user(
-        &a,
-        "canbo.ba",
-        "mật khẩu của Ba 2026",
-        &["sync"],
-        &[],
-    ));
-    ok(as_user(
-        &a,
-        "canbo.ba",
-        "mật khẩu của Ba 2026",
-        &["status"],
-        &[],
-    ));
-    let keys: Value =
-        serde_json::from_str(&std::fs::read_to_string(a.dir.path().join("keys.json")).unwrap())
-            .unwrap();
-    let slot = |user: &str| {
+    let ba = |args: &[&str]| ok(as_user(&a, "canbo.ba", "mật khẩu của Ba 2026", args, &[]));
+    let slot = |user: &str| -> Value {
+        let keys: Value =
+            serde_json::from_str(&std::fs::read_to_string(a.dir.path().join("keys.json")).unwrap())
+                .unwrap();
         keys["slots"]
             .as_array()
             .unwrap()
@@ -208,6 +195,23 @@ fn a_key_planted_in_the_laptops_database_is_never_sealed_to_once_the_officer_syn
             .unwrap()
             .clone()
     };
+    // An anchor the release key has not signed (as one from a server of the administrator's
+    // own would be) is not taken.
+    ba(&["sync"]);
+    let status = ba(&["status"]);
+    assert!(
+        slot("canbo.ba").get("anchor").is_none(),
+        "{}",
+        slot("canbo.ba")
+    );
+    assert_eq!(status["identity"]["anchored"], false, "{status}");
+    // Signed by the release key for the province: Ba's sync pins it, Ba's next sign-in
+    // binds it into Ba's slot.
+    crate::sync::certify_anchor(&db, work.path());
+    a.sync();
+    ba(&["sync"]);
+    let status = ba(&["status"]);
+    assert_eq!(status["identity"]["anchored"], true, "{status}");
     assert!(
         slot("canbo.ba")["anchor"]
             .as_str()

@@ -278,7 +278,9 @@ async fn sync_now_sends_the_waiting_changes() {
     let shown = app.text("sync-fingerprint").await.replace(' ', "");
     assert_eq!(shown, fingerprint);
     // The first reporter's identity (recorded at the command line by the same chief) makes
-    // the commune's key; the next sync has the province certify it, and the screen says so.
+    // the commune's key; the next sync has the province certify it (its anchor signed by the
+    // release key), and the screen says so.
+    crate::sync::certify_anchor(&db, work.path());
     binhyen_in(
         app.data_dir.path(),
         &["tip", "add"],

@@ -186,6 +186,37 @@ pub(crate) fn sqlite_server(work: &Path) -> (String, Server) {
     (db, server)
 }
 
+/// Has the server's anchor signed with the development release key for Đắk Lắk (province
+/// 66), as the release key's holders sign a province's anchor (`scripts/sign-anchor.sh`):
+/// stations trust the anchor only then.
+pub(crate) fn certify_anchor(db: &str, work: &Path) {
+    let out = server_cmd(db, &["anchor"]);
+    let anchor = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let signed = run(Command::new(root.join("scripts/sign-anchor.sh"))
+        .args(["--key"])
+        .arg(root.join("packaging/release/dev-release.key"))
+        .arg("--out-dir")
+        .arg(work)
+        .args(["66", &anchor]));
+    assert!(
+        signed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&signed.stderr)
+    );
+    let sig = work.join("anchor-66.minisig");
+    server_cmd(
+        db,
+        &[
+            "anchor",
+            "--province",
+            "66",
+            "--signature",
+            sig.to_str().unwrap(),
+        ],
+    );
+}
+
 /// `binhyen-server station enroll` for `unit`, writing the provisioning file `out` in clear
 /// (`--unsealed`: the tests that are not about the seal skip the code).
 pub(crate) fn provision(db: &str, unit: &str, url: &str, out: &Path, extra: &[&str]) {

@@ -251,6 +251,8 @@ pub trait Backend: Send + Sync {
     /// The live records of one entity of one unit: (id, values JSON), in id order (a
     /// commune's identity keys, for the anchor).
     fn unit_records(&self, unit: &str, entity: &str) -> DbResult<Vec<(String, String)>>;
+    /// Every live record of one entity, of any unit: (unit, id, values JSON).
+    fn entity_records(&self, entity: &str) -> DbResult<Vec<(String, String, String)>>;
     /// Keeps a release and its content; a version published before is refused
     /// (`release_exists`).
     fn publish_release(&self, release: &ReleaseRow, data: &[u8]) -> DbResult<()>;
@@ -545,6 +547,7 @@ pub(crate) trait Tx {
     fn unit_records(&mut self, unit: &str, entity: &str) -> DbResult<Vec<(String, String)>>;
     /// Stores a server setting unless it is set already; returns what is stored.
     fn meta_init(&mut self, key: &str, value: &str) -> DbResult<String>;
+    fn meta_set(&mut self, key: &str, value: &str) -> DbResult<()>;
 }
 
 /// The log entry that tells every station of the scope about a conflict or its end. Conflicts

@@ -174,6 +174,15 @@ impl Tx for Transaction<'_> {
             .collect())
     }
 
+    fn meta_set(&mut self, key: &str, value: &str) -> DbResult<()> {
+        self.execute(
+            "INSERT INTO server_meta(key, value) VALUES ($1, $2)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            &[&key, &value],
+        )?;
+        Ok(())
+    }
+
     fn meta_init(&mut self, key: &str, value: &str) -> DbResult<String> {
         self.execute(
             "INSERT INTO server_meta(key, value) VALUES ($1, $2) ON CONFLICT(key) DO NOTHING",
@@ -751,6 +760,19 @@ impl Backend for PgBackend {
         let mut client = self.lock();
         let mut tx = client.transaction()?;
         Tx::unit_records(&mut tx, unit, entity)
+    }
+
+    fn entity_records(&self, entity: &str) -> DbResult<Vec<(String, String, String)>> {
+        Ok(self
+            .lock()
+            .query(
+                "SELECT unit_code, entity_id, vals FROM records
+                 WHERE entity = $1 AND deleted IS NULL ORDER BY unit_code, entity_id",
+                &[&entity],
+            )?
+            .into_iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
     }
 
     fn stations_seen(&self) -> DbResult<BTreeMap<String, (String, String)>> {

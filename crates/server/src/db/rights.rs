@@ -90,21 +90,20 @@ pub(crate) fn check(
     }
 }
 
-/// A unit's first identity key to reach the server is anchored (the keys a unit had before
-/// anchors all are, with the first new one). See `crate::anchor`.
+/// A unit's first identity key to reach the server is anchored, with its public half and
+/// authority as pushed (see `crate::anchor`); a unit that has anchored keys anchors more only
+/// by endorsement.
 fn anchor_first_key(tx: &mut dyn Tx, c: &WireChange) -> DbResult<()> {
-    let mut ids: Vec<String> = tx
-        .unit_records(&c.unit_code, "identity_key")?
-        .into_iter()
-        .map(|(id, _)| id)
-        .collect();
-    if ids.is_empty() {
-        ids.push(c.entity_id.clone());
+    let setting = crate::anchor::first_keys_setting(&c.unit_code);
+    let stored = tx.meta_init(&setting, "[]")?;
+    let anchored: Vec<crate::anchor::Anchored> = serde_json::from_str(&stored).unwrap_or_default();
+    if !anchored.is_empty() {
+        return Ok(());
     }
-    tx.meta_init(
-        &crate::anchor::first_keys_setting(&c.unit_code),
-        &serde_json::to_string(&ids).unwrap_or_default(),
-    )?;
+    if let (Some(public), Some(authority)) = (text(&c.data, "public"), text(&c.data, "authority")) {
+        let first = [(c.entity_id.as_str(), public, authority)];
+        tx.meta_set(&setting, &serde_json::to_string(&first).unwrap_or_default())?;
+    }
     Ok(())
 }
 

@@ -143,6 +143,15 @@ impl Tx for Transaction<'_> {
         Ok(rows)
     }
 
+    fn meta_set(&mut self, key: &str, value: &str) -> DbResult<()> {
+        self.execute(
+            "INSERT INTO server_meta(key, value) VALUES (?1, ?2)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
     fn meta_init(&mut self, key: &str, value: &str) -> DbResult<String> {
         self.execute(
             "INSERT INTO server_meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO NOTHING",
@@ -718,6 +727,18 @@ impl Backend for SqliteBackend {
         let mut conn = self.lock();
         let mut tx = conn.transaction()?;
         Tx::unit_records(&mut tx, unit, entity)
+    }
+
+    fn entity_records(&self, entity: &str) -> DbResult<Vec<(String, String, String)>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(
+            "SELECT unit_code, entity_id, vals FROM records
+             WHERE entity = ?1 AND deleted IS NULL ORDER BY unit_code, entity_id",
+        )?;
+        let rows = stmt
+            .query_map([entity], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
     }
 
     fn stations_seen(&self) -> DbResult<BTreeMap<String, (String, String)>> {

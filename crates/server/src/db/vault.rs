@@ -421,6 +421,9 @@ impl Backend for Sealed {
     fn unit_records(&self, unit: &str, entity: &str) -> DbResult<Vec<(String, String)>> {
         self.inner.unit_records(unit, entity)
     }
+    fn entity_records(&self, entity: &str) -> DbResult<Vec<(String, String, String)>> {
+        self.inner.entity_records(entity)
+    }
     fn publish_release(&self, release: &ReleaseRow, data: &[u8]) -> DbResult<()> {
         self.inner.publish_release(release, data)
     }

@@ -1827,8 +1827,83 @@ fn the_province_anchors_a_communes_first_key_and_the_keys_it_endorses(kind: Kind
         (403, Some("unauthorised_grant")),
         "{r}"
     );
-    // Another commune's station hears of none of them, under the same anchor.
-    assert_eq!(anchored(&other_commune), (anchor, Vec::new()));
+    // A key with no authority is not anchored as a unit's first, nor once someone gives it
+    // one: only the keys it endorses could have been, and it endorses none.
+    let bare = entity_change(
+        "b1",
+        "identity_key",
+        "24235",
+        "key-bare",
+        "insert",
+        json!({"unit_code": "24235", "public": "05".repeat(32), "created_at": t, "retired": 0}),
+    );
+    assert_eq!(
+        api.post("/api/v1/push", Some(&other_commune), &push(vec![bare]))
+            .0,
+        200
+    );
+    let given = entity_change(
+        "b2",
+        "identity_key",
+        "24235",
+        "key-bare",
+        "update",
+        json!({"authority": authorities[3].public_hex()}),
+    );
+    assert_eq!(
+        api.post("/api/v1/push", Some(&other_commune), &push(vec![given]))
+            .0,
+        200
+    );
+    assert_eq!(anchored(&other_commune), (anchor.clone(), Vec::new()));
+    // Another commune's station hears of none of 24280's keys, under the same anchor.
+    let (status, r) = api.get("/api/v1/identity-anchors", Some(&other_commune));
+    assert_eq!(status, 200);
+    assert!(!r.to_string().contains("key-1"), "{r}");
     // Unauthenticated: refused.
     assert_eq!(api.get("/api/v1/identity-anchors", None).0, 401);
+
+    // The release key's signature of the anchor: none until the province keeps one; one for
+    // another anchor or another province is refused; the stations then receive it.
+    let (_, r) = api.get("/api/v1/identity-anchors", Some(&a));
+    assert_eq!(r["signatures"], json!([]), "{r}");
+    let sign = |province: &str, anchor: &str| -> String {
+        let work = tempfile::tempdir().unwrap();
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let out = std::process::Command::new(root.join("scripts/sign-anchor.sh"))
+            .arg("--key")
+            .arg(root.join("packaging/release/dev-release.key"))
+            .arg("--out-dir")
+            .arg(work.path())
+            .args([province, anchor])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::read_to_string(work.path().join(format!("anchor-{province}.minisig"))).unwrap()
+    };
+    let other_anchor = "ab".repeat(32);
+    assert!(binhyen_server::anchor::certify(&*api.db, "66", &sign("66", &other_anchor)).is_err());
+    let for_66 = sign("66", &anchor);
+    assert!(binhyen_server::anchor::certify(&*api.db, "66", &sign("67", &anchor)).is_err());
+    let mut tampered = for_66.clone();
+    tampered = tampered.replace("province=66", "province=67");
+    assert!(binhyen_server::anchor::certify(&*api.db, "67", &tampered).is_err());
+    binhyen_server::anchor::certify(&*api.db, "66", &for_66).unwrap();
+    let (_, r) = api.get("/api/v1/identity-anchors", Some(&a));
+    let sigs = r["signatures"].as_array().unwrap();
+    assert_eq!(sigs.len(), 1);
+    assert!(binhyen_protocol::release::verify_anchor(
+        &anchor,
+        "66",
+        sigs[0].as_str().unwrap()
+    ));
+    assert!(!binhyen_protocol::release::verify_anchor(
+        &anchor,
+        "67",
+        sigs[0].as_str().unwrap()
+    ));
 }

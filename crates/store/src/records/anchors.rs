@@ -2,17 +2,19 @@
 //! planted in the database by someone who holds the database key (a station administrator)
 //! from being sealed to.
 //!
-//! - Each sync fetches the unit's keys the provincial server anchored, each with the
-//!   anchor's certificate (see the server's `anchor.rs`), over the connection pinned to the
-//!   province's authority, and keeps them (`identity_anchors`).
+//! - Each sync (and each reply bundle) brings the unit's keys the provincial server
+//!   anchored, each with the anchor's certificate (see the server's `anchor.rs`), and the
+//!   release key's signature of the anchor for this station's province: without that
+//!   signature nothing is taken (the server's address and authority are in the database,
+//!   which an administrator can point at a server of their own).
 //! - The anchor's public half is pinned **per officer**: the officer's own sync signs it with
 //!   their personal key (`anchor_pins`, which nobody else can sign), and their next sign-in
 //!   binds it into their slot of `keys.json` (the box key's wrapping is then bound to it; see
 //!   `keys.rs`). A pin or a certificate someone else wrote is not believed.
 //! - A session with a pinned anchor seals new identities and files only to keys it
-//!   certifies, or to a key its own officer made (see `identity.rs`'s sealer). Where the unit
-//!   has no certified key yet (its first key has not reached the province), it seals as
-//!   before; SECURITY.md says so.
+//!   certifies, or to a key its own officer made (see `identity.rs`'s sealer); where it finds
+//!   none, an officer is refused (a chief makes a key of their own). Before the officer's
+//!   first sync it seals as before; SECURITY.md says so.
 
 use std::collections::BTreeSet;
 
@@ -69,6 +71,24 @@ impl Station {
     /// keys now certified here.
     pub fn receive_anchors(&mut self, got: &IdentityAnchors) -> Result<usize> {
         let unit = self.info().unit_code.clone();
+        // The release key vouches for the anchor, for this station's province: the server's
+        // address and authority are in the database, and someone who points the laptop at a
+        // server of their own brings an anchor of their own.
+        let province = self
+            .info()
+            .province_code
+            .clone()
+            .unwrap_or_else(|| unit.clone());
+        if !got
+            .signatures
+            .iter()
+            .any(|s| binhyen_protocol::release::verify_anchor(&got.anchor, &province, s))
+        {
+            tracing::warn!(
+                "the provincial server's anchor is not signed by the release key for this province; not taken"
+            );
+            return Ok(0);
+        }
         if let Some(pinned) = self.anchor()? {
             if pinned != got.anchor {
                 tracing::warn!(

@@ -623,14 +623,24 @@ impl Station {
         public: &PublicKey,
         authority: &GrantAuthority,
     ) -> Result<Option<(String, String)>> {
-        let anchored = self.anchored_keys(unit)?.unwrap_or_default();
+        // Only a key this session trusts endorses: certified, or made by its own officer
+        // (a key planted and granted to this officer is neither). Without an anchor, as
+        // before: the province anchors only what an anchored key endorsed anyway.
+        let anchored = self.anchored_keys(unit)?;
+        let own: Vec<String> = self.ring.openers.iter().map(|(id, _)| id.clone()).collect();
         let mut held = Vec::new();
         for (key, _) in unit_keys(&self.conn, unit, false)? {
             if key == id {
                 continue;
             }
+            let certified = anchored.as_ref().is_some_and(|a| a.contains(&key));
+            let trusted =
+                certified || anchored.is_none() || self.made_by_own_officer(unit, &key, &own)?;
+            if !trusted {
+                continue;
+            }
             if let Some(secret) = self.identity_secret(&key)? {
-                held.push((anchored.contains(&key), key, secret));
+                held.push((certified, key, secret));
             }
         }
         held.sort_by_key(|(certified, ..)| !*certified);
