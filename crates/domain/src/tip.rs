@@ -208,6 +208,11 @@ pub struct TipInput {
     #[serde(default)]
     #[ts(optional)]
     pub reporter: Option<ReporterInput>,
+    /// A question about an administrative procedure answered on the spot: the answer given.
+    /// The tip is recorded, then marked resolved with it on its timeline.
+    #[serde(default)]
+    #[ts(optional)]
+    pub answered: Option<String>,
 }
 
 /// A tip input that passed validation; text is normalised, defaults are filled.
@@ -526,6 +531,33 @@ pub struct Tip {
     /// Photos and scans (empty in lists).
     #[serde(default)]
     pub attachments: Vec<crate::attachment::Attachment>,
+    /// The hamlet is remote (the longer legal deadline applies).
+    #[serde(default)]
+    pub hamlet_remote: bool,
+    /// When a crime tip still waiting (received or being verified) must be transferred to
+    /// the investigation agency, by the station's deadline rules; none for other tips.
+    #[serde(default)]
+    pub transfer_deadline: Option<DateTime<Utc>>,
+}
+
+impl Tip {
+    /// The statutory transfer deadline of this tip (see [`Tip::transfer_deadline`]):
+    /// `hours` after it was received, `hours_remote` for a remote hamlet.
+    pub fn deadline_by(&self, hours: u32, hours_remote: u32) -> Option<DateTime<Utc>> {
+        let crime = matches!(
+            self.category,
+            Category::CrimeDenunciation | Category::CrimeReport
+        );
+        let waiting = matches!(self.status, Status::Received | Status::Verifying);
+        (crime && waiting).then(|| {
+            let h = if self.hamlet_remote {
+                hours_remote
+            } else {
+                hours
+            };
+            self.received_at + Duration::hours(i64::from(h))
+        })
+    }
 }
 
 string_enum!(

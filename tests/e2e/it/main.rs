@@ -8,6 +8,7 @@ mod anchor;
 mod desktop_sync;
 mod harness;
 mod journeys;
+mod officer_day;
 mod offline;
 mod sync;
 mod ui;

@@ -73,7 +73,7 @@ impl App {
         self.el(id).await;
         self.client
             .execute(
-                "const i = document.querySelector(`[data-testid='${arguments[0]}']`); i.value = ''; i.dispatchEvent(new Event('input'));",
+                "const i = document.querySelector(`[data-testid='${arguments[0]}']`); i.value = ''; i.dispatchEvent(new Event('input', { bubbles: true }));",
                 vec![serde_json::json!(id)],
             )
             .await

@@ -28,6 +28,14 @@ describe('tip form', () => {
     expect(input.received_at).toBe('2026-06-01T02:55:00.000Z');
   });
 
+  it('sends an answer given on the spot only for a procedure question', () => {
+    const base = { ...emptyDraft('2026-06-01T09:55'), content: 'Hỏi thủ tục tạm trú', answeredNow: true };
+    expect(toInput({ ...base, category: 'admin_question', answer: ' Hướng dẫn nộp qua VNeID ' }).answered).toBe('Hướng dẫn nộp qua VNeID');
+    expect(toInput({ ...base, category: 'admin_question' }).answered).toContain('trả lời ngay');
+    expect(toInput({ ...base, category: 'security_order' }).answered).toBeUndefined();
+    expect(toInput({ ...base, category: 'admin_question', answeredNow: false }).answered).toBeUndefined();
+  });
+
   it('keeps a secret reporter', () => {
     const input = toInput({ ...emptyDraft('2026-06-01T09:55'), content: 'x', reporterName: 'Y Bli', reporterSecret: true });
     expect(input.reporter).toEqual({ name: 'Y Bli', phone: undefined, id_number: undefined, secret: true });

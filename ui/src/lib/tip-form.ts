@@ -20,6 +20,9 @@ export interface TipDraft {
   reporterPhone: string;
   reporterIdNumber: string;
   reporterSecret: boolean;
+  /** A procedure question answered on the spot, and the answer given. */
+  answeredNow: boolean;
+  answer: string;
 }
 
 export function emptyDraft(receivedAt: string): TipDraft {
@@ -35,6 +38,8 @@ export function emptyDraft(receivedAt: string): TipDraft {
     reporterPhone: '',
     reporterIdNumber: '',
     reporterSecret: false,
+    answeredNow: false,
+    answer: '',
   };
 }
 
@@ -78,6 +83,10 @@ export function toInput(draft: TipDraft): TipInput {
     hamlet: optional(draft.hamlet),
     address: optional(draft.address),
     urgency: draft.urgency,
+    answered:
+      draft.category === 'admin_question' && draft.answeredNow
+        ? optional(draft.answer) ?? 'Đã trả lời ngay khi tiếp nhận.'
+        : undefined,
     reporter: hasReporter
       ? {
           name: optional(draft.reporterName),

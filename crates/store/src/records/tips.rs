@@ -28,7 +28,7 @@ const TIP_COLUMNS: &str =
     "t.id, t.unit_code, t.register_no, t.received_at, t.category, t.channel, t.status,
     t.urgency, t.content, t.hamlet_id, h.name, t.address, t.latitude, t.longitude,
     r.tip_id IS NOT NULL, COALESCE(r.secret, 0), t.created_at, t.updated_at,
-    t.received_by, rb.full_name, t.assigned_to, ab.full_name";
+    t.received_by, rb.full_name, t.assigned_to, ab.full_name, COALESCE(h.remote, 0)";
 /// The FROM clause, the WHERE clause and the arguments of a tip filter.
 type FilterSql = (String, String, Vec<Box<dyn ToSql>>);
 
@@ -65,6 +65,8 @@ fn row_to_tip(r: &rusqlite::Row<'_>) -> rusqlite::Result<Tip> {
         timeline: Vec::new(),
         links: Vec::new(),
         attachments: Vec::new(),
+        hamlet_remote: r.get(22)?,
+        transfer_deadline: None,
     })
 }
 
@@ -431,6 +433,17 @@ impl Station {
         now: DateTime<Utc>,
     ) -> Result<Tip> {
         self.require(Permission::TipRecord)?;
+        let answered = match input.answered.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(_) if input.category != Some(Category::AdminQuestion) => {
+                return Err(StoreError::Invalid(Invalid::one(
+                    "answered",
+                    "not_a_question",
+                    "Chỉ câu hỏi về thủ tục hành chính mới được ghi là đã trả lời ngay; nguồn tin chưa được ghi.",
+                )))
+            }
+            Some(a) => Some(binhyen_domain::text::normalize(a)),
+        };
         let tip = match (input.validate(now), validate_all(files)) {
             (Ok(tip), Ok(files)) => (tip, files),
             (Err(Invalid(mut a)), Err(Invalid(b))) => {
@@ -479,6 +492,15 @@ impl Station {
         )?;
         w.commit()?;
         tracing::info!(tip = %id, "tip recorded");
+        if let Some(answer) = answered {
+            // Answered on the spot: resolved at once, the answer on its timeline.
+            let patch = TipPatch {
+                status: Some(Status::Resolved),
+                note: Some(answer),
+                ..TipPatch::default()
+            };
+            return self.update_tip(&id.to_string(), &patch, now);
+        }
         self.load_tip(&id.to_string(), false)
     }
 
@@ -569,6 +591,8 @@ impl Station {
         tip.timeline = self.timeline(&tip)?;
         tip.links = self.links(&id)?;
         tip.attachments = crate::attachments::tip_attachments(&self.conn, &id)?;
+        let rules = self.deadline_rules()?;
+        tip.transfer_deadline = tip.deadline_by(rules.transfer_hours, rules.transfer_hours_remote);
         Ok(tip)
     }
 
@@ -876,7 +900,7 @@ impl Station {
             let tips = stmt
                 .query_map(params.as_slice(), row_to_tip)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            return Ok(tips);
+            return self.with_deadlines(tips);
         }
         // A page: its rows are found first by rowid alone, walking an index in the list's
         // order (or the full-text index) with nothing joined, then only those rows are read
@@ -900,10 +924,20 @@ impl Station {
         ))?;
         let mut rows: HashMap<i64, Tip> = stmt
             .query_map(rusqlite::params_from_iter(ids.iter()), |r| {
-                Ok((r.get::<_, i64>(22)?, row_to_tip(r)?))
+                Ok((r.get::<_, i64>(23)?, row_to_tip(r)?))
             })?
             .collect::<rusqlite::Result<_>>()?;
-        Ok(ids.iter().filter_map(|id| rows.remove(id)).collect())
+        self.with_deadlines(ids.iter().filter_map(|id| rows.remove(id)).collect())
+    }
+
+    /// Fills in each tip's transfer deadline by the station's rules.
+    fn with_deadlines(&self, mut tips: Vec<Tip>) -> Result<Vec<Tip>> {
+        let rules = self.deadline_rules()?;
+        for tip in &mut tips {
+            tip.transfer_deadline =
+                tip.deadline_by(rules.transfer_hours, rules.transfer_hours_remote);
+        }
+        Ok(tips)
     }
 
     pub fn count_tips(&self, filter: &TipFilter) -> Result<u64> {
@@ -981,6 +1015,19 @@ impl Station {
             labels.push("kênh");
         }
         if let Some(at) = valid.received_at.filter(|at| *at != current.received_at) {
+            // The transfer deadline counts from it: a correction says why, on the timeline.
+            let note = valid.note.as_deref().unwrap_or("");
+            if note.split_whitespace().count() < REVEAL_REASON_WORDS
+                || note.chars().count() < REVEAL_REASON_CHARS
+            {
+                return Err(StoreError::Invalid(Invalid::one(
+                    "note",
+                    "reason_required",
+                    format!(
+                        "Sửa thời điểm tiếp nhận cần ghi lý do (ít nhất {REVEAL_REASON_WORDS} từ, ví dụ \"ghi nhầm giờ khi nhận điện thoại\"), vì thời hạn chuyển tin tính từ thời điểm này; lý do được ghi vào diễn biến."
+                    ),
+                )));
+            }
             changed.insert("received_at".into(), json!(ts(at)));
             sets.push(("received_at", Box::new(ts(at))));
             labels.push("thời điểm tiếp nhận");

@@ -261,12 +261,29 @@ fn the_receipt_heads_the_timeline_from_the_tip_itself() {
         "{changes:?}"
     );
 
-    // The receipt's time is corrected: the receipt moves with it, before what came after.
-    let patch: TipPatch = serde_json::from_value(
+    // The receipt's time is corrected: only with a reason (the transfer deadline counts
+    // from it), kept on the timeline; the receipt moves with it, before what came after.
+    let unexplained: TipPatch = serde_json::from_value(
         json!({"received_at": "2026-11-19T14:00:00Z", "status": "verifying"}),
     )
     .unwrap();
+    let refused = s.update_tip(&id, &unexplained, now()).unwrap_err();
+    assert!(refused.to_string().contains("lý do"), "{refused}");
+    assert_eq!(s.get_tip(&id).unwrap().status, Status::Received);
+    let patch: TipPatch = serde_json::from_value(
+        json!({"received_at": "2026-11-19T14:00:00Z", "status": "verifying",
+               "note": "ghi nhầm giờ khi nhận điện thoại"}),
+    )
+    .unwrap();
     let updated = s.update_tip(&id, &patch, now()).unwrap();
+    assert!(
+        updated
+            .timeline
+            .iter()
+            .any(|a| a.note.as_deref() == Some("ghi nhầm giờ khi nhận điện thoại")),
+        "{:?}",
+        updated.timeline
+    );
     let kinds: Vec<_> = updated.timeline.iter().map(|a| a.kind).collect();
     assert_eq!(kinds, vec![ActionKind::Received, ActionKind::StatusChanged]);
     assert_eq!(updated.timeline[0].at, updated.received_at);
@@ -418,8 +435,9 @@ fn search_results_are_newest_first() {
             ..Default::default()
         })
         .unwrap();
-    let patch: TipPatch =
-        serde_json::from_value(json!({"received_at": "2026-11-10T00:00:00Z"})).unwrap();
+    let patch: TipPatch = serde_json::from_value(json!({"received_at": "2026-11-10T00:00:00Z",
+                                      "note": "ghi nhầm ngày tiếp nhận"}))
+    .unwrap();
     s.update_tip(&first[0].id.to_string(), &patch, now())
         .unwrap();
     assert_eq!(query(&s)[0], "trộm bò lần một");

@@ -33,4 +33,13 @@ links: Array<TipLink>,
 /**
  * Photos and scans (empty in lists).
  */
-attachments: Array<Attachment>, };
+attachments: Array<Attachment>, 
+/**
+ * The hamlet is remote (the longer legal deadline applies).
+ */
+hamlet_remote: boolean, 
+/**
+ * When a crime tip still waiting (received or being verified) must be transferred to
+ * the investigation agency, by the station's deadline rules; none for other tips.
+ */
+transfer_deadline: string | null, };

@@ -15,4 +15,9 @@ received_at?: string,
 /**
  * A hamlet of the station's commune, by id or by name.
  */
-hamlet?: string, address?: string, latitude?: number, longitude?: number, urgency?: Urgency, reporter?: ReporterInput, };
+hamlet?: string, address?: string, latitude?: number, longitude?: number, urgency?: Urgency, reporter?: ReporterInput, 
+/**
+ * A question about an administrative procedure answered on the spot: the answer given.
+ * The tip is recorded, then marked resolved with it on its timeline.
+ */
+answered?: string, };
