@@ -11,7 +11,8 @@
 //!   that key's grant authority, which only its holders can derive). What is anchored is
 //!   the key with its public half and authority, never an id alone.
 //! - The release key (kept offline by those who build releases) signs the anchor for the
-//!   province the server serves (`scripts/sign-anchor.sh`, `binhyen-server anchor certify`):
+//!   province the server serves (`scripts/sign-anchor.sh`, then `binhyen-server anchor
+//!   --province P --signature FILE`):
 //!   a station trusts an anchor only with that signature, so a server someone else runs
 //!   cannot hand out an anchor of its own.
 //! - `GET /api/v1/identity-anchors` gives a station its unit's anchored keys, each certified
@@ -33,7 +34,7 @@ pub const ANCHOR_KEY: &str = "identity.anchor_key";
 /// were when anchored (JSON array of `[id, public, authority]`): its first key, or the keys
 /// it had, with their authority, when anchors came.
 pub fn first_keys_setting(unit: &str) -> String {
-    format!("identity.anchored.{unit}")
+    format!("identity.anchored.v2.{unit}")
 }
 
 /// The server setting that holds the release key's signatures of the anchor, by province

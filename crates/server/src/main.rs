@@ -93,9 +93,10 @@ enum Cmd {
         #[command(flatten)]
         db: DbArg,
     },
-    /// The anchor that certifies the communes' identity keys: `show` prints it (hex) for the
-    /// release key's holders to sign (scripts/sign-anchor.sh PROVINCE HEX); `certify` keeps
-    /// their signature. Stations trust the anchor only once it is signed.
+    /// The anchor that certifies the communes' identity keys: prints it (hex) for the
+    /// release key's holders to sign (scripts/sign-anchor.sh PROVINCE HEX); with --province
+    /// and --signature, keeps their signature first. Stations trust the anchor only once it
+    /// is signed for their province.
     Anchor {
         #[command(flatten)]
         db: DbArg,
@@ -103,7 +104,7 @@ enum Cmd {
         #[arg(long, requires = "province")]
         signature: Option<PathBuf>,
         /// The province (its code) the signature names.
-        #[arg(long)]
+        #[arg(long, requires = "signature")]
         province: Option<String>,
     },
     /// Official administrative units.

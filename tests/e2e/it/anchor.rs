@@ -215,7 +215,7 @@ fn a_key_planted_in_the_laptops_database_is_never_sealed_to_once_the_officer_syn
     assert!(
         slot("canbo.ba")["anchor"]
             .as_str()
-            .is_some_and(|a| a.len() == 64),
+            .is_some_and(|a| a.len() == 64 + 6 && a.ends_with("@24280")),
         "Ba's slot pins the province's anchor: {}",
         slot("canbo.ba")
     );

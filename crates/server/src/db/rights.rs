@@ -96,8 +96,10 @@ pub(crate) fn check(
 fn anchor_first_key(tx: &mut dyn Tx, c: &WireChange) -> DbResult<()> {
     let setting = crate::anchor::first_keys_setting(&c.unit_code);
     let stored = tx.meta_init(&setting, "[]")?;
-    let anchored: Vec<crate::anchor::Anchored> = serde_json::from_str(&stored).unwrap_or_default();
-    if !anchored.is_empty() {
+    // Anything but an empty list (a value this version cannot read included) means the
+    // unit has its first key already.
+    let anchored: Option<Vec<crate::anchor::Anchored>> = serde_json::from_str(&stored).ok();
+    if anchored.is_none_or(|a| !a.is_empty()) {
         return Ok(());
     }
     if let (Some(public), Some(authority)) = (text(&c.data, "public"), text(&c.data, "authority")) {

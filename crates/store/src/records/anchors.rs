@@ -55,8 +55,9 @@ impl Station {
             .map(|(anchor, _)| anchor))
     }
 
-    /// The province's anchor key this session trusts: pinned in the officer's slot, else by
-    /// the officer's own sync since the last sign-in; `None` before their first sync.
+    /// The province's anchor key this session trusts, as `ANCHOR@UNIT` (the unit it was
+    /// received for): pinned in the officer's slot, else by the officer's own sync since the
+    /// last sign-in; `None` before their first sync.
     pub(crate) fn anchor(&self) -> Result<Option<String>> {
         match &self.ring.slot_anchor {
             Some(a) => Ok(Some(a.clone())),
@@ -74,10 +75,12 @@ impl Station {
         // The release key vouches for the anchor, for this station's province: the server's
         // address and authority are in the database, and someone who points the laptop at a
         // server of their own brings an anchor of their own.
-        let province = self
-            .info()
-            .province_code
-            .clone()
+        // The province from the country's official list built into the program, never from
+        // the database (whose units table an administrator can edit).
+        let province = crate::units::official()?
+            .into_iter()
+            .find(|u| u.code == unit)
+            .and_then(|u| u.parent_code)
             .unwrap_or_else(|| unit.clone());
         if !got
             .signatures
@@ -89,8 +92,11 @@ impl Station {
             );
             return Ok(0);
         }
+        // What is pinned is the anchor with the unit it was received for: a database whose
+        // unit was changed afterwards certifies nothing (see `anchored_keys`).
+        let pin = format!("{}@{unit}", got.anchor);
         if let Some(pinned) = self.anchor()? {
-            if pinned != got.anchor {
+            if pinned != pin {
                 tracing::warn!(
                     "the provincial server's anchor key differs from the one this officer pinned; not taken"
                 );
@@ -132,7 +138,7 @@ impl Station {
                     "INSERT INTO anchor_pins(officer_key_id, anchor, signature) VALUES (?1, ?2, ?3)
                      ON CONFLICT(officer_key_id) DO UPDATE SET anchor = excluded.anchor,
                                                                signature = excluded.signature",
-                    params![own_id, got.anchor, personal.pin(&got.anchor)],
+                    params![own_id, pin, personal.pin(&pin)],
                 )?;
             }
         }
@@ -144,8 +150,12 @@ impl Station {
     /// the database holds them now (public half and authority); `None` where it trusts no
     /// anchor yet.
     pub(crate) fn anchored_keys(&self, unit: &str) -> Result<Option<BTreeSet<String>>> {
-        let Some(anchor) = self.anchor()? else {
+        let Some(pinned) = self.anchor()? else {
             return Ok(None);
+        };
+        // Pinned for another unit than the database now says: nothing is certified.
+        let Some(anchor) = pinned.strip_suffix(&format!("@{unit}")).map(str::to_string) else {
+            return Ok(Some(BTreeSet::new()));
         };
         let rows: Vec<(String, String, String, String)> = self
             .conn
