@@ -120,6 +120,13 @@ impl Status {
         self.next().contains(&to)
     }
 
+    /// A finished tip (closed, or refused as a duplicate) may be reopened, back to
+    /// verification: a chief's decision, with a stated reason (see the store's
+    /// `update_tip`).
+    pub fn reopens(self, to: Status) -> bool {
+        matches!(self, Status::Closed | Status::Rejected) && to == Status::Verifying
+    }
+
     /// Still needs work from the station.
     pub fn is_open(self) -> bool {
         matches!(self, Status::Received | Status::Verifying)
@@ -428,7 +435,7 @@ impl TipPatch {
             check_received_at(at, now, &mut errors);
         }
         if let Some(to) = self.status {
-            if to != current && !current.can_move_to(to) {
+            if to != current && !current.can_move_to(to) && !current.reopens(to) {
                 let allowed: Vec<&str> = current.next().iter().map(|s| s.label()).collect();
                 let hint = if allowed.is_empty() {
                     "nguồn tin đã kết thúc, không chuyển tiếp được".to_string()

@@ -15,7 +15,7 @@ pub enum SyncError {
     Untrusted { url: String, reason: String },
     #[error("Máy chủ từ chối ({status}): {}", .error.message)]
     Refused { status: u16, error: ApiError },
-    #[error("Trạm chưa đăng ký với máy chủ tỉnh: hãy chạy `binhyen enroll TỆP_CẤP_PHÉP`.")]
+    #[error("Trạm chưa đăng ký với máy chủ tỉnh: cán bộ kỹ thuật Công an tỉnh đăng ký máy bằng tệp cấp phép.")]
     NotEnrolled,
     #[error("Tệp cấp phép không hợp lệ: {0}")]
     Provisioning(String),

@@ -130,7 +130,7 @@ pub fn check_after_install(station: &Station) {
     let verdict = match station.doctor() {
         Ok(checks) if checks.iter().all(|c| c.ok) => format!("{CHECKED}: không có lỗi."),
         Ok(checks) => format!(
-            "{CHECKED}: có lỗi ({}); hãy chạy `binhyen doctor` và báo Công an tỉnh.",
+            "{CHECKED}: có lỗi ({}); hãy báo cán bộ kỹ thuật Công an tỉnh (màn hình Đồng bộ, «Chép thông tin»).",
             checks
                 .iter()
                 .filter(|c| !c.ok)

@@ -273,8 +273,17 @@ async fn a_phone_tip_is_recorded_by_keyboard_alone_and_one_key_loses_nothing() {
         "a phone tip recorded by keyboard alone: {keys} key presses ({} of them the content's characters)",
         content.chars().count()
     );
-    // The next tip starts on the channel just used.
-    assert_eq!(value(&app, "tip-channel").await, json!("phone"));
+    // The next tip starts on the channel just used (read from the station as the new form
+    // opens).
+    let start = std::time::Instant::now();
+    while value(&app, "tip-channel").await != json!("phone") {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "the new form starts on {}",
+            value(&app, "tip-channel").await
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 
     // "Bỏ bản nháp" asks first, and can be undone.
     app.type_in(
@@ -309,6 +318,27 @@ async fn a_phone_tip_is_recorded_by_keyboard_alone_and_one_key_loses_nothing() {
     let shown = app.text("screen-tip").await;
     assert!(
         shown.contains("Đã hướng dẫn nộp hồ sơ qua VNeID"),
+        "{shown}"
+    );
+
+    // Next steps say what they do; a finished tip is reopened by the chief, with a reason.
+    let close = app.text("move-closed").await;
+    assert!(close.contains("Kết thúc, lưu hồ sơ"), "{close}");
+    app.click("move-closed").await;
+    app.click("move-confirm").await;
+    app.wait_text("tip-status", |t| t == "Đã kết thúc").await;
+    app.click("move-reopen").await;
+    app.click("move-confirm").await;
+    let refused = app.text("move-error").await;
+    assert!(refused.contains("lý do"), "{refused}");
+    app.type_in("move-note", "bà H'Nhi hỏi thêm về hồ sơ của con")
+        .await;
+    app.screenshot("tip-reopen").await;
+    app.click("move-confirm").await;
+    app.wait_text("tip-status", |t| t == "Đang xác minh").await;
+    let shown = app.text("screen-tip").await;
+    assert!(
+        shown.contains("bà H'Nhi hỏi thêm về hồ sơ của con"),
         "{shown}"
     );
 }

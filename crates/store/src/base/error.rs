@@ -53,7 +53,7 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("Trạm này đã bị Công an tỉnh thu hồi ({0}); dữ liệu được khóa lại, không mất. Để dùng lại, nhận tệp cấp phép mới và chạy `binhyen enroll TỆP`.")]
+    #[error("Trạm này đã bị Công an tỉnh thu hồi ({0}); dữ liệu được khóa lại, không mất. Để dùng lại, hãy liên hệ cán bộ kỹ thuật Công an tỉnh: họ mang tệp cấp phép mới để đăng ký lại máy.")]
     Revoked(String),
     #[error("Tệp sao lưu không dùng được: {0}. Không có gì bị thay đổi.")]
     BadBackup(String),

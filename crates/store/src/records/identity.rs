@@ -572,7 +572,7 @@ impl Station {
             return Err(StoreError::Invalid(binhyen_domain::Invalid::one(
                 "reporter",
                 "no_identity_holder",
-                "Xã chưa có khóa danh tính: trưởng Công an xã cần tạo khóa (màn hình Tài khoản, «Tạo khóa danh tính»; hoặc 'binhyen account keys --create'), hoặc máy này cần đồng bộ để nhận khóa của xã, trước khi ghi danh tính người tố giác. Nguồn tin chưa được ghi.",
+                "Xã chưa có khóa danh tính: trưởng Công an xã cần tạo khóa (màn hình Tài khoản, «Tạo khóa danh tính»), hoặc máy này cần đồng bộ để nhận khóa của xã, trước khi ghi danh tính người tố giác. Nguồn tin chưa được ghi.",
             )));
         }
         let secret = SecretKey::generate(&mut rand::rngs::OsRng);

@@ -976,6 +976,20 @@ impl Station {
         let valid = patch.validate(current.status, now)?;
         if let Some(s) = valid.status {
             self.require(binhyen_domain::access::status_permission(s))?;
+            if current.status.reopens(s) {
+                // Reopening a finished tip is a chief's decision, and says why.
+                self.require(Permission::TipAssign)?;
+                let note = valid.note.as_deref().unwrap_or("");
+                if note.split_whitespace().count() < REVEAL_REASON_WORDS
+                    || note.chars().count() < REVEAL_REASON_CHARS
+                {
+                    return Err(StoreError::Invalid(Invalid::one(
+                        "note",
+                        "reason_required",
+                        format!("Mở lại nguồn tin đã kết thúc cần ghi lý do (ít nhất {REVEAL_REASON_WORDS} từ); lý do được ghi vào diễn biến."),
+                    )));
+                }
+            }
         }
         let id = current.id.to_string();
         let mut sealer = None;

@@ -362,10 +362,18 @@ fn forbidden_transition_is_refused_whole() {
     let close: TipPatch = serde_json::from_value(json!({"status": "closed"})).unwrap();
     s.update_tip(&tip.register_no, &close, now()).unwrap();
     let before = row_counts(&s);
+    // A closed tip is not transferred (it is reopened first, by a chief with a reason); a
+    // reopening without a reason is refused whole too.
+    let transfer: TipPatch = serde_json::from_value(
+        json!({"status": "transferred", "note": "CQĐT", "content": "changed"}),
+    )
+    .unwrap();
+    let err = s.update_tip(&tip.register_no, &transfer, now()).unwrap_err();
+    assert_eq!(err.field_errors()[0].code, "bad_transition");
     let reopen: TipPatch =
         serde_json::from_value(json!({"status": "verifying", "content": "changed"})).unwrap();
     let err = s.update_tip(&tip.register_no, &reopen, now()).unwrap_err();
-    assert_eq!(err.field_errors()[0].code, "bad_transition");
+    assert_eq!(err.field_errors()[0].code, "reason_required");
     assert_eq!(row_counts(&s), before);
     assert_eq!(s.get_tip(&tip.register_no).unwrap().content, "x");
 }
@@ -707,4 +715,73 @@ fn a_pulled_delete_leaves_the_search_index() {
             assert!(check.ok, "{}: {}", check.name, check.detail);
         }
     }
+}
+
+/// A question answered on the spot is recorded resolved in one step, with the answer on its
+/// timeline; a finished tip is reopened only by a chief, with a reason; an answer is only
+/// for a question about a procedure.
+#[test]
+fn answered_on_the_spot_and_reopened_by_a_chief_with_a_reason() {
+    let (dir, mut s) = station();
+    let answered = s
+        .add_tip(
+            &tip_input(
+                json!({"content": "Hỏi thủ tục đăng ký tạm trú", "category": "admin_question",
+                              "answered": "Đã hướng dẫn nộp hồ sơ qua VNeID"}),
+            ),
+            now(),
+        )
+        .unwrap();
+    assert_eq!(answered.status, Status::Resolved);
+    assert!(answered
+        .timeline
+        .iter()
+        .any(|a| a.note.as_deref() == Some("Đã hướng dẫn nộp hồ sơ qua VNeID")));
+    let before = row_counts(&s);
+    let refused = s
+        .add_tip(
+            &tip_input(
+                json!({"content": "Tố giác trộm bò", "category": "crime_denunciation",
+                              "answered": "đã trả lời"}),
+            ),
+            now(),
+        )
+        .unwrap_err();
+    assert!(refused.to_string().contains("thủ tục"), "{refused}");
+    assert_eq!(row_counts(&s), before, "nothing written");
+
+    let id = answered.id.to_string();
+    let close: TipPatch = serde_json::from_value(json!({"status": "closed"})).unwrap();
+    s.update_tip(&id, &close, now()).unwrap();
+    let bare: TipPatch = serde_json::from_value(json!({"status": "verifying"})).unwrap();
+    let refused = s.update_tip(&id, &bare, now()).unwrap_err();
+    assert!(refused.to_string().contains("lý do"), "{refused}");
+    // An officer may not reopen, reason or not.
+    crate::add_account(&mut s, "canbo", binhyen_domain::access::Role::Officer);
+    drop(s);
+    let mut officer = Station::open(
+        dir.path(),
+        &binhyen_store::Credentials::new("canbo", crate::TEMP),
+    )
+    .unwrap();
+    officer
+        .change_password(crate::TEMP, "mật khẩu của cán bộ 2026", now())
+        .unwrap();
+    let with_reason: TipPatch = serde_json::from_value(
+        json!({"status": "verifying", "note": "người dân báo thêm tình tiết mới"}),
+    )
+    .unwrap();
+    assert!(officer.update_tip(&id, &with_reason, now()).is_err());
+    drop(officer);
+    let mut chief = Station::open(
+        dir.path(),
+        &binhyen_store::Credentials::new("truong", crate::PASS),
+    )
+    .unwrap();
+    let reopened = chief.update_tip(&id, &with_reason, now()).unwrap();
+    assert_eq!(reopened.status, Status::Verifying);
+    assert!(reopened
+        .timeline
+        .iter()
+        .any(|a| a.note.as_deref() == Some("người dân báo thêm tình tiết mới")));
 }
