@@ -166,6 +166,36 @@ async fn deadlines_show_where_the_tip_is_and_the_officer_keeps_their_place() {
     app.el("screen-tips").await;
     let page = app.text("page-label").await;
     assert!(page.starts_with("Trang 2/"), "{page}");
+
+    // Đồng bộ: plain words and the details to send the province's IT staff, never a command
+    // line to type.
+    app.click("nav-sync").await;
+    let details = app.text("support-card").await;
+    assert!(
+        details.contains("Cần hỗ trợ?") && details.contains("Chép thông tin"),
+        "{details}"
+    );
+    let value = app
+        .client
+        .execute(
+            "return document.querySelector(`[data-testid='support-details']`).value;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let value = value.as_str().unwrap_or_default().to_string();
+    assert!(
+        value.contains("Mã trạm")
+            && value.contains("Phiên bản Bình Yên")
+            && value.contains("Thay đổi chờ gửi"),
+        "{value}"
+    );
+    let body = app.body().await;
+    assert!(
+        !body.contains("binhyen "),
+        "a command line in the window: {body}"
+    );
+    app.screenshot("sync-support").await;
 }
 
 /// WebDriver's codes for the keys an officer presses.

@@ -368,7 +368,9 @@ fn forbidden_transition_is_refused_whole() {
         json!({"status": "transferred", "note": "CQĐT", "content": "changed"}),
     )
     .unwrap();
-    let err = s.update_tip(&tip.register_no, &transfer, now()).unwrap_err();
+    let err = s
+        .update_tip(&tip.register_no, &transfer, now())
+        .unwrap_err();
     assert_eq!(err.field_errors()[0].code, "bad_transition");
     let reopen: TipPatch =
         serde_json::from_value(json!({"status": "verifying", "content": "changed"})).unwrap();
