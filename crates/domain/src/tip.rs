@@ -762,7 +762,18 @@ mod tests {
             ..Default::default()
         };
         assert!(patch.validate(Status::Received, now()).is_ok());
-        let err = patch.validate(Status::Closed, now()).unwrap_err();
+        // Back to verification from a finished tip is a reopening (the store asks a chief
+        // and a reason); anything else from it is refused.
+        assert!(patch.validate(Status::Closed, now()).is_ok());
+        assert!(Status::Closed.reopens(Status::Verifying));
+        assert!(Status::Rejected.reopens(Status::Verifying));
+        assert!(!Status::Resolved.reopens(Status::Verifying));
+        let transfer = TipPatch {
+            status: Some(Status::Transferred),
+            note: Some("CQĐT".into()),
+            ..Default::default()
+        };
+        let err = transfer.validate(Status::Closed, now()).unwrap_err();
         assert_eq!(err.0[0].code, "bad_transition");
         let reject = TipPatch {
             status: Some(Status::Rejected),

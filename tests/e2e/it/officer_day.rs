@@ -120,6 +120,13 @@ async fn deadlines_show_where_the_tip_is_and_the_officer_keeps_their_place() {
         "the reason is on the timeline: {timeline}"
     );
 
+    // Another edit that leaves the time alone asks for no reason.
+    app.click("tip-edit").await;
+    app.select("edit-urgency", "urgent").await;
+    app.click("edit-save").await;
+    app.wait_text("tip-done", |t| !t.is_empty()).await;
+    assert!(app.texts("edit-received-reason-error").await.is_empty());
+
     app.click("tip-back").await;
     let search = attr(&app, "tip-search", "value").await;
     let value = app

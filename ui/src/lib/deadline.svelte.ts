@@ -34,6 +34,6 @@ export function deadlineText(deadline: string, now: number): string {
   const h = hoursLeft(deadline, now);
   const a = Math.abs(h);
   const amount =
-    a >= 48 ? t('time.days', { n: Math.round(a / 24) }) : a >= 1 ? t('time.hours', { n: Math.floor(a) }) : t('time.minutes', { n: Math.max(1, Math.round(a * 60)) });
+    a >= 48 ? t('time.days', { n: Math.floor(a / 24) }) : a >= 1 ? t('time.hours', { n: Math.floor(a) }) : t('time.minutes', { n: Math.max(1, Math.round(a * 60)) });
   return h <= 0 ? t('today.late_by', { amount }) : t('today.left', { amount });
 }

@@ -481,6 +481,19 @@ impl Station {
         } else {
             crate::attachments::insert_attachments(&mut w, &id.to_string(), files, now)?
         };
+        if let Some(answer) = &answered {
+            // A question answered on the spot is part of recording it (an officer may, though
+            // resolving a tip afterwards is a chief's): resolved in the same write, the answer
+            // on its timeline.
+            set_status(
+                &mut w,
+                &id.to_string(),
+                Status::Received,
+                Status::Resolved,
+                now.max(tip.received_at),
+                Some(answer),
+            )?;
+        }
         w.audit(
             crate::audit::Action::TipCreate,
             Some(&id.to_string()),
@@ -492,15 +505,6 @@ impl Station {
         )?;
         w.commit()?;
         tracing::info!(tip = %id, "tip recorded");
-        if let Some(answer) = answered {
-            // Answered on the spot: resolved at once, the answer on its timeline.
-            let patch = TipPatch {
-                status: Some(Status::Resolved),
-                note: Some(answer),
-                ..TipPatch::default()
-            };
-            return self.update_tip(&id.to_string(), &patch, now);
-        }
         self.load_tip(&id.to_string(), false)
     }
 
@@ -979,16 +983,11 @@ impl Station {
             if current.status.reopens(s) {
                 // Reopening a finished tip is a chief's decision, and says why.
                 self.require(Permission::TipAssign)?;
-                let note = valid.note.as_deref().unwrap_or("");
-                if note.split_whitespace().count() < REVEAL_REASON_WORDS
-                    || note.chars().count() < REVEAL_REASON_CHARS
-                {
-                    return Err(StoreError::Invalid(Invalid::one(
-                        "note",
-                        "reason_required",
-                        format!("Mở lại nguồn tin đã kết thúc cần ghi lý do (ít nhất {REVEAL_REASON_WORDS} từ); lý do được ghi vào diễn biến."),
-                    )));
-                }
+                stated_reason(
+                    valid.note.as_deref().unwrap_or(""),
+                    "note",
+                    format!("Mở lại nguồn tin đã kết thúc cần ghi lý do (ít nhất {REVEAL_REASON_WORDS} từ); lý do được ghi vào diễn biến."),
+                )?;
             }
         }
         let id = current.id.to_string();
@@ -1030,18 +1029,13 @@ impl Station {
         }
         if let Some(at) = valid.received_at.filter(|at| *at != current.received_at) {
             // The transfer deadline counts from it: a correction says why, on the timeline.
-            let note = valid.note.as_deref().unwrap_or("");
-            if note.split_whitespace().count() < REVEAL_REASON_WORDS
-                || note.chars().count() < REVEAL_REASON_CHARS
-            {
-                return Err(StoreError::Invalid(Invalid::one(
-                    "note",
-                    "reason_required",
-                    format!(
-                        "Sửa thời điểm tiếp nhận cần ghi lý do (ít nhất {REVEAL_REASON_WORDS} từ, ví dụ \"ghi nhầm giờ khi nhận điện thoại\"), vì thời hạn chuyển tin tính từ thời điểm này; lý do được ghi vào diễn biến."
-                    ),
-                )));
-            }
+            stated_reason(
+                valid.note.as_deref().unwrap_or(""),
+                "note",
+                format!(
+                    "Sửa thời điểm tiếp nhận cần ghi lý do (ít nhất {REVEAL_REASON_WORDS} từ, ví dụ \"ghi nhầm giờ khi nhận điện thoại\"), vì thời hạn chuyển tin tính từ thời điểm này; lý do được ghi vào diễn biến."
+                ),
+            )?;
             changed.insert("received_at".into(), json!(ts(at)));
             sets.push(("received_at", Box::new(ts(at))));
             labels.push("thời điểm tiếp nhận");
@@ -1250,16 +1244,26 @@ pub const REVEAL_REASON_CHARS: usize = 10;
 
 /// A reason to see a reporter's identity, normalised, or the field error that asks for one.
 pub fn reveal_reason(reason: &str) -> Result<String> {
-    let reason = binhyen_domain::text::normalize_line(reason);
+    stated_reason(
+        reason,
+        "reason",
+        format!(
+            "Hãy ghi lý do cần xem danh tính người báo tin (ít nhất {REVEAL_REASON_WORDS} từ, ví dụ \"gọi lại xác minh lời khai\"); lý do được lưu vào nhật ký."
+        ),
+    )
+}
+
+/// A stated reason (a reveal, a corrected time received, a reopened tip): at least a few
+/// words, normalised; else the field error `field` with `ask`, which says what to write.
+pub(crate) fn stated_reason(text: &str, field: &str, ask: String) -> Result<String> {
+    let reason = binhyen_domain::text::normalize_line(text);
     if reason.split_whitespace().count() < REVEAL_REASON_WORDS
         || reason.chars().count() < REVEAL_REASON_CHARS
     {
         return Err(StoreError::Invalid(Invalid::one(
-            "reason",
+            field,
             "reason_required",
-            format!(
-                "Hãy ghi lý do cần xem danh tính người báo tin (ít nhất {REVEAL_REASON_WORDS} từ, ví dụ \"gọi lại xác minh lời khai\"); lý do được lưu vào nhật ký."
-            ),
+            ask,
         )));
     }
     Ok(reason)

@@ -769,6 +769,17 @@ fn answered_on_the_spot_and_reopened_by_a_chief_with_a_reason() {
     officer
         .change_password(crate::TEMP, "mật khẩu của cán bộ 2026", now())
         .unwrap();
+    // An officer records a question answered on the spot, in one write.
+    let by_officer = officer
+        .add_tip(
+            &tip_input(
+                json!({"content": "Hỏi thủ tục cấp lại căn cước", "category": "admin_question",
+                              "answered": "Đã hướng dẫn làm lại căn cước tại Công an xã"}),
+            ),
+            now(),
+        )
+        .unwrap();
+    assert_eq!(by_officer.status, Status::Resolved);
     let with_reason: TipPatch = serde_json::from_value(
         json!({"status": "verifying", "note": "người dân báo thêm tình tiết mới"}),
     )
