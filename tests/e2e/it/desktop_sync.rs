@@ -42,6 +42,18 @@ async fn text(app: &App, id: &str) -> String {
 
 /// A one-time provisioning file for the next laptop of Xã Cư M'gar.
 /// `binhyen` on a laptop's data directory; fails the test if it fails.
+/// Clicks the sync bar's "Đồng bộ ngay" if it is enabled (a sync may be under way).
+async fn press_sync_now(app: &App) {
+    let button = app
+        .client
+        .find(Locator::Css("[data-testid=sync-now]"))
+        .await
+        .unwrap();
+    if button.attr("disabled").await.unwrap().is_none() {
+        button.click().await.unwrap();
+    }
+}
+
 fn binhyen(dir: &Path, args: &[&str]) -> std::process::Output {
     let mut cmd = Command::new(bin("binhyen"));
     cmd.arg("--data-dir")
@@ -238,14 +250,7 @@ async fn sync_now_sends_the_waiting_changes() {
         if pending.starts_with("0 ") {
             break;
         }
-        let button = app
-            .client
-            .find(Locator::Css("[data-testid=sync-now]"))
-            .await
-            .unwrap();
-        if button.attr("disabled").await.unwrap().is_none() {
-            button.click().await.unwrap();
-        }
+        press_sync_now(&app).await;
         assert!(
             start.elapsed() < Duration::from_secs(40),
             "still waiting: {pending}"
@@ -300,14 +305,7 @@ async fn sync_now_sends_the_waiting_changes() {
             start.elapsed() < Duration::from_secs(60),
             "still not certified: {anchored}"
         );
-        let button = app
-            .client
-            .find(Locator::Css("[data-testid=sync-now]"))
-            .await
-            .unwrap();
-        if button.attr("disabled").await.unwrap().is_none() {
-            button.click().await.unwrap();
-        }
+        press_sync_now(&app).await;
         tokio::time::sleep(Duration::from_millis(1000)).await;
     }
     app.screenshot("sync-screen").await;
