@@ -10,7 +10,8 @@ SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
 
 packages=(build-essential pkg-config curl file libssl-dev libwebkit2gtk-4.1-dev libxdo-dev librsvg2-dev
-  libayatana-appindicator3-dev webkit2gtk-driver xvfb xauth locales minisign)
+  libayatana-appindicator3-dev webkit2gtk-driver xvfb xauth locales minisign
+  dbus-daemon dbus-bin)
 command -v node >/dev/null 2>&1 || packages+=(nodejs npm)
 missing=()
 for p in "${packages[@]}"; do

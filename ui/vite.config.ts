@@ -15,5 +15,7 @@ export default defineConfig({
   test: {
     include: ['src/**/*.spec.ts'],
     environment: 'node',
+    // The contrast test reads app.css as text (?raw).
+    css: { include: [/app\.css/] },
   },
 });

@@ -18,11 +18,12 @@ use binhyen_store::documents::{DocKind, PrintDoc};
 use binhyen_store::error::ErrorCode;
 use binhyen_store::error::RowError;
 use binhyen_store::identity::IdentityHolder;
+use binhyen_store::register::RegisterFormat;
 use binhyen_store::replica::{Choice, ConflictView, SyncAttempt};
 use binhyen_store::report::{DeadlineRules, UnitReport};
 use binhyen_store::report_export::ReportFormat;
 use binhyen_store::roster::RosterPlan;
-use binhyen_store::search::SearchHit;
+use binhyen_store::search::{SearchGroup, SearchHit};
 use binhyen_store::today::Today;
 use binhyen_store::StoreError;
 
@@ -611,6 +612,79 @@ pub fn export_report(
     write_export(&state, &name, &bytes, "tệp báo cáo")
 }
 
+/// Writes the register book of the tips `filter` selects (the list's filter: its dates,
+/// kind, status…) as `format` into the `exports` folder and returns the file's path. No
+/// reporter is named in it (the library reads no identity for it).
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn export_register(
+    state: State<'_, AppState>,
+    filter: TipFilter,
+    format: RegisterFormat,
+) -> Res<String> {
+    let now = Utc::now();
+    let (_, bytes) = state.with(|s| s.export_register(&filter, format, "desktop", now))?;
+    let stamp = now
+        .with_timezone(&binhyen_domain::time::VN_TZ)
+        .format("%Y%m%d-%H%M%S");
+    let name = format!("so-tiep-nhan-nguon-tin-{stamp}.{}", format.as_str());
+    write_export(&state, &name, &bytes, "sổ tiếp nhận")
+}
+
+/// Opens the data directory's `exports` folder (where every export of the window is
+/// written) in the system's file manager. It takes no path: the window cannot have any
+/// other folder or file opened.
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn open_exports_folder(state: State<'_, AppState>) -> Res<()> {
+    // Signed in, unlocked, and allowed to write exports: the folder holds what was exported.
+    state.with(|s| s.require(binhyen_domain::access::Permission::Export))?;
+    let dir = state.dir().join("exports");
+    let io = |e: String| {
+        AppError::new(
+            ErrorCode::Io,
+            format!("Không mở được thư mục {}: {e}", dir.display()),
+            Vec::new(),
+        )
+    };
+    binhyen_store::private_files::private_dir(&dir).map_err(|e| io(e.to_string()))?;
+    // A folder, by its absolute path (never read as an option by the opener), and not a
+    // link to somewhere else.
+    let meta = std::fs::symlink_metadata(&dir).map_err(|e| io(e.to_string()))?;
+    if !meta.is_dir() {
+        return Err(io("không phải một thư mục".to_string()));
+    }
+    let dir = dir.canonicalize().map_err(|e| io(e.to_string()))?;
+    opener::open(&dir).map_err(|e| io(e.to_string()))
+}
+
+/// Tells the desktop (its notification service) when crime tips come near their transfer
+/// deadline or pass it: once per tip and stage, by register number and hours only, never
+/// content or a reporter. The window calls it with each refresh of the header's badge;
+/// returns whether a notice went out.
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn notify_deadlines(app: tauri::AppHandle, state: State<'_, AppState>) -> Res<bool> {
+    use tauri_plugin_notification::NotificationExt;
+    let today = state.with(|s| s.today(Utc::now()))?;
+    let notice = {
+        let mut told = state
+            .deadlines_told
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        binhyen_store::today::deadline_notice(&today, &mut told)
+    };
+    let Some((title, body)) = notice else {
+        return Ok(false);
+    };
+    tracing::info!(%title, "deadline notice");
+    if let Err(e) = app.notification().builder().title(title).body(body).show() {
+        // No notification service (a bare session): the header's badge still says it.
+        tracing::warn!(error = %e, "the desktop's notification service did not take the notice");
+    }
+    Ok(true)
+}
+
 /// Writes an exported file into the data directory's `exports` folder under `name` (made
 /// safe for any file system; never over an existing file) and returns its path.
 fn write_export(state: &AppState, name: &str, bytes: &[u8], what: &str) -> Res<String> {
@@ -699,6 +773,17 @@ pub fn save_attachment(state: State<'_, AppState>, attachment: String) -> Res<St
 #[tracing::instrument(skip_all)]
 pub fn search(state: State<'_, AppState>, text: String, limit: u32) -> Res<Vec<SearchHit>> {
     Ok(state.with(|s| s.search(&text, limit.min(200)))?)
+}
+
+/// The search box of the header: a few hits of each kind, the station's tips first.
+#[tauri::command(async)]
+#[tracing::instrument(skip_all)]
+pub fn search_grouped(
+    state: State<'_, AppState>,
+    text: String,
+    per_kind: u32,
+) -> Res<Vec<SearchGroup>> {
+    Ok(state.with(|s| s.search_grouped(&text, per_kind.min(50)))?)
 }
 
 #[tauri::command(async)]

@@ -99,6 +99,7 @@ pub fn run() {
         .spawn(move || sync_loop::run(dir, control))
         .expect("the sync thread could not start");
     tauri::Builder::default()
+        .plugin(tauri_plugin_notification::init())
         .manage(state)
         .invoke_handler(tauri::generate_handler![
             commands::setup_demo,
@@ -144,6 +145,10 @@ pub fn run() {
             commands::save_attachment,
             commands::unlink_tips,
             commands::print_doc,
+            commands::notify_deadlines,
+            commands::search_grouped,
+            commands::export_register,
+            commands::open_exports_folder,
             commands::today,
             commands::get_draft,
             commands::save_draft,

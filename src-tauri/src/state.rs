@@ -30,6 +30,9 @@ pub struct AppState {
     pub sync: std::sync::Arc<crate::sync_loop::SyncControl>,
     /// An update checked (and the station backed up) to be installed as the app closes.
     pub pending_update: Mutex<Option<binhyen_sync::update::Prepared>>,
+    /// The tips (and the stage: near its deadline, past it) the desktop was already told
+    /// about, so that each is said once.
+    pub deadlines_told: Mutex<std::collections::HashSet<(String, binhyen_store::today::Stage)>>,
 }
 
 /// A demo account the sign-in screen offers (the demo station only).
@@ -89,6 +92,7 @@ impl AppState {
             auto_demo: std::env::var("BINHYEN_DEMO").is_ok_and(|v| v == "1"),
             sync: Default::default(),
             pending_update: Mutex::new(None),
+            deadlines_told: Mutex::new(Default::default()),
         }
     }
 

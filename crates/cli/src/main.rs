@@ -77,11 +77,13 @@ enum Cmd {
     /// Tips (nguồn tin).
     #[command(subcommand)]
     Tip(TipCmd),
-    /// Ranked search across tips, hamlets, people and units, without diacritics.
+    /// Search without diacritics, as the window's search box: the station's tips first, then
+    /// its hamlets and people, then the country's units, a few of each, best first.
     Search {
         #[arg(required = true)]
         text: Vec<String>,
-        #[arg(long, default_value_t = 20)]
+        /// How many of each kind.
+        #[arg(long, default_value_t = 5)]
         limit: u32,
     },
     /// Hamlets, residential groups and roster people.
@@ -153,6 +155,22 @@ enum Cmd {
         /// The file to write (standard output for json and csv when absent).
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// The register book (sổ tiếp nhận nguồn tin) of a range of days, in register order:
+    /// pdf to print (landscape A4, the official layout) or xlsx. No reporter is named in it.
+    Register {
+        /// First day (YYYY-MM-DD).
+        #[arg(long)]
+        from: chrono::NaiveDate,
+        /// Last day, included.
+        #[arg(long)]
+        to: chrono::NaiveDate,
+        /// pdf or xlsx.
+        #[arg(long, default_value = "pdf")]
+        format: String,
+        /// The file to write.
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -748,8 +766,8 @@ fn run(cli: &Cli, out: &Out) -> Result<bool> {
         }
         Cmd::Search { text, limit } => {
             let station = open()?;
-            let hits = station.search(&text.join(" "), *limit)?;
-            out.hits(&hits)?;
+            let groups = station.search_grouped(&text.join(" "), *limit)?;
+            out.search_groups(&groups)?;
         }
         Cmd::Roster(RosterCmd::Import { file, dry_run }) => {
             let bytes = std::fs::read(file)
@@ -914,6 +932,38 @@ fn run(cli: &Cli, out: &Out) -> Result<bool> {
                 }
                 None => out.raw(&bytes)?,
             }
+        }
+        Cmd::Register {
+            from,
+            to,
+            format,
+            out: path,
+        } => {
+            let coded = |code: &str, message: String| {
+                anyhow!(output::CodedError {
+                    code: code.into(),
+                    message
+                })
+            };
+            let days = binhyen_domain::period::Period::range(*from, *to)
+                .map_err(|m| coded("bad_period", m))?;
+            let format: binhyen_store::register::RegisterFormat =
+                format.parse().map_err(|m| coded("bad_format", m))?;
+            let (start, end) = days.utc_range();
+            let filter = binhyen_domain::tip::TipFilter {
+                from: Some(start.to_rfc3339()),
+                to: Some(end.to_rfc3339()),
+                ..Default::default()
+            };
+            let (book, bytes) = open()?.export_register(&filter, format, "cli", now)?;
+            binhyen_protocol::bundle::write_file_atomically(path, &bytes)
+                .map_err(|e| anyhow!("Không ghi được tệp {}: {e}", path.display()))?;
+            out.message(&format!(
+                "Đã ghi sổ tiếp nhận nguồn tin ({}, {} nguồn tin) vào {}.",
+                book.range.to_lowercase(),
+                book.rows.len(),
+                path.display()
+            ))?;
         }
         Cmd::Audit(AuditCmd::List { limit }) => {
             out.audit_entries(&open()?.audit_entries(*limit)?)?

@@ -15,7 +15,7 @@ use binhyen_domain::time::format_vn;
 use binhyen_domain::tip::Tip;
 use binhyen_store::doctor::Check;
 use binhyen_store::roster::RosterPlan;
-use binhyen_store::search::SearchHit;
+use binhyen_store::search::SearchGroup;
 use binhyen_store::{Station, StoreError};
 
 pub struct Out {
@@ -217,26 +217,30 @@ impl Out {
         Ok(())
     }
 
-    pub fn hits(&self, hits: &[SearchHit]) -> Result<()> {
+    pub fn search_groups(&self, groups: &[SearchGroup]) -> Result<()> {
         if self.json {
-            return print_json(hits);
+            return print_json(groups);
         }
         let kind = |k: &str| match k {
             "tip" => "Nguồn tin",
-            "hamlet" => "Thôn/buôn",
-            "person" => "Người",
-            "unit" => "Đơn vị",
+            "hamlet" => "Thôn, buôn, tổ dân phố",
+            "person" => "Người trong danh sách",
+            "unit" => "Đơn vị hành chính",
             _ => "Khác",
         };
-        for h in hits {
-            println!(
-                "{:<10} {:<40} {}",
-                kind(&h.kind),
-                short(&h.label, 40),
-                short(&h.detail, 80)
-            );
+        for (i, g) in groups.iter().enumerate() {
+            if i > 0 {
+                println!();
+            }
+            println!("{}:", kind(&g.kind));
+            for h in &g.hits {
+                println!("  {:<40} {}", short(&h.label, 40), short(&h.detail, 80));
+            }
+            if g.more {
+                println!("  … còn nữa (dùng --limit để xem thêm)");
+            }
         }
-        if hits.is_empty() {
+        if groups.is_empty() {
             println!("Không tìm thấy kết quả nào.");
         }
         Ok(())

@@ -11,7 +11,7 @@ string_enum!(
     /// The role of an officer's account.
     Role, "Vai trò", {
         Officer => ("officer", "cán bộ"),
-        Chief => ("chief", "trưởng Công an xã"),
+        Chief => ("chief", "lãnh đạo Công an xã"),
         Analyst => ("analyst", "cán bộ phân tích của tỉnh"),
         Admin => ("admin", "quản trị viên"),
     }

@@ -32,7 +32,7 @@ pub(crate) use lifecycle::open;
 pub use lifecycle::{backup, demo, doctor};
 pub use records::{accounts, attachments, channels, identity, roster};
 pub(crate) use records::{settings, tips};
-pub use reports::{documents, report, report_export, report_pdf, today};
+pub use reports::{documents, register, report, report_export, report_pdf, today};
 
 pub use accounts::{Credentials, FirstOfficer, Session};
 pub use error::StoreError;

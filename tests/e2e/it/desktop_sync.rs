@@ -151,6 +151,19 @@ async fn resolve_a_conflict_side_by_side() {
     let mut sides = [first.clone(), later];
     sides.sort();
     assert_eq!(sides, ["Đang xác minh", "Đã giải quyết"]);
+    // Named as the station names it, each side saying where and when it was written.
+    let subject = app.text("conflict-subject").await;
+    let no = tip["register_no"].as_str().unwrap();
+    assert_eq!(subject, format!("Nguồn tin số {no} · Trạng thái"));
+    let (here, there) = if first == "Đang xác minh" {
+        ("conflict-local-by", "conflict-server-by")
+    } else {
+        ("conflict-server-by", "conflict-local-by")
+    };
+    let here = app.text(here).await;
+    assert!(here.starts_with("Máy này (máy số "), "{here}");
+    assert!(here.contains(" · ") && here.contains('/'), "a time: {here}");
+    assert!(app.text(there).await.starts_with("Máy khác"));
     app.screenshot("conflict").await;
     // The side this laptop wrote says so.
     if first == "Đang xác minh" {

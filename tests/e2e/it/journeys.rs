@@ -161,6 +161,25 @@ async fn record_find_follow_up_and_transfer_a_tip() {
     );
     assert!(!slip.contains(REPORTER), "{slip}");
     assert!(app.text("print-reporter-note").await.contains("bí mật"));
+    // Addressed to the province's investigation police, which the officer may change for
+    // this print; the procuracy among the recipients.
+    assert_eq!(
+        app.text("print-recipient").await,
+        "Kính gửi: Cơ quan Cảnh sát điều tra Công an tỉnh Đắk Lắk"
+    );
+    app.clear("print-recipient-input").await;
+    app.type_in(
+        "print-recipient-input",
+        "Cơ quan An ninh điều tra Công an tỉnh Đắk Lắk",
+    )
+    .await;
+    app.wait_text("print-recipient", |t| t.contains("An ninh điều tra"))
+        .await;
+    let copies = app.text("print-copies").await;
+    assert!(
+        copies.contains("Như trên") && copies.contains("Viện kiểm sát"),
+        "{copies}"
+    );
     app.screenshot("transfer-slip").await;
     app.click("print-close").await;
 
@@ -255,6 +274,8 @@ async fn record_find_follow_up_and_transfer_a_tip() {
     app.select("filter-status", "received").await;
     app.wait_texts("tip-content", |rows| rows.is_empty()).await;
     app.select("filter-status", "").await;
+    // The officer is among the filters shown on demand.
+    app.click("filter-more").await;
     app.select_label("filter-officer", "Trần Quang Vinh").await;
     app.wait_texts("tip-content", |rows| rows.len() == 1 && rows[0] == CONTENT)
         .await;
@@ -448,8 +469,8 @@ async fn read_a_report_drill_down_export_and_switch_language() {
     app.click("report-show").await;
     app.wait_text("report-title", |t| t.contains("Năm")).await;
     app.click("export-xlsx").await;
-    let path = app.text("export-path").await;
-    let path = path.split_whitespace().last().unwrap().to_string();
+    app.el("export-path").await;
+    let path = app.text("export-file").await;
     let bytes = std::fs::read(&path).unwrap();
     assert!(
         bytes.starts_with(b"PK\x03\x04"),

@@ -379,3 +379,502 @@ async fn a_phone_tip_is_recorded_by_keyboard_alone_and_one_key_loses_nothing() {
         "{shown}"
     );
 }
+
+/// The paper the station owes, from the window: the register book of what the list's
+/// filters select (PDF landscape, XLSX), no reporter named in it; the folder it went to
+/// opened in the system's file manager; a month not yet over labelled so in the report.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_register_book_and_reports_from_the_window() {
+    // The system's file opener, replaced by one that writes down what it was asked to open.
+    let bin = tempfile::tempdir().unwrap();
+    let opened = bin.path().join("opened.txt");
+    let fake = bin.path().join("xdg-open");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$1\" >> '{}'\n",
+            opened.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let app = App::start_with(tempfile::tempdir().unwrap(), &[("PATH", &path)]).await;
+    app.sign_in("truong", DEMO).await;
+
+    // One row of filters; the others on demand.
+    app.click("nav-tips").await;
+    app.wait_text("tip-count", |t| t.starts_with("300 ")).await;
+    assert!(app.texts("filter-channel").await.is_empty());
+    app.screenshot("tips-filters-one-row").await;
+    // A day filter is typed the Vietnamese way; what is not a day says so and filters nothing.
+    assert_eq!(value(&app, "filter-from").await, json!(""));
+    app.type_in("filter-from", "31/2/2026\u{E007}").await;
+    app.wait_text("filter-from-error", |t| t.contains("Ngày không hợp lệ"))
+        .await;
+    assert!(app.text("tip-count").await.starts_with("300 "));
+    app.clear("filter-from").await;
+    app.type_in("filter-from", "1/1/20\u{E007}").await;
+    app.wait_text("tip-count", |t| t.starts_with("300 ")).await;
+    assert_eq!(value(&app, "filter-from").await, json!("01/01/2020"));
+    assert!(app.texts("filter-from-error").await.is_empty());
+    app.click("filter-more").await;
+    app.select("filter-channel", "phone").await;
+    app.click("filter-more").await;
+    let more = app.text("filter-more").await;
+    assert_eq!(more, "Lọc thêm (1)");
+    let phone = app.wait_text("tip-count", |t| !t.starts_with("300 ")).await;
+    let phone: usize = phone
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .replace('.', "")
+        .parse()
+        .unwrap();
+
+    // The register book of what the filters select: every phone tip, not the page.
+    app.click("register-xlsx").await;
+    let written = app.wait_text("export-path", |t| t.contains(".xlsx")).await;
+    let file = written
+        .split_whitespace()
+        .find(|w| w.ends_with(".xlsx"))
+        .unwrap()
+        .to_string();
+    assert!(file.starts_with(&app.data_dir.path().join("exports").display().to_string()));
+    let bytes = std::fs::read(&file).unwrap();
+    assert!(bytes.starts_with(b"PK"));
+    app.click("register-pdf").await;
+    let written = app.wait_text("export-path", |t| t.contains(".pdf")).await;
+    let file = written
+        .split_whitespace()
+        .find(|w| w.ends_with(".pdf"))
+        .unwrap()
+        .to_string();
+    let text = pdf_extract::extract_text_from_mem(&std::fs::read(&file).unwrap()).unwrap();
+    assert!(text.contains("SỔ TIẾP NHẬN NGUỒN TIN"), "{text}");
+    assert!(
+        text.contains(&format!("Tổng số: {phone} nguồn tin")),
+        "{phone} phone tips: {text}"
+    );
+    // No reporter's name: those the station holds, read through the library.
+    {
+        let mut s = binhyen_store::Station::open(
+            app.data_dir.path(),
+            &binhyen_store::Credentials::new("truong", DEMO),
+        )
+        .unwrap();
+        let tips = s.list_tips(&Default::default()).unwrap();
+        let mut names = 0;
+        for tip in tips.iter().filter(|t| t.has_reporter).take(20) {
+            let shown = s
+                .reveal_tip(&tip.id.to_string(), "đối chiếu sổ tiếp nhận", Utc::now())
+                .unwrap();
+            if let Some(name) = shown.reporter.and_then(|r| r.name) {
+                assert!(!text.contains(&name), "{name} printed in the book");
+                names += 1;
+            }
+        }
+        assert!(names > 3);
+    }
+    // The folder it went to, opened in the file manager.
+    app.click("open-folder").await;
+    let start = std::time::Instant::now();
+    while !opened.exists() && start.elapsed() < std::time::Duration::from_secs(20) {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let asked = std::fs::read_to_string(&opened).unwrap();
+    assert_eq!(
+        asked.trim(),
+        app.data_dir.path().join("exports").display().to_string()
+    );
+    app.screenshot("register-exported").await;
+
+    // This month's report says it is not over, and is compared with as many days before.
+    app.click("nav-reports").await;
+    app.click("report-show").await;
+    let note = app
+        .wait_text("report-unfinished", |t| t.contains("chưa kết thúc"))
+        .await;
+    assert!(note.contains("so với cùng kỳ"), "{note}");
+    app.click("export-pdf").await;
+    app.wait_text("export-path", |t| t.contains(".pdf")).await;
+    app.el("open-folder").await;
+    app.screenshot("report-unfinished").await;
+}
+
+/// Opens a tip by typing its register number whole in the header's search box.
+async fn open_by_number(app: &App, no: &str) {
+    app.type_in("global-search", &format!("{no}{ENTER}")).await;
+    app.wait_text("tip-register-no", |t| t.contains(no)).await;
+}
+
+/// Admin actions that cannot slip: a role list moved by the arrow keys changes nothing; a
+/// role change, disabling an account, marking a hamlet remote and unlinking tips each ask
+/// first, naming whom and the effect, and each can be undone.
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_actions_ask_first_and_can_be_undone() {
+    let app = App::start().await;
+    app.click("nav-accounts").await;
+    // Arrow keys on the focused list only choose.
+    app.el("role-vinh").await.send_keys(DOWN).await.unwrap();
+    app.el("role-vinh").await.send_keys(DOWN).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let role_of = |s: &binhyen_store::Station| {
+        s.accounts()
+            .unwrap()
+            .into_iter()
+            .find(|a| a.username.as_deref() == Some("vinh"))
+            .unwrap()
+            .role
+    };
+    let station = || {
+        binhyen_store::Station::open(
+            app.data_dir.path(),
+            &binhyen_store::Credentials::new("truong", DEMO),
+        )
+        .unwrap()
+    };
+    assert_eq!(role_of(&station()), binhyen_domain::access::Role::Officer);
+    app.select("role-vinh", "analyst").await;
+    app.click("role-apply-vinh").await;
+    let title = app.text("confirm-title").await;
+    assert_eq!(title, "Đổi vai trò của Trần Quang Vinh (vinh)?");
+    let effect = app.text("confirm-effect").await;
+    assert!(
+        effect.starts_with("Từ Cán bộ sang Cán bộ phân tích (tỉnh):"),
+        "{effect}"
+    );
+    app.screenshot("confirm-role").await;
+    // Hủy is where the focus starts: Enter alone changes nothing.
+    app.el("confirm-cancel")
+        .await
+        .send_keys(ENTER)
+        .await
+        .unwrap();
+    assert!(app.texts("confirm-dialog").await.is_empty());
+    assert_eq!(role_of(&station()), binhyen_domain::access::Role::Officer);
+    app.click("role-apply-vinh").await;
+    app.click("confirm-ok").await;
+    app.wait_text("undo-text", |t| t.contains("sang Cán bộ phân tích"))
+        .await;
+    assert_eq!(role_of(&station()), binhyen_domain::access::Role::Analyst);
+    app.click("undo").await;
+    app.wait_text("undo-text", |t| t.starts_with("Đã hoàn tác"))
+        .await;
+    assert_eq!(role_of(&station()), binhyen_domain::access::Role::Officer);
+
+    // Disabling names the person and what it does; undone, the account works again.
+    app.click("disable-dinh").await;
+    assert!(app
+        .text("confirm-title")
+        .await
+        .contains("Lê Văn Định (dinh)"));
+    assert!(app
+        .text("confirm-effect")
+        .await
+        .contains("không đăng nhập được"));
+    app.click("confirm-ok").await;
+    app.wait_text("undo-text", |t| t.contains("dinh")).await;
+    app.el("enable-dinh").await;
+    app.click("undo").await;
+    app.el("disable-dinh").await;
+
+    // A remote hamlet changes the legal deadline: asked with the hours, and undoable.
+    app.click("nav-hamlets").await;
+    let remote = "remote-Buôn Drai";
+    assert_eq!(
+        app.el(remote)
+            .await
+            .prop("checked")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("false")
+    );
+    app.click(remote).await;
+    assert_eq!(
+        app.text("confirm-title").await,
+        "Đánh dấu Buôn Drai là địa bàn xa?"
+    );
+    assert!(app
+        .text("confirm-effect")
+        .await
+        .contains("48 giờ thay vì 24 giờ"));
+    // Until confirmed, the box stays as it was.
+    assert_eq!(
+        app.el(remote)
+            .await
+            .prop("checked")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("false")
+    );
+    app.click("confirm-ok").await;
+    app.wait_text("undo-text", |t| t.contains("Buôn Drai"))
+        .await;
+    let drai_remote = || {
+        station()
+            .list_hamlets()
+            .unwrap()
+            .into_iter()
+            .find(|h| h.name == "Buôn Drai")
+            .unwrap()
+            .remote
+    };
+    assert!(drai_remote());
+    app.click("undo").await;
+    app.wait_text("undo-text", |t| t.starts_with("Đã hoàn tác"))
+        .await;
+    assert!(!drai_remote());
+
+    // Unlinking two tips: asked, naming the other tip, and undone.
+    let (a, b) = {
+        let mut s = station();
+        let tips = s.list_tips(&Default::default()).unwrap();
+        let (a, b) = (tips[0].clone(), tips[1].clone());
+        s.link_tips(
+            &a.id.to_string(),
+            &b.id.to_string(),
+            binhyen_domain::tip::LinkRelation::Related,
+            Utc::now(),
+        )
+        .unwrap();
+        (a, b)
+    };
+    app.click("nav-tips").await;
+    open_by_number(&app, &a.register_no).await;
+    app.click("unlink").await;
+    assert_eq!(
+        app.text("confirm-title").await,
+        format!("Bỏ liên kết với nguồn tin {}?", b.register_no)
+    );
+    app.click("confirm-ok").await;
+    app.wait_text("undo-text", |t| t.contains(&b.register_no))
+        .await;
+    assert!(station()
+        .get_tip(&a.id.to_string())
+        .unwrap()
+        .links
+        .is_empty());
+    app.click("undo").await;
+    app.wait_text("undo-text", |t| t.starts_with("Đã hoàn tác"))
+        .await;
+    assert_eq!(station().get_tip(&a.id.to_string()).unwrap().links.len(), 1);
+}
+
+/// Search from anywhere: Ctrl+K, the station's tips first, a register number typed whole
+/// opens its tip; the similar tips of the form open and mark a duplicate; a Zalo message
+/// pasted proposes each field, the officer confirming.
+#[tokio::test(flavor = "multi_thread")]
+async fn search_from_anywhere_and_a_pasted_zalo_message() {
+    let app = App::start().await;
+    let (first, hamlet) = {
+        let s = binhyen_store::Station::open(
+            app.data_dir.path(),
+            &binhyen_store::Credentials::new("truong", DEMO),
+        )
+        .unwrap();
+        let tip = s.list_tips(&Default::default()).unwrap().remove(0);
+        let hamlet = s
+            .list_hamlets()
+            .unwrap()
+            .into_iter()
+            .find(|h| h.name == "Buôn Ea Kmar")
+            .unwrap();
+        (tip, hamlet)
+    };
+    // Ctrl+K from the Hôm nay screen.
+    app.el("screen-today").await;
+    press(&app, &format!("{CTRL}k{RELEASE}")).await;
+    assert_eq!(focused(&app).await, "global-search");
+    press(&app, "dak lak").await;
+    let groups = app.wait_texts("global-results", |t| !t.is_empty()).await;
+    assert!(
+        groups[0].contains("NGUỒN TIN") || groups[0].contains("Nguồn tin"),
+        "{groups:?}"
+    );
+    let order = app
+        .client
+        .execute(
+            "return [...document.querySelectorAll('[data-testid^=global-group-]')].map(e => e.dataset.testid)",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let order: Vec<String> = serde_json::from_value(order).unwrap();
+    assert_eq!(
+        order.first().map(String::as_str),
+        Some("global-group-tip"),
+        "{order:?}"
+    );
+    assert_eq!(
+        order.last().map(String::as_str),
+        Some("global-group-unit"),
+        "{order:?}"
+    );
+    app.screenshot("global-search").await;
+    // A register number typed whole: straight to the tip.
+    app.clear("global-search").await;
+    open_by_number(&app, &first.register_no).await;
+    // A number the station does not have says so.
+    app.type_in("global-search", "9999/2026/M9").await;
+    app.el("global-search")
+        .await
+        .send_keys(ENTER)
+        .await
+        .unwrap();
+    app.wait_text("global-note", |t| {
+        t.contains("Không có nguồn tin số 9999/2026/M9")
+    })
+    .await;
+
+    // Recording: a pasted Zalo message proposes; the officer leaves the phone out.
+    app.click("nav-record").await;
+    app.click("paste-zalo").await;
+    let words: Vec<&str> = first.content.split_whitespace().take(6).collect();
+    let message = format!(
+        "[07/12/2026 07:45] Y Khiêm Mlô: {} ở buôn Ea Kmar, gọi 0912 345 678",
+        words.join(" ")
+    );
+    app.type_in("paste-text", &message).await;
+    app.click("paste-read").await;
+    let proposals = app.text("paste-proposals").await;
+    for expected in [
+        "07/12/2026 07:45",
+        "Buôn Ea Kmar",
+        "Y Khiêm Mlô",
+        "0912345678",
+    ] {
+        assert!(proposals.contains(expected), "{expected} in {proposals}");
+    }
+    app.click("paste-take-phone").await;
+    app.click("paste-apply").await;
+    let content = value(&app, "tip-content-input").await;
+    assert!(
+        content.as_str().unwrap().ends_with("gọi 0912 345 678"),
+        "{content}"
+    );
+    assert_eq!(value(&app, "reporter-name").await, json!("Y Khiêm Mlô"));
+    assert_eq!(
+        value(&app, "reporter-phone").await,
+        json!(""),
+        "left out by the officer"
+    );
+    assert_eq!(
+        value(&app, "tip-received-at").await,
+        json!("2026-12-07T07:45")
+    );
+    assert!(value(&app, "tip-hamlet")
+        .await
+        .as_str()
+        .unwrap()
+        .contains("Ea Kmar"));
+    // The similar tip is proposed: marked as the one this repeats, it is linked on saving.
+    app.wait_texts("similar-tip", |t| !t.is_empty()).await;
+    app.click("similar-duplicate").await;
+    app.screenshot("record-pasted").await;
+    app.click("tip-save").await;
+    app.click("open-saved").await;
+    app.wait_text("tip-links", |t| t.contains("Trùng với"))
+        .await;
+    let _ = hamlet;
+}
+
+/// The desktop is told when a crime tip nears its transfer deadline or passes it: through
+/// the desktop's notification service, once per tip and stage, by register number and hours,
+/// never the tip's content.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_desktop_is_told_of_deadlines_once() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    // A session bus of the test's own, and a monitor writing down every notice sent on it
+    // (no notification service runs: the call itself is what the desktop would show).
+    let mut bus = Command::new("dbus-daemon")
+        .args(["--session", "--nofork", "--print-address=1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("dbus-daemon (apt-get install dbus)");
+    let mut address = String::new();
+    std::io::BufReader::new(bus.stdout.take().unwrap())
+        .read_line(&mut address)
+        .unwrap();
+    let address = address.trim().to_string();
+    let _bus = crate::harness::Proc(bus);
+    let work = tempfile::tempdir().unwrap();
+    let log = work.path().join("notices.txt");
+    let monitor = Command::new("dbus-monitor")
+        .args([
+            "--address",
+            &address,
+            "interface='org.freedesktop.Notifications',member='Notify'",
+        ])
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _monitor = crate::harness::Proc(monitor);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+
+    let app = App::start_with(
+        tempfile::tempdir().unwrap(),
+        &[("DBUS_SESSION_BUS_ADDRESS", &address)],
+    )
+    .await;
+    app.el("sign-in").await;
+    let secret_words = "Tố giác nhóm Rồng Xanh vận chuyển ma túy";
+    let (near, late) = {
+        let mut s = binhyen_store::Station::open(
+            app.data_dir.path(),
+            &binhyen_store::Credentials::new("truong", DEMO),
+        )
+        .unwrap();
+        let now = Utc::now();
+        let mut add = |hours: i64| {
+            let input: binhyen_domain::tip::TipInput = serde_json::from_value(json!({
+                "content": secret_words, "category": "crime_denunciation", "channel": "phone",
+                "received_at": (now - Hours::hours(hours)).to_rfc3339()}))
+            .unwrap();
+            s.add_tip(&input, now).unwrap().register_no
+        };
+        (add(20), add(30))
+    };
+    app.sign_in("truong", DEMO).await;
+    app.wait_text("deadline-badge", |t| t.contains("quá hạn"))
+        .await;
+    let start = std::time::Instant::now();
+    let said = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains(&near) && text.contains(&late) {
+            break text;
+        }
+        if start.elapsed() > std::time::Duration::from_secs(30) {
+            app.fail(&format!(
+                "no notice of {near} and {late} on the bus: {text}"
+            ))
+            .await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert!(
+        said.contains("quá hạn") && said.contains("còn 4 giờ"),
+        "{said}"
+    );
+    assert!(
+        !said.contains("Rồng Xanh"),
+        "the content reached a notice: {said}"
+    );
+    // Locked and opened again: the badge loads anew, and nothing is said twice.
+    app.click("lock").await;
+    app.sign_in("truong", DEMO).await;
+    app.wait_text("deadline-badge", |t| t.contains("quá hạn"))
+        .await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(text.matches(&late).count(), 1, "{text}");
+}

@@ -64,8 +64,18 @@ impl App {
         self.el(id).await.text().await.unwrap()
     }
 
+    /// Clicks the element as an officer would: scrolled to the middle of its view first, so
+    /// that a bar kept at the window's foot (the form's Lưu) does not cover it.
     pub async fn click(&self, id: &str) {
-        self.el(id).await.click().await.unwrap();
+        let el = self.el(id).await;
+        self.client
+            .execute(
+                "arguments[0].scrollIntoView({ block: 'center' });",
+                vec![serde_json::to_value(&el).unwrap()],
+            )
+            .await
+            .unwrap();
+        el.click().await.unwrap();
     }
 
     /// Empties an input the way typing would (WebDriver's clear fires no input event).

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatDateTime, formatPhone, fromLocalInput, toLocalInput } from './format';
+import { formatDateTime, formatPhone, fromLocalInput, parseDay, showDay, toLocalInput } from './format';
 
 describe('Vietnam time', () => {
   it('shows dd/MM/yyyy HH:mm in UTC+7', () => {
@@ -24,5 +24,22 @@ describe('formatPhone', () => {
     expect(formatPhone('+84912345678')).toBe('0912 345 678');
     expect(formatPhone('+842623851234')).toBe('02623851234');
     expect(formatPhone('+4930123456')).toBe('+4930123456');
+  });
+});
+
+describe('a day typed in a filter', () => {
+  it('reads the Vietnamese order, with or without the year', () => {
+    expect(parseDay('7/12/2026', 2030)).toBe('2026-12-07');
+    expect(parseDay(' 07-12-26 ', 2030)).toBe('2026-12-07');
+    expect(parseDay('7.12', 2026)).toBe('2026-12-07');
+    expect(showDay('2026-12-07')).toBe('07/12/2026');
+    expect(showDay('')).toBe('');
+  });
+
+  it('refuses what is not a day of the calendar', () => {
+    expect(parseDay('31/2/2026', 2026)).toBeNull();
+    expect(parseDay('2026-12-07', 2026)).toBeNull();
+    expect(parseDay('hôm qua', 2026)).toBeNull();
+    expect(parseDay('', 2026)).toBeNull();
   });
 });

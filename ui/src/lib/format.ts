@@ -92,3 +92,25 @@ export function formatPhone(e164: string): string {
 export function fingerprintGroups(hex: string): string {
   return (hex.toUpperCase().match(/.{1,4}/g) ?? []).join(' ');
 }
+
+/**
+ * A day typed the Vietnamese way ("7/12/2026", "07/12/26", "07-12-2026", "7.12") as
+ * "2026-12-07"; the year defaults to `year`. Null when it is not a day of the calendar.
+ */
+export function parseDay(typed: string, year: number): string | null {
+  const m = /^\s*(\d{1,2})\s*[/.-]\s*(\d{1,2})(?:\s*[/.-]\s*(\d{2}|\d{4}))?\s*$/.exec(typed);
+  if (!m) return null;
+  const d = Number(m[1]);
+  const mo = Number(m[2]);
+  let y = m[3] === undefined ? year : Number(m[3]);
+  if (m[3]?.length === 2) y += 2000;
+  const date = new Date(Date.UTC(y, mo - 1, d));
+  if (date.getUTCFullYear() !== y || date.getUTCMonth() !== mo - 1 || date.getUTCDate() !== d) return null;
+  return `${y}-${String(mo).padStart(2, '0')}-${String(d).padStart(2, '0')}`;
+}
+
+/** "2026-12-07" as "07/12/2026"; empty stays empty. */
+export function showDay(day: string): string {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(day);
+  return m ? `${m[3]}/${m[2]}/${m[1]}` : '';
+}

@@ -97,8 +97,22 @@ fn init_demo_then_list_and_search() {
         .all(|t| t["status"] == "received"));
     assert!(limited.as_array().unwrap().len() <= 5);
 
+    // Grouped as the window shows it: tips first, then hamlets, people, units.
     let buon = ok_json(dir.path(), &["search", "buon"], None);
-    let labels: Vec<&str> = buon
+    let kinds: Vec<&str> = buon
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.first(), Some(&"tip"), "{kinds:?}");
+    let hamlets = buon
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["kind"] == "hamlet")
+        .unwrap();
+    let labels: Vec<&str> = hamlets["hits"]
         .as_array()
         .unwrap()
         .iter()
@@ -106,7 +120,19 @@ fn init_demo_then_list_and_search() {
         .collect();
     assert!(labels.iter().any(|l| l.starts_with("Buôn ")), "{labels:?}");
     let dak_lak = ok_json(dir.path(), &["search", "dak", "lak"], None);
-    assert_eq!(dak_lak[0]["label"], "Tỉnh Đắk Lắk");
+    let units = dak_lak
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["kind"] == "unit")
+        .unwrap();
+    assert_eq!(units["hits"][0]["label"], "Tỉnh Đắk Lắk");
+    assert_eq!(units["more"], true);
+    let text = String::from_utf8(run(dir.path(), &["search", "dak", "lak"], None).stdout).unwrap();
+    assert!(
+        text.contains("Đơn vị hành chính:") && text.contains("còn nữa"),
+        "{text}"
+    );
 
     // Human-readable output is Vietnamese.
     let out = run(dir.path(), &["info"], None);
@@ -721,7 +747,12 @@ fn report_by_script_in_every_format_with_clear_errors() {
     let dir = demo();
     let r = ok_json(dir.path(), &["report", "--period", "2026"], None);
     assert_eq!(r["period"]["label"], "Năm 2026");
-    assert_eq!(r["previous"]["label"], "Năm 2025");
+    // Compared with 2025: all of it once 2026 is over, as many days of it until then.
+    assert_eq!(r["previous"]["from"], "2025-01-01");
+    assert_eq!(
+        r["unfinished"].is_string(),
+        chrono::Utc::now().format("%Y").to_string() == "2026"
+    );
     assert!(r["tips"]["current"].as_i64().unwrap() > 0, "{}", r["tips"]);
     let ranged = ok_json(
         dir.path(),
@@ -791,6 +822,115 @@ fn report_by_script_in_every_format_with_clear_errors() {
         .unwrap()
         .iter()
         .any(|e| e["action"] == "report.export"));
+}
+
+#[test]
+fn the_register_book_by_script_names_no_reporter() {
+    let dir = demo();
+    let pdf = dir.path().join("so-tiep-nhan.pdf");
+    let done = ok_json(
+        dir.path(),
+        &[
+            "register",
+            "--from",
+            "2020-01-01",
+            "--to",
+            "2030-12-31",
+            "--out",
+            pdf.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(
+        done["message"].as_str().unwrap().contains("nguồn tin) vào"),
+        "{done}"
+    );
+    let bytes = std::fs::read(&pdf).unwrap();
+    assert!(bytes.starts_with(b"%PDF-"));
+    let text = pdf_extract::extract_text_from_mem(&bytes).unwrap();
+    assert!(text.contains("SỔ TIẾP NHẬN NGUỒN TIN"), "{text}");
+    // The demo's tips have named and secret reporters: none of their names is printed.
+    let tips = ok_json(dir.path(), &["tip", "list"], None);
+    let tips = tips.as_array().unwrap();
+    assert!(tips.iter().any(|t| t["reporter_secret"] == true));
+    assert!(text.contains("Đề nghị giữ"), "a secret reporter said so");
+    let mut checked = 0;
+    for tip in tips.iter().filter(|t| t["has_reporter"] == true).take(12) {
+        let id = tip["id"].as_str().unwrap();
+        let shown = ok_json(
+            dir.path(),
+            &["tip", "show", id, "--reason", "đối chiếu sổ tiếp nhận"],
+            None,
+        );
+        if let Some(name) = shown["reporter"]["name"].as_str() {
+            assert!(!text.contains(name), "{name} printed");
+            checked += 1;
+        }
+    }
+    assert!(checked > 3, "{checked} reporters checked");
+    let xlsx = dir.path().join("so.xlsx");
+    ok_json(
+        dir.path(),
+        &[
+            "register",
+            "--from",
+            "2020-01-01",
+            "--to",
+            "2030-12-31",
+            "--format",
+            "XLSX",
+            "--out",
+            xlsx.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(std::fs::read(&xlsx).unwrap().starts_with(b"PK"));
+    // Bad input: a reversed range, an unknown format, a date that is not one.
+    let reversed = err_json(
+        dir.path(),
+        &[
+            "register",
+            "--from",
+            "2026-12-07",
+            "--to",
+            "2026-12-01",
+            "--out",
+            "x.pdf",
+        ],
+        None,
+    );
+    assert_eq!(reversed["code"], "bad_period");
+    assert!(reversed["message"]
+        .as_str()
+        .unwrap()
+        .contains("trước ngày bắt đầu"));
+    let format = err_json(
+        dir.path(),
+        &[
+            "register",
+            "--from",
+            "2026-12-01",
+            "--to",
+            "2026-12-07",
+            "--format",
+            "docx",
+            "--out",
+            "x",
+        ],
+        None,
+    );
+    assert_eq!(format["code"], "bad_format");
+    assert!(!dir.path().join("x").exists() && !dir.path().join("x.pdf").exists());
+    let entries = ok_json(dir.path(), &["audit", "list", "--limit", "200"], None);
+    assert_eq!(
+        entries
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "register.export")
+            .count(),
+        2
+    );
 }
 
 #[test]

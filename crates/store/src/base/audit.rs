@@ -45,6 +45,7 @@ pub enum Action {
     AttachmentExport,
     AttachmentRemove,
     IdentityGrant,
+    RegisterExport,
 }
 
 impl Action {
@@ -63,6 +64,7 @@ impl Action {
             Action::PassphraseChange => "passphrase.change",
             Action::ConflictResolve => "conflict.resolve",
             Action::ReportExport => "report.export",
+            Action::RegisterExport => "register.export",
             Action::SettingsChange => "settings.change",
             Action::RosterChange => "roster.change",
             Action::DocumentPrint => "document.print",

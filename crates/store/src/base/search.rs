@@ -207,6 +207,17 @@ pub fn fts_query(text: &str) -> Option<String> {
     }
 }
 
+/// A hit from a row of `kind, ref_id, label, detail, rank`.
+fn hit(r: &rusqlite::Row<'_>) -> rusqlite::Result<SearchHit> {
+    Ok(SearchHit {
+        kind: r.get(0)?,
+        id: r.get(1)?,
+        label: r.get(2)?,
+        detail: r.get(3)?,
+        score: -r.get::<_, f64>(4)?,
+    })
+}
+
 /// Ranked hits across every kind of document, best first.
 pub fn search(
     conn: &Connection,
@@ -232,15 +243,7 @@ pub fn search(
         limit
     };
     let hits = stmt
-        .query_map(params![q, fetch], |r| {
-            Ok(SearchHit {
-                kind: r.get(0)?,
-                id: r.get(1)?,
-                label: r.get(2)?,
-                detail: r.get(3)?,
-                score: -r.get::<_, f64>(4)?,
-            })
-        })?
+        .query_map(params![q, fetch], hit)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(hits
         .into_iter()
@@ -249,20 +252,107 @@ pub fn search(
         .collect())
 }
 
+/// The hits of one kind of document, best first, and whether there are more.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[ts(export)]
+pub struct SearchGroup {
+    /// "tip", "hamlet", "person" or "unit".
+    pub kind: String,
+    pub hits: Vec<SearchHit>,
+    pub more: bool,
+}
+
+/// The kinds in the order an officer looks for them: the station's own work first (tips),
+/// then its hamlets and people, then the country's units.
+pub const GROUP_ORDER: [&str; 4] = ["tip", "hamlet", "person", "unit"];
+
+/// Up to `per_kind` hits of `kind`, best first, and whether there are more. A unit whose
+/// own name holds every word searched comes before one found only through its detail (its
+/// province's name: "dak lak" finds every commune of Đắk Lắk, Tỉnh Đắk Lắk first).
+fn search_kind(
+    conn: &Connection,
+    q: &str,
+    words: &[String],
+    kind: &str,
+    per_kind: u32,
+) -> Result<SearchGroup> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT d.kind, d.ref_id, d.label, d.detail, bm25(search_fts, 10.0, 1.0) AS rank
+         FROM search_fts CROSS JOIN search_docs d ON d.doc = search_fts.rowid
+         WHERE search_fts MATCH ?1 AND d.kind = ?2
+         ORDER BY rank LIMIT ?3",
+    )?;
+    // Units are many and ranked again below: a wider window of them.
+    let fetch = if kind == "unit" {
+        per_kind.saturating_mul(40).max(200)
+    } else {
+        per_kind + 1
+    };
+    let mut hits = stmt
+        .query_map(params![q, kind, fetch], hit)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    if kind == "unit" {
+        let own = |h: &SearchHit| {
+            let label = fold(&h.label);
+            let label_words: Vec<&str> = label.split_whitespace().collect();
+            words
+                .iter()
+                .all(|w| label_words.iter().any(|l| l.starts_with(w.as_str())))
+        };
+        // Stable: bm25's order kept within each side.
+        hits.sort_by_key(|h| !own(h));
+    }
+    let more = hits.len() > per_kind as usize;
+    hits.truncate(per_kind as usize);
+    Ok(SearchGroup {
+        kind: kind.to_string(),
+        hits,
+        more,
+    })
+}
+
 impl crate::Station {
+    /// Search as the window's search box and `binhyen search` show it: grouped by kind in
+    /// [`GROUP_ORDER`], a few of each (`per_kind`), over what the signed-in officer may read.
+    /// Empty groups are left out.
+    pub fn search_grouped(&self, text: &str, per_kind: u32) -> Result<Vec<SearchGroup>> {
+        let Some(q) = fts_query(text) else {
+            return Ok(Vec::new());
+        };
+        let words: Vec<String> = fold(text)
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_string)
+            .collect();
+        let mut groups = Vec::new();
+        for kind in self.searchable_kinds() {
+            let g = search_kind(&self.conn, &q, &words, kind, per_kind.clamp(1, 200))?;
+            if !g.hits.is_empty() {
+                groups.push(g);
+            }
+        }
+        Ok(groups)
+    }
+
+    /// The kinds of document the signed-in officer may search, in [`GROUP_ORDER`].
+    fn searchable_kinds(&self) -> Vec<&'static str> {
+        use binhyen_domain::access::Permission;
+        let role = self.session().role;
+        GROUP_ORDER
+            .into_iter()
+            .filter(|k| match *k {
+                "tip" => role.allows(Permission::TipRead),
+                "person" => role.allows(Permission::RosterManage),
+                _ => true,
+            })
+            .collect()
+    }
+
     /// Ranked search across what the signed-in officer may read: tips for those who read
     /// tips, roster people for those who keep rosters, hamlets and units for everyone.
     pub fn search(&self, text: &str, limit: u32) -> Result<Vec<SearchHit>> {
-        use binhyen_domain::access::Permission;
-        let role = self.session().role;
-        let mut kinds = vec!["hamlet", "unit"];
-        if role.allows(Permission::TipRead) {
-            kinds.push("tip");
-        }
-        if role.allows(Permission::RosterManage) {
-            kinds.push("person");
-        }
-        let all = kinds.len() == 4;
+        let kinds = self.searchable_kinds();
+        let all = kinds.len() == GROUP_ORDER.len();
         search(&self.conn, text, (!all).then_some(&kinds[..]), limit)
     }
 }

@@ -26,6 +26,8 @@ use crate::search::{self, FtsBatch};
 use crate::sql::ts;
 use crate::{Result, Station, StoreError};
 
+mod readable;
+
 /// A change pulled from the server.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RemoteChange {
@@ -86,6 +88,20 @@ pub struct ConflictView {
     pub identity: bool,
     /// The values shown are placeholders, not the values.
     pub withheld: bool,
+    /// The record as the station names it: "Nguồn tin số 0012/2026/M1", "Thôn Hòa Bình"
+    /// (none when it is gone).
+    pub subject: Option<String>,
+    /// The field as the forms name it ("Loại nguồn tin").
+    pub field_label: String,
+    /// Each value in Vietnamese: a category's name, a hamlet's, an officer's, a time in
+    /// Vietnam time; never a code or an id.
+    pub local_text: String,
+    pub remote_text: String,
+    /// When each side was written (Vietnam time), and on which laptop.
+    pub local_at: Option<String>,
+    pub local_by: String,
+    pub remote_at: Option<String>,
+    pub remote_by: String,
 }
 
 /// How an officer resolves a conflict.
@@ -607,7 +623,39 @@ impl Station {
                 }
             }
         }
+        for c in &mut all {
+            self.describe(c)?;
+        }
         Ok(all)
+    }
+
+    /// Fills in what a person reads of a conflict (see `readable.rs`), from the values it
+    /// holds now (a withheld identity's placeholder stays one).
+    fn describe(&self, c: &mut ConflictView) -> Result<()> {
+        c.subject = readable::subject(&self.conn, &c.entity, &c.entity_id)?;
+        // `local_at` and `remote_at` hold the two clock values until described.
+        let node = meta_get(&self.conn, "node_id")?.unwrap_or_default();
+        let device = self.info().device_no;
+        let side = |hlc: Option<&str>| {
+            readable::side(&self.conn, &c.entity, &c.entity_id, hlc, &node, device)
+        };
+        let (local_at, local_by) = side(c.local_at.as_deref())?;
+        let (remote_at, remote_by) = side(c.remote_at.as_deref())?;
+        (c.local_at, c.local_by, c.remote_at, c.remote_by) =
+            (local_at, local_by, remote_at, remote_by);
+        c.field_label = readable::field_label(&c.field);
+        if c.withheld {
+            let text = |v: &Value| match v {
+                Value::String(s) => s.clone(),
+                _ => "(đã xóa hoặc để trống)".to_string(),
+            };
+            c.local_text = text(&c.local_value);
+            c.remote_text = text(&c.remote_value);
+        } else {
+            c.local_text = readable::value_text(&self.conn, &c.entity, &c.field, &c.local_value)?;
+            c.remote_text = readable::value_text(&self.conn, &c.entity, &c.field, &c.remote_value)?;
+        }
+        Ok(())
     }
 
     /// A conflict on a reporter's identity with its two values, for someone who may see
@@ -627,6 +675,7 @@ impl Station {
             .find(|c| c.id == id)
             .ok_or_else(|| StoreError::not_found("xung đột", id))?;
         if !binhyen_domain::catalog::is_identity(&c.entity) {
+            self.describe(&mut c)?;
             return Ok(c);
         }
         c.identity = true;
@@ -646,6 +695,7 @@ impl Station {
             serde_json::json!({ "reason": reason, "conflict": c.id, "field": c.field }),
             now,
         )?;
+        self.describe(&mut c)?;
         Ok(c)
     }
 
@@ -668,6 +718,8 @@ impl Station {
         let node = meta_get(&self.conn, "node_id")?.unwrap_or_default();
         let mut stmt = self.conn.prepare(&sql)?;
         let rows = stmt.query_map([], |r| {
+            let local_hlc: Option<String> = r.get(10)?;
+            let remote_hlc: Option<String> = r.get(11)?;
             let written_here = |i: usize| -> rusqlite::Result<bool> {
                 let hlc: Option<String> = r.get(i)?;
                 Ok(hlc
@@ -701,6 +753,14 @@ impl Station {
                 mine,
                 identity: false,
                 withheld: false,
+                subject: None,
+                field_label: String::new(),
+                local_text: String::new(),
+                remote_text: String::new(),
+                local_at: local_hlc,
+                local_by: String::new(),
+                remote_at: remote_hlc,
+                remote_by: String::new(),
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -10,6 +10,7 @@ use serde_json::json;
 use ts_rs::TS;
 
 use binhyen_domain::time::{format_vn, VN_TZ};
+use binhyen_domain::tip::Channel;
 
 use crate::audit::Action;
 use crate::report_pdf::place;
@@ -53,6 +54,13 @@ pub struct PrintDoc {
     /// Why the reporter is not named (secrecy, or anonymous), when that is the case.
     pub reporter_note: Option<String>,
     pub signatures: Vec<String>,
+    /// Why a signature block is missing (a tip taken by phone has no reporter's signature).
+    pub signature_note: Option<String>,
+    /// The transfer slip's addressee ("Kính gửi"), which the window lets the officer change
+    /// before printing; none on a reception record.
+    pub recipient: Option<String>,
+    /// The slip's "Nơi nhận" lines.
+    pub copies_to: Vec<String>,
 }
 
 impl Station {
@@ -173,15 +181,68 @@ impl Station {
             ),
             (None, _) => (Vec::new(), Some("Nguồn tin nặc danh.".to_string())),
         };
-        let (title, signatures) = match kind {
-            DocKind::Reception => (
-                "BIÊN BẢN TIẾP NHẬN NGUỒN TIN".to_string(),
-                vec!["NGƯỜI BÁO TIN".into(), "CÁN BỘ TIẾP NHẬN".into()],
-            ),
-            DocKind::Transfer => (
-                "PHIẾU CHUYỂN NGUỒN TIN VỀ TỘI PHẠM".to_string(),
-                vec!["TRƯỞNG CÔNG AN".into()],
-            ),
+        // "tỉnh Đắk Lắk" inside a sentence.
+        let province = info.province_name.as_deref().map(|p| {
+            let mut c = p.chars();
+            c.next()
+                .map(|f| f.to_lowercase().chain(c).collect::<String>())
+                .unwrap_or_default()
+        });
+        let (title, signatures, signature_note, recipient, copies_to) = match kind {
+            DocKind::Reception => {
+                // Only a reporter who came in person and did not ask for secrecy signs the
+                // record; a secret reporter's handwriting is kept with their identity.
+                let in_person = tip.channel == Channel::InPerson;
+                let (signatures, note) = if in_person && tip.has_reporter && !secret {
+                    (
+                        vec!["NGƯỜI BÁO TIN".into(), "CÁN BỘ TIẾP NHẬN".into()],
+                        None,
+                    )
+                } else if in_person && secret {
+                    (
+                        vec!["CÁN BỘ TIẾP NHẬN".into()],
+                        Some("Người tố giác đề nghị giữ bí mật bút tích: chữ ký của người tố giác lưu riêng cùng thông tin danh tính.".to_string()),
+                    )
+                } else if in_person {
+                    (vec!["CÁN BỘ TIẾP NHẬN".into()], None)
+                } else {
+                    (
+                        vec!["CÁN BỘ TIẾP NHẬN".into()],
+                        Some(format!(
+                            "Nguồn tin tiếp nhận qua hình thức: {}; người báo tin không ký biên bản.",
+                            tip.channel.label()
+                        )),
+                    )
+                };
+                (
+                    "BIÊN BẢN TIẾP NHẬN NGUỒN TIN".to_string(),
+                    signatures,
+                    note,
+                    None,
+                    Vec::new(),
+                )
+            }
+            DocKind::Transfer => {
+                let recipient = match &province {
+                    Some(p) => format!("Cơ quan Cảnh sát điều tra Công an {p}"),
+                    None => "Cơ quan Cảnh sát điều tra có thẩm quyền".to_string(),
+                };
+                let procuracy = match &province {
+                    Some(p) => format!("Viện kiểm sát nhân dân {p} (để kiểm sát);"),
+                    None => "Viện kiểm sát nhân dân có thẩm quyền (để kiểm sát);".to_string(),
+                };
+                (
+                    "PHIẾU CHUYỂN NGUỒN TIN VỀ TỘI PHẠM".to_string(),
+                    vec!["TRƯỞNG CÔNG AN".into()],
+                    None,
+                    Some(recipient),
+                    vec![
+                        "Như trên;".to_string(),
+                        procuracy,
+                        format!("Lưu: hồ sơ nguồn tin số {}.", tip.register_no),
+                    ],
+                )
+            }
         };
         let doc = PrintDoc {
             kind,
@@ -198,6 +259,9 @@ impl Station {
             reporter,
             reporter_note,
             signatures,
+            signature_note,
+            recipient,
+            copies_to,
         };
         if let (true, Some(reason)) = (show, &reveal_reason) {
             self.audit(

@@ -69,7 +69,13 @@ pub struct UnitReport {
     pub unit_name: String,
     pub province_name: Option<String>,
     pub period: Period,
+    /// What the period is compared with: the period before, or, while the period is not
+    /// over, as many days of the period before (the first 7 days of November beside the
+    /// first 7 of December).
     pub previous: Period,
+    /// Set while the period is not over: "Tháng 12/2026 chưa kết thúc: số liệu đến hết ngày
+    /// 07/12/2026, so với cùng kỳ (từ 01/11/2026 đến 07/11/2026)".
+    pub unfinished: Option<String>,
     pub generated_at: String,
     pub tips: Figure,
     pub by_category: Vec<Figure>,
@@ -229,7 +235,7 @@ impl Station {
         now: DateTime<Utc>,
     ) -> Result<UnitReport> {
         self.require(binhyen_domain::access::Permission::ReportView)?;
-        let previous = period.previous();
+        let (previous, unfinished) = compared_with(period, now);
         let (start, end) = period.utc_range();
         let (ps, pe) = previous.utc_range();
         let (s, e, ps, pe) = (ts(start), ts(end), ts(ps), ts(pe));
@@ -482,14 +488,115 @@ impl Station {
             ),
             period: period.clone(),
             previous,
+            unfinished,
             generated_at: ts(now),
         })
     }
 }
 
+/// The period `period` is compared with, as of `now`, and the words that say a period is
+/// not over. A whole period is compared with the whole period before; one still running
+/// (today is inside it) with as many days of the period before, today counted: a month's
+/// first week is not set beside a whole month. A period that has not begun compares nothing
+/// new and says so.
+pub fn compared_with(period: &Period, now: DateTime<Utc>) -> (Period, Option<String>) {
+    let previous = period.previous();
+    let today = now.with_timezone(&binhyen_domain::time::VN_TZ).date_naive();
+    if today > period.to {
+        return (previous, None);
+    }
+    if today < period.from {
+        return (
+            previous,
+            Some(format!("{} chưa bắt đầu: chưa có số liệu.", period.label)),
+        );
+    }
+    // The same point of the period before: as many whole months and days in (30 June beside
+    // 31 March of a quarter becomes the quarter's last day; 29 February a year on is 28),
+    // as many days for a range of days.
+    let to = match period.kind {
+        binhyen_domain::period::PeriodKind::Range => {
+            previous.from + chrono::Duration::days((today - period.from).num_days())
+        }
+        _ => {
+            use chrono::Datelike;
+            let months = (today.year() - period.from.year()) * 12 + today.month() as i32
+                - period.from.month() as i32;
+            let month_start = previous
+                .from
+                .checked_add_months(chrono::Months::new(months.max(0) as u32))
+                .unwrap_or(previous.to);
+            let month_end = month_start
+                .checked_add_months(chrono::Months::new(1))
+                .map(|d| d - chrono::Duration::days(1))
+                .unwrap_or(previous.to);
+            (month_start + chrono::Duration::days(i64::from(today.day()) - 1)).min(month_end)
+        }
+    }
+    .min(previous.to);
+    let same = Period::range(previous.from, to).unwrap_or_else(|_| previous.clone());
+    let note = format!(
+        "{} chưa kết thúc: số liệu đến hết ngày {}, so với cùng kỳ ({}).",
+        period.label,
+        today.format("%d/%m/%Y"),
+        same.label.to_lowercase()
+    );
+    (same, Some(note))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::status_history;
+    use super::{compared_with, status_history};
+    use binhyen_domain::period::Period;
+    use chrono::{TimeZone, Utc};
+
+    #[test]
+    fn a_period_not_over_is_compared_with_as_many_days_before() {
+        let dec = Period::parse("2026-12").unwrap();
+        // 7 December, 23:40 in Vietnam (16:40 UTC).
+        let now = Utc.with_ymd_and_hms(2026, 12, 7, 16, 40, 0).unwrap();
+        let (prev, note) = compared_with(&dec, now);
+        assert_eq!(prev.from.to_string(), "2026-11-01");
+        assert_eq!(prev.to.to_string(), "2026-11-07");
+        assert_eq!(
+            note.as_deref(),
+            Some("Tháng 12/2026 chưa kết thúc: số liệu đến hết ngày 07/12/2026, so với cùng kỳ (từ 01/11/2026 đến 07/11/2026).")
+        );
+        // 17:30 UTC is already 8 December in Vietnam.
+        let later = Utc.with_ymd_and_hms(2026, 12, 7, 17, 30, 0).unwrap();
+        assert_eq!(compared_with(&dec, later).0.to.to_string(), "2026-11-08");
+        // The 31st of a month beside a 30-day month: the whole month before.
+        let jan = Period::parse("2026-03").unwrap();
+        let end = Utc.with_ymd_and_hms(2026, 3, 31, 3, 0, 0).unwrap();
+        assert_eq!(compared_with(&jan, end).0.to.to_string(), "2026-02-28");
+        // A quarter: 31 July is the end of July's month in the quarter before (30 April),
+        // not the 122nd day; a year: 29 February beside 28 February.
+        let q3 = Period::parse("2026-Q3").unwrap();
+        let jul31 = Utc.with_ymd_and_hms(2026, 7, 31, 3, 0, 0).unwrap();
+        assert_eq!(compared_with(&q3, jul31).0.to.to_string(), "2026-04-30");
+        let y2028 = Period::parse("2028").unwrap();
+        let feb29 = Utc.with_ymd_and_hms(2028, 2, 29, 3, 0, 0).unwrap();
+        assert_eq!(compared_with(&y2028, feb29).0.to.to_string(), "2027-02-28");
+        let mar1 = Utc.with_ymd_and_hms(2025, 3, 1, 3, 0, 0).unwrap();
+        let y2025 = Period::parse("2025").unwrap();
+        assert_eq!(compared_with(&y2025, mar1).0.to.to_string(), "2024-03-01");
+        // A range of days: as many days.
+        let r = Period::parse("2026-12-01..2026-12-20").unwrap();
+        assert_eq!(
+            compared_with(&r, now).0.label,
+            "Từ 11/11/2026 đến 17/11/2026"
+        );
+        // Over: the whole month before, nothing said.
+        let nov = Period::parse("2026-11").unwrap();
+        let (prev, note) = compared_with(&nov, now);
+        assert_eq!((prev.label.as_str(), note), ("Tháng 10/2026", None));
+        // Not begun.
+        let next = Period::parse("2027-01").unwrap();
+        assert!(compared_with(&next, now)
+            .1
+            .unwrap()
+            .contains("chưa bắt đầu"));
+    }
 
     #[test]
     fn the_status_at_the_end_and_the_first_transfer_and_resolution() {

@@ -138,6 +138,9 @@ pub fn to_csv(r: &UnitReport) -> Result<Vec<u8>> {
             r.unit_name
         )]))
         .map_err(err)?;
+        if let Some(note) = &r.unfinished {
+            w.write_record(spreadsheet_row([note])).map_err(err)?;
+        }
         w.write_record(spreadsheet_row([
             "Mục",
             "Chỉ tiêu",
@@ -253,7 +256,10 @@ pub fn to_xlsx(r: &UnitReport) -> Result<Vec<u8>> {
         &title,
     )
     .map_err(xlsx_err)?;
-    let mut row = 4u32;
+    if let Some(note) = &r.unfinished {
+        ws.write_string(3, 0, note).map_err(xlsx_err)?;
+    }
+    let mut row = 5u32;
     for (i, h) in [
         "Mục",
         "Chỉ tiêu",

@@ -23,12 +23,12 @@ const LEFT: f32 = 62.0;
 const RIGHT: f32 = W - 48.0;
 const BOTTOM: f32 = H - 60.0;
 
-struct Fonts {
+pub(crate) struct Fonts {
     regular: Font,
     bold: Font,
 }
 
-fn fonts() -> Result<&'static Fonts> {
+pub(crate) fn fonts() -> Result<&'static Fonts> {
     static FONTS: OnceLock<Option<Fonts>> = OnceLock::new();
     FONTS
         .get_or_init(|| {
@@ -41,7 +41,7 @@ fn fonts() -> Result<&'static Fonts> {
         .ok_or_else(|| pdf_err("the embedded font does not load"))
 }
 
-fn pdf_err(e: impl std::fmt::Display) -> StoreError {
+pub(crate) fn pdf_err(e: impl std::fmt::Display) -> StoreError {
     StoreError::Io {
         path: "report.pdf".into(),
         source: std::io::Error::other(e.to_string()),
@@ -49,7 +49,7 @@ fn pdf_err(e: impl std::fmt::Display) -> StoreError {
 }
 
 /// Width of `text` at `size` points, from the font's advances.
-fn width(bold: bool, text: &str, size: f32) -> f32 {
+pub(crate) fn width(bold: bool, text: &str, size: f32) -> f32 {
     static FACES: OnceLock<Option<(ttf_parser::Face<'static>, ttf_parser::Face<'static>)>> =
         OnceLock::new();
     let faces = FACES.get_or_init(|| {
@@ -78,55 +78,93 @@ fn width(bold: bool, text: &str, size: f32) -> f32 {
 type Placed = (f32, f32, bool, f32, String);
 
 /// Draws on pages, starting a new one when the current is full.
-struct Writer<'a> {
+pub(crate) struct Writer<'a> {
     doc: &'a mut Document,
     lines: Vec<Vec<Placed>>,
-    rules: Vec<Vec<(f32, f32, f32)>>,
-    y: f32,
+    /// Straight lines: x1, y1, x2, y2.
+    rules: Vec<Vec<(f32, f32, f32, f32)>>,
+    pub(crate) y: f32,
+    /// Page width and height, and the lowest line drawn, in points.
+    page: (f32, f32),
+    pub(crate) bottom: f32,
 }
 
 impl<'a> Writer<'a> {
-    /// A first page, starting `y` points from the top.
+    /// A first A4 portrait page, starting `y` points from the top.
     fn new(doc: &'a mut Document, y: f32) -> Writer<'a> {
+        Writer::with_page(doc, y, (W, H), BOTTOM)
+    }
+
+    /// A first page of `page` (width, height) points, starting `y` points from the top and
+    /// drawing no lower than `bottom`.
+    pub(crate) fn with_page(
+        doc: &'a mut Document,
+        y: f32,
+        page: (f32, f32),
+        bottom: f32,
+    ) -> Writer<'a> {
         Writer {
             doc,
             lines: vec![Vec::new()],
             rules: vec![Vec::new()],
             y,
+            page,
+            bottom,
         }
     }
 
-    fn text(&mut self, x: f32, size: f32, bold: bool, text: &str) {
+    /// How many pages are begun.
+    pub(crate) fn pages(&self) -> usize {
+        self.lines.len()
+    }
+
+    pub(crate) fn text(&mut self, x: f32, size: f32, bold: bool, text: &str) {
         if let Some(page) = self.lines.last_mut() {
             page.push((x, self.y, bold, size, text.to_string()));
         }
     }
 
-    fn centered(&mut self, from: f32, to: f32, size: f32, bold: bool, text: &str) {
+    pub(crate) fn centered(&mut self, from: f32, to: f32, size: f32, bold: bool, text: &str) {
         let x = from + ((to - from) - width(bold, text, size)).max(0.0) / 2.0;
         self.text(x, size, bold, text);
     }
 
-    fn right(&mut self, to: f32, size: f32, bold: bool, text: &str) {
+    pub(crate) fn right(&mut self, to: f32, size: f32, bold: bool, text: &str) {
         let x = to - width(bold, text, size);
         self.text(x, size, bold, text);
     }
 
-    fn rule(&mut self, from: f32, to: f32) {
+    pub(crate) fn rule(&mut self, from: f32, to: f32) {
         let y = self.y;
         if let Some(page) = self.rules.last_mut() {
-            page.push((from, to, y));
+            page.push((from, y, to, y));
         }
     }
 
-    fn down(&mut self, dy: f32) {
+    /// A vertical line at `x` from `top` down to the current line.
+    pub(crate) fn vline(&mut self, x: f32, top: f32) {
+        let y = self.y;
+        if let Some(page) = self.rules.last_mut() {
+            page.push((x, top, x, y));
+        }
+    }
+
+    pub(crate) fn down(&mut self, dy: f32) {
         self.y += dy;
-        if self.y > BOTTOM {
+        if self.y > self.bottom {
             self.new_page();
         }
     }
 
-    fn new_page(&mut self) {
+    /// Text on page `index` (from 0) at `x`, `y`, for what is known only at the end (the
+    /// page count).
+    pub(crate) fn text_on(&mut self, index: usize, x: f32, y: f32, size: f32, text: &str) {
+        if let Some(page) = self.lines.get_mut(index) {
+            page.push((x, y, false, size, text.to_string()));
+        }
+    }
+
+    pub(crate) fn new_page(&mut self) {
         self.lines.push(Vec::new());
         self.rules.push(Vec::new());
         self.y = 70.0;
@@ -134,17 +172,18 @@ impl<'a> Writer<'a> {
 
     /// A heading is not left alone at the foot of a page.
     fn keep(&mut self, room: f32) {
-        if self.y + room > BOTTOM {
+        if self.y + room > self.bottom {
             self.new_page();
         }
     }
 
-    fn finish(self) -> Result<()> {
+    pub(crate) fn finish(self) -> Result<()> {
         let f = fonts()?;
+        let (pw, ph) = self.page;
         for (lines, rules) in self.lines.into_iter().zip(self.rules) {
-            let mut page = self
-                .doc
-                .start_page_with(PageSettings::from_wh(W, H).ok_or_else(|| pdf_err("page size"))?);
+            let mut page = self.doc.start_page_with(
+                PageSettings::from_wh(pw, ph).ok_or_else(|| pdf_err("page size"))?,
+            );
             let mut surface = page.surface();
             for (x, y, bold, size, text) in lines {
                 let font = if bold {
@@ -165,10 +204,10 @@ impl<'a> Writer<'a> {
                 width: 0.6,
                 ..Default::default()
             }));
-            for (from, to, y) in rules {
+            for (x1, y1, x2, y2) in rules {
                 let mut pb = PathBuilder::new();
-                pb.move_to(from, y);
-                pb.line_to(to, y);
+                pb.move_to(x1, y1);
+                pb.line_to(x2, y2);
                 if let Some(path) = pb.finish() {
                     surface.draw_path(&path);
                 }
@@ -280,6 +319,12 @@ pub fn to_pdf(r: &UnitReport) -> Result<Vec<u8>> {
     );
     w.down(16.0);
     w.centered(LEFT, RIGHT, 11.0, false, &r.period.label);
+    if let Some(note) = &r.unfinished {
+        for line in wrap(&format!("({note})"), false, 9.5, RIGHT - LEFT) {
+            w.down(14.0);
+            w.centered(LEFT, RIGHT, 9.5, false, &line);
+        }
+    }
 
     let (cur, prev) = (r.period.label.as_str(), r.previous.label.as_str());
     table(&mut w, "I. Tổng hợp", &[&r.tips], cur, prev);
@@ -382,10 +427,25 @@ pub fn to_pdf(r: &UnitReport) -> Result<Vec<u8>> {
 }
 
 /// Breaks `text` into lines no wider than `room` points at `size`.
-fn wrap(text: &str, bold: bool, size: f32, room: f32) -> Vec<String> {
+pub(crate) fn wrap(text: &str, bold: bool, size: f32, room: f32) -> Vec<String> {
     let mut lines = Vec::new();
     let mut line = String::new();
+    // A word wider than the room (a link, a long number) is cut where it must be.
+    let mut words = Vec::new();
     for word in text.split_whitespace() {
+        let mut piece = String::new();
+        for c in word.chars() {
+            piece.push(c);
+            if width(bold, &piece, size) > room && piece.chars().count() > 1 {
+                piece.pop();
+                words.push(std::mem::take(&mut piece));
+                piece.push(c);
+            }
+        }
+        words.push(piece);
+    }
+    for word in words {
+        let word = word.as_str();
         let candidate = if line.is_empty() {
             word.to_string()
         } else {

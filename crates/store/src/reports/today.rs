@@ -114,3 +114,108 @@ impl Station {
         })
     }
 }
+
+/// How near its deadline a crime tip counts as due soon: the window's amber, and the
+/// moment the desktop is told.
+pub const SOON_HOURS: f64 = 6.0;
+
+/// Where a crime tip stands against its transfer deadline, for the desktop's notices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stage {
+    /// Within [`SOON_HOURS`] of its deadline.
+    Soon,
+    /// Past it.
+    Late,
+}
+
+/// A notice for the desktop: a title and a body naming tips by register number and hours
+/// only (never their content, never a reporter), for the tips that reached a stage not in
+/// `told`; `told` then holds them. None when there is nothing new.
+pub fn deadline_notice(
+    today: &Today,
+    told: &mut std::collections::HashSet<(String, Stage)>,
+) -> Option<(String, String)> {
+    let mut late = Vec::new();
+    let mut soon = Vec::new();
+    for t in &today.overdue {
+        if told.insert((t.id.clone(), Stage::Late)) {
+            late.push(format!(
+                "{} quá hạn {:.0} giờ",
+                t.register_no, -t.hours_left
+            ));
+        }
+    }
+    for t in today.due.iter().filter(|t| t.hours_left <= SOON_HOURS) {
+        if told.insert((t.id.clone(), Stage::Soon)) {
+            soon.push(format!(
+                "{} còn {:.0} giờ",
+                t.register_no,
+                t.hours_left.max(0.0)
+            ));
+        }
+    }
+    let n = late.len() + soon.len();
+    if n == 0 {
+        return None;
+    }
+    let title = match (late.len(), soon.len()) {
+        (0, s) => format!("{s} nguồn tin về tội phạm sắp hết hạn chuyển CQĐT"),
+        (l, 0) => format!("{l} nguồn tin về tội phạm đã quá hạn chuyển CQĐT"),
+        (l, s) => format!("{l} nguồn tin quá hạn, {s} sắp hết hạn chuyển CQĐT"),
+    };
+    let mut lines: Vec<String> = late.into_iter().chain(soon).collect();
+    if lines.len() > 5 {
+        let more = lines.len() - 5;
+        lines.truncate(5);
+        lines.push(format!("và {more} nguồn tin khác (xem màn hình Hôm nay)"));
+    }
+    Some((title, lines.join("; ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn due(id: &str, no: &str, hours_left: f64) -> DueTip {
+        let now = Utc::now();
+        DueTip {
+            id: id.into(),
+            register_no: no.into(),
+            received_at: now,
+            category: Category::CrimeReport,
+            status: Status::Received,
+            urgency: Urgency::Normal,
+            hamlet: None,
+            remote: false,
+            deadline: now,
+            hours_left,
+        }
+    }
+
+    #[test]
+    fn a_notice_names_each_tip_once_per_stage() {
+        let mut today = Today {
+            received_today: 0,
+            open: 0,
+            verifying: 0,
+            overdue: vec![due("a", "0001/2026/M1", -3.0)],
+            due: vec![
+                due("b", "0002/2026/M1", 2.4),
+                due("c", "0003/2026/M1", 20.0),
+            ],
+            rules: DeadlineRules::default(),
+        };
+        let mut told = std::collections::HashSet::new();
+        let (title, body) = deadline_notice(&today, &mut told).unwrap();
+        assert_eq!(title, "1 nguồn tin quá hạn, 1 sắp hết hạn chuyển CQĐT");
+        assert_eq!(body, "0001/2026/M1 quá hạn 3 giờ; 0002/2026/M1 còn 2 giờ");
+        // Nothing new: nothing said again.
+        assert_eq!(deadline_notice(&today, &mut told), None);
+        // The tip that was near now passes its deadline: told once more, as late.
+        today.due.remove(0);
+        today.overdue.push(due("b", "0002/2026/M1", -0.5));
+        let (title, body) = deadline_notice(&today, &mut told).unwrap();
+        assert_eq!(title, "1 nguồn tin về tội phạm đã quá hạn chuyển CQĐT");
+        assert_eq!(body, "0002/2026/M1 quá hạn 0 giờ");
+    }
+}

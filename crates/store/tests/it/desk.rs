@@ -404,6 +404,163 @@ fn papers_never_print_a_secret_reporter() {
 }
 
 #[test]
+fn signature_blocks_follow_the_channel_and_the_slip_names_its_addressee() {
+    let (_d, mut s) = station();
+    let mut add = |channel: &str, reporter: serde_json::Value| {
+        s.add_tip(
+            &tip_input(json!({"content": "Trộm gà", "category": "crime_report",
+                              "channel": channel, "reporter": reporter})),
+            now(),
+        )
+        .unwrap()
+        .id
+        .to_string()
+    };
+    let in_person = add("in_person", json!({"name": "Trần Thị Hoa"}));
+    let by_phone = add("phone", json!({"name": "Trần Thị Hoa"}));
+    let secret = add("in_person", json!({"name": "Lê Bí", "secret": true}));
+    let zalo_anon = add("zalo", serde_json::Value::Null);
+    let doc = |s: &mut binhyen_store::Station, id: &str, kind| {
+        s.print_doc(id, kind, None, now()).unwrap()
+    };
+    // Came in person, not secret: the reporter signs beside the officer.
+    let d = doc(&mut s, &in_person, DocKind::Reception);
+    assert_eq!(d.signatures, ["NGƯỜI BÁO TIN", "CÁN BỘ TIẾP NHẬN"]);
+    assert_eq!((d.signature_note, d.recipient), (None, None));
+    // By phone or Zalo: no reporter's signature, and the record says why.
+    for id in [&by_phone, &zalo_anon] {
+        let d = doc(&mut s, id, DocKind::Reception);
+        assert_eq!(d.signatures, ["CÁN BỘ TIẾP NHẬN"]);
+        assert!(d.signature_note.unwrap().contains("người báo tin không ký"));
+    }
+    // A secret reporter's handwriting is not on this paper.
+    let d = doc(&mut s, &secret, DocKind::Reception);
+    assert_eq!(d.signatures, ["CÁN BỘ TIẾP NHẬN"]);
+    assert!(d.signature_note.unwrap().contains("bút tích"));
+    // The slip: "Kính gửi" the province's investigation police, the procuracy informed.
+    let slip = doc(&mut s, &by_phone, DocKind::Transfer);
+    assert_eq!(
+        slip.recipient.as_deref(),
+        Some("Cơ quan Cảnh sát điều tra Công an tỉnh Đắk Lắk")
+    );
+    assert_eq!(slip.copies_to[0], "Như trên;");
+    assert!(slip.copies_to[1].starts_with("Viện kiểm sát nhân dân tỉnh Đắk Lắk"));
+    assert!(slip.copies_to[2].contains(&slip.number.replace("Số: ", "")));
+    assert_eq!(slip.signatures, ["TRƯỞNG CÔNG AN"]);
+}
+
+/// A conflict reads as the station speaks: the tip by its register number, a category by
+/// its name, a hamlet by its name, a time in Vietnam time, where and when each side was
+/// written; never a code or an id.
+#[test]
+fn conflicts_read_in_vietnamese() {
+    let (_d, mut s) = station();
+    let roster = "Loại,Thôn,Số hộ\nBuôn,Ea Kmar,143\nThôn,Hòa Bình,80\n";
+    s.import_roster(roster.as_bytes(), false, now()).unwrap();
+    let hamlets = s.list_hamlets().unwrap();
+    let id_of = |name: &str| {
+        hamlets
+            .iter()
+            .find(|h| h.name.contains(name))
+            .unwrap()
+            .id
+            .to_string()
+    };
+    let tip = s
+        .add_tip(
+            &tip_input(json!({"content": "Trộm gà", "category": "crime_report"})),
+            now(),
+        )
+        .unwrap();
+    let node: String = s
+        .conn()
+        .query_row("SELECT value FROM meta WHERE key = 'node_id'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    // 20/11/2026 10:00 and 11:30 in Vietnam.
+    let here = format!("{:015}-00000000-{node}", 1_795_143_600_000_i64);
+    let there = format!("{:015}-00000000-khac", 1_795_149_000_000_i64);
+    let insert = |id: &str, field: &str, local: serde_json::Value, remote: serde_json::Value| {
+        s.conn()
+            .execute(
+                "INSERT INTO conflicts(id, entity, entity_id, field, kind, local_value, local_hlc,
+                                       remote_value, remote_hlc, winner, detected_at)
+                 VALUES (?1, 'tip', ?2, ?3, 'field', ?4, ?5, ?6, ?7, 'remote', '2026-11-20T05:00:00Z')",
+                rusqlite::params![
+                    id,
+                    tip.id.to_string(),
+                    field,
+                    local.to_string(),
+                    here,
+                    remote.to_string(),
+                    there
+                ],
+            )
+            .unwrap();
+    };
+    insert(
+        "c-cat",
+        "category",
+        json!("crime_report"),
+        json!("security_order"),
+    );
+    insert(
+        "c-ham",
+        "hamlet_id",
+        json!(id_of("Ea Kmar")),
+        json!(id_of("Hòa Bình")),
+    );
+    insert(
+        "c-at",
+        "received_at",
+        json!("2026-11-20T01:00:00.000Z"),
+        json!("2026-11-19T23:30:00.000Z"),
+    );
+    insert(
+        "c-off",
+        "assigned_to",
+        json!(s.session().officer_id),
+        serde_json::Value::Null,
+    );
+    let all = s.conflicts(true).unwrap();
+    let get = |id: &str| all.iter().find(|c| c.id == id).unwrap();
+    let cat = get("c-cat");
+    assert_eq!(
+        cat.subject,
+        Some(format!("Nguồn tin số {}", tip.register_no))
+    );
+    assert_eq!(cat.field_label, "Loại nguồn tin");
+    assert_eq!(
+        (cat.local_text.as_str(), cat.remote_text.as_str()),
+        ("Tin báo về tội phạm", "Phản ánh an ninh trật tự")
+    );
+    // Written here at the moment the tip was recorded: the audit trail names the officer.
+    assert_eq!(cat.local_by, "Máy này (máy số 1), Nguyễn Hữu Thành");
+    assert_eq!(cat.local_at.as_deref(), Some("20/11/2026 10:00"));
+    assert_eq!(cat.remote_by, "Máy khác (nhận qua đồng bộ)");
+    assert_eq!(cat.remote_at.as_deref(), Some("20/11/2026 11:30"));
+    let ham = get("c-ham");
+    assert_eq!(ham.field_label, "Thôn, buôn, tổ dân phố");
+    assert!(ham.local_text.contains("Ea Kmar") && ham.remote_text.contains("Hòa Bình"));
+    let at = get("c-at");
+    assert_eq!(
+        (at.local_text.as_str(), at.remote_text.as_str()),
+        ("20/11/2026 08:00", "20/11/2026 06:30")
+    );
+    let off = get("c-off");
+    assert_eq!(off.local_text, "Nguyễn Hữu Thành");
+    assert_eq!(off.remote_text, "(đã xóa hoặc để trống)");
+    // No id or code anywhere a person reads.
+    for c in &all {
+        for text in [&c.local_text, &c.remote_text] {
+            assert!(!text.contains('-') || text.contains(' '), "{text}");
+            assert!(!text.contains('_'), "{text}");
+        }
+    }
+}
+
+#[test]
 fn a_roster_comes_from_an_excel_workbook_like_from_csv() {
     let (_d, mut s) = station();
     let mut book = rust_xlsxwriter::Workbook::new();

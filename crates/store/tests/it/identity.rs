@@ -693,7 +693,13 @@ fn a_conflict_on_a_reporter_shows_its_values_only_through_the_reveal() {
         .reveal_conflict("xd-1", "chọn tên đúng của người báo", now())
         .unwrap();
     assert_eq!(revealed.local_value, json!(NAME));
+    assert_eq!(revealed.local_text, NAME);
     assert!(!revealed.withheld);
+    assert!(
+        listed[0].local_text.contains("bấm Xem"),
+        "{}",
+        listed[0].local_text
+    );
     assert_eq!(views(&s), 1);
 }
 

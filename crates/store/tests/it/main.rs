@@ -12,6 +12,7 @@ mod desk;
 mod identity;
 mod layers;
 mod migrations;
+mod register;
 mod report;
 mod roster;
 mod station;

@@ -164,7 +164,18 @@ fn figures_match_the_fixture_with_vietnam_time_edges() {
             at("2026-11-20T00:00:00Z"),
         )
         .unwrap();
-    assert_eq!((nov.tips.current, nov.tips.previous), (1, 5));
+    // November is not over on the 20th: compared with 1 to 20 October, not all of it.
+    assert_eq!((nov.tips.current, nov.tips.previous), (1, 4));
+    assert_eq!(nov.previous.label, "Từ 01/10/2026 đến 20/10/2026");
+    assert!(nov.unfinished.as_deref().unwrap().contains("chưa kết thúc"));
+    let whole = s
+        .unit_report(
+            &Period::parse("2026-11").unwrap(),
+            DeadlineRules::default(),
+            at("2026-12-02T00:00:00Z"),
+        )
+        .unwrap();
+    assert_eq!((whole.tips.previous, whole.unfinished), (5, None));
     // The report never carries reporter identity.
     let text = serde_json::to_string(&r).unwrap();
     assert!(!text.contains("Người Báo Tin") && !text.contains("0912345678"));

@@ -171,6 +171,34 @@ fn search_without_diacritics_across_kinds() {
     assert!(search(s.conn(), "\" OR * NEAR(", None, 10).is_ok());
 }
 
+/// Issue 26's case: on a fresh station of Xã Cư M'gar, a tip about "Đắk Lắk", then "dak
+/// lak". The tip comes first, then the units, the province itself before the communes found
+/// only through the province's name; a few of each, with a way to see more.
+#[test]
+fn grouped_search_puts_the_stations_work_first() {
+    let (_d, mut s) = station();
+    s.add_tip(
+        &tip_input(json!({"content": "Xe khách Đắk Lắk chở hàng cấm qua xã"})),
+        now(),
+    )
+    .unwrap();
+    let groups = s.search_grouped("dak lak", 5).unwrap();
+    let kinds: Vec<&str> = groups.iter().map(|g| g.kind.as_str()).collect();
+    assert_eq!(kinds, ["tip", "unit"], "{groups:#?}");
+    assert_eq!(groups[0].hits.len(), 1);
+    assert!(!groups[0].more);
+    let units = &groups[1];
+    assert_eq!(units.hits.len(), 5);
+    assert!(units.more, "every commune of the province matches");
+    assert_eq!(units.hits[0].label, "Tỉnh Đắk Lắk", "{units:#?}");
+    // A commune named for itself outranks those named only through their province.
+    let groups = s.search_grouped("cu m'gar", 3).unwrap();
+    let units = groups.iter().find(|g| g.kind == "unit").unwrap();
+    assert!(units.hits[0].label.contains("Cư M'gar"), "{units:#?}");
+    // Empty or punctuation only: nothing, not an error.
+    assert!(s.search_grouped("  ,. ", 5).unwrap().is_empty());
+}
+
 #[test]
 fn list_filters_and_limit() {
     let (_d, s) = demo_station();

@@ -21,4 +21,22 @@ identity: boolean,
 /**
  * The values shown are placeholders, not the values.
  */
-withheld: boolean, };
+withheld: boolean, 
+/**
+ * The record as the station names it: "Nguồn tin số 0012/2026/M1", "Thôn Hòa Bình"
+ * (none when it is gone).
+ */
+subject: string | null, 
+/**
+ * The field as the forms name it ("Loại nguồn tin").
+ */
+field_label: string, 
+/**
+ * Each value in Vietnamese: a category's name, a hamlet's, an officer's, a time in
+ * Vietnam time; never a code or an id.
+ */
+local_text: string, remote_text: string, 
+/**
+ * When each side was written (Vietnam time), and on which laptop.
+ */
+local_at: string | null, local_by: string, remote_at: string | null, remote_by: string, };

@@ -21,4 +21,17 @@ reporter: Array<DocLine>,
 /**
  * Why the reporter is not named (secrecy, or anonymous), when that is the case.
  */
-reporter_note: string | null, signatures: Array<string>, };
+reporter_note: string | null, signatures: Array<string>, 
+/**
+ * Why a signature block is missing (a tip taken by phone has no reporter's signature).
+ */
+signature_note: string | null, 
+/**
+ * The transfer slip's addressee ("Kính gửi"), which the window lets the officer change
+ * before printing; none on a reception record.
+ */
+recipient: string | null, 
+/**
+ * The slip's "Nơi nhận" lines.
+ */
+copies_to: Array<string>, };

@@ -6,7 +6,18 @@ import type { OverdueTip } from "./OverdueTip";
 import type { Period } from "./Period";
 import type { Timing } from "./Timing";
 
-export type UnitReport = { unit_code: string, unit_name: string, province_name: string | null, period: Period, previous: Period, generated_at: string, tips: Figure, by_category: Array<Figure>, by_channel: Array<Figure>, 
+export type UnitReport = { unit_code: string, unit_name: string, province_name: string | null, period: Period, 
+/**
+ * What the period is compared with: the period before, or, while the period is not
+ * over, as many days of the period before (the first 7 days of November beside the
+ * first 7 of December).
+ */
+previous: Period, 
+/**
+ * Set while the period is not over: "Tháng 12/2026 chưa kết thúc: số liệu đến hết ngày
+ * 07/12/2026, so với cùng kỳ (từ 01/11/2026 đến 07/11/2026)".
+ */
+unfinished: string | null, generated_at: string, tips: Figure, by_category: Array<Figure>, by_channel: Array<Figure>, 
 /**
  * Status at the end of the period.
  */

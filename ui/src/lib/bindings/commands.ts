@@ -20,10 +20,12 @@ import type { NewAccount } from './NewAccount';
 import type { NewAttachment } from './NewAttachment';
 import type { OfficerChoice } from './OfficerChoice';
 import type { PrintDoc } from './PrintDoc';
+import type { RegisterFormat } from './RegisterFormat';
 import type { ReportFormat } from './ReportFormat';
 import type { Role } from './Role';
 import type { RosterPerson } from './RosterPerson';
 import type { RosterPlan } from './RosterPlan';
+import type { SearchGroup } from './SearchGroup';
 import type { SearchHit } from './SearchHit';
 import type { SetupDone } from './SetupDone';
 import type { StationStatus } from './StationStatus';
@@ -89,12 +91,16 @@ export const COMMANDS = [
   'sync_history',
   'unit_report',
   'export_report',
+  'export_register',
+  'open_exports_folder',
+  'notify_deadlines',
   'add_tip',
   'attach_files',
   'attachment_content',
   'remove_attachment',
   'save_attachment',
   'search',
+  'search_grouped',
   'list_hamlets',
   'sync_status',
   'sync_now',
@@ -177,6 +183,12 @@ export function commands(invoke: Invoke) {
     unitReport: (period: string) => invoke<UnitReport>('unit_report', { period }),
     /** Writes the report for `period` as `format` into the data directory's `exports` folder and returns the file's path. */
     exportReport: (period: string, format: ReportFormat) => invoke<string>('export_report', { period, format }),
+    /** Writes the register book of the tips `filter` selects (the list's filter: its dates, kind, status…) as `format` into the `exports` folder and returns the file's path. No reporter is named in it (the library reads no identity for it). */
+    exportRegister: (filter: TipFilter, format: RegisterFormat) => invoke<string>('export_register', { filter, format }),
+    /** Opens the data directory's `exports` folder (where every export of the window is written) in the system's file manager. It takes no path: the window cannot have any other folder or file opened. */
+    openExportsFolder: () => invoke<void>('open_exports_folder'),
+    /** Tells the desktop (its notification service) when crime tips come near their transfer deadline or pass it: once per tip and stage, by register number and hours only, never content or a reporter. The window calls it with each refresh of the header's badge; returns whether a notice went out. */
+    notifyDeadlines: () => invoke<boolean>('notify_deadlines'),
     addTip: (input: TipInput, attachments: NewAttachment[] | null) => invoke<Tip>('add_tip', { input, attachments }),
     /** Attaches photos or scans to a tip (all or none); returns the tip as it is now. */
     attachFiles: (id: string, files: NewAttachment[]) => invoke<Tip>('attach_files', { id, files }),
@@ -187,6 +199,8 @@ export function commands(invoke: Invoke) {
     /** Saves a copy of an attachment into the data directory's `exports` folder (logged, for those who may export) and returns its path. An existing file is never overwritten. */
     saveAttachment: (attachment: string) => invoke<string>('save_attachment', { attachment }),
     search: (text: string, limit: number) => invoke<SearchHit[]>('search', { text, limit }),
+    /** The search box of the header: a few hits of each kind, the station's tips first. */
+    searchGrouped: (text: string, perKind: number) => invoke<SearchGroup[]>('search_grouped', { text, perKind }),
     listHamlets: () => invoke<Hamlet[]>('list_hamlets'),
     syncStatus: () => invoke<SyncStatus>('sync_status'),
     syncNow: () => invoke<void>('sync_now'),
