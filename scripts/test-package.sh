@@ -159,6 +159,41 @@ done
 [ -n "$healthy" ] || { cat "$scratch/server.log" >&2; fail "no answer on /healthz"; }
 [ "$(stat -c %a "$root/var/lib/binhyen-server/server.key")" = 600 ] || fail "the server's key file is not 0600"
 
+step "Server: the nightly backup, as its timer runs it"
+for unit in binhyen-server-backup.service binhyen-server-backup.timer; do
+  systemd-analyze verify --root="$root" "/lib/systemd/system/$unit" ||
+    fail "systemd-analyze verify refused $unit"
+done
+as_backup() {
+  chroot --userspec=binhyen-server:binhyen-server "$root" env -i PATH=/usr/bin:/bin \
+    sh -c "set -a; . /etc/binhyen-server/server.env; . /etc/binhyen-server/backup.env; set +a; cd /var/lib/binhyen-server; exec $*"
+}
+# No passphrase set: refused, and said so.
+if as_backup /usr/lib/binhyen-server/backup.sh >"$scratch/backup.log" 2>&1; then
+  fail "a backup was made with no passphrase"
+fi
+grep -q "BINHYEN_BACKUP_PASSPHRASE is not set" "$scratch/backup.log" || fail "no clear message without a passphrase"
+sed -i "s/^BINHYEN_BACKUP_PASSPHRASE=.*/BINHYEN_BACKUP_PASSPHRASE='mật khẩu sao lưu thử gói cài'/" "$root/etc/binhyen-server/backup.env"
+# A week and more of earlier backups: the oldest go.
+bdir="$root/var/lib/binhyen-server/backups"
+install -d -m 0700 -o "$(stat -c %u "$root/var/lib/binhyen-server")" "$bdir"
+for d in 1 2 3 4 5 6 7 8 9; do
+  touch -d "$d days ago" "$bdir/daily-old$d.bak"
+done
+for w in 1 2 3 4 5 6; do
+  touch -d "$((w * 7)) days ago" "$bdir/weekly-old$w.bak"
+done
+as_backup /usr/lib/binhyen-server/backup.sh >"$scratch/backup.log" 2>&1 ||
+  { cat "$scratch/backup.log" >&2; fail "the scheduled backup failed"; }
+grep -q "daily backup written to /var/lib/binhyen-server/backups/daily-" "$scratch/backup.log" ||
+  fail "the backup did not say where it went"
+[ "$(ls "$bdir"/daily-*.bak | wc -l)" = 7 ] || fail "not a week of daily backups kept"
+[ "$(ls "$bdir"/weekly-*.bak | wc -l)" -le 5 ] || fail "more than a month of weekly backups kept"
+newest=$(ls -1t "$bdir"/daily-*.bak | head -n 1)
+[ "$(stat -c %a "$newest")" = 600 ] || fail "a backup is readable by others"
+as_backup binhyen-server verify-backup "/var/lib/binhyen-server/backups/$(basename "$newest")" >/dev/null ||
+  fail "the scheduled backup does not verify"
+
 step "The installed station enrols with the installed server and syncs"
 # Sealed under a code, as the province issues it; the code comes by another way (the phone).
 code=$(as_unit binhyen-server station enroll --unit 24280 --url "https://127.0.0.1:$port" --out /var/lib/binhyen-server/cap-phep.json |

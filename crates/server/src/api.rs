@@ -261,8 +261,22 @@ async fn gate(
     })
 }
 
-async fn healthz() -> &'static str {
-    "ok"
+/// Whether the server can serve: the database answers (a question it asks each scrape of
+/// the metrics too). 503 with the reason otherwise.
+async fn healthz(State(db): State<Shared>) -> Response {
+    match tokio::task::spawn_blocking(move || db.stats()).await {
+        Ok(Ok(_)) => "ok".into_response(),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "health: the database did not answer");
+            fail(
+                503,
+                "database_unavailable",
+                "Cơ sở dữ liệu của máy chủ không trả lời; máy chủ tạm không phục vụ được.",
+            )
+            .into_response()
+        }
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
 }
 
 async fn openapi() -> impl IntoResponse {
@@ -642,6 +656,15 @@ pub fn router(db: Shared) -> Router {
 
 /// The server, refusing stations older than `min_station_version` (426 `update_required`).
 pub fn router_with(db: Shared, min_station_version: &str) -> Router {
+    router_measured(db, min_station_version, Default::default())
+}
+
+/// [`router_with`], its requests counted and timed in `metrics`.
+pub fn router_measured(
+    db: Shared,
+    min_station_version: &str,
+    metrics: Arc<crate::metrics::Metrics>,
+) -> Router {
     let limits = Arc::new(Limits::new(min_station_version));
     Router::new()
         .route("/healthz", get(healthz))
@@ -682,5 +705,10 @@ pub fn router_with(db: Shared, min_station_version: &str) -> Router {
             gate,
         ))
         .layer(TraceLayer::new_for_http())
+        // Outermost: every request counted, refusals at the gate too.
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            crate::metrics::track,
+        ))
         .with_state(db)
 }

@@ -5,10 +5,12 @@
 pub mod accounts;
 pub mod anchor;
 pub mod api;
+pub mod backup;
 pub mod bundle;
 pub mod db;
+pub mod metrics;
 pub mod release;
 pub mod report;
 pub mod tls;
 
-pub use api::{router, router_with};
+pub use api::{router, router_measured, router_with};

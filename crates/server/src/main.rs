@@ -54,7 +54,34 @@ enum Cmd {
         /// update); the default is the oldest this protocol serves.
         #[arg(long, default_value = binhyen_protocol::wire::MIN_STATION_VERSION)]
         min_station_version: String,
+        /// Serve `/metrics` (Prometheus) on this address, apart from the stations' port: a
+        /// loopback address (127.0.0.1:9464) unless the province's monitoring host must
+        /// reach it from elsewhere.
+        #[arg(long, env = "BINHYEN_METRICS_LISTEN")]
+        metrics_listen: Option<SocketAddr>,
+        /// text (the default) or json: one JSON object a line on standard error (and in the
+        /// journal), for log collectors.
+        #[arg(long, env = "BINHYEN_LOG_FORMAT", default_value = "text")]
+        log_format: String,
     },
+    /// Write a backup of the server while it serves: every table in one consistent read,
+    /// and the key its secrets are sealed under (so a restored server is trusted by every
+    /// station as before), sealed under a passphrase (BINHYEN_BACKUP_PASSPHRASE, or asked).
+    Backup {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore a backup into a new, empty database (SQLite or PostgreSQL, whichever the
+    /// backup came from), after checking the file whole; writes the vault's key file.
+    Restore {
+        #[command(flatten)]
+        db: DbArg,
+        file: PathBuf,
+    },
+    /// Check a backup whole (it opens, no part is missing or changed) and say what it holds.
+    VerifyBackup { file: PathBuf },
     /// Signed releases of the station package, for the stations to download at sync.
     #[command(subcommand)]
     Release(ReleaseCmd),
@@ -313,7 +340,8 @@ fn print_account(a: &binhyen_server::accounts::ProvinceAccount) {
     println!("{}  {}  {}  {state}", a.username, a.full_name, a.role);
 }
 
-fn open(db: &DbArg) -> Result<Arc<dyn Backend>> {
+/// The database spec and the vault's key file `db` names (the defaults filled in).
+fn spec_and_key(db: &DbArg) -> Result<(String, PathBuf)> {
     let spec = match &db.db {
         Some(s) => s.clone(),
         None => {
@@ -330,6 +358,34 @@ fn open(db: &DbArg) -> Result<Arc<dyn Backend>> {
             "with PostgreSQL, give the server's key file with --key-file (or BINHYEN_SERVER_KEY_FILE): it holds the key the server's secrets are sealed under"
         ),
     };
+    Ok((spec, key_file))
+}
+
+/// The backup's passphrase: BINHYEN_BACKUP_PASSPHRASE, or asked at the terminal (twice when
+/// a new backup is sealed under it).
+fn backup_passphrase(confirm: bool) -> Result<String> {
+    if let Ok(p) = std::env::var("BINHYEN_BACKUP_PASSPHRASE") {
+        return Ok(p);
+    }
+    let p = rpassword::prompt_password("Backup passphrase: ")?;
+    if confirm && rpassword::prompt_password("Again: ")? != p {
+        bail!("the two passphrases differ");
+    }
+    Ok(p)
+}
+
+fn print_summary(what: &str, s: &binhyen_server::backup::Summary) {
+    println!(
+        "{what}: {} rows, made {} from {}",
+        s.rows, s.created_at, s.from
+    );
+    for (table, n) in &s.tables {
+        println!("  {table:<20} {n}");
+    }
+}
+
+fn open(db: &DbArg) -> Result<Arc<dyn Backend>> {
+    let (spec, key_file) = spec_and_key(db)?;
     let inner = binhyen_server::db::open(&spec)?;
     let sealed = binhyen_server::db::vault::Sealed::open(inner, &key_file)?;
     // Before any station writes: the keys units had before anchors, as they are now.
@@ -368,7 +424,25 @@ async fn serve(
     insecure_http: bool,
     mut names: Vec<String>,
     min_station_version: &str,
+    metrics_listen: Option<SocketAddr>,
 ) -> Result<()> {
+    let metrics = Arc::new(binhyen_server::metrics::Metrics::default());
+    if let Some(addr) = metrics_listen {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} for the metrics"))?;
+        if !addr.ip().is_loopback() {
+            tracing::warn!(%addr, "metrics served beyond loopback: let only the monitoring host reach this port");
+        }
+        tracing::info!(addr = %listener.local_addr()?, "serving /metrics");
+        println!("metrics on http://{}/metrics", listener.local_addr()?);
+        let app = binhyen_server::metrics::router(db.clone(), metrics.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "the metrics listener stopped");
+            }
+        });
+    }
     if insecure_http {
         if !listen.ip().is_loopback() {
             bail!("plain HTTP is allowed on loopback addresses only, not {listen}; leave out --insecure-http to serve HTTPS");
@@ -380,7 +454,7 @@ async fn serve(
         println!("listening on http://{}", listener.local_addr()?);
         axum::serve(
             listener,
-            binhyen_server::router_with(db, min_station_version),
+            binhyen_server::router_measured(db, min_station_version, metrics),
         )
         .with_graceful_shutdown(stop_requested())
         .await?;
@@ -411,7 +485,7 @@ async fn serve(
         axum_server::tls_rustls::RustlsConfig::from_config(config),
     )?
     .handle(handle)
-    .serve(binhyen_server::router_with(db, min_station_version).into_make_service())
+    .serve(binhyen_server::router_measured(db, min_station_version, metrics).into_make_service())
     .await?;
     tracing::info!("stopped");
     Ok(())
@@ -641,14 +715,25 @@ fn write_batch(made: &[Provisioned], url: &str, dir: &std::path::Path) -> Result
 }
 
 fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("BINHYEN_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BINHYEN_LOG")
+        .unwrap_or_else(|_| "info".into());
+    match &cli.cmd {
+        Cmd::Serve { log_format, .. } if log_format == "json" => tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init(),
+        Cmd::Serve { log_format, .. } if log_format != "text" => {
+            bail!("--log-format {log_format:?}: use text or json")
+        }
+        _ => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init(),
+    }
     match cli.cmd {
         Cmd::Serve {
             db,
@@ -656,6 +741,8 @@ fn main() -> Result<()> {
             insecure_http,
             names,
             min_station_version,
+            metrics_listen,
+            log_format: _,
         } => {
             if semver::Version::parse(&min_station_version).is_err() {
                 bail!("--min-station-version {min_station_version:?} is not a version (0.2.0)");
@@ -667,7 +754,34 @@ fn main() -> Result<()> {
                 insecure_http,
                 names,
                 &min_station_version,
+                metrics_listen,
             ))?;
+        }
+        Cmd::Backup { db, out } => {
+            let (spec, key_file) = spec_and_key(&db)?;
+            let passphrase = backup_passphrase(true)?;
+            let summary = binhyen_server::backup::backup(&spec, &key_file, &out, &passphrase)?;
+            tracing::info!(file = %out.display(), rows = summary.rows, "backup written");
+            print_summary(&format!("backup written to {}", out.display()), &summary);
+        }
+        Cmd::Restore { db, file } => {
+            let (spec, key_file) = spec_and_key(&db)?;
+            let passphrase = backup_passphrase(false)?;
+            let summary = binhyen_server::backup::restore(&spec, &key_file, &file, &passphrase)?;
+            tracing::info!(file = %file.display(), rows = summary.rows, "backup restored");
+            print_summary(
+                &format!(
+                    "restored from {} (vault key in {})",
+                    file.display(),
+                    key_file.display()
+                ),
+                &summary,
+            );
+        }
+        Cmd::VerifyBackup { file } => {
+            let passphrase = backup_passphrase(false)?;
+            let summary = binhyen_server::backup::verify(&file, &passphrase)?;
+            print_summary(&format!("{} is whole", file.display()), &summary);
         }
         Cmd::Release(ReleaseCmd::Publish {
             db,
@@ -826,6 +940,10 @@ fn main() -> Result<()> {
             let ca = binhyen_server::tls::ensure_ca(&*open(&db)?)?;
             print!("{}", ca.cert_pem);
             eprintln!("SHA-256: {}", ca.fingerprint);
+            eprintln!(
+                "{}",
+                binhyen_server::tls::validity_report(&ca, chrono::Utc::now())?
+            );
         }
         Cmd::Anchor {
             db,
@@ -921,6 +1039,7 @@ fn main() -> Result<()> {
             let backend = open(&db)?;
             let rows = backend.stations()?;
             let seen = backend.stations_seen()?;
+            let heads = backend.stats()?.audit_heads;
             if json {
                 let rows: Vec<_> = rows
                     .into_iter()
@@ -934,6 +1053,9 @@ fn main() -> Result<()> {
                         let mut v = serde_json::to_value(&r).unwrap_or_default();
                         v["version"] = serde_json::json!(version);
                         v["last_sync_at"] = serde_json::json!(last_sync);
+                        let head = heads.get(&r.id);
+                        v["audit_last_seq"] = serde_json::json!(head.map(|h| h.0));
+                        v["audit_last_at"] = serde_json::json!(head.map(|h| &h.1));
                         v
                     })
                     .collect();
@@ -952,8 +1074,12 @@ fn main() -> Result<()> {
                         Some((_, at)) => ("?", at.as_str()),
                         None => ("-", "never synced"),
                     };
+                    let audit = match heads.get(&r.id) {
+                        Some((seq, at)) => format!("audit #{seq} of {at}"),
+                        None => "no audit yet".to_string(),
+                    };
                     println!(
-                        "{}  {}  M{}  {state}  version {version}  last sync {last}",
+                        "{}  {}  M{}  {state}  version {version}  last sync {last}  {audit}",
                         r.id, r.unit_code, r.device_no
                     );
                 }

@@ -134,21 +134,24 @@ pub fn url_host(url: &str) -> Option<String> {
     (!host.is_empty()).then(|| host.to_string())
 }
 
-/// A rustls configuration for this start: a leaf for `extra` names, those remembered from
-/// enrolments, and the loopback names, signed by the authority.
-pub fn server_config(db: &dyn Backend, extra: &[String]) -> DbResult<Arc<rustls::ServerConfig>> {
-    let (ca, ca_key_pem) = authority(db)?;
-    let ca_key = KeyPair::from_pem(&ca_key_pem).map_err(tls_err)?;
-    let issuer = Issuer::from_ca_cert_pem(&ca.cert_pem, ca_key).map_err(tls_err)?;
+/// How long a leaf certificate is valid, and how long before its end a new one is issued.
+const LEAF_DAYS: i64 = 397;
+const RENEW_BEFORE_DAYS: i64 = 30;
 
-    let mut names: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
-    for n in extra.iter().cloned().chain(known_names(db)?) {
-        if !names.contains(&n) {
-            names.push(n);
-        }
-    }
+/// A leaf for `names`, signed by the authority: the chain and key rustls serves, and the
+/// end of its validity.
+fn issue(
+    ca: &CaInfo,
+    ca_key_pem: &str,
+    names: &[String],
+) -> DbResult<(
+    Arc<rustls::sign::CertifiedKey>,
+    chrono::DateTime<chrono::Utc>,
+)> {
+    let ca_key = KeyPair::from_pem(ca_key_pem).map_err(tls_err)?;
+    let issuer = Issuer::from_ca_cert_pem(&ca.cert_pem, ca_key).map_err(tls_err)?;
     let mut params = CertificateParams::new(Vec::<String>::new()).map_err(tls_err)?;
-    for n in &names {
+    for n in names {
         params.subject_alt_names.push(match n.parse::<IpAddr>() {
             Ok(ip) => SanType::IpAddress(ip),
             Err(_) => SanType::DnsName(n.clone().try_into().map_err(tls_err)?),
@@ -160,30 +163,161 @@ pub fn server_config(db: &dyn Backend, extra: &[String]) -> DbResult<Arc<rustls:
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.not_before = at!(chrono::Duration::days(-1));
-    params.not_after = at!(chrono::Duration::days(397));
+    params.not_after = at!(chrono::Duration::days(LEAF_DAYS));
+    let ends = (chrono::Utc::now() + chrono::Duration::days(LEAF_DAYS))
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .unwrap_or_default()
+        .and_utc();
     let leaf_key = KeyPair::generate().map_err(tls_err)?;
     let leaf = params.signed_by(&leaf_key, &issuer).map_err(tls_err)?;
-
     let chain = vec![
         leaf.der().clone(),
         rustls::pki_types::CertificateDer::from(pem_der(&ca.cert_pem)?),
     ];
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
+    let signing = rustls::crypto::ring::sign::any_supported_type(&key).map_err(tls_err)?;
+    tracing::info!(names = ?names, until = %ends.date_naive(), "certificate issued");
+    Ok((
+        Arc::new(rustls::sign::CertifiedKey::new(chain, signing)),
+        ends,
+    ))
+}
+
+/// The leaf the server presents, issued anew a month before it ends: a server that runs for
+/// years without a restart never serves an expired certificate.
+#[derive(Debug)]
+struct Renewing {
+    ca: CaInfo,
+    ca_key_pem: String,
+    names: Vec<String>,
+    current: std::sync::Mutex<(
+        Arc<rustls::sign::CertifiedKey>,
+        chrono::DateTime<chrono::Utc>,
+    )>,
+}
+
+impl Renewing {
+    /// The leaf to serve at `now`: the current one, or a new one once it is within a month
+    /// of its end (the current one is kept if issuing fails, and the failure logged).
+    fn at(&self, now: chrono::DateTime<chrono::Utc>) -> Arc<rustls::sign::CertifiedKey> {
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if now + chrono::Duration::days(RENEW_BEFORE_DAYS) >= current.1 {
+            match issue(&self.ca, &self.ca_key_pem, &self.names) {
+                Ok(fresh) => *current = fresh,
+                Err(e) => tracing::error!(error = %e, "the certificate could not be renewed"),
+            }
+        }
+        current.0.clone()
+    }
+}
+
+impl rustls::server::ResolvesServerCert for Renewing {
+    fn resolve(
+        &self,
+        _hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.at(chrono::Utc::now()))
+    }
+}
+
+/// A rustls configuration: a leaf for `extra` names, those remembered from enrolments, and
+/// the loopback names, signed by the authority, renewed while the server runs.
+pub fn server_config(db: &dyn Backend, extra: &[String]) -> DbResult<Arc<rustls::ServerConfig>> {
+    let (ca, ca_key_pem) = authority(db)?;
+    let mut names: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
+    for n in extra.iter().cloned().chain(known_names(db)?) {
+        if !names.contains(&n) {
+            names.push(n);
+        }
+    }
+    let first = issue(&ca, &ca_key_pem, &names)?;
+    let resolver = Renewing {
+        ca,
+        ca_key_pem,
+        names,
+        current: std::sync::Mutex::new(first),
+    };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(tls_err)?
         .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .map_err(tls_err)?;
+        .with_cert_resolver(Arc::new(resolver));
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    tracing::info!(names = ?names, "certificate issued for this start");
     Ok(Arc::new(config))
+}
+
+/// When the authority's certificate ends, read from the certificate itself.
+pub fn authority_ends(ca: &CaInfo) -> DbResult<chrono::DateTime<chrono::Utc>> {
+    use x509_parser::prelude::FromDer;
+    let der = pem_der(&ca.cert_pem)?;
+    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(&der).map_err(tls_err)?;
+    chrono::DateTime::from_timestamp(cert.validity().not_after.timestamp(), 0)
+        .ok_or_else(|| tls_err("the authority's end of validity is not a date"))
+}
+
+/// What `binhyen-server ca` says of the validity: the authority's end, the leaves' policy,
+/// and a warning within a month of the authority's end.
+pub fn validity_report(ca: &CaInfo, now: chrono::DateTime<chrono::Utc>) -> DbResult<String> {
+    let ends = authority_ends(ca)?;
+    let days = (ends - now).num_days();
+    let mut out = format!(
+        "authority valid until {} ({days} days); each start issues a certificate for {LEAF_DAYS} days, renewed {RENEW_BEFORE_DAYS} days before its end while the server runs",
+        ends.date_naive()
+    );
+    if days <= RENEW_BEFORE_DAYS {
+        out.push_str("\nWARNING: the authority ends within a month: the stations must be given a new one before then (a provisioning file each)");
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::url_host;
+    use super::*;
+
+    fn ca() -> (CaInfo, String) {
+        let stored = new_authority().unwrap();
+        let at = stored.find(KEY_BEGIN).unwrap();
+        let (cert, key) = stored.split_at(at);
+        (
+            CaInfo {
+                fingerprint: fingerprint(cert).unwrap(),
+                cert_pem: cert.to_string(),
+            },
+            key.to_string(),
+        )
+    }
+
+    #[test]
+    fn the_leaf_is_renewed_a_month_before_it_ends_and_the_authority_says_when_it_ends() {
+        let (ca, key) = ca();
+        let names = vec!["localhost".to_string()];
+        let first = issue(&ca, &key, &names).unwrap();
+        let ends = first.1;
+        let renewing = Renewing {
+            ca: ca.clone(),
+            ca_key_pem: key,
+            names,
+            current: std::sync::Mutex::new(first),
+        };
+        let now = chrono::Utc::now();
+        let a = renewing.at(now);
+        assert!(Arc::ptr_eq(
+            &a,
+            &renewing.at(now + chrono::Duration::days(300))
+        ));
+        // Within a month of its end: a new one, valid another 397 days.
+        let later = ends - chrono::Duration::days(10);
+        let b = renewing.at(later);
+        assert!(!Arc::ptr_eq(&a, &b));
+        assert!(renewing.current.lock().unwrap().1 > ends - chrono::Duration::days(1));
+        let report = validity_report(&ca, now).unwrap();
+        assert!(report.starts_with("authority valid until"), "{report}");
+        assert!(!report.contains("WARNING"));
+        let near_end = authority_ends(&ca).unwrap() - chrono::Duration::days(20);
+        assert!(validity_report(&ca, near_end).unwrap().contains("WARNING"));
+    }
 
     #[test]
     fn hosts_are_read_from_addresses() {

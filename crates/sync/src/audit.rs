@@ -12,10 +12,25 @@ pub(crate) fn push_audit(
     station: &mut Station,
     client: &mut dyn Transport,
 ) -> Result<(), SyncError> {
+    let mut from_start = false;
     loop {
         let (push, acked) = audit_push(station, 500)?;
         let done = push.entries.len() < 500;
-        let resp = client.push_audit(&push)?;
+        let resp = match client.push_audit(&push) {
+            // The server holds less of the trail than it once acknowledged (restored from a
+            // backup made before): the trail is sent again from its start, once. What the
+            // server still holds is checked against it entry by entry, so a trail rewritten
+            // on the laptop is refused as before.
+            Err(SyncError::Refused { error, .. })
+                if error.code == "audit_broken" && acked > 0 && !from_start =>
+            {
+                tracing::warn!(acked, "the server lacks audit entries it acknowledged: sending the trail again from its start");
+                station.sync_set("audit_acked", "0")?;
+                from_start = true;
+                continue;
+            }
+            other => other?,
+        };
         station.sync_set("audit_acked", &resp.acked_seq.to_string())?;
         if done || resp.acked_seq <= acked {
             return Ok(());

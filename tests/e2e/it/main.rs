@@ -10,6 +10,7 @@ mod harness;
 mod journeys;
 mod officer_day;
 mod offline;
+mod server_ops;
 mod sync;
 mod ui;
 mod update;

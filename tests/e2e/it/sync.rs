@@ -45,7 +45,7 @@ impl Drop for Server {
 
 /// Where the server keeps the key its secrets are sealed under: beside an SQLite database
 /// (its default), or for PostgreSQL a file of the test's own.
-fn pg_key_file(db: &str) -> std::path::PathBuf {
+pub(crate) fn pg_key_file(db: &str) -> std::path::PathBuf {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     db.hash(&mut h);
@@ -88,6 +88,20 @@ pub(crate) fn start_server_on(db: &str, port: u16) -> Server {
 
 /// [`start_server_on`] with more of `serve`'s options.
 pub(crate) fn start_server_with(db: &str, port: u16, extra: &[&str]) -> Server {
+    start_server_logged(db, port, extra, None)
+}
+
+/// [`start_server_with`], its log (standard error) written to `log`.
+pub(crate) fn start_server_logged(
+    db: &str,
+    port: u16,
+    extra: &[&str],
+    log: Option<&Path>,
+) -> Server {
+    let stderr = match log {
+        Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
+        None => Stdio::null(),
+    };
     let child = server_bin(db)
         .args([
             "serve",
@@ -98,7 +112,7 @@ pub(crate) fn start_server_with(db: &str, port: u16, extra: &[&str]) -> Server {
         ])
         .args(extra)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let start = Instant::now();
@@ -303,17 +317,17 @@ fn rand_suffix() -> u128 {
 
 /// The server's database for one test: an SQLite file, or a PostgreSQL schema of its own
 /// (dropped at the end).
-enum Db {
+pub(crate) enum Db {
     Sqlite(String),
     Postgres { spec: String, schema: String },
 }
 
 impl Db {
-    fn sqlite(dir: &Path) -> Db {
+    pub(crate) fn sqlite(dir: &Path) -> Db {
         Db::Sqlite(format!("sqlite:{}", dir.join("server.db").display()))
     }
 
-    fn postgres() -> Db {
+    pub(crate) fn postgres() -> Db {
         let schema = format!("e2e_{}", uuid::Uuid::new_v4().simple());
         let mut c = postgres::Client::connect(&pg(), postgres::NoTls)
             .unwrap_or_else(|e| panic!("PostgreSQL is needed ({}): {e}", pg()));
@@ -322,7 +336,7 @@ impl Db {
         Db::Postgres { spec, schema }
     }
 
-    fn spec(&self) -> &str {
+    pub(crate) fn spec(&self) -> &str {
         match self {
             Db::Sqlite(s) => s,
             Db::Postgres { spec, .. } => spec,
@@ -377,7 +391,7 @@ fn server_store_text(db: &str) -> String {
 }
 
 /// The PostgreSQL to test against (scripts/setup.sh provides one).
-fn pg() -> String {
+pub(crate) fn pg() -> String {
     std::env::var("BINHYEN_TEST_PG")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }

@@ -14,7 +14,8 @@ use binhyen_domain::checksum::Sums;
 
 use super::{
     push_with, scope_checksum, wire_change, Backend, DbError, DbResult, PushOutcome, ReleaseRow,
-    ScopeRecord, ScopeScan, ScopeSums, StationRow, StoredRecord, StoredSums, Tx, SCHEMA,
+    ScopeRecord, ScopeScan, ScopeSums, ServerStats, StationRow, StoredRecord, StoredSums, Tx,
+    SCHEMA,
 };
 use std::collections::BTreeMap;
 
@@ -782,6 +783,33 @@ impl Backend for PgBackend {
             .into_iter()
             .map(|r| (r.get(0), (r.get(1), r.get(2))))
             .collect())
+    }
+
+    fn stats(&self) -> DbResult<ServerStats> {
+        let mut conn = self.lock();
+        let open_conflicts: i64 = conn
+            .query_one(
+                "SELECT count(*) FROM conflicts WHERE resolved_at IS NULL",
+                &[],
+            )?
+            .get(0);
+        let database_bytes: i64 = conn
+            .query_one("SELECT pg_database_size(current_database())", &[])?
+            .get(0);
+        let audit_heads = conn
+            .query(
+                "SELECT DISTINCT ON (station_id) station_id, seq, at FROM audit_entries
+                 ORDER BY station_id, seq DESC",
+                &[],
+            )?
+            .into_iter()
+            .map(|r| (r.get(0), (r.get(1), r.get(2))))
+            .collect();
+        Ok(ServerStats {
+            open_conflicts: open_conflicts.max(0) as u64,
+            database_bytes: database_bytes.max(0) as u64,
+            audit_heads,
+        })
     }
 
     fn publish_release(&self, release: &ReleaseRow, data: &[u8]) -> DbResult<()> {

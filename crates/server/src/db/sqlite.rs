@@ -14,7 +14,8 @@ use binhyen_domain::checksum::Sums;
 
 use super::{
     push_with, scope_checksum, wire_change, Backend, DbError, DbResult, PushOutcome, ReleaseRow,
-    ScopeRecord, ScopeScan, ScopeSums, StationRow, StoredRecord, StoredSums, Tx, SCHEMA,
+    ScopeRecord, ScopeScan, ScopeSums, ServerStats, StationRow, StoredRecord, StoredSums, Tx,
+    SCHEMA,
 };
 use std::collections::BTreeMap;
 
@@ -748,6 +749,33 @@ impl Backend for SqliteBackend {
             .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?
             .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
+    }
+
+    fn stats(&self) -> DbResult<ServerStats> {
+        let conn = self.lock();
+        let open_conflicts: i64 = conn.query_row(
+            "SELECT count(*) FROM conflicts WHERE resolved_at IS NULL",
+            [],
+            |r| r.get(0),
+        )?;
+        let database_bytes: i64 = conn.query_row(
+            "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+            [],
+            |r| r.get(0),
+        )?;
+        let mut stmt = conn.prepare(
+            "SELECT a.station_id, a.seq, a.at FROM audit_entries a
+             JOIN (SELECT station_id, max(seq) AS seq FROM audit_entries GROUP BY station_id) m
+               ON m.station_id = a.station_id AND m.seq = a.seq",
+        )?;
+        let audit_heads = stmt
+            .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(ServerStats {
+            open_conflicts: open_conflicts.max(0) as u64,
+            database_bytes: database_bytes.max(0) as u64,
+            audit_heads,
+        })
     }
 
     fn publish_release(&self, release: &ReleaseRow, data: &[u8]) -> DbResult<()> {

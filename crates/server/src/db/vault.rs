@@ -20,7 +20,7 @@ use zeroize::Zeroizing;
 
 use super::{
     AuditPush, AuditRecord, Backend, DbError, DbResult, PulledChange, PushOutcome, ReleaseRow,
-    ScopeRecord, StationRow,
+    ScopeRecord, ServerStats, StationRow,
 };
 use binhyen_protocol::wire::WireChange;
 use std::collections::BTreeMap;
@@ -417,6 +417,9 @@ impl Backend for Sealed {
     }
     fn stations_seen(&self) -> DbResult<BTreeMap<String, (String, String)>> {
         self.inner.stations_seen()
+    }
+    fn stats(&self) -> DbResult<ServerStats> {
+        self.inner.stats()
     }
     fn unit_records(&self, unit: &str, entity: &str) -> DbResult<Vec<(String, String)>> {
         self.inner.unit_records(unit, entity)
