@@ -264,9 +264,17 @@ async fn gate(
 /// Whether the server can serve: the database answers (a question it asks each scrape of
 /// the metrics too). 503 with the reason otherwise.
 async fn healthz(State(db): State<Shared>) -> Response {
-    match tokio::task::spawn_blocking(move || db.stats()).await {
-        Ok(Ok(_)) => "ok".into_response(),
-        Ok(Err(e)) => {
+    // One lookup by key (cheap, unauthenticated as it is), bounded in time.
+    let asked = tokio::task::spawn_blocking(move || db.meta_get("checksum_sums"));
+    match tokio::time::timeout(std::time::Duration::from_secs(5), asked).await {
+        Ok(Ok(Ok(_))) => "ok".into_response(),
+        Err(_) => fail(
+            503,
+            "database_unavailable",
+            "Cơ sở dữ liệu của máy chủ không trả lời kịp; máy chủ tạm không phục vụ được.",
+        )
+        .into_response(),
+        Ok(Ok(Err(e))) => {
             tracing::error!(error = %e, "health: the database did not answer");
             fail(
                 503,
@@ -275,7 +283,7 @@ async fn healthz(State(db): State<Shared>) -> Response {
             )
             .into_response()
         }
-        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        Ok(Err(_)) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }
 

@@ -192,7 +192,15 @@ impl<R: Read> Read for Opener<R> {
             };
             self.plain = if head[0] == 1 {
                 let dec = self.dec.take().ok_or_else(bad)?;
-                dec.decrypt_last(sealed.as_slice()).map_err(|_| bad())?
+                let last = dec.decrypt_last(sealed.as_slice()).map_err(|_| bad())?;
+                // Nothing may follow the last part.
+                let mut more = [0u8; 1];
+                if self.input.read(&mut more)? != 0 {
+                    return Err(std::io::Error::other(
+                        "the backup is damaged: something follows its end",
+                    ));
+                }
+                last
             } else {
                 dec.decrypt_next(sealed.as_slice()).map_err(|_| bad())?
             };
@@ -270,8 +278,10 @@ fn dump(spec: &str, emit: &mut dyn FnMut(Line) -> DbResult<()>) -> DbResult<()> 
         })?;
         // In portions, so that a large table is never held whole.
         let portal = tx.bind(&stmt, &[])?;
+        // Files (up to 20 MiB a row) a few at a time; other rows by the hundred.
+        let portion = if table.ends_with("_content") { 4 } else { 500 };
         loop {
-            let rows = tx.query_portal(&portal, 500)?;
+            let rows = tx.query_portal(&portal, portion)?;
             if rows.is_empty() {
                 break;
             }
@@ -294,7 +304,8 @@ fn dump(spec: &str, emit: &mut dyn FnMut(Line) -> DbResult<()>) -> DbResult<()> 
                         r.get::<_, Option<Vec<u8>>>(i)
                             .map_or(Value::Null, |b| blob(&b))
                     } else {
-                        r.get::<_, Option<String>>(i)
+                        r.try_get::<_, Option<String>>(i)
+                            .map_err(|e| err(format!("{table}.{}: {e}", c.name())))?
                             .map_or(Value::Null, Value::from)
                     });
                 }
@@ -388,8 +399,9 @@ pub fn backup(spec: &str, key_file: &Path, out: &Path, passphrase: &str) -> DbRe
 fn read(path: &Path, passphrase: &str, each: &mut dyn FnMut(Line) -> DbResult<()>) -> DbResult<()> {
     let file = std::fs::File::open(path).map_err(|e| err(format!("{}: {e}", path.display())))?;
     let mut input = BufReader::new(file);
+    // The two head lines are short: a file that is not a backup is not read far.
     let mut magic = String::new();
-    input.read_line(&mut magic).map_err(err)?;
+    (&mut input).take(64).read_line(&mut magic).map_err(err)?;
     if magic.trim_end() != MAGIC {
         return Err(err(format!(
             "{} is not a backup of the Bình Yên server",
@@ -397,7 +409,7 @@ fn read(path: &Path, passphrase: &str, each: &mut dyn FnMut(Line) -> DbResult<()
         )));
     }
     let mut salts = String::new();
-    input.read_line(&mut salts).map_err(err)?;
+    (&mut input).take(128).read_line(&mut salts).map_err(err)?;
     let b64 = base64::engine::general_purpose::STANDARD;
     let (salt, prefix) = salts
         .trim_end()
@@ -479,16 +491,19 @@ pub fn verify(path: &Path, passphrase: &str) -> DbResult<Summary> {
 /// The file is checked whole first; the rows go in one transaction.
 pub fn restore(spec: &str, key_file: &Path, path: &Path, passphrase: &str) -> DbResult<Summary> {
     let summary = verify(path, passphrase)?;
-    // The tables exist (made as a server makes them), and are empty of any real content.
-    let backend = crate::db::open(spec)?;
-    if !backend.stations()?.is_empty() || !backend.stats()?.audit_heads.is_empty() {
-        return Err(err(
-            "the database is not empty: a backup is restored only into a new, empty database",
-        ));
-    }
-    drop(backend);
+    // The key file: absent, or holding the backup's own key (checked below); unreadable is
+    // an error, not "absent".
+    let existing_key = match std::fs::read_to_string(key_file) {
+        Ok(k) => Some(k),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(err(format!("{}: {e}", key_file.display()))),
+    };
+    // The tables exist (made as a server makes them).
+    drop(crate::db::open(spec)?);
     let mut key_hex = String::new();
     let mut write = Writer::open(spec)?;
+    // Checked inside the write transaction: nothing can land between the check and the rows.
+    write.require_empty()?;
     write.clear()?;
     read(path, passphrase, &mut |line| match line {
         Line::Head(h) => {
@@ -499,24 +514,39 @@ pub fn restore(spec: &str, key_file: &Path, path: &Path, passphrase: &str) -> Db
         Line::Row(cells) => write.row(&cells),
         Line::End { .. } => Ok(()),
     })?;
-    if let Ok(existing) = std::fs::read_to_string(key_file) {
-        if existing.trim() != key_hex.trim() {
+    let key_hex = Zeroizing::new(key_hex.trim().to_string());
+    if key_hex.len() != 64 || !key_hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(err(
+            "the backup's vault key is damaged (nothing was restored)",
+        ));
+    }
+    match &existing_key {
+        Some(k) if k.trim() != key_hex.as_str() => {
             return Err(err(format!(
                 "{} holds another vault key: move it away first (nothing was restored)",
                 key_file.display()
-            )));
+            )))
         }
-    }
-    write.commit()?;
-    if !key_file.exists() {
-        if let Some(dir) = key_file.parent().filter(|d| !d.as_os_str().is_empty()) {
-            binhyen_store::private_files::private_dir(dir).map_err(err)?;
+        Some(_) => write.commit()?,
+        None => {
+            // The key file first (written whole, 0600), then the rows: a restore that fails
+            // after it leaves an empty database and can be run again.
+            if let Some(dir) = key_file.parent().filter(|d| !d.as_os_str().is_empty()) {
+                binhyen_store::private_files::private_dir(dir).map_err(err)?;
+            }
+            let tmp = key_file.with_extension("key.restoring");
+            binhyen_store::private_files::write_private(
+                &tmp,
+                format!("{}\n", key_hex.as_str()).as_bytes(),
+            )
+            .map_err(err)?;
+            std::fs::rename(&tmp, key_file)
+                .map_err(|e| err(format!("{}: {e}", key_file.display())))?;
+            if let Err(e) = write.commit() {
+                let _ = std::fs::remove_file(key_file);
+                return Err(e);
+            }
         }
-        binhyen_store::private_files::write_private(
-            key_file,
-            format!("{}\n", key_hex.trim()).as_bytes(),
-        )
-        .map_err(err)?;
     }
     Ok(summary)
 }
@@ -543,7 +573,38 @@ impl Writer {
         }
         let mut client = postgres::Client::connect(spec, postgres::NoTls)?;
         client.batch_execute("BEGIN")?;
+        // No server writes while the check and the rows go in.
+        client.batch_execute(&format!(
+            "LOCK TABLE {} IN EXCLUSIVE MODE",
+            TABLES.join(", ")
+        ))?;
         Ok(Writer::Pg(client, None, false))
+    }
+
+    /// Refuses a database that holds anything but what a server writes when it first opens
+    /// one (the checksum sums' mark): a restore never replaces a server's data.
+    fn require_empty(&mut self) -> DbResult<()> {
+        for table in TABLES {
+            let sql = if table == "server_meta" {
+                "SELECT count(*) FROM server_meta WHERE key <> 'checksum_sums'".to_string()
+            } else if table == "units" || table == "checksum_sums" {
+                // Units are the official list (imported before a restore or not); the sums
+                // are recomputed from the records restored.
+                continue;
+            } else {
+                format!("SELECT count(*) FROM {table}")
+            };
+            let n: i64 = match self {
+                Writer::Sqlite(c, _) => c.query_row(&sql, [], |r| r.get(0))?,
+                Writer::Pg(c, ..) => c.query_one(&sql, &[])?.get(0),
+            };
+            if n > 0 {
+                return Err(err(format!(
+                    "the database is not empty ({table} holds {n} rows): a backup is restored only into a new, empty database"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Empties every table (a new database holds rows the server writes at its first
@@ -643,9 +704,11 @@ impl Writer {
                     let p: Box<dyn ToSql + Sync> = if *t == Type::INT8 {
                         Box::new(v.as_i64())
                     } else if *t == Type::INT4 {
-                        Box::new(v.as_i64().map(|i| i as i32))
+                        let n = v.as_i64().map(i32::try_from).transpose();
+                        Box::new(n.map_err(|_| err("the backup is damaged: a number too large"))?)
                     } else if *t == Type::INT2 {
-                        Box::new(v.as_i64().map(|i| i as i16))
+                        let n = v.as_i64().map(i16::try_from).transpose();
+                        Box::new(n.map_err(|_| err("the backup is damaged: a number too large"))?)
                     } else if *t == Type::BOOL {
                         Box::new(v.as_bool().or_else(|| v.as_i64().map(|i| i != 0)))
                     } else if *t == Type::FLOAT8 {

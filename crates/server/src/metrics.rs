@@ -141,12 +141,17 @@ pub fn route_of(path: &str) -> &'static str {
 /// at the gate are counted too).
 pub async fn track(State(m): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
     let route = route_of(req.uri().path());
-    let method = req.method().as_str().to_string();
+    // A method label from a fixed set: an invented method makes no new series.
+    let method = match req.method().as_str() {
+        m @ ("GET" | "POST" | "PUT" | "HEAD" | "DELETE" | "OPTIONS" | "PATCH") => m,
+        _ => "other",
+    }
+    .to_string();
     let sent = req
         .headers()
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<f64>().ok());
+        .and_then(|v| v.parse::<u64>().ok());
     let start = Instant::now();
     let response = next.run(req).await;
     let route_label: Labels = vec![("route", route.to_string())];
@@ -154,7 +159,9 @@ pub async fn track(State(m): State<Arc<Metrics>>, req: Request, next: Next) -> R
         .get_or_create(&route_label)
         .observe(start.elapsed().as_secs_f64());
     if let Some(n) = sent {
-        m.request_bytes.get_or_create(&route_label).observe(n);
+        m.request_bytes
+            .get_or_create(&route_label)
+            .observe(n as f64);
     }
     if let Some(n) = axum::body::HttpBody::size_hint(response.body()).exact() {
         m.response_bytes
@@ -193,7 +200,13 @@ impl Metrics {
         let seen = db.stations_seen().map_err(|e| e.to_string())?;
         self.open_conflicts.set(stats.open_conflicts as i64);
         self.database_bytes.set(stats.database_bytes as i64);
-        self.stations.clear();
+        // Counted first, then set: two scrapes at once give the same figures.
+        let mut counts: std::collections::BTreeMap<(&str, &str), i64> = Default::default();
+        for state in ["enrolled", "waiting", "revoked"] {
+            for age in ["under_1h", "under_1d", "under_7d", "over_7d", "never"] {
+                counts.insert((state, age), 0);
+            }
+        }
         for s in &stations {
             let state = if s.revoked_at.is_some() {
                 "revoked"
@@ -203,12 +216,15 @@ impl Metrics {
                 "waiting"
             };
             let age = age_bucket(seen.get(&s.id).map(|(_, at)| at.as_str()), now);
+            *counts.entry((state, age)).or_default() += 1;
+        }
+        for ((state, age), n) in counts {
             self.stations
                 .get_or_create(&vec![
                     ("state", state.to_string()),
                     ("last_sync", age.to_string()),
                 ])
-                .inc();
+                .set(n);
         }
         let mut out = String::new();
         encode(&mut out, &self.registry).map_err(|e| e.to_string())?;

@@ -195,6 +195,8 @@ struct Renewing {
         Arc<rustls::sign::CertifiedKey>,
         chrono::DateTime<chrono::Utc>,
     )>,
+    /// The last failed attempt to renew: tried again an hour later, not at every handshake.
+    failed_at: std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>,
 }
 
 impl Renewing {
@@ -202,10 +204,18 @@ impl Renewing {
     /// of its end (the current one is kept if issuing fails, and the failure logged).
     fn at(&self, now: chrono::DateTime<chrono::Utc>) -> Arc<rustls::sign::CertifiedKey> {
         let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
-        if now + chrono::Duration::days(RENEW_BEFORE_DAYS) >= current.1 {
+        let mut failed_at = self.failed_at.lock().unwrap_or_else(|e| e.into_inner());
+        let waited = failed_at.is_none_or(|t| now - t >= chrono::Duration::hours(1));
+        if now + chrono::Duration::days(RENEW_BEFORE_DAYS) >= current.1 && waited {
             match issue(&self.ca, &self.ca_key_pem, &self.names) {
-                Ok(fresh) => *current = fresh,
-                Err(e) => tracing::error!(error = %e, "the certificate could not be renewed"),
+                Ok(fresh) => {
+                    *current = fresh;
+                    *failed_at = None;
+                }
+                Err(e) => {
+                    *failed_at = Some(now);
+                    tracing::error!(error = %e, "the certificate could not be renewed; trying again in an hour");
+                }
             }
         }
         current.0.clone()
@@ -237,6 +247,7 @@ pub fn server_config(db: &dyn Backend, extra: &[String]) -> DbResult<Arc<rustls:
         ca_key_pem,
         names,
         current: std::sync::Mutex::new(first),
+        failed_at: std::sync::Mutex::new(None),
     };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
@@ -300,6 +311,7 @@ mod tests {
             ca_key_pem: key,
             names,
             current: std::sync::Mutex::new(first),
+            failed_at: std::sync::Mutex::new(None),
         };
         let now = chrono::Utc::now();
         let a = renewing.at(now);

@@ -94,7 +94,7 @@ pub fn export_bundle(
             changes,
             files,
             wanted,
-            audit: Some(audit_push(station, u32::MAX)?.0),
+            audit: Some(audit_push(station, u32::MAX, false)?.0),
             enrol,
             wants_anchors: true,
         },
