@@ -658,13 +658,13 @@ pub fn open_exports_folder(state: State<'_, AppState>) -> Res<()> {
     opener::open(&dir).map_err(|e| io(e.to_string()))
 }
 
-/// Tells the desktop (its notification service) when crime tips come near their transfer
-/// deadline or pass it: once per tip and stage, by register number and hours only, never
-/// content or a reporter. The window calls it with each refresh of the header's badge;
-/// returns whether a notice went out.
+/// The header badge's refresh: today's figures (as [`today`]), and the desktop told (its
+/// notification service) when crime tips come near their transfer deadline or pass it: once
+/// per tip and stage, by register number and hours only, never content or a reporter. One
+/// read of the tips serves both.
 #[tauri::command(async)]
 #[tracing::instrument(skip_all)]
-pub fn notify_deadlines(app: tauri::AppHandle, state: State<'_, AppState>) -> Res<bool> {
+pub fn notify_deadlines(app: tauri::AppHandle, state: State<'_, AppState>) -> Res<Today> {
     use tauri_plugin_notification::NotificationExt;
     let today = state.with(|s| s.today(Utc::now()))?;
     let notice = {
@@ -674,15 +674,14 @@ pub fn notify_deadlines(app: tauri::AppHandle, state: State<'_, AppState>) -> Re
             .unwrap_or_else(|e| e.into_inner());
         binhyen_store::today::deadline_notice(&today, &mut told)
     };
-    let Some((title, body)) = notice else {
-        return Ok(false);
-    };
-    tracing::info!(%title, "deadline notice");
-    if let Err(e) = app.notification().builder().title(title).body(body).show() {
-        // No notification service (a bare session): the header's badge still says it.
-        tracing::warn!(error = %e, "the desktop's notification service did not take the notice");
+    if let Some((title, body)) = notice {
+        tracing::info!(%title, "deadline notice");
+        if let Err(e) = app.notification().builder().title(title).body(body).show() {
+            // No notification service (a bare session): the header's badge still says it.
+            tracing::warn!(error = %e, "the desktop's notification service did not take the notice");
+        }
     }
-    Ok(true)
+    Ok(today)
 }
 
 /// Writes an exported file into the data directory's `exports` folder under `name` (made

@@ -939,11 +939,12 @@ fn main() -> Result<()> {
         Cmd::Ca { db } => {
             let ca = binhyen_server::tls::ensure_ca(&*open(&db)?)?;
             print!("{}", ca.cert_pem);
-            eprintln!("SHA-256: {}", ca.fingerprint);
             eprintln!(
                 "{}",
                 binhyen_server::tls::validity_report(&ca, chrono::Utc::now())?
             );
+            // Last, alone on its line: what scripts read.
+            eprintln!("SHA-256: {}", ca.fingerprint);
         }
         Cmd::Anchor {
             db,
@@ -1039,7 +1040,7 @@ fn main() -> Result<()> {
             let backend = open(&db)?;
             let rows = backend.stations()?;
             let seen = backend.stations_seen()?;
-            let heads = backend.stats()?.audit_heads;
+            let heads = backend.audit_heads()?;
             if json {
                 let rows: Vec<_> = rows
                     .into_iter()

@@ -286,8 +286,11 @@ async fn sync_now_sends_the_waiting_changes() {
     assert!(identity.starts_with("Chưa có"), "{identity}");
     // And which server authority it trusts, as the province reads its fingerprint out.
     let ca = server_cmd(&db, &["ca"]);
-    let fingerprint = String::from_utf8(ca.stderr)
-        .unwrap()
+    let said = String::from_utf8(ca.stderr).unwrap();
+    // It also says when the authority ends (25 years on: no warning).
+    assert!(said.contains("authority valid until"), "{said}");
+    assert!(!said.contains("WARNING"), "{said}");
+    let fingerprint = said
         .split("SHA-256: ")
         .nth(1)
         .unwrap()

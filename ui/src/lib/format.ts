@@ -111,6 +111,5 @@ export function parseDay(typed: string, year: number): string | null {
 
 /** "2026-12-07" as "07/12/2026"; empty stays empty. */
 export function showDay(day: string): string {
-  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(day);
-  return m ? `${m[3]}/${m[2]}/${m[1]}` : '';
+  return /^\d{4}-\d{2}-\d{2}$/.test(day) ? formatDate(day) : '';
 }

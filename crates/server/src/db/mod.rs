@@ -128,16 +128,13 @@ pub struct StationRow {
     pub revoked_at: Option<String>,
 }
 
-/// What the province's IT staff watch: read at each scrape of `/metrics` and by
-/// `station list`.
+/// What the province's IT staff watch, read at each scrape of `/metrics`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ServerStats {
     /// Conflicts no station has resolved yet.
     pub open_conflicts: u64,
     /// The database's size on disk (SQLite: its pages; PostgreSQL: `pg_database_size`).
     pub database_bytes: u64,
-    /// Each station's last audit entry the server holds (anchored): its number and time.
-    pub audit_heads: BTreeMap<String, (i64, String)>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -260,9 +257,10 @@ pub trait Backend: Send + Sync {
     fn station_seen(&self, station_id: &str, version: &str, now: DateTime<Utc>) -> DbResult<()>;
     /// Every station's reported version and last sync: station id -> (version, seen_at).
     fn stations_seen(&self) -> DbResult<BTreeMap<String, (String, String)>>;
-    /// Open conflicts, the database's size, each station's last anchored audit entry; it
-    /// is also the health check's question (the database answers).
+    /// Open conflicts and the database's size, for each scrape of the metrics.
     fn stats(&self) -> DbResult<ServerStats>;
+    /// Each station's last audit entry the server holds (anchored): its number and time.
+    fn audit_heads(&self) -> DbResult<BTreeMap<String, (i64, String)>>;
     /// The live records of one entity of one unit: (id, values JSON), in id order (a
     /// commune's identity keys, for the anchor).
     fn unit_records(&self, unit: &str, entity: &str) -> DbResult<Vec<(String, String)>>;

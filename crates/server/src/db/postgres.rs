@@ -796,7 +796,15 @@ impl Backend for PgBackend {
         let database_bytes: i64 = conn
             .query_one("SELECT pg_database_size(current_database())", &[])?
             .get(0);
-        let audit_heads = conn
+        Ok(ServerStats {
+            open_conflicts: open_conflicts.max(0) as u64,
+            database_bytes: database_bytes.max(0) as u64,
+        })
+    }
+
+    fn audit_heads(&self) -> DbResult<BTreeMap<String, (i64, String)>> {
+        Ok(self
+            .lock()
             .query(
                 "SELECT DISTINCT ON (station_id) station_id, seq, at FROM audit_entries
                  ORDER BY station_id, seq DESC",
@@ -804,12 +812,7 @@ impl Backend for PgBackend {
             )?
             .into_iter()
             .map(|r| (r.get(0), (r.get(1), r.get(2))))
-            .collect();
-        Ok(ServerStats {
-            open_conflicts: open_conflicts.max(0) as u64,
-            database_bytes: database_bytes.max(0) as u64,
-            audit_heads,
-        })
+            .collect())
     }
 
     fn publish_release(&self, release: &ReleaseRow, data: &[u8]) -> DbResult<()> {

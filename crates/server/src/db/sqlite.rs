@@ -763,19 +763,23 @@ impl Backend for SqliteBackend {
             [],
             |r| r.get(0),
         )?;
+        Ok(ServerStats {
+            open_conflicts: open_conflicts.max(0) as u64,
+            database_bytes: database_bytes.max(0) as u64,
+        })
+    }
+
+    fn audit_heads(&self) -> DbResult<BTreeMap<String, (i64, String)>> {
+        let conn = self.lock();
         let mut stmt = conn.prepare(
             "SELECT a.station_id, a.seq, a.at FROM audit_entries a
              JOIN (SELECT station_id, max(seq) AS seq FROM audit_entries GROUP BY station_id) m
                ON m.station_id = a.station_id AND m.seq = a.seq",
         )?;
-        let audit_heads = stmt
+        let heads = stmt
             .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?
             .collect::<rusqlite::Result<_>>()?;
-        Ok(ServerStats {
-            open_conflicts: open_conflicts.max(0) as u64,
-            database_bytes: database_bytes.max(0) as u64,
-            audit_heads,
-        })
+        Ok(heads)
     }
 
     fn publish_release(&self, release: &ReleaseRow, data: &[u8]) -> DbResult<()> {

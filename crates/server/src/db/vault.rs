@@ -421,6 +421,9 @@ impl Backend for Sealed {
     fn stats(&self) -> DbResult<ServerStats> {
         self.inner.stats()
     }
+    fn audit_heads(&self) -> DbResult<BTreeMap<String, (i64, String)>> {
+        self.inner.audit_heads()
+    }
     fn unit_records(&self, unit: &str, entity: &str) -> DbResult<Vec<(String, String)>> {
         self.inner.unit_records(unit, entity)
     }

@@ -623,21 +623,28 @@ impl Station {
                 }
             }
         }
+        let here = self.here()?;
         for c in &mut all {
-            self.describe(c)?;
+            self.describe(c, &here)?;
         }
         Ok(all)
     }
 
     /// Fills in what a person reads of a conflict (see `readable.rs`), from the values it
     /// holds now (a withheld identity's placeholder stays one).
-    fn describe(&self, c: &mut ConflictView) -> Result<()> {
+    /// This laptop's clock node and number, which say which side of a conflict was written here.
+    fn here(&self) -> Result<(String, u32)> {
+        Ok((
+            meta_get(&self.conn, "node_id")?.unwrap_or_default(),
+            self.info().device_no,
+        ))
+    }
+
+    fn describe(&self, c: &mut ConflictView, (node, device): &(String, u32)) -> Result<()> {
         c.subject = readable::subject(&self.conn, &c.entity, &c.entity_id)?;
         // `local_at` and `remote_at` hold the two clock values until described.
-        let node = meta_get(&self.conn, "node_id")?.unwrap_or_default();
-        let device = self.info().device_no;
         let side = |hlc: Option<&str>| {
-            readable::side(&self.conn, &c.entity, &c.entity_id, hlc, &node, device)
+            readable::side(&self.conn, &c.entity, &c.entity_id, hlc, node, *device)
         };
         let (local_at, local_by) = side(c.local_at.as_deref())?;
         let (remote_at, remote_by) = side(c.remote_at.as_deref())?;
@@ -675,7 +682,7 @@ impl Station {
             .find(|c| c.id == id)
             .ok_or_else(|| StoreError::not_found("xung đột", id))?;
         if !binhyen_domain::catalog::is_identity(&c.entity) {
-            self.describe(&mut c)?;
+            self.describe(&mut c, &self.here()?)?;
             return Ok(c);
         }
         c.identity = true;
@@ -695,7 +702,7 @@ impl Station {
             serde_json::json!({ "reason": reason, "conflict": c.id, "field": c.field }),
             now,
         )?;
-        self.describe(&mut c)?;
+        self.describe(&mut c, &self.here()?)?;
         Ok(c)
     }
 

@@ -31,12 +31,13 @@ pub(crate) fn subject(conn: &Connection, entity: &str, id: &str) -> Result<Optio
     Ok(match entity {
         "tip" | "tip_reporter" => tip(id)?,
         "tip_action" | "tip_link" | "attachment" => {
-            let table = match entity {
-                "tip_action" => "tip_actions",
-                "tip_link" => "tip_links",
-                _ => "attachments",
+            let Some(def) = binhyen_domain::catalog::entity(entity) else {
+                return Ok(None);
             };
-            match one(&format!("SELECT tip_id FROM {table} WHERE id = ?1"), id)? {
+            match one(
+                &format!("SELECT tip_id FROM {} WHERE id = ?1", def.table),
+                id,
+            )? {
                 Some(t) => tip(&t)?,
                 None => None,
             }

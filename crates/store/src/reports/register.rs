@@ -139,24 +139,25 @@ impl Station {
             ..filter.clone()
         };
         let tips = self.list_tips(&filter)?;
-        let mut last_move = self.conn.prepare_cached(
-            "SELECT at, to_status, note FROM tip_actions
-             WHERE tip_id = ?1 AND to_status IS NOT NULL ORDER BY at DESC LIMIT 1",
-        )?;
+        // Each tip's last status move, in one pass over the timeline.
+        let wanted: std::collections::HashSet<String> =
+            tips.iter().map(|t| t.id.to_string()).collect();
         let mut moves: HashMap<String, (String, String, Option<String>)> = HashMap::new();
-        for tip in &tips {
-            let id = tip.id.to_string();
-            let found = last_move
-                .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                .map(Some)
-                .or_else(|e| match e {
-                    rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                    e => Err(e),
-                })?;
-            if let Some(m) = found {
-                moves.insert(id, m);
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT tip_id, at, to_status, note FROM (
+                 SELECT tip_id, at, to_status, note,
+                        row_number() OVER (PARTITION BY tip_id ORDER BY at DESC) AS n
+                 FROM tip_actions WHERE to_status IS NOT NULL)
+             WHERE n = 1",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let id: String = r.get(0)?;
+            if wanted.contains(&id) {
+                moves.insert(id, (r.get(1)?, r.get(2)?, r.get(3)?));
             }
         }
+        drop(rows);
         let rows = tips
             .iter()
             .map(|tip| {

@@ -433,6 +433,10 @@ pub(crate) fn wrap(text: &str, bold: bool, size: f32, room: f32) -> Vec<String> 
     // A word wider than the room (a link, a long number) is cut where it must be.
     let mut words = Vec::new();
     for word in text.split_whitespace() {
+        if width(bold, word, size) <= room {
+            words.push(word.to_string());
+            continue;
+        }
         let mut piece = String::new();
         for c in word.chars() {
             piece.push(c);

@@ -187,8 +187,8 @@ export function commands(invoke: Invoke) {
     exportRegister: (filter: TipFilter, format: RegisterFormat) => invoke<string>('export_register', { filter, format }),
     /** Opens the data directory's `exports` folder (where every export of the window is written) in the system's file manager. It takes no path: the window cannot have any other folder or file opened. */
     openExportsFolder: () => invoke<void>('open_exports_folder'),
-    /** Tells the desktop (its notification service) when crime tips come near their transfer deadline or pass it: once per tip and stage, by register number and hours only, never content or a reporter. The window calls it with each refresh of the header's badge; returns whether a notice went out. */
-    notifyDeadlines: () => invoke<boolean>('notify_deadlines'),
+    /** The header badge's refresh: today's figures (as [`today`]), and the desktop told (its notification service) when crime tips come near their transfer deadline or pass it: once per tip and stage, by register number and hours only, never content or a reporter. One read of the tips serves both. */
+    notifyDeadlines: () => invoke<Today>('notify_deadlines'),
     addTip: (input: TipInput, attachments: NewAttachment[] | null) => invoke<Tip>('add_tip', { input, attachments }),
     /** Attaches photos or scans to a tip (all or none); returns the tip as it is now. */
     attachFiles: (id: string, files: NewAttachment[]) => invoke<Tip>('attach_files', { id, files }),
