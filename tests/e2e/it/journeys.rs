@@ -11,7 +11,7 @@ use crate::harness::App;
 const CONTENT: &str = "Phản ánh nhóm người lạ tụ tập đánh bạc ở rẫy cà phê gần Buôn Đôn, nghi do Hoàng Văn Xoài cầm đầu.";
 const REPORTER: &str = "Trần Thị Bí Mật";
 
-fn open_station(app: &App) -> binhyen_store::Station {
+pub(crate) fn open_station(app: &App) -> binhyen_store::Station {
     binhyen_store::Station::open(
         app.data_dir.path(),
         &binhyen_store::Credentials::new("truong", binhyen_store::keys::DEMO_PASSPHRASE),

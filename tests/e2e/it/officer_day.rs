@@ -7,6 +7,7 @@ use chrono::{Duration as Hours, Utc};
 use serde_json::json;
 
 use crate::harness::App;
+use crate::journeys::open_station;
 
 const DEMO: &str = binhyen_store::keys::DEMO_PASSPHRASE;
 
@@ -26,11 +27,7 @@ async fn deadlines_show_where_the_tip_is_and_the_officer_keeps_their_place() {
     // Two crime denunciations, received 20 and 30 hours ago (the legal deadline is 24 hours):
     // one near its deadline, one past it.
     {
-        let mut s = binhyen_store::Station::open(
-            app.data_dir.path(),
-            &binhyen_store::Credentials::new("truong", DEMO),
-        )
-        .unwrap();
+        let mut s = open_station(&app);
         let now = Utc::now();
         for (content, hours) in [
             ("Tố giác nhóm Xoăn Lửa cho vay nặng lãi", 20),
@@ -462,11 +459,7 @@ async fn the_register_book_and_reports_from_the_window() {
     );
     // No reporter's name: those the station holds, read through the library.
     {
-        let mut s = binhyen_store::Station::open(
-            app.data_dir.path(),
-            &binhyen_store::Credentials::new("truong", DEMO),
-        )
-        .unwrap();
+        let mut s = open_station(&app);
         let tips = s.list_tips(&Default::default()).unwrap();
         let mut names = 0;
         for tip in tips.iter().filter(|t| t.has_reporter).take(20) {
@@ -506,6 +499,16 @@ async fn the_register_book_and_reports_from_the_window() {
     app.screenshot("report-unfinished").await;
 }
 
+/// Whether the checkbox `id` is ticked, as the webview says ("true"/"false").
+async fn checked(app: &App, id: &str) -> String {
+    app.el(id)
+        .await
+        .prop("checked")
+        .await
+        .unwrap()
+        .unwrap_or_default()
+}
+
 /// Opens a tip by typing its register number whole in the header's search box.
 async fn open_by_number(app: &App, no: &str) {
     app.type_in("global-search", &format!("{no}{ENTER}")).await;
@@ -531,13 +534,7 @@ async fn admin_actions_ask_first_and_can_be_undone() {
             .unwrap()
             .role
     };
-    let station = || {
-        binhyen_store::Station::open(
-            app.data_dir.path(),
-            &binhyen_store::Credentials::new("truong", DEMO),
-        )
-        .unwrap()
-    };
+    let station = || open_station(&app);
     assert_eq!(role_of(&station()), binhyen_domain::access::Role::Officer);
     app.select("role-vinh", "analyst").await;
     app.click("role-apply-vinh").await;
@@ -586,15 +583,7 @@ async fn admin_actions_ask_first_and_can_be_undone() {
     // A remote hamlet changes the legal deadline: asked with the hours, and undoable.
     app.click("nav-hamlets").await;
     let remote = "remote-Buôn Drai";
-    assert_eq!(
-        app.el(remote)
-            .await
-            .prop("checked")
-            .await
-            .unwrap()
-            .as_deref(),
-        Some("false")
-    );
+    assert_eq!(checked(&app, remote).await, "false");
     app.click(remote).await;
     assert_eq!(
         app.text("confirm-title").await,
@@ -605,15 +594,7 @@ async fn admin_actions_ask_first_and_can_be_undone() {
         .await
         .contains("48 giờ thay vì 24 giờ"));
     // Until confirmed, the box stays as it was.
-    assert_eq!(
-        app.el(remote)
-            .await
-            .prop("checked")
-            .await
-            .unwrap()
-            .as_deref(),
-        Some("false")
-    );
+    assert_eq!(checked(&app, remote).await, "false");
     app.click("confirm-ok").await;
     app.wait_text("undo-text", |t| t.contains("Buôn Drai"))
         .await;
@@ -674,11 +655,7 @@ async fn admin_actions_ask_first_and_can_be_undone() {
 async fn search_from_anywhere_and_a_pasted_zalo_message() {
     let app = App::start().await;
     let (first, hamlet) = {
-        let s = binhyen_store::Station::open(
-            app.data_dir.path(),
-            &binhyen_store::Credentials::new("truong", DEMO),
-        )
-        .unwrap();
+        let s = open_station(&app);
         let tip = s.list_tips(&Default::default()).unwrap().remove(0);
         let hamlet = s
             .list_hamlets()
@@ -829,11 +806,7 @@ async fn the_desktop_is_told_of_deadlines_once() {
     app.el("sign-in").await;
     let secret_words = "Tố giác nhóm Rồng Xanh vận chuyển ma túy";
     let (near, late) = {
-        let mut s = binhyen_store::Station::open(
-            app.data_dir.path(),
-            &binhyen_store::Credentials::new("truong", DEMO),
-        )
-        .unwrap();
+        let mut s = open_station(&app);
         let now = Utc::now();
         let mut add = |hours: i64| {
             let input: binhyen_domain::tip::TipInput = serde_json::from_value(json!({
