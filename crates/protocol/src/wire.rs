@@ -44,6 +44,8 @@ pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 /// The header every station request carries its program's version in: the server keeps it
 /// (`binhyen-server station list`) and refuses a station too old for its protocol.
 pub const VERSION_HEADER: &str = "x-binhyen-version";
+/// On a push: how many of the station's changes wait behind the batch.
+pub const REMAINING_HEADER: &str = "x-binhyen-remaining";
 /// The oldest station version this protocol serves (the server's default; a province may
 /// raise it with `serve --min-station-version`).
 pub const MIN_STATION_VERSION: &str = "0.1.0";
@@ -162,6 +164,11 @@ pub struct WireChange {
 pub struct PushRequest {
     pub batch_id: String,
     pub changes: Vec<WireChange>,
+    /// How many of the station's changes wait behind this batch, for the province's station
+    /// list. It travels as the [`REMAINING_HEADER`] header, not in the body (whose fields an
+    /// older server checks strictly); absent from older stations.
+    #[serde(skip)]
+    pub remaining: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

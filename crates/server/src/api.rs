@@ -329,9 +329,14 @@ async fn enroll(State(db): State<Shared>, body: Bytes) -> Result<Json<EnrollResp
 async fn push(
     State(db): State<Shared>,
     Extension(Authed(st)): Extension<Authed>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<PushResponse>, Failure> {
-    let req: PushRequest = parse_json(&body)?;
+    let mut req: PushRequest = parse_json(&body)?;
+    req.remaining = headers
+        .get(binhyen_protocol::wire::REMAINING_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
     if req.changes.len() > MAX_BATCH {
         return Err(fail(
             413,
@@ -340,7 +345,14 @@ async fn push(
         ));
     }
     let n = req.changes.len();
-    let out = blocking(move || db.push(&st, &req.changes, Utc::now())).await?;
+    let out = blocking(move || {
+        let out = db.push(&st, &req.changes, Utc::now())?;
+        if let Some(remaining) = req.remaining {
+            db.station_waiting(&st.id, remaining, Utc::now())?;
+        }
+        Ok(out)
+    })
+    .await?;
     tracing::info!(
         changes = n,
         accepted = out.accepted,

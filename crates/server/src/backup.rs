@@ -32,7 +32,7 @@ const CHUNK: usize = 64 * 1024;
 const NONCE_PREFIX: usize = 19;
 
 /// Every table, parents before children, as both backends name them.
-pub const TABLES: [&str; 15] = [
+pub const TABLES: [&str; 16] = [
     "units",
     "stations",
     "records",
@@ -46,6 +46,7 @@ pub const TABLES: [&str; 15] = [
     "station_recovery",
     "attachment_content",
     "station_seen",
+    "station_waiting",
     "releases",
     "release_content",
 ];

@@ -9,6 +9,7 @@ pub mod backup;
 pub mod bundle;
 pub mod db;
 pub mod metrics;
+pub mod pki;
 pub mod release;
 pub mod report;
 pub mod tls;

@@ -63,6 +63,20 @@ enum Cmd {
         /// journal), for log collectors.
         #[arg(long, env = "BINHYEN_LOG_FORMAT", default_value = "text")]
         log_format: String,
+        /// Serve this certificate (PEM: the server's, then any intermediates) issued by the
+        /// province's own PKI instead of one from the server's authority; the stations'
+        /// trust must first be handed over to its issuer (`ca --hand-over-to`). Read again
+        /// when the file changes.
+        #[arg(
+            long,
+            env = "BINHYEN_TLS_CERT",
+            requires = "tls_key",
+            conflicts_with = "insecure_http"
+        )]
+        tls_cert: Option<PathBuf>,
+        /// The private key (PEM) of --tls-cert.
+        #[arg(long, env = "BINHYEN_TLS_KEY", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Write a backup of the server while it serves: every table in one consistent read,
     /// and the key its secrets are sealed under (so a restored server is trusted by every
@@ -115,10 +129,23 @@ enum Cmd {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// The server's certificate authority, as provisioning files pin it.
+    /// The server's certificate authority, as provisioning files pin it, and when it and
+    /// the certificates served end; with --hand-over-to, hands the stations' trust over to
+    /// the province's own authority, for `serve --tls-cert`.
     Ca {
         #[command(flatten)]
         db: DbArg,
+        /// The certificate served with `serve --tls-cert`, to say when it ends.
+        #[arg(long, env = "BINHYEN_TLS_CERT")]
+        tls_cert: Option<PathBuf>,
+        /// The province's certificate authority (PEM) that issues --tls-cert: the server's
+        /// authority signs a certificate for it, valid for this server's names only.
+        #[arg(long)]
+        hand_over_to: Option<PathBuf>,
+        /// Another name stations reach this server by, for the hand-over (repeatable;
+        /// names given to `station enroll --url` are included by themselves).
+        #[arg(long = "name", requires = "hand_over_to")]
+        names: Vec<String>,
     },
     /// The anchor that certifies the communes' identity keys: prints it (hex) for the
     /// release key's holders to sign (scripts/sign-anchor.sh PROVINCE HEX); with --province
@@ -425,6 +452,7 @@ async fn serve(
     mut names: Vec<String>,
     min_station_version: &str,
     metrics_listen: Option<SocketAddr>,
+    province: Option<(PathBuf, PathBuf)>,
 ) -> Result<()> {
     let metrics = Arc::new(binhyen_server::metrics::Metrics::default());
     if let Some(addr) = metrics_listen {
@@ -461,13 +489,20 @@ async fn serve(
         tracing::info!("stopped");
         return Ok(());
     }
-    if !listen.ip().is_unspecified() {
+    // The province's certificate is checked for the names stations are given, not for the
+    // address listened on.
+    if !listen.ip().is_unspecified() && province.is_none() {
         names.push(listen.ip().to_string());
     }
     let db2 = db.clone();
-    let config =
-        tokio::task::spawn_blocking(move || binhyen_server::tls::server_config(&*db2, &names))
-            .await??;
+    let config = tokio::task::spawn_blocking(move || {
+        binhyen_server::tls::server_config(
+            &*db2,
+            &names,
+            province.as_ref().map(|(c, k)| (c.as_path(), k.as_path())),
+        )
+    })
+    .await??;
     let std_listener = std::net::TcpListener::bind(listen)
         .with_context(|| format!("cannot listen on {listen}"))?;
     std_listener.set_nonblocking(true)?;
@@ -743,6 +778,8 @@ fn main() -> Result<()> {
             min_station_version,
             metrics_listen,
             log_format: _,
+            tls_cert,
+            tls_key,
         } => {
             if semver::Version::parse(&min_station_version).is_err() {
                 bail!("--min-station-version {min_station_version:?} is not a version (0.2.0)");
@@ -755,6 +792,7 @@ fn main() -> Result<()> {
                 names,
                 &min_station_version,
                 metrics_listen,
+                tls_cert.zip(tls_key),
             ))?;
         }
         Cmd::Backup { db, out } => {
@@ -936,13 +974,33 @@ fn main() -> Result<()> {
                 bail!("{broken} station audit chain(s) do not hold");
             }
         }
-        Cmd::Ca { db } => {
-            let ca = binhyen_server::tls::ensure_ca(&*open(&db)?)?;
+        Cmd::Ca {
+            db,
+            tls_cert,
+            hand_over_to,
+            names,
+        } => {
+            let backend = open(&db)?;
+            let ca = binhyen_server::tls::ensure_ca(&*backend)?;
+            if let Some(file) = hand_over_to {
+                let pem = std::fs::read_to_string(&file)
+                    .with_context(|| format!("cannot read {}", file.display()))?;
+                let h = binhyen_server::pki::hand_over(&*backend, &pem, &names)?;
+                eprintln!(
+                    "the stations' trust is handed over to {} (its certificate's SHA-256: {}) until {}, for {}",
+                    h.subject,
+                    binhyen_server::tls::fingerprint(&pem)?,
+                    h.ends.date_naive(),
+                    h.names.join(", ")
+                );
+                eprintln!("compare that fingerprint with the one the province's PKI publishes; then serve with --tls-cert and --tls-key");
+            }
             print!("{}", ca.cert_pem);
-            eprintln!(
-                "{}",
-                binhyen_server::tls::validity_report(&ca, chrono::Utc::now())?
-            );
+            let now = chrono::Utc::now();
+            eprintln!("{}", binhyen_server::tls::validity_report(&ca, now)?);
+            for line in binhyen_server::pki::report(&*backend, tls_cert.as_deref(), now)? {
+                eprintln!("{line}");
+            }
             // Last, alone on its line: what scripts read.
             eprintln!("SHA-256: {}", ca.fingerprint);
         }
@@ -1041,6 +1099,7 @@ fn main() -> Result<()> {
             let rows = backend.stations()?;
             let seen = backend.stations_seen()?;
             let heads = backend.audit_heads()?;
+            let waiting = backend.stations_waiting()?;
             if json {
                 let rows: Vec<_> = rows
                     .into_iter()
@@ -1057,6 +1116,10 @@ fn main() -> Result<()> {
                         let head = heads.get(&r.id);
                         v["audit_last_seq"] = serde_json::json!(head.map(|h| h.0));
                         v["audit_last_at"] = serde_json::json!(head.map(|h| &h.1));
+                        // Known from the station's last push; null when it never said.
+                        let w = waiting.get(&r.id);
+                        v["changes_waiting"] = serde_json::json!(w.map(|w| w.0));
+                        v["changes_waiting_at"] = serde_json::json!(w.map(|w| &w.1));
                         v
                     })
                     .collect();
@@ -1079,8 +1142,12 @@ fn main() -> Result<()> {
                         Some((seq, at)) => format!("audit #{seq} of {at}"),
                         None => "no audit yet".to_string(),
                     };
+                    let waiting = match waiting.get(&r.id) {
+                        Some((n, at)) => format!("{n} change(s) not yet received (said {at})"),
+                        None => "changes not yet received unknown".to_string(),
+                    };
                     println!(
-                        "{}  {}  M{}  {state}  version {version}  last sync {last}  {audit}",
+                        "{}  {}  M{}  {state}  version {version}  last sync {last}  {waiting}  {audit}",
                         r.id, r.unit_code, r.device_no
                     );
                 }

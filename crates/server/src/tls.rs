@@ -40,7 +40,7 @@ pub fn fingerprint(cert_pem: &str) -> DbResult<String> {
     Ok(hex::encode(Sha256::digest(&der)))
 }
 
-fn pem_der(cert_pem: &str) -> DbResult<Vec<u8>> {
+pub(crate) fn pem_der(cert_pem: &str) -> DbResult<Vec<u8>> {
     use rustls::pki_types::pem::PemObject;
     rustls::pki_types::CertificateDer::from_pem_slice(cert_pem.as_bytes())
         .map(|der| der.to_vec())
@@ -62,7 +62,7 @@ pub fn ensure_ca(db: &dyn Backend) -> DbResult<CaInfo> {
 }
 
 /// The authority's certificate, and its key (PEM).
-fn authority(db: &dyn Backend) -> DbResult<(CaInfo, String)> {
+pub(crate) fn authority(db: &dyn Backend) -> DbResult<(CaInfo, String)> {
     let stored = match db.meta_get(CA)? {
         Some(s) => s,
         None => {
@@ -115,7 +115,7 @@ pub fn remember_name(db: &dyn Backend, name: &str) -> DbResult<()> {
     Ok(())
 }
 
-fn known_names(db: &dyn Backend) -> DbResult<Vec<String>> {
+pub(crate) fn known_names(db: &dyn Backend) -> DbResult<Vec<String>> {
     Ok(db
         .meta_get(NAMES)?
         .map(|s| s.lines().map(str::to_string).collect())
@@ -232,8 +232,18 @@ impl rustls::server::ResolvesServerCert for Renewing {
 }
 
 /// A rustls configuration: a leaf for `extra` names, those remembered from enrolments, and
-/// the loopback names, signed by the authority, renewed while the server runs.
-pub fn server_config(db: &dyn Backend, extra: &[String]) -> DbResult<Arc<rustls::ServerConfig>> {
+/// the loopback names, signed by the authority, renewed while the server runs; or, given
+/// `province` (certificate and key files from the province's PKI), that certificate with
+/// the hand-over that lets the stations trust it ([`crate::pki`]).
+pub fn server_config(
+    db: &dyn Backend,
+    extra: &[String],
+    province: Option<(&std::path::Path, &std::path::Path)>,
+) -> DbResult<Arc<rustls::ServerConfig>> {
+    if let Some((cert, key)) = province {
+        let served = crate::pki::Served::new(db, cert, key, extra)?;
+        return with_resolver(Arc::new(served));
+    }
     let (ca, ca_key_pem) = authority(db)?;
     let mut names: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
     for n in extra.iter().cloned().chain(known_names(db)?) {
@@ -249,12 +259,18 @@ pub fn server_config(db: &dyn Backend, extra: &[String]) -> DbResult<Arc<rustls:
         current: std::sync::Mutex::new(first),
         failed_at: std::sync::Mutex::new(None),
     };
+    with_resolver(Arc::new(resolver))
+}
+
+fn with_resolver(
+    resolver: Arc<dyn rustls::server::ResolvesServerCert>,
+) -> DbResult<Arc<rustls::ServerConfig>> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(tls_err)?
         .with_no_client_auth()
-        .with_cert_resolver(Arc::new(resolver));
+        .with_cert_resolver(resolver);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }

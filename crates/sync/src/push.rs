@@ -76,6 +76,7 @@ pub(crate) fn outgoing(
     let request = PushRequest {
         batch_id: batch_id.to_string(),
         changes: wire_changes(station, &batch)?,
+        remaining: Some(station.pending_count_after(last.seq)?),
     };
     let encoded = encode(&request)?;
     Ok(Some(Outgoing {
@@ -138,6 +139,7 @@ pub(crate) fn exchange(
                         batch_id: Uuid::new_v5(&Uuid::NAMESPACE_OID, wire.change_id.as_bytes())
                             .to_string(),
                         changes: vec![wire],
+                        remaining: None,
                     };
                     match client.push(&single) {
                         Ok(resp) => {

@@ -190,23 +190,28 @@ impl Client {
         path: &str,
         body: &B,
     ) -> Result<T, SyncError> {
-        self.post_encoded(path, &encode(body)?)
+        self.post_encoded(path, &encode(body)?, None)
     }
 
-    /// POSTs a body [`encode`]d already. A server not yet updated refuses zstd (415): the
-    /// same body goes again in gzip, and so does every later one of this client.
+    /// POSTs a body [`encode`]d already, with one more header if given. A server not yet
+    /// updated refuses zstd (415): the same body goes again in gzip, and so does every later
+    /// one of this client.
     pub(crate) fn post_encoded<T: serde::de::DeserializeOwned>(
         &self,
         path: &str,
         bytes: &[u8],
+        header: Option<(&str, String)>,
     ) -> Result<T, SyncError> {
         use std::sync::atomic::Ordering;
         let send = |encoding: &str, body: &[u8]| {
-            let req = self
+            let mut req = self
                 .agent
                 .post(format!("{}{API}{path}", self.base))
                 .header("Content-Type", "application/json")
                 .header("Content-Encoding", encoding);
+            if let Some((name, value)) = &header {
+                req = req.header(*name, value);
+            }
             self.authorized(req)
                 .send(body)
                 .map_err(|e| self.unreachable(e))
@@ -311,15 +316,18 @@ pub trait Transport: Send {
 
 impl Transport for Client {
     fn push(&mut self, req: &PushRequest) -> Result<PushResponse, SyncError> {
-        self.post("/push", req)
+        self.push_encoded(req, &encode(req)?)
     }
 
     fn push_encoded(
         &mut self,
-        _req: &PushRequest,
+        req: &PushRequest,
         encoded: &[u8],
     ) -> Result<PushResponse, SyncError> {
-        self.post_encoded("/push", encoded)
+        let remaining = req
+            .remaining
+            .map(|n| (binhyen_protocol::wire::REMAINING_HEADER, n.to_string()));
+        self.post_encoded("/push", encoded, remaining)
     }
 
     fn pull(&mut self, after: i64, limit: u32) -> Result<PullResponse, SyncError> {
@@ -502,6 +510,7 @@ mod tests {
                     .unwrap(),
                 base: None,
             }],
+            remaining: None,
         }
     }
 

@@ -394,8 +394,27 @@ fn a_sync_killed_mid_way_resumes_without_resending_what_was_acknowledged() {
         "the cut fell mid-way ({left} of {total} waiting)"
     );
 
+    // The province sees how much the station still had to send when it was cut.
+    let waiting = |db: &str| -> Vec<Option<u64>> {
+        let list: Value =
+            serde_json::from_slice(&server_cmd(db, &["station", "list", "--json"]).stdout).unwrap();
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["changes_waiting"].as_u64())
+            .collect()
+    };
+    let said = waiting(&db);
+    // (At most what the station still held: the server may have applied the batch in
+    // flight at the cut.)
+    assert!(
+        said.iter().flatten().any(|&n| n <= left),
+        "{said:?} for {left} waiting"
+    );
+
     let report = a.sync();
     let pushed = report["pushed"].as_u64().unwrap();
+    assert_eq!(waiting(&db).iter().flatten().sum::<u64>(), 0);
     // What was acknowledged is not sent again; at most the batch in flight at the cut
     // (applied by the server, unacknowledged here) comes back as duplicates.
     assert!(

@@ -3,11 +3,11 @@
 //! list with each station's last sync and last anchored audit entry.
 
 use std::io::{Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use crate::sync::{enroll, server_cmd, start_server_logged};
+use crate::sync::{enroll, server_cmd, start_server_logged, start_server_with};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -346,4 +346,135 @@ fn the_server_is_backed_up_while_serving_and_restored_on_postgres() {
     let work = tempfile::tempdir().unwrap();
     let db = crate::sync::Db::postgres();
     backup_while_pushing_then_restore(&db, work.path());
+}
+
+/// A province's PKI: a root, an intermediate, and a server certificate for `names` from the
+/// intermediate, as files in `dir`: (root, chain, key).
+fn province_pki(dir: &Path, names: &[&str]) -> (PathBuf, PathBuf, PathBuf) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose, SanType,
+    };
+    let ca = |cn: &str| {
+        let mut p = CertificateParams::default();
+        p.distinguished_name
+            .push(DnType::OrganizationName, "Công an tỉnh Đắk Lắk");
+        p.distinguished_name.push(DnType::CommonName, cn);
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        p
+    };
+    let root_key = KeyPair::generate().unwrap();
+    let root_params = ca("PKI tỉnh: gốc");
+    let root = root_params.self_signed(&root_key).unwrap();
+    let root_issuer = Issuer::new(root_params, root_key);
+    let inter_key = KeyPair::generate().unwrap();
+    let inter_params = ca("PKI tỉnh: trung gian");
+    let inter = inter_params.signed_by(&inter_key, &root_issuer).unwrap();
+    let inter_issuer = Issuer::new(inter_params, inter_key);
+    let key = KeyPair::generate().unwrap();
+    let mut p = CertificateParams::default();
+    p.distinguished_name.push(DnType::CommonName, names[0]);
+    for n in names {
+        p.subject_alt_names
+            .push(match n.parse::<std::net::IpAddr>() {
+                Ok(ip) => SanType::IpAddress(ip),
+                Err(_) => SanType::DnsName((*n).try_into().unwrap()),
+            });
+    }
+    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let leaf = p.signed_by(&key, &inter_issuer).unwrap();
+    let files = (
+        dir.join("root.pem"),
+        dir.join("chain.pem"),
+        dir.join("key.pem"),
+    );
+    std::fs::write(&files.0, root.pem()).unwrap();
+    std::fs::write(&files.1, format!("{}{}", leaf.pem(), inter.pem())).unwrap();
+    std::fs::write(&files.2, key.serialize_pem()).unwrap();
+    files
+}
+
+fn curl_healthz(port: u16, ca: &Path) -> std::process::Output {
+    std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "10", "--cacert"])
+        .arg(ca)
+        .arg(format!("https://127.0.0.1:{port}/healthz"))
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_certificate_from_the_provinces_pki_is_served_once_the_stations_trust_is_handed_over() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let (db, server) = crate::sync::sqlite_server(w);
+    let port: u16 = server.url.rsplit(':').next().unwrap().parse().unwrap();
+    let laptop = enroll(&db, &server, "24280", w);
+    let tip = r#"{"content": "Tin báo trộm bò ở Buôn Drai", "category": "crime_report"}"#;
+    laptop.ok(&["tip", "add"], Some(tip));
+    laptop.sync();
+    drop(server);
+
+    let (root, chain, key) = province_pki(w, &["127.0.0.1", "localhost"]);
+    let (chain_s, key_s) = (chain.to_str().unwrap(), key.to_str().unwrap());
+    let listen = format!("127.0.0.1:{port}");
+    let pki_args = ["--tls-cert", chain_s, "--tls-key", key_s];
+
+    // Before the hand-over the stations would refuse it, and so the server does not start,
+    // saying what to do.
+    let out = crate::sync::run(
+        crate::sync::server_bin(&db)
+            .args(["serve", "--db", &db, "--listen", &listen])
+            .args(pki_args),
+    );
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("ca --hand-over-to"), "{said}");
+
+    // The hand-over names the province's authority and its fingerprint.
+    let out = server_cmd(&db, &["ca", "--hand-over-to", root.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("handed over to"), "{said}");
+    assert!(said.contains("PKI tỉnh: gốc"), "{said}");
+    assert!(said.contains("127.0.0.1"), "{said}");
+
+    let server = start_server_with(&db, port, &pki_args);
+    // The station, pinned to the authority it was provisioned with, syncs on.
+    laptop.ok(&["tip", "add"], Some(tip));
+    let report = laptop.sync();
+    assert!(report["pushed"].as_u64().unwrap() >= 1, "{report}");
+    // Anyone trusting the province's root (a browser, the monitoring) is shown its
+    // certificate.
+    let out = curl_healthz(port, &root);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // ca says when the served certificate and the hand-over end.
+    let out = server_cmd(&db, &["ca", "--tls-cert", chain_s]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("served certificate"), "{said}");
+    assert!(said.contains("trust handed over to"), "{said}");
+    assert!(
+        said.trim_end()
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("SHA-256: "),
+        "{said}"
+    );
+    drop(server);
+
+    // An impostor with the province's certificate and key, its trust handed over by an
+    // authority of its own: the station refuses it and sends nothing.
+    let impostor = format!("sqlite:{}", w.join("impostor.db").display());
+    server_cmd(&impostor, &["ca", "--hand-over-to", root.to_str().unwrap()]);
+    let fake = start_server_with(&impostor, port, &pki_args);
+    let out = laptop.cli(&["sync"], None);
+    assert!(!out.status.success());
+    let err: Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(err["error"]["code"], "untrusted_server", "{err}");
+    drop(fake);
 }

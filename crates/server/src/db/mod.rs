@@ -257,6 +257,12 @@ pub trait Backend: Send + Sync {
     fn station_seen(&self, station_id: &str, version: &str, now: DateTime<Utc>) -> DbResult<()>;
     /// Every station's reported version and last sync: station id -> (version, seen_at).
     fn stations_seen(&self) -> DbResult<BTreeMap<String, (String, String)>>;
+    /// Keeps how many of a station's changes wait behind the batch it just pushed, as the
+    /// station reported it.
+    fn station_waiting(&self, station_id: &str, remaining: u64, now: DateTime<Utc>)
+        -> DbResult<()>;
+    /// Every station's changes not yet received, as last reported: id -> (count, when).
+    fn stations_waiting(&self) -> DbResult<BTreeMap<String, (u64, String)>>;
     /// Open conflicts and the database's size, for each scrape of the metrics.
     fn stats(&self) -> DbResult<ServerStats>;
     /// Each station's last audit entry the server holds (anchored): its number and time.
@@ -460,6 +466,10 @@ pub(crate) const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS station_seen (
         station_id TEXT PRIMARY KEY REFERENCES stations(id), version TEXT NOT NULL,
         seen_at TEXT NOT NULL)",
+    // How many of its changes a station still had to send after its last push, as it said.
+    "CREATE TABLE IF NOT EXISTS station_waiting (
+        station_id TEXT PRIMARY KEY REFERENCES stations(id), remaining BIGINT NOT NULL,
+        reported_at TEXT NOT NULL)",
     // Signed releases of the station package the server relays (`release publish`): to all
     // stations, to the units named, or to a share of the stations.
     "CREATE TABLE IF NOT EXISTS releases (

@@ -785,6 +785,32 @@ impl Backend for PgBackend {
             .collect())
     }
 
+    fn station_waiting(
+        &self,
+        station_id: &str,
+        remaining: u64,
+        now: DateTime<Utc>,
+    ) -> DbResult<()> {
+        self.lock().execute(
+            "INSERT INTO station_waiting(station_id, remaining, reported_at) VALUES ($1, $2, $3)
+             ON CONFLICT(station_id) DO UPDATE SET remaining = excluded.remaining, reported_at = excluded.reported_at",
+            &[&station_id, &(remaining.min(i64::MAX as u64) as i64), &now.to_rfc3339()],
+        )?;
+        Ok(())
+    }
+
+    fn stations_waiting(&self) -> DbResult<BTreeMap<String, (u64, String)>> {
+        Ok(self
+            .lock()
+            .query(
+                "SELECT station_id, remaining, reported_at FROM station_waiting",
+                &[],
+            )?
+            .into_iter()
+            .map(|r| (r.get(0), (r.get::<_, i64>(1).max(0) as u64, r.get(2))))
+            .collect())
+    }
+
     fn stats(&self) -> DbResult<ServerStats> {
         let mut conn = self.lock();
         let open_conflicts: i64 = conn

@@ -418,6 +418,17 @@ impl Backend for Sealed {
     fn stations_seen(&self) -> DbResult<BTreeMap<String, (String, String)>> {
         self.inner.stations_seen()
     }
+    fn station_waiting(
+        &self,
+        station_id: &str,
+        remaining: u64,
+        now: DateTime<Utc>,
+    ) -> DbResult<()> {
+        self.inner.station_waiting(station_id, remaining, now)
+    }
+    fn stations_waiting(&self) -> DbResult<BTreeMap<String, (u64, String)>> {
+        self.inner.stations_waiting()
+    }
     fn stats(&self) -> DbResult<ServerStats> {
         self.inner.stats()
     }

@@ -219,6 +219,17 @@ impl crate::Station {
         pending_count(&self.conn)
     }
 
+    /// How many changes wait for the server after the one numbered `seq`.
+    pub fn pending_count_after(&self, seq: i64) -> Result<u64> {
+        let n: i64 = self.conn.query_row(
+            "SELECT count(*) FROM changes
+             WHERE seq > ?1 AND acked_at IS NULL AND rejected_at IS NULL",
+            [seq],
+            |r| r.get(0),
+        )?;
+        Ok(n.max(0) as u64)
+    }
+
     /// How many changes the server refused for good.
     pub fn rejected_count(&self) -> Result<u64> {
         rejected_count(&self.conn)
