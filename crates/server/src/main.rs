@@ -138,14 +138,23 @@ enum Cmd {
         /// The certificate served with `serve --tls-cert`, to say when it ends.
         #[arg(long, env = "BINHYEN_TLS_CERT")]
         tls_cert: Option<PathBuf>,
-        /// The province's certificate authority (PEM) that issues --tls-cert: the server's
-        /// authority signs a certificate for it, valid for this server's names only.
-        #[arg(long)]
+        /// Hand the stations' trust over to the province's certificate authority (PEM)
+        /// that issues --tls-cert (its issuing authority, not its root): the server's
+        /// authority then vouches for it, for this server's names only, with --fingerprint.
+        #[arg(long, conflicts_with = "withdraw_hand_over")]
         hand_over_to: Option<PathBuf>,
+        /// The SHA-256 of --hand-over-to's certificate as the province's PKI publishes it
+        /// (read from them, not from the file): nothing is handed over unless they match.
+        #[arg(long, requires = "hand_over_to")]
+        fingerprint: Option<String>,
         /// Another name stations reach this server by, for the hand-over (repeatable;
         /// names given to `station enroll --url` are included by themselves).
         #[arg(long = "name", requires = "hand_over_to")]
         names: Vec<String>,
+        /// Withdraw the hand-over: the server no longer starts with the province's
+        /// certificate, and what it signed for the province's authority lapses within 90 days.
+        #[arg(long)]
+        withdraw_hand_over: bool,
     },
     /// The anchor that certifies the communes' identity keys: prints it (hex) for the
     /// release key's holders to sign (scripts/sign-anchor.sh PROVINCE HEX); with --province
@@ -497,7 +506,7 @@ async fn serve(
     let db2 = db.clone();
     let config = tokio::task::spawn_blocking(move || {
         binhyen_server::tls::server_config(
-            &*db2,
+            &db2,
             &names,
             province.as_ref().map(|(c, k)| (c.as_path(), k.as_path())),
         )
@@ -978,27 +987,39 @@ fn main() -> Result<()> {
             db,
             tls_cert,
             hand_over_to,
+            fingerprint,
             names,
+            withdraw_hand_over,
         } => {
             let backend = open(&db)?;
             let ca = binhyen_server::tls::ensure_ca(&*backend)?;
             if let Some(file) = hand_over_to {
                 let pem = std::fs::read_to_string(&file)
                     .with_context(|| format!("cannot read {}", file.display()))?;
-                let h = binhyen_server::pki::hand_over(&*backend, &pem, &names)?;
+                let h = binhyen_server::pki::hand_over(
+                    &*backend,
+                    &pem,
+                    fingerprint.as_deref(),
+                    &names,
+                )?;
                 eprintln!(
-                    "the stations' trust is handed over to {} (its certificate's SHA-256: {}) until {}, for {}",
+                    "the stations' trust is handed over to {} (its certificate ends {}), for {}; serve with --tls-cert and --tls-key",
                     h.subject,
-                    binhyen_server::tls::fingerprint(&pem)?,
                     h.ends.date_naive(),
                     h.names.join(", ")
                 );
-                eprintln!("compare that fingerprint with the one the province's PKI publishes; then serve with --tls-cert and --tls-key");
+            }
+            if withdraw_hand_over {
+                if binhyen_server::pki::withdraw(&*backend)? {
+                    eprintln!("the hand-over is withdrawn: restart the server without --tls-cert (it would refuse to start with it)");
+                } else {
+                    eprintln!("there was no hand-over to withdraw");
+                }
             }
             print!("{}", ca.cert_pem);
             let now = chrono::Utc::now();
             eprintln!("{}", binhyen_server::tls::validity_report(&ca, now)?);
-            for line in binhyen_server::pki::report(&*backend, tls_cert.as_deref(), now)? {
+            for line in binhyen_server::pki::report(&*backend, tls_cert.as_deref(), now) {
                 eprintln!("{line}");
             }
             // Last, alone on its line: what scripts read.
@@ -1143,8 +1164,10 @@ fn main() -> Result<()> {
                         None => "no audit yet".to_string(),
                     };
                     let waiting = match waiting.get(&r.id) {
-                        Some((n, at)) => format!("{n} change(s) not yet received (said {at})"),
-                        None => "changes not yet received unknown".to_string(),
+                        Some((n, at)) => {
+                            format!("changes waiting: {n} (as the station said at {at})")
+                        }
+                        None => "changes waiting: unknown".to_string(),
                     };
                     println!(
                         "{}  {}  M{}  {state}  version {version}  last sync {last}  {waiting}  {audit}",

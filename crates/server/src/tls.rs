@@ -236,14 +236,16 @@ impl rustls::server::ResolvesServerCert for Renewing {
 /// `province` (certificate and key files from the province's PKI), that certificate with
 /// the hand-over that lets the stations trust it ([`crate::pki`]).
 pub fn server_config(
-    db: &dyn Backend,
+    db: &Arc<dyn Backend>,
     extra: &[String],
     province: Option<(&std::path::Path, &std::path::Path)>,
 ) -> DbResult<Arc<rustls::ServerConfig>> {
     if let Some((cert, key)) = province {
-        let served = crate::pki::Served::new(db, cert, key, extra)?;
-        return with_resolver(Arc::new(served));
+        let served = Arc::new(crate::pki::Served::new(db.clone(), cert, key, extra)?);
+        crate::pki::Served::watch(&served);
+        return with_resolver(served);
     }
+    let db = &**db;
     let (ca, ca_key_pem) = authority(db)?;
     let mut names: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
     for n in extra.iter().cloned().chain(known_names(db)?) {

@@ -28,5 +28,5 @@ pub use enrol::{
 };
 pub use error::SyncError;
 pub use offline::{export_bundle, import_reply, BundleExport};
-pub use transport::Transport;
+pub use transport::{transport_for, Transport};
 pub use verify::repair;

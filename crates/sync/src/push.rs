@@ -139,7 +139,7 @@ pub(crate) fn exchange(
                         batch_id: Uuid::new_v5(&Uuid::NAMESPACE_OID, wire.change_id.as_bytes())
                             .to_string(),
                         changes: vec![wire],
-                        remaining: None,
+                        remaining: Some(station.pending_count_after(c.seq)?),
                     };
                     match client.push(&single) {
                         Ok(resp) => {

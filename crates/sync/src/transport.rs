@@ -422,6 +422,13 @@ pub(crate) fn query_escape(s: &str) -> String {
     out
 }
 
+/// The station's own HTTPS client (its server, credentials and pinned authority) as a
+/// [`Transport`], for [`crate::sync_with`]: the load harness (`bench/load`) times each
+/// request through it.
+pub fn transport_for(station: &Station) -> Result<Box<dyn Transport>, SyncError> {
+    Ok(Box::new(client_for(station)?))
+}
+
 pub(crate) fn client_for(station: &Station) -> Result<Client, SyncError> {
     let url = station
         .sync_get("server_url")?

@@ -349,8 +349,8 @@ fn the_server_is_backed_up_while_serving_and_restored_on_postgres() {
 }
 
 /// A province's PKI: a root, an intermediate, and a server certificate for `names` from the
-/// intermediate, as files in `dir`: (root, chain, key).
-fn province_pki(dir: &Path, names: &[&str]) -> (PathBuf, PathBuf, PathBuf) {
+/// intermediate, as files in `dir`: (root, intermediate, chain, key).
+fn province_pki(dir: &Path, names: &[&str]) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
     use rcgen::{
         BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
         KeyPair, KeyUsagePurpose, SanType,
@@ -386,12 +386,14 @@ fn province_pki(dir: &Path, names: &[&str]) -> (PathBuf, PathBuf, PathBuf) {
     let leaf = p.signed_by(&key, &inter_issuer).unwrap();
     let files = (
         dir.join("root.pem"),
+        dir.join("inter.pem"),
         dir.join("chain.pem"),
         dir.join("key.pem"),
     );
     std::fs::write(&files.0, root.pem()).unwrap();
-    std::fs::write(&files.1, format!("{}{}", leaf.pem(), inter.pem())).unwrap();
-    std::fs::write(&files.2, key.serialize_pem()).unwrap();
+    std::fs::write(&files.1, inter.pem()).unwrap();
+    std::fs::write(&files.2, format!("{}{}", leaf.pem(), inter.pem())).unwrap();
+    std::fs::write(&files.3, key.serialize_pem()).unwrap();
     files
 }
 
@@ -416,7 +418,7 @@ fn a_certificate_from_the_provinces_pki_is_served_once_the_stations_trust_is_han
     laptop.sync();
     drop(server);
 
-    let (root, chain, key) = province_pki(w, &["127.0.0.1", "localhost"]);
+    let (root, inter, chain, key) = province_pki(w, &["127.0.0.1", "localhost"]);
     let (chain_s, key_s) = (chain.to_str().unwrap(), key.to_str().unwrap());
     let listen = format!("127.0.0.1:{port}");
     let pki_args = ["--tls-cert", chain_s, "--tls-key", key_s];
@@ -432,11 +434,39 @@ fn a_certificate_from_the_provinces_pki_is_served_once_the_stations_trust_is_han
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("ca --hand-over-to"), "{said}");
 
-    // The hand-over names the province's authority and its fingerprint.
-    let out = server_cmd(&db, &["ca", "--hand-over-to", root.to_str().unwrap()]);
+    // The hand-over, to the authority that issued the certificate: nothing is handed over
+    // until the fingerprint the province's PKI publishes is given and matches.
+    let inter_s = inter.to_str().unwrap();
+    let out = crate::sync::run(crate::sync::server_bin(&db).args([
+        "ca",
+        "--db",
+        &db,
+        "--hand-over-to",
+        inter_s,
+    ]));
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    let fingerprint: String = said
+        .split("--fingerprint ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{said}"))
+        .chars()
+        .take_while(char::is_ascii_hexdigit)
+        .collect();
+    assert_eq!(fingerprint.len(), 64, "{said}");
+    let out = server_cmd(
+        &db,
+        &[
+            "ca",
+            "--hand-over-to",
+            inter_s,
+            "--fingerprint",
+            &fingerprint,
+        ],
+    );
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("handed over to"), "{said}");
-    assert!(said.contains("PKI tỉnh: gốc"), "{said}");
+    assert!(said.contains("PKI tỉnh: trung gian"), "{said}");
     assert!(said.contains("127.0.0.1"), "{said}");
 
     let server = start_server_with(&db, port, &pki_args);
@@ -456,7 +486,7 @@ fn a_certificate_from_the_provinces_pki_is_served_once_the_stations_trust_is_han
     let out = server_cmd(&db, &["ca", "--tls-cert", chain_s]);
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("served certificate"), "{said}");
-    assert!(said.contains("trust handed over to"), "{said}");
+    assert!(said.contains("trust handed over on"), "{said}");
     assert!(
         said.trim_end()
             .lines()
@@ -470,11 +500,30 @@ fn a_certificate_from_the_provinces_pki_is_served_once_the_stations_trust_is_han
     // An impostor with the province's certificate and key, its trust handed over by an
     // authority of its own: the station refuses it and sends nothing.
     let impostor = format!("sqlite:{}", w.join("impostor.db").display());
-    server_cmd(&impostor, &["ca", "--hand-over-to", root.to_str().unwrap()]);
+    server_cmd(
+        &impostor,
+        &[
+            "ca",
+            "--hand-over-to",
+            inter_s,
+            "--fingerprint",
+            &fingerprint,
+        ],
+    );
     let fake = start_server_with(&impostor, port, &pki_args);
     let out = laptop.cli(&["sync"], None);
     assert!(!out.status.success());
     let err: Value = serde_json::from_slice(&out.stderr).unwrap();
     assert_eq!(err["error"]["code"], "untrusted_server", "{err}");
     drop(fake);
+
+    // Withdrawn: the server no longer starts with the province's certificate.
+    let out = server_cmd(&db, &["ca", "--withdraw-hand-over"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("withdrawn"));
+    let out = crate::sync::run(
+        crate::sync::server_bin(&db)
+            .args(["serve", "--db", &db, "--listen", &listen])
+            .args(pki_args),
+    );
+    assert!(!out.status.success());
 }
