@@ -227,6 +227,91 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 struct Server {
     child: Child,
     port: u16,
+    metrics_port: u16,
+}
+
+/// The server's request-duration histogram as `/metrics` gives it: (route, bucket bound in
+/// seconds) -> requests at or under it.
+type Histogram = BTreeMap<(String, u64), f64>;
+
+fn scrape(port: u16) -> Histogram {
+    use std::io::{Read, Write};
+    let mut out = Histogram::new();
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return out;
+    };
+    let _ = write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    );
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    let label = |line: &str, name: &str| -> Option<String> {
+        let start = line.find(&format!("{name}=\""))? + name.len() + 2;
+        let end = line[start..].find('"')? + start;
+        Some(line[start..end].to_string())
+    };
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("binhyen_http_request_duration_seconds_bucket{"))
+    {
+        let (Some(route), Some(le), Some(n)) = (
+            label(line, "route"),
+            label(line, "le"),
+            line.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()),
+        ) else {
+            continue;
+        };
+        // Bounds kept in microseconds, so that they order; +Inf last.
+        let bound = le
+            .parse::<f64>()
+            .map_or(u64::MAX, |s| (s * 1_000_000.0).round() as u64);
+        out.insert((route, bound), n);
+    }
+    out
+}
+
+/// The server's own view of a round: for each route, the bucket bounds (ms) under which
+/// half, 95 % and 99 % of its requests were answered (from the time the request reached
+/// it, its wait for a turn included, to its answer; the station's own work excluded).
+fn server_view(before: &Histogram, after: &Histogram) {
+    let mut routes: BTreeMap<&str, Vec<(u64, f64)>> = BTreeMap::new();
+    for ((route, bound), n) in after {
+        let was = before.get(&(route.clone(), *bound)).copied().unwrap_or(0.0);
+        routes
+            .entry(route.as_str())
+            .or_default()
+            .push((*bound, n - was));
+    }
+    println!(
+        "  server's own time, by route (bucket bounds):   {:>7} {:>9} {:>9} {:>9}",
+        "count", "p50 ≤ ms", "p95 ≤ ms", "p99 ≤ ms"
+    );
+    for (route, buckets) in routes {
+        let total = buckets.last().map_or(0.0, |b| b.1);
+        if total <= 0.0 {
+            continue;
+        }
+        let at = |p: f64| {
+            buckets
+                .iter()
+                .find(|(_, n)| *n >= p * total)
+                .map_or("-".to_string(), |(b, _)| {
+                    if *b == u64::MAX {
+                        "> 32768".to_string()
+                    } else {
+                        format!("{}", *b as f64 / 1000.0)
+                    }
+                })
+        };
+        println!(
+            "  {route:<46} {:>7} {:>9} {:>9} {:>9}",
+            total as u64,
+            at(0.5),
+            at(0.95),
+            at(0.99)
+        );
+    }
 }
 
 impl Drop for Server {
@@ -418,6 +503,7 @@ fn round(
         Mutex::new(Vec::new());
     let pid = server.child.id();
     let (cpu0, pg0) = (cpu_seconds(pid), postgres_cpu());
+    let histogram0 = scrape(server.metrics_port);
     let mut wall = Duration::ZERO;
     std::thread::scope(|scope| -> Result<()> {
         for (i, station) in stations.iter().enumerate() {
@@ -470,6 +556,7 @@ fn round(
         Ok(())
     })?;
     let (cpu, pg) = (cpu_seconds(pid) - cpu0, postgres_cpu() - pg0);
+    let histogram = scrape(server.metrics_port);
     let mut reports = reports.into_inner().unwrap_or_else(|e| e.into_inner());
     reports.sort_by_key(|r| r.0);
     let stats = stats.lock().unwrap_or_else(|e| e.into_inner());
@@ -512,7 +599,7 @@ fn round(
     );
     println!(
         "  {:<22} {:>7} {:>9} {:>9} {:>9} {:>9}",
-        "route", "count", "p50 ms", "p95 ms", "p99 ms", "max ms"
+        "as stations saw it", "count", "p50 ms", "p95 ms", "p99 ms", "max ms"
     );
     for (route, times) in &stats.times {
         let mut t = times.clone();
@@ -527,6 +614,7 @@ fn round(
             t.last().copied().unwrap_or(0.0)
         );
     }
+    server_view(&histogram0, &histogram);
     Ok(reports.into_iter().filter_map(|r| r.1.ok()).collect())
 }
 
@@ -580,15 +668,25 @@ fn main() -> Result<()> {
         "import",
         units_csv.to_str().unwrap_or_default(),
     ]))?;
-    let port = free_port()?;
+    let (port, metrics_port) = (free_port()?, free_port()?);
     let log = std::fs::File::create(work.path().join("server.log"))?;
     let child = server_cmd(&server_bin, &spec, &key)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--metrics-listen",
+            &format!("127.0.0.1:{metrics_port}"),
+        ])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()?;
-    let server = Server { child, port };
+    let server = Server {
+        child,
+        port,
+        metrics_port,
+    };
     let started = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", server.port)).is_err() {
         if started.elapsed() > Duration::from_secs(30) {

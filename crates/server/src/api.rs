@@ -163,6 +163,9 @@ const PER_STATION: usize = 4;
 /// Full checksum scans (each reads the station's whole scope) run at most this many at once
 /// across the server, one per station.
 const FULL_SCANS: usize = 2;
+/// Station requests at work at once across the server (pushes take their turn on the
+/// database anyway; two cores make no more of more).
+const WORKING: usize = 16;
 /// How long a request may take, from its headers to its answer: a stations' client gives up
 /// after two minutes; a request still open long after is not a station waiting.
 const REQUEST_TIME: std::time::Duration = std::time::Duration::from_secs(300);
@@ -173,6 +176,10 @@ pub struct Limits {
     in_flight: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Semaphore>>>,
     scanning: std::sync::Mutex<std::collections::HashSet<String>>,
     full_scans: Option<Arc<tokio::sync::Semaphore>>,
+    /// Requests at work at once across the server (their bodies read, their answers made):
+    /// the others wait their turn holding only their connection, so that the server's
+    /// memory does not grow with the number of stations syncing at once.
+    working: Option<Arc<tokio::sync::Semaphore>>,
     /// The oldest station version served (see `wire::MIN_STATION_VERSION`).
     min_version: String,
 }
@@ -181,6 +188,7 @@ impl Limits {
     fn new(min_version: &str) -> Limits {
         Limits {
             full_scans: Some(Arc::new(tokio::sync::Semaphore::new(FULL_SCANS))),
+            working: Some(Arc::new(tokio::sync::Semaphore::new(WORKING))),
             min_version: min_version.to_string(),
             ..Limits::default()
         }
@@ -249,7 +257,16 @@ async fn gate(
     };
     req.extensions_mut().insert(Authed(st));
     req.extensions_mut().insert(limits.clone());
-    let answer = tokio::time::timeout(REQUEST_TIME, next.run(req)).await;
+    // The wait for a turn counts in the request's time.
+    let working = limits.working.clone();
+    let answer = tokio::time::timeout(REQUEST_TIME, async move {
+        let _turn = match working {
+            Some(w) => w.acquire_owned().await.ok(),
+            None => None,
+        };
+        next.run(req).await
+    })
+    .await;
     drop(permit);
     answer.unwrap_or_else(|_| {
         fail(

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use binhyen_domain::checksum::Sums;
 use binhyen_domain::merge::{merge, Incoming, RecordState};
@@ -539,8 +539,32 @@ pub(crate) trait Tx {
     ) -> DbResult<()>;
     fn scope_units(&mut self, unit: &str) -> DbResult<Vec<String>>;
     fn change_exists(&mut self, change_id: &str) -> DbResult<bool>;
+    /// Which of `ids` the server holds already: a query each here, one in all where the
+    /// backend is a round trip away (PostgreSQL).
+    fn changes_known(&mut self, ids: &[&str]) -> DbResult<HashSet<String>> {
+        let mut known = HashSet::new();
+        for id in ids {
+            if self.change_exists(id)? {
+                known.insert(id.to_string());
+            }
+        }
+        Ok(known)
+    }
     /// (unit_code, vals, versions, deleted)
     fn record(&mut self, entity: &str, id: &str) -> DbResult<Option<StoredRecord>>;
+    /// The records stored under `keys` (entity, id), likewise read at once where it counts.
+    fn records_many(
+        &mut self,
+        keys: &[(&str, &str)],
+    ) -> DbResult<HashMap<(String, String), StoredRecord>> {
+        let mut out = HashMap::new();
+        for (entity, id) in keys {
+            if let Some(r) = self.record(entity, id)? {
+                out.insert((entity.to_string(), id.to_string()), r);
+            }
+        }
+        Ok(out)
+    }
     #[allow(clippy::too_many_arguments)]
     fn put_record(
         &mut self,
@@ -627,6 +651,14 @@ pub(crate) fn push_with(
     let now_s = now.to_rfc3339();
     let mut out = PushOutcome::default();
     let mut sums: BTreeMap<(&str, &str), Sums> = BTreeMap::new();
+    // What the batch finds stored, read at once; kept up to date as the batch writes.
+    let ids: Vec<&str> = changes.iter().map(|c| c.change_id.as_str()).collect();
+    let mut known = tx.changes_known(&ids)?;
+    let keys: Vec<(&str, &str)> = changes
+        .iter()
+        .map(|c| (c.entity.as_str(), c.entity_id.as_str()))
+        .collect();
+    let mut stored = tx.records_many(&keys)?;
     for (i, c) in changes.iter().enumerate() {
         let at = |m: String| format!("Thay đổi thứ {} ({} {}): {m}", i + 1, c.entity, c.entity_id);
         let (def, op) = binhyen_domain::catalog::check_change(&c.entity, &c.op, &c.data)
@@ -676,11 +708,12 @@ pub(crate) fn push_with(
                 ));
             }
         }
-        if tx.change_exists(&c.change_id)? {
+        if known.contains(&c.change_id) {
             out.duplicates += 1;
             continue;
         }
-        let existing = tx.record(&c.entity, &c.entity_id)?;
+        let key = (c.entity.clone(), c.entity_id.clone());
+        let existing = stored.get(&key).cloned();
         let state = match &existing {
             Some((unit, vals, versions, deleted)) => {
                 if *unit != c.unit_code {
@@ -730,11 +763,12 @@ pub(crate) fn push_with(
             state.deleted.clone()
         });
         let versions = binhyen_domain::versions::stored_from(&outcome.versions);
+        let vals = object_text(&values)?;
         tx.put_record(
             def.name,
             &c.entity_id,
             &c.unit_code,
-            &object_text(&values)?,
+            &vals,
             &versions,
             deleted.as_deref(),
         )?;
@@ -756,6 +790,11 @@ pub(crate) fn push_with(
             deleted.as_deref(),
         ));
         tx.insert_change(c, &station.id, &now_s)?;
+        known.insert(c.change_id.clone());
+        stored.insert(
+            key,
+            (c.unit_code.clone(), vals, versions.clone(), deleted.clone()),
+        );
         // A clean write of a field ends its open conflict; a new conflict replaces it. A
         // record new to the server has none: they are read once per record, not per field.
         let mut open = match &existing {

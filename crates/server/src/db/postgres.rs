@@ -2,10 +2,10 @@
 //! SQLite backend; pushes take an exclusive lock on `changes`, so sequence numbers are
 //! handed out in commit order and no change can commit behind a station's cursor.
 
-use std::sync::Mutex;
-
 use chrono::{DateTime, Utc};
+use postgres::types::Type;
 use postgres::{Client, NoTls, Transaction};
+use r2d2_postgres::PostgresConnectionManager;
 
 use binhyen_domain::audit::AuditRecord;
 use binhyen_protocol::wire::{AuditPush, PulledChange, WireChange};
@@ -20,21 +20,34 @@ use super::{
 use std::collections::BTreeMap;
 
 pub struct PgBackend {
-    client: Mutex<Option<Client>>,
+    /// A few connections, so that reads (pulls, checksums, the station list) go on beside
+    /// a push; pushes still take their turn on the `changes` lock, in commit order.
+    pool: Option<r2d2::Pool<PostgresConnectionManager<NoTls>>>,
 }
+
+/// How many connections the server keeps to PostgreSQL at most.
+const POOL_SIZE: u32 = 8;
 
 impl Drop for PgBackend {
     fn drop(&mut self) {
         // The synchronous client blocks when it closes, which must not happen on an async
         // worker thread (the server drops its storage there when it shuts down).
-        let client = self
-            .client
-            .get_mut()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(client) = client {
-            let _ = std::thread::spawn(move || drop(client)).join();
+        if let Some(pool) = self.pool.take() {
+            let _ = std::thread::spawn(move || drop(pool)).join();
         }
+    }
+}
+
+/// Puts each new connection in the test's own schema, if any.
+#[derive(Debug)]
+struct InSchema(Option<String>);
+
+impl r2d2::CustomizeConnection<Client, postgres::Error> for InSchema {
+    fn on_acquire(&self, conn: &mut Client) -> Result<(), postgres::Error> {
+        if let Some(s) = &self.0 {
+            conn.batch_execute(&format!("SET search_path TO {s}"))?;
+        }
+        Ok(())
     }
 }
 
@@ -74,33 +87,27 @@ impl PgBackend {
             client.batch_execute(sql)?;
         }
         fill_sums(&mut client)?;
-        Ok(PgBackend {
-            client: Mutex::new(Some(client)),
-        })
+        // The first connection is the pool's first (a bad address was said above, at once).
+        let config: postgres::Config = url.parse()?;
+        let pool = r2d2::Pool::builder()
+            .max_size(POOL_SIZE)
+            .min_idle(Some(1))
+            .connection_timeout(std::time::Duration::from_secs(30))
+            .connection_customizer(Box::new(InSchema(schema.map(str::to_string))))
+            .build_unchecked(PostgresConnectionManager::new(config, NoTls));
+        // The connection made above goes back to the server here, off any async thread.
+        let _ = std::thread::spawn(move || drop(client)).join();
+        Ok(PgBackend { pool: Some(pool) })
     }
 
-    fn lock(&self) -> ClientGuard<'_> {
-        ClientGuard(self.client.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-}
-
-/// The locked client (present for the backend's whole life; taken only by `drop`).
-struct ClientGuard<'a>(std::sync::MutexGuard<'a, Option<Client>>);
-
-impl std::ops::Deref for ClientGuard<'_> {
-    type Target = Client;
-    fn deref(&self) -> &Client {
-        self.0
+    /// A connection of the pool, waiting for one to be free (or made) if needed; an error
+    /// when PostgreSQL gives none within 30 s.
+    fn lock(&self) -> DbResult<r2d2::PooledConnection<PostgresConnectionManager<NoTls>>> {
+        self.pool
             .as_ref()
-            .expect("the client lives as long as the backend")
-    }
-}
-
-impl std::ops::DerefMut for ClientGuard<'_> {
-    fn deref_mut(&mut self) -> &mut Client {
-        self.0
-            .as_mut()
-            .expect("the client lives as long as the backend")
+            .ok_or_else(|| DbError::Other("the database is closed".into()))?
+            .get()
+            .map_err(|e| DbError::Other(format!("PostgreSQL does not answer: {e}")))
     }
 }
 
@@ -343,6 +350,39 @@ impl Tx for Transaction<'_> {
             .get(0))
     }
 
+    fn changes_known(&mut self, ids: &[&str]) -> DbResult<std::collections::HashSet<String>> {
+        Ok(self
+            .query_typed(
+                "SELECT change_id FROM changes WHERE change_id = ANY($1)",
+                &[(&ids, Type::TEXT_ARRAY)],
+            )?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+    }
+
+    fn records_many(
+        &mut self,
+        keys: &[(&str, &str)],
+    ) -> DbResult<std::collections::HashMap<(String, String), StoredRecord>> {
+        let (entities, ids): (Vec<&str>, Vec<&str>) = keys.iter().copied().unzip();
+        Ok(self
+            .query_typed(
+                "SELECT r.entity, r.entity_id, r.unit_code, r.vals, r.versions, r.deleted
+                 FROM records r JOIN unnest($1::text[], $2::text[]) AS k(entity, entity_id)
+                   ON r.entity = k.entity AND r.entity_id = k.entity_id",
+                &[(&entities, Type::TEXT_ARRAY), (&ids, Type::TEXT_ARRAY)],
+            )?
+            .iter()
+            .map(|r| {
+                (
+                    (r.get(0), r.get(1)),
+                    (r.get(2), r.get(3), r.get(4), r.get(5)),
+                )
+            })
+            .collect())
+    }
+
     fn record(&mut self, entity: &str, id: &str) -> DbResult<Option<StoredRecord>> {
         Ok(self
             .query_opt(
@@ -361,10 +401,18 @@ impl Tx for Transaction<'_> {
         versions: &str,
         deleted: Option<&str>,
     ) -> DbResult<()> {
-        self.execute(
+        // Typed: one round trip, no separate preparation (pushes do this for every change).
+        self.execute_typed(
             "INSERT INTO records(entity, entity_id, unit_code, vals, versions, deleted) VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT(entity, entity_id) DO UPDATE SET vals = excluded.vals, versions = excluded.versions, deleted = excluded.deleted",
-            &[&entity, &id, &unit, &vals, &versions, &deleted],
+            &[
+                (&entity, Type::TEXT),
+                (&id, Type::TEXT),
+                (&unit, Type::TEXT),
+                (&vals, Type::TEXT),
+                (&versions, Type::TEXT),
+                (&deleted, Type::TEXT),
+            ],
         )?;
         Ok(())
     }
@@ -388,19 +436,30 @@ impl Tx for Transaction<'_> {
     fn insert_change(&mut self, c: &WireChange, origin: &str, at: &str) -> DbResult<()> {
         let data = super::object_text(&c.data)?;
         let base = c.base.as_ref().map(super::object_text).transpose()?;
-        self.execute(
+        self.execute_typed(
             "INSERT INTO changes(change_id, origin, unit_code, entity, entity_id, op, hlc, data, base, received_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            &[&c.change_id, &origin, &c.unit_code, &c.entity, &c.entity_id, &c.op, &c.hlc, &data, &base, &at],
+            &[
+                (&c.change_id, Type::TEXT),
+                (&origin, Type::TEXT),
+                (&c.unit_code, Type::TEXT),
+                (&c.entity, Type::TEXT),
+                (&c.entity_id, Type::TEXT),
+                (&c.op, Type::TEXT),
+                (&c.hlc, Type::TEXT),
+                (&data, Type::TEXT),
+                (&base, Type::TEXT),
+                (&at, Type::TEXT),
+            ],
         )?;
         Ok(())
     }
 
     fn open_conflicts(&mut self, entity: &str, entity_id: &str) -> DbResult<Vec<(String, String)>> {
         Ok(self
-            .query(
+            .query_typed(
                 "SELECT id, field FROM conflicts WHERE entity = $1 AND entity_id = $2 AND resolved_at IS NULL ORDER BY id COLLATE \"C\"",
-                &[&entity, &entity_id],
+                &[(&entity, Type::TEXT), (&entity_id, Type::TEXT)],
             )?
             .iter()
             .map(|r| (r.get(0), r.get(1)))
@@ -418,7 +477,7 @@ impl Tx for Transaction<'_> {
 
 impl Backend for PgBackend {
     fn import_units(&self, csv_text: &str) -> DbResult<usize> {
-        let mut client = self.lock();
+        let mut client = self.lock()?;
         let mut tx = client.transaction()?;
         let n = super::rules::import_units(&mut tx, csv_text)?;
         tx.commit()?;
@@ -427,14 +486,14 @@ impl Backend for PgBackend {
 
     fn unit_name(&self, code: &str) -> DbResult<Option<String>> {
         Ok(self
-            .lock()
+            .lock()?
             .query_opt("SELECT name FROM units WHERE code = $1", &[&code])?
             .map(|r| r.get(0)))
     }
 
     fn unit_exists(&self, code: &str) -> DbResult<bool> {
         Ok(self
-            .lock()
+            .lock()?
             .query_one(
                 "SELECT EXISTS(SELECT 1 FROM units WHERE code = $1)",
                 &[&code],
@@ -449,7 +508,7 @@ impl Backend for PgBackend {
         token_hash: &str,
         now: DateTime<Utc>,
     ) -> DbResult<(String, u32)> {
-        let mut client = self.lock();
+        let mut client = self.lock()?;
         let mut tx = client.transaction()?;
         tx.batch_execute("LOCK TABLE stations IN EXCLUSIVE MODE")?;
         let out = super::rules::create_station(&mut tx, unit_code, device_no, token_hash, now)?;
@@ -459,7 +518,7 @@ impl Backend for PgBackend {
 
     fn stations(&self) -> DbResult<Vec<StationRow>> {
         Ok(self
-            .lock()
+            .lock()?
             .query(
                 &format!("SELECT {STATION_COLS} FROM stations ORDER BY unit_code, device_no"),
                 &[],
@@ -470,7 +529,7 @@ impl Backend for PgBackend {
     }
 
     fn revoke(&self, id: &str, now: DateTime<Utc>) -> DbResult<bool> {
-        Ok(self.lock().execute(
+        Ok(self.lock()?.execute(
             "UPDATE stations SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
             &[&id, &now.to_rfc3339()],
         )? == 1)
@@ -484,7 +543,7 @@ impl Backend for PgBackend {
         only: Option<&str>,
         now: DateTime<Utc>,
     ) -> DbResult<StationRow> {
-        let mut client = self.lock();
+        let mut client = self.lock()?;
         let mut tx = client.transaction()?;
         let row = tx
             .query_opt(
@@ -523,7 +582,7 @@ impl Backend for PgBackend {
 
     fn station_by_secret(&self, id: &str, secret_hash: &str) -> DbResult<Option<StationRow>> {
         Ok(self
-            .lock()
+            .lock()?
             .query_opt(
                 &format!("SELECT {STATION_COLS} FROM stations WHERE id = $1 AND secret_hash = $2"),
                 &[&id, &secret_hash],
@@ -537,7 +596,7 @@ impl Backend for PgBackend {
         changes: &[WireChange],
         now: DateTime<Utc>,
     ) -> DbResult<PushOutcome> {
-        let mut client = self.lock();
+        let mut client = self.lock()?;
         let mut tx = client.transaction()?;
         tx.batch_execute("LOCK TABLE changes IN EXCLUSIVE MODE")?;
         let out = push_with(&mut tx, station, changes, now)?;
@@ -551,7 +610,7 @@ impl Backend for PgBackend {
         after: i64,
         limit: u32,
     ) -> DbResult<(Vec<PulledChange>, i64, bool)> {
-        let mut client = self.lock();
+        let mut client = self.lock()?;
         let mut tx = client.transaction()?;
         let rows: Vec<PulledChange> = tx
             .query(
@@ -581,7 +640,7 @@ impl Backend for PgBackend {
     }
 
     fn checksum(&self, station: &StationRow) -> DbResult<(String, u64)> {
-        let mut client = self.lock();
+        let mut client = self.lock()?;
         let mut tx = client.transaction()?;
         // No push between the scan and the sums it sets.
         tx.batch_execute("LOCK TABLE changes IN EXCLUSIVE MODE")?;
@@ -591,7 +650,7 @@ impl Backend for PgBackend {
     }
 
     fn checksum_sums(&self, station: &StationRow) -> DbResult<(String, u64)> {
-        let rows = stored_sums(&mut *self.lock(), &station.unit_code)?
+        let rows = stored_sums(&mut *self.lock()?, &station.unit_code)?
             .into_iter()
             .map(|((_, entity), s)| (entity, s))
             .collect();
@@ -609,7 +668,7 @@ impl Backend for PgBackend {
     ) -> DbResult<Vec<ScopeRecord>> {
         let (e, id) = after.unwrap_or_default();
         let rows = self
-            .lock()
+            .lock()?
             .query(
                 "SELECT entity, entity_id, vals, versions, deleted FROM records
                  WHERE (unit_code = $1 OR unit_code IN (SELECT code FROM units WHERE parent_code = $1))
@@ -631,7 +690,7 @@ impl Backend for PgBackend {
     }
 
     fn station_with_key(&self, id: &str) -> DbResult<Option<(StationRow, Option<String>)>> {
-        let mut client = self.lock();
+        let mut client = self.lock()?;
         let row = client
             .query_opt(
                 &format!("SELECT {STATION_COLS} FROM stations WHERE id = $1"),
@@ -654,7 +713,7 @@ impl Backend for PgBackend {
         push: &AuditPush,
         now: DateTime<Utc>,
     ) -> DbResult<i64> {
-        let mut client = self.lock();
+        let mut client = self.lock()?;
         let mut tx = client.transaction()?;
         // One writer per station's chain at a time.
         tx.execute(
@@ -668,7 +727,7 @@ impl Backend for PgBackend {
 
     fn audit_chain(&self, station_id: &str) -> DbResult<Vec<AuditRecord>> {
         Ok(self
-            .lock()
+            .lock()?
             .query(
                 "SELECT seq, at, actor, action, target, detail, prev_hash, hash FROM audit_entries
                  WHERE station_id = $1 ORDER BY seq",
@@ -690,13 +749,13 @@ impl Backend for PgBackend {
 
     fn meta_get(&self, key: &str) -> DbResult<Option<String>> {
         Ok(self
-            .lock()
+            .lock()?
             .query_opt("SELECT value FROM server_meta WHERE key = $1", &[&key])?
             .map(|r| r.get(0)))
     }
 
     fn meta_set(&self, key: &str, value: &str) -> DbResult<()> {
-        self.lock().execute(
+        self.lock()?.execute(
             "INSERT INTO server_meta(key, value) VALUES ($1, $2)
              ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             &[&key, &value],
@@ -705,7 +764,7 @@ impl Backend for PgBackend {
     }
 
     fn set_recovery_code(&self, station_id: &str, code: &str, now: DateTime<Utc>) -> DbResult<()> {
-        self.lock().execute(
+        self.lock()?.execute(
             "INSERT INTO station_recovery(station_id, code, stored_at) VALUES ($1, $2, $3)
              ON CONFLICT(station_id) DO UPDATE SET code = excluded.code, stored_at = excluded.stored_at",
             &[&station_id, &code, &now.to_rfc3339()],
@@ -714,7 +773,7 @@ impl Backend for PgBackend {
     }
 
     fn set_bundle_key(&self, station_id: &str, bundle_key: &str) -> DbResult<()> {
-        self.lock().execute(
+        self.lock()?.execute(
             "INSERT INTO station_keys(station_id, bundle_key) VALUES ($1, $2)
              ON CONFLICT(station_id) DO UPDATE SET bundle_key = excluded.bundle_key",
             &[&station_id, &bundle_key],
@@ -729,7 +788,7 @@ impl Backend for PgBackend {
         target: &str,
         detail: &str,
     ) -> DbResult<()> {
-        self.lock().execute(
+        self.lock()?.execute(
             "INSERT INTO server_events(at, action, target, detail) VALUES ($1, $2, $3, $4)",
             &[&at.to_rfc3339(), &action, &target, &detail],
         )?;
@@ -738,7 +797,7 @@ impl Backend for PgBackend {
 
     fn events(&self, limit: u32) -> DbResult<Vec<(String, String, String, String)>> {
         Ok(self
-            .lock()
+            .lock()?
             .query(
                 "SELECT at, action, target, detail FROM server_events ORDER BY at DESC LIMIT $1",
                 &[&i64::from(limit)],
@@ -749,7 +808,7 @@ impl Backend for PgBackend {
     }
 
     fn station_seen(&self, station_id: &str, version: &str, now: DateTime<Utc>) -> DbResult<()> {
-        self.lock().execute(
+        self.lock()?.execute(
             "INSERT INTO station_seen(station_id, version, seen_at) VALUES ($1, $2, $3)
              ON CONFLICT(station_id) DO UPDATE SET version = excluded.version, seen_at = excluded.seen_at",
             &[&station_id, &version, &now.to_rfc3339()],
@@ -758,14 +817,14 @@ impl Backend for PgBackend {
     }
 
     fn unit_records(&self, unit: &str, entity: &str) -> DbResult<Vec<(String, String)>> {
-        let mut client = self.lock();
+        let mut client = self.lock()?;
         let mut tx = client.transaction()?;
         Tx::unit_records(&mut tx, unit, entity)
     }
 
     fn entity_records(&self, entity: &str) -> DbResult<Vec<(String, String, String)>> {
         Ok(self
-            .lock()
+            .lock()?
             .query(
                 "SELECT unit_code, entity_id, vals FROM records
                  WHERE entity = $1 AND deleted IS NULL ORDER BY unit_code, entity_id",
@@ -778,7 +837,7 @@ impl Backend for PgBackend {
 
     fn stations_seen(&self) -> DbResult<BTreeMap<String, (String, String)>> {
         Ok(self
-            .lock()
+            .lock()?
             .query("SELECT station_id, version, seen_at FROM station_seen", &[])?
             .into_iter()
             .map(|r| (r.get(0), (r.get(1), r.get(2))))
@@ -791,7 +850,7 @@ impl Backend for PgBackend {
         remaining: u64,
         now: DateTime<Utc>,
     ) -> DbResult<()> {
-        self.lock().execute(
+        self.lock()?.execute(
             "INSERT INTO station_waiting(station_id, remaining, reported_at) VALUES ($1, $2, $3)
              ON CONFLICT(station_id) DO UPDATE SET remaining = excluded.remaining, reported_at = excluded.reported_at",
             &[&station_id, &(remaining.min(i64::MAX as u64) as i64), &now.to_rfc3339()],
@@ -801,7 +860,7 @@ impl Backend for PgBackend {
 
     fn stations_waiting(&self) -> DbResult<BTreeMap<String, (u64, String)>> {
         Ok(self
-            .lock()
+            .lock()?
             .query(
                 "SELECT station_id, remaining, reported_at FROM station_waiting",
                 &[],
@@ -812,7 +871,7 @@ impl Backend for PgBackend {
     }
 
     fn stats(&self) -> DbResult<ServerStats> {
-        let mut conn = self.lock();
+        let mut conn = self.lock()?;
         let open_conflicts: i64 = conn
             .query_one(
                 "SELECT count(*) FROM conflicts WHERE resolved_at IS NULL",
@@ -830,7 +889,7 @@ impl Backend for PgBackend {
 
     fn audit_heads(&self) -> DbResult<BTreeMap<String, (i64, String)>> {
         Ok(self
-            .lock()
+            .lock()?
             .query(
                 "SELECT DISTINCT ON (station_id) station_id, seq, at FROM audit_entries
                  ORDER BY station_id, seq DESC",
@@ -842,7 +901,7 @@ impl Backend for PgBackend {
     }
 
     fn publish_release(&self, release: &ReleaseRow, data: &[u8]) -> DbResult<()> {
-        let mut conn = self.lock();
+        let mut conn = self.lock()?;
         let mut tx = conn.transaction()?;
         let known: bool = tx
             .query_one(
@@ -879,7 +938,7 @@ impl Backend for PgBackend {
 
     fn releases(&self) -> DbResult<Vec<ReleaseRow>> {
         Ok(self
-            .lock()
+            .lock()?
             .query(
                 "SELECT version, file_name, size_bytes, sha256, signature, units, percent, published_at,
                         withdrawn_at
@@ -902,7 +961,7 @@ impl Backend for PgBackend {
     }
 
     fn withdraw_release(&self, version: &str, now: DateTime<Utc>) -> DbResult<bool> {
-        Ok(self.lock().execute(
+        Ok(self.lock()?.execute(
             "UPDATE releases SET withdrawn_at = $2 WHERE version = $1 AND withdrawn_at IS NULL",
             &[&version, &now.to_rfc3339()],
         )? == 1)
@@ -910,7 +969,7 @@ impl Backend for PgBackend {
 
     fn release_piece(&self, version: &str, offset: u64, len: u32) -> DbResult<Option<Vec<u8>>> {
         Ok(self
-            .lock()
+            .lock()?
             .query_opt(
                 "SELECT substring(data from $2 for $3) FROM release_content WHERE version = $1",
                 &[&version, &((offset + 1) as i32), &(len as i32)],
@@ -920,7 +979,7 @@ impl Backend for PgBackend {
 
     fn recovery_code(&self, station_id: &str) -> DbResult<Option<(String, String)>> {
         Ok(self
-            .lock()
+            .lock()?
             .query_opt(
                 "SELECT code, stored_at FROM station_recovery WHERE station_id = $1",
                 &[&station_id],
@@ -930,7 +989,7 @@ impl Backend for PgBackend {
 
     fn attachment_named(&self, unit: &str, sha256: &str) -> DbResult<bool> {
         Ok(self
-            .lock()
+            .lock()?
             .query_one(
                 "SELECT EXISTS(SELECT 1 FROM records WHERE unit_code = $1 AND entity = 'attachment'
                    AND deleted IS NULL AND (vals::jsonb)->>'sha256' = $2)",
@@ -946,7 +1005,7 @@ impl Backend for PgBackend {
         data: &[u8],
         now: DateTime<Utc>,
     ) -> DbResult<()> {
-        self.lock().execute(
+        self.lock()?.execute(
             "INSERT INTO attachment_content(unit_code, sha256, data, size_bytes, stored_at)
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT(unit_code, sha256) DO NOTHING",
             &[
@@ -962,7 +1021,7 @@ impl Backend for PgBackend {
 
     fn attachment(&self, unit: &str, sha256: &str) -> DbResult<Option<Vec<u8>>> {
         Ok(self
-            .lock()
+            .lock()?
             .query_opt(
                 "SELECT data FROM attachment_content WHERE unit_code = $1 AND sha256 = $2",
                 &[&unit, &sha256],
@@ -971,7 +1030,7 @@ impl Backend for PgBackend {
     }
 
     fn meta_init(&self, key: &str, value: &str) -> DbResult<String> {
-        let mut client = self.lock();
+        let mut client = self.lock()?;
         client.execute(
             "INSERT INTO server_meta(key, value) VALUES ($1, $2) ON CONFLICT(key) DO NOTHING",
             &[&key, &value],
