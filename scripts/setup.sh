@@ -11,7 +11,7 @@ SUDO=""
 
 packages=(build-essential pkg-config curl file libssl-dev libwebkit2gtk-4.1-dev libxdo-dev librsvg2-dev
   libayatana-appindicator3-dev webkit2gtk-driver xvfb xauth locales minisign
-  dbus-daemon dbus-bin)
+  dbus-daemon dbus-bin python3-venv)
 command -v node >/dev/null 2>&1 || packages+=(nodejs npm)
 missing=()
 for p in "${packages[@]}"; do

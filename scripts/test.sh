@@ -50,6 +50,10 @@ if ! diff -r "$bindings" ui/src/lib/bindings; then
   exit 1
 fi
 
+step "The API against its own description: schemathesis, a short run on both backends"
+# scripts/schemathesis.sh (a few hundred requests per backend here; more by hand, EXAMPLES=500).
+EXAMPLES=25 SEED="$(date +%s)" bash scripts/schemathesis.sh
+
 step "Packages: built, installed in a fresh Debian 12 root from the offline kit, checked"
 # As root (chroot, mounts); a developer's own build stays theirs, only the install is sudo.
 if [ "$(id -u)" = 0 ]; then

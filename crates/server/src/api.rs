@@ -76,6 +76,20 @@ impl From<DbError> for Failure {
     fn from(e: DbError) -> Failure {
         match e {
             DbError::Refused(r) => fail(status_of(r.code), r.code.as_str(), r.message),
+            // Text PostgreSQL cannot hold (a NUL character), wherever in a request: the
+            // request's fault, refused whole (the transaction it was in rolled back).
+            DbError::Postgres(e)
+                if e.code().is_some_and(|c| {
+                    *c == ::postgres::error::SqlState::CHARACTER_NOT_IN_REPERTOIRE
+                        || *c == ::postgres::error::SqlState::UNTRANSLATABLE_CHARACTER
+                }) =>
+            {
+                fail(
+                    400,
+                    "bad_text",
+                    "Yêu cầu chứa ký tự không hợp lệ (ký tự NUL); không có gì được ghi.",
+                )
+            }
             other => {
                 tracing::error!(error = %other, "storage failure");
                 fail(
@@ -105,6 +119,57 @@ fn parse_json<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, Failure
             format!("Yêu cầu không phải JSON hợp lệ: {e}"),
         )
     })
+}
+
+/// A query string read as `T`, or the API's own refusal (400 `bad_query`, JSON like every
+/// other) when it is not one: never the framework's plain-text answer.
+struct Params<T>(T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S>
+    for Params<T>
+{
+    type Rejection = Failure;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Failure> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(q)| Params(q))
+            .map_err(|e| {
+                fail(
+                    400,
+                    "bad_query",
+                    format!("Tham số của yêu cầu không hợp lệ: {}", e.body_text()),
+                )
+            })
+    }
+}
+
+/// A path's parameter, likewise refused in the API's own words.
+struct Segment<T>(T);
+
+impl<T: serde::de::DeserializeOwned + Send, S: Send + Sync> axum::extract::FromRequestParts<S>
+    for Segment<T>
+{
+    type Rejection = Failure;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Failure> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(p)| Segment(p))
+            .map_err(|e| {
+                fail(
+                    400,
+                    "bad_path",
+                    format!("Đường dẫn của yêu cầu không hợp lệ: {}", e.body_text()),
+                )
+            })
+    }
 }
 
 /// Authenticates `Authorization: Bearer STATION_ID.SECRET`.
@@ -393,7 +458,7 @@ struct PullQuery {
 async fn pull(
     State(db): State<Shared>,
     Extension(Authed(st)): Extension<Authed>,
-    Query(q): Query<PullQuery>,
+    Params(q): Params<PullQuery>,
 ) -> Result<Json<PullResponse>, Failure> {
     let limit = q.limit.unwrap_or(500).clamp(1, 5_000);
     let (changes, next, more) = blocking(move || db.pull(&st, q.after.max(0), limit)).await?;
@@ -415,7 +480,7 @@ async fn checksum(
     Extension(Authed(st)): Extension<Authed>,
     Extension(limits): Extension<Arc<Limits>>,
     Extension(Reported(version)): Extension<Reported>,
-    Query(q): Query<ChecksumQuery>,
+    Params(q): Params<ChecksumQuery>,
 ) -> Result<Json<ChecksumResponse>, Failure> {
     // The checksum closes every sync: the station's version and the time are kept for
     // `station list` (an older station reports no version).
@@ -493,7 +558,7 @@ struct RecordsQuery {
 async fn records(
     State(db): State<Shared>,
     Extension(Authed(st)): Extension<Authed>,
-    Query(q): Query<RecordsQuery>,
+    Params(q): Params<RecordsQuery>,
 ) -> Result<Json<RecordsResponse>, Failure> {
     let limit = q.limit.unwrap_or(1_000).clamp(1, 5_000);
     let after = (!q.after_entity.is_empty()).then_some((q.after_entity, q.after_id));
@@ -562,7 +627,7 @@ async fn recovery(
 async fn put_attachment(
     State(db): State<Shared>,
     Extension(Authed(st)): Extension<Authed>,
-    Path(sha256): Path<String>,
+    Segment(sha256): Segment<String>,
     body: Bytes,
 ) -> Result<StatusCode, Failure> {
     let now = Utc::now();
@@ -577,7 +642,7 @@ async fn put_attachment(
 async fn get_attachment(
     State(db): State<Shared>,
     Extension(Authed(st)): Extension<Authed>,
-    Path(sha256): Path<String>,
+    Segment(sha256): Segment<String>,
 ) -> Result<Response, Failure> {
     if !binhyen_domain::attachment::is_content_hash(&sha256) {
         return Err(fail(
@@ -639,8 +704,8 @@ struct PieceQuery {
 async fn release_piece(
     State(db): State<Shared>,
     Extension(Authed(st)): Extension<Authed>,
-    Path(version): Path<String>,
-    Query(q): Query<PieceQuery>,
+    Segment(version): Segment<String>,
+    Params(q): Params<PieceQuery>,
 ) -> Result<Response, Failure> {
     let len = q
         .len

@@ -651,20 +651,17 @@ pub(crate) fn push_with(
     let now_s = now.to_rfc3339();
     let mut out = PushOutcome::default();
     let mut sums: BTreeMap<(&str, &str), Sums> = BTreeMap::new();
-    // What the batch finds stored, read at once; kept up to date as the batch writes.
-    let ids: Vec<&str> = changes.iter().map(|c| c.change_id.as_str()).collect();
-    let mut known = tx.changes_known(&ids)?;
-    let keys: Vec<(&str, &str)> = changes
-        .iter()
-        .map(|c| (c.entity.as_str(), c.entity_id.as_str()))
-        .collect();
-    let mut stored = tx.records_many(&keys)?;
+    // Every change checked on its own first (what it is, its stamp, its scope), before
+    // anything is read for the batch: what is refused is refused before any query.
+    let mut checked = Vec::with_capacity(changes.len());
     for (i, c) in changes.iter().enumerate() {
         let at = |m: String| format!("Thay đổi thứ {} ({} {}): {m}", i + 1, c.entity, c.entity_id);
         let (def, op) = binhyen_domain::catalog::check_change(&c.entity, &c.op, &c.data)
             .map_err(|m| refuse(Code::BadChange, at(m)))?;
         let Some(hlc) = binhyen_domain::hlc::Hlc::parse(&c.hlc)
             .filter(|_| !c.change_id.is_empty() && !c.entity_id.is_empty())
+            // Text a database cannot hold (PostgreSQL refuses NUL) is no name.
+            .filter(|_| !c.change_id.contains('\0') && !c.entity_id.contains('\0'))
         else {
             return Err(refuse(
                 Code::BadChange,
@@ -708,6 +705,18 @@ pub(crate) fn push_with(
                 ));
             }
         }
+        checked.push((def, op));
+    }
+    // What the batch finds stored, read at once; kept up to date as the batch writes.
+    let ids: Vec<&str> = changes.iter().map(|c| c.change_id.as_str()).collect();
+    let mut known = tx.changes_known(&ids)?;
+    let keys: Vec<(&str, &str)> = changes
+        .iter()
+        .map(|c| (c.entity.as_str(), c.entity_id.as_str()))
+        .collect();
+    let mut stored = tx.records_many(&keys)?;
+    for ((i, c), (def, op)) in changes.iter().enumerate().zip(checked) {
+        let at = |m: String| format!("Thay đổi thứ {} ({} {}): {m}", i + 1, c.entity, c.entity_id);
         if known.contains(&c.change_id) {
             out.duplicates += 1;
             continue;

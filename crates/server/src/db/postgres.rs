@@ -69,6 +69,8 @@ impl PgBackend {
     /// own PostgreSQL schema.
     pub fn open(url: &str, schema: Option<&str>) -> DbResult<PgBackend> {
         let mut client = Client::connect(url, NoTls)?;
+        // "already exists, skipping" at every start is no news for the log.
+        client.batch_execute("SET client_min_messages TO warning")?;
         if let Some(s) = schema {
             if !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                 return Err(DbError::Other(format!("bad schema name {s:?}")));

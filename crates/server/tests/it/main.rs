@@ -384,6 +384,27 @@ fn bad_requests_are_refused_whole(kind: Kind) {
             403,
             "out_of_scope",
         ),
+        // Found by schemathesis: a NUL in a name reached PostgreSQL (500). Every change is
+        // now checked before anything is read for the batch.
+        (
+            "NUL in an entity",
+            push(vec![
+                good.clone(),
+                json!({"change_id": "c8", "hlc": "000001764000000-00000000-n", "entity": "\u{0}ham",
+            "entity_id": "h8", "op": "insert", "unit_code": "24280", "data": {}}),
+            ]),
+            400,
+            "bad_change",
+        ),
+        (
+            "NUL in an id",
+            push(vec![
+                good.clone(),
+                change("c9\u{0}", "24280", "h9\u{0}", hamlet("24280")),
+            ]),
+            400,
+            "bad_change",
+        ),
     ];
     for (what, body, status, code) in cases {
         let (got, err) = api.post("/api/v1/push", Some(&a), &body);
@@ -402,6 +423,25 @@ fn bad_requests_are_refused_whole(kind: Kind) {
         0,
         "nothing of a refused request is applied"
     );
+
+    // A query or a path the API cannot read: its own JSON refusal, not the framework's text
+    // (found by schemathesis).
+    for path in [
+        "/api/v1/pull?limit=null",
+        "/api/v1/records?limit=-1",
+        "/api/v1/checksum?v=-5",
+        "/api/v1/release/0/piece?offset=-1",
+    ] {
+        let (status, err) = api.get(path, Some(&a));
+        assert_eq!(
+            (status, err["code"].as_str()),
+            (400, Some("bad_query")),
+            "{path}: {err}"
+        );
+    }
+    // Text PostgreSQL cannot hold, anywhere in a request: refused, never a server error.
+    let (status, _) = api.get("/api/v1/records?after_entity=%00&after_id=x", Some(&a));
+    assert!(status < 500, "{status}");
 
     let huge = push(
         (0..1001)
