@@ -231,6 +231,9 @@ const FULL_SCANS: usize = 2;
 /// Station requests at work at once across the server (pushes take their turn on the
 /// database anyway; two cores make no more of more).
 const WORKING: usize = 16;
+/// How long a request waits for its turn before it is told the server is busy (503): less
+/// than the two minutes a station waits for an answer.
+const TURN_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 /// How long a request may take, from its headers to its answer: a stations' client gives up
 /// after two minutes; a request still open long after is not a station waiting.
 const REQUEST_TIME: std::time::Duration = std::time::Duration::from_secs(300);
@@ -322,22 +325,33 @@ async fn gate(
     };
     req.extensions_mut().insert(Authed(st));
     req.extensions_mut().insert(limits.clone());
-    // The wait for a turn counts in the request's time.
-    let working = limits.working.clone();
-    let answer = tokio::time::timeout(REQUEST_TIME, async move {
-        let _turn = match working {
-            Some(w) => w.acquire_owned().await.ok(),
-            None => None,
-        };
-        next.run(req).await
-    })
-    .await;
+    // A turn among the requests at work (not for files, which a slow link may take
+    // minutes to carry): waited for at most TURN_WAIT, less than a station waits.
+    let turn = match &limits.working {
+        Some(w) if !req.uri().path().starts_with("/api/v1/attachments/") => {
+            match tokio::time::timeout(TURN_WAIT, w.clone().acquire_owned()).await {
+                Ok(Ok(turn)) => Some(turn),
+                _ => {
+                    tracing::warn!("the server is busy: a request waited too long for its turn");
+                    return fail(
+                        503,
+                        "busy",
+                        "Máy chủ tỉnh đang bận; chưa có gì của yêu cầu này được ghi. Hãy đồng bộ lại sau ít phút.",
+                    )
+                    .into_response();
+                }
+            }
+        }
+        _ => None,
+    };
+    let answer = tokio::time::timeout(REQUEST_TIME, next.run(req)).await;
+    drop(turn);
     drop(permit);
     answer.unwrap_or_else(|_| {
         fail(
             408,
             "request_timeout",
-            "Yêu cầu kéo dài quá lâu nên máy chủ đã dừng; không có gì của nó được ghi. Hãy đồng bộ lại.",
+            "Yêu cầu kéo dài quá lâu nên máy chủ đã ngừng chờ. Hãy đồng bộ lại: những gì đã được ghi sẽ không bị ghi hai lần.",
         )
         .into_response()
     })
@@ -430,7 +444,10 @@ async fn push(
     let out = blocking(move || {
         let out = db.push(&st, &req.changes, Utc::now())?;
         if let Some(remaining) = req.remaining {
-            db.station_waiting(&st.id, remaining, Utc::now())?;
+            // Committed already: what the station said is only for the station list.
+            if let Err(e) = db.station_waiting(&st.id, remaining, Utc::now()) {
+                tracing::warn!(error = %e, "what the station still holds was not kept");
+            }
         }
         Ok(out)
     })

@@ -641,6 +641,16 @@ pub const MAX_CLOCK_AHEAD: chrono::Duration = chrono::Duration::days(7);
 
 /// Checks, merges and stores a batch inside one transaction of either backend. Any refusal
 /// returns before the caller commits, so nothing of a refused batch is applied.
+/// Whether a JSON value holds a NUL character in any string or key.
+fn holds_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(a) => a.iter().any(holds_nul),
+        Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        _ => false,
+    }
+}
+
 pub(crate) fn push_with(
     tx: &mut dyn Tx,
     station: &StationRow,
@@ -660,12 +670,20 @@ pub(crate) fn push_with(
             .map_err(|m| refuse(Code::BadChange, at(m)))?;
         let Some(hlc) = binhyen_domain::hlc::Hlc::parse(&c.hlc)
             .filter(|_| !c.change_id.is_empty() && !c.entity_id.is_empty())
-            // Text a database cannot hold (PostgreSQL refuses NUL) is no name.
+            // Text a database cannot hold (PostgreSQL refuses NUL) is no name, and no value:
+            // the server reads stored values back as JSON, which holds no NUL either.
             .filter(|_| !c.change_id.contains('\0') && !c.entity_id.contains('\0'))
+            .filter(|_| !c.data.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)))
+            .filter(|_| {
+                !c.base
+                    .iter()
+                    .flatten()
+                    .any(|(k, v)| k.contains('\0') || holds_nul(v))
+            })
         else {
             return Err(refuse(
                 Code::BadChange,
-                at("thiếu mã thay đổi, mã bản ghi hoặc dấu thời gian hợp lệ".into()),
+                at("thiếu mã thay đổi, mã bản ghi hoặc dấu thời gian hợp lệ, hoặc có ký tự không hợp lệ (NUL)".into()),
             ));
         };
         // A stamp far in the future would win every merge of its fields until that day: a
@@ -810,6 +828,8 @@ pub(crate) fn push_with(
             Some(_) => tx.open_conflicts(def.name, &c.entity_id)?,
             None => Vec::new(),
         };
+        // The conflict events written here are changes of the batch too (known from now on).
+        let events = std::cell::RefCell::new(Vec::new());
         let mut close = |tx: &mut dyn Tx, field: &str, resolution: Value| -> DbResult<()> {
             let (closing, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut open)
                 .into_iter()
@@ -818,11 +838,9 @@ pub(crate) fn push_with(
             for (id, _) in closing {
                 tx.close_conflict(&id, &now_s)?;
                 let data = json!({"resolved_at": now_s, "resolution": resolution.to_string()});
-                tx.insert_change(
-                    &conflict_event(c, def.identity, &id, false, data),
-                    "server",
-                    &now_s,
-                )?;
+                let event = conflict_event(c, def.identity, &id, false, data);
+                tx.insert_change(&event, "server", &now_s)?;
+                events.borrow_mut().push(event.change_id);
             }
             Ok(())
         };
@@ -852,12 +870,11 @@ pub(crate) fn push_with(
                 "remote_value": k.remote_value.to_string(), "remote_hlc": k.remote_hlc,
                 "winner": if k.remote_wins { "remote" } else { "local" }, "detected_at": now_s,
             });
-            tx.insert_change(
-                &conflict_event(c, def.identity, &id, true, data),
-                "server",
-                &now_s,
-            )?;
+            let event = conflict_event(c, def.identity, &id, true, data);
+            tx.insert_change(&event, "server", &now_s)?;
+            events.borrow_mut().push(event.change_id);
         }
+        known.extend(events.into_inner());
         out.accepted += 1;
     }
     for ((unit, entity), s) in &sums {

@@ -23,6 +23,8 @@ pub struct PgBackend {
     /// A few connections, so that reads (pulls, checksums, the station list) go on beside
     /// a push; pushes still take their turn on the `changes` lock, in commit order.
     pool: Option<r2d2::Pool<PostgresConnectionManager<NoTls>>>,
+    /// The turn of the writers that lock `changes` (pushes, full checksum scans).
+    turn: std::sync::Mutex<()>,
 }
 
 /// How many connections the server keeps to PostgreSQL at most.
@@ -99,7 +101,10 @@ impl PgBackend {
             .build_unchecked(PostgresConnectionManager::new(config, NoTls));
         // The connection made above goes back to the server here, off any async thread.
         let _ = std::thread::spawn(move || drop(client)).join();
-        Ok(PgBackend { pool: Some(pool) })
+        Ok(PgBackend {
+            pool: Some(pool),
+            turn: std::sync::Mutex::new(()),
+        })
     }
 
     /// A connection of the pool, waiting for one to be free (or made) if needed; an error
@@ -598,6 +603,9 @@ impl Backend for PgBackend {
         changes: &[WireChange],
         now: DateTime<Utc>,
     ) -> DbResult<PushOutcome> {
+        // Pushes go one at a time on the `changes` lock anyway: waiting here rather than in
+        // PostgreSQL keeps the other connections of the pool for reads.
+        let _turn = self.turn.lock().unwrap_or_else(|e| e.into_inner());
         let mut client = self.lock()?;
         let mut tx = client.transaction()?;
         tx.batch_execute("LOCK TABLE changes IN EXCLUSIVE MODE")?;
@@ -613,7 +621,15 @@ impl Backend for PgBackend {
         limit: u32,
     ) -> DbResult<(Vec<PulledChange>, i64, bool)> {
         let mut client = self.lock()?;
-        let mut tx = client.transaction()?;
+        // One snapshot for the page and the highest number: a push committed between the two
+        // (on another connection) must not move the station's cursor past changes it did not
+        // get. Pushes commit in number order (the `changes` lock), so a snapshot holds every
+        // change up to its highest number.
+        let mut tx = client
+            .build_transaction()
+            .isolation_level(postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()?;
         let rows: Vec<PulledChange> = tx
             .query(
                 "SELECT seq, change_id, origin, unit_code, entity, entity_id, op, hlc, data, base
@@ -642,6 +658,7 @@ impl Backend for PgBackend {
     }
 
     fn checksum(&self, station: &StationRow) -> DbResult<(String, u64)> {
+        let _turn = self.turn.lock().unwrap_or_else(|e| e.into_inner());
         let mut client = self.lock()?;
         let mut tx = client.transaction()?;
         // No push between the scan and the sums it sets.

@@ -405,6 +405,19 @@ fn bad_requests_are_refused_whole(kind: Kind) {
             400,
             "bad_change",
         ),
+        (
+            "NUL in a value",
+            push(vec![
+                good.clone(),
+                change("c10", "24280", "h10", {
+                    let mut h = hamlet("24280");
+                    h["name"] = json!("Thôn\u{0}");
+                    h
+                }),
+            ]),
+            400,
+            "bad_change",
+        ),
     ];
     for (what, body, status, code) in cases {
         let (got, err) = api.post("/api/v1/push", Some(&a), &body);
