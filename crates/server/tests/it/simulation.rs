@@ -5,7 +5,9 @@
 //! When the faults stop and everyone syncs, every acknowledged write is on the server, and
 //! every station holds exactly what the server holds for its scope.
 //!
-//! BINHYEN_SIM_SEEDS (default 12) and BINHYEN_SIM_STEPS (default 150) scale it up.
+//! BINHYEN_SIM_SEEDS (default 12: seeds 0..12, the same each run) and BINHYEN_SIM_STEPS
+//! (default 150) scale it up; then new seeds for BINHYEN_SIM_BUDGET seconds (default 60)
+//! from BINHYEN_SIM_SEED_BASE (default random), each run different, the failing one named.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -661,7 +663,50 @@ fn every_seed_converges_without_losing_an_acknowledged_write() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(150);
     for seed in 0..seeds {
+        let _said = SaySeed(seed);
         run(seed, steps);
+    }
+    // Then seeds never tried before, a new run of them each time, for a time budget (at
+    // least one): BINHYEN_SIM_BUDGET seconds (default 60), from BINHYEN_SIM_SEED_BASE
+    // (default: drawn at random).
+    let budget = std::time::Duration::from_secs(
+        std::env::var("BINHYEN_SIM_BUDGET")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(60),
+    );
+    let base: u64 = std::env::var("BINHYEN_SIM_SEED_BASE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| rand::thread_rng().gen_range(1_000..1_000_000_000));
+    let started = std::time::Instant::now();
+    let mut seed = base;
+    loop {
+        let _said = SaySeed(seed);
+        run(seed, steps);
+        seed += 1;
+        if started.elapsed() >= budget {
+            break;
+        }
+    }
+    eprintln!(
+        "simulation: seeds 0..{seeds} and {base}..{seed} ({} new), {steps} steps each, in {:.0} s",
+        seed - base,
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// Names the seed that failed, so that it can be run again alone.
+struct SaySeed(u64);
+
+impl Drop for SaySeed {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "the simulation failed at seed {0}: run it again alone with BINHYEN_SIM_SEEDS=0 BINHYEN_SIM_SEED_BASE={0} BINHYEN_SIM_BUDGET=0",
+                self.0
+            );
+        }
     }
 }
 
