@@ -848,6 +848,11 @@ mod tests {
         assert_eq!(h.fingerprint, pem_fingerprint(&inter).unwrap());
         let handed = record(&db).unwrap().unwrap();
         let loaded = load(&ca, &ca_key, Some(&handed), &cert, &key, &names, now).unwrap();
+        let refused = |cert: &Path, key: &Path, names: &[String]| {
+            load(&ca, &ca_key, Some(&handed), cert, key, names, now)
+                .unwrap_err()
+                .to_string()
+        };
         assert_eq!(
             loaded.key.cert.len(),
             3,
@@ -862,51 +867,19 @@ mod tests {
         let other = write(dir.path(), "other.pem", &other_chain);
         let other_key_file = write(dir.path(), "other.key", &other_key);
         let other_names = vec!["thu-dien-tu.example.vn".to_string()];
-        let err = load(
-            &ca,
-            &ca_key,
-            Some(&handed),
-            &other,
-            &other_key_file,
-            &other_names,
-            now,
-        )
-        .unwrap_err()
-        .to_string();
+        let err = refused(&other, &other_key_file, &other_names);
         assert!(err.contains("beyond what the hand-over allows"), "{err}");
         // Nor this server's, if it also names another host.
         let (wide_chain, wide_key) = pki.leaf(&["tinh.example.vn", "mail.example.vn"]);
         let wide = write(dir.path(), "wide.pem", &wide_chain);
         let wide_key = write(dir.path(), "wide.key", &wide_key);
-        let err = load(&ca, &ca_key, Some(&handed), &wide, &wide_key, &names, now)
-            .unwrap_err()
-            .to_string();
+        let err = refused(&wide, &wide_key, &names);
         assert!(err.contains("mail.example.vn"), "{err}");
         // A certificate that does not name the host the stations use.
-        let err = load(
-            &ca,
-            &ca_key,
-            Some(&handed),
-            &other,
-            &other_key_file,
-            &names,
-            now,
-        )
-        .unwrap_err()
-        .to_string();
+        let err = refused(&other, &other_key_file, &names);
         assert!(err.contains("tinh.example.vn"), "{err}");
         // A key that is not the certificate's.
-        let err = load(
-            &ca,
-            &ca_key,
-            Some(&handed),
-            &cert,
-            &other_key_file,
-            &names,
-            now,
-        )
-        .unwrap_err()
-        .to_string();
+        let err = refused(&cert, &other_key_file, &names);
         assert!(err.contains("is not the key"), "{err}");
 
         // Handed over to the root, the intermediate that issued the certificate is not
