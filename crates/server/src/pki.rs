@@ -91,7 +91,7 @@ fn describe(r: &Record) -> DbResult<HandOver> {
     let cert = parse(&der)?;
     Ok(HandOver {
         subject: cert.subject().to_string(),
-        fingerprint: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&der)),
+        fingerprint: crate::tls::fingerprint(&r.ca_pem)?,
         ends: ends_of(&cert),
         names: r.names.clone(),
         at: r.at,
@@ -180,16 +180,6 @@ fn station_names(db: &dyn Backend, extra: &[String]) -> DbResult<Vec<String>> {
     Ok(names)
 }
 
-/// SHA-256 of the first certificate in `pem` (DER), in hex.
-fn pem_fingerprint(pem: &str) -> DbResult<String> {
-    let der = CertificateDer::from_pem_slice(pem.as_bytes()).map_err(|e| {
-        pki_err(format!(
-            "the province's authority is not a PEM certificate: {e}"
-        ))
-    })?;
-    Ok(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&der)))
-}
-
 /// Hands the stations' trust over to the province's authority `province_ca_pem`, which
 /// must be the one that issues the server's certificate (it is given no authority to
 /// delegate), once `fingerprint` (read from the province's PKI, not from the file) matches
@@ -201,7 +191,7 @@ pub fn hand_over(
     fingerprint: Option<&str>,
     extra: &[String],
 ) -> DbResult<HandOver> {
-    let actual = pem_fingerprint(province_ca_pem)?;
+    let actual = crate::tls::fingerprint(province_ca_pem)?;
     match fingerprint.map(|f| f.trim().replace(':', "").to_ascii_lowercase()) {
         None => {
             return Err(pki_err(format!(
@@ -785,7 +775,7 @@ mod tests {
     }
 
     fn hand(db: &dyn Backend, pem: &str, extra: &[String]) -> DbResult<HandOver> {
-        hand_over(db, pem, Some(&pem_fingerprint(pem).unwrap()), extra)
+        hand_over(db, pem, Some(&crate::tls::fingerprint(pem).unwrap()), extra)
     }
 
     #[test]
@@ -813,7 +803,7 @@ mod tests {
         assert!(
             err.contains(&format!(
                 "--fingerprint {}",
-                pem_fingerprint(&inter).unwrap()
+                crate::tls::fingerprint(&inter).unwrap()
             )),
             "{err}"
         );
@@ -845,7 +835,7 @@ mod tests {
         );
         assert!(h.names.contains(&"127.0.0.1".to_string()), "{:?}", h.names);
         assert!(h.subject.contains("PKI tỉnh: trung gian"), "{}", h.subject);
-        assert_eq!(h.fingerprint, pem_fingerprint(&inter).unwrap());
+        assert_eq!(h.fingerprint, crate::tls::fingerprint(&inter).unwrap());
         let handed = record(&db).unwrap().unwrap();
         let loaded = load(&ca, &ca_key, Some(&handed), &cert, &key, &names, now).unwrap();
         let refused = |cert: &Path, key: &Path, names: &[String]| {
